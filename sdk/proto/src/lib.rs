@@ -1,0 +1,15 @@
+//! Wire types shared by the Kluis vault (`kluis`) and the department SDK (`kluis-sdk`).
+//!
+//! Keeping them in one small crate makes an error typed end to end: the vault turns its
+//! error into a [`Problem`] with a stable [`ErrorCode`], and the SDK decodes the same body
+//! back into the same code. Nothing here does I/O; it is serde types only, so a
+//! department's build pulls in no server code.
+//!
+//! - [`error`]: the error codes and the RFC 9457 problem document.
+//! - [`records`]: resident records and the category catalogue.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod records;
+
+pub use error::{ErrorCode, Problem};

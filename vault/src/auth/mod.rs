@@ -1,0 +1,142 @@
+//! Who is calling: sessions for logged-in people, and the logins that create them.
+//!
+//! `auth` answers "who is this?" with a [`Principal`]; it never decides what that
+//! principal may see (that is `consent`). A login, of whatever kind, ends in
+//! [`Sessions::create`]: a random token whose SHA-256 keys a server-side session, so the
+//! store never holds a usable token. The token travels as a bearer token (API clients) or
+//! in the `kluis_session` cookie (the portal).
+//!
+//! - [`dev_login`]: the clearly marked development login of `kluis dev`.
+
+pub mod dev_login;
+
+use crate::clock::Clock;
+use crate::crypto::{random_token, sha256};
+use crate::residents::ResidentId;
+use crate::store::{SessionRow, SessionSubject, Store};
+use crate::{Error, Result};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The name of the session cookie: distinct, because cookies ignore ports and a test
+/// machine runs several services on one host.
+pub const SESSION_COOKIE: &str = "kluis_session";
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A logged-in resident.
+    Resident(ResidentId),
+}
+
+/// A live session, as resolved from a token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Who is logged in.
+    pub principal: Principal,
+    /// The digest that keys the session in the store.
+    pub token_hash: [u8; 32],
+    /// The session's CSRF token, for forms.
+    pub csrf_token: String,
+    /// How the login happened (`dev`, `oidc`).
+    pub login_method: String,
+}
+
+/// A freshly created session: the token is shown to the client once, here.
+pub struct NewSession {
+    /// The bearer token / cookie value.
+    pub token: String,
+    /// When it expires at the latest.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Creates, resolves and ends sessions, enforcing idle and absolute timeouts.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    idle: TimeDelta,
+    absolute: TimeDelta,
+}
+
+impl Sessions {
+    /// A session service with the given timeouts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Sessions {
+        let delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::hours(1));
+        Sessions {
+            store,
+            clock,
+            idle: delta(idle),
+            absolute: delta(absolute),
+        }
+    }
+
+    /// Starts a session for `principal`.
+    pub async fn create(&self, principal: &Principal, login_method: &str) -> Result<NewSession> {
+        let token = random_token()?;
+        let now = self.clock.now();
+        let subject = match principal {
+            Principal::Resident(id) => SessionSubject::Resident { id: *id },
+        };
+        let row = SessionRow {
+            subject,
+            created_at: now,
+            last_seen: now,
+            csrf_token: random_token()?,
+            login_method: login_method.to_owned(),
+        };
+        self.store
+            .put_session(&sha256(token.as_bytes()), &row)
+            .await?;
+        Ok(NewSession {
+            token,
+            expires_at: now + self.absolute,
+        })
+    }
+
+    /// The live session behind `token`, or `Unauthenticated`. Uses count as activity.
+    pub async fn resolve(&self, token: &str) -> Result<Session> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::Unauthenticated("the session token is malformed"));
+        }
+        let token_hash = sha256(token.as_bytes());
+        let row = self
+            .store
+            .session(&token_hash)
+            .await?
+            .ok_or(Error::Unauthenticated(
+                "the session does not exist or has ended; log in again",
+            ))?;
+        let now = self.clock.now();
+        if now - row.created_at >= self.absolute || now - row.last_seen >= self.idle {
+            self.store.delete_session(&token_hash).await?;
+            return Err(Error::Unauthenticated(
+                "the session has expired; log in again",
+            ));
+        }
+        // Touch at most once a minute: a read-mostly portal should not write on every hit.
+        if now - row.last_seen >= TimeDelta::minutes(1) {
+            self.store.touch_session(&token_hash, now).await?;
+        }
+        let principal = match row.subject {
+            SessionSubject::Resident { id } => Principal::Resident(id),
+        };
+        Ok(Session {
+            principal,
+            token_hash,
+            csrf_token: row.csrf_token,
+            login_method: row.login_method,
+        })
+    }
+
+    /// Ends the session (logout). The token is worthless afterwards.
+    pub async fn end(&self, session: &Session) -> Result<()> {
+        Ok(self.store.delete_session(&session.token_hash).await?)
+    }
+}

@@ -1,0 +1,396 @@
+//! Configuration: a TOML file plus `KLUIS_*` environment variables, validated once at start.
+//!
+//! Every problem is reported as one [`ConfigError`] line that names the setting and says how
+//! to fix it; `kluis serve` prints it and exits non-zero instead of starting half-configured.
+//! Secrets (the root key) are loaded here but never printed: [`Config`]'s `Debug` leaves
+//! them out.
+//!
+//! The development login is not a setting: no file or variable can switch it on. Only
+//! `kluis dev` builds a [`Config`] with it, in code.
+
+use crate::crypto::RootKey;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default body limit: generous for a situation record, small enough to bound memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A validated configuration, ready to start a vault with.
+#[derive(Clone)]
+pub struct Config {
+    /// Where to listen (`kluis serve` binds it; tests bind `127.0.0.1:0` themselves).
+    pub listen: SocketAddr,
+    /// The vault's public base URL (its issuer). `None`: derived from the bound address.
+    pub public_url: Option<String>,
+    /// The sled data directory.
+    pub data_dir: PathBuf,
+    /// The keyring directory: key-encryption keys and the vault's own keys, each sealed
+    /// under the root key. Kept apart from `data_dir` so that destroying a key is real.
+    pub key_dir: PathBuf,
+    /// The operator's root key.
+    pub root_key: RootKey,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// A session ends after this long without use.
+    pub session_idle: Duration,
+    /// A session ends this long after login, used or not.
+    pub session_absolute: Duration,
+    /// The clearly marked development login (`kluis dev` only).
+    pub dev_login: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("key_dir", &self.key_dir)
+            .field("root_key", &"<redacted>")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("dev_login", &self.dev_login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a configuration cannot be used. Each message is one line with the fix in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason} (pass an existing file with --config)")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped setting.
+    #[error("config file {path}, line {line}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// The parser's message, one line.
+        message: String,
+    },
+    /// A required setting is absent.
+    #[error("missing setting {setting}: {hint}")]
+    Missing {
+        /// The setting, as `[section] key` or an environment variable.
+        setting: &'static str,
+        /// How to provide it.
+        hint: &'static str,
+    },
+    /// A setting has a value that cannot work.
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+/// The file format. Every section and key is optional in the file; what is required is
+/// checked after environment variables are applied.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    storage: StorageSection,
+    #[serde(default)]
+    keys: KeysSection,
+    #[serde(default)]
+    sessions: SessionsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<String>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysSection {
+    root_key_file: Option<PathBuf>,
+    key_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsSection {
+    idle_minutes: Option<u64>,
+    absolute_hours: Option<u64>,
+}
+
+/// Where the environment comes from: the process, or a fixed list in tests.
+pub trait Env {
+    /// The value of `name`, if set and not empty.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for &[(&str, &str)] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Config {
+    /// Loads `path`, applies `KLUIS_*` variables from `env`, and validates everything,
+    /// including reading the root key. This is what `kluis serve` runs.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.to_owned(),
+            reason: io_reason(&e),
+        })?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(1),
+            message: e.message().replace('\n', " "),
+        })?;
+        Config::from_parts(file, env)
+    }
+
+    fn from_parts(file: FileConfig, env: &dyn Env) -> Result<Config, ConfigError> {
+        let listen = env
+            .var("KLUIS_LISTEN")
+            .or(file.server.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen.parse().map_err(|_| ConfigError::Invalid {
+            setting: "[server] listen (KLUIS_LISTEN)",
+            reason: format!("{listen:?} is not an address:port such as \"0.0.0.0:8080\""),
+        })?;
+
+        let public_url = env.var("KLUIS_PUBLIC_URL").or(file.server.public_url);
+        let public_url = public_url.map(|u| validate_public_url(&u)).transpose()?;
+
+        let max_body_bytes = file.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::Invalid {
+                setting: "[server] max_body_bytes",
+                reason: format!("{max_body_bytes} is outside 1024..=16777216"),
+            });
+        }
+
+        let data_dir = env
+            .var("KLUIS_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.storage.data_dir)
+            .ok_or(ConfigError::Missing {
+                setting: "[storage] data_dir",
+                hint: "set it in the config file or KLUIS_DATA_DIR to the directory that holds the vault's database",
+            })?;
+        let key_dir = env
+            .var("KLUIS_KEY_DIR")
+            .map(PathBuf::from)
+            .or(file.keys.key_dir)
+            .ok_or(ConfigError::Missing {
+                setting: "[keys] key_dir",
+                hint: "set it in the config file or KLUIS_KEY_DIR to a directory outside data_dir for the keyring",
+            })?;
+        if key_dir.starts_with(&data_dir) {
+            return Err(ConfigError::Invalid {
+                setting: "[keys] key_dir",
+                reason: "it lies inside [storage] data_dir; keep the keyring apart so that backups of the data do not carry the keys".into(),
+            });
+        }
+
+        let root_key = match (
+            env.var("KLUIS_ROOT_KEY"),
+            env.var("KLUIS_ROOT_KEY_FILE")
+                .map(PathBuf::from)
+                .or(file.keys.root_key_file),
+        ) {
+            (Some(encoded), _) => {
+                RootKey::from_encoded(&encoded).map_err(|reason| ConfigError::Invalid {
+                    setting: "KLUIS_ROOT_KEY",
+                    reason,
+                })?
+            }
+            (None, Some(path)) => {
+                let encoded = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                    setting: "[keys] root_key_file (KLUIS_ROOT_KEY_FILE)",
+                    reason: format!("cannot read {}: {}", path.display(), io_reason(&e)),
+                })?;
+                RootKey::from_encoded(&encoded).map_err(|reason| ConfigError::Invalid {
+                    setting: "[keys] root_key_file (KLUIS_ROOT_KEY_FILE)",
+                    reason: format!("{}: {reason}", path.display()),
+                })?
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    setting: "root key",
+                    hint: "set [keys] root_key_file, KLUIS_ROOT_KEY_FILE or KLUIS_ROOT_KEY; create one with `kluis keys generate-root --out FILE`",
+                });
+            }
+        };
+
+        let idle = file.sessions.idle_minutes.unwrap_or(30);
+        let absolute = file.sessions.absolute_hours.unwrap_or(12);
+        if idle == 0 || idle > 24 * 60 || absolute == 0 || absolute > 24 * 7 {
+            return Err(ConfigError::Invalid {
+                setting: "[sessions]",
+                reason: "idle_minutes must be 1..=1440 and absolute_hours 1..=168".into(),
+            });
+        }
+
+        Ok(Config {
+            listen,
+            public_url,
+            data_dir,
+            key_dir,
+            root_key,
+            max_body_bytes,
+            session_idle: Duration::from_secs(idle * 60),
+            session_absolute: Duration::from_secs(absolute * 3600),
+            dev_login: false,
+        })
+    }
+
+    /// The configuration of `kluis dev`: everything under `dir`, the given root key, the
+    /// development login switched on.
+    pub fn development(dir: &Path, listen: SocketAddr, root_key: RootKey) -> Config {
+        Config {
+            listen,
+            public_url: None,
+            data_dir: dir.join("data"),
+            key_dir: dir.join("keys"),
+            root_key,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            session_idle: Duration::from_secs(30 * 60),
+            session_absolute: Duration::from_secs(12 * 3600),
+            dev_login: true,
+        }
+    }
+}
+
+fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(trimmed.to_owned()),
+        _ => Err(ConfigError::Invalid {
+            setting: "[server] public_url (KLUIS_PUBLIC_URL)",
+            reason: format!("{url:?} is not an http(s) URL such as \"https://kluis.example.nl\""),
+        }),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, test only
+
+    fn parse(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kluis.toml");
+        std::fs::write(&path, toml_text).unwrap();
+        Config::load(&path, &env)
+    }
+
+    const MINIMAL: &str =
+        "[storage]\ndata_dir = \"/srv/kluis/data\"\n[keys]\nkey_dir = \"/srv/kluis/keys\"\n";
+
+    #[test]
+    fn minimal_file_with_env_key_loads() {
+        let config = parse(MINIMAL, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(config.listen.port(), 8080);
+        assert!(
+            !config.dev_login,
+            "no file can switch on the development login"
+        );
+        assert!(!format!("{config:?}").contains(KEY));
+    }
+
+    #[test]
+    fn missing_root_key_says_how_to_make_one() {
+        let err = parse(MINIMAL, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("root key") && err.contains("kluis keys generate-root"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn unknown_setting_names_the_line() {
+        let err = parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\ndev_login = true\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 3") && err.contains("dev_login"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = parse(MINIMAL, &[("KLUIS_ROOT_KEY", "c2hvcnQ="), ("X", "")]).unwrap_err();
+        assert!(err.to_string().contains("KLUIS_ROOT_KEY"), "{err}");
+        let err = parse(
+            MINIMAL,
+            &[("KLUIS_ROOT_KEY", KEY), ("KLUIS_LISTEN", "localhost")],
+        );
+        assert!(err.unwrap_err().to_string().contains("listen"));
+        let err = parse(
+            MINIMAL,
+            &[("KLUIS_ROOT_KEY", KEY), ("KLUIS_PUBLIC_URL", "ftp://x")],
+        );
+        assert!(err.unwrap_err().to_string().contains("public_url"));
+        let nested = "[storage]\ndata_dir = \"/srv/k\"\n[keys]\nkey_dir = \"/srv/k/keys\"\n";
+        let err = parse(nested, &[("KLUIS_ROOT_KEY", KEY)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key_dir"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_file_is_one_line() {
+        let err = Config::load(Path::new("/nonexistent/kluis.toml"), &ProcessEnv).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read config file /nonexistent/kluis.toml: no such file (pass an existing file with --config)"
+        );
+    }
+}

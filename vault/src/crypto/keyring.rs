@@ -1,0 +1,493 @@
+//! The keyring: the operator's root key, the versioned key-encryption keys (KEKs) it
+//! seals, and the per-resident data keys the KEKs wrap.
+//!
+//! KEKs live as small files in `key_dir` (`kek-00000001.key`, ...), each sealed under the
+//! root key, never inside the sled database: deleting a file is a real destruction, where
+//! deleting a sled value leaves old copies in sled's log. A rotation adds a KEK, the caller
+//! rewraps every living data key under it, then [`Keyring::destroy_older_than`] wipes the
+//! old files.
+
+use super::aead::{self, SealedBytes};
+use super::pseudonym::Pseudonymiser;
+use super::{CryptoError, random_bytes};
+use base64::Engine;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+const WRAP_FORMAT_V1: u8 = 1;
+const PSEUDONYM_FILE: &str = "pseudonym.key";
+
+/// The operator's root key: 32 bytes, given base64-encoded.
+#[derive(Clone)]
+pub struct RootKey(Zeroizing<[u8; 32]>);
+
+impl RootKey {
+    /// Decodes a base64 (standard or URL-safe, padding optional) 32-byte key. The error
+    /// says what is wrong without echoing the input.
+    pub fn from_encoded(encoded: &str) -> Result<RootKey, String> {
+        let trimmed = encoded.trim();
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let bytes = engines
+            .iter()
+            .find_map(|e| e.decode(trimmed).ok())
+            .map(Zeroizing::new)
+            .ok_or("the root key is not base64; create one with `kluis keys generate-root`")?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            format!(
+                "the root key must be 32 bytes, this one is {}; create one with `kluis keys generate-root`",
+                bytes.len()
+            )
+        })?;
+        Ok(RootKey(Zeroizing::new(key)))
+    }
+
+    /// A fresh random root key.
+    pub fn generate() -> Result<RootKey, CryptoError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        random_bytes(key.as_mut())?;
+        Ok(RootKey(key))
+    }
+
+    /// The key, base64-encoded, for writing to the operator's key file.
+    pub fn encode(&self) -> Zeroizing<String> {
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.as_ref()))
+    }
+}
+
+/// A resident's data key. Seals and opens that resident's records.
+pub struct DataKey(Zeroizing<[u8; 32]>);
+
+impl DataKey {
+    /// Seals `plaintext` bound to `aad` (see [`super::record_aad`]).
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<SealedBytes, CryptoError> {
+        aead::seal(&self.0, aad, plaintext)
+    }
+
+    /// Opens a sealed record; an integrity error if it was tampered with or moved.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        aead::open(&self.0, aad, sealed, "record")
+    }
+}
+
+/// A data key wrapped under a KEK: `[format][kek version: u32 BE][sealed data key]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedDataKey(pub Vec<u8>);
+
+impl WrappedDataKey {
+    /// The KEK version this key is wrapped under.
+    pub fn kek_version(&self) -> Result<u32, CryptoError> {
+        match self.0.as_slice() {
+            [WRAP_FORMAT_V1, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+            [version, ..] => Err(CryptoError::Format {
+                what: "wrapped data key",
+                version: *version,
+            }),
+            [] => Err(CryptoError::Integrity {
+                what: "wrapped data key",
+            }),
+        }
+    }
+}
+
+/// The loaded keyring.
+pub struct Keyring {
+    dir: PathBuf,
+    root: RootKey,
+    keks: RwLock<BTreeMap<u32, Zeroizing<[u8; 32]>>>,
+    pseudonymiser: Pseudonymiser,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(action: &'static str, path: &Path, e: std::io::Error) -> CryptoError {
+    CryptoError::KeyringIo {
+        action,
+        reason: format!("{}: {e}", path.display()),
+    }
+}
+
+fn kek_file(dir: &Path, version: u32) -> PathBuf {
+    dir.join(format!("kek-{version:08}.key"))
+}
+
+fn kek_aad(version: u32) -> Vec<u8> {
+    let mut aad = b"kluis/kek/v1\0".to_vec();
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn wrap_aad(resident: &Uuid, kek_version: u32) -> Vec<u8> {
+    let mut aad = b"kluis/data-key/v1\0".to_vec();
+    aad.extend_from_slice(resident.as_bytes());
+    aad.extend_from_slice(&kek_version.to_be_bytes());
+    aad
+}
+
+impl Keyring {
+    /// Opens the keyring in `dir`. With `create`, an empty or absent directory gets a first
+    /// KEK and a pseudonym key; without it, a missing keyring is an error, so that a vault
+    /// whose keys went missing is never silently started with new, useless ones.
+    pub fn open(dir: &Path, root: RootKey, create: bool) -> Result<Keyring, CryptoError> {
+        if create {
+            create_private_dir(dir)?;
+        }
+        let mut keks = BTreeMap::new();
+        let entries = fs::read_dir(dir).map_err(|e| io_err("reading the key directory", dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("reading the key directory", dir, e))?;
+            let name = entry.file_name();
+            let Some(version) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("kek-"))
+                .and_then(|n| n.strip_suffix(".key"))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let sealed =
+                fs::read(entry.path()).map_err(|e| io_err("reading a KEK", &entry.path(), e))?;
+            let opened = aead::open(&root.0, &kek_aad(version), &sealed, "key-encryption key")?;
+            let key: [u8; 32] =
+                opened
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| CryptoError::Integrity {
+                        what: "key-encryption key",
+                    })?;
+            keks.insert(version, Zeroizing::new(key));
+        }
+        let pseudonym_path = dir.join(PSEUDONYM_FILE);
+        if keks.is_empty() && !pseudonym_path.exists() {
+            if !create {
+                return Err(CryptoError::KeyringIo {
+                    action: "opening",
+                    reason: format!("{} holds no keys", dir.display()),
+                });
+            }
+            let mut first = Zeroizing::new([0u8; 32]);
+            random_bytes(first.as_mut())?;
+            write_sealed(&kek_file(dir, 1), &root, &kek_aad(1), first.as_ref())?;
+            keks.insert(1, first);
+            let mut pseudonym = Zeroizing::new([0u8; 32]);
+            random_bytes(pseudonym.as_mut())?;
+            write_sealed(
+                &pseudonym_path,
+                &root,
+                b"kluis/pseudonym/v1",
+                pseudonym.as_ref(),
+            )?;
+        }
+        if keks.is_empty() {
+            return Err(CryptoError::KeyringIo {
+                action: "opening",
+                reason: format!(
+                    "{} has a pseudonym key but no key-encryption key",
+                    dir.display()
+                ),
+            });
+        }
+        let sealed = fs::read(&pseudonym_path)
+            .map_err(|e| io_err("reading the pseudonym key", &pseudonym_path, e))?;
+        let pseudonym = aead::open(&root.0, b"kluis/pseudonym/v1", &sealed, "pseudonym key")?;
+        let pseudonymiser = Pseudonymiser::new(&pseudonym)?;
+        Ok(Keyring {
+            dir: dir.to_owned(),
+            root,
+            keks: RwLock::new(keks),
+            pseudonymiser,
+        })
+    }
+
+    /// Seals a small secret of the vault's own (such as a signing key) under the root key
+    /// into `key_dir/name`. `label` binds it to its purpose.
+    pub fn store_secret(&self, name: &str, label: &str, secret: &[u8]) -> Result<(), CryptoError> {
+        write_sealed(&self.dir.join(name), &self.root, label.as_bytes(), secret)
+    }
+
+    /// Opens a secret stored by [`Keyring::store_secret`]; `None` if it does not exist.
+    pub fn load_secret(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
+        let path = self.dir.join(name);
+        match fs::read(&path) {
+            Ok(sealed) => {
+                aead::open(&self.root.0, label.as_bytes(), &sealed, "vault secret").map(Some)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading a vault secret", &path, e)),
+        }
+    }
+
+    /// The keyed hash used for identities, national identifiers and pairwise references.
+    pub fn pseudonymiser(&self) -> &Pseudonymiser {
+        &self.pseudonymiser
+    }
+
+    fn read_keks(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Zeroizing<[u8; 32]>>> {
+        self.keks
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The version of the KEK that wraps new data keys.
+    pub fn current_kek_version(&self) -> u32 {
+        self.read_keks().keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The KEK versions that exist now, oldest first.
+    pub fn kek_versions(&self) -> Vec<u32> {
+        self.read_keks().keys().copied().collect()
+    }
+
+    /// A fresh random data key for `resident`, and its wrapping under the current KEK.
+    pub fn new_data_key(&self, resident: &Uuid) -> Result<(DataKey, WrappedDataKey), CryptoError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        random_bytes(key.as_mut())?;
+        let wrapped = self.wrap(resident, &key)?;
+        Ok((DataKey(key), wrapped))
+    }
+
+    fn wrap(
+        &self,
+        resident: &Uuid,
+        key: &Zeroizing<[u8; 32]>,
+    ) -> Result<WrappedDataKey, CryptoError> {
+        let keks = self.read_keks();
+        let (&version, kek) = keks
+            .iter()
+            .next_back()
+            .ok_or(CryptoError::MissingKey { version: 0 })?;
+        let sealed = aead::seal(kek, &wrap_aad(resident, version), key.as_ref())?;
+        let mut out = Vec::with_capacity(5 + sealed.0.len());
+        out.push(WRAP_FORMAT_V1);
+        out.extend_from_slice(&version.to_be_bytes());
+        out.extend_from_slice(&sealed.0);
+        Ok(WrappedDataKey(out))
+    }
+
+    /// Unwraps `resident`'s data key. Fails with an integrity error if the wrapped key
+    /// belongs to another resident, and with `MissingKey` once its KEK was destroyed.
+    pub fn unwrap(
+        &self,
+        resident: &Uuid,
+        wrapped: &WrappedDataKey,
+    ) -> Result<DataKey, CryptoError> {
+        let version = wrapped.kek_version()?;
+        let keks = self.read_keks();
+        let kek = keks
+            .get(&version)
+            .ok_or(CryptoError::MissingKey { version })?;
+        let opened = aead::open(
+            kek,
+            &wrap_aad(resident, version),
+            &wrapped.0[5..],
+            "wrapped data key",
+        )?;
+        let key: [u8; 32] = opened
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Integrity {
+                what: "wrapped data key",
+            })?;
+        Ok(DataKey(Zeroizing::new(key)))
+    }
+
+    /// Rewraps `resident`'s data key under the current KEK (a step of rotation).
+    pub fn rewrap(
+        &self,
+        resident: &Uuid,
+        wrapped: &WrappedDataKey,
+    ) -> Result<WrappedDataKey, CryptoError> {
+        let key = self.unwrap(resident, wrapped)?;
+        self.wrap(resident, &key.0)
+    }
+
+    /// Adds a new KEK and makes it current; returns its version. Durable before it returns.
+    pub fn add_kek(&self) -> Result<u32, CryptoError> {
+        let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
+        let version = keks.keys().next_back().copied().unwrap_or(0) + 1;
+        let mut key = Zeroizing::new([0u8; 32]);
+        random_bytes(key.as_mut())?;
+        write_sealed(
+            &kek_file(&self.dir, version),
+            &self.root,
+            &kek_aad(version),
+            key.as_ref(),
+        )?;
+        keks.insert(version, key);
+        Ok(version)
+    }
+
+    /// Destroys every KEK older than `version`: the file is overwritten, synced and removed,
+    /// and the key dropped from memory. Data keys still wrapped under them become unreadable.
+    pub fn destroy_older_than(&self, version: u32) -> Result<Vec<u32>, CryptoError> {
+        let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
+        let old: Vec<u32> = keks.range(..version).map(|(v, _)| *v).collect();
+        for v in &old {
+            let path = kek_file(&self.dir, *v);
+            if let Ok(mut file) = fs::OpenOptions::new().write(true).open(&path) {
+                let _ = file.write_all(&[0u8; 128]).and_then(|_| file.sync_all());
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("destroying a KEK", &path, e)),
+            }
+            keks.remove(v);
+        }
+        sync_dir(&self.dir)?;
+        Ok(old)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), CryptoError> {
+    fs::create_dir_all(dir).map_err(|e| io_err("creating the key directory", dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_err("securing the key directory", dir, e))?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CryptoError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("syncing the key directory", dir, e))
+}
+
+/// Seals `secret` under the root key and writes it atomically (temp file, fsync, rename,
+/// fsync of the directory), readable by the owner only.
+fn write_sealed(path: &Path, root: &RootKey, aad: &[u8], secret: &[u8]) -> Result<(), CryptoError> {
+    let sealed = aead::seal(&root.0, aad, secret)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&tmp)
+            .map_err(|e| io_err("writing a key", &tmp, e))?;
+        file.write_all(&sealed.0)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| io_err("writing a key", &tmp, e))?;
+    }
+    fs::rename(&tmp, path).map_err(|e| io_err("writing a key", path, e))?;
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> RootKey {
+        RootKey(Zeroizing::new([7u8; 32]))
+    }
+
+    #[test]
+    fn root_key_decoding_never_echoes_input() {
+        let err = RootKey::from_encoded("not base64 at all !!").err().unwrap();
+        assert!(!err.contains("at all"));
+        let short = RootKey::from_encoded("c2hvcnQ=").err().unwrap();
+        assert!(short.contains("32 bytes") && short.contains('5'), "{short}");
+        let key = RootKey::generate().unwrap();
+        let back = RootKey::from_encoded(&format!("  {}\n", key.encode().as_str())).unwrap();
+        assert_eq!(back.0, key.0);
+    }
+
+    #[test]
+    fn wrapped_keys_are_bound_to_their_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), root(), true).unwrap();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (key, wrapped) = ring.new_data_key(&a).unwrap();
+        let sealed = key.seal(b"aad", b"data").unwrap();
+        let again = ring.unwrap(&a, &wrapped).unwrap();
+        assert_eq!(&again.open(b"aad", &sealed.0).unwrap()[..], b"data");
+        assert_eq!(
+            ring.unwrap(&b, &wrapped).err(),
+            Some(CryptoError::Integrity {
+                what: "wrapped data key"
+            })
+        );
+    }
+
+    #[test]
+    fn missing_keyring_is_not_recreated_and_wrong_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        assert!(
+            Keyring::open(&keys, root(), false).is_err(),
+            "absent dir without create"
+        );
+        Keyring::open(&keys, root(), true).unwrap();
+        let wrong = RootKey(Zeroizing::new([8u8; 32]));
+        assert_eq!(
+            Keyring::open(&keys, wrong, false).err(),
+            Some(CryptoError::Integrity {
+                what: "key-encryption key"
+            })
+        );
+        Keyring::open(&keys, root(), false).unwrap();
+    }
+
+    #[test]
+    fn rotation_makes_old_wrappings_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), root(), true).unwrap();
+        let (alive, erased) = (Uuid::new_v4(), Uuid::new_v4());
+        let (_, wrapped_alive) = ring.new_data_key(&alive).unwrap();
+        let (_, wrapped_erased) = ring.new_data_key(&erased).unwrap();
+        let v2 = ring.add_kek().unwrap();
+        let rewrapped = ring.rewrap(&alive, &wrapped_alive).unwrap();
+        assert_eq!(rewrapped.kek_version().unwrap(), v2);
+        assert_eq!(ring.destroy_older_than(v2).unwrap(), vec![1]);
+        assert!(!kek_file(dir.path(), 1).exists());
+        assert!(ring.unwrap(&alive, &rewrapped).is_ok());
+        assert_eq!(
+            ring.unwrap(&erased, &wrapped_erased).err(),
+            Some(CryptoError::MissingKey { version: 1 })
+        );
+        // A restart sees the same state.
+        let reopened = Keyring::open(dir.path(), root(), false).unwrap();
+        assert_eq!(reopened.kek_versions(), vec![2]);
+        assert!(reopened.unwrap(&alive, &rewrapped).is_ok());
+    }
+
+    #[test]
+    fn secrets_round_trip_bound_to_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), root(), true).unwrap();
+        assert!(ring.load_secret("signing.key", "sig").unwrap().is_none());
+        ring.store_secret("signing.key", "sig", b"secret").unwrap();
+        assert_eq!(
+            &ring.load_secret("signing.key", "sig").unwrap().unwrap()[..],
+            b"secret"
+        );
+        assert!(ring.load_secret("signing.key", "other").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Envelope encryption and keyed hashes: the only door to ring's AEAD and HMAC.
+//!
+//! The key hierarchy (see `docs/crypto.md`):
+//!
+//! ```text
+//! root key (operator: file or env)          never stored by Kluis
+//!   └─ key-encryption keys kek-N (key_dir)   versioned, sealed under the root key
+//!        └─ data key per resident (store)    wrapped under the current KEK
+//!             └─ records (store)             AES-256-GCM, AAD = (resident, category, version)
+//! ```
+//!
+//! Destroying a resident's wrapped data key, then rotating the KEK (which deletes the old
+//! KEK file), makes every stale copy of that resident's records unreadable, including
+//! copies left in sled's log-structured files and in old backups.
+//!
+//! Every secret lives in a `Zeroizing` buffer and is wiped on drop. ring expands AES keys
+//! into its own structures for the length of one operation; those are not under our
+//! control (documented in the threat model).
+
+mod aead;
+mod keyring;
+mod pseudonym;
+
+pub use aead::{SealedBytes, open_with_nonce_for_test_vectors};
+pub use keyring::{DataKey, Keyring, RootKey, WrappedDataKey};
+pub use pseudonym::{Pseudonym, Pseudonymiser};
+
+/// What can go wrong in the crypto layer. Messages carry no key material and no plaintext.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// A ciphertext failed authentication: tampered, corrupted, moved to another place, or
+    /// sealed under another key.
+    #[error("integrity check failed for {what}")]
+    Integrity {
+        /// What was being opened (a record, a wrapped key), never its contents.
+        what: &'static str,
+    },
+    /// A stored value has a format version this build does not know.
+    #[error("unsupported format version {version} for {what}")]
+    Format {
+        /// What was being read.
+        what: &'static str,
+        /// The version byte found.
+        version: u8,
+    },
+    /// The key needed to open a value no longer exists (destroyed by rotation or erasure).
+    #[error("key-encryption key {version} does not exist (destroyed or never created)")]
+    MissingKey {
+        /// The KEK version named by the value.
+        version: u32,
+    },
+    /// The operating system's random generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+    /// The keyring directory could not be read or written.
+    #[error("keyring {action} failed: {reason}")]
+    KeyringIo {
+        /// What was being done.
+        action: &'static str,
+        /// The OS error (paths only, no key material).
+        reason: String,
+    },
+}
+
+/// Fills `buf` from the operating system's random generator.
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
+    use ring::rand::SecureRandom;
+    ring::rand::SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| CryptoError::Random)
+}
+
+/// A random 32-byte token, base64url without padding (session tokens, CSRF tokens).
+pub fn random_token() -> Result<String, CryptoError> {
+    use base64::Engine;
+    let mut buf = [0u8; 32];
+    random_bytes(&mut buf)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// SHA-256 of `data`: for storing session tokens by digest, never in the clear.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// The associated data that binds a sealed record to its place: resident, category and
+/// version. A record moved to any other place fails to open.
+pub fn record_aad(resident: &uuid::Uuid, category: &str, version: u32) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(16 + 16 + 2 + category.len() + 4);
+    aad.extend_from_slice(b"kluis/record/v1\0");
+    aad.extend_from_slice(resident.as_bytes());
+    // Length-prefixed so that no two (category, version) pairs share an encoding.
+    aad.extend_from_slice(&(category.len() as u16).to_be_bytes());
+    aad.extend_from_slice(category.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}

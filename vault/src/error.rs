@@ -1,0 +1,150 @@
+//! The vault's one error type, from domain rules to the HTTP response.
+//!
+//! Every fallible operation in the domain modules returns [`Error`]. Each variant has one
+//! stable [`ErrorCode`] (shared with the SDK through `kluis-proto`), and `http::problem` is
+//! the single place that turns it into an `application/problem+json` response.
+//!
+//! Two messages are kept apart (the habit of vaultwarden's `error.rs`): [`Error::detail`]
+//! is what the caller may read, and the `Display` text is what the operator's log gets.
+//! Neither ever holds personal data, record contents or key material; variants carry ids,
+//! counts and fixed sentences only.
+
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+use kluis_proto::ErrorCode;
+
+/// Everything that can go wrong while serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not JSON, or not of the shape the endpoint takes.
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(&'static str),
+    /// A query or form parameter is wrong.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// A path segment is not a valid id.
+    #[error("invalid path segment: {0}")]
+    InvalidPath(&'static str),
+    /// A record does not satisfy its category's schema (places and rules only).
+    #[error("schema violation: {0}")]
+    SchemaViolation(String),
+    /// The category is not in the catalogue.
+    #[error("unknown category {0}")]
+    UnknownCategory(String),
+    /// Nothing found (or nothing the caller may see).
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The method is not allowed on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body exceeds the limit.
+    #[error("request body over {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The body's content type is not accepted.
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    /// No valid session or token.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// Authenticated, but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// A form post without a valid CSRF token, or from another origin.
+    #[error("CSRF check failed")]
+    CsrfRejected,
+    /// The request conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A stored value failed its integrity check: tampering, corruption, or a value moved.
+    #[error("integrity failure: {0}")]
+    Integrity(CryptoError),
+    /// Storage failed or is unavailable.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Something unexpected; the message is for the log only.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Error {
+        match e {
+            CryptoError::Integrity { .. }
+            | CryptoError::Format { .. }
+            | CryptoError::MissingKey { .. } => Error::Integrity(e),
+            CryptoError::Random | CryptoError::KeyringIo { .. } => Error::Internal(e.to_string()),
+        }
+    }
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidJson(_) => ErrorCode::InvalidJson,
+            Error::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            Error::InvalidPath(_) => ErrorCode::InvalidPath,
+            Error::SchemaViolation(_) => ErrorCode::SchemaViolation,
+            Error::UnknownCategory(_) => ErrorCode::UnknownCategory,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Error::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Error::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::CsrfRejected => ErrorCode::CsrfRejected,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Integrity(_) => ErrorCode::IntegrityFailure,
+            Error::Store(StoreError::Corrupt(_)) => ErrorCode::IntegrityFailure,
+            Error::Store(_) => ErrorCode::Unavailable,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The sentence the caller reads. Server-side failures say only what the caller can do
+    /// about them; their cause goes to the log.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::InvalidJson(why) => Some((*why).to_owned()),
+            Error::InvalidParameter(why) => Some(why.clone()),
+            Error::InvalidPath(why) => Some((*why).to_owned()),
+            Error::SchemaViolation(problems) => Some(problems.clone()),
+            Error::UnknownCategory(id) => Some(format!("{id} is not in the catalogue; GET /v1/categories lists them")),
+            Error::NotFound(what) => Some(format!("no such {what}")),
+            Error::MethodNotAllowed => None,
+            Error::PayloadTooLarge { limit } => Some(format!("the body may be at most {limit} bytes")),
+            Error::UnsupportedMediaType => Some("send the body as application/json".to_owned()),
+            Error::Unauthenticated(why) => Some((*why).to_owned()),
+            Error::Forbidden(why) => Some((*why).to_owned()),
+            Error::CsrfRejected => None,
+            Error::Conflict(why) => Some((*why).to_owned()),
+            Error::Integrity(_) | Error::Store(StoreError::Corrupt(_)) => Some(
+                "a stored value failed its integrity check; the operator has been alerted in the log".to_owned(),
+            ),
+            Error::Store(_) => Some("storage is unavailable; nothing was changed, try again later".to_owned()),
+            Error::Internal(_) => None,
+        }
+    }
+}
+
+/// Shorthand for results with the vault's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_side_causes_stay_out_of_the_detail() {
+        let e = Error::Store(StoreError::Unavailable("/var/lib/kluis: disk full".into()));
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        assert!(!e.detail().unwrap().contains("/var/lib"));
+        let e = Error::Internal("secret cause".into());
+        assert_eq!(e.detail(), None);
+        let e: Error = CryptoError::Integrity { what: "record" }.into();
+        assert_eq!(e.code(), ErrorCode::IntegrityFailure);
+    }
+}

@@ -1,0 +1,93 @@
+//! Extractors that turn every bad input into the vault's [`Error`], so that no request
+//! gets axum's plain-text rejections: the JSON body, the path, and the calling resident.
+
+use super::AppState;
+use crate::Error;
+use crate::auth::{Principal, Session};
+use crate::residents::ResidentId;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// A JSON body. Wrong content type: 415; over the limit: 413; malformed or of the wrong
+/// shape: 400. The detail never quotes the body back.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType),
+            Err(JsonRejection::JsonSyntaxError(_)) => {
+                Err(Error::InvalidJson("the body is not well-formed JSON"))
+            }
+            Err(JsonRejection::JsonDataError(_)) => Err(Error::InvalidJson(
+                "the body does not have the fields and types this endpoint takes",
+            )),
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::PayloadTooLarge {
+                    limit: state.limits.max_body_bytes,
+                })
+            }
+            Err(_) => Err(Error::InvalidJson("the body could not be read")),
+        }
+    }
+}
+
+/// Path parameters; a segment that does not parse is a 400 `invalid_path`.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|_| {
+                Error::InvalidPath("a path segment is not a valid identifier for this endpoint")
+            })
+    }
+}
+
+/// The bearer token of the request, if any.
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// The logged-in resident calling the API, authenticated by a bearer session token.
+///
+/// The JSON API takes bearer tokens only, never the portal's cookie: a browser never sends
+/// a bearer token by itself, so the API needs no CSRF defence of its own.
+pub struct ResidentAuth {
+    /// The resident.
+    pub resident: ResidentId,
+    /// The session, for logout.
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for ResidentAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = bearer_token(parts).ok_or(Error::Unauthenticated(
+            "send the session token as `Authorization: Bearer <token>`",
+        ))?;
+        let session = state.sessions.resolve(token).await?;
+        match session.principal {
+            Principal::Resident(resident) => Ok(ResidentAuth { resident, session }),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The one place that turns an [`Error`] into an HTTP response.
+//!
+//! Every error leaves the vault as `application/problem+json` (RFC 9457) with the stable
+//! `type` of its code, the code's fixed status, and the caller-safe detail. A 401 always
+//! carries `WWW-Authenticate`. Server-side failures are logged here, with their cause,
+//! once; 4xx are logged at debug level only.
+
+use crate::Error;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kluis_proto::Problem;
+use kluis_proto::error::PROBLEM_CONTENT_TYPE;
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = %code, cause = %self, "request failed");
+        } else {
+            tracing::debug!(code = %code, cause = %self, "request refused");
+        }
+        let problem = Problem::new(code, self.detail());
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match code {
+                kluis_proto::ErrorCode::InvalidDpopProof => r#"DPoP algs="ES256""#,
+                _ => r#"Bearer realm="kluis""#,
+            };
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+/// The router's fallback: an unknown path.
+pub async fn not_found() -> Error {
+    Error::NotFound("endpoint")
+}
+
+/// The router's fallback for a known path with the wrong method.
+pub async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}

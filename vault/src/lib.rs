@@ -1,0 +1,159 @@
+//! Kluis: a personal data vault for the Dutch social domain.
+//!
+//! Each resident gets an encrypted vault, stores their situation once, and decides which
+//! department may read which part, for which purpose and for how long. The major
+//! components are:
+//!
+//! - [`config`]: the TOML file and `KLUIS_*` variables, validated once at start.
+//! - [`clock`]: the only reader of the wall clock; tests set the time.
+//! - [`store`]: the storage port (traits) and its sled adapter, with group commit.
+//! - [`crypto`]: envelope encryption (root key → KEKs → per-resident data keys) and
+//!   keyed hashes; the only door to ring.
+//! - [`residents`]: the rules for records: catalogue, schemas, versions, key rotation.
+//! - [`auth`]: who is calling (sessions, the development login).
+//! - [`http`]: axum routes, extractors, and the one error-to-response mapping.
+//! - [`dev`]: Henk's demo vault for `kluis dev`.
+//!
+//! A request flows `http` (extract, authenticate) → domain service (`residents`) →
+//! `crypto` (seal/open) → `store` (durable on return) and back; an [`Error`] from any
+//! layer becomes one problem+json response. See `docs/architecture.md`.
+//!
+//! There is no global state: [`App::open`] builds everything from a [`Config`] and a
+//! [`Clock`], and [`run`] serves it on a listener the caller bound, until a shutdown
+//! future completes. Tests run many vaults in one process, each on `127.0.0.1:0`.
+#![warn(clippy::unwrap_used)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod dev;
+mod error;
+pub mod http;
+pub mod residents;
+pub mod store;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::{Error, Result};
+
+use auth::Sessions;
+use residents::Residents;
+use residents::catalogue::Catalogue;
+use std::future::Future;
+use std::sync::Arc;
+use store::Store;
+use store::sled::SledStore;
+
+/// Why a vault could not start. Each message is one line saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
+    /// The keyring could not be opened.
+    #[error("cannot open the keyring in {dir}: {reason}")]
+    Keyring {
+        /// The key directory.
+        dir: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// The built-in catalogue is broken (a build defect).
+    #[error("{0}")]
+    Catalogue(String),
+}
+
+/// A ready-to-serve vault: its services, built from a configuration.
+#[derive(Clone)]
+pub struct App {
+    state: http::AppState,
+    dev_login: bool,
+    public_url: String,
+    clock: Clock,
+}
+
+impl App {
+    /// Opens the store and the keyring of `config`. `public_url` is the vault's own base
+    /// URL (its issuer), normally derived from the bound address when not configured.
+    pub async fn open(
+        config: &Config,
+        clock: Clock,
+        public_url: String,
+    ) -> Result<App, StartError> {
+        let store = SledStore::open(&config.data_dir)?;
+        let keyring = crypto::Keyring::open(&config.key_dir, config.root_key.clone(), store.was_fresh())
+            .map_err(|e| StartError::Keyring {
+                dir: config.key_dir.display().to_string(),
+                reason: match e {
+                    crypto::CryptoError::Integrity { .. } => {
+                        "the root key does not open it; is this the root key this vault was created with?".into()
+                    }
+                    crypto::CryptoError::KeyringIo { .. } if !store.was_fresh() => format!(
+                        "{e}; the database in {} holds a vault, so its keyring must be restored, not recreated",
+                        config.data_dir.display()
+                    ),
+                    other => other.to_string(),
+                },
+            })?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let catalogue = Arc::new(Catalogue::builtin().map_err(StartError::Catalogue)?);
+        let residents = Residents::new(store.clone(), Arc::new(keyring), catalogue, clock.clone());
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            config.session_idle,
+            config.session_absolute,
+        );
+        let state = http::AppState {
+            residents,
+            sessions,
+            store,
+            limits: http::Limits {
+                max_body_bytes: config.max_body_bytes,
+            },
+        };
+        Ok(App {
+            state,
+            dev_login: config.dev_login,
+            public_url,
+            clock,
+        })
+    }
+
+    /// The HTTP router of this vault.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone(), self.dev_login)
+    }
+
+    /// The resident record service.
+    pub fn residents(&self) -> &Residents {
+        &self.state.residents
+    }
+
+    /// The session service.
+    pub fn sessions(&self) -> &Sessions {
+        &self.state.sessions
+    }
+
+    /// The vault's public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The clock this vault reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes open requests.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

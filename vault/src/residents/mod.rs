@@ -1,0 +1,255 @@
+//! Residents' vaults: situation records per category, versioned and sealed.
+//!
+//! This module holds the rules for records and nothing of HTTP: a write is checked
+//! against its category's schema, gets a new version number, and is sealed under the
+//! resident's data key bound to (resident, category, version) before the store sees it.
+//! Old versions stay readable to the resident. Key rotation (`rotate_keys`) lives here too
+//! because it walks every vault.
+
+pub mod catalogue;
+
+use crate::clock::Clock;
+use crate::crypto::{DataKey, Keyring, WrappedDataKey, record_aad};
+use crate::store::{ResidentRow, Store, StoredRecord};
+use crate::{Error, Result};
+use catalogue::Catalogue;
+use kluis_proto::records::{Record, RecordSummary, RecordVersion, RecordWritten};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A resident's internal id. Random, never shown to departments.
+pub type ResidentId = Uuid;
+
+/// The resident record service.
+#[derive(Clone)]
+pub struct Residents {
+    store: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+    catalogue: Arc<Catalogue>,
+    clock: Clock,
+}
+
+impl Residents {
+    /// A service over `store`, sealing with `keyring`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        catalogue: Arc<Catalogue>,
+        clock: Clock,
+    ) -> Residents {
+        Residents {
+            store,
+            keyring,
+            catalogue,
+            clock,
+        }
+    }
+
+    /// The catalogue records are checked against.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The vault of the login identity (issuer, subject), created on first login.
+    pub async fn ensure_resident(&self, issuer: &str, subject: &str) -> Result<ResidentRow> {
+        let identity = self.keyring.pseudonymiser().identity(issuer, subject).0;
+        if let Some(row) = self.store.resident_by_identity(&identity).await? {
+            return Ok(row);
+        }
+        let id = Uuid::new_v4();
+        let (_, wrapped) = self.keyring.new_data_key(&id)?;
+        let row = ResidentRow {
+            id,
+            identity,
+            wrapped_key: wrapped.0,
+            created_at: self.clock.now(),
+        };
+        Ok(self.store.insert_resident(&row).await?)
+    }
+
+    /// The vault of `resident`.
+    pub async fn resident(&self, resident: ResidentId) -> Result<ResidentRow> {
+        self.store
+            .resident(resident)
+            .await?
+            .ok_or(Error::NotFound("vault"))
+    }
+
+    async fn data_key(&self, resident: ResidentId) -> Result<DataKey> {
+        let row = self.resident(resident).await?;
+        Ok(self
+            .keyring
+            .unwrap(&resident, &WrappedDataKey(row.wrapped_key))?)
+    }
+
+    /// Checks `data` against the category's schema and stores it as a new version.
+    pub async fn write(
+        &self,
+        resident: ResidentId,
+        category: &str,
+        data: &serde_json::Value,
+    ) -> Result<RecordWritten> {
+        self.catalogue.get(category)?.validate(data)?;
+        let key = self.data_key(resident).await?;
+        let version = self
+            .store
+            .reserve_record_version(resident, category)
+            .await?;
+        let plaintext = zeroize::Zeroizing::new(
+            serde_json::to_vec(data)
+                .map_err(|e| Error::Internal(format!("encoding a record: {e}")))?,
+        );
+        let sealed = key.seal(&record_aad(&resident, category, version), &plaintext)?;
+        let created_at = self.clock.now();
+        let record = StoredRecord {
+            version,
+            created_at,
+            sealed: sealed.0,
+        };
+        self.store.put_record(resident, category, &record).await?;
+        Ok(RecordWritten {
+            category: category.to_owned(),
+            version,
+            created_at,
+        })
+    }
+
+    /// The current version of a category, or a given `version`.
+    pub async fn read(
+        &self,
+        resident: ResidentId,
+        category: &str,
+        version: Option<u32>,
+    ) -> Result<Record> {
+        self.catalogue.get(category)?;
+        let stored = self
+            .store
+            .record(resident, category, version)
+            .await?
+            .ok_or(Error::NotFound(if version.is_some() {
+                "version"
+            } else {
+                "record"
+            }))?;
+        let key = self.data_key(resident).await?;
+        self.open(resident, category, &key, stored)
+    }
+
+    /// The current versions of several categories under one unwrap of the data key;
+    /// categories without a record are left out. (The department read path.)
+    pub async fn read_current(
+        &self,
+        resident: ResidentId,
+        categories: &[String],
+    ) -> Result<Vec<Record>> {
+        let key = self.data_key(resident).await?;
+        let mut out = Vec::with_capacity(categories.len());
+        for category in categories {
+            if let Some(stored) = self.store.record(resident, category, None).await? {
+                out.push(self.open(resident, category, &key, stored)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn open(
+        &self,
+        resident: ResidentId,
+        category: &str,
+        key: &DataKey,
+        stored: StoredRecord,
+    ) -> Result<Record> {
+        let plaintext = key
+            .open(&record_aad(&resident, category, stored.version), &stored.sealed)
+            .inspect_err(|e| tracing::error!(category, version = stored.version, error = %e, "record failed to open"))?;
+        let data = serde_json::from_slice(&plaintext)
+            .map_err(|_| Error::Internal("a record opened but is not JSON".into()))?;
+        Ok(Record {
+            category: category.to_owned(),
+            version: stored.version,
+            created_at: stored.created_at,
+            data,
+        })
+    }
+
+    /// Every version of a category, oldest first.
+    pub async fn versions(
+        &self,
+        resident: ResidentId,
+        category: &str,
+    ) -> Result<Vec<RecordVersion>> {
+        self.catalogue.get(category)?;
+        let versions = self.store.record_versions(resident, category).await?;
+        if versions.is_empty() {
+            return Err(Error::NotFound("record"));
+        }
+        Ok(versions
+            .into_iter()
+            .map(|m| RecordVersion {
+                version: m.version,
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    /// The categories the resident has filled in, with their current version.
+    pub async fn overview(&self, resident: ResidentId) -> Result<Vec<RecordSummary>> {
+        let mut summaries: Vec<RecordSummary> = self
+            .store
+            .record_summaries(resident)
+            .await?
+            .into_iter()
+            .map(|(category, m)| RecordSummary {
+                category,
+                current_version: m.version,
+                updated_at: m.created_at,
+            })
+            .collect();
+        summaries.sort_by(|a, b| a.category.cmp(&b.category));
+        Ok(summaries)
+    }
+
+    /// Deletes every version of a category.
+    pub async fn delete(&self, resident: ResidentId, category: &str) -> Result<u32> {
+        self.catalogue.get(category)?;
+        match self.store.delete_category(resident, category).await? {
+            0 => Err(Error::NotFound("record")),
+            n => Ok(n),
+        }
+    }
+
+    /// Rotates the key-encryption key: adds a new KEK, rewraps every living data key under
+    /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
+    /// the new KEK version and how many vaults were rewrapped.
+    pub async fn rotate_keys(&self) -> Result<(u32, usize)> {
+        let version = self.keyring.add_kek()?;
+        let mut after = None;
+        let mut rewrapped = 0;
+        loop {
+            let page = self.store.residents_after(after, 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for row in &page {
+                let wrapped = WrappedDataKey(row.wrapped_key.clone());
+                if wrapped.kek_version()? == version {
+                    continue;
+                }
+                let new = self.keyring.rewrap(&row.id, &wrapped)?;
+                if self
+                    .store
+                    .replace_wrapped_key(row.id, &row.wrapped_key, &new.0)
+                    .await?
+                {
+                    rewrapped += 1;
+                }
+            }
+        }
+        self.keyring.destroy_older_than(version)?;
+        tracing::info!(
+            kek_version = version,
+            rewrapped,
+            "key-encryption key rotated"
+        );
+        Ok((version, rewrapped))
+    }
+}

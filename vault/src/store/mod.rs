@@ -1,0 +1,172 @@
+//! The storage port: what the vault needs from a database, as traits, and the adapters.
+//!
+//! Domain modules talk to `Arc<dyn Store>` and never see a database type. The port is
+//! split by area (one trait each, in this file) so that an adapter can be read one area at
+//! a time. The embedded default is [`sled`](self::sled) (one binary, one data directory);
+//! a PostgreSQL adapter implements the same traits for deployments that outgrow one machine.
+//!
+//! Contract every adapter keeps:
+//! - **Durable on return.** A write method returns only after the write is durable; an
+//!   adapter shares one flush between concurrent writers (group commit).
+//! - **Opaque sealed bytes.** Records arrive already encrypted; the store never sees
+//!   plaintext and cannot tell a record's contents.
+//! - **Versioned values.** Every stored value starts with a format version byte, so a
+//!   future layout can be read next to the old one, and an unknown one is refused.
+
+pub mod sled;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What can go wrong in storage. Messages name keys and operations, never contents.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or written (I/O error, failed flush, full disk).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value cannot be decoded: corruption or an unknown format version.
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    /// The database was created by an incompatible version of Kluis, or is not a Kluis
+    /// database at all.
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// Shorthand for results of the storage port.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A resident's vault, as stored: no personal data, only ids and the wrapped data key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentRow {
+    /// The resident's internal id (random; never shown to departments).
+    pub id: Uuid,
+    /// Keyed hash of the login identity (issuer, subject).
+    pub identity: String,
+    /// The resident's data key, wrapped under a KEK (see `crypto`).
+    pub wrapped_key: Vec<u8>,
+    /// When the vault was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One stored version of a record: sealed bytes plus the metadata needed to list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The version number (unique per resident and category, never reused).
+    pub version: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// The sealed record (see `crypto::record_aad` for what it is bound to).
+    pub sealed: Vec<u8>,
+}
+
+/// A record version without its contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The version number.
+    pub version: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who a session belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionSubject {
+    /// A resident, by internal id.
+    Resident {
+        /// The resident.
+        id: Uuid,
+    },
+}
+
+/// A server-side session; the cookie or bearer token is only a random key to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// Who is logged in.
+    pub subject: SessionSubject,
+    /// When the login happened (for the absolute timeout).
+    pub created_at: DateTime<Utc>,
+    /// Last use (for the idle timeout).
+    pub last_seen: DateTime<Utc>,
+    /// The CSRF token bound to this session, for the portal's forms.
+    pub csrf_token: String,
+    /// How the session was made (`dev` for the development login), for the log and page.
+    pub login_method: String,
+}
+
+/// Residents and their wrapped data keys.
+#[async_trait]
+pub trait ResidentStore: Send + Sync {
+    /// The resident whose login identity has keyed hash `identity`.
+    async fn resident_by_identity(&self, identity: &str) -> StoreResult<Option<ResidentRow>>;
+    /// The resident with internal id `id`.
+    async fn resident(&self, id: Uuid) -> StoreResult<Option<ResidentRow>>;
+    /// Inserts `row` unless a resident with the same identity exists; returns the row that
+    /// is stored afterwards (so two concurrent first logins end with one vault).
+    async fn insert_resident(&self, row: &ResidentRow) -> StoreResult<ResidentRow>;
+    /// Up to `limit` residents with an id greater than `after`, in id order (for rotation).
+    async fn residents_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<ResidentRow>>;
+    /// Replaces the wrapped key of `id` if it still equals `expected` (a rotation step that
+    /// must not resurrect a vault erased meanwhile). Returns whether it was replaced.
+    async fn replace_wrapped_key(&self, id: Uuid, expected: &[u8], new: &[u8])
+    -> StoreResult<bool>;
+}
+
+/// Versioned, sealed records per resident and category.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Reserves the next version number of (`resident`, `category`). Numbers are never
+    /// handed out twice, even after the category is deleted.
+    async fn reserve_record_version(&self, resident: Uuid, category: &str) -> StoreResult<u32>;
+    /// Stores one version. Durable on return.
+    async fn put_record(
+        &self,
+        resident: Uuid,
+        category: &str,
+        record: &StoredRecord,
+    ) -> StoreResult<()>;
+    /// One version, or the current (highest) one with `version: None`.
+    async fn record(
+        &self,
+        resident: Uuid,
+        category: &str,
+        version: Option<u32>,
+    ) -> StoreResult<Option<StoredRecord>>;
+    /// Every stored version, oldest first.
+    async fn record_versions(&self, resident: Uuid, category: &str)
+    -> StoreResult<Vec<RecordMeta>>;
+    /// The current version of every category the resident has, by category id.
+    async fn record_summaries(&self, resident: Uuid) -> StoreResult<Vec<(String, RecordMeta)>>;
+    /// Deletes every version of a category; returns how many there were. Durable on return.
+    async fn delete_category(&self, resident: Uuid, category: &str) -> StoreResult<u32>;
+}
+
+/// Server-side sessions, keyed by the SHA-256 of their token.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session. Durable on return.
+    async fn put_session(&self, token_hash: &[u8; 32], row: &SessionRow) -> StoreResult<()>;
+    /// The session, if it exists.
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRow>>;
+    /// Records use of a session. Not flushed on its own: losing a touch in a crash only
+    /// makes a session end a little sooner.
+    async fn touch_session(&self, token_hash: &[u8; 32], at: DateTime<Utc>) -> StoreResult<()>;
+    /// Ends a session. Durable on return.
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+}
+
+/// The whole storage port.
+#[async_trait]
+pub trait Store: ResidentStore + RecordStore + SessionStore + Send + Sync + 'static {
+    /// Whether the store can serve: open, and its last flush succeeded.
+    async fn check(&self) -> StoreResult<()>;
+    /// Whether the database held no vault data when it was opened.
+    fn was_fresh(&self) -> bool;
+}

@@ -1,0 +1,208 @@
+//! Versioned, sealed records.
+
+use super::{FORMAT_V1, SledStore, map_err};
+use crate::store::{RecordMeta, RecordStore, StoreError, StoreResult, StoredRecord};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// `resident (16) | category length (1) | category`: the prefix of all versions.
+fn prefix(resident: Uuid, category: &str) -> StoreResult<Vec<u8>> {
+    let len = u8::try_from(category.len())
+        .map_err(|_| StoreError::Corrupt("category id longer than 255 bytes".into()))?;
+    let mut key = Vec::with_capacity(17 + category.len() + 4);
+    key.extend_from_slice(resident.as_bytes());
+    key.push(len);
+    key.extend_from_slice(category.as_bytes());
+    Ok(key)
+}
+
+fn record_key(resident: Uuid, category: &str, version: u32) -> StoreResult<Vec<u8>> {
+    let mut key = prefix(resident, category)?;
+    key.extend_from_slice(&version.to_be_bytes());
+    Ok(key)
+}
+
+fn version_of(key: &[u8]) -> StoreResult<u32> {
+    key.len()
+        .checked_sub(4)
+        .and_then(|at| key[at..].try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("record key".into()))
+}
+
+fn encode_record(record: &StoredRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + record.sealed.len());
+    out.push(FORMAT_V1);
+    out.extend_from_slice(&record.created_at.timestamp_micros().to_be_bytes());
+    out.extend_from_slice(&record.sealed);
+    out
+}
+
+fn decode_header(value: &[u8]) -> StoreResult<DateTime<Utc>> {
+    match value {
+        [FORMAT_V1, rest @ ..] if rest.len() >= 8 => {
+            let micros = i64::from_be_bytes(
+                rest[..8]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("record".into()))?,
+            );
+            DateTime::from_timestamp_micros(micros)
+                .ok_or_else(|| StoreError::Corrupt("record time".into()))
+        }
+        [FORMAT_V1, ..] | [] => Err(StoreError::Corrupt("record header".into())),
+        [v, ..] => Err(StoreError::Corrupt(format!("record: unknown format {v}"))),
+    }
+}
+
+fn decode_record(key: &[u8], value: &[u8]) -> StoreResult<StoredRecord> {
+    Ok(StoredRecord {
+        version: version_of(key)?,
+        created_at: decode_header(value)?,
+        sealed: value[9..].to_vec(),
+    })
+}
+
+#[async_trait]
+impl RecordStore for SledStore {
+    async fn reserve_record_version(&self, resident: Uuid, category: &str) -> StoreResult<u32> {
+        let key = prefix(resident, category)?;
+        let mut overflow = false;
+        let next = self
+            .record_counters
+            .update_and_fetch(&key, |old| {
+                let last = old
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(0);
+                let next = last.checked_add(1);
+                overflow = next.is_none();
+                Some(next.unwrap_or(last).to_be_bytes().to_vec())
+            })
+            .map_err(|e| map_err(e, "reserving a version"))?;
+        if overflow {
+            return Err(StoreError::Unavailable(
+                "record version counter exhausted".into(),
+            ));
+        }
+        let bytes: [u8; 4] = next
+            .as_deref()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| StoreError::Corrupt("record counter".into()))?;
+        // The counter needs no flush of its own: the record it numbers is flushed with it,
+        // and after a crash a lost counter is rebuilt from the highest stored version below.
+        let stored_max = self
+            .records
+            .scan_prefix(&key)
+            .next_back()
+            .transpose()
+            .map_err(|e| map_err(e, "reading versions"))?
+            .map(|(k, _)| version_of(&k))
+            .transpose()?
+            .unwrap_or(0);
+        let version = u32::from_be_bytes(bytes);
+        if version <= stored_max {
+            // The counter was lost in a crash while records survived: move it past them.
+            self.record_counters
+                .insert(&key, &(stored_max + 1).to_be_bytes())
+                .map_err(|e| map_err(e, "repairing a counter"))?;
+            return Ok(stored_max + 1);
+        }
+        Ok(version)
+    }
+
+    async fn put_record(
+        &self,
+        resident: Uuid,
+        category: &str,
+        record: &StoredRecord,
+    ) -> StoreResult<()> {
+        self.records
+            .insert(
+                record_key(resident, category, record.version)?,
+                encode_record(record),
+            )
+            .map_err(|e| map_err(e, "writing a record"))?;
+        self.durable().await
+    }
+
+    async fn record(
+        &self,
+        resident: Uuid,
+        category: &str,
+        version: Option<u32>,
+    ) -> StoreResult<Option<StoredRecord>> {
+        let found = match version {
+            Some(v) => {
+                let key = record_key(resident, category, v)?;
+                self.records
+                    .get(&key)
+                    .map_err(|e| map_err(e, "reading a record"))?
+                    .map(|value| (key.into(), value))
+            }
+            None => self
+                .records
+                .scan_prefix(prefix(resident, category)?)
+                .next_back()
+                .transpose()
+                .map_err(|e| map_err(e, "reading a record"))?,
+        };
+        found.map(|(k, v)| decode_record(&k, &v)).transpose()
+    }
+
+    async fn record_versions(
+        &self,
+        resident: Uuid,
+        category: &str,
+    ) -> StoreResult<Vec<RecordMeta>> {
+        self.records
+            .scan_prefix(prefix(resident, category)?)
+            .map(|item| {
+                let (k, v) = item.map_err(|e| map_err(e, "listing versions"))?;
+                Ok(RecordMeta {
+                    version: version_of(&k)?,
+                    created_at: decode_header(&v)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_summaries(&self, resident: Uuid) -> StoreResult<Vec<(String, RecordMeta)>> {
+        let mut out: Vec<(String, RecordMeta)> = Vec::new();
+        for item in self.records.scan_prefix(resident.as_bytes()) {
+            let (k, v) = item.map_err(|e| map_err(e, "listing records"))?;
+            let len = *k
+                .get(16)
+                .ok_or_else(|| StoreError::Corrupt("record key".into()))?
+                as usize;
+            let category = k
+                .get(17..17 + len)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .ok_or_else(|| StoreError::Corrupt("record key".into()))?;
+            let meta = RecordMeta {
+                version: version_of(&k)?,
+                created_at: decode_header(&v)?,
+            };
+            // Keys sort by version within a category, so the last one seen is current.
+            match out.last_mut() {
+                Some((c, m)) if c == category => *m = meta,
+                _ => out.push((category.to_owned(), meta)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_category(&self, resident: Uuid, category: &str) -> StoreResult<u32> {
+        let mut batch = sled::Batch::default();
+        let mut count = 0u32;
+        for item in self.records.scan_prefix(prefix(resident, category)?).keys() {
+            batch.remove(item.map_err(|e| map_err(e, "listing versions"))?);
+            count += 1;
+        }
+        self.records
+            .apply_batch(batch)
+            .map_err(|e| map_err(e, "deleting records"))?;
+        self.durable().await?;
+        Ok(count)
+    }
+}

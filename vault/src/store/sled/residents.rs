@@ -1,0 +1,104 @@
+//! Residents and the identity index.
+
+use super::{SledStore, decode_json, encode_json, map_err, map_tx_err};
+use crate::store::{ResidentRow, ResidentStore, StoreError, StoreResult};
+use async_trait::async_trait;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+use uuid::Uuid;
+
+fn decode_resident(bytes: &[u8]) -> StoreResult<ResidentRow> {
+    decode_json(bytes, "resident")
+}
+
+#[async_trait]
+impl ResidentStore for SledStore {
+    async fn resident_by_identity(&self, identity: &str) -> StoreResult<Option<ResidentRow>> {
+        let Some(id) = self
+            .identities
+            .get(identity)
+            .map_err(|e| map_err(e, "reading an identity"))?
+        else {
+            return Ok(None);
+        };
+        let id = Uuid::from_slice(&id).map_err(|_| StoreError::Corrupt("identity index".into()))?;
+        self.resident(id).await
+    }
+
+    async fn resident(&self, id: Uuid) -> StoreResult<Option<ResidentRow>> {
+        self.residents
+            .get(id.as_bytes())
+            .map_err(|e| map_err(e, "reading a resident"))?
+            .map(|v| decode_resident(&v))
+            .transpose()
+    }
+
+    async fn insert_resident(&self, row: &ResidentRow) -> StoreResult<ResidentRow> {
+        let stored = (&self.identities, &self.residents)
+            .transaction(|(identities, residents)| {
+                if let Some(existing) = identities.get(row.identity.as_bytes())? {
+                    let existing = residents
+                        .get(&existing)?
+                        .ok_or_else(|| StoreError::Corrupt("identity without resident".into()))
+                        .and_then(|v| decode_resident(&v))
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    return Ok(existing);
+                }
+                identities.insert(row.identity.as_bytes(), row.id.as_bytes())?;
+                residents.insert(row.id.as_bytes(), encode_json(row))?;
+                Ok(row.clone())
+            })
+            .map_err(|e| map_tx_err(e, "inserting a resident"))?;
+        self.durable().await?;
+        Ok(stored)
+    }
+
+    async fn residents_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<ResidentRow>> {
+        let range = match after {
+            Some(id) => self.residents.range(id.as_bytes().to_vec()..),
+            None => self.residents.iter(),
+        };
+        let mut out = Vec::new();
+        for item in range {
+            let (key, value) = item.map_err(|e| map_err(e, "listing residents"))?;
+            if after.is_some_and(|a| key.as_ref() == a.as_bytes()) {
+                continue;
+            }
+            out.push(decode_resident(&value)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn replace_wrapped_key(
+        &self,
+        id: Uuid,
+        expected: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        let replaced = self
+            .residents
+            .transaction(|residents| {
+                let Some(current) = residents.get(id.as_bytes())? else {
+                    return Ok(false);
+                };
+                let mut row =
+                    decode_resident(&current).map_err(ConflictableTransactionError::Abort)?;
+                if row.wrapped_key != expected {
+                    return Ok(false);
+                }
+                row.wrapped_key = new.to_vec();
+                residents.insert(id.as_bytes(), encode_json(&row))?;
+                Ok(true)
+            })
+            .map_err(|e| map_tx_err(e, "replacing a wrapped key"))?;
+        self.durable().await?;
+        Ok(replaced)
+    }
+}
