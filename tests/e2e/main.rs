@@ -1,1 +1,14 @@
+//! Kluis' end-to-end tests: one test binary, real parts only.
+//!
+//! Every test gets its own vault: in-process on `127.0.0.1:0` with its own data directory
+//! ([`support::TestVault`]), or a real `kluis` process ([`support::VaultProcess`]) where the
+//! test needs to kill or restart it. No test sleeps to wait for a port or guesses one.
 
+mod support;
+
+mod at_rest;
+mod bad_input;
+mod crash;
+mod integrity;
+mod openapi;
+mod records;

@@ -68,6 +68,8 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct App {
     state: http::AppState,
+    /// The concrete sled store, for its flush counter (benchmarks, tests).
+    sled: Option<SledStore>,
     dev_login: bool,
     public_url: String,
     clock: Clock,
@@ -96,6 +98,7 @@ impl App {
                     other => other.to_string(),
                 },
             })?;
+        let sled = Some(store.clone());
         let store: Arc<dyn Store> = Arc::new(store);
         let catalogue = Arc::new(Catalogue::builtin().map_err(StartError::Catalogue)?);
         let residents = Residents::new(store.clone(), Arc::new(keyring), catalogue, clock.clone());
@@ -115,6 +118,7 @@ impl App {
         };
         Ok(App {
             state,
+            sled,
             dev_login: config.dev_login,
             public_url,
             clock,
@@ -129,6 +133,16 @@ impl App {
     /// The resident record service.
     pub fn residents(&self) -> &Residents {
         &self.state.residents
+    }
+
+    /// The storage port (for operations tooling and tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.state.store
+    }
+
+    /// How many flushes the embedded store has made (group-commit statistics).
+    pub fn flush_count(&self) -> Option<u64> {
+        self.sled.as_ref().map(SledStore::flush_count)
     }
 
     /// The session service.

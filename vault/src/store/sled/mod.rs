@@ -177,3 +177,80 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> 
 fn decode_session(bytes: &[u8]) -> StoreResult<SessionRow> {
     decode_json(bytes, "session")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RecordStore, StoredRecord};
+    use uuid::Uuid;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_share_flushes_and_all_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let resident = Uuid::new_v4();
+        let before = store.flush_count();
+        let writes = 256;
+        let tasks: Vec<_> = (0..writes)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let version = store
+                        .reserve_record_version(resident, "werk.profiel")
+                        .await
+                        .unwrap();
+                    let record = StoredRecord {
+                        version,
+                        created_at: chrono::DateTime::UNIX_EPOCH,
+                        sealed: vec![i as u8; 64],
+                    };
+                    store
+                        .put_record(resident, "werk.profiel", &record)
+                        .await
+                        .unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let flushes = store.flush_count() - before;
+        assert!(
+            flushes < writes,
+            "{writes} concurrent writes took {flushes} flushes: no group commit"
+        );
+        drop(store);
+        let reopened = SledStore::open(dir.path()).unwrap();
+        assert!(!reopened.was_fresh());
+        let versions = reopened
+            .record_versions(resident, "werk.profiel")
+            .await
+            .unwrap();
+        assert_eq!(versions.len(), writes as usize);
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_kluis_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a database").unwrap();
+        let err = SledStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("holds no Kluis database"), "{err}");
+        assert!(
+            !dir.path().join("db").exists(),
+            "nothing was created over it"
+        );
+
+        // A sled database without the Kluis marker is refused too.
+        let foreign = tempfile::tempdir().unwrap();
+        {
+            let db = sled::Config::new()
+                .path(foreign.path())
+                .flush_every_ms(None)
+                .open()
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(foreign.path()).unwrap_err().to_string();
+        assert!(err.contains("without a Kluis format marker"), "{err}");
+    }
+}

@@ -89,25 +89,10 @@ impl RecordStore for SledStore {
             .as_deref()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| StoreError::Corrupt("record counter".into()))?;
-        // The counter needs no flush of its own: the record it numbers is flushed with it,
-        // and after a crash a lost counter is rebuilt from the highest stored version below.
-        let stored_max = self
-            .records
-            .scan_prefix(&key)
-            .next_back()
-            .transpose()
-            .map_err(|e| map_err(e, "reading versions"))?
-            .map(|(k, _)| version_of(&k))
-            .transpose()?
-            .unwrap_or(0);
+        // The counter needs no flush of its own: it is updated before the record it numbers
+        // is written, and sled recovers a prefix of its log, so any flush that keeps the
+        // record keeps the counter too.
         let version = u32::from_be_bytes(bytes);
-        if version <= stored_max {
-            // The counter was lost in a crash while records survived: move it past them.
-            self.record_counters
-                .insert(&key, &(stored_max + 1).to_be_bytes())
-                .map_err(|e| map_err(e, "repairing a counter"))?;
-            return Ok(stored_max + 1);
-        }
         Ok(version)
     }
 

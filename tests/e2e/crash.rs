@@ -1,0 +1,132 @@
+//! Acknowledged writes survive SIGKILL (issue 2, must-show 4).
+//!
+//! A real `kluis` process with a real data directory takes concurrent writes; right after
+//! the N-th acknowledgement (N varies per round) the test kills it with SIGKILL: no
+//! shutdown, no final flush. After each restart every acknowledged write must read back
+//! exactly, at the version the vault acknowledged.
+
+use crate::support::{VaultProcess, client};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+const ROUNDS: usize = 12;
+const WRITERS: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    // (version, toelichting) of every acknowledged write, per category.
+    let acked: Arc<Mutex<Vec<(String, u64, String)>>> = Arc::default();
+    let mut token: Option<String> = None;
+
+    for round in 0..ROUNDS {
+        let vault = VaultProcess::dev(dir.path());
+        // The session made in round 0 survives every crash too: sessions are durable.
+        let bearer = match &token {
+            Some(t) => t.clone(),
+            None => {
+                let login = http
+                    .post(format!("{}/dev/login", vault.url))
+                    .json(&json!({"subject": "crash"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let t = login.json::<Value>().await.unwrap()["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                token = Some(t.clone());
+                t
+            }
+        };
+
+        // Everything acknowledged so far is there, byte for byte.
+        verify(&http, &vault.url, &bearer, &acked.lock().await).await;
+
+        let kill_after = 3 + (round * 7) % 17;
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let mut tasks = Vec::new();
+        for writer in 0..WRITERS {
+            let (http, url, bearer, acked, count, done_tx) = (
+                http.clone(),
+                vault.url.clone(),
+                bearer.clone(),
+                acked.clone(),
+                count.clone(),
+                done_tx.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let category = ["levensgebeurtenis", "werk.profiel"][writer % 2];
+                for seq in 0.. {
+                    let note = format!("round {round} writer {writer} write {seq}");
+                    let body = match category {
+                        "levensgebeurtenis" => {
+                            json!({"gebeurtenissen": [{"soort": "anders", "toelichting": note}]})
+                        }
+                        _ => json!({"situatie": "werkzoekend", "toelichting": note}),
+                    };
+                    let sent = http
+                        .put(format!("{url}/v1/me/records/{category}"))
+                        .bearer_auth(&bearer)
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { return };
+                    if response.status() != 201 {
+                        return;
+                    }
+                    let Ok(written) = response.json::<Value>().await else {
+                        return;
+                    };
+                    acked.lock().await.push((
+                        category.to_owned(),
+                        written["version"].as_u64().unwrap(),
+                        note,
+                    ));
+                    if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == kill_after {
+                        let _ = done_tx.send(()).await;
+                    }
+                }
+            }));
+        }
+        done_rx.recv().await;
+        vault.kill();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    let vault = VaultProcess::dev(dir.path());
+    let acked = acked.lock().await;
+    assert!(
+        acked.len() >= ROUNDS * 3,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
+    verify(&http, &vault.url, token.as_deref().unwrap(), &acked).await;
+}
+
+async fn verify(http: &reqwest::Client, url: &str, token: &str, acked: &[(String, u64, String)]) {
+    for (category, version, note) in acked {
+        let response = http
+            .get(format!("{url}/v1/me/records/{category}/versions/{version}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "acknowledged write {category} v{version} ({note}) was lost"
+        );
+        let record: Value = response.json().await.unwrap();
+        let text = record["data"].to_string();
+        assert!(
+            text.contains(note.as_str()),
+            "{category} v{version} holds {text}, expected {note}"
+        );
+    }
+}

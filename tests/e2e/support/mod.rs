@@ -1,0 +1,185 @@
+//! Shared test support: vaults in-process and as real processes, and an HTTP client.
+
+pub mod process;
+
+pub use process::VaultProcess;
+
+use chrono::{DateTime, Utc};
+use kluis::{App, Clock, Config};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// The project root (where `Cargo.toml` of the workspace is).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared test vectors (`../shared/testdata`), or a clear failure if they are missing.
+#[allow(dead_code)]
+pub fn testdata(relative: &str) -> PathBuf {
+    let base = std::env::var_os("KLUIS_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("../shared/testdata"));
+    let path = base.join(relative);
+    assert!(
+        path.exists(),
+        "test vectors missing: {} (set KLUIS_TESTDATA to the shared testdata folder)",
+        path.display()
+    );
+    path
+}
+
+/// A fixed start time for manual clocks.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_000_000, 0).expect("valid time")
+}
+
+/// An HTTP client that never follows redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
+/// A vault served in this process, on its own port and data directory.
+pub struct TestVault {
+    /// Its base URL.
+    pub url: String,
+    /// The app (for its clock and services).
+    pub app: App,
+    /// Its data and key directories live here (removed when the vault is dropped).
+    _dir: TempDir,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestVault {
+    /// Starts a development vault (development login on) with a manual clock at [`t0`].
+    pub async fn start() -> TestVault {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestVault::start_in(dir, Clock::manual(t0())).await
+    }
+
+    /// Starts a vault in `dir` with `clock`.
+    pub async fn start_in(dir: TempDir, clock: Clock) -> TestVault {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let config = dev_config(dir.path(), &listener);
+        let app = App::open(&config, clock, url.clone())
+            .await
+            .expect("vault opens");
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = app.clone();
+        tokio::spawn(async move {
+            kluis::run(listener, served, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestVault {
+            url,
+            app,
+            _dir: dir,
+            http: client(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Logs in through the development login and returns the bearer token.
+    pub async fn login(&self, subject: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/dev/login", self.url))
+            .json(&serde_json::json!({"subject": subject}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), StatusCode::OK, "dev login failed");
+        let body: Value = response.json().await.expect("login body");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// `GET path` with a bearer token; returns status and JSON body (Null if none).
+    pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        status_and_json(response).await
+    }
+
+    /// `PUT path` with a JSON body and a bearer token.
+    pub async fn put(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT");
+        status_and_json(response).await
+    }
+
+    /// Stops serving (open requests finish).
+    #[allow(dead_code)]
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for TestVault {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn dev_config(dir: &Path, listener: &tokio::net::TcpListener) -> Config {
+    let root = kluis::crypto::RootKey::generate().expect("root key");
+    Config::development(dir, listener.local_addr().expect("addr"), root)
+}
+
+/// Status and body; the body parsed as JSON (Null when empty), and problem+json checked.
+pub async fn status_and_json(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = response.bytes().await.expect("body");
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(
+            content_type, "application/problem+json",
+            "errors are problem+json"
+        );
+    }
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON body")
+    };
+    (status, body)
+}
+
+/// Asserts a problem+json answer with `status` and `code`.
+pub fn assert_problem(got: &(StatusCode, Value), status: u16, code: &str) {
+    assert_eq!(got.0.as_u16(), status, "status of {}", got.1);
+    assert_eq!(got.1["code"], code, "code of {}", got.1);
+    assert_eq!(got.1["type"], format!("urn:kluis:problem:{code}"));
+    assert_eq!(got.1["status"], status);
+}

@@ -1,0 +1,135 @@
+//! A real `kluis` process: for tests that kill, restart or read the log of the server.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The `kluis` binary, built once per test run from this checkout (a no-op when it is
+/// current), so a test never runs a stale binary.
+pub fn kluis_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let root = super::project_root();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "kluis", "--bin", "kluis"])
+                .current_dir(&root)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the kluis binary failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            let binary = target.join("debug").join("kluis");
+            assert!(binary.exists(), "no binary at {}", binary.display());
+            binary
+        })
+        .clone()
+}
+
+/// A running `kluis dev --data DIR` process.
+pub struct VaultProcess {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+    output: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl VaultProcess {
+    /// Starts `kluis dev --data dir` on a free port and waits until it listens.
+    pub fn dev(dir: &Path) -> VaultProcess {
+        VaultProcess::spawn(
+            Command::new(kluis_binary())
+                .args(["dev", "--listen", "127.0.0.1:0", "--data"])
+                .arg(dir),
+        )
+    }
+
+    /// Starts `command` (a `kluis` invocation) and waits for its "listening on" line.
+    pub fn spawn(command: &mut Command) -> VaultProcess {
+        let mut child = command
+            .env(
+                "KLUIS_LOG",
+                std::env::var("KLUIS_TEST_LOG").unwrap_or_else(|_| "debug,sled=info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kluis starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let mut readers = Vec::new();
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let output = output.clone();
+            let tx = tx.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
+                    let mut out = output.lock().unwrap_or_else(|p| p.into_inner());
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }));
+        }
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => VaultProcess {
+                child,
+                url,
+                output,
+                readers,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "kluis did not start; its output:\n{}",
+                    output.lock().unwrap_or_else(|p| p.into_inner())
+                );
+            }
+        }
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn output(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// SIGKILL: no shutdown, no final flush.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the full output.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "kluis exited with {status}");
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.output()
+    }
+}
+
+impl Drop for VaultProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
