@@ -20,7 +20,7 @@ fn scan_dir(dir: &std::path::Path, needles: &[Vec<u8>], control: &[u8], files: &
         let path = entry.unwrap().path();
         if path.is_dir() {
             control_seen |= scan_dir(&path, needles, control, files);
-        } else {
+        } else if path.is_file() {
             let data = std::fs::read(&path).unwrap();
             *files += 1;
             control_seen |= find(&data, control);

@@ -31,6 +31,8 @@ pub struct Config {
     pub key_dir: PathBuf,
     /// The operator's root key.
     pub root_key: RootKey,
+    /// The local admin socket (department registration), by default `data_dir/admin.sock`.
+    pub admin_socket: PathBuf,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// A session ends after this long without use.
@@ -107,6 +109,14 @@ struct FileConfig {
     keys: KeysSection,
     #[serde(default)]
     sessions: SessionsSection,
+    #[serde(default)]
+    admin: AdminSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminSection {
+    socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,19 +175,28 @@ impl Config {
     /// Loads `path`, applies `KLUIS_*` variables from `env`, and validates everything,
     /// including reading the root key. This is what `kluis serve` runs.
     pub fn load(path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-            path: path.to_owned(),
-            reason: io_reason(&e),
-        })?;
-        let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            line: e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1),
-            message: e.message().replace('\n', " "),
-        })?;
-        Config::from_parts(file, env)
+        Config::from_parts(read_file(path)?, env)
+    }
+
+    /// Only the admin socket of the configuration in `path` (for `kluis department`, which
+    /// needs no keys).
+    pub fn admin_socket_of(path: &Path, env: &dyn Env) -> Result<PathBuf, ConfigError> {
+        let file = read_file(path)?;
+        if let Some(socket) = env
+            .var("KLUIS_ADMIN_SOCKET")
+            .map(PathBuf::from)
+            .or(file.admin.socket)
+        {
+            return Ok(socket);
+        }
+        env.var("KLUIS_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.storage.data_dir)
+            .map(|dir| dir.join("admin.sock"))
+            .ok_or(ConfigError::Missing {
+                setting: "[admin] socket or [storage] data_dir",
+                hint: "the admin socket is data_dir/admin.sock unless [admin] socket says otherwise",
+            })
     }
 
     fn from_parts(file: FileConfig, env: &dyn Env) -> Result<Config, ConfigError> {
@@ -263,9 +282,15 @@ impl Config {
             });
         }
 
+        let admin_socket = env
+            .var("KLUIS_ADMIN_SOCKET")
+            .map(PathBuf::from)
+            .or(file.admin.socket)
+            .unwrap_or_else(|| data_dir.join("admin.sock"));
         Ok(Config {
             listen,
             public_url,
+            admin_socket,
             data_dir,
             key_dir,
             root_key,
@@ -282,6 +307,7 @@ impl Config {
         Config {
             listen,
             public_url: None,
+            admin_socket: dir.join("data").join("admin.sock"),
             data_dir: dir.join("data"),
             key_dir: dir.join("keys"),
             root_key,
@@ -291,6 +317,21 @@ impl Config {
             dev_login: true,
         }
     }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: path.to_owned(),
+        reason: io_reason(&e),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        line: e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(1),
+        message: e.message().replace('\n', " "),
+    })
 }
 
 fn validate_public_url(url: &str) -> Result<String, ConfigError> {

@@ -1,14 +1,22 @@
-//! Henk's demo vault for `kluis dev`.
+//! The demo world of `kluis dev`: Henk's vault and three departments.
 //!
 //! Henk (41) is the persona of `USERS.md`: a single father of Sanne (9) who lost his job
 //! at a warehouse, with rent arrears and two debts at collection agencies. His situation
 //! is realistic enough for a newcomer to see what Kluis holds and for the examples to
-//! show departments asking for parts of it. None of it is a real person.
+//! show departments asking for parts of it. None of it is a real person. The departments
+//! (work and income, debt counselling, youth care) carry realistic processing activities;
+//! their private keys are left in the development data directory.
 
-use crate::Result;
 use crate::auth::dev_login::{DEV_ISSUER, HENK};
+use crate::consent::Consent;
 use crate::residents::Residents;
+use crate::{Error, Result};
+use kluis_proto::consent::{DepartmentSpec, LegalBasis, ProcessingActivity};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// Henk's (test) BSN: it passes the eleven-test and lies in the range reserved for tests.
+pub const HENK_BSN: &str = "999993653";
 
 /// Henk's situation, one record per category.
 pub fn henk_situation() -> Vec<(&'static str, Value)> {
@@ -105,6 +113,7 @@ pub fn henk_situation() -> Vec<(&'static str, Value)> {
 /// Creates Henk's vault with his situation, unless he already has records.
 pub async fn seed_henk(residents: &Residents) -> Result<()> {
     let henk = residents.ensure_resident(DEV_ISSUER, HENK).await?;
+    residents.set_national_id(henk.id, "bsn", HENK_BSN).await?;
     if !residents.overview(henk.id).await?.is_empty() {
         return Ok(());
     }
@@ -112,4 +121,162 @@ pub async fn seed_henk(residents: &Residents) -> Result<()> {
         residents.write(henk.id, category, &data).await?;
     }
     Ok(())
+}
+
+fn activity(
+    id: &str,
+    name: &str,
+    purpose: &str,
+    law: &str,
+    article: &str,
+    categories: &[&str],
+    retention_days: u32,
+) -> ProcessingActivity {
+    ProcessingActivity {
+        id: id.into(),
+        version: 0,
+        name: name.into(),
+        purpose: purpose.into(),
+        legal_basis: LegalBasis {
+            law: law.into(),
+            article: article.into(),
+        },
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        retention_days,
+    }
+}
+
+/// The three demo departments: id, name, processing activities.
+pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActivity>)> {
+    vec![
+        (
+            "werk-en-inkomen",
+            "Werk en Inkomen",
+            vec![
+                activity(
+                    "bijstand-aanvraag",
+                    "Aanvraag bijstandsuitkering",
+                    "We kijken of u recht heeft op een bijstandsuitkering, en hoe hoog die is.",
+                    "Participatiewet",
+                    "artikel 17 en artikel 53a",
+                    &[
+                        "identiteit.basis",
+                        "huishouden.samenstelling",
+                        "inkomen.bronnen",
+                        "inkomen.uitgaven",
+                        "wonen.situatie",
+                        "werk.profiel",
+                        "schulden.overzicht",
+                    ],
+                    3650,
+                ),
+                activity(
+                    "re-integratie",
+                    "Begeleiding naar werk",
+                    "We zoeken samen met u werk dat past bij uw situatie en uw gezin.",
+                    "Participatiewet",
+                    "artikel 7",
+                    &[
+                        "werk.profiel",
+                        "huishouden.samenstelling",
+                        "kinderen.situatie",
+                        "zelfredzaamheid.zrm",
+                    ],
+                    1825,
+                ),
+            ],
+        ),
+        (
+            "schuldhulpverlening",
+            "Schuldhulpverlening",
+            vec![activity(
+                "schuldhulp-traject",
+                "Hulp bij schulden",
+                "We maken samen met u een plan om uw schulden op te lossen, en we praten met de mensen aan wie u geld moet betalen.",
+                "Wet gemeentelijke schuldhulpverlening",
+                "artikel 3 en artikel 4a",
+                &[
+                    "schulden.overzicht",
+                    "schulden.traject",
+                    "inkomen.bronnen",
+                    "inkomen.uitgaven",
+                    "huishouden.samenstelling",
+                    "wonen.situatie",
+                ],
+                1825,
+            )],
+        ),
+        (
+            "jeugdhulp",
+            "Jeugd en Gezin",
+            vec![activity(
+                "ondersteuning-gezin",
+                "Ondersteuning van het gezin",
+                "We kijken welke hulp uw kinderen en uw gezin nodig hebben.",
+                "Jeugdwet",
+                "artikel 2.3",
+                &[
+                    "kinderen.situatie",
+                    "huishouden.samenstelling",
+                    "zorg.ondersteuningsbehoefte",
+                    "levensgebeurtenis",
+                ],
+                7300,
+            )],
+        ),
+    ]
+}
+
+/// Registers the demo departments. Each department's private key is kept in
+/// `key_dir/<id>.jwk` (created on first use), so the example and a newcomer can act as
+/// that department. Returns the key files.
+pub async fn seed_departments(consent: &Consent, key_dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(key_dir)
+        .map_err(|e| Error::Internal(format!("{}: {e}", key_dir.display())))?;
+    let mut files = Vec::new();
+    for (id, name, activities) in demo_departments() {
+        let path = key_dir.join(format!("{id}.jwk"));
+        let public = match std::fs::read_to_string(&path) {
+            Ok(private) => public_of(&private)
+                .ok_or_else(|| Error::Internal(format!("{} is not a JWK", path.display())))?,
+            Err(_) => {
+                let (private, public) =
+                    crate::jose::keys::generate_department_jwk(&format!("{id}-1"))
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                write_private(&path, private.as_bytes())?;
+                public
+            }
+        };
+        let spec = DepartmentSpec {
+            id: id.into(),
+            name: name.into(),
+            jwks: json!({"keys": [public]}),
+            processing_activities: activities,
+        };
+        consent.register_department(&spec).await?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// The public half of a private JWK.
+fn public_of(private: &str) -> Option<Value> {
+    let mut jwk: Value = serde_json::from_str(private).ok()?;
+    jwk.as_object_mut()?.remove("d");
+    Some(jwk)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
 }

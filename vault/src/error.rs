@@ -58,6 +58,33 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The department could not be authenticated (client assertion).
+    #[error("invalid client: {0}")]
+    InvalidClient(String),
+    /// The DPoP proof is missing, replayed or does not fit the request or the grant.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(String),
+    /// The grant token is not a valid grant for this department and resident.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(String),
+    /// The grant was revoked.
+    #[error("grant revoked")]
+    GrantRevoked,
+    /// The grant has expired.
+    #[error("grant expired")]
+    GrantExpired,
+    /// The grant is not valid yet.
+    #[error("grant not yet valid")]
+    GrantNotYetValid,
+    /// Something asked for lies outside the grant or the processing activity.
+    #[error("out of scope: {0}")]
+    OutOfScope(String),
+    /// The resident declined the request.
+    #[error("request declined")]
+    RequestDeclined,
+    /// The department is disabled.
+    #[error("department disabled")]
+    DepartmentDisabled,
     /// A stored value failed its integrity check: tampering, corruption, or a value moved.
     #[error("integrity failure: {0}")]
     Integrity(CryptoError),
@@ -97,6 +124,15 @@ impl Error {
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::CsrfRejected => ErrorCode::CsrfRejected,
             Error::Conflict(_) => ErrorCode::Conflict,
+            Error::InvalidClient(_) => ErrorCode::InvalidClient,
+            Error::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
+            Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Error::GrantRevoked => ErrorCode::GrantRevoked,
+            Error::GrantExpired => ErrorCode::GrantExpired,
+            Error::GrantNotYetValid => ErrorCode::GrantNotYetValid,
+            Error::OutOfScope(_) => ErrorCode::OutOfScope,
+            Error::RequestDeclined => ErrorCode::RequestDeclined,
+            Error::DepartmentDisabled => ErrorCode::DepartmentDisabled,
             Error::Integrity(_) => ErrorCode::IntegrityFailure,
             Error::Store(StoreError::Corrupt(_)) => ErrorCode::IntegrityFailure,
             Error::Store(_) => ErrorCode::Unavailable,
@@ -121,6 +157,13 @@ impl Error {
             Error::Forbidden(why) => Some((*why).to_owned()),
             Error::CsrfRejected => None,
             Error::Conflict(why) => Some((*why).to_owned()),
+            Error::InvalidClient(why) | Error::InvalidDpopProof(why) | Error::InvalidGrant(why) => Some(why.clone()),
+            Error::GrantRevoked => Some("the resident withdrew this grant; ask again if you still need the data".to_owned()),
+            Error::GrantExpired => Some("the grant has ended; ask the resident again if you still need the data".to_owned()),
+            Error::GrantNotYetValid => Some("the grant does not start yet".to_owned()),
+            Error::OutOfScope(why) => Some(why.clone()),
+            Error::RequestDeclined => Some("the resident said no to this request".to_owned()),
+            Error::DepartmentDisabled => Some("the operator has disabled this department; contact them".to_owned()),
             Error::Integrity(_) | Error::Store(StoreError::Corrupt(_)) => Some(
                 "a stored value failed its integrity check; the operator has been alerted in the log".to_owned(),
             ),

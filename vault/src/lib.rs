@@ -5,6 +5,7 @@
 //! components are:
 //!
 //! - [`config`]: the TOML file and `KLUIS_*` variables, validated once at start.
+//! - [`admin`]: the local admin socket (department registration) and its client.
 //! - [`clock`]: the only reader of the wall clock; tests set the time.
 //! - [`store`]: the storage port (traits) and its sled adapter, with group commit.
 //! - [`crypto`]: envelope encryption (root key → KEKs → per-resident data keys) and
@@ -23,13 +24,16 @@
 //! future completes. Tests run many vaults in one process, each on `127.0.0.1:0`.
 #![warn(clippy::unwrap_used)]
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod dev;
 mod error;
 pub mod http;
+pub mod jose;
 pub mod residents;
 pub mod store;
 
@@ -101,7 +105,21 @@ impl App {
         let sled = Some(store.clone());
         let store: Arc<dyn Store> = Arc::new(store);
         let catalogue = Arc::new(Catalogue::builtin().map_err(StartError::Catalogue)?);
-        let residents = Residents::new(store.clone(), Arc::new(keyring), catalogue, clock.clone());
+        let keyring = Arc::new(keyring);
+        let vault_keys = jose::keys::VaultKeys::load_or_create(&keyring).map_err(|reason| {
+            StartError::Keyring {
+                dir: config.key_dir.display().to_string(),
+                reason,
+            }
+        })?;
+        let residents = Residents::new(store.clone(), keyring, catalogue, clock.clone());
+        let consent = consent::Consent::new(
+            store.clone(),
+            residents.clone(),
+            Arc::new(vault_keys),
+            public_url.clone(),
+            clock.clone(),
+        );
         let sessions = Sessions::new(
             store.clone(),
             clock.clone(),
@@ -111,6 +129,7 @@ impl App {
         let state = http::AppState {
             residents,
             sessions,
+            consent,
             store,
             limits: http::Limits {
                 max_body_bytes: config.max_body_bytes,
@@ -143,6 +162,16 @@ impl App {
     /// How many flushes the embedded store has made (group-commit statistics).
     pub fn flush_count(&self) -> Option<u64> {
         self.sled.as_ref().map(SledStore::flush_count)
+    }
+
+    /// The consent service.
+    pub fn consent(&self) -> &consent::Consent {
+        &self.state.consent
+    }
+
+    /// The operator's router, for the local admin socket only.
+    pub fn admin_router(&self) -> axum::Router {
+        http::admin::router(self.state.clone())
     }
 
     /// The session service.

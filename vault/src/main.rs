@@ -5,6 +5,8 @@
 //! - `kluis dev`: a complete local vault for trying Kluis out: temporary data (or
 //!   `--data DIR`), generated keys, Henk's demo vault and the development login.
 //! - `kluis keys generate-root|rotate`: key management for operators.
+//! - `kluis department add|list|disable|enable`: department registration, through the
+//!   running vault's local admin socket.
 
 use clap::{Parser, Subcommand};
 use kluis::crypto::RootKey;
@@ -46,6 +48,39 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Register and manage departments (through the running vault's admin socket).
+    Department {
+        /// The vault's admin socket (default: data_dir/admin.sock of --config).
+        #[arg(long, env = "KLUIS_ADMIN_SOCKET", global = true)]
+        socket: Option<PathBuf>,
+        /// The vault's configuration file, to find its admin socket.
+        #[arg(long, env = "KLUIS_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: DepartmentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DepartmentCommand {
+    /// Register a department, or update it, from a JSON file (see docs/departments.md).
+    Add {
+        /// The department's registration: id, name, JWKS, processing activities.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the registered departments.
+    List,
+    /// Disable a department: every call it makes is refused at once, reads included.
+    Disable {
+        /// The department id.
+        id: String,
+    },
+    /// Enable a disabled department again.
+    Enable {
+        /// The department id.
+        id: String,
     },
 }
 
@@ -102,6 +137,11 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Rotate { config },
             } => rotate(&config).await,
+            Command::Department {
+                socket,
+                config,
+                command,
+            } => department(socket, config, command).await,
         }
     });
     match result {
@@ -151,9 +191,28 @@ async fn serve(config_path: &Path) -> Result<(), Failure> {
         .map_err(|e| fail(1, e))?;
     println!("listening on {bound_url}");
     tracing::info!(url = %bound_url, "kluis serving");
-    kluis::run(listener, app, shutdown_signal())
-        .await
-        .map_err(|e| fail(1, e))
+    serve_both(listener, &config.admin_socket, app).await
+}
+
+/// Serves the public listener and the admin socket until Ctrl-C or SIGTERM.
+async fn serve_both(
+    listener: tokio::net::TcpListener,
+    admin_socket: &Path,
+    app: App,
+) -> Result<(), Failure> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    };
+    let admin = kluis::admin::serve(admin_socket, app.admin_router(), wait(stopped.clone()));
+    let public = kluis::run(listener, app, wait(stopped));
+    let (admin, public) = tokio::join!(admin, public);
+    admin.map_err(|e| fail(1, format!("admin socket {}: {e}", admin_socket.display())))?;
+    public.map_err(|e| fail(1, e))
 }
 
 async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failure> {
@@ -183,6 +242,10 @@ async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failure> {
     kluis::dev::seed_henk(app.residents())
         .await
         .map_err(|e| fail(1, format!("seeding Henk's vault: {e}")))?;
+    let key_dir = dir.join("departments");
+    kluis::dev::seed_departments(app.consent(), &key_dir)
+        .await
+        .map_err(|e| fail(1, format!("registering the demo departments: {e}")))?;
     tracing::warn!("development vault with the development login: NOT FOR PRODUCTION");
     let kept = if data.is_some() {
         "kept after exit"
@@ -197,13 +260,16 @@ listening on {url}
   then:           curl -s {url}/v1/me/records -H 'authorization: Bearer <token>'
   health:         curl {url}/healthz
   API reference:  {url}/openapi.json
+  departments:    werk-en-inkomen, schuldhulpverlening, jeugdhulp; their private keys are in {keys}
+  Henk's journey: cargo run --example henks_journey -- --vault {url} --keys {keys}
+  admin socket:   kluis department list --socket {socket}
 Press Ctrl-C to stop.",
-        dir = dir.display()
+        dir = dir.display(),
+        keys = key_dir.display(),
+        socket = config.admin_socket.display(),
     );
     let _ = std::io::stdout().flush();
-    kluis::run(listener, app, shutdown_signal())
-        .await
-        .map_err(|e| fail(1, e))
+    serve_both(listener, &config.admin_socket, app).await
 }
 
 /// The development root key: `DIR/root.key`, generated on first use.
@@ -267,6 +333,93 @@ async fn rotate(config_path: &Path) -> Result<(), Failure> {
     println!(
         "rotated: key-encryption key {version} is current; {rewrapped} vaults rewrapped; older keys destroyed"
     );
+    Ok(())
+}
+
+async fn department(
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+    command: DepartmentCommand,
+) -> Result<(), Failure> {
+    use hyper::Method;
+    let socket = match (socket, config) {
+        (Some(socket), _) => socket,
+        (None, Some(config)) => {
+            Config::admin_socket_of(&config, &kluis::config::ProcessEnv).map_err(|e| fail(2, e))?
+        }
+        (None, None) => {
+            return Err(fail(
+                2,
+                "name the vault with --config FILE or --socket PATH (or KLUIS_CONFIG)",
+            ));
+        }
+    };
+    let (method, uri, body) = match &command {
+        DepartmentCommand::Add { file } => {
+            let text = std::fs::read(file)
+                .map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+            let spec: kluis_proto::consent::DepartmentSpec = serde_json::from_slice(&text)
+                .map_err(|e| {
+                    fail(
+                        2,
+                        format!("{} is not a department registration: {e}", file.display()),
+                    )
+                })?;
+            (
+                Method::PUT,
+                format!("/admin/departments/{}", spec.id),
+                Some(text),
+            )
+        }
+        DepartmentCommand::List => (Method::GET, "/admin/departments".to_owned(), None),
+        DepartmentCommand::Disable { id } => (
+            Method::POST,
+            format!("/admin/departments/{id}/disable"),
+            None,
+        ),
+        DepartmentCommand::Enable { id } => (
+            Method::POST,
+            format!("/admin/departments/{id}/enable"),
+            None,
+        ),
+    };
+    if !uri.is_ascii() || uri.contains(['?', '#', ' ']) {
+        return Err(fail(
+            2,
+            "a department id is lowercase letters, digits and dashes",
+        ));
+    }
+    let (status, body) = kluis::admin::call(&socket, method, &uri, body)
+        .await
+        .map_err(|e| fail(1, e))?;
+    if !status.is_success() {
+        let problem: Option<kluis_proto::Problem> = serde_json::from_slice(&body).ok();
+        let message = problem
+            .map(|p| p.detail.unwrap_or(p.title))
+            .unwrap_or_else(|| format!("the vault answered {status}"));
+        return Err(fail(1, message));
+    }
+    let print = |d: &kluis_proto::consent::DepartmentInfo| {
+        let activities: Vec<String> = d
+            .processing_activities
+            .iter()
+            .map(|a| format!("{} v{}", a.id, a.version))
+            .collect();
+        let state = if d.disabled { "DISABLED" } else { "enabled" };
+        println!("{}\t{}\t{state}\t{}", d.id, d.name, activities.join(", "));
+    };
+    match command {
+        DepartmentCommand::List => {
+            let all: Vec<kluis_proto::consent::DepartmentInfo> = serde_json::from_slice(&body)
+                .map_err(|e| fail(1, format!("unexpected answer: {e}")))?;
+            all.iter().for_each(print);
+        }
+        _ => {
+            let one: kluis_proto::consent::DepartmentInfo = serde_json::from_slice(&body)
+                .map_err(|e| fail(1, format!("unexpected answer: {e}")))?;
+            print(&one);
+        }
+    }
     Ok(())
 }
 

@@ -7,8 +7,10 @@
 //!
 //! - [`error`]: the error codes and the RFC 9457 problem document.
 //! - [`records`]: resident records and the category catalogue.
+//! - [`consent`]: departments, access requests, grants and reads.
 #![warn(missing_docs)]
 
+pub mod consent;
 pub mod error;
 pub mod records;
 

@@ -6,8 +6,10 @@
 //! store never holds a usable token. The token travels as a bearer token (API clients) or
 //! in the `kluis_session` cookie (the portal).
 //!
+//! - [`departments`]: department authentication by client assertion.
 //! - [`dev_login`]: the clearly marked development login of `kluis dev`.
 
+pub mod departments;
 pub mod dev_login;
 
 use crate::clock::Clock;

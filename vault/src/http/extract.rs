@@ -58,6 +58,28 @@ where
     }
 }
 
+/// Query parameters; anything malformed or unknown is a 400 `invalid_parameter`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|_| {
+                Error::InvalidParameter(
+                    "the query parameters are not valid for this endpoint".into(),
+                )
+            })
+    }
+}
+
 /// The bearer token of the request, if any.
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -7,8 +7,14 @@
 //!
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`records`]: the resident's own vault, `/v1/me/...`.
+//! - [`consent`]: the resident's requests and grants, `/v1/me/requests`, `/v1/me/grants`.
+//! - [`departments`]: the department API, `/v1/dept/...`.
+//! - [`admin`]: the operator's routes, served only on the local admin socket.
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
 
+pub mod admin;
+mod consent;
+mod departments;
 mod dev;
 mod extract;
 mod health;
@@ -16,6 +22,7 @@ pub mod problem;
 mod records;
 
 use crate::auth::Sessions;
+use crate::consent::Consent;
 use crate::residents::Residents;
 use crate::store::Store;
 use axum::Router;
@@ -43,6 +50,8 @@ pub struct AppState {
     pub residents: Residents,
     /// Sessions.
     pub sessions: Sessions,
+    /// Departments, requests, grants, reads.
+    pub consent: Consent,
     /// The store, for readiness.
     pub store: Arc<dyn Store>,
     /// Request limits.
@@ -64,15 +73,32 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         .route(
             "/records/{category}/versions/{version}",
             get(records::read_version),
-        );
+        )
+        .route("/requests", get(consent::requests))
+        .route("/requests/{id}", get(consent::request))
+        .route("/requests/{id}/approve", post(consent::approve))
+        .route("/requests/{id}/decline", post(consent::decline))
+        .route("/grants", get(consent::grants).post(consent::grant))
+        .route("/grants/{id}/revoke", post(consent::revoke))
+        .route("/departments/{id}/revoke", post(consent::revoke_department));
+
+    let department = Router::new()
+        .route("/access-requests", post(departments::create_request))
+        .route("/access-requests/{id}", get(departments::request_status))
+        .route("/grants", get(departments::grants))
+        .route("/grants/{id}", get(departments::grant))
+        .route("/read", post(departments::read));
 
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/categories", get(records::categories))
+        .route("/v1/departments", get(consent::departments))
         .route("/v1/session/logout", post(records::logout))
-        .nest("/v1/me", me);
+        .nest("/v1/me", me)
+        .nest("/v1/dept", department);
     if dev_login {
         router = router.route("/dev/login", get(dev::page).post(dev::login));
     }
@@ -113,6 +139,16 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
         .with_state(state)
+}
+
+/// The vault's public keys, which verify grants.
+async fn jwks(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(state.consent.jwks()),
+    )
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

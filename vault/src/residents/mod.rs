@@ -7,6 +7,7 @@
 //! because it walks every vault.
 
 pub mod catalogue;
+pub mod national_id;
 
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring, WrappedDataKey, record_aad};
@@ -63,8 +64,35 @@ impl Residents {
             identity,
             wrapped_key: wrapped.0,
             created_at: self.clock.now(),
+            national_id: None,
         };
         Ok(self.store.insert_resident(&row).await?)
+    }
+
+    /// Records the resident's national identifier (as a keyed hash only), so departments
+    /// that hold it lawfully can address their requests.
+    pub async fn set_national_id(
+        &self,
+        resident: ResidentId,
+        scheme: &str,
+        value: &str,
+    ) -> Result<()> {
+        let hash = national_id::hash(self.keyring.pseudonymiser(), scheme, value)?;
+        Ok(self.store.set_national_id(resident, &hash).await?)
+    }
+
+    /// The keyed hash of a national identifier, as stored.
+    pub fn national_id_hash(&self, scheme: &str, value: &str) -> Result<String> {
+        national_id::hash(self.keyring.pseudonymiser(), scheme, value)
+    }
+
+    /// The resident's pairwise reference for `department`: stable, and useless to link
+    /// the resident across departments.
+    pub fn pairwise_reference(&self, resident: ResidentId, department: &str) -> String {
+        self.keyring
+            .pseudonymiser()
+            .pseudonym("pairwise", &[department.as_bytes(), resident.as_bytes()])
+            .0
     }
 
     /// The vault of `resident`.

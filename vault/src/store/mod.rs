@@ -49,6 +49,9 @@ pub struct ResidentRow {
     pub wrapped_key: Vec<u8>,
     /// When the vault was created.
     pub created_at: DateTime<Utc>,
+    /// Keyed hash of the resident's national identifier (BSN), if known.
+    #[serde(default)]
+    pub national_id: Option<String>,
 }
 
 /// One stored version of a record: sealed bytes plus the metadata needed to list it.
@@ -97,6 +100,138 @@ pub struct SessionRow {
     pub login_method: String,
 }
 
+/// One version of a processing activity in a department's register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRow {
+    /// The activity id within the department.
+    pub id: String,
+    /// Its version (1, 2, ...).
+    pub version: u32,
+    /// Its name (Dutch).
+    pub name: String,
+    /// Its purpose in plain Dutch.
+    pub purpose: String,
+    /// The law.
+    pub law: String,
+    /// The article.
+    pub article: String,
+    /// The categories it may need.
+    pub categories: Vec<String>,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// When this version was registered.
+    pub registered_at: DateTime<Utc>,
+    /// A retired activity takes no new requests or grants; its grants live on.
+    pub retired: bool,
+}
+
+/// A registered department.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentRow {
+    /// The department id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its public keys (JWKS), as registered.
+    pub jwks: serde_json::Value,
+    /// Every version of every activity, oldest first.
+    pub activities: Vec<ActivityRow>,
+    /// Disabled by the operator: every call is refused.
+    pub disabled: bool,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whom an access request is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RequestSubject {
+    /// A known resident.
+    Resident {
+        /// The resident.
+        id: Uuid,
+    },
+    /// Whoever has this keyed hash of a national identifier (possibly nobody yet).
+    NationalId {
+        /// The keyed hash.
+        hash: String,
+    },
+}
+
+/// Where an access request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for the resident.
+    Pending,
+    /// Approved; the grant id is set.
+    Approved,
+    /// Declined.
+    Declined,
+}
+
+/// A department's access request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRow {
+    /// The request id.
+    pub id: Uuid,
+    /// The asking department.
+    pub department: String,
+    /// The activity id.
+    pub activity_id: String,
+    /// The activity version at the time of asking.
+    pub activity_version: u32,
+    /// The categories asked for.
+    pub categories: Vec<String>,
+    /// The duration asked for, in days.
+    pub duration_days: u32,
+    /// Whom it is about.
+    pub subject: RequestSubject,
+    /// Where it stands.
+    pub state: RequestState,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When the resident decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The grant it produced.
+    pub grant_id: Option<Uuid>,
+}
+
+/// A grant: the vault's authoritative record of a resident's decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRow {
+    /// The grant id (JWT `jti`).
+    pub id: Uuid,
+    /// The department that may read.
+    pub department: String,
+    /// The resident.
+    pub resident: Uuid,
+    /// The resident's pairwise reference for that department (JWT `sub`).
+    pub reference: String,
+    /// The activity id.
+    pub activity_id: String,
+    /// The activity version.
+    pub activity_version: u32,
+    /// The granted categories.
+    pub categories: Vec<String>,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
+    /// Valid from.
+    pub not_before: DateTime<Utc>,
+    /// Valid until (exclusive).
+    pub expires_at: DateTime<Utc>,
+    /// Thumbprint of the department key the grant is bound to (`cnf.jkt`).
+    pub jkt: String,
+    /// The signed JWT.
+    pub token: String,
+    /// The request it answers, if any (none for a grant on the resident's own initiative).
+    pub request_id: Option<Uuid>,
+    /// When the resident revoked it.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// Residents and their wrapped data keys.
 #[async_trait]
 pub trait ResidentStore: Send + Sync {
@@ -117,6 +252,65 @@ pub trait ResidentStore: Send + Sync {
     /// must not resurrect a vault erased meanwhile). Returns whether it was replaced.
     async fn replace_wrapped_key(&self, id: Uuid, expected: &[u8], new: &[u8])
     -> StoreResult<bool>;
+    /// Records the keyed hash of the resident's national identifier (replacing any other).
+    async fn set_national_id(&self, id: Uuid, hash: &str) -> StoreResult<()>;
+    /// The resident with this national-identifier hash.
+    async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>>;
+}
+
+/// Registered departments.
+#[async_trait]
+pub trait DepartmentStore: Send + Sync {
+    /// Inserts or replaces a department. Durable on return.
+    async fn put_department(&self, row: &DepartmentRow) -> StoreResult<()>;
+    /// One department.
+    async fn department(&self, id: &str) -> StoreResult<Option<DepartmentRow>>;
+    /// Every department, by id.
+    async fn departments(&self) -> StoreResult<Vec<DepartmentRow>>;
+}
+
+/// Access requests, grants and pairwise references.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Stores a new request. Durable on return.
+    async fn insert_request(&self, row: &RequestRow) -> StoreResult<()>;
+    /// One request.
+    async fn request(&self, id: Uuid) -> StoreResult<Option<RequestRow>>;
+    /// Every request about any of `subjects`, oldest first.
+    async fn requests_about(&self, subjects: &[RequestSubject]) -> StoreResult<Vec<RequestRow>>;
+    /// Replaces a request that is still pending with `decided`, and stores `grant` with it,
+    /// atomically. Returns false (changing nothing) if the request is no longer pending.
+    async fn decide_request(
+        &self,
+        decided: &RequestRow,
+        grant: Option<&GrantRow>,
+    ) -> StoreResult<bool>;
+    /// Stores a grant made without a request. Durable on return.
+    async fn insert_grant(&self, row: &GrantRow) -> StoreResult<()>;
+    /// One grant.
+    async fn grant(&self, id: Uuid) -> StoreResult<Option<GrantRow>>;
+    /// Every grant of a resident.
+    async fn grants_of_resident(&self, resident: Uuid) -> StoreResult<Vec<GrantRow>>;
+    /// Every grant to a department.
+    async fn grants_of_department(&self, department: &str) -> StoreResult<Vec<GrantRow>>;
+    /// Marks a grant revoked at `at` unless it already is; returns the stored row
+    /// afterwards. Durable on return: the next read sees it.
+    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>>;
+    /// The resident behind a department's pairwise reference.
+    async fn resident_by_reference(
+        &self,
+        department: &str,
+        reference: &str,
+    ) -> StoreResult<Option<Uuid>>;
+}
+
+/// One-time use of token ids (client assertion and DPoP `jti`s).
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records `key` until `expires_at`; false if it was already recorded (a replay).
+    async fn first_use(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Forgets keys that expired before `now`; returns how many.
+    async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize>;
 }
 
 /// Versioned, sealed records per resident and category.
@@ -164,7 +358,17 @@ pub trait SessionStore: Send + Sync {
 
 /// The whole storage port.
 #[async_trait]
-pub trait Store: ResidentStore + RecordStore + SessionStore + Send + Sync + 'static {
+pub trait Store:
+    ResidentStore
+    + RecordStore
+    + SessionStore
+    + DepartmentStore
+    + ConsentStore
+    + ReplayStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Whether the store can serve: open, and its last flush succeeded.
     async fn check(&self) -> StoreResult<()>;
     /// Whether the database held no vault data when it was opened.

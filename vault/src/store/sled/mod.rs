@@ -10,14 +10,26 @@
 //! | `records` | resident (16), category length (1), category, version (u32 BE) | `[1]`, created (i64 µs BE), sealed bytes |
 //! | `record_counters` | resident (16), category | last version handed out (u32 BE) |
 //! | `sessions` | SHA-256 of the token (32) | `[1]` + JSON [`SessionRow`] |
+//! | `national_ids` | national-id keyed hash | resident id (16) |
+//! | `departments` | department id | `[1]` + JSON `DepartmentRow` |
+//! | `requests` | request id (16) | `[1]` + JSON `RequestRow` |
+//! | `requests_by_subject` | `r` + resident id, or `n` + national-id hash; `0x00`; request id (16) | empty |
+//! | `grants` | grant id (16) | `[1]` + JSON `GrantRow` |
+//! | `grants_by_resident` | resident id (16), grant id (16) | empty |
+//! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
+//! | `pairwise` | department id, `0x00`, reference | resident id (16) |
+//! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
 //!
 //! sled loses acknowledged writes on a crash unless it is flushed, so every write method
 //! waits for [`group_commit`] before it returns. sled is dormant upstream: this adapter
 //! refuses to open a directory that is not a Kluis database rather than creating a new,
 //! empty one over it.
 
+mod consent;
+mod departments;
 mod group_commit;
 mod records;
+mod replay;
 mod residents;
 mod sessions;
 
@@ -41,6 +53,15 @@ pub struct SledStore {
     records: sled::Tree,
     record_counters: sled::Tree,
     sessions: sled::Tree,
+    national_ids: sled::Tree,
+    departments: sled::Tree,
+    requests: sled::Tree,
+    requests_by_subject: sled::Tree,
+    grants: sled::Tree,
+    grants_by_resident: sled::Tree,
+    grants_by_department: sled::Tree,
+    pairwise: sled::Tree,
+    replay: sled::Tree,
     commit: Arc<GroupCommit>,
     fresh: bool,
 }
@@ -104,6 +125,15 @@ impl SledStore {
             records: tree("records")?,
             record_counters: tree("record_counters")?,
             sessions: tree("sessions")?,
+            national_ids: tree("national_ids")?,
+            departments: tree("departments")?,
+            requests: tree("requests")?,
+            requests_by_subject: tree("requests_by_subject")?,
+            grants: tree("grants")?,
+            grants_by_resident: tree("grants_by_resident")?,
+            grants_by_department: tree("grants_by_department")?,
+            pairwise: tree("pairwise")?,
+            replay: tree("replay")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
             db,
             fresh,

@@ -101,4 +101,39 @@ impl ResidentStore for SledStore {
         self.durable().await?;
         Ok(replaced)
     }
+
+    async fn set_national_id(&self, id: Uuid, hash: &str) -> StoreResult<()> {
+        (&self.residents, &self.national_ids)
+            .transaction(|(residents, national_ids)| {
+                let Some(current) = residents.get(id.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                        "national id for an unknown resident".into(),
+                    )));
+                };
+                let mut row =
+                    decode_resident(&current).map_err(ConflictableTransactionError::Abort)?;
+                if let Some(old) = &row.national_id {
+                    national_ids.remove(old.as_bytes())?;
+                }
+                row.national_id = Some(hash.to_owned());
+                national_ids.insert(hash.as_bytes(), id.as_bytes())?;
+                residents.insert(id.as_bytes(), encode_json(&row))?;
+                Ok(())
+            })
+            .map_err(|e| map_tx_err(e, "setting a national id"))?;
+        self.durable().await
+    }
+
+    async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>> {
+        let Some(id) = self
+            .national_ids
+            .get(hash)
+            .map_err(|e| map_err(e, "reading a national id"))?
+        else {
+            return Ok(None);
+        };
+        let id =
+            Uuid::from_slice(&id).map_err(|_| StoreError::Corrupt("national id index".into()))?;
+        self.resident(id).await
+    }
 }

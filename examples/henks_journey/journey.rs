@@ -1,0 +1,297 @@
+//! Henk's journey, as a function both the example and the end-to-end test run.
+//!
+//! Henk's situation is stored once (by `kluis dev`). Work and income, debt counselling and
+//! youth care each ask for what they need; Henk approves two (one only partly) and
+//! declines one; both approved departments read through the SDK; Henk revokes one grant,
+//! and that department's next read fails with `Revoked`.
+
+use anyhow::{Context, Result, anyhow, bail};
+use kluis_sdk::proto::consent::{Approval, NewAccessRequest, RequestView, ResidentIdentifier};
+use kluis_sdk::{Client, DepartmentKey, Error};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+/// Henk's test BSN, which the departments already hold lawfully.
+const HENK_BSN: &str = "999993653";
+
+/// What happened, for the test to check.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Categories Henk's vault holds.
+    pub categories_stored: usize,
+    /// Debts the debt counsellors read.
+    pub debts_read: usize,
+    /// Categories work and income read.
+    pub income_categories_read: Vec<String>,
+    /// Whether work and income's attempt outside its partial grant was refused.
+    pub out_of_scope_refused: bool,
+    /// Whether youth care learned that Henk declined.
+    pub youth_care_declined: bool,
+    /// Whether the read after the revoke failed with `Revoked`.
+    pub read_after_revoke_refused: bool,
+}
+
+struct Henk {
+    http: reqwest::Client,
+    vault: String,
+    token: String,
+}
+
+impl Henk {
+    async fn log_in(vault: &str) -> Result<Henk> {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{vault}/dev/login"))
+            .json(&json!({"subject": "henk"}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("the development login (is this `kluis dev`?)")?
+            .json()
+            .await?;
+        let token = login["token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no token"))?
+            .to_owned();
+        Ok(Henk {
+            http,
+            vault: vault.to_owned(),
+            token,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.vault))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.vault))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {}", body["detail"]);
+        }
+        Ok(body)
+    }
+}
+
+fn department(vault: &str, keys: &Path, id: &str) -> Result<Client> {
+    let key = DepartmentKey::from_file(keys.join(format!("{id}.jwk")))
+        .with_context(|| format!("the key of {id}"))?;
+    Ok(Client::new(vault, id, key)?)
+}
+
+fn ask(activity: &str, categories: &[&str], days: u32) -> NewAccessRequest {
+    NewAccessRequest {
+        resident: ResidentIdentifier::NationalId {
+            scheme: "bsn".into(),
+            value: HENK_BSN.into(),
+        },
+        processing_activity: activity.into(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        duration_days: days,
+    }
+}
+
+/// Runs the journey against the vault at `vault`, with the departments' keys in `keys`.
+/// Every step is reported through `say`.
+pub async fn run(vault: &str, keys: &Path, say: &mut dyn FnMut(String)) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+
+    say("1. Henk logs in and looks at his vault: his situation is stored once.".into());
+    let henk = Henk::log_in(vault).await?;
+    let records = henk.get("/v1/me/records").await?;
+    let stored: Vec<&str> = records
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["category"].as_str())
+        .collect();
+    outcome.categories_stored = stored.len();
+    say(format!(
+        "   Henk's vault holds {} parts of his situation: {}",
+        stored.len(),
+        stored.join(", ")
+    ));
+
+    say(
+        "2. Three departments ask for what they need, naming Henk by the BSN they already hold."
+            .into(),
+    );
+    let work = department(vault, keys, "werk-en-inkomen")?;
+    let debts = department(vault, keys, "schuldhulpverlening")?;
+    let youth = department(vault, keys, "jeugdhulp")?;
+    let work_asked = work
+        .request_access(&ask(
+            "bijstand-aanvraag",
+            &[
+                "identiteit.basis",
+                "huishouden.samenstelling",
+                "inkomen.bronnen",
+                "inkomen.uitgaven",
+                "wonen.situatie",
+                "schulden.overzicht",
+            ],
+            180,
+        ))
+        .await?;
+    let debts_asked = debts
+        .request_access(&ask(
+            "schuldhulp-traject",
+            &[
+                "schulden.overzicht",
+                "inkomen.bronnen",
+                "inkomen.uitgaven",
+                "huishouden.samenstelling",
+            ],
+            365,
+        ))
+        .await?;
+    let youth_asked = youth
+        .request_access(&ask(
+            "ondersteuning-gezin",
+            &[
+                "kinderen.situatie",
+                "huishouden.samenstelling",
+                "zorg.ondersteuningsbehoefte",
+            ],
+            180,
+        ))
+        .await?;
+    say(format!(
+        "   Work and income asks for 6 parts, debt counselling for 4, youth care for 3 (requests {}, {}, {}).",
+        work_asked.id, debts_asked.id, youth_asked.id
+    ));
+
+    say("3. Henk reads each request in plain words.".into());
+    let open: Vec<RequestView> = serde_json::from_value(henk.get("/v1/me/requests").await?)?;
+    for id in [work_asked.id, debts_asked.id, youth_asked.id] {
+        let request = open
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| anyhow!("Henk does not see request {id}"))?;
+        say(format!("   - {}", request.summary_nl));
+    }
+
+    say("4. Henk decides: debt counselling gets everything; work and income gets all but his debts, for 90 days; youth care gets nothing.".into());
+    henk.post(
+        &format!("/v1/me/requests/{}/approve", debts_asked.id),
+        json!({}),
+    )
+    .await?;
+    let partial = Approval {
+        categories: Some(
+            [
+                "identiteit.basis",
+                "huishouden.samenstelling",
+                "inkomen.bronnen",
+                "inkomen.uitgaven",
+                "wonen.situatie",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        duration_days: Some(90),
+    };
+    henk.post(
+        &format!("/v1/me/requests/{}/approve", work_asked.id),
+        serde_json::to_value(&partial)?,
+    )
+    .await?;
+    henk.post(
+        &format!("/v1/me/requests/{}/decline", youth_asked.id),
+        json!({}),
+    )
+    .await?;
+
+    say("5. The departments learn the decisions through the SDK.".into());
+    let poll = Duration::from_millis(200);
+    let limit = Duration::from_secs(30);
+    let debts_grant = debts.wait_for_decision(debts_asked.id, poll, limit).await?;
+    let work_grant = work.wait_for_decision(work_asked.id, poll, limit).await?;
+    match youth.wait_for_decision(youth_asked.id, poll, limit).await {
+        Err(Error::Declined) => {
+            outcome.youth_care_declined = true;
+            say("   Youth care: Henk declined. It gets no grant and reads nothing.".into());
+        }
+        other => bail!("youth care expected Declined, got {other:?}"),
+    }
+    say(format!(
+        "   Debt counselling: granted {:?} until {}.",
+        debts_grant.categories,
+        debts_grant.expires_at.date_naive()
+    ));
+    say(format!(
+        "   Work and income: granted {:?} until {}.",
+        work_grant.categories,
+        work_grant.expires_at.date_naive()
+    ));
+
+    say("6. Both read what was granted, and only that.".into());
+    let read = debts
+        .read(&debts_grant, &["schulden.overzicht", "inkomen.bronnen"])
+        .await?;
+    let debt_list = read
+        .records
+        .iter()
+        .find(|r| r.category == "schulden.overzicht")
+        .map(|r| r.data["schulden"].clone());
+    let debt_list = debt_list
+        .and_then(|d| d.as_array().cloned())
+        .unwrap_or_default();
+    let total: f64 = debt_list.iter().filter_map(|d| d["bedrag"].as_f64()).sum();
+    outcome.debts_read = debt_list.len();
+    say(format!(
+        "   Debt counselling reads {} debts, EUR {total:.2} in all, and Henk's income.",
+        debt_list.len()
+    ));
+    let read = work
+        .read(
+            &work_grant,
+            &["inkomen.bronnen", "huishouden.samenstelling"],
+        )
+        .await?;
+    outcome.income_categories_read = read.records.iter().map(|r| r.category.clone()).collect();
+    say(format!(
+        "   Work and income reads {:?}.",
+        outcome.income_categories_read
+    ));
+    match work.read(&work_grant, &["schulden.overzicht"]).await {
+        Err(Error::OutOfScope(why)) => {
+            outcome.out_of_scope_refused = true;
+            say(format!(
+                "   Work and income tries Henk's debts too: refused ({why})."
+            ));
+        }
+        other => bail!("expected OutOfScope, got {other:?}"),
+    }
+
+    say("7. Henk withdraws the grant of work and income.".into());
+    henk.post(
+        &format!("/v1/me/grants/{}/revoke", work_grant.id),
+        json!({}),
+    )
+    .await?;
+    match work.read(&work_grant, &["inkomen.bronnen"]).await {
+        Err(Error::Revoked) => {
+            outcome.read_after_revoke_refused = true;
+            say("   Work and income reads again: refused, the grant is revoked. Nothing leaves the vault.".into());
+        }
+        other => bail!("expected Revoked, got {other:?}"),
+    }
+    say("Done: Henk told his story once, and decided who saw which part.".into());
+    Ok(outcome)
+}

@@ -1,0 +1,190 @@
+//! Registering departments and their processing activities.
+//!
+//! Registration is an upsert by the operator. An activity whose content changes gets a new
+//! version; the old version stays, so grants and requests made under it keep exactly the
+//! scope they had. An activity left out of a new registration is retired: no new requests
+//! or grants, while existing grants live out their term.
+
+use super::{Consent, activity_view};
+use crate::jose::keys::KeySet;
+use crate::store::{ActivityRow, DepartmentRow};
+use crate::{Error, Result};
+use kluis_proto::consent::{DepartmentInfo, DepartmentSpec, ProcessingActivity};
+
+/// An id: 2 to 64 lowercase letters, digits or dashes, starting with a letter.
+pub fn is_id(id: &str) -> bool {
+    (2..=64).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn text(value: &str, what: &str, max: usize) -> Result<()> {
+    if value.trim().is_empty() || value.len() > max {
+        return Err(Error::InvalidParameter(format!(
+            "{what} must be 1 to {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn same_content(row: &ActivityRow, spec: &ProcessingActivity) -> bool {
+    row.name == spec.name
+        && row.purpose == spec.purpose
+        && row.law == spec.legal_basis.law
+        && row.article == spec.legal_basis.article
+        && row.categories == spec.categories
+        && row.retention_days == spec.retention_days
+}
+
+impl Consent {
+    /// Checks a registration without storing it.
+    fn validate(&self, spec: &DepartmentSpec) -> Result<()> {
+        if !is_id(&spec.id) {
+            return Err(Error::InvalidParameter(
+                "the department id must be 2 to 64 lowercase letters, digits or dashes".into(),
+            ));
+        }
+        text(&spec.name, "the name", 200)?;
+        KeySet::from_jwks(&spec.jwks).map_err(|e| Error::InvalidParameter(format!("jwks: {e}")))?;
+        if spec.processing_activities.is_empty() {
+            return Err(Error::InvalidParameter(
+                "register at least one processing activity".into(),
+            ));
+        }
+        for (i, activity) in spec.processing_activities.iter().enumerate() {
+            if !is_id(&activity.id) {
+                return Err(Error::InvalidParameter(
+                    "an activity id must be 2 to 64 lowercase letters, digits or dashes".into(),
+                ));
+            }
+            if spec.processing_activities[..i]
+                .iter()
+                .any(|a| a.id == activity.id)
+            {
+                return Err(Error::InvalidParameter(format!(
+                    "activity {} appears twice",
+                    activity.id
+                )));
+            }
+            text(&activity.name, "an activity name", 200)?;
+            text(&activity.purpose, "a purpose", 2000)?;
+            text(&activity.legal_basis.law, "a law", 200)?;
+            text(&activity.legal_basis.article, "an article", 200)?;
+            if !(1..=36_500).contains(&activity.retention_days) {
+                return Err(Error::InvalidParameter(
+                    "retention_days must be 1 to 36500".into(),
+                ));
+            }
+            if activity.categories.is_empty() {
+                return Err(Error::InvalidParameter(format!(
+                    "activity {} needs at least one category",
+                    activity.id
+                )));
+            }
+            for category in &activity.categories {
+                self.residents.catalogue().get(category)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers a department, or updates its name, keys and activities.
+    pub async fn register_department(&self, spec: &DepartmentSpec) -> Result<DepartmentInfo> {
+        self.validate(spec)?;
+        let now = self.clock.now();
+        let mut row = match self.store.department(&spec.id).await? {
+            Some(existing) => existing,
+            None => DepartmentRow {
+                id: spec.id.clone(),
+                name: spec.name.clone(),
+                jwks: spec.jwks.clone(),
+                activities: Vec::new(),
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        row.name = spec.name.clone();
+        row.jwks = spec.jwks.clone();
+        row.updated_at = now;
+        for activity in &spec.processing_activities {
+            let latest = row
+                .activities
+                .iter()
+                .filter(|a| a.id == activity.id)
+                .max_by_key(|a| a.version);
+            let version = match latest {
+                Some(latest) if same_content(latest, activity) && !latest.retired => continue,
+                Some(latest) if same_content(latest, activity) => latest.version,
+                Some(latest) => latest.version + 1,
+                None => 1,
+            };
+            row.activities
+                .retain(|a| !(a.id == activity.id && a.version == version));
+            row.activities.push(ActivityRow {
+                id: activity.id.clone(),
+                version,
+                name: activity.name.clone(),
+                purpose: activity.purpose.clone(),
+                law: activity.legal_basis.law.clone(),
+                article: activity.legal_basis.article.clone(),
+                categories: activity.categories.clone(),
+                retention_days: activity.retention_days,
+                registered_at: now,
+                retired: false,
+            });
+        }
+        for old in row.activities.iter_mut() {
+            if !spec.processing_activities.iter().any(|a| a.id == old.id) {
+                old.retired = true;
+            }
+        }
+        row.activities
+            .sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
+        self.store.put_department(&row).await?;
+        Ok(info(&row))
+    }
+
+    /// Disables or re-enables a department. Disabled, every call it makes is refused,
+    /// including reads under grants it holds.
+    pub async fn set_department_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> Result<DepartmentInfo> {
+        let mut row = self.department_row(id).await?;
+        row.disabled = disabled;
+        row.updated_at = self.clock.now();
+        self.store.put_department(&row).await?;
+        Ok(info(&row))
+    }
+
+    /// Every department with its current activities.
+    pub async fn departments(&self) -> Result<Vec<DepartmentInfo>> {
+        Ok(self.store.departments().await?.iter().map(info).collect())
+    }
+}
+
+/// The listing view of a department: its current, non-retired activity versions.
+fn info(row: &DepartmentRow) -> DepartmentInfo {
+    let mut current: Vec<&ActivityRow> = Vec::new();
+    for a in &row.activities {
+        let newest = row
+            .activities
+            .iter()
+            .filter(|b| b.id == a.id)
+            .map(|b| b.version)
+            .max();
+        if Some(a.version) == newest && !a.retired {
+            current.push(a);
+        }
+    }
+    DepartmentInfo {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        disabled: row.disabled,
+        processing_activities: current.into_iter().map(activity_view).collect(),
+    }
+}

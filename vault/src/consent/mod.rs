@@ -1,0 +1,191 @@
+//! Consent: departments ask, residents grant or refuse, grants are signed, revocation is
+//! immediate, and reads get exactly what was granted.
+//!
+//! Every rule about a grant lives in this module and nowhere else:
+//! - [`departments`]: registering departments and their processing activities, versioned
+//!   so that a changed activity never widens what was granted under the old one.
+//! - [`requests`]: a department asks for categories under one activity; the resident sees
+//!   it in plain words and approves all, part, or nothing.
+//! - [`grants`]: the signed grant (a JWT bound to the department's key), grants on the
+//!   resident's own initiative, and revocation.
+//! - [`access`]: whether a read may happen, as a pure function of (grant, read, now).
+//! - [`reads`]: the department read path, from grant token and DPoP proof to records.
+//!
+//! Why both a legal basis and the resident's decision: in the Dutch social domain consent
+//! is rarely a valid legal basis on its own, because the resident depends on the
+//! municipality. A department therefore always names its own legal basis and purpose (its
+//! processing activity), and the resident's grant is the added, withdrawable decision to
+//! make their own data available for it.
+
+pub mod access;
+pub mod departments;
+pub mod grants;
+pub mod reads;
+pub mod requests;
+
+use crate::clock::Clock;
+use crate::jose::keys::VaultKeys;
+use crate::residents::Residents;
+use crate::store::{ActivityRow, DepartmentRow, Store};
+use crate::{Error, Result};
+use kluis_proto::consent::{CategoryLabel, DepartmentRef, LegalBasis, ProcessingActivity};
+use std::sync::Arc;
+
+/// The longest a grant may run, in days.
+pub const MAX_DURATION_DAYS: u32 = 730;
+
+/// The consent service.
+#[derive(Clone)]
+pub struct Consent {
+    store: Arc<dyn Store>,
+    residents: Residents,
+    vault_keys: Arc<VaultKeys>,
+    issuer: String,
+    clock: Clock,
+}
+
+impl Consent {
+    /// A consent service for the vault `issuer` (its public URL).
+    pub fn new(
+        store: Arc<dyn Store>,
+        residents: Residents,
+        vault_keys: Arc<VaultKeys>,
+        issuer: String,
+        clock: Clock,
+    ) -> Consent {
+        Consent {
+            store,
+            residents,
+            vault_keys,
+            issuer,
+            clock,
+        }
+    }
+
+    /// The vault's issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The published keys that verify grants.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.vault_keys.jwks()
+    }
+
+    /// The store (for department authentication).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    async fn department_row(&self, id: &str) -> Result<DepartmentRow> {
+        self.store
+            .department(id)
+            .await?
+            .ok_or(Error::NotFound("department"))
+    }
+
+    fn labels(&self, categories: &[String]) -> Vec<CategoryLabel> {
+        categories
+            .iter()
+            .map(|id| match self.residents.catalogue().get(id) {
+                Ok(c) => CategoryLabel {
+                    id: id.clone(),
+                    label_nl: c.info.label_nl.clone(),
+                    label_en: c.info.label_en.clone(),
+                    special_category: c.info.special_category,
+                },
+                Err(_) => CategoryLabel {
+                    id: id.clone(),
+                    label_nl: id.clone(),
+                    label_en: id.clone(),
+                    special_category: false,
+                },
+            })
+            .collect()
+    }
+}
+
+/// The version `version` of activity `id` of a department.
+fn activity_version<'a>(
+    department: &'a DepartmentRow,
+    id: &str,
+    version: u32,
+) -> Result<&'a ActivityRow> {
+    department
+        .activities
+        .iter()
+        .find(|a| a.id == id && a.version == version)
+        .ok_or(Error::NotFound("processing activity"))
+}
+
+/// The current (newest, not retired) version of activity `id`.
+fn current_activity<'a>(department: &'a DepartmentRow, id: &str) -> Result<&'a ActivityRow> {
+    department
+        .activities
+        .iter()
+        .filter(|a| a.id == id)
+        .max_by_key(|a| a.version)
+        .filter(|a| !a.retired)
+        .ok_or(Error::NotFound("processing activity"))
+}
+
+fn activity_view(row: &ActivityRow) -> ProcessingActivity {
+    ProcessingActivity {
+        id: row.id.clone(),
+        version: row.version,
+        name: row.name.clone(),
+        purpose: row.purpose.clone(),
+        legal_basis: LegalBasis {
+            law: row.law.clone(),
+            article: row.article.clone(),
+        },
+        categories: row.categories.clone(),
+        retention_days: row.retention_days,
+    }
+}
+
+fn department_ref(row: &DepartmentRow) -> DepartmentRef {
+    DepartmentRef {
+        id: row.id.clone(),
+        name: row.name.clone(),
+    }
+}
+
+/// Checks a duration in days.
+fn check_duration(days: u32) -> Result<()> {
+    if (1..=MAX_DURATION_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter(format!(
+            "duration_days must be 1 to {MAX_DURATION_DAYS}"
+        )))
+    }
+}
+
+/// Checks that `categories` is a non-empty list of distinct catalogue ids inside `allowed`.
+fn check_categories(
+    categories: &[String],
+    allowed: &[String],
+    residents: &Residents,
+) -> Result<()> {
+    if categories.is_empty() {
+        return Err(Error::InvalidParameter("name at least one category".into()));
+    }
+    for (i, category) in categories.iter().enumerate() {
+        residents.catalogue().get(category)?;
+        if categories[..i].contains(category) {
+            return Err(Error::InvalidParameter("a category is named twice".into()));
+        }
+        if !allowed.contains(category) {
+            return Err(Error::OutOfScope(format!(
+                "{category} is not among the categories of this processing activity"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The resident's side of consent: `/v1/me/requests`, `/v1/me/grants`, and the public
+//! list of departments a resident can grant to on their own initiative.
+
+use super::AppState;
+use super::extract::{ApiJson, ApiPath, ApiQuery, ResidentAuth};
+use crate::Result;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use kluis_proto::consent::{Approval, DepartmentInfo, GrantView, OwnInitiativeGrant, RequestView};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Registered departments and their processing activities.
+pub async fn departments(State(state): State<AppState>) -> Result<Json<Vec<DepartmentInfo>>> {
+    let mut all = state.consent.departments().await?;
+    all.retain(|d| !d.disabled);
+    Ok(Json(all))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct RequestFilter {
+    all: bool,
+}
+
+/// My requests: open ones, or all with `?all=true`.
+pub async fn requests(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<RequestFilter>,
+) -> Result<Json<Vec<RequestView>>> {
+    Ok(Json(
+        state
+            .consent
+            .resident_requests(auth.resident, filter.all)
+            .await?,
+    ))
+}
+
+/// One of my requests.
+pub async fn request(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RequestView>> {
+    Ok(Json(
+        state.consent.resident_request(auth.resident, id).await?,
+    ))
+}
+
+/// Approve a request, wholly or in part.
+pub async fn approve(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(approval): ApiJson<Approval>,
+) -> Result<(StatusCode, Json<GrantView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.consent.approve(auth.resident, id, &approval).await?),
+    ))
+}
+
+/// Decline a request.
+pub async fn decline(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RequestView>> {
+    Ok(Json(state.consent.decline(auth.resident, id).await?))
+}
+
+/// My grants.
+pub async fn grants(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<GrantView>>> {
+    Ok(Json(state.consent.resident_grants(auth.resident).await?))
+}
+
+/// Grant access on my own initiative.
+pub async fn grant(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiJson(grant): ApiJson<OwnInitiativeGrant>,
+) -> Result<(StatusCode, Json<GrantView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .consent
+                .grant_own_initiative(auth.resident, &grant)
+                .await?,
+        ),
+    ))
+}
+
+/// Revoke one grant.
+pub async fn revoke(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<GrantView>> {
+    Ok(Json(state.consent.revoke(auth.resident, id).await?))
+}
+
+/// Revoke every grant I gave one department.
+pub async fn revoke_department(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+    ApiPath(department): ApiPath<String>,
+) -> Result<Json<Vec<GrantView>>> {
+    Ok(Json(
+        state
+            .consent
+            .revoke_department(auth.resident, &department)
+            .await?,
+    ))
+}

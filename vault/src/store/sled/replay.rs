@@ -1,0 +1,44 @@
+//! One-time token ids. Not flushed on their own: the read or call that used the id is
+//! flushed (its audit entry), and with it the id.
+
+use super::{SledStore, map_err};
+use crate::store::{ReplayStore, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+impl ReplayStore for SledStore {
+    async fn first_use(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+        let inserted = self
+            .replay
+            .compare_and_swap(
+                key,
+                None as Option<&[u8]>,
+                Some(&expires_at.timestamp_micros().to_be_bytes()[..]),
+            )
+            .map_err(|e| map_err(e, "recording a token id"))?;
+        Ok(inserted.is_ok())
+    }
+
+    async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        let now = now.timestamp_micros();
+        let mut batch = sled::Batch::default();
+        let mut purged = 0;
+        for item in self.replay.iter() {
+            let (key, value) = item.map_err(|e| map_err(e, "listing token ids"))?;
+            let expires = value
+                .as_ref()
+                .try_into()
+                .map(i64::from_be_bytes)
+                .unwrap_or(i64::MIN);
+            if expires < now {
+                batch.remove(key);
+                purged += 1;
+            }
+        }
+        self.replay
+            .apply_batch(batch)
+            .map_err(|e| map_err(e, "purging token ids"))?;
+        Ok(purged)
+    }
+}
