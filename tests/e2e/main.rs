@@ -8,7 +8,13 @@ mod support;
 
 mod at_rest;
 mod bad_input;
+mod consent;
 mod crash;
+mod department_cli;
 mod integrity;
+mod isolation;
+mod journey;
 mod openapi;
 mod records;
+mod refusals;
+mod revocation;

@@ -1,7 +1,9 @@
 //! Shared test support: vaults in-process and as real processes, and an HTTP client.
 
+pub mod department;
 pub mod process;
 
+pub use department::TestDepartment;
 pub use process::VaultProcess;
 
 use chrono::{DateTime, Utc};
@@ -63,6 +65,40 @@ impl TestVault {
     pub async fn start() -> TestVault {
         let dir = tempfile::tempdir().expect("temp dir");
         TestVault::start_in(dir, Clock::manual(t0())).await
+    }
+
+    /// Starts a development vault whose manual clock starts at the real time, so that
+    /// the SDK (which signs with the system clock) and the vault agree until a test moves
+    /// the vault's clock.
+    pub async fn start_now() -> TestVault {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestVault::start_in(dir, Clock::manual(Clock::system().now())).await
+    }
+
+    /// Logs `subject` in and returns (token, resident id).
+    pub async fn resident(&self, subject: &str) -> (String, uuid::Uuid) {
+        let token = self.login(subject).await;
+        let id = self
+            .app
+            .residents()
+            .ensure_resident(kluis::auth::dev_login::DEV_ISSUER, subject)
+            .await
+            .unwrap()
+            .id;
+        (token, id)
+    }
+
+    /// `POST path` with a JSON body and a bearer token.
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        status_and_json(response).await
     }
 
     /// Starts a vault in `dir` with `clock`.

@@ -1,0 +1,86 @@
+//! `kluis department add|list|disable|enable` against a running vault's admin socket.
+
+use crate::support::VaultProcess;
+use crate::support::process::kluis_binary;
+use serde_json::json;
+use std::process::Command;
+
+fn kluis(socket: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(kluis_binary())
+        .arg("department")
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn operators_register_list_disable_and_enable_departments() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    let socket = dir.path().join("data/admin.sock");
+
+    let (ok, listed, _) = kluis(&socket, &["list"]);
+    assert!(ok);
+    assert!(
+        listed.contains("werk-en-inkomen") && listed.contains("jeugdhulp"),
+        "{listed}"
+    );
+
+    let (_, public) = kluis::jose::keys::generate_department_jwk("wmo-1").unwrap();
+    let spec = json!({
+        "id": "wmo", "name": "Wmo-loket", "jwks": {"keys": [public]},
+        "processing_activities": [{
+            "id": "maatwerk", "name": "Maatwerkvoorziening", "purpose": "We kijken welke hulp u thuis nodig heeft.",
+            "legal_basis": {"law": "Wet maatschappelijke ondersteuning 2015", "article": "artikel 2.3.2"},
+            "categories": ["zorg.ondersteuningsbehoefte", "wonen.situatie"], "retention_days": 2555
+        }]
+    });
+    let file = dir.path().join("wmo.json");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let (ok, added, err) = kluis(&socket, &["add", "--file", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        added.contains("wmo") && added.contains("maatwerk v1"),
+        "{added}"
+    );
+
+    let (ok, disabled, _) = kluis(&socket, &["disable", "wmo"]);
+    assert!(ok && disabled.contains("DISABLED"), "{disabled}");
+    let (ok, enabled, _) = kluis(&socket, &["enable", "wmo"]);
+    assert!(ok && enabled.contains("enabled"), "{enabled}");
+
+    // Bad input: a clear line, exit non-zero, nothing changed.
+    let (ok, _, err) = kluis(&socket, &["disable", "bestaat-niet"]);
+    assert!(!ok && err.trim() == "error: no such department", "{err}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"id": "x", "name": "", "jwks": {"keys": []}, "processing_activities": []})
+            .to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = kluis(&socket, &["add", "--file", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    std::fs::write(&bad, "not json").unwrap();
+    let (ok, _, err) = kluis(&socket, &["add", "--file", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("is not a department registration"),
+        "{err}"
+    );
+    let (_, listed, _) = kluis(&socket, &["list"]);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+
+    drop(vault);
+    let (ok, _, err) = kluis(&socket, &["list"]);
+    assert!(!ok && err.contains("no vault is listening"), "{err}");
+}
