@@ -1,7 +1,8 @@
 //! Kluis benchmarks: `cargo bench --bench vault [-- SECTION...]`.
 //!
 //! Sections: `records` (record write and read through store and crypto, and through the
-//! HTTP API). With no section, all run. `KLUIS_BENCH_QUICK=1` runs a short smoke version.
+//! HTTP API) and `consent` (consented reads by a department over HTTP through the SDK, and
+//! the cost of the crypto alone per read). With no section, all run. `KLUIS_BENCH_QUICK=1` runs a short smoke version.
 //! Every run prints the machine it ran on and the process's memory at the end.
 
 mod support;
@@ -169,6 +170,191 @@ async fn records() {
     }
 }
 
+async fn consent() {
+    use kluis::jose::keys::{KeySet, generate_department_jwk};
+    use kluis::jose::{ClientAssertion, DpopProof, GrantClaims};
+    use kluis_proto::consent::{DepartmentSpec, OwnInitiativeGrant};
+
+    let bench = start().await;
+    let record = one_kb_record(0);
+    println!(
+        "consent (consented reads of one {}-byte record):",
+        serde_json::to_vec(&record).expect("json").len()
+    );
+    let (private, public) = generate_department_jwk("bench-1").expect("key");
+    let activities = kluis::dev::demo_departments().remove(1).2;
+    let spec = DepartmentSpec {
+        id: "schuldhulpverlening".into(),
+        name: "Bench".into(),
+        jwks: json!({"keys": [public.clone()]}),
+        processing_activities: activities,
+    };
+    bench
+        .app
+        .consent()
+        .register_department(&spec)
+        .await
+        .expect("register");
+    let resident = bench
+        .app
+        .residents()
+        .ensure_resident("urn:bench", "reader")
+        .await
+        .expect("resident")
+        .id;
+    bench
+        .app
+        .residents()
+        .write(resident, "schulden.overzicht", &record)
+        .await
+        .expect("write");
+    let own = OwnInitiativeGrant {
+        department: "schuldhulpverlening".into(),
+        processing_activity: "schuldhulp-traject".into(),
+        categories: vec!["schulden.overzicht".into()],
+        duration_days: 30,
+    };
+    bench
+        .app
+        .consent()
+        .grant_own_initiative(resident, &own)
+        .await
+        .expect("grant");
+    let client = kluis_sdk::Client::new(
+        &bench.url,
+        "schuldhulpverlening",
+        kluis_sdk::DepartmentKey::from_jwk(&private).expect("key"),
+    )
+    .expect("client");
+    let grant = client.grants().await.expect("grants").remove(0);
+    let target = Arc::new((client, grant));
+    for concurrency in [1, 16, 64] {
+        let target = target.clone();
+        drive(
+            &format!("HTTP consented read (SDK), {concurrency} concurrent"),
+            scaled(6000),
+            concurrency,
+            move |_| {
+                let target = target.clone();
+                async move {
+                    let (client, grant) = &*target;
+                    let read = client
+                        .read(grant, &["schulden.overzicht"])
+                        .await
+                        .expect("read");
+                    assert_eq!(read.records.len(), 1);
+                }
+            },
+        )
+        .await;
+    }
+
+    // The crypto alone, per read, in the same run and process.
+    println!("  crypto per read, alone:");
+    let (_, grant) = &*target;
+    let key = kluis_sdk::DepartmentKey::from_jwk(&private).expect("key");
+    let issuer = bench.url.clone();
+    let now = kluis::Clock::system().now();
+    let vault_keys = bench.app.consent().vault_keys();
+    let n = scaled(4000);
+    let grant_verify = support::time_sync("    grant verification (ES256, josekit)", n, |_| {
+        GrantClaims::verify(
+            &grant.token,
+            &issuer,
+            "schuldhulpverlening",
+            vault_keys.all(),
+        )
+        .expect("grant");
+    });
+    let ath = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ring::digest::digest(&ring::digest::SHA256, grant.token.as_bytes()),
+    );
+    let mut jwk = public.clone();
+    for drop in ["kid", "use", "alg"] {
+        jwk.as_object_mut().expect("object").remove(drop);
+    }
+    let header = json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": jwk}).to_string();
+    let url = format!("{issuer}/v1/dept/read");
+    let claims = json!({"jti": "j", "htm": "POST", "htu": url, "iat": now.timestamp(), "ath": ath})
+        .to_string();
+    let proof = key.sign_raw(&header, &claims).expect("sign");
+    let dpop_verify = support::time_sync("    DPoP proof verification (ES256, josekit)", n, |_| {
+        DpopProof::verify(&proof, "POST", &url, &grant.token, now).expect("proof");
+    });
+    let jwks = json!({"keys": [public]});
+    let parse_keys = support::time_sync(
+        "    department JWKS to verifier (per call, OpenSSL)",
+        n,
+        |_| {
+            KeySet::from_jwks(&jwks).expect("keys");
+        },
+    );
+    let keys = KeySet::from_jwks(&jwks).expect("keys");
+    let assertion_claims = json!({"iss": "schuldhulpverlening", "sub": "schuldhulpverlening", "aud": issuer, "jti": "a", "iat": now.timestamp(), "exp": now.timestamp() + 60});
+    let assertion = key
+        .sign_raw(
+            &json!({"alg": "ES256", "typ": "client-authentication+jwt", "kid": "bench-1"})
+                .to_string(),
+            &assertion_claims.to_string(),
+        )
+        .expect("sign");
+    let assertion_verify = support::time_sync(
+        "    client assertion verification (ES256, josekit)",
+        n,
+        |_| {
+            ClientAssertion::parse(&assertion, &issuer, now)
+                .expect("parse")
+                .verify(&keys)
+                .expect("verify");
+        },
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let keyring = kluis::crypto::Keyring::open(
+        dir.path(),
+        kluis::crypto::RootKey::generate().expect("root"),
+        true,
+    )
+    .expect("keyring");
+    let id = uuid::Uuid::new_v4();
+    let (data_key, wrapped) = keyring.new_data_key(&id).expect("data key");
+    let aad = kluis::crypto::record_aad(&id, "schulden.overzicht", 1);
+    let sealed = data_key
+        .seal(&aad, &serde_json::to_vec(&record).expect("json"))
+        .expect("seal");
+    let decrypt = support::time_sync(
+        "    unwrap data key + open record (AES-256-GCM, ring)",
+        n,
+        |_| {
+            let key = keyring.unwrap(&id, &wrapped).expect("unwrap");
+            key.open(&aad, &sealed.0).expect("open");
+        },
+    );
+    let signing = support::time_sync(
+        "    department side: sign assertion + DPoP proof (ring)",
+        n,
+        |_| {
+            key.sign_raw(&header, &claims).expect("sign");
+            key.sign_raw(&header, &claims).expect("sign");
+        },
+    );
+    let per_read = [
+        &grant_verify,
+        &dpop_verify,
+        &assertion_verify,
+        &parse_keys,
+        &decrypt,
+    ]
+    .iter()
+    .map(|m| m.mean())
+    .sum::<std::time::Duration>();
+    println!(
+        "  vault crypto per read (sum of means): {:.3} ms; department signing per read: {:.3} ms",
+        per_read.as_secs_f64() * 1e3,
+        signing.mean().as_secs_f64() * 1e3
+    );
+}
+
 fn store_flushes(app: &App) -> Option<u64> {
     app.flush_count()
 }
@@ -187,6 +373,9 @@ fn main() {
     runtime.block_on(async {
         if runs("records") {
             records().await;
+        }
+        if runs("consent") {
+            consent().await;
         }
     });
     println!("memory: {}", memory());

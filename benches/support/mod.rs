@@ -77,6 +77,11 @@ impl Measurement {
         sorted[index]
     }
 
+    /// The mean duration of one operation.
+    pub fn mean(&self) -> Duration {
+        self.elapsed / self.ops.max(1) as u32
+    }
+
     /// One line: throughput, p50, p99.
     pub fn print(&self) {
         println!(
@@ -131,7 +136,6 @@ where
 }
 
 /// Measures a synchronous operation `iterations` times on this thread.
-#[allow(dead_code)]
 pub fn time_sync(name: &str, iterations: usize, mut op: impl FnMut(usize)) -> Measurement {
     let start = Instant::now();
     let mut latencies = Vec::with_capacity(iterations);

@@ -196,7 +196,21 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.router())
+    let maintenance = tokio::spawn(maintenance(app.clone()));
+    let served = axum::serve(listener, app.router())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    maintenance.abort();
+    served
+}
+
+/// Background upkeep while the vault serves: forget expired one-time token ids.
+async fn maintenance(app: App) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(e) = app.store().purge_replays(app.clock().now()).await {
+            tracing::warn!(error = %e, "purging expired token ids failed");
+        }
+    }
 }

@@ -67,6 +67,11 @@ impl Consent {
         &self.issuer
     }
 
+    /// The vault's signing keys (for benchmarks of grant verification).
+    pub fn vault_keys(&self) -> &VaultKeys {
+        &self.vault_keys
+    }
+
     /// The published keys that verify grants.
     pub fn jwks(&self) -> serde_json::Value {
         self.vault_keys.jwks()

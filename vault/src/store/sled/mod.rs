@@ -91,6 +91,14 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| map_err(e, "opening the database"))?;
+        #[cfg(unix)]
+        {
+            // The database holds only sealed records, but its metadata (which categories a
+            // vault has) is still nobody else's business.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| StoreError::Unavailable(format!("securing {}: {e}", dir.display())))?;
+        }
         let meta = db
             .open_tree("meta")
             .map_err(|e| map_err(e, "opening meta"))?;
