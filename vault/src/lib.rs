@@ -11,9 +11,11 @@
 //! - [`crypto`]: envelope encryption (root key → KEKs → per-resident data keys) and
 //!   keyed hashes; the only door to ring.
 //! - [`residents`]: the rules for records: catalogue, schemas, versions, key rotation.
-//! - [`auth`]: who is calling (sessions, the development login).
+//! - [`consent`]: departments, access requests, signed grants, revocation, reads.
+//! - [`jose`]: the only door to josekit, with the token policy josekit lacks.
+//! - [`auth`]: who is calling (sessions, the development login, departments).
 //! - [`http`]: axum routes, extractors, and the one error-to-response mapping.
-//! - [`dev`]: Henk's demo vault for `kluis dev`.
+//! - [`dev`]: Henk's demo vault and three demo departments for `kluis dev`.
 //!
 //! A request flows `http` (extract, authenticate) → domain service (`residents`) →
 //! `crypto` (seal/open) → `store` (durable on return) and back; an [`Error`] from any
