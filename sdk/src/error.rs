@@ -3,6 +3,19 @@
 use kluis_proto::ErrorCode;
 
 /// Everything a call can end in besides success.
+///
+/// ```no_run
+/// # async fn demo(client: kluis_sdk::Client, grant: kluis_sdk::Grant) {
+/// use kluis_sdk::Error;
+/// match client.read(&grant, &["inkomen.bronnen"]).await {
+///     Ok(read) => println!("{} records", read.records.len()),
+///     Err(Error::Revoked | Error::Expired) => println!("ask the resident again"),
+///     Err(Error::OutOfScope(why)) => println!("not granted: {why}"),
+///     Err(e) if e.is_transient() => println!("try again later: {e}"),
+///     Err(e) => println!("failed: {e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -86,6 +99,11 @@ impl Error {
     }
 
     /// Whether repeating the same call later may succeed.
+    ///
+    /// ```
+    /// assert!(kluis_sdk::Error::Unavailable("down".into()).is_transient());
+    /// assert!(!kluis_sdk::Error::Revoked.is_transient());
+    /// ```
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Unavailable(_))
     }

@@ -41,4 +41,12 @@ pub use key::DepartmentKey;
 pub use kluis_proto as proto;
 
 /// A grant as the department holds it: the signed token plus what it allows.
+///
+/// ```no_run
+/// # async fn demo(client: kluis_sdk::Client) -> Result<(), kluis_sdk::Error> {
+/// for grant in client.grants().await? {
+///     println!("{} may read {:?} until {}", grant.resident, grant.categories, grant.expires_at);
+/// }
+/// # Ok(()) }
+/// ```
 pub type Grant = kluis_proto::consent::DepartmentGrant;

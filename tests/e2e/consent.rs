@@ -475,3 +475,43 @@ async fn disabling_a_department_stops_its_reads_at_once() {
         .unwrap();
     assert_eq!(debts.read(&vault, &g, &["schulden.overzicht"]).await.0, 200);
 }
+
+#[tokio::test]
+async fn the_sdk_says_unavailable_when_the_vault_is_down() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener); // nothing listens there now
+    let (private, _) = kluis::jose::keys::generate_department_jwk("x-1").unwrap();
+    let client = kluis_sdk::Client::new(
+        &url,
+        "x",
+        kluis_sdk::DepartmentKey::from_jwk(&private).unwrap(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = client.grants().await.unwrap_err();
+    assert!(
+        matches!(err, kluis_sdk::Error::Unavailable(_)) && err.is_transient(),
+        "{err:?}"
+    );
+    // Status calls are retried (twice, with backoff) before giving up.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(400),
+        "not retried"
+    );
+    let started = std::time::Instant::now();
+    let ask = kluis_sdk::proto::consent::NewAccessRequest {
+        resident: kluis_sdk::proto::consent::ResidentIdentifier::Reference("r".into()),
+        processing_activity: "a".into(),
+        categories: vec!["werk.profiel".into()],
+        duration_days: 1,
+    };
+    assert!(matches!(
+        client.request_access(&ask).await,
+        Err(kluis_sdk::Error::Unavailable(_))
+    ));
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(400),
+        "request_access must not be retried"
+    );
+}
