@@ -30,6 +30,11 @@ struct Bench {
     _dir: tempfile::TempDir,
 }
 
+/// A fresh audit context for calling the vault's services directly.
+fn context_now() -> kluis::audit::Context {
+    kluis::audit::Context::new(&kluis::Clock::system())
+}
+
 async fn start() -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -73,7 +78,12 @@ async fn records() {
                 let residents = residents.clone();
                 async move {
                     residents
-                        .write(resident, "schulden.overzicht", &one_kb_record(i))
+                        .write(
+                            &context_now(),
+                            resident,
+                            "schulden.overzicht",
+                            &one_kb_record(i),
+                        )
                         .await
                         .expect("write");
                 }
@@ -192,7 +202,7 @@ async fn consent() {
     bench
         .app
         .consent()
-        .register_department(&spec)
+        .register_department(&context_now(), kluis::audit::entry::Actor::Operator, &spec)
         .await
         .expect("register");
     let resident = bench
@@ -205,7 +215,7 @@ async fn consent() {
     bench
         .app
         .residents()
-        .write(resident, "schulden.overzicht", &record)
+        .write(&context_now(), resident, "schulden.overzicht", &record)
         .await
         .expect("write");
     let own = OwnInitiativeGrant {
@@ -217,7 +227,7 @@ async fn consent() {
     bench
         .app
         .consent()
-        .grant_own_initiative(resident, &own)
+        .grant_own_initiative(&context_now(), resident, &own)
         .await
         .expect("grant");
     let client = kluis_sdk::Client::new(

@@ -340,7 +340,12 @@ async fn a_resident_can_grant_on_their_own_initiative() {
     vault
         .app
         .residents()
-        .write(id, "werk.profiel", &json!({"situatie": "werkzoekend"}))
+        .write(
+            &crate::support::ctx(),
+            id,
+            "werk.profiel",
+            &json!({"situatie": "werkzoekend"}),
+        )
         .await
         .unwrap();
     let (_, departments) = vault.get(&token, "/v1/departments").await;
@@ -374,7 +379,12 @@ async fn a_new_activity_version_never_widens_an_old_grant() {
     vault
         .app
         .residents()
-        .write(id, "inkomen.bronnen", &json!({"bronnen": []}))
+        .write(
+            &crate::support::ctx(),
+            id,
+            "inkomen.bronnen",
+            &json!({"bronnen": []}),
+        )
         .await
         .unwrap();
     let old = grant(
@@ -400,7 +410,11 @@ async fn a_new_activity_version_never_widens_an_old_grant() {
     let info = vault
         .app
         .consent()
-        .register_department(&spec)
+        .register_department(
+            &crate::support::ctx(),
+            kluis::audit::entry::Actor::Operator,
+            &spec,
+        )
         .await
         .unwrap();
     assert_eq!(info.processing_activities[0].version, 2);
@@ -425,7 +439,11 @@ async fn a_new_activity_version_never_widens_an_old_grant() {
     let again = vault
         .app
         .consent()
-        .register_department(&spec)
+        .register_department(
+            &crate::support::ctx(),
+            kluis::audit::entry::Actor::Operator,
+            &spec,
+        )
         .await
         .unwrap();
     assert_eq!(again.processing_activities[0].version, 2);
@@ -450,7 +468,12 @@ async fn disabling_a_department_stops_its_reads_at_once() {
     vault
         .app
         .consent()
-        .set_department_disabled("schuldhulpverlening", true)
+        .set_department_disabled(
+            &crate::support::ctx(),
+            kluis::audit::entry::Actor::Operator,
+            "schuldhulpverlening",
+            true,
+        )
         .await
         .unwrap();
     let got = debts.read(&vault, &g, &["schulden.overzicht"]).await;
@@ -470,7 +493,12 @@ async fn disabling_a_department_stops_its_reads_at_once() {
     vault
         .app
         .consent()
-        .set_department_disabled("schuldhulpverlening", false)
+        .set_department_disabled(
+            &crate::support::ctx(),
+            kluis::audit::entry::Actor::Operator,
+            "schuldhulpverlening",
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(debts.read(&vault, &g, &["schulden.overzicht"]).await.0, 200);

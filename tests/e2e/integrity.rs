@@ -30,11 +30,16 @@ async fn moved_records_fail_to_open() {
 
     let debts = json!({"schulden": [{"schuldeiser": "Woonkracht", "soort": "huurachterstand", "bedrag": 2628}]});
     residents
-        .write(henk, "schulden.overzicht", &debts)
+        .write(&crate::support::ctx(), henk, "schulden.overzicht", &debts)
         .await
         .unwrap();
     residents
-        .write(anna, "schulden.overzicht", &json!({"schulden": []}))
+        .write(
+            &crate::support::ctx(),
+            anna,
+            "schulden.overzicht",
+            &json!({"schulden": []}),
+        )
         .await
         .unwrap();
     let sealed = store

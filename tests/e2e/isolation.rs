@@ -28,6 +28,7 @@ async fn every_resident_endpoint_with_another_residents_ids() {
         .app
         .residents()
         .write(
+            &crate::support::ctx(),
             bram_id,
             "schulden.overzicht",
             &json!({"schulden": [{"schuldeiser": BRAMS_SECRET, "soort": "anders", "bedrag": 1}]}),

@@ -31,7 +31,12 @@ async fn world() -> World {
     vault
         .app
         .residents()
-        .write(henk_id, "schulden.overzicht", &debts_record)
+        .write(
+            &crate::support::ctx(),
+            henk_id,
+            "schulden.overzicht",
+            &debts_record,
+        )
         .await
         .unwrap();
     let categories = ["schulden.overzicht"];

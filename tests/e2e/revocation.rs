@@ -24,7 +24,7 @@ async fn no_read_that_starts_after_the_revoke_returns_data() {
     vault
         .app
         .residents()
-        .write(henk, "schulden.overzicht", &json!({"schulden": [{"schuldeiser": "Woonkracht", "soort": "huurachterstand", "bedrag": 2628}]}))
+        .write(&crate::support::ctx(), henk, "schulden.overzicht", &json!({"schulden": [{"schuldeiser": "Woonkracht", "soort": "huurachterstand", "bedrag": 2628}]}))
         .await
         .unwrap();
     let g = grant(

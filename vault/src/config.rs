@@ -33,6 +33,9 @@ pub struct Config {
     pub root_key: RootKey,
     /// The local admin socket (department registration), by default `data_dir/admin.sock`.
     pub admin_socket: PathBuf,
+    /// Where the latest signed audit checkpoint is kept, outside the store: by default
+    /// `key_dir/audit-checkpoint.jws`.
+    pub audit_checkpoint: PathBuf,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// A session ends after this long without use.
@@ -111,6 +114,14 @@ struct FileConfig {
     sessions: SessionsSection,
     #[serde(default)]
     admin: AdminSection,
+    #[serde(default)]
+    audit: AuditSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    checkpoint_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -287,10 +298,15 @@ impl Config {
             .map(PathBuf::from)
             .or(file.admin.socket)
             .unwrap_or_else(|| data_dir.join("admin.sock"));
+        let audit_checkpoint = file
+            .audit
+            .checkpoint_file
+            .unwrap_or_else(|| key_dir.join("audit-checkpoint.jws"));
         Ok(Config {
             listen,
             public_url,
             admin_socket,
+            audit_checkpoint,
             data_dir,
             key_dir,
             root_key,
@@ -308,6 +324,7 @@ impl Config {
             listen,
             public_url: None,
             admin_socket: dir.join("data").join("admin.sock"),
+            audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             data_dir: dir.join("data"),
             key_dir: dir.join("keys"),
             root_key,

@@ -7,6 +7,8 @@
 //! (work and income, debt counselling, youth care) carry realistic processing activities;
 //! their private keys are left in the development data directory.
 
+use crate::audit::Context;
+use crate::audit::entry::Actor;
 use crate::auth::dev_login::{DEV_ISSUER, HENK};
 use crate::consent::Consent;
 use crate::residents::Residents;
@@ -111,14 +113,14 @@ pub fn henk_situation() -> Vec<(&'static str, Value)> {
 }
 
 /// Creates Henk's vault with his situation, unless he already has records.
-pub async fn seed_henk(residents: &Residents) -> Result<()> {
+pub async fn seed_henk(context: &Context, residents: &Residents) -> Result<()> {
     let henk = residents.ensure_resident(DEV_ISSUER, HENK).await?;
     residents.set_national_id(henk.id, "bsn", HENK_BSN).await?;
     if !residents.overview(henk.id).await?.is_empty() {
         return Ok(());
     }
     for (category, data) in henk_situation() {
-        residents.write(henk.id, category, &data).await?;
+        residents.write(context, henk.id, category, &data).await?;
     }
     Ok(())
 }
@@ -230,7 +232,11 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
 /// Registers the demo departments. Each department's private key is kept in
 /// `key_dir/<id>.jwk` (created on first use), so the example and a newcomer can act as
 /// that department. Returns the key files.
-pub async fn seed_departments(consent: &Consent, key_dir: &Path) -> Result<Vec<PathBuf>> {
+pub async fn seed_departments(
+    context: &Context,
+    consent: &Consent,
+    key_dir: &Path,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(key_dir)
         .map_err(|e| Error::Internal(format!("{}: {e}", key_dir.display())))?;
     let mut files = Vec::new();
@@ -253,7 +259,9 @@ pub async fn seed_departments(consent: &Consent, key_dir: &Path) -> Result<Vec<P
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
         };
-        consent.register_department(&spec).await?;
+        consent
+            .register_department(context, Actor::System, &spec)
+            .await?;
         files.push(path);
     }
     Ok(files)

@@ -88,6 +88,9 @@ pub enum Error {
     /// A stored value failed its integrity check: tampering, corruption, or a value moved.
     #[error("integrity failure: {0}")]
     Integrity(CryptoError),
+    /// The audit log could not be written: the request is refused (fail closed).
+    #[error("audit log unavailable")]
+    AuditUnavailable,
     /// Storage failed or is unavailable.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -134,6 +137,7 @@ impl Error {
             Error::RequestDeclined => ErrorCode::RequestDeclined,
             Error::DepartmentDisabled => ErrorCode::DepartmentDisabled,
             Error::Integrity(_) => ErrorCode::IntegrityFailure,
+            Error::AuditUnavailable => ErrorCode::Unavailable,
             Error::Store(StoreError::Corrupt(_)) => ErrorCode::IntegrityFailure,
             Error::Store(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,
@@ -168,6 +172,9 @@ impl Error {
                 "a stored value failed its integrity check; the operator has been alerted in the log".to_owned(),
             ),
             Error::Store(_) => Some("storage is unavailable; nothing was changed, try again later".to_owned()),
+            Error::AuditUnavailable => Some(
+                "the access log cannot be written right now, so nothing is answered; try again later".to_owned(),
+            ),
             Error::Internal(_) => None,
         }
     }

@@ -27,6 +27,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -65,6 +66,9 @@ pub enum StartError {
         /// What went wrong and what to do.
         reason: String,
     },
+    /// The audit log no longer matches its last signed checkpoint, or cannot be read.
+    #[error("refusing to serve: {0}")]
+    Audit(String),
     /// The built-in catalogue is broken (a build defect).
     #[error("{0}")]
     Catalogue(String),
@@ -114,11 +118,27 @@ impl App {
                 reason,
             }
         })?;
-        let residents = Residents::new(store.clone(), keyring, catalogue, clock.clone());
+        let vault_keys = Arc::new(vault_keys);
+        let audit = audit::Audit::open(
+            store.clone(),
+            clock.clone(),
+            vault_keys.clone(),
+            public_url.clone(),
+            config.audit_checkpoint.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Audit(e.0))?;
+        let residents = Residents::new(
+            store.clone(),
+            keyring,
+            catalogue,
+            Arc::new(audit),
+            clock.clone(),
+        );
         let consent = consent::Consent::new(
             store.clone(),
             residents.clone(),
-            Arc::new(vault_keys),
+            vault_keys,
             public_url.clone(),
             clock.clone(),
         );
@@ -203,16 +223,23 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();
+    if let Err(e) = app.residents().audit().checkpoint_if_grown().await {
+        tracing::error!(error = %e, "the final audit checkpoint could not be saved");
+    }
     served
 }
 
-/// Background upkeep while the vault serves: forget expired one-time token ids.
+/// Background upkeep while the vault serves, once a minute: forget expired one-time token
+/// ids, and sign and save an audit checkpoint if the log grew.
 async fn maintenance(app: App) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every.tick().await;
         if let Err(e) = app.store().purge_replays(app.clock().now()).await {
             tracing::warn!(error = %e, "purging expired token ids failed");
+        }
+        if let Err(e) = app.residents().audit().checkpoint_if_grown().await {
+            tracing::error!(error = %e, "saving an audit checkpoint failed");
         }
     }
 }

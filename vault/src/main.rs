@@ -239,11 +239,12 @@ async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failure> {
     let app = App::open(&config, Clock::system(), url.clone())
         .await
         .map_err(|e| fail(1, e))?;
-    kluis::dev::seed_henk(app.residents())
+    let context = kluis::audit::Context::new(app.clock());
+    kluis::dev::seed_henk(&context, app.residents())
         .await
         .map_err(|e| fail(1, format!("seeding Henk's vault: {e}")))?;
     let key_dir = dir.join("departments");
-    kluis::dev::seed_departments(app.consent(), &key_dir)
+    kluis::dev::seed_departments(&context, app.consent(), &key_dir)
         .await
         .map_err(|e| fail(1, format!("registering the demo departments: {e}")))?;
     tracing::warn!("development vault with the development login: NOT FOR PRODUCTION");
@@ -327,7 +328,7 @@ async fn rotate(config_path: &Path) -> Result<(), Failure> {
         .map_err(|e| fail(1, e))?;
     let (version, rewrapped) = app
         .residents()
-        .rotate_keys()
+        .rotate_keys(&kluis::audit::Context::new(app.clock()))
         .await
         .map_err(|e| fail(1, e))?;
     println!(

@@ -52,7 +52,11 @@ impl TestDepartment {
         vault
             .app
             .consent()
-            .register_department(&spec)
+            .register_department(
+                &crate::support::ctx(),
+                kluis::audit::entry::Actor::Operator,
+                &spec,
+            )
             .await
             .unwrap();
         TestDepartment {

@@ -34,6 +34,11 @@ pub fn testdata(relative: &str) -> PathBuf {
     path
 }
 
+/// A fresh audit context (trace) for calling domain services directly.
+pub fn ctx() -> kluis::audit::Context {
+    kluis::audit::Context::new(&kluis::Clock::system())
+}
+
 /// A fixed start time for manual clocks.
 pub fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_795_000_000, 0).expect("valid time")

@@ -6,6 +6,8 @@
 //! or grants, while existing grants live out their term.
 
 use super::{Consent, activity_view};
+use crate::audit::Context;
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::jose::keys::KeySet;
 use crate::store::{ActivityRow, DepartmentRow};
 use crate::{Error, Result};
@@ -90,11 +92,18 @@ impl Consent {
         Ok(())
     }
 
-    /// Registers a department, or updates its name, keys and activities.
-    pub async fn register_department(&self, spec: &DepartmentSpec) -> Result<DepartmentInfo> {
+    /// Registers a department, or updates its name, keys and activities. A registration
+    /// that changes nothing is not stored or logged again.
+    pub async fn register_department(
+        &self,
+        context: &Context,
+        actor: Actor,
+        spec: &DepartmentSpec,
+    ) -> Result<DepartmentInfo> {
         self.validate(spec)?;
         let now = self.clock.now();
-        let mut row = match self.store.department(&spec.id).await? {
+        let existing = self.store.department(&spec.id).await?;
+        let mut row = match existing.clone() {
             Some(existing) => existing,
             None => DepartmentRow {
                 id: spec.id.clone(),
@@ -143,14 +152,57 @@ impl Consent {
         }
         row.activities
             .sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
+        let unchanged = existing.as_ref().is_some_and(|before| {
+            DepartmentRow {
+                updated_at: now,
+                ..before.clone()
+            } == row
+        });
+        if unchanged {
+            return Ok(info(&row));
+        }
         self.store.put_department(&row).await?;
+        let change = if existing.is_some() {
+            "updated"
+        } else {
+            "registered"
+        };
+        self.record_department_change(context, actor, &row, change)
+            .await?;
         Ok(info(&row))
+    }
+
+    async fn record_department_change(
+        &self,
+        context: &Context,
+        actor: Actor,
+        row: &DepartmentRow,
+        change: &str,
+    ) -> Result<()> {
+        let mut entry = Entry::new(Action::DepartmentChange, Outcome::Done, actor);
+        entry.department = Some(row.id.clone());
+        entry.details.insert("change".into(), change.into());
+        let current = info(row).processing_activities;
+        let activities: Vec<String> = current
+            .iter()
+            .map(|a| format!("{} v{}", a.id, a.version))
+            .collect();
+        entry
+            .details
+            .insert("activities".into(), activities.join(", "));
+        self.residents
+            .audit()
+            .record(context, entry)
+            .await
+            .map(|_| ())
     }
 
     /// Disables or re-enables a department. Disabled, every call it makes is refused,
     /// including reads under grants it holds.
     pub async fn set_department_disabled(
         &self,
+        context: &Context,
+        actor: Actor,
         id: &str,
         disabled: bool,
     ) -> Result<DepartmentInfo> {
@@ -158,6 +210,9 @@ impl Consent {
         row.disabled = disabled;
         row.updated_at = self.clock.now();
         self.store.put_department(&row).await?;
+        let change = if disabled { "disabled" } else { "enabled" };
+        self.record_department_change(context, actor, &row, change)
+            .await?;
         Ok(info(&row))
     }
 

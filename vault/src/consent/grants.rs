@@ -13,6 +13,8 @@ use super::{
     Consent, access, activity_version, activity_view, check_categories, check_duration,
     current_activity, department_ref,
 };
+use crate::audit::Context;
+use crate::audit::entry::{Action, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::GrantClaims;
 use crate::jose::keys::KeySet;
@@ -88,6 +90,7 @@ impl Consent {
     /// The resident grants access on their own initiative, without a request.
     pub async fn grant_own_initiative(
         &self,
+        context: &Context,
         resident: ResidentId,
         grant: &OwnInitiativeGrant,
     ) -> Result<GrantView> {
@@ -109,6 +112,14 @@ impl Consent {
             None,
         )?;
         self.store.insert_grant(&row).await?;
+        let entry = self.grant_entry(
+            Action::Grant,
+            Outcome::Done,
+            self.resident_actor(resident),
+            &row,
+            activity,
+        );
+        self.residents.audit().record(context, entry).await?;
         self.grant_view(&row).await
     }
 
@@ -123,33 +134,56 @@ impl Consent {
 
     /// Revokes one of the resident's grants. Durable before it returns: the next read
     /// under it is refused.
-    pub async fn revoke(&self, resident: ResidentId, id: Uuid) -> Result<GrantView> {
-        match self.store.grant(id).await? {
-            Some(grant) if grant.resident == resident => {}
+    pub async fn revoke(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        id: Uuid,
+    ) -> Result<GrantView> {
+        let before = match self.store.grant(id).await? {
+            Some(grant) if grant.resident == resident => grant,
             _ => return Err(Error::NotFound("grant")),
-        }
+        };
+        let revoked = self.revoke_and_record(context, &before).await?;
+        self.grant_view(&revoked).await
+    }
+
+    /// Revokes `grant` (durably) and, if it was not revoked already, logs it.
+    async fn revoke_and_record(&self, context: &Context, grant: &GrantRow) -> Result<GrantRow> {
         let revoked = self
             .store
-            .revoke_grant(id, self.clock.now())
+            .revoke_grant(grant.id, self.clock.now())
             .await?
             .ok_or(Error::NotFound("grant"))?;
-        self.grant_view(&revoked).await
+        if grant.revoked_at.is_none() {
+            let department = self.department_row(&grant.department).await?;
+            let activity =
+                activity_version(&department, &grant.activity_id, grant.activity_version)?;
+            let mut entry = self.grant_entry(
+                Action::Revocation,
+                Outcome::Done,
+                self.resident_actor(grant.resident),
+                &revoked,
+                activity,
+            );
+            entry.valid_from = None;
+            entry.valid_until = None;
+            self.residents.audit().record(context, entry).await?;
+        }
+        Ok(revoked)
     }
 
     /// Revokes every grant the resident gave `department`; returns those it revoked.
     pub async fn revoke_department(
         &self,
+        context: &Context,
         resident: ResidentId,
         department: &str,
     ) -> Result<Vec<GrantView>> {
         let mut out = Vec::new();
         for grant in self.store.grants_of_resident(resident).await? {
             if grant.department == department && grant.revoked_at.is_none() {
-                let revoked = self
-                    .store
-                    .revoke_grant(grant.id, self.clock.now())
-                    .await?
-                    .ok_or(Error::NotFound("grant"))?;
+                let revoked = self.revoke_and_record(context, &grant).await?;
                 out.push(self.grant_view(&revoked).await?);
             }
         }

@@ -23,10 +23,11 @@ pub mod grants;
 pub mod reads;
 pub mod requests;
 
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::clock::Clock;
 use crate::jose::keys::VaultKeys;
 use crate::residents::Residents;
-use crate::store::{ActivityRow, DepartmentRow, Store};
+use crate::store::{ActivityRow, DepartmentRow, GrantRow, Store};
 use crate::{Error, Result};
 use kluis_proto::consent::{CategoryLabel, DepartmentRef, LegalBasis, ProcessingActivity};
 use std::sync::Arc;
@@ -112,6 +113,50 @@ impl Consent {
                 },
             })
             .collect()
+    }
+}
+
+/// Fills in the department and processing activity of an audit entry.
+fn with_activity(mut entry: Entry, department: &str, activity: &ActivityRow) -> Entry {
+    entry.department = Some(department.to_owned());
+    entry.processing_activity = Some(kluis_proto::consent::ActivityRef {
+        id: activity.id.clone(),
+        version: activity.version,
+    });
+    entry.purpose = Some(activity.purpose.clone());
+    entry.legal_basis = Some(format!("{}, {}", activity.law, activity.article));
+    entry
+}
+
+impl Consent {
+    /// An audit entry about `grant`, with its activity, resident and validity.
+    fn grant_entry(
+        &self,
+        action: Action,
+        outcome: Outcome,
+        actor: Actor,
+        grant: &GrantRow,
+        activity: &ActivityRow,
+    ) -> Entry {
+        let mut entry = with_activity(
+            Entry::new(action, outcome, actor),
+            &grant.department,
+            activity,
+        );
+        entry.resident = Some(self.residents.audit_reference(grant.resident));
+        entry.grant = Some(grant.id);
+        entry.request = grant.request_id;
+        entry.categories = grant.categories.clone();
+        entry.valid_from = Some(grant.not_before);
+        entry.valid_until = Some(grant.expires_at);
+        entry
+    }
+
+    /// The resident as an audit actor.
+    fn resident_actor(&self, resident: crate::residents::ResidentId) -> Actor {
+        Actor::Resident {
+            reference: self.residents.audit_reference(resident),
+        }
     }
 }
 

@@ -9,8 +9,10 @@
 
 use super::{
     Consent, activity_version, activity_view, check_categories, check_duration, current_activity,
-    department_ref,
+    department_ref, with_activity,
 };
+use crate::audit::Context;
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
 use crate::residents::ResidentId;
 use crate::store::{RequestRow, RequestState, RequestSubject};
@@ -43,6 +45,7 @@ impl Consent {
     /// A department asks for access.
     pub async fn create_request(
         &self,
+        context: &Context,
         department: &DepartmentPrincipal,
         ask: &NewAccessRequest,
     ) -> Result<DepartmentRequestStatus> {
@@ -80,6 +83,31 @@ impl Consent {
             grant_id: None,
         };
         self.store.insert_request(&row).await?;
+        let actor = Actor::Department {
+            id: department.id().to_owned(),
+        };
+        let mut entry = with_activity(
+            Entry::new(Action::AccessRequest, Outcome::Done, actor),
+            department.id(),
+            activity,
+        );
+        entry.request = Some(row.id);
+        entry.categories = row.categories.clone();
+        entry
+            .details
+            .insert("duration_days".into(), row.duration_days.to_string());
+        match &row.subject {
+            RequestSubject::Resident { id } => {
+                entry.resident = Some(self.residents.audit_reference(*id))
+            }
+            RequestSubject::NationalId { .. } => {
+                entry.details.insert(
+                    "addressed_by".into(),
+                    "national identifier; no vault yet".into(),
+                );
+            }
+        }
+        self.residents.audit().record(context, entry).await?;
         self.department_view(&row).await
     }
 
@@ -192,6 +220,7 @@ impl Consent {
     /// The resident approves a request, wholly or in part; returns the grant.
     pub async fn approve(
         &self,
+        context: &Context,
         resident: ResidentId,
         id: Uuid,
         approval: &Approval,
@@ -239,11 +268,29 @@ impl Consent {
         if !self.store.decide_request(&decided, Some(&grant)).await? {
             return Err(Error::Conflict("this request has already been decided"));
         }
+        let actor = self.resident_actor(resident);
+        let mut decision = self.grant_entry(
+            Action::RequestDecision,
+            Outcome::Approved,
+            actor.clone(),
+            &grant,
+            activity,
+        );
+        decision.valid_from = None;
+        decision.valid_until = None;
+        self.residents.audit().record(context, decision).await?;
+        let issued = self.grant_entry(Action::Grant, Outcome::Done, actor, &grant, activity);
+        self.residents.audit().record(context, issued).await?;
         self.grant_view(&grant).await
     }
 
     /// The resident declines a request.
-    pub async fn decline(&self, resident: ResidentId, id: Uuid) -> Result<RequestView> {
+    pub async fn decline(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        id: Uuid,
+    ) -> Result<RequestView> {
         let row = self.own_request(resident, id).await?;
         if row.state != RequestState::Pending {
             return Err(Error::Conflict("this request has already been decided"));
@@ -257,6 +304,22 @@ impl Consent {
         if !self.store.decide_request(&decided, None).await? {
             return Err(Error::Conflict("this request has already been decided"));
         }
+        let department = self.department_row(&decided.department).await?;
+        let activity =
+            activity_version(&department, &decided.activity_id, decided.activity_version)?;
+        let mut entry = with_activity(
+            Entry::new(
+                Action::RequestDecision,
+                Outcome::Declined,
+                self.resident_actor(resident),
+            ),
+            &decided.department,
+            activity,
+        );
+        entry.resident = Some(self.residents.audit_reference(resident));
+        entry.request = Some(decided.id);
+        entry.categories = decided.categories.clone();
+        self.residents.audit().record(context, entry).await?;
         self.resident_view(&decided).await
     }
 }

@@ -4,6 +4,8 @@
 
 use super::AppState;
 use super::extract::{ApiJson, ApiPath};
+use crate::audit::Context;
+use crate::audit::entry::Actor;
 use crate::{Error, Result};
 use axum::extract::State;
 use axum::routing::{get, post, put};
@@ -35,7 +37,10 @@ async fn register(
             "the id in the path and in the file differ".into(),
         ));
     }
-    let info = state.consent.register_department(&spec).await?;
+    let info = state
+        .consent
+        .register_department(&Context::new(state.consent.clock()), Actor::Operator, &spec)
+        .await?;
     tracing::info!(department = %info.id, "department registered or updated");
     Ok(Json(info))
 }
@@ -44,7 +49,15 @@ async fn disable(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DepartmentInfo>> {
-    let info = state.consent.set_department_disabled(&id, true).await?;
+    let info = state
+        .consent
+        .set_department_disabled(
+            &Context::new(state.consent.clock()),
+            Actor::Operator,
+            &id,
+            true,
+        )
+        .await?;
     tracing::warn!(department = %info.id, "department disabled");
     Ok(Json(info))
 }
@@ -53,7 +66,15 @@ async fn enable(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DepartmentInfo>> {
-    let info = state.consent.set_department_disabled(&id, false).await?;
+    let info = state
+        .consent
+        .set_department_disabled(
+            &Context::new(state.consent.clock()),
+            Actor::Operator,
+            &id,
+            false,
+        )
+        .await?;
     tracing::info!(department = %info.id, "department enabled");
     Ok(Json(info))
 }

@@ -2,7 +2,7 @@
 //! list of departments a resident can grant to on their own initiative.
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath, ApiQuery, ResidentAuth};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Ctx, ResidentAuth};
 use crate::Result;
 use axum::Json;
 use axum::extract::State;
@@ -52,6 +52,7 @@ pub async fn request(
 
 /// Approve a request, wholly or in part.
 pub async fn approve(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -59,17 +60,25 @@ pub async fn approve(
 ) -> Result<(StatusCode, Json<GrantView>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.consent.approve(auth.resident, id, &approval).await?),
+        Json(
+            state
+                .consent
+                .approve(&context, auth.resident, id, &approval)
+                .await?,
+        ),
     ))
 }
 
 /// Decline a request.
 pub async fn decline(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<RequestView>> {
-    Ok(Json(state.consent.decline(auth.resident, id).await?))
+    Ok(Json(
+        state.consent.decline(&context, auth.resident, id).await?,
+    ))
 }
 
 /// My grants.
@@ -82,6 +91,7 @@ pub async fn grants(
 
 /// Grant access on my own initiative.
 pub async fn grant(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiJson(grant): ApiJson<OwnInitiativeGrant>,
@@ -91,7 +101,7 @@ pub async fn grant(
         Json(
             state
                 .consent
-                .grant_own_initiative(auth.resident, &grant)
+                .grant_own_initiative(&context, auth.resident, &grant)
                 .await?,
         ),
     ))
@@ -99,15 +109,19 @@ pub async fn grant(
 
 /// Revoke one grant.
 pub async fn revoke(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<GrantView>> {
-    Ok(Json(state.consent.revoke(auth.resident, id).await?))
+    Ok(Json(
+        state.consent.revoke(&context, auth.resident, id).await?,
+    ))
 }
 
 /// Revoke every grant I gave one department.
 pub async fn revoke_department(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiPath(department): ApiPath<String>,
@@ -115,7 +129,7 @@ pub async fn revoke_department(
     Ok(Json(
         state
             .consent
-            .revoke_department(auth.resident, &department)
+            .revoke_department(&context, auth.resident, &department)
             .await?,
     ))
 }

@@ -3,7 +3,7 @@
 //! <grant>`) and a DPoP proof (`DPoP` header).
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, Ctx};
 use crate::auth::departments::{DepartmentPrincipal, authenticate};
 use crate::{Error, Result};
 use axum::Json;
@@ -53,11 +53,15 @@ impl FromRequestParts<AppState> for DepartmentAuth {
 
 /// Asks a resident for access.
 pub async fn create_request(
+    Ctx(context): Ctx,
     DepartmentAuth(department): DepartmentAuth,
     State(state): State<AppState>,
     ApiJson(ask): ApiJson<NewAccessRequest>,
 ) -> Result<impl IntoResponse> {
-    let created = state.consent.create_request(&department, &ask).await?;
+    let created = state
+        .consent
+        .create_request(&context, &department, &ask)
+        .await?;
     let location = format!("/v1/dept/access-requests/{}", created.id);
     Ok((
         StatusCode::CREATED,
@@ -94,26 +98,55 @@ pub async fn grant(
     Ok(Json(state.consent.department_grant(&department, id).await?))
 }
 
-/// Reads under a grant.
+/// Reads under a grant. Every attempt is logged, including those refused before the
+/// department is known.
 pub async fn read(
-    DepartmentAuth(department): DepartmentAuth,
+    Ctx(context): Ctx,
+    auth: std::result::Result<DepartmentAuth, Error>,
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiJson(read): ApiJson<ReadRequest>,
+    body: std::result::Result<ApiJson<ReadRequest>, Error>,
 ) -> Result<Json<ReadResponse>> {
-    let grant = match header(&headers, header::AUTHORIZATION.as_str())? {
-        Some(value) => match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => Some(token.trim()),
-            _ => {
-                return Err(Error::InvalidGrant(
-                    "present the grant as `Authorization: DPoP <grant>`".into(),
-                ));
-            }
-        },
-        None => None,
+    let department = match auth {
+        Ok(DepartmentAuth(department)) => department,
+        Err(refusal) => {
+            state
+                .consent
+                .record_refused_read(&context, None, &refusal)
+                .await;
+            return Err(refusal);
+        }
     };
-    let dpop = header(&headers, "dpop")?;
+    let prepared = (|| {
+        let grant = match header(&headers, header::AUTHORIZATION.as_str())? {
+            Some(value) => match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => Some(token.trim()),
+                _ => {
+                    return Err(Error::InvalidGrant(
+                        "present the grant as `Authorization: DPoP <grant>`".into(),
+                    ));
+                }
+            },
+            None => None,
+        };
+        let dpop = header(&headers, "dpop")?;
+        let ApiJson(read) = body?;
+        Ok((grant, dpop, read))
+    })();
+    let (grant, dpop, read) = match prepared {
+        Ok(prepared) => prepared,
+        Err(refusal) => {
+            state
+                .consent
+                .record_refused_read(&context, Some(&department), &refusal)
+                .await;
+            return Err(refusal);
+        }
+    };
     Ok(Json(
-        state.consent.read(&department, grant, dpop, &read).await?,
+        state
+            .consent
+            .read(&context, &department, grant, dpop, &read)
+            .await?,
     ))
 }

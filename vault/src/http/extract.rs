@@ -58,6 +58,22 @@ where
     }
 }
 
+/// The request's trace context (set by the `trace_context` middleware).
+pub struct Ctx(pub crate::audit::Context);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        parts
+            .extensions
+            .get::<crate::audit::Context>()
+            .cloned()
+            .map(Ctx)
+            .ok_or_else(|| Error::Internal("the trace context middleware is missing".into()))
+    }
+}
+
 /// Query parameters; anything malformed or unknown is a 400 `invalid_parameter`.
 pub struct ApiQuery<T>(pub T);
 

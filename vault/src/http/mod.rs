@@ -106,6 +106,10 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trace_context,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -149,6 +153,29 @@ async fn jwks(
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(state.consent.jwks()),
     )
+}
+
+/// Takes the caller's W3C `traceparent` (or starts a trace), makes it available to the
+/// handler as the audit context, and passes the trace on in the response.
+async fn trace_context(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let header = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    let context = crate::audit::Context::from_traceparent(header, state.consent.clock());
+    let traceparent = HeaderValue::from_str(&context.traceparent()).ok();
+    request.extensions_mut().insert(context);
+    let mut response = next.run(request).await;
+    if let Some(value) = traceparent {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("traceparent"), value);
+    }
+    response
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

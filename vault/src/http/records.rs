@@ -4,7 +4,7 @@
 //! resident id, so no request can even name another resident's vault.
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath, ResidentAuth};
+use super::extract::{ApiJson, ApiPath, Ctx, ResidentAuth};
 use crate::residents::catalogue::is_category_id;
 use crate::{Error, Result};
 use axum::Json;
@@ -62,6 +62,7 @@ fn checked(category: &str) -> Result<&str> {
 
 /// Writes a new version of a category.
 pub async fn write(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiPath(category): ApiPath<String>,
@@ -69,7 +70,7 @@ pub async fn write(
 ) -> Result<impl IntoResponse> {
     let written = state
         .residents
-        .write(auth.resident, checked(&category)?, &data)
+        .write(&context, auth.resident, checked(&category)?, &data)
         .await?;
     let location = format!(
         "/v1/me/records/{}/versions/{}",
@@ -126,13 +127,14 @@ pub async fn read_version(
 
 /// Deletes a category with all its versions.
 pub async fn delete(
+    Ctx(context): Ctx,
     auth: ResidentAuth,
     State(state): State<AppState>,
     ApiPath(category): ApiPath<String>,
 ) -> Result<StatusCode> {
     state
         .residents
-        .delete(auth.resident, checked(&category)?)
+        .delete(&context, auth.resident, checked(&category)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

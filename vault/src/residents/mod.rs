@@ -9,6 +9,8 @@
 pub mod catalogue;
 pub mod national_id;
 
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
+use crate::audit::{Audit, Context};
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring, WrappedDataKey, record_aad};
 use crate::store::{ResidentRow, Store, StoredRecord};
@@ -27,6 +29,7 @@ pub struct Residents {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
     catalogue: Arc<Catalogue>,
+    audit: Arc<Audit>,
     clock: Clock,
 }
 
@@ -36,14 +39,51 @@ impl Residents {
         store: Arc<dyn Store>,
         keyring: Arc<Keyring>,
         catalogue: Arc<Catalogue>,
+        audit: Arc<Audit>,
         clock: Clock,
     ) -> Residents {
         Residents {
             store,
             keyring,
             catalogue,
+            audit,
             clock,
         }
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The resident's reference in the audit log: a pseudonym, stable for the resident and
+    /// meaningless elsewhere. Residents see it, so officers can find their entries.
+    pub fn audit_reference(&self, resident: ResidentId) -> String {
+        self.keyring
+            .pseudonymiser()
+            .pseudonym("audit", &[resident.as_bytes()])
+            .0
+    }
+
+    /// Records an event about the resident's own records, done by the resident.
+    async fn record_own(
+        &self,
+        context: &Context,
+        action: Action,
+        resident: ResidentId,
+        category: &str,
+    ) -> Result<()> {
+        let reference = self.audit_reference(resident);
+        let mut entry = Entry::new(
+            action,
+            Outcome::Done,
+            Actor::Resident {
+                reference: reference.clone(),
+            },
+        );
+        entry.resident = Some(reference);
+        entry.categories = vec![category.to_owned()];
+        self.audit.record(context, entry).await.map(|_| ())
     }
 
     /// The catalogue records are checked against.
@@ -113,6 +153,7 @@ impl Residents {
     /// Checks `data` against the category's schema and stores it as a new version.
     pub async fn write(
         &self,
+        context: &Context,
         resident: ResidentId,
         category: &str,
         data: &serde_json::Value,
@@ -135,6 +176,8 @@ impl Residents {
             sealed: sealed.0,
         };
         self.store.put_record(resident, category, &record).await?;
+        self.record_own(context, Action::RecordWrite, resident, category)
+            .await?;
         Ok(RecordWritten {
             category: category.to_owned(),
             version,
@@ -238,18 +281,27 @@ impl Residents {
     }
 
     /// Deletes every version of a category.
-    pub async fn delete(&self, resident: ResidentId, category: &str) -> Result<u32> {
+    pub async fn delete(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        category: &str,
+    ) -> Result<u32> {
         self.catalogue.get(category)?;
         match self.store.delete_category(resident, category).await? {
             0 => Err(Error::NotFound("record")),
-            n => Ok(n),
+            n => {
+                self.record_own(context, Action::RecordDelete, resident, category)
+                    .await?;
+                Ok(n)
+            }
         }
     }
 
     /// Rotates the key-encryption key: adds a new KEK, rewraps every living data key under
     /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
     /// the new KEK version and how many vaults were rewrapped.
-    pub async fn rotate_keys(&self) -> Result<(u32, usize)> {
+    pub async fn rotate_keys(&self, context: &Context) -> Result<(u32, usize)> {
         let version = self.keyring.add_kek()?;
         let mut after = None;
         let mut rewrapped = 0;
@@ -273,6 +325,14 @@ impl Residents {
             }
         }
         self.keyring.destroy_older_than(version)?;
+        let mut entry = Entry::new(Action::KeyRotation, Outcome::Done, Actor::Operator);
+        entry
+            .details
+            .insert("kek_version".into(), version.to_string());
+        entry
+            .details
+            .insert("vaults_rewrapped".into(), rewrapped.to_string());
+        self.audit.record(context, entry).await?;
         tracing::info!(
             kek_version = version,
             rewrapped,

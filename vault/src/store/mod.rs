@@ -304,6 +304,59 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<Option<Uuid>>;
 }
 
+/// The audit log's storage: entries by sequence number, the perfect subtree hashes of its
+/// Merkle tree, and secondary indexes. The Merkle rules live in `audit`; this only stores.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Stores entry `seq` with the tree nodes it completes and its index keys, atomically.
+    /// Not durable on return: call [`AuditStore::sync`] (shared by concurrent appends).
+    async fn append_audit(
+        &self,
+        seq: u64,
+        entry: &[u8],
+        nodes: &[(u8, u64, [u8; 32])],
+        index_keys: &[Vec<u8>],
+    ) -> StoreResult<()>;
+    /// Makes everything written so far durable.
+    async fn sync(&self) -> StoreResult<()>;
+    /// How many entries the log holds.
+    async fn audit_len(&self) -> StoreResult<u64>;
+    /// Entries `[from, to)`, in order.
+    async fn audit_entries(&self, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>>;
+    /// The hashes of perfect subtrees `(level, index)`, in the order asked.
+    async fn audit_nodes(&self, nodes: &[(u8, u64)]) -> StoreResult<Vec<Option<[u8; 32]>>>;
+    /// Sequence numbers under index `key`, from `from_seq` on, at most `limit`.
+    async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>>;
+}
+
+/// A privacy officer's credential, issued by the operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerRow {
+    /// The officer's id (lowercase letters, digits, dashes).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// SHA-256 of the credential token.
+    pub token_hash: [u8; 32],
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Withdrawn by the operator.
+    pub revoked: bool,
+}
+
+/// Officer credentials.
+#[async_trait]
+pub trait OfficerStore: Send + Sync {
+    /// Stores (or replaces) an officer. Durable on return.
+    async fn put_officer(&self, row: &OfficerRow) -> StoreResult<()>;
+    /// The officer whose credential has this hash.
+    async fn officer_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<OfficerRow>>;
+    /// Every officer.
+    async fn officers(&self) -> StoreResult<Vec<OfficerRow>>;
+}
+
 /// One-time use of token ids (client assertion and DPoP `jti`s).
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
@@ -365,6 +418,8 @@ pub trait Store:
     + DepartmentStore
     + ConsentStore
     + ReplayStore
+    + AuditStore
+    + OfficerStore
     + Send
     + Sync
     + 'static

@@ -19,15 +19,24 @@
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
 //! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
+//! | `audit_entries` | seq (u64 BE) | the entry's canonical JSON (hashed as a Merkle leaf) |
+//! | `audit_nodes` | level (1), index (u64 BE) | perfect subtree hash (32) |
+//! | `audit_index` | index key, `0x00`, seq (u64 BE) | empty |
+//! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
+//!
+//! Audit entries carry no format byte of their own: their bytes are what the Merkle tree
+//! hashes, and their JSON says its own format.
 //!
 //! sled loses acknowledged writes on a crash unless it is flushed, so every write method
 //! waits for [`group_commit`] before it returns. sled is dormant upstream: this adapter
 //! refuses to open a directory that is not a Kluis database rather than creating a new,
 //! empty one over it.
 
+mod audit;
 mod consent;
 mod departments;
 mod group_commit;
+mod officers;
 mod records;
 mod replay;
 mod residents;
@@ -62,6 +71,11 @@ pub struct SledStore {
     grants_by_department: sled::Tree,
     pairwise: sled::Tree,
     replay: sled::Tree,
+    audit_entries: sled::Tree,
+    audit_nodes: sled::Tree,
+    audit_index: sled::Tree,
+    officers: sled::Tree,
+    faults: Arc<Faults>,
     commit: Arc<GroupCommit>,
     fresh: bool,
 }
@@ -142,6 +156,11 @@ impl SledStore {
             grants_by_department: tree("grants_by_department")?,
             pairwise: tree("pairwise")?,
             replay: tree("replay")?,
+            audit_entries: tree("audit_entries")?,
+            audit_nodes: tree("audit_nodes")?,
+            audit_index: tree("audit_index")?,
+            officers: tree("officers")?,
+            faults: Arc::default(),
             commit: Arc::new(GroupCommit::start(db.clone())),
             db,
             fresh,
@@ -151,6 +170,11 @@ impl SledStore {
     /// Waits until everything written so far is on disk (shared with concurrent writers).
     pub async fn durable(&self) -> StoreResult<()> {
         self.commit.durable().await
+    }
+
+    /// The fault-injection switches (for tests of failure handling).
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
     }
 
     /// How many flushes the store has made (for the group-commit benchmark and tests).
@@ -173,6 +197,29 @@ impl Store for SledStore {
 
     fn was_fresh(&self) -> bool {
         self.fresh
+    }
+}
+
+/// Switches that make the store fail on purpose, so tests can prove the vault fails
+/// closed. All off unless a test turns them on; production code never does.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Audit appends and syncs fail as if the disk were full.
+    pub audit_unwritable: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    fn check_audit(&self) -> StoreResult<()> {
+        if self
+            .audit_unwritable
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            Err(StoreError::Unavailable(
+                "injected fault: the audit log cannot be written".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 

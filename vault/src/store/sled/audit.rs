@@ -1,0 +1,116 @@
+//! The audit log's entries, Merkle nodes and indexes.
+
+use super::{SledStore, map_err, map_tx_err};
+use crate::store::{AuditStore, StoreError, StoreResult};
+use async_trait::async_trait;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = level;
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+#[async_trait]
+impl AuditStore for SledStore {
+    async fn append_audit(
+        &self,
+        seq: u64,
+        entry: &[u8],
+        nodes: &[(u8, u64, [u8; 32])],
+        index_keys: &[Vec<u8>],
+    ) -> StoreResult<()> {
+        self.faults.check_audit()?;
+        (&self.audit_entries, &self.audit_nodes, &self.audit_index)
+            .transaction(|(entries, tree_nodes, index)| {
+                if entries.get(seq.to_be_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                        format!("audit entry {seq} exists already"),
+                    )));
+                }
+                entries.insert(&seq.to_be_bytes(), entry)?;
+                for (level, at, hash) in nodes {
+                    tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
+                }
+                for key in index_keys {
+                    index.insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
+                }
+                Ok(())
+            })
+            .map_err(|e| map_tx_err(e, "appending to the audit log"))
+    }
+
+    async fn sync(&self) -> StoreResult<()> {
+        self.faults.check_audit()?;
+        self.durable().await
+    }
+
+    async fn audit_len(&self) -> StoreResult<u64> {
+        match self
+            .audit_entries
+            .last()
+            .map_err(|e| map_err(e, "reading the audit log"))?
+        {
+            None => Ok(0),
+            Some((key, _)) => {
+                let seq: [u8; 8] = key
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("audit key".into()))?;
+                Ok(u64::from_be_bytes(seq) + 1)
+            }
+        }
+    }
+
+    async fn audit_entries(&self, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let range = self
+            .audit_entries
+            .range(from.to_be_bytes()..to.to_be_bytes());
+        for (expected, item) in (from..).zip(range) {
+            let (key, value) = item.map_err(|e| map_err(e, "reading the audit log"))?;
+            if key.as_ref() != expected.to_be_bytes() {
+                return Err(StoreError::Corrupt(format!(
+                    "audit entry {expected} is missing"
+                )));
+            }
+            out.push(value.to_vec());
+        }
+        Ok(out)
+    }
+
+    async fn audit_nodes(&self, nodes: &[(u8, u64)]) -> StoreResult<Vec<Option<[u8; 32]>>> {
+        nodes
+            .iter()
+            .map(|(level, index)| {
+                self.audit_nodes
+                    .get(node_key(*level, *index))
+                    .map_err(|e| map_err(e, "reading the audit tree"))?
+                    .map(|v| {
+                        <[u8; 32]>::try_from(v.as_ref())
+                            .map_err(|_| StoreError::Corrupt("audit node".into()))
+                    })
+                    .transpose()
+            })
+            .collect()
+    }
+
+    async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>> {
+        let prefix = [key, &[0]].concat();
+        let start = [prefix.as_slice(), &from_seq.to_be_bytes()].concat();
+        let mut out = Vec::new();
+        for item in self.audit_index.range(start..) {
+            let (k, _) = item.map_err(|e| map_err(e, "reading an audit index"))?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let seq: [u8; 8] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("audit index".into()))?;
+            out.push(u64::from_be_bytes(seq));
+        }
+        Ok(out)
+    }
+}
