@@ -5,6 +5,7 @@
 //! - [`merkle`]: RFC 9162 hashing, proofs and their verification.
 //! - [`export`]: the export file and its offline verification (`kluis audit verify`).
 //! - [`reports`]: the questions privacy officers ask, answered from the log.
+//! - [`resident`]: a resident's own entries in plain Dutch.
 //! - [`standards`]: the entries in the shape of Logius' Authorization Decision Log and
 //!   Logboek Dataverwerkingen.
 //!
@@ -21,6 +22,7 @@ pub mod entry;
 pub mod export;
 pub mod merkle;
 pub mod reports;
+pub mod resident;
 pub mod standards;
 
 use crate::clock::Clock;

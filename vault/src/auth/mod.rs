@@ -7,10 +7,12 @@
 //! in the `kluis_session` cookie (the portal).
 //!
 //! - [`departments`]: department authentication by client assertion.
+//! - [`officers`]: operator-issued privacy-officer credentials.
 //! - [`dev_login`]: the clearly marked development login of `kluis dev`.
 
 pub mod departments;
 pub mod dev_login;
+pub mod officers;
 
 use crate::clock::Clock;
 use crate::crypto::{random_token, sha256};

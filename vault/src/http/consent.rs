@@ -119,6 +119,47 @@ pub async fn revoke(
     ))
 }
 
+/// Who did what with my data: my entries in the audit log, in plain Dutch, newest first.
+pub async fn history(
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>> {
+    let reference = state.residents.audit_reference(auth.resident);
+    let entries = state.residents.audit().about_resident(&reference).await?;
+    let names: std::collections::HashMap<String, String> = state
+        .store
+        .departments()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
+    let catalogue = state.residents.catalogue();
+    let label = |id: &str| {
+        catalogue
+            .get(id)
+            .map(|c| c.info.label_nl.clone())
+            .unwrap_or_else(|_| id.to_owned())
+    };
+    let items: Vec<serde_json::Value> = entries
+        .iter()
+        .rev()
+        .map(|e| {
+            serde_json::json!({
+                "time": e.time,
+                "action": e.action,
+                "outcome": e.outcome,
+                "department": e.department.as_ref().map(|d| serde_json::json!({"id": d, "name": names.get(d).unwrap_or(d)})),
+                "categories": e.categories,
+                "purpose": e.purpose,
+                "summary_nl": crate::audit::resident::describe_nl(e, &names, &label),
+            })
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"reference": reference, "entries": items}),
+    ))
+}
+
 /// Revoke every grant I gave one department.
 pub async fn revoke_department(
     Ctx(context): Ctx,

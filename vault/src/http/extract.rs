@@ -105,6 +105,22 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// A privacy officer, authenticated by an operator-issued credential (bearer token).
+pub struct OfficerAuth(pub crate::auth::officers::OfficerPrincipal);
+
+impl FromRequestParts<AppState> for OfficerAuth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = bearer_token(parts).ok_or(Error::Unauthenticated(
+            "send the officer credential as `Authorization: Bearer <token>`",
+        ))?;
+        crate::auth::officers::authenticate(state.store.as_ref(), state.consent.clock(), token)
+            .await
+            .map(OfficerAuth)
+    }
+}
+
 /// The logged-in resident calling the API, authenticated by a bearer session token.
 ///
 /// The JSON API takes bearer tokens only, never the portal's cookie: a browser never sends

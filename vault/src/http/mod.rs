@@ -18,6 +18,7 @@ mod departments;
 mod dev;
 mod extract;
 mod health;
+mod officer;
 pub mod problem;
 mod records;
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
             "/records/{category}/versions/{version}",
             get(records::read_version),
         )
+        .route("/audit", get(consent::history))
         .route("/requests", get(consent::requests))
         .route("/requests/{id}", get(consent::request))
         .route("/requests/{id}/approve", post(consent::approve))
@@ -98,7 +100,8 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         .route("/v1/departments", get(consent::departments))
         .route("/v1/session/logout", post(records::logout))
         .nest("/v1/me", me)
-        .nest("/v1/dept", department);
+        .nest("/v1/dept", department)
+        .nest("/v1/officer", officer_routes());
     if dev_login {
         router = router.route("/dev/login", get(dev::page).post(dev::login));
     }
@@ -143,6 +146,17 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
         .with_state(state)
+}
+
+fn officer_routes() -> Router<AppState> {
+    Router::new()
+        .route("/audit", get(officer::audit))
+        .route("/audit/export", get(officer::export))
+        .route("/checkpoint", get(officer::checkpoint))
+        .route("/proofs/inclusion", get(officer::inclusion))
+        .route("/proofs/consistency", get(officer::consistency))
+        .route("/reports/{name}", get(officer::report))
+        .route("/residents/lookup", get(officer::lookup))
 }
 
 /// The vault's public keys, which verify grants.

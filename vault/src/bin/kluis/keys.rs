@@ -1,0 +1,57 @@
+//! Key management: `kluis keys generate-root|rotate`.
+
+use crate::{Failure, fail, load_config};
+use kluis::crypto::RootKey;
+use kluis::{App, Clock};
+use std::io::Write;
+use std::path::Path;
+
+pub fn write_new_secret_file(path: &Path, contents: &[u8]) -> Result<(), Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => fail(
+            1,
+            format!(
+                "{} already exists; refusing to overwrite a key",
+                path.display()
+            ),
+        ),
+        _ => fail(1, format!("cannot create {}: {e}", path.display())),
+    })?;
+    file.write_all(contents)
+        .and_then(|_| file.write_all(b"\n"))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))
+}
+
+pub fn generate_root(out: &Path) -> Result<(), Failure> {
+    let key = RootKey::generate().map_err(|e| fail(1, e))?;
+    write_new_secret_file(out, key.encode().as_bytes())?;
+    println!(
+        "wrote a new root key to {}; keep a copy somewhere safe: without it the vault cannot be opened",
+        out.display()
+    );
+    Ok(())
+}
+
+pub async fn rotate(config_path: &Path) -> Result<(), Failure> {
+    let config = load_config(config_path)?;
+    let app = App::open(&config, Clock::system(), String::new())
+        .await
+        .map_err(|e| fail(1, e))?;
+    let (version, rewrapped) = app
+        .residents()
+        .rotate_keys(&kluis::audit::Context::new(app.clock()))
+        .await
+        .map_err(|e| fail(1, e))?;
+    println!(
+        "rotated: key-encryption key {version} is current; {rewrapped} vaults rewrapped; older keys destroyed"
+    );
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! The `kluis` command: parse the command line, load the configuration, run.
+//!
+//! - `kluis serve --config FILE`: the production server. Refuses to start without a root
+//!   key or with any configuration error, printing one line that says what to fix.
+//! - `kluis dev`: a complete local vault for trying Kluis out: temporary data (or
+//!   `--data DIR`), generated keys, Henk's demo vault and the development login.
+//! - `kluis keys generate-root|rotate`: key management for operators.
+//! - `kluis department add|list|disable|enable`, `kluis officer add|list|revoke`,
+//!   `kluis audit export|checkpoint`: through the running vault's local admin socket.
+//! - `kluis audit verify`: checks an audit export offline.
+//!
+//! One file per group of commands: [`run`], [`keys`], [`admin`], [`audit`].
+
+mod admin;
+mod audit;
+mod keys;
+mod run;
+
+use clap::{Parser, Subcommand};
+use kluis::Config;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kluis",
+    version,
+    about = "Kluis: a personal data vault for the Dutch social domain"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the vault with a configuration file (production).
+    Serve {
+        /// The configuration file (TOML); see docs/operations.md.
+        #[arg(long, env = "KLUIS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a complete local development vault with Henk's demo data. NOT FOR PRODUCTION.
+    Dev {
+        /// Keep the vault in DIR (created if needed) instead of a temporary directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Manage keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Register and manage departments (through the running vault's admin socket).
+    Department {
+        #[command(flatten)]
+        vault: VaultSocket,
+        #[command(subcommand)]
+        command: DepartmentCommand,
+    },
+    /// Issue and withdraw privacy officers' credentials (through the admin socket).
+    Officer {
+        #[command(flatten)]
+        vault: VaultSocket,
+        #[command(subcommand)]
+        command: OfficerCommand,
+    },
+    /// Export, checkpoint and verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// How to reach a running vault's admin socket.
+#[derive(clap::Args)]
+struct VaultSocket {
+    /// The vault's admin socket (default: data_dir/admin.sock of --config).
+    #[arg(long, env = "KLUIS_ADMIN_SOCKET", global = true)]
+    socket: Option<PathBuf>,
+    /// The vault's configuration file, to find its admin socket.
+    #[arg(long, env = "KLUIS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+impl VaultSocket {
+    fn path(self) -> Result<PathBuf, Failure> {
+        admin::socket_path(self.socket, self.config)
+    }
+}
+
+#[derive(Subcommand)]
+enum OfficerCommand {
+    /// Issue a credential to a privacy officer (replacing any earlier one); printed once.
+    Add {
+        /// The officer's id: lowercase letters, digits and dashes.
+        #[arg(long)]
+        id: String,
+        /// The officer's name.
+        #[arg(long)]
+        name: String,
+        /// Days the credential is valid (1 to 366).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// List officers and whether their credentials are valid.
+    List,
+    /// Withdraw an officer's credential at once.
+    Revoke {
+        /// The officer's id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Export entries with a signed checkpoint (through the admin socket).
+    Export {
+        #[command(flatten)]
+        vault: VaultSocket,
+        /// First entry (default 0).
+        #[arg(long)]
+        from: Option<u64>,
+        /// One past the last entry (default: the whole log).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Sign and print a checkpoint of the whole log (keep it to check later exports).
+    Checkpoint {
+        #[command(flatten)]
+        vault: VaultSocket,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an export offline: every hash, the checkpoint's signature, and consistency
+    /// with an older checkpoint. Names the first entry that is wrong.
+    Verify {
+        /// The export file.
+        export: PathBuf,
+        /// The vault's published JWKS (/.well-known/jwks.json) to check signatures with.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+        /// A checkpoint kept from before: the export must not rewrite the history it covers.
+        #[arg(long)]
+        since: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DepartmentCommand {
+    /// Register a department, or update it, from a JSON file (see docs/departments.md).
+    Add {
+        /// The department's registration: id, name, JWKS, processing activities.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the registered departments.
+    List,
+    /// Disable a department: every call it makes is refused at once, reads included.
+    Disable {
+        /// The department id.
+        id: String,
+    },
+    /// Enable a disabled department again.
+    Enable {
+        /// The department id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new random root key to FILE (readable by its owner only).
+    GenerateRoot {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Rotate the key-encryption key now: rewrap every vault's data key and destroy the
+    /// old KEK. Run with the vault stopped.
+    Rotate {
+        /// The configuration file of the vault.
+        #[arg(long, env = "KLUIS_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// An error for the user: one line, and the exit code to leave with.
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+pub fn fail(code: u8, message: impl std::fmt::Display) -> Failure {
+    Failure {
+        message: message.to_string(),
+        code,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => run::serve(&config).await,
+            Command::Dev { data, listen } => run::dev(data, listen).await,
+            Command::Keys {
+                command: KeysCommand::GenerateRoot { out },
+            } => keys::generate_root(&out),
+            Command::Keys {
+                command: KeysCommand::Rotate { config },
+            } => keys::rotate(&config).await,
+            Command::Department { vault, command } => {
+                let socket = vault.path()?;
+                match command {
+                    DepartmentCommand::Add { file } => admin::department_add(&socket, &file).await,
+                    DepartmentCommand::List => admin::department_list(&socket).await,
+                    DepartmentCommand::Disable { id } => {
+                        admin::department_set(&socket, &id, false).await
+                    }
+                    DepartmentCommand::Enable { id } => {
+                        admin::department_set(&socket, &id, true).await
+                    }
+                }
+            }
+            Command::Officer { vault, command } => {
+                let socket = vault.path()?;
+                match command {
+                    OfficerCommand::Add { id, name, days } => {
+                        admin::officer_add(&socket, &id, &name, days).await
+                    }
+                    OfficerCommand::List => admin::officer_list(&socket).await,
+                    OfficerCommand::Revoke { id } => admin::officer_revoke(&socket, &id).await,
+                }
+            }
+            Command::Audit {
+                command:
+                    AuditCommand::Export {
+                        vault,
+                        from,
+                        to,
+                        out,
+                    },
+            } => admin::audit_export(&vault.path()?, from, to, out.as_deref()).await,
+            Command::Audit {
+                command: AuditCommand::Checkpoint { vault, out },
+            } => admin::audit_checkpoint(&vault.path()?, out.as_deref()).await,
+            Command::Audit {
+                command:
+                    AuditCommand::Verify {
+                        export,
+                        jwks,
+                        since,
+                    },
+            } => audit::verify(&export, jwks.as_deref(), since.as_deref()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KLUIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("KLUIS_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn load_config(path: &Path) -> Result<Config, Failure> {
+    Config::load(path, &kluis::config::ProcessEnv).map_err(|e| fail(2, e))
+}

@@ -1,0 +1,147 @@
+//! Running a vault: `kluis serve` (production) and `kluis dev` (local development).
+
+use crate::keys::write_new_secret_file;
+use crate::{Failure, fail, load_config};
+use kluis::crypto::RootKey;
+use kluis::{App, Clock, Config};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, String), Failure> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(1, format!("cannot listen on {addr}: {e} (choose another address with --listen or [server] listen)")))?;
+    let bound = listener.local_addr().map_err(|e| fail(1, e))?;
+    Ok((listener, format!("http://{bound}")))
+}
+
+pub async fn serve(config_path: &Path) -> Result<(), Failure> {
+    let config = load_config(config_path)?;
+    let (listener, bound_url) = bind(config.listen).await?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| bound_url.clone());
+    let app = App::open(&config, Clock::system(), public_url)
+        .await
+        .map_err(|e| fail(1, e))?;
+    println!("listening on {bound_url}");
+    tracing::info!(url = %bound_url, "kluis serving");
+    serve_both(listener, &config.admin_socket, app).await
+}
+
+/// Serves the public listener and the admin socket until Ctrl-C or SIGTERM.
+async fn serve_both(
+    listener: tokio::net::TcpListener,
+    admin_socket: &Path,
+    app: App,
+) -> Result<(), Failure> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    };
+    let admin = kluis::admin::serve(admin_socket, app.admin_router(), wait(stopped.clone()));
+    let public = kluis::run(listener, app, wait(stopped));
+    let (admin, public) = tokio::join!(admin, public);
+    admin.map_err(|e| fail(1, format!("admin socket {}: {e}", admin_socket.display())))?;
+    public.map_err(|e| fail(1, e))
+}
+
+pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failure> {
+    // The temporary directory lives until this function returns, then is removed.
+    let temp = match &data {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("kluis-dev-")
+                .tempdir()
+                .map_err(|e| fail(1, e))?,
+        ),
+    };
+    let dir = data.clone().unwrap_or_else(|| {
+        temp.as_ref()
+            .map(|t| t.path().to_owned())
+            .unwrap_or_default()
+    });
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| fail(1, format!("cannot create {}: {e}", dir.display())))?;
+    let root_key = dev_root_key(&dir)?;
+    let (listener, url) = bind(listen).await?;
+    let config = Config::development(&dir, listen, root_key);
+    let app = App::open(&config, Clock::system(), url.clone())
+        .await
+        .map_err(|e| fail(1, e))?;
+    let context = kluis::audit::Context::new(app.clock());
+    kluis::dev::seed_henk(&context, app.residents())
+        .await
+        .map_err(|e| fail(1, format!("seeding Henk's vault: {e}")))?;
+    let key_dir = dir.join("departments");
+    kluis::dev::seed_departments(&context, app.consent(), &key_dir)
+        .await
+        .map_err(|e| fail(1, format!("registering the demo departments: {e}")))?;
+    tracing::warn!("development vault with the development login: NOT FOR PRODUCTION");
+    let kept = if data.is_some() {
+        "kept after exit"
+    } else {
+        "deleted at exit; keep it with --data DIR"
+    };
+    println!(
+        "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
+listening on {url}
+  data directory: {dir} ({kept})
+  log in as Henk: curl -s -X POST {url}/dev/login -H 'content-type: application/json' -d '{{\"subject\":\"henk\"}}'
+  then:           curl -s {url}/v1/me/records -H 'authorization: Bearer <token>'
+  health:         curl {url}/healthz
+  API reference:  {url}/openapi.json
+  departments:    werk-en-inkomen, schuldhulpverlening, jeugdhulp; their private keys are in {keys}
+  Henk's journey: cargo run --example henks_journey -- --vault {url} --keys {keys}
+  admin socket:   kluis department list --socket {socket}
+Press Ctrl-C to stop.",
+        dir = dir.display(),
+        keys = key_dir.display(),
+        socket = config.admin_socket.display(),
+    );
+    let _ = std::io::stdout().flush();
+    serve_both(listener, &config.admin_socket, app).await
+}
+
+/// The development root key: `DIR/root.key`, generated on first use.
+fn dev_root_key(dir: &Path) -> Result<RootKey, Failure> {
+    let path = dir.join("root.key");
+    if path.exists() {
+        let encoded = std::fs::read_to_string(&path)
+            .map_err(|e| fail(1, format!("{}: {e}", path.display())))?;
+        return RootKey::from_encoded(&encoded)
+            .map_err(|e| fail(1, format!("{}: {e}", path.display())));
+    }
+    let key = RootKey::generate().map_err(|e| fail(1, e))?;
+    write_new_secret_file(&path, key.encode().as_bytes())?;
+    Ok(key)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
