@@ -1,23 +1,14 @@
 //! `kluis department add|list|disable|enable` against a running vault's admin socket.
 
 use crate::support::VaultProcess;
-use crate::support::process::kluis_binary;
+use crate::support::process::kluis_cli;
 use serde_json::json;
-use std::process::Command;
 
 fn kluis(socket: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(kluis_binary())
-        .arg("department")
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let mut all: Vec<&std::ffi::OsStr> = vec!["department".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend(["--socket".as_ref(), socket.as_os_str()]);
+    kluis_cli(&all)
 }
 
 #[tokio::test]

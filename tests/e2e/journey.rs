@@ -1,8 +1,7 @@
 //! Henk's journey against a real `kluis dev` process (issue 3, must-show 1): the same code
 //! as `examples/henks_journey`, run here against a server started the way the README says.
 
-#[path = "../../examples/henks_journey/journey.rs"]
-mod henks_journey;
+use crate::henks_journey;
 
 use crate::support::VaultProcess;
 

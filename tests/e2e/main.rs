@@ -6,7 +6,12 @@
 
 mod support;
 
+/// Henk's journey: the same code the example runs.
+#[path = "../../examples/henks_journey/journey.rs"]
+mod henks_journey;
+
 mod at_rest;
+mod audit;
 mod bad_input;
 mod consent;
 mod crash;

@@ -36,6 +36,9 @@ pub struct Config {
     /// Where the latest signed audit checkpoint is kept, outside the store: by default
     /// `key_dir/audit-checkpoint.jws`.
     pub audit_checkpoint: PathBuf,
+    /// Rehash every audit entry at start (on by default; very large logs may switch it
+    /// off and rely on the check of every entry the vault reads, and on exports).
+    pub verify_audit_at_start: bool,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// A session ends after this long without use.
@@ -122,6 +125,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct AuditSection {
     checkpoint_file: Option<PathBuf>,
+    verify_entries_at_start: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +311,7 @@ impl Config {
             public_url,
             admin_socket,
             audit_checkpoint,
+            verify_audit_at_start: file.audit.verify_entries_at_start.unwrap_or(true),
             data_dir,
             key_dir,
             root_key,
@@ -325,6 +330,7 @@ impl Config {
             public_url: None,
             admin_socket: dir.join("data").join("admin.sock"),
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
+            verify_audit_at_start: true,
             data_dir: dir.join("data"),
             key_dir: dir.join("keys"),
             root_key,

@@ -128,6 +128,12 @@ impl App {
         )
         .await
         .map_err(|e| StartError::Audit(e.0))?;
+        if config.verify_audit_at_start {
+            audit
+                .verify_all_entries()
+                .await
+                .map_err(|e| StartError::Audit(e.0))?;
+        }
         let residents = Residents::new(
             store.clone(),
             keyring,
@@ -179,6 +185,11 @@ impl App {
     /// The storage port (for operations tooling and tests).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.state.store
+    }
+
+    /// The embedded store's fault-injection switches (tests of failure handling).
+    pub fn faults(&self) -> Option<Arc<store::sled::Faults>> {
+        self.sled.as_ref().map(SledStore::faults)
     }
 
     /// How many flushes the embedded store has made (group-commit statistics).

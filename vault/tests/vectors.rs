@@ -268,3 +268,88 @@ mod jose {
         }
     }
 }
+
+mod merkle {
+    //! Every RFC 9162 inclusion and consistency vector of transparency-dev/merkle: the
+    //! verifier accepts exactly the cases with `wantErr: false`.
+
+    use super::testdata;
+    use base64::Engine;
+    use kluis::audit::merkle::{verify_consistency, verify_inclusion};
+    use serde_json::Value;
+
+    fn b64(v: &Value) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .unwrap_or_default()
+    }
+
+    fn proof(v: &Value) -> Vec<Vec<u8>> {
+        v.as_array()
+            .map(|a| a.iter().map(b64).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every JSON file under `merkle/<kind>`, at any depth.
+    fn cases(kind: &str) -> Vec<(String, Value)> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, Value)>) {
+            for item in std::fs::read_dir(dir).unwrap() {
+                let path = item.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let value: Value =
+                        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                    out.push((
+                        path.strip_prefix(root).unwrap().display().to_string(),
+                        value,
+                    ));
+                }
+            }
+        }
+        let root = testdata(&format!("merkle/{kind}"));
+        let mut out = Vec::new();
+        walk(&root, &root, &mut out);
+        out
+    }
+
+    #[test]
+    fn inclusion_vectors() {
+        let all = cases("inclusion");
+        assert!(all.len() > 40, "only {} inclusion vectors", all.len());
+        for (name, case) in all {
+            let got = verify_inclusion(
+                case["leafIdx"].as_u64().unwrap(),
+                case["treeSize"].as_u64().unwrap(),
+                &b64(&case["leafHash"]),
+                &proof(&case["proof"]),
+                &b64(&case["root"]),
+            );
+            assert_eq!(
+                got.is_err(),
+                case["wantErr"].as_bool().unwrap(),
+                "{name}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn consistency_vectors() {
+        let all = cases("consistency");
+        assert!(all.len() > 40, "only {} consistency vectors", all.len());
+        for (name, case) in all {
+            let got = verify_consistency(
+                case["size1"].as_u64().unwrap(),
+                case["size2"].as_u64().unwrap(),
+                &proof(&case["proof"]),
+                &b64(&case["root1"]),
+                &b64(&case["root2"]),
+            );
+            assert_eq!(
+                got.is_err(),
+                case["wantErr"].as_bool().unwrap(),
+                "{name}: {got:?}"
+            );
+        }
+    }
+}

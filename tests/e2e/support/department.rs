@@ -80,12 +80,7 @@ impl TestDepartment {
     /// vault's time.
     pub fn assertion_with(&self, vault: &TestVault, overrides: Value) -> String {
         let now = vault.app.clock().now().timestamp();
-        let mut claims = json!({"iss": self.id, "sub": self.id, "aud": vault.url, "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 60});
-        merge(&mut claims, overrides);
-        let header = json!({"alg": "ES256", "typ": "client-authentication+jwt", "kid": format!("{}-1", self.id)});
-        self.key
-            .sign_raw(&header.to_string(), &claims.to_string())
-            .unwrap()
+        assertion(&self.key, &self.id, &vault.url, now, overrides)
     }
 
     /// A correct client assertion at the vault's time.
@@ -95,23 +90,13 @@ impl TestDepartment {
 
     /// A DPoP proof for a read with `token`, with `claims` merged over the correct ones.
     pub fn dpop_with(&self, vault: &TestVault, token: &str, overrides: Value) -> String {
-        let ath = b64(ring::digest::digest(
-            &ring::digest::SHA256,
-            token.as_bytes(),
-        ));
-        let mut claims = json!({
-            "jti": uuid::Uuid::new_v4().to_string(), "htm": "POST", "htu": format!("{}/v1/dept/read", vault.url),
-            "iat": vault.app.clock().now().timestamp(), "ath": ath,
-        });
-        merge(&mut claims, overrides);
-        let mut jwk = self.key.public_jwk();
-        for drop in ["kid", "use", "alg"] {
-            jwk.as_object_mut().unwrap().remove(drop);
-        }
-        let header = json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": jwk});
-        self.key
-            .sign_raw(&header.to_string(), &claims.to_string())
-            .unwrap()
+        dpop(
+            &self.key,
+            &vault.url,
+            token,
+            vault.app.clock().now().timestamp(),
+            overrides,
+        )
     }
 
     /// A read with explicit headers; `None` leaves a header out.
@@ -176,6 +161,41 @@ impl TestDepartment {
         }
         status_and_json(request.send().await.unwrap()).await
     }
+}
+
+/// A client assertion by `department` for the vault `issuer` at `now` (seconds), with
+/// `overrides` merged over the correct claims (`null` removes one).
+pub fn assertion(
+    key: &DepartmentKey,
+    department: &str,
+    issuer: &str,
+    now: i64,
+    overrides: Value,
+) -> String {
+    let mut claims = json!({"iss": department, "sub": department, "aud": issuer, "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 60});
+    merge(&mut claims, overrides);
+    let header = json!({"alg": "ES256", "typ": "client-authentication+jwt", "kid": format!("{department}-1")});
+    key.sign_raw(&header.to_string(), &claims.to_string())
+        .unwrap()
+}
+
+/// A DPoP proof for a read at `issuer` bound to `token`, at `now` (seconds).
+pub fn dpop(key: &DepartmentKey, issuer: &str, token: &str, now: i64, overrides: Value) -> String {
+    let ath = b64(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
+    let mut claims = json!({
+        "jti": uuid::Uuid::new_v4().to_string(), "htm": "POST", "htu": format!("{issuer}/v1/dept/read"), "iat": now, "ath": ath,
+    });
+    merge(&mut claims, overrides);
+    let mut jwk = key.public_jwk();
+    for drop in ["kid", "use", "alg"] {
+        jwk.as_object_mut().unwrap().remove(drop);
+    }
+    let header = json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": jwk});
+    key.sign_raw(&header.to_string(), &claims.to_string())
+        .unwrap()
 }
 
 fn merge(target: &mut Value, overrides: Value) {

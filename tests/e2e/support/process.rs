@@ -31,6 +31,19 @@ pub fn kluis_binary() -> PathBuf {
         .clone()
 }
 
+/// Runs `kluis ARGS` to completion: (success, stdout, stderr).
+pub fn kluis_cli(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = Command::new(kluis_binary())
+        .args(args)
+        .output()
+        .expect("kluis runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A running `kluis dev --data DIR` process.
 pub struct VaultProcess {
     child: Child,
@@ -43,9 +56,15 @@ pub struct VaultProcess {
 impl VaultProcess {
     /// Starts `kluis dev --data dir` on a free port and waits until it listens.
     pub fn dev(dir: &Path) -> VaultProcess {
+        VaultProcess::dev_at(dir, "127.0.0.1:0")
+    }
+
+    /// Starts `kluis dev --data dir` on `listen`: a restart on the same address keeps the
+    /// vault's issuer URL, so grants it issued stay valid.
+    pub fn dev_at(dir: &Path, listen: &str) -> VaultProcess {
         VaultProcess::spawn(
             Command::new(kluis_binary())
-                .args(["dev", "--listen", "127.0.0.1:0", "--data"])
+                .args(["dev", "--listen", listen, "--data"])
                 .arg(dir),
         )
     }

@@ -230,6 +230,9 @@ pub fn verify_inclusion(
             "the leaf index is not below the tree size",
         ));
     }
+    if leaf.len() != 32 {
+        return Err(MerkleError::Shape("the leaf hash is not a SHA-256 hash"));
+    }
     let (mut fn_, mut sn) = (index, size - 1);
     let mut r = leaf.to_vec();
     for p in proof {
