@@ -2,7 +2,9 @@
 //!
 //! Sections: `records` (record write and read through store and crypto, and through the
 //! HTTP API) and `consent` (consented reads by a department over HTTP through the SDK, and
-//! the cost of the crypto alone per read). With no section, all run. `KLUIS_BENCH_QUICK=1` runs a short smoke version.
+//! the cost of the crypto alone per read), and `audit` (append throughput with and without
+//! concurrency, proof generation at a million entries, offline verification speed). With
+//! no section, all run. `KLUIS_BENCH_QUICK=1` runs a short smoke version.
 //! Every run prints the machine it ran on and the process's memory at the end.
 
 mod support;
@@ -365,6 +367,155 @@ async fn consent() {
     );
 }
 
+/// A realistic read entry.
+fn read_entry(i: usize) -> kluis::audit::entry::Entry {
+    use kluis::audit::entry::{Action, Actor, Entry, Outcome};
+    let mut entry = Entry::new(
+        Action::Read,
+        Outcome::Allowed,
+        Actor::Department {
+            id: "schuldhulpverlening".into(),
+        },
+    );
+    entry.resident = Some(format!("{:043}", i % 50_000));
+    entry.department = Some("schuldhulpverlening".into());
+    entry.grant = Some(uuid::Uuid::new_v4());
+    entry.categories = vec!["schulden.overzicht".into(), "inkomen.bronnen".into()];
+    entry.processing_activity = Some(kluis_proto::consent::ActivityRef {
+        id: "schuldhulp-traject".into(),
+        version: 1,
+    });
+    entry.purpose = Some("We maken samen met u een plan om uw schulden op te lossen.".into());
+    entry.legal_basis = Some("Wet gemeentelijke schuldhulpverlening, artikel 3".into());
+    entry.policy = Some(kluis::audit::entry::ACCESS_POLICY.into());
+    entry
+}
+
+async fn audit() {
+    let bench = start().await;
+    let audit_log = bench.app.residents().audit();
+    println!(
+        "audit (entries of {} bytes):",
+        read_entry(0).canonical().len() + 60
+    );
+    for concurrency in [1, 16, 64] {
+        let app = bench.app.clone();
+        drive(
+            &format!("append (durable), {concurrency} concurrent"),
+            scaled(3000),
+            concurrency,
+            move |i| {
+                let app = app.clone();
+                async move {
+                    app.residents()
+                        .audit()
+                        .record(&context_now(), read_entry(i))
+                        .await
+                        .expect("append");
+                }
+            },
+        )
+        .await;
+    }
+
+    let target: u64 = if std::env::var("KLUIS_BENCH_QUICK").is_ok_and(|v| v == "1") {
+        20_000
+    } else {
+        1_000_000
+    };
+    let started = std::time::Instant::now();
+    let app = bench.app.clone();
+    let missing = (target - audit_log.size().await) as usize;
+    let grown = drive(
+        &format!("grow the log to {target} entries, 256 concurrent"),
+        missing,
+        256,
+        move |i| {
+            let app = app.clone();
+            async move {
+                app.residents()
+                    .audit()
+                    .record(&context_now(), read_entry(i))
+                    .await
+                    .expect("append");
+            }
+        },
+    )
+    .await;
+    println!(
+        "  {:<52} {:>10.1} s",
+        "  time to grow",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = grown;
+    let size = audit_log.size().await;
+
+    let positions: Vec<u64> = (0..1000u64).map(|i| (i * 7919 * 104_729) % size).collect();
+    let log = Arc::new(positions);
+    let app = bench.app.clone();
+    let picks = log.clone();
+    drive(
+        &format!("inclusion proof at size {size}"),
+        1000,
+        1,
+        move |i| {
+            let (app, picks) = (app.clone(), picks.clone());
+            async move {
+                app.residents()
+                    .audit()
+                    .inclusion_proof(picks[i], size)
+                    .await
+                    .expect("proof");
+            }
+        },
+    )
+    .await;
+    let app = bench.app.clone();
+    drive(
+        &format!("consistency proof to size {size}"),
+        1000,
+        1,
+        move |i| {
+            let (app, picks) = (app.clone(), log.clone());
+            async move {
+                app.residents()
+                    .audit()
+                    .consistency_proof(picks[i].max(1), size)
+                    .await
+                    .expect("proof");
+            }
+        },
+    )
+    .await;
+
+    let export_to = size.min(if target > 100_000 { 200_000 } else { size });
+    let started = std::time::Instant::now();
+    let export = audit_log.export(0, export_to).await.expect("export");
+    println!(
+        "  {:<52} {:>10.1} s ({} MiB)",
+        format!("export of {export_to} entries"),
+        started.elapsed().as_secs_f64(),
+        export.len() / 1024 / 1024
+    );
+    let jwks = bench.app.consent().jwks();
+    let started = std::time::Instant::now();
+    let verified = kluis::audit::export::verify(&export, Some(&jwks), None).expect("verifies");
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  {:<52} {:>10.0} entries/s ({} entries in {secs:.2} s)",
+        "offline verification (kluis audit verify)",
+        (verified.to - verified.from) as f64 / secs,
+        verified.to - verified.from
+    );
+    let started = std::time::Instant::now();
+    audit_log.verify_all_entries().await.expect("verifies");
+    println!(
+        "  {:<52} {:>10.1} s for {size} entries",
+        "start-time rehash of every entry",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn store_flushes(app: &App) -> Option<u64> {
     app.flush_count()
 }
@@ -386,6 +537,9 @@ fn main() {
         }
         if runs("consent") {
             consent().await;
+        }
+        if runs("audit") {
+            audit().await;
         }
     });
     println!("memory: {}", memory());

@@ -106,9 +106,94 @@ pub struct Audit {
     keys: Arc<VaultKeys>,
     issuer: String,
     checkpoint_file: PathBuf,
-    frontier: tokio::sync::Mutex<Frontier>,
+    /// The tree as appended so far; only the writer task changes it.
+    frontier: Arc<std::sync::Mutex<Frontier>>,
     /// The size of the checkpoint last saved to `checkpoint_file`.
     saved: std::sync::atomic::AtomicU64,
+    /// Entries waiting for the writer task.
+    queue: tokio::sync::mpsc::Sender<Pending>,
+}
+
+/// An entry waiting to be appended, and who to tell when it is durable.
+struct Pending {
+    context: Context,
+    entry: Entry,
+    done: tokio::sync::oneshot::Sender<Result<u64>>,
+}
+
+/// The most entries appended in one store transaction.
+const MAX_BATCH: usize = 1024;
+
+fn lock(frontier: &std::sync::Mutex<Frontier>) -> std::sync::MutexGuard<'_, Frontier> {
+    frontier
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The one writer of the log: takes every entry waiting, gives them consecutive positions,
+/// appends them in one store transaction, and lets each caller go once a flush covering
+/// them is done. The next batch is collected while that flush runs, so under load many
+/// appends share one transaction and one flush.
+async fn writer(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    frontier: Arc<std::sync::Mutex<Frontier>>,
+    mut queue: tokio::sync::mpsc::Receiver<Pending>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let mut next = lock(&frontier).clone();
+        let now = clock.now();
+        let appends: Vec<crate::store::AuditAppend> = batch
+            .iter_mut()
+            .map(|p| {
+                let entry = &mut p.entry;
+                entry.seq = next.size();
+                entry.time = now;
+                entry.started = p.context.started.min(now);
+                entry.trace_id = p.context.trace_id.clone();
+                entry.span_id = p.context.span_id.clone();
+                entry.parent_span_id = p.context.parent_span_id.clone();
+                let bytes = entry.canonical();
+                let nodes = next.push(merkle::leaf_hash(&bytes));
+                crate::store::AuditAppend {
+                    seq: entry.seq,
+                    entry: bytes,
+                    nodes,
+                    index_keys: index_keys(entry),
+                }
+            })
+            .collect();
+        if let Err(e) = store.append_audit(&appends).await {
+            tracing::error!(error = %e, entries = appends.len(), "audit entries could not be written");
+            for p in batch {
+                let _ = p.done.send(Err(Error::AuditUnavailable));
+            }
+            continue;
+        }
+        *lock(&frontier) = next;
+        let store = store.clone();
+        tokio::spawn(async move {
+            let synced = store.sync().await;
+            if let Err(e) = &synced {
+                tracing::error!(error = %e, "audit entries could not be made durable");
+            }
+            for (p, append) in batch.into_iter().zip(appends) {
+                let _ = p.done.send(
+                    synced
+                        .as_ref()
+                        .map(|_| append.seq)
+                        .map_err(|_| Error::AuditUnavailable),
+                );
+            }
+        });
+    }
 }
 
 impl std::fmt::Debug for Audit {
@@ -164,14 +249,23 @@ impl Audit {
                     "the audit log's tree is incomplete; restore the database from backup".into(),
                 )
             })?;
+        let frontier = Arc::new(std::sync::Mutex::new(frontier));
+        let (queue, pending) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(
+            store.clone(),
+            clock.clone(),
+            frontier.clone(),
+            pending,
+        ));
         let audit = Audit {
             store,
             clock,
             keys,
             issuer,
             checkpoint_file,
-            frontier: tokio::sync::Mutex::new(frontier),
+            frontier,
             saved: std::sync::atomic::AtomicU64::new(0),
+            queue,
         };
         let saved = audit.check_against_saved_checkpoint().await?;
         audit
@@ -198,7 +292,7 @@ impl Audit {
                 self.checkpoint_file.display()
             ))
         })?;
-        let size = self.frontier.lock().await.size();
+        let size = self.size().await;
         if saved.tree_size > size {
             return Err(OpenError(format!(
                 "the audit log holds {size} entries but its last signed checkpoint covers {}: the log was truncated; restore the database before serving",
@@ -220,34 +314,22 @@ impl Audit {
 
     /// Appends `entry` (its position, times and trace filled in from `context` and the
     /// clock) and returns once it is durable. `Unavailable` if it could not be written.
-    pub async fn record(&self, context: &Context, mut entry: Entry) -> Result<u64> {
-        let mut frontier = self.frontier.lock().await;
-        let seq = frontier.size();
-        entry.seq = seq;
-        entry.time = self.clock.now();
-        entry.started = context.started.min(entry.time);
-        entry.trace_id = context.trace_id.clone();
-        entry.span_id = context.span_id.clone();
-        entry.parent_span_id = context.parent_span_id.clone();
-        let bytes = entry.canonical();
-        let mut next = frontier.clone();
-        let nodes = next.push(merkle::leaf_hash(&bytes));
-        self.store.append_audit(seq, &bytes, &nodes, &index_keys(&entry)).await.map_err(|e| {
-            tracing::error!(error = %e, action = entry.action.as_str(), "audit entry could not be written");
-            Error::AuditUnavailable
-        })?;
-        *frontier = next;
-        drop(frontier);
-        self.store.sync().await.map_err(|e| {
-            tracing::error!(error = %e, "audit entry could not be made durable");
-            Error::AuditUnavailable
-        })?;
-        Ok(seq)
+    pub async fn record(&self, context: &Context, entry: Entry) -> Result<u64> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Pending {
+                context: context.clone(),
+                entry,
+                done,
+            })
+            .await
+            .map_err(|_| Error::AuditUnavailable)?;
+        answer.await.map_err(|_| Error::AuditUnavailable)?
     }
 
     /// How many entries the log holds.
     pub async fn size(&self) -> u64 {
-        self.frontier.lock().await.size()
+        lock(&self.frontier).size()
     }
 
     async fn nodes(&self, wanted: &[Node]) -> Result<std::collections::HashMap<Node, Hash>> {
@@ -277,6 +359,11 @@ impl Audit {
                 "the log is not that long yet".into(),
             ));
         }
+        // Never sign for entries that are not on disk yet.
+        self.store
+            .sync()
+            .await
+            .map_err(|_| Error::AuditUnavailable)?;
         let checkpoint = Checkpoint {
             issuer: self.issuer.clone(),
             tree_size: size,
@@ -292,7 +379,13 @@ impl Audit {
     /// Signs a checkpoint of the whole log and keeps it outside the store, replacing the
     /// saved one (atomically). Returns it.
     pub async fn checkpoint(&self) -> Result<String> {
-        let frontier = self.frontier.lock().await.clone();
+        let frontier = lock(&self.frontier).clone();
+        // Never sign for entries that are not on disk yet: a crash would then make the
+        // log look truncated against its own checkpoint.
+        self.store
+            .sync()
+            .await
+            .map_err(|_| Error::AuditUnavailable)?;
         let checkpoint = Checkpoint {
             issuer: self.issuer.clone(),
             tree_size: frontier.size(),

@@ -304,19 +304,26 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<Option<Uuid>>;
 }
 
+/// One entry to append to the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditAppend {
+    /// Its position.
+    pub seq: u64,
+    /// Its canonical bytes (the Merkle leaf).
+    pub entry: Vec<u8>,
+    /// The perfect subtree hashes it completes: `(level, index, hash)`, its own leaf first.
+    pub nodes: Vec<(u8, u64, [u8; 32])>,
+    /// Its index keys.
+    pub index_keys: Vec<Vec<u8>>,
+}
+
 /// The audit log's storage: entries by sequence number, the perfect subtree hashes of its
 /// Merkle tree, and secondary indexes. The Merkle rules live in `audit`; this only stores.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Stores entry `seq` with the tree nodes it completes and its index keys, atomically.
-    /// Not durable on return: call [`AuditStore::sync`] (shared by concurrent appends).
-    async fn append_audit(
-        &self,
-        seq: u64,
-        entry: &[u8],
-        nodes: &[(u8, u64, [u8; 32])],
-        index_keys: &[Vec<u8>],
-    ) -> StoreResult<()>;
+    /// Stores a batch of consecutive entries with their nodes and index keys, all or
+    /// nothing. Not durable on return: call [`AuditStore::sync`].
+    async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()>;
     /// Makes everything written so far durable.
     async fn sync(&self) -> StoreResult<()>;
     /// How many entries the log holds.

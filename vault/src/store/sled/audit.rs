@@ -1,7 +1,7 @@
 //! The audit log's entries, Merkle nodes and indexes.
 
 use super::{SledStore, map_err, map_tx_err};
-use crate::store::{AuditStore, StoreError, StoreResult};
+use crate::store::{AuditAppend, AuditStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -15,27 +15,24 @@ fn node_key(level: u8, index: u64) -> [u8; 9] {
 
 #[async_trait]
 impl AuditStore for SledStore {
-    async fn append_audit(
-        &self,
-        seq: u64,
-        entry: &[u8],
-        nodes: &[(u8, u64, [u8; 32])],
-        index_keys: &[Vec<u8>],
-    ) -> StoreResult<()> {
+    async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
         self.faults.check_audit()?;
         (&self.audit_entries, &self.audit_nodes, &self.audit_index)
             .transaction(|(entries, tree_nodes, index)| {
-                if entries.get(seq.to_be_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                        format!("audit entry {seq} exists already"),
-                    )));
-                }
-                entries.insert(&seq.to_be_bytes(), entry)?;
-                for (level, at, hash) in nodes {
-                    tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
-                }
-                for key in index_keys {
-                    index.insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
+                for append in batch {
+                    let seq = append.seq;
+                    if entries.get(seq.to_be_bytes())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                            format!("audit entry {seq} exists already"),
+                        )));
+                    }
+                    entries.insert(&seq.to_be_bytes(), append.entry.as_slice())?;
+                    for (level, at, hash) in &append.nodes {
+                        tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
+                    }
+                    for key in &append.index_keys {
+                        index.insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
+                    }
                 }
                 Ok(())
             })
