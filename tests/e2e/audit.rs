@@ -735,8 +735,8 @@ async fn officers_see_metadata_only_and_every_query_is_logged() {
     // A resident's session opens no officer endpoint.
     assert_problem(
         &vault.get(&resident_token, "/v1/officer/audit").await,
-        401,
-        "unauthenticated",
+        403,
+        "forbidden",
     );
     // A withdrawn credential stops working at once.
     kluis::auth::officers::revoke(vault.app.store().as_ref(), "fg")

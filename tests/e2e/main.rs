@@ -19,6 +19,7 @@ mod department_cli;
 mod integrity;
 mod isolation;
 mod journey;
+mod login;
 mod openapi;
 mod records;
 mod refusals;

@@ -14,6 +14,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The default page cache of the database, in MiB.
+pub const DEFAULT_CACHE_MB: u64 = 256;
+
 /// The default body limit: generous for a situation record, small enough to bound memory.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -26,6 +29,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The sled data directory.
     pub data_dir: PathBuf,
+    /// The database's page cache, in bytes (sled uses somewhat more than this).
+    pub cache_bytes: u64,
     /// The keyring directory: key-encryption keys and the vault's own keys, each sealed
     /// under the root key. Kept apart from `data_dir` so that destroying a key is real.
     pub key_dir: PathBuf,
@@ -47,6 +52,63 @@ pub struct Config {
     pub session_absolute: Duration,
     /// The clearly marked development login (`kluis dev` only).
     pub dev_login: bool,
+    /// OpenID Providers residents and staff log in with.
+    pub oidc: Vec<OidcProvider>,
+}
+
+/// Who logs in through a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcRole {
+    /// Residents (through DigiD via a broker, in production).
+    Resident,
+    /// Municipal staff: privacy officers, through the municipality's own provider.
+    Staff,
+}
+
+/// How the vault authenticates to a provider's token endpoint.
+#[derive(Clone)]
+pub enum OidcClientAuth {
+    /// `client_secret_basic`.
+    Secret(zeroize::Zeroizing<String>),
+    /// `private_key_jwt` (RFC 7523) with this private JWK (EC P-256).
+    PrivateKeyJwt(zeroize::Zeroizing<String>),
+}
+
+/// One configured OpenID Provider.
+#[derive(Clone)]
+pub struct OidcProvider {
+    /// Its name in URLs: `/login/<name>`.
+    pub name: String,
+    /// The issuer URL, exactly as the provider states it.
+    pub issuer: String,
+    /// The vault's client id there.
+    pub client_id: String,
+    /// How the vault authenticates.
+    pub client_auth: OidcClientAuth,
+    /// Scopes to ask for besides `openid`.
+    pub scopes: Vec<String>,
+    /// Who logs in here.
+    pub role: OidcRole,
+    /// Residents: the ID-token claim that holds the BSN, if any (kept only as a keyed hash).
+    pub national_id_claim: Option<String>,
+    /// Staff: the claim that carries roles, and the value that makes a privacy officer.
+    pub officer_claim: Option<(String, String)>,
+    /// Staff: subjects that are privacy officers regardless of claims.
+    pub officer_subjects: Vec<String>,
+    /// The text of the login button (Dutch).
+    pub label_nl: String,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -119,6 +181,27 @@ struct FileConfig {
     admin: AdminSection,
     #[serde(default)]
     audit: AuditSection,
+    #[serde(default)]
+    oidc: Vec<OidcSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcSection {
+    name: String,
+    issuer: String,
+    client_id: String,
+    client_secret_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    role: OidcRole,
+    national_id_claim: Option<String>,
+    officer_claim: Option<String>,
+    officer_value: Option<String>,
+    #[serde(default)]
+    officer_subjects: Vec<String>,
+    label_nl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +229,7 @@ struct ServerSection {
 #[serde(deny_unknown_fields)]
 struct StorageSection {
     data_dir: Option<PathBuf>,
+    cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,6 +386,24 @@ impl Config {
             .map(PathBuf::from)
             .or(file.admin.socket)
             .unwrap_or_else(|| data_dir.join("admin.sock"));
+        let mut oidc: Vec<OidcProvider> = Vec::new();
+        for section in file.oidc {
+            let provider = oidc_provider(section, env)?;
+            if oidc.iter().any(|p| p.name == provider.name) {
+                return Err(ConfigError::Invalid {
+                    setting: "[[oidc]] name",
+                    reason: format!("{:?} is used twice", provider.name),
+                });
+            }
+            oidc.push(provider);
+        }
+        let cache_mb = file.storage.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
+        if !(16..=65_536).contains(&cache_mb) {
+            return Err(ConfigError::Invalid {
+                setting: "[storage] cache_mb",
+                reason: format!("{cache_mb} is outside 16..=65536"),
+            });
+        }
         let audit_checkpoint = file
             .audit
             .checkpoint_file
@@ -310,8 +412,10 @@ impl Config {
             listen,
             public_url,
             admin_socket,
+            cache_bytes: cache_mb * 1024 * 1024,
             audit_checkpoint,
             verify_audit_at_start: file.audit.verify_entries_at_start.unwrap_or(true),
+            oidc,
             data_dir,
             key_dir,
             root_key,
@@ -329,6 +433,7 @@ impl Config {
             listen,
             public_url: None,
             admin_socket: dir.join("data").join("admin.sock"),
+            cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             verify_audit_at_start: true,
             data_dir: dir.join("data"),
@@ -338,8 +443,115 @@ impl Config {
             session_idle: Duration::from_secs(30 * 60),
             session_absolute: Duration::from_secs(12 * 3600),
             dev_login: true,
+            oidc: Vec::new(),
         }
     }
+}
+
+fn oidc_provider(section: OidcSection, env: &dyn Env) -> Result<OidcProvider, ConfigError> {
+    let invalid = |setting: &'static str, reason: String| ConfigError::Invalid { setting, reason };
+    let name = section.name;
+    if !crate::consent::departments::is_id(&name) {
+        return Err(invalid(
+            "[[oidc]] name",
+            format!("{name:?} must be 2 to 64 lowercase letters, digits or dashes"),
+        ));
+    }
+    let loopback = |url: &str| {
+        ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| url.starts_with(p))
+    };
+    if !(section.issuer.starts_with("https://") || loopback(&section.issuer)) {
+        return Err(invalid(
+            "[[oidc]] issuer",
+            format!(
+                "{:?} must be https (http only on loopback, for tests)",
+                section.issuer
+            ),
+        ));
+    }
+    let variable = format!(
+        "KLUIS_OIDC_{}_SECRET",
+        name.to_uppercase().replace('-', "_")
+    );
+    let read = |path: &PathBuf, setting: &'static str| {
+        std::fs::read_to_string(path)
+            .map(|s| zeroize::Zeroizing::new(s.trim().to_owned()))
+            .map_err(|e| {
+                invalid(
+                    setting,
+                    format!("cannot read {}: {}", path.display(), io_reason(&e)),
+                )
+            })
+    };
+    let client_auth = match (
+        env.var(&variable),
+        &section.client_secret_file,
+        &section.client_key_file,
+    ) {
+        (Some(secret), None, None) => OidcClientAuth::Secret(zeroize::Zeroizing::new(secret)),
+        (None, Some(file), None) => {
+            OidcClientAuth::Secret(read(file, "[[oidc]] client_secret_file")?)
+        }
+        (None, None, Some(file)) => {
+            OidcClientAuth::PrivateKeyJwt(read(file, "[[oidc]] client_key_file")?)
+        }
+        (None, None, None) => {
+            return Err(invalid(
+                "[[oidc]] client_secret_file",
+                format!(
+                    "provider {name:?} needs client_secret_file, client_key_file (private_key_jwt) or {variable}"
+                ),
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                "[[oidc]] client_secret_file",
+                format!("provider {name:?}: give one way to authenticate, not several"),
+            ));
+        }
+    };
+    let officer_claim = match (section.officer_claim, section.officer_value) {
+        (Some(claim), Some(value)) => Some((claim, value)),
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                "[[oidc]] officer_claim",
+                "officer_claim and officer_value go together".into(),
+            ));
+        }
+    };
+    if section.role == OidcRole::Resident
+        && (officer_claim.is_some() || !section.officer_subjects.is_empty())
+    {
+        return Err(invalid(
+            "[[oidc]] role",
+            format!(
+                "provider {name:?} is for residents; officer settings belong to a staff provider"
+            ),
+        ));
+    }
+    if section.role == OidcRole::Staff && section.national_id_claim.is_some() {
+        return Err(invalid(
+            "[[oidc]] national_id_claim",
+            "only a resident provider carries national identifiers".into(),
+        ));
+    }
+    let mut scopes = section.scopes;
+    scopes.retain(|s| s != "openid");
+    Ok(OidcProvider {
+        label_nl: section.label_nl.unwrap_or_else(|| "Inloggen".to_owned()),
+        name,
+        issuer: section.issuer,
+        client_id: section.client_id,
+        client_auth,
+        scopes,
+        role: section.role,
+        national_id_claim: section.national_id_claim,
+        officer_claim,
+        officer_subjects: section.officer_subjects,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

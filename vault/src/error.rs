@@ -52,6 +52,12 @@ pub enum Error {
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// A login through an identity provider failed; the message says why, for the user.
+    #[error("login failed: {0}")]
+    LoginFailed(String),
+    /// The identity provider cannot be reached, so nobody can log in through it now.
+    #[error("login provider unavailable")]
+    LoginUnavailable,
     /// A form post without a valid CSRF token, or from another origin.
     #[error("CSRF check failed")]
     CsrfRejected,
@@ -126,6 +132,8 @@ impl Error {
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::CsrfRejected => ErrorCode::CsrfRejected,
+            Error::LoginFailed(_) => ErrorCode::LoginFailed,
+            Error::LoginUnavailable => ErrorCode::Unavailable,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::InvalidClient(_) => ErrorCode::InvalidClient,
             Error::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
@@ -160,6 +168,8 @@ impl Error {
             Error::Unauthenticated(why) => Some((*why).to_owned()),
             Error::Forbidden(why) => Some((*why).to_owned()),
             Error::CsrfRejected => None,
+            Error::LoginFailed(why) => Some(why.clone()),
+            Error::LoginUnavailable => Some("the identity provider cannot be reached; logging in is not possible right now".to_owned()),
             Error::Conflict(why) => Some((*why).to_owned()),
             Error::InvalidClient(why) | Error::InvalidDpopProof(why) | Error::InvalidGrant(why) => Some(why.clone()),
             Error::GrantRevoked => Some("the resident withdrew this grant; ask again if you still need the data".to_owned()),

@@ -69,6 +69,9 @@ pub enum StartError {
     /// The audit log no longer matches its last signed checkpoint, or cannot be read.
     #[error("refusing to serve: {0}")]
     Audit(String),
+    /// The login providers could not be set up.
+    #[error("cannot set up logins: {0}")]
+    Login(#[from] Error),
     /// The built-in catalogue is broken (a build defect).
     #[error("{0}")]
     Catalogue(String),
@@ -93,7 +96,7 @@ impl App {
         clock: Clock,
         public_url: String,
     ) -> Result<App, StartError> {
-        let store = SledStore::open(&config.data_dir)?;
+        let store = SledStore::open(&config.data_dir, config.cache_bytes)?;
         let keyring = crypto::Keyring::open(&config.key_dir, config.root_key.clone(), store.was_fresh())
             .map_err(|e| StartError::Keyring {
                 dir: config.key_dir.display().to_string(),
@@ -154,10 +157,21 @@ impl App {
             config.session_idle,
             config.session_absolute,
         );
+        let oidc = auth::oidc::Oidc::new(
+            config.oidc.clone(),
+            public_url.clone(),
+            store.clone(),
+            residents.clone(),
+            sessions.clone(),
+            clock.clone(),
+        )?;
+        oidc.spawn_discovery();
         let state = http::AppState {
             residents,
             sessions,
             consent,
+            oidc,
+            public_url: public_url.clone(),
             store,
             limits: http::Limits {
                 max_body_bytes: config.max_body_bytes,

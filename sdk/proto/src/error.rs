@@ -74,6 +74,8 @@ error_codes! {
     Unauthenticated = ("unauthenticated", 401, "Authentication is required"),
     /// The caller is known but may not do this.
     Forbidden = ("forbidden", 403, "Not allowed"),
+    /// A login through an identity provider did not succeed (see the detail).
+    LoginFailed = ("login_failed", 401, "The login did not succeed"),
     /// A state-changing form was posted without a valid CSRF token or from another origin.
     CsrfRejected = ("csrf_rejected", 403, "The form could not be verified; reload the page and try again"),
     /// The request conflicts with the current state (for example, deciding a request twice).

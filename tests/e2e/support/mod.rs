@@ -1,6 +1,7 @@
 //! Shared test support: vaults in-process and as real processes, and an HTTP client.
 
 pub mod department;
+pub mod oidc;
 pub mod process;
 
 pub use department::TestDepartment;
@@ -108,11 +109,22 @@ impl TestVault {
 
     /// Starts a vault in `dir` with `clock`.
     pub async fn start_in(dir: TempDir, clock: Clock) -> TestVault {
+        TestVault::start_configured(dir, clock, |_, _| {}).await
+    }
+
+    /// Starts a vault whose configuration `configure` adjusts, knowing the vault's URL
+    /// (for providers' redirect URIs).
+    pub async fn start_configured(
+        dir: TempDir,
+        clock: Clock,
+        configure: impl FnOnce(&mut Config, &str),
+    ) -> TestVault {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = dev_config(dir.path(), &listener);
+        let mut config = dev_config(dir.path(), &listener);
+        configure(&mut config, &url);
         let app = App::open(&config, clock, url.clone())
             .await
             .expect("vault opens");

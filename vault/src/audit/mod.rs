@@ -470,8 +470,8 @@ impl Audit {
     }
 
     /// Rehashes every entry and compares it with its stored leaf hash: the check that
-    /// catches an entry rewritten without its tree. Cost grows with the log (about a
-    /// second per million entries here); see `[audit] verify_entries_at_start`.
+    /// catches an entry rewritten without its tree. Cost grows with the log (about
+    /// eight seconds per million entries here); see `[audit] verify_entries_at_start`.
     pub async fn verify_all_entries(&self) -> std::result::Result<(), OpenError> {
         let size = self.size().await;
         let mut at = 0;

@@ -13,6 +13,7 @@
 pub mod departments;
 pub mod dev_login;
 pub mod officers;
+pub mod oidc;
 
 use crate::clock::Clock;
 use crate::crypto::{random_token, sha256};
@@ -32,6 +33,8 @@ pub const SESSION_COOKIE: &str = "kluis_session";
 pub enum Principal {
     /// A logged-in resident.
     Resident(ResidentId),
+    /// A privacy officer (operator-issued credential, or a staff login).
+    Officer(officers::OfficerPrincipal),
 }
 
 /// A live session, as resolved from a token.
@@ -43,8 +46,10 @@ pub struct Session {
     pub token_hash: [u8; 32],
     /// The session's CSRF token, for forms.
     pub csrf_token: String,
-    /// How the login happened (`dev`, `oidc`).
+    /// How the login happened (`dev`, `oidc:<provider>`).
     pub login_method: String,
+    /// The login it belongs to.
+    pub login_id: String,
 }
 
 /// A freshly created session: the token is shown to the client once, here.
@@ -53,6 +58,8 @@ pub struct NewSession {
     pub token: String,
     /// When it expires at the latest.
     pub expires_at: DateTime<Utc>,
+    /// The login it belongs to (more sessions can join it, such as an API token).
+    pub login_id: String,
 }
 
 /// Creates, resolves and ends sessions, enforcing idle and absolute timeouts.
@@ -81,12 +88,26 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for `principal`.
-    pub async fn create(&self, principal: &Principal, login_method: &str) -> Result<NewSession> {
+    /// Starts a session for `principal`: a new login, or one more session of an existing
+    /// login (`login_id`), which ends with it.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        login_method: &str,
+        login_id: Option<&str>,
+    ) -> Result<NewSession> {
         let token = random_token()?;
         let now = self.clock.now();
         let subject = match principal {
             Principal::Resident(id) => SessionSubject::Resident { id: *id },
+            Principal::Officer(officer) => SessionSubject::Officer {
+                id: officer.id.clone(),
+                name: officer.name.clone(),
+            },
+        };
+        let login_id = match login_id {
+            Some(id) => id.to_owned(),
+            None => random_token()?,
         };
         let row = SessionRow {
             subject,
@@ -94,6 +115,7 @@ impl Sessions {
             last_seen: now,
             csrf_token: random_token()?,
             login_method: login_method.to_owned(),
+            login_id: login_id.clone(),
         };
         self.store
             .put_session(&sha256(token.as_bytes()), &row)
@@ -101,6 +123,7 @@ impl Sessions {
         Ok(NewSession {
             token,
             expires_at: now + self.absolute,
+            login_id,
         })
     }
 
@@ -130,17 +153,26 @@ impl Sessions {
         }
         let principal = match row.subject {
             SessionSubject::Resident { id } => Principal::Resident(id),
+            SessionSubject::Officer { id, name } => {
+                Principal::Officer(officers::OfficerPrincipal { id, name })
+            }
         };
         Ok(Session {
             principal,
             token_hash,
             csrf_token: row.csrf_token,
             login_method: row.login_method,
+            login_id: row.login_id,
         })
     }
 
-    /// Ends the session (logout). The token is worthless afterwards.
+    /// Ends the session (logout), and every other session of the same login. Their tokens
+    /// are worthless afterwards.
     pub async fn end(&self, session: &Session) -> Result<()> {
-        Ok(self.store.delete_session(&session.token_hash).await?)
+        self.store.delete_session(&session.token_hash).await?;
+        if !session.login_id.is_empty() {
+            self.store.delete_login(&session.login_id).await?;
+        }
+        Ok(())
     }
 }

@@ -78,6 +78,13 @@ pub fn random_token() -> Result<String, CryptoError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    // Comparing digests makes the lengths equal too.
+    sha256(a.as_bytes()).ct_eq(&sha256(b.as_bytes())).into()
+}
+
 /// SHA-256 of `data`: for storing session tokens by digest, never in the clear.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);

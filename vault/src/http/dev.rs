@@ -47,7 +47,7 @@ pub async fn login(
         .await?;
     let session = state
         .sessions
-        .create(&Principal::Resident(resident.id), "dev")
+        .create(&Principal::Resident(resident.id), "dev", None)
         .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",

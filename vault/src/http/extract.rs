@@ -105,7 +105,8 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// A privacy officer, authenticated by an operator-issued credential (bearer token).
+/// A privacy officer: an operator-issued credential, or a session from a staff login, as
+/// a bearer token. A resident's session is refused.
 pub struct OfficerAuth(pub crate::auth::officers::OfficerPrincipal);
 
 impl FromRequestParts<AppState> for OfficerAuth {
@@ -115,9 +116,22 @@ impl FromRequestParts<AppState> for OfficerAuth {
         let token = bearer_token(parts).ok_or(Error::Unauthenticated(
             "send the officer credential as `Authorization: Bearer <token>`",
         ))?;
-        crate::auth::officers::authenticate(state.store.as_ref(), state.consent.clock(), token)
-            .await
-            .map(OfficerAuth)
+        let credential =
+            crate::auth::officers::authenticate(state.store.as_ref(), state.consent.clock(), token)
+                .await;
+        match credential {
+            Ok(officer) => Ok(OfficerAuth(officer)),
+            Err(refusal) => match state.sessions.resolve(token).await {
+                Ok(Session {
+                    principal: Principal::Officer(officer),
+                    ..
+                }) => Ok(OfficerAuth(officer)),
+                Ok(_) => Err(Error::Forbidden(
+                    "residents cannot use the privacy officer's endpoints",
+                )),
+                Err(_) => Err(refusal),
+            },
+        }
     }
 }
 
@@ -142,6 +156,62 @@ impl FromRequestParts<AppState> for ResidentAuth {
         let session = state.sessions.resolve(token).await?;
         match session.principal {
             Principal::Resident(resident) => Ok(ResidentAuth { resident, session }),
+            Principal::Officer(_) => Err(Error::Forbidden(
+                "a privacy officer cannot reach residents' data",
+            )),
         }
+    }
+}
+
+/// The value of cookie `name` in the request, if any.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The session behind the browser's `kluis_session` cookie (logins through a provider,
+/// and the portal). Pages that change state must also pass [`check_form_origin`] and a
+/// CSRF token.
+pub struct CookieSession(pub Session);
+
+impl FromRequestParts<AppState> for CookieSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = cookie(parts, crate::auth::SESSION_COOKIE)
+            .ok_or(Error::Unauthenticated("log in first"))?;
+        Ok(CookieSession(state.sessions.resolve(token).await?))
+    }
+}
+
+/// Checks that a browser's state-changing post comes from this vault's own pages: its
+/// `Origin` (or, without one, its `Referer`) is the vault's public origin, and its CSRF
+/// token is the session's. Anything else is `csrf_rejected`, and nothing changes.
+pub fn check_form_origin(
+    headers: &axum::http::HeaderMap,
+    public_url: &str,
+    session: &Session,
+    csrf: Option<&str>,
+) -> Result<(), Error> {
+    let origin = public_url.trim_end_matches('/');
+    let same_origin = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(o) => o == origin,
+        None => headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| r.starts_with(&format!("{origin}/"))),
+    };
+    let token_matches = csrf.is_some_and(|t| crate::crypto::secrets_equal(t, &session.csrf_token));
+    if same_origin && token_matches {
+        Ok(())
+    } else {
+        Err(Error::CsrfRejected)
     }
 }

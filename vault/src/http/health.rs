@@ -5,7 +5,6 @@
 //! neither reveals anything but check names.
 
 use super::AppState;
-use crate::Error;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -16,8 +15,42 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let mut checks = serde_json::Map::new();
+    let mut ready = true;
     match state.store.check().await {
-        Ok(()) => Json(json!({"status": "ready", "checks": {"store": "ok"}})).into_response(),
-        Err(e) => Error::Store(e).into_response(),
+        Ok(()) => {
+            checks.insert("store".into(), json!("ok"));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "readiness: the store is not ready");
+            checks.insert("store".into(), json!("unavailable"));
+            ready = false;
+        }
     }
+    for (name, status) in state.oidc.readiness() {
+        let value = match status {
+            Ok(()) => "ok".to_owned(),
+            Err(why) => {
+                ready = false;
+                why
+            }
+        };
+        checks.insert(format!("oidc:{name}"), json!(value));
+    }
+    if ready {
+        return Json(json!({"status": "ready", "checks": checks})).into_response();
+    }
+    // A problem document, with the checks as an extension member (RFC 9457 §3.2).
+    let mut problem = serde_json::to_value(kluis_proto::Problem::new(
+        kluis_proto::ErrorCode::Unavailable,
+        Some("not every part of the vault is ready; see checks".into()),
+    ))
+    .unwrap_or_default();
+    problem["checks"] = serde_json::Value::Object(checks);
+    let mut response = (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(problem)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(kluis_proto::error::PROBLEM_CONTENT_TYPE),
+    );
+    response
 }

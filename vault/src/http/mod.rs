@@ -18,6 +18,7 @@ mod departments;
 mod dev;
 mod extract;
 mod health;
+mod login;
 mod officer;
 pub mod problem;
 mod records;
@@ -53,6 +54,10 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Departments, requests, grants, reads.
     pub consent: Consent,
+    /// Logins through OpenID Providers.
+    pub oidc: crate::auth::oidc::Oidc,
+    /// The vault's public base URL (its issuer, and the origin its forms must come from).
+    pub public_url: String,
     /// The store, for readiness.
     pub store: Arc<dyn Store>,
     /// Request limits.
@@ -96,6 +101,12 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/login", get(login::providers))
+        .route("/login/token", post(login::token))
+        .route("/login/{provider}", get(login::start))
+        .route("/login/{provider}/callback", get(login::callback))
+        .route("/session", get(login::session))
+        .route("/logout", post(login::logout))
         .route("/v1/categories", get(records::categories))
         .route("/v1/departments", get(consent::departments))
         .route("/v1/session/logout", post(records::logout))

@@ -461,6 +461,39 @@ impl GrantClaims {
     }
 }
 
+/// A `private_key_jwt` client assertion (RFC 7523) that the vault sends to an OpenID
+/// Provider: signed with the vault's client key there (`private_jwk`: an EC P-256 private
+/// JWK), `iss` = `sub` = `client_id`, `aud` = the provider's issuer, valid one minute.
+pub fn sign_client_assertion(
+    private_jwk: &str,
+    client_id: &str,
+    audience: &str,
+    now: DateTime<Utc>,
+) -> Result<String, JoseError> {
+    let jwk = josekit::jwk::Jwk::from_bytes(private_jwk.as_bytes())
+        .map_err(|_| JoseError::Key("the client key is not a JWK"))?;
+    let signer = josekit::jws::ES256
+        .signer_from_jwk(&jwk)
+        .map_err(|_| JoseError::Key("the client key is not an EC P-256 private key"))?;
+    let mut header = json!({"alg": "ES256", "typ": "JWT"});
+    if let Some(kid) = jwk.key_id() {
+        header["kid"] = json!(kid);
+    }
+    let now = now.timestamp();
+    let jti = B64URL.encode(crate::crypto::sha256(
+        format!("{client_id}{now}{}", uuid::Uuid::new_v4()).as_bytes(),
+    ));
+    let claims = json!({"iss": client_id, "sub": client_id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60});
+    let input = format!(
+        "{}.{}",
+        B64URL.encode(header.to_string()),
+        B64URL.encode(claims.to_string())
+    );
+    let signature = josekit::jws::JwsSigner::sign(&signer, input.as_bytes())
+        .map_err(|_| JoseError::Signature)?;
+    Ok(format!("{input}.{}", B64URL.encode(signature)))
+}
+
 /// A signed statement of the audit log's state: "at `time`, the log of `issuer` held
 /// `tree_size` entries with Merkle root `root_hash`".
 #[derive(Clone, Debug, PartialEq, Eq)]

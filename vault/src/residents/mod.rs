@@ -91,6 +91,11 @@ impl Residents {
         &self.catalogue
     }
 
+    /// The keyed hash of a login identity (issuer, subject).
+    pub fn identity_pseudonym(&self, issuer: &str, subject: &str) -> String {
+        self.keyring.pseudonymiser().identity(issuer, subject).0
+    }
+
     /// The vault of the login identity (issuer, subject), created on first login.
     pub async fn ensure_resident(&self, issuer: &str, subject: &str) -> Result<ResidentRow> {
         let identity = self.keyring.pseudonymiser().identity(issuer, subject).0;

@@ -83,6 +83,13 @@ pub enum SessionSubject {
         /// The resident.
         id: Uuid,
     },
+    /// A privacy officer who logged in through the staff provider.
+    Officer {
+        /// Their officer id.
+        id: String,
+        /// Their name.
+        name: String,
+    },
 }
 
 /// A server-side session; the cookie or bearer token is only a random key to it.
@@ -96,8 +103,27 @@ pub struct SessionRow {
     pub last_seen: DateTime<Utc>,
     /// The CSRF token bound to this session, for the portal's forms.
     pub csrf_token: String,
-    /// How the session was made (`dev` for the development login), for the log and page.
+    /// How the session was made (`dev`, `oidc:<provider>`), for the log and page.
     pub login_method: String,
+    /// The login this session belongs to: a logout ends every session of the login
+    /// (the browser's cookie and API tokens made from it).
+    #[serde(default)]
+    pub login_id: String,
+}
+
+/// A login in progress: what the callback needs, for at most ten minutes, once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLoginRow {
+    /// The provider's name.
+    pub provider: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// The PKCE verifier.
+    pub pkce_verifier: String,
+    /// SHA-256 of the value in the browser's `kluis_login` cookie.
+    pub binding_hash: [u8; 32],
+    /// When the login began.
+    pub created_at: DateTime<Utc>,
 }
 
 /// One version of a processing activity in a department's register.
@@ -414,6 +440,20 @@ pub trait SessionStore: Send + Sync {
     async fn touch_session(&self, token_hash: &[u8; 32], at: DateTime<Utc>) -> StoreResult<()>;
     /// Ends a session. Durable on return.
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+    /// Ends every session of a login; returns how many. Durable on return.
+    async fn delete_login(&self, login_id: &str) -> StoreResult<usize>;
+    /// Stores a login in progress under the SHA-256 of its `state`. Durable on return.
+    async fn put_pending_login(
+        &self,
+        state_hash: &[u8; 32],
+        row: &PendingLoginRow,
+    ) -> StoreResult<()>;
+    /// Removes and returns the login in progress with this `state` hash: it can be used
+    /// once only.
+    async fn take_pending_login(
+        &self,
+        state_hash: &[u8; 32],
+    ) -> StoreResult<Option<PendingLoginRow>>;
 }
 
 /// The whole storage port.

@@ -10,6 +10,8 @@
 //! | `records` | resident (16), category length (1), category, version (u32 BE) | `[1]`, created (i64 µs BE), sealed bytes |
 //! | `record_counters` | resident (16), category | last version handed out (u32 BE) |
 //! | `sessions` | SHA-256 of the token (32) | `[1]` + JSON [`SessionRow`] |
+//! | `session_logins` | login id, `0x00`, SHA-256 of the token (32) | empty |
+//! | `pending_logins` | SHA-256 of the OIDC `state` (32) | `[1]` + JSON `PendingLoginRow` |
 //! | `national_ids` | national-id keyed hash | resident id (16) |
 //! | `departments` | department id | `[1]` + JSON `DepartmentRow` |
 //! | `requests` | request id (16) | `[1]` + JSON `RequestRow` |
@@ -62,6 +64,8 @@ pub struct SledStore {
     records: sled::Tree,
     record_counters: sled::Tree,
     sessions: sled::Tree,
+    session_logins: sled::Tree,
+    pending_logins: sled::Tree,
     national_ids: sled::Tree,
     departments: sled::Tree,
     requests: sled::Tree,
@@ -87,8 +91,9 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Opens the database in `dir`, creating it only if `dir` is absent or empty.
-    pub fn open(dir: &Path) -> StoreResult<SledStore> {
+    /// Opens the database in `dir` (creating it only if `dir` is absent or empty), with a
+    /// page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> StoreResult<SledStore> {
         let fresh = match std::fs::read_dir(dir) {
             Ok(mut entries) => entries.next().is_none(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
@@ -103,6 +108,7 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| map_err(e, "opening the database"))?;
         #[cfg(unix)]
@@ -147,6 +153,8 @@ impl SledStore {
             records: tree("records")?,
             record_counters: tree("record_counters")?,
             sessions: tree("sessions")?,
+            session_logins: tree("session_logins")?,
+            pending_logins: tree("pending_logins")?,
             national_ids: tree("national_ids")?,
             departments: tree("departments")?,
             requests: tree("requests")?,
@@ -272,7 +280,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writers_share_flushes_and_all_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path(), 64 << 20).unwrap();
         let resident = Uuid::new_v4();
         let before = store.flush_count();
         let writes = 256;
@@ -305,7 +313,7 @@ mod tests {
             "{writes} concurrent writes took {flushes} flushes: no group commit"
         );
         drop(store);
-        let reopened = SledStore::open(dir.path()).unwrap();
+        let reopened = SledStore::open(dir.path(), 64 << 20).unwrap();
         assert!(!reopened.was_fresh());
         let versions = reopened
             .record_versions(resident, "werk.profiel")
@@ -318,7 +326,9 @@ mod tests {
     fn a_directory_that_is_not_a_kluis_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not a database").unwrap();
-        let err = SledStore::open(dir.path()).unwrap_err().to_string();
+        let err = SledStore::open(dir.path(), 64 << 20)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("holds no Kluis database"), "{err}");
         assert!(
             !dir.path().join("db").exists(),
@@ -335,7 +345,9 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let err = SledStore::open(foreign.path()).unwrap_err().to_string();
+        let err = SledStore::open(foreign.path(), 64 << 20)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("without a Kluis format marker"), "{err}");
     }
 }

@@ -1,13 +1,18 @@
 //! Server-side sessions.
 
-use super::{SledStore, decode_session, encode_json, map_err};
-use crate::store::{SessionRow, SessionStore, StoreResult};
+use super::{SledStore, decode_json, decode_session, encode_json, map_err};
+use crate::store::{PendingLoginRow, SessionRow, SessionStore, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl SessionStore for SledStore {
     async fn put_session(&self, token_hash: &[u8; 32], row: &SessionRow) -> StoreResult<()> {
+        if !row.login_id.is_empty() {
+            self.session_logins
+                .insert([row.login_id.as_bytes(), &[0], token_hash].concat(), &[])
+                .map_err(|e| map_err(e, "indexing a session"))?;
+        }
         self.sessions
             .insert(token_hash, encode_json(row))
             .map_err(|e| map_err(e, "writing a session"))?;
@@ -47,5 +52,45 @@ impl SessionStore for SledStore {
             .remove(token_hash)
             .map_err(|e| map_err(e, "ending a session"))?;
         self.durable().await
+    }
+
+    async fn delete_login(&self, login_id: &str) -> StoreResult<usize> {
+        let prefix = [login_id.as_bytes(), &[0]].concat();
+        let mut ended = 0;
+        for key in self.session_logins.scan_prefix(&prefix).keys() {
+            let key = key.map_err(|e| map_err(e, "listing a login's sessions"))?;
+            self.sessions
+                .remove(&key[prefix.len()..])
+                .map_err(|e| map_err(e, "ending a session"))?;
+            self.session_logins
+                .remove(&key)
+                .map_err(|e| map_err(e, "ending a session"))?;
+            ended += 1;
+        }
+        self.durable().await?;
+        Ok(ended)
+    }
+
+    async fn put_pending_login(
+        &self,
+        state_hash: &[u8; 32],
+        row: &PendingLoginRow,
+    ) -> StoreResult<()> {
+        self.pending_logins
+            .insert(state_hash, encode_json(row))
+            .map_err(|e| map_err(e, "storing a login"))?;
+        self.durable().await
+    }
+
+    async fn take_pending_login(
+        &self,
+        state_hash: &[u8; 32],
+    ) -> StoreResult<Option<PendingLoginRow>> {
+        let taken = self
+            .pending_logins
+            .remove(state_hash)
+            .map_err(|e| map_err(e, "taking a login"))?;
+        self.durable().await?;
+        taken.map(|v| decode_json(&v, "pending login")).transpose()
     }
 }

@@ -1,0 +1,193 @@
+//! Logging in and out through OpenID Providers, for browsers.
+//!
+//! `GET /login/{provider}` sends the browser to the provider; the provider sends it back
+//! to `GET /login/{provider}/callback`, which sets the `kluis_session` cookie (HttpOnly,
+//! SameSite=Lax, Secure outside loopback). Posts that change state (`/logout`,
+//! `/login/token`) need the session's CSRF token (`GET /session` gives it to the page) and
+//! must come from the vault's own origin.
+
+use super::AppState;
+use super::extract::{ApiPath, ApiQuery, CookieSession, check_form_origin, cookie};
+use crate::auth::oidc::LOGIN_COOKIE;
+use crate::auth::{Principal, SESSION_COOKIE};
+use crate::{Error, Result};
+use axum::Json;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Cookie attributes: `Secure` unless the vault is served on loopback over plain HTTP.
+fn cookie_value(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+) -> String {
+    let url = &state.public_url;
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if !loopback {
+        cookie.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    cookie
+}
+
+/// Starts a login with `provider`.
+pub async fn start(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+) -> Result<Response> {
+    let (url, binding) = state.oidc.start(&provider).await?;
+    let cookie = cookie_value(&state, LOGIN_COOKIE, &binding, "/login", Some(600));
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    #[serde(rename = "iss")]
+    _iss: Option<String>,
+    #[serde(rename = "session_state")]
+    _session_state: Option<String>,
+    #[serde(rename = "error_description")]
+    _error_description: Option<String>,
+}
+
+/// The provider's answer.
+pub async fn callback(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(answer): ApiQuery<Callback>,
+    request: Request,
+) -> Result<Response> {
+    if let Some(error) = answer.error {
+        let error: String = error
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .chain(std::iter::once('_'))
+            .take(40)
+            .collect();
+        return Err(Error::LoginFailed(format!(
+            "the identity provider did not log you in ({})",
+            error.trim_end_matches('_')
+        )));
+    }
+    let (Some(code), Some(login_state)) = (answer.code, answer.state) else {
+        return Err(Error::LoginFailed(
+            "the identity provider's answer lacks a code or state".into(),
+        ));
+    };
+    let (parts, _) = request.into_parts();
+    let binding = cookie(&parts, LOGIN_COOKIE);
+    let logged_in = state
+        .oidc
+        .finish(&provider, &code, &login_state, binding)
+        .await?;
+    let session = cookie_value(&state, SESSION_COOKIE, &logged_in.session.token, "/", None);
+    let clear = cookie_value(&state, LOGIN_COOKIE, "", "/login", Some(0));
+    let home = match logged_in.principal {
+        Principal::Resident(_) => "/",
+        Principal::Officer(_) => "/session",
+    };
+    let mut response = Redirect::to(home).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        session
+            .parse()
+            .map_err(|_| Error::Internal("cookie".into()))?,
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        clear
+            .parse()
+            .map_err(|_| Error::Internal("cookie".into()))?,
+    );
+    Ok(response)
+}
+
+/// Who is logged in in this browser, and the CSRF token its pages must send.
+pub async fn session(CookieSession(session): CookieSession) -> Json<serde_json::Value> {
+    let who = match &session.principal {
+        Principal::Resident(_) => json!({"kind": "resident"}),
+        Principal::Officer(o) => json!({"kind": "officer", "id": o.id, "name": o.name}),
+    };
+    Json(
+        json!({"principal": who, "login_method": session.login_method, "csrf_token": session.csrf_token}),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// Reads an urlencoded form with a `csrf` field; anything else is a 400 or 415.
+async fn form(request: Request, state: &AppState) -> Result<(HeaderMap, CsrfForm)> {
+    let headers = request.headers().clone();
+    let axum::Form(form) = axum::Form::<CsrfForm>::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                Error::UnsupportedMediaType
+            } else {
+                Error::InvalidParameter("the form could not be read".into())
+            }
+        })?;
+    Ok((headers, form))
+}
+
+/// Logs out: ends this login's sessions (the cookie and any API token made from it),
+/// clears the cookie, and sends the browser to the provider's logout when it has one.
+pub async fn logout(
+    State(state): State<AppState>,
+    CookieSession(session): CookieSession,
+    request: Request,
+) -> Result<Response> {
+    let (headers, form) = form(request, &state).await?;
+    check_form_origin(&headers, &state.public_url, &session, form.csrf.as_deref())?;
+    state.sessions.end(&session).await?;
+    let clear = cookie_value(&state, SESSION_COOKIE, "", "/", Some(0));
+    let target = state.oidc.logout_url(&session.login_method);
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to(&target)).into_response())
+}
+
+/// A bearer token for the resident's API clients, from the browser's login: it ends when
+/// the login ends.
+pub async fn token(
+    State(state): State<AppState>,
+    CookieSession(session): CookieSession,
+    request: Request,
+) -> Result<Response> {
+    let (headers, form) = form(request, &state).await?;
+    check_form_origin(&headers, &state.public_url, &session, form.csrf.as_deref())?;
+    let method = format!("{}:api-token", session.login_method);
+    let new = state
+        .sessions
+        .create(&session.principal, &method, Some(&session.login_id))
+        .await?;
+    Ok(
+        Json(json!({"token": new.token, "token_type": "Bearer", "expires_at": new.expires_at}))
+            .into_response(),
+    )
+}
+
+/// The login choices, for the portal.
+pub async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = state
+        .oidc
+        .providers()
+        .into_iter()
+        .map(|(name, label, role)| json!({"name": name, "label_nl": label, "role": if role == crate::config::OidcRole::Resident { "resident" } else { "staff" }, "url": format!("/login/{name}")}))
+        .collect();
+    Json(json!({"providers": list}))
+}
