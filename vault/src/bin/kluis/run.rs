@@ -26,9 +26,10 @@ pub async fn serve(config_path: &Path) -> Result<(), Failure> {
     let app = App::open(&config, Clock::system(), public_url)
         .await
         .map_err(|e| fail(1, e))?;
+    let shutdown = shutdown_signal();
     println!("listening on {bound_url}");
     tracing::info!(url = %bound_url, "kluis serving");
-    serve_both(listener, &config.admin_socket, app).await
+    serve_both(listener, &config.admin_socket, app, shutdown).await
 }
 
 /// Serves the public listener and the admin socket until Ctrl-C or SIGTERM.
@@ -36,10 +37,11 @@ async fn serve_both(
     listener: tokio::net::TcpListener,
     admin_socket: &Path,
     app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop.send(true);
     });
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -90,6 +92,7 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     } else {
         "deleted at exit; keep it with --data DIR"
     };
+    let shutdown = shutdown_signal();
     println!(
         "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
 listening on {url}
@@ -107,7 +110,7 @@ Press Ctrl-C to stop.",
         socket = config.admin_socket.display(),
     );
     let _ = std::io::stdout().flush();
-    serve_both(listener, &config.admin_socket, app).await
+    serve_both(listener, &config.admin_socket, app, shutdown).await
 }
 
 /// The development root key: `DIR/root.key`, generated on first use.
@@ -124,24 +127,33 @@ fn dev_root_key(dir: &Path) -> Result<RootKey, Failure> {
     Ok(key)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. The handlers are registered when this is called, not when the future
+/// is first polled: a vault that has said "listening on" must never die of a signal it
+/// was about to handle.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+    let (term, interrupt) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match (term, interrupt) {
+            (Some(mut term), Some(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
 }
