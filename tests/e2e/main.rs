@@ -21,6 +21,7 @@ mod isolation;
 mod journey;
 mod login;
 mod openapi;
+mod portability;
 mod records;
 mod refusals;
 mod revocation;

@@ -38,6 +38,8 @@ pub struct Config {
     pub root_key: RootKey,
     /// The local admin socket (department registration), by default `data_dir/admin.sock`.
     pub admin_socket: PathBuf,
+    /// How long after an erasure the key rotation that completes it runs (zero: at once).
+    pub rotate_after_erasure: Duration,
     /// Where the latest signed audit checkpoint is kept, outside the store: by default
     /// `key_dir/audit-checkpoint.jws`.
     pub audit_checkpoint: PathBuf,
@@ -237,6 +239,7 @@ struct StorageSection {
 struct KeysSection {
     root_key_file: Option<PathBuf>,
     key_dir: Option<PathBuf>,
+    rotate_after_erasure_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -342,6 +345,14 @@ impl Config {
             });
         }
 
+        let rotate_after_erasure_minutes = file.keys.rotate_after_erasure_minutes.unwrap_or(60);
+        if rotate_after_erasure_minutes > 24 * 60 {
+            return Err(ConfigError::Invalid {
+                setting: "[keys] rotate_after_erasure_minutes",
+                reason: "at most 1440 (a day): until the rotation runs, an erased vault is not yet fully erased".into(),
+            });
+        }
+
         let root_key = match (
             env.var("KLUIS_ROOT_KEY"),
             env.var("KLUIS_ROOT_KEY_FILE")
@@ -413,6 +424,7 @@ impl Config {
             public_url,
             admin_socket,
             cache_bytes: cache_mb * 1024 * 1024,
+            rotate_after_erasure: Duration::from_secs(60 * rotate_after_erasure_minutes),
             audit_checkpoint,
             verify_audit_at_start: file.audit.verify_entries_at_start.unwrap_or(true),
             oidc,
@@ -434,6 +446,7 @@ impl Config {
             public_url: None,
             admin_socket: dir.join("data").join("admin.sock"),
             cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
+            rotate_after_erasure: Duration::ZERO,
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             verify_audit_at_start: true,
             data_dir: dir.join("data"),
@@ -659,6 +672,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("key_dir"), "{err}");
+    }
+
+    #[test]
+    fn the_rotation_after_an_erasure_is_at_most_a_day_away() {
+        let config = parse(MINIMAL, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(config.rotate_after_erasure, Duration::from_secs(3600));
+        let file = format!("{MINIMAL}rotate_after_erasure_minutes = 0\n");
+        let config = parse(&file, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(config.rotate_after_erasure, Duration::ZERO);
+        let file = format!("{MINIMAL}rotate_after_erasure_minutes = 1441\n");
+        let err = parse(&file, &[("KLUIS_ROOT_KEY", KEY)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rotate_after_erasure_minutes"), "{err}");
     }
 
     #[test]

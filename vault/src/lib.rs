@@ -172,6 +172,8 @@ impl App {
             consent,
             oidc,
             public_url: public_url.clone(),
+            rotate_after_erasure: chrono::TimeDelta::from_std(config.rotate_after_erasure)
+                .unwrap_or(chrono::TimeDelta::hours(1)),
             store,
             limits: http::Limits {
                 max_body_bytes: config.max_body_bytes,
@@ -266,5 +268,25 @@ async fn maintenance(app: App) {
         if let Err(e) = app.residents().audit().checkpoint_if_grown().await {
             tracing::error!(error = %e, "saving an audit checkpoint failed");
         }
+        if let Err(e) = rotate_if_due(app.store().as_ref(), app.residents(), app.clock()).await {
+            tracing::error!(error = %e, "the key rotation after an erasure failed; it will be retried");
+        }
+    }
+}
+
+/// Runs the key rotation that completes erasures, if one is due. Until it has run, old
+/// copies of an erased vault's wrapped key may survive in the database's files.
+pub async fn rotate_if_due(
+    store: &dyn Store,
+    residents: &Residents,
+    clock: &Clock,
+) -> Result<bool> {
+    match store.rotation_due().await? {
+        Some(due) if due <= clock.now() => {
+            residents.rotate_keys(&audit::Context::new(clock)).await?;
+            store.set_rotation_due(None).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }

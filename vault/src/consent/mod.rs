@@ -10,6 +10,7 @@
 //!   resident's own initiative, and revocation.
 //! - [`access`]: whether a read may happen, as a pure function of (grant, read, now).
 //! - [`reads`]: the department read path, from grant token and DPoP proof to records.
+//! - [`portability`]: downloading and erasing the whole vault.
 //!
 //! Why both a legal basis and the resident's decision: in the Dutch social domain consent
 //! is rarely a valid legal basis on its own, because the resident depends on the
@@ -20,6 +21,7 @@
 pub mod access;
 pub mod departments;
 pub mod grants;
+pub mod portability;
 pub mod reads;
 pub mod requests;
 

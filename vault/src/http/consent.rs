@@ -160,6 +160,51 @@ pub async fn history(
     ))
 }
 
+/// Download everything in my vault (GDPR art. 20).
+pub async fn export(
+    Ctx(context): Ctx,
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+) -> Result<impl axum::response::IntoResponse> {
+    let export = state.consent.export_vault(&context, auth.resident).await?;
+    let disposition = "attachment; filename=\"mijn-kluis.json\"";
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        Json(export),
+    ))
+}
+
+/// Erase my vault (GDPR art. 17): grants end, requests are declined, records and keys
+/// are destroyed, and this login ends.
+pub async fn erase(
+    Ctx(context): Ctx,
+    auth: ResidentAuth,
+    State(state): State<AppState>,
+) -> Result<StatusCode> {
+    erase_vault(&state, &context, auth.resident).await?;
+    state.sessions.end(&auth.session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erases a vault and, when the rotation that completes it is due at once, runs it.
+pub(super) async fn erase_vault(
+    state: &AppState,
+    context: &crate::audit::Context,
+    resident: crate::residents::ResidentId,
+) -> Result<()> {
+    state
+        .consent
+        .erase_vault(context, resident, state.rotate_after_erasure)
+        .await?;
+    crate::rotate_if_due(
+        state.store.as_ref(),
+        &state.residents,
+        state.consent.clock(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Revoke every grant I gave one department.
 pub async fn revoke_department(
     Ctx(context): Ctx,

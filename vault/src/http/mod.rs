@@ -58,6 +58,8 @@ pub struct AppState {
     pub oidc: crate::auth::oidc::Oidc,
     /// The vault's public base URL (its issuer, and the origin its forms must come from).
     pub public_url: String,
+    /// How long after an erasure the completing key rotation runs.
+    pub rotate_after_erasure: chrono::TimeDelta,
     /// The store, for readiness.
     pub store: Arc<dyn Store>,
     /// Request limits.
@@ -67,7 +69,7 @@ pub struct AppState {
 /// The whole router. `dev_login` mounts the development login routes.
 pub fn router(state: AppState, dev_login: bool) -> Router {
     let me = Router::new()
-        .route("/", get(records::me))
+        .route("/", get(records::me).delete(consent::erase))
         .route("/records", get(records::overview))
         .route(
             "/records/{category}",
@@ -81,6 +83,7 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
             get(records::read_version),
         )
         .route("/audit", get(consent::history))
+        .route("/export", get(consent::export))
         .route("/requests", get(consent::requests))
         .route("/requests/{id}", get(consent::request))
         .route("/requests/{id}/approve", post(consent::approve))

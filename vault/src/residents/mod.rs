@@ -31,6 +31,12 @@ pub struct Residents {
     catalogue: Arc<Catalogue>,
     audit: Arc<Audit>,
     clock: Clock,
+    /// Held (shared) while a new vault's data key is wrapped and stored, and (exclusive)
+    /// while a rotation adds its KEK: so no vault can be stored under a KEK the rotation's
+    /// scan has already passed and is about to destroy.
+    new_vaults: Arc<tokio::sync::RwLock<()>>,
+    /// One rotation at a time.
+    rotating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Residents {
@@ -48,6 +54,8 @@ impl Residents {
             catalogue,
             audit,
             clock,
+            new_vaults: Arc::default(),
+            rotating: Arc::default(),
         }
     }
 
@@ -102,6 +110,7 @@ impl Residents {
         if let Some(row) = self.store.resident_by_identity(&identity).await? {
             return Ok(row);
         }
+        let _creating = self.new_vaults.read().await;
         let id = Uuid::new_v4();
         let (_, wrapped) = self.keyring.new_data_key(&id)?;
         let row = ResidentRow {
@@ -149,6 +158,17 @@ impl Residents {
     }
 
     async fn data_key(&self, resident: ResidentId) -> Result<DataKey> {
+        match self.unwrap_current(resident).await {
+            // A key rotation may have rewrapped the key and destroyed the old KEK between
+            // reading the row and unwrapping it: read the row again, once.
+            Err(Error::Integrity(crate::crypto::CryptoError::MissingKey { .. })) => {
+                self.unwrap_current(resident).await
+            }
+            other => other,
+        }
+    }
+
+    async fn unwrap_current(&self, resident: ResidentId) -> Result<DataKey> {
         let row = self.resident(resident).await?;
         Ok(self
             .keyring
@@ -307,7 +327,11 @@ impl Residents {
     /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
     /// the new KEK version and how many vaults were rewrapped.
     pub async fn rotate_keys(&self, context: &Context) -> Result<(u32, usize)> {
-        let version = self.keyring.add_kek()?;
+        let _one_at_a_time = self.rotating.lock().await;
+        let version = {
+            let _no_vault_being_created = self.new_vaults.write().await;
+            self.keyring.add_kek()?
+        };
         let mut after = None;
         let mut rewrapped = 0;
         loop {

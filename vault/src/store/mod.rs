@@ -282,6 +282,16 @@ pub trait ResidentStore: Send + Sync {
     async fn set_national_id(&self, id: Uuid, hash: &str) -> StoreResult<()>;
     /// The resident with this national-identifier hash.
     async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>>;
+    /// Erases a vault: the resident row with its wrapped data key, its identity and
+    /// national-id index entries, every record and record counter, its pairwise
+    /// references, and its sessions. Grants and requests are the caller's to end first.
+    /// Durable on return. Old copies may remain in the database's files until the next
+    /// key rotation destroys the key that wrapped the data key.
+    async fn erase_resident(&self, id: Uuid) -> StoreResult<()>;
+    /// When a key rotation is due because a vault was erased (none if not due).
+    async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Sets (`Some`) or clears (`None`) the time a rotation is due. Durable on return.
+    async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()>;
 }
 
 /// Registered departments.

@@ -3,6 +3,7 @@
 use super::{SledStore, decode_json, encode_json, map_err, map_tx_err};
 use crate::store::{ResidentRow, ResidentStore, StoreError, StoreResult};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use uuid::Uuid;
@@ -135,5 +136,94 @@ impl ResidentStore for SledStore {
         let id =
             Uuid::from_slice(&id).map_err(|_| StoreError::Corrupt("national id index".into()))?;
         self.resident(id).await
+    }
+
+    async fn erase_resident(&self, id: Uuid) -> StoreResult<()> {
+        let Some(row) = self.resident(id).await? else {
+            return Ok(());
+        };
+        let mut records = sled::Batch::default();
+        for key in self.records.scan_prefix(id.as_bytes()).keys() {
+            records.remove(key.map_err(|e| map_err(e, "listing records"))?);
+        }
+        let mut counters = sled::Batch::default();
+        for key in self.record_counters.scan_prefix(id.as_bytes()).keys() {
+            counters.remove(key.map_err(|e| map_err(e, "listing record counters"))?);
+        }
+        let mut pairwise = sled::Batch::default();
+        for item in self.pairwise.iter() {
+            let (key, value) = item.map_err(|e| map_err(e, "listing references"))?;
+            if value.as_ref() == id.as_bytes() {
+                pairwise.remove(key);
+            }
+        }
+        let mut sessions = sled::Batch::default();
+        for item in self.sessions.iter() {
+            let (key, value) = item.map_err(|e| map_err(e, "listing sessions"))?;
+            if let Ok(session) = super::decode_session(&value)
+                && session.subject == (crate::store::SessionSubject::Resident { id })
+            {
+                sessions.remove(key);
+            }
+        }
+        self.records
+            .apply_batch(records)
+            .map_err(|e| map_err(e, "erasing records"))?;
+        self.record_counters
+            .apply_batch(counters)
+            .map_err(|e| map_err(e, "erasing counters"))?;
+        self.pairwise
+            .apply_batch(pairwise)
+            .map_err(|e| map_err(e, "erasing references"))?;
+        self.sessions
+            .apply_batch(sessions)
+            .map_err(|e| map_err(e, "ending sessions"))?;
+        if let Some(hash) = &row.national_id {
+            self.national_ids
+                .remove(hash.as_bytes())
+                .map_err(|e| map_err(e, "erasing a national id"))?;
+        }
+        self.identities
+            .remove(row.identity.as_bytes())
+            .map_err(|e| map_err(e, "erasing an identity"))?;
+        self.residents
+            .remove(id.as_bytes())
+            .map_err(|e| map_err(e, "erasing a resident"))?;
+        self.durable().await
+    }
+
+    async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let meta = self
+            .db
+            .open_tree("meta")
+            .map_err(|e| map_err(e, "opening meta"))?;
+        match meta
+            .get("rotation_due")
+            .map_err(|e| map_err(e, "reading meta"))?
+        {
+            None => Ok(None),
+            Some(v) => {
+                let micros: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("rotation_due".into()))?;
+                Ok(DateTime::from_timestamp_micros(i64::from_be_bytes(micros)))
+            }
+        }
+    }
+
+    async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let meta = self
+            .db
+            .open_tree("meta")
+            .map_err(|e| map_err(e, "opening meta"))?;
+        match at {
+            Some(at) => meta
+                .insert("rotation_due", &at.timestamp_micros().to_be_bytes())
+                .map(|_| ()),
+            None => meta.remove("rotation_due").map(|_| ()),
+        }
+        .map_err(|e| map_err(e, "writing meta"))?;
+        self.durable().await
     }
 }

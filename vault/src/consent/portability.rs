@@ -1,0 +1,94 @@
+//! The resident's rights over the whole vault: download everything (GDPR art. 20) and
+//! erase it (art. 17).
+//!
+//! Erasure ends every grant (the next read is refused), declines every open request,
+//! deletes the records and the resident's wrapped data key (crypto-shredding), ends the
+//! resident's sessions, and schedules a key rotation: until it has run, old copies of the
+//! wrapped key may survive in the database's files or an old backup; after it, the key
+//! that wrapped them no longer exists and nothing of the vault can be opened. The audit
+//! log keeps its pseudonymous entries, as the law requires of a processing record.
+
+use super::Consent;
+use crate::Result;
+use crate::audit::Context;
+use crate::audit::entry::{Action, Entry, Outcome};
+use crate::residents::ResidentId;
+use crate::store::{RequestState, RequestSubject};
+use chrono::TimeDelta;
+use serde_json::{Value, json};
+
+impl Consent {
+    /// Everything the vault holds about the resident, readable: every version of every
+    /// record, every request and grant, and the audit entries about them.
+    pub async fn export_vault(&self, context: &Context, resident: ResidentId) -> Result<Value> {
+        let row = self.residents.resident(resident).await?;
+        let mut records = serde_json::Map::new();
+        for summary in self.residents.overview(resident).await? {
+            let mut versions = Vec::new();
+            for version in self.residents.versions(resident, &summary.category).await? {
+                versions.push(
+                    self.residents
+                        .read(resident, &summary.category, Some(version.version))
+                        .await?,
+                );
+            }
+            records.insert(summary.category, json!(versions));
+        }
+        let reference = self.residents.audit_reference(resident);
+        let history = self.residents.audit().about_resident(&reference).await?;
+        let export = json!({
+            "format": "kluis-vault-export/1",
+            "exported_at": self.clock.now(),
+            "vault_created_at": row.created_at,
+            "audit_reference": reference,
+            "records": records,
+            "requests": self.resident_requests(resident, true).await?,
+            "grants": self.resident_grants(resident).await?,
+            "audit": history,
+        });
+        let mut entry = Entry::new(Action::Export, Outcome::Done, self.resident_actor(resident));
+        entry.resident = Some(reference);
+        self.residents.audit().record(context, entry).await?;
+        Ok(export)
+    }
+
+    /// Erases the resident's vault. `rotate_after` is when the key rotation that completes
+    /// the erasure is due.
+    pub async fn erase_vault(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        rotate_after: TimeDelta,
+    ) -> Result<()> {
+        self.residents.resident(resident).await?;
+        let actor = self.resident_actor(resident);
+        let reference = self.residents.audit_reference(resident);
+        for grant in self.store.grants_of_resident(resident).await? {
+            if grant.revoked_at.is_none() {
+                self.revoke(context, resident, grant.id).await?;
+            }
+        }
+        let mut subjects = vec![RequestSubject::Resident { id: resident }];
+        if let Some(hash) = self.residents.resident(resident).await?.national_id {
+            subjects.push(RequestSubject::NationalId { hash });
+        }
+        for request in self.store.requests_about(&subjects).await? {
+            if request.state == RequestState::Pending {
+                self.decline(context, resident, request.id).await?;
+            }
+        }
+        self.store.erase_resident(resident).await?;
+        let now = self.clock.now();
+        let due = now + rotate_after;
+        let earlier = self.store.rotation_due().await?.map_or(due, |d| d.min(due));
+        self.store.set_rotation_due(Some(earlier)).await?;
+        let mut entry = Entry::new(Action::Erasure, Outcome::Done, actor);
+        entry.resident = Some(reference);
+        entry
+            .details
+            .insert("key_rotation_due".into(), earlier.to_rfc3339());
+        self.residents.audit().record(context, entry).await?;
+        tracing::info!("a vault was erased; a key rotation is due");
+        Ok(())
+    }
+}
