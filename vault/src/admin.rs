@@ -12,13 +12,10 @@ use hyper::{Method, Request, StatusCode};
 use std::future::Future;
 use std::path::Path;
 
-/// Serves `router` on a Unix socket at `path` until `shutdown`. A stale socket left by a
-/// crash is replaced; the caller holds the store's lock, so no other vault uses it.
-pub async fn serve(
-    path: &Path,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+/// Binds the Unix socket at `path` (owner-only). A stale socket left by a crash is
+/// replaced; the caller holds the store's lock, so no other vault uses it. Bound before
+/// the vault says it listens, so a client that waits for that finds the socket.
+pub fn bind(path: &Path) -> std::io::Result<AdminListener> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| {
         #[cfg(unix)]
         {
@@ -39,11 +36,31 @@ pub async fn serve(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    let _ = std::fs::remove_file(path);
-    served
+    Ok(AdminListener {
+        listener,
+        path: path.to_owned(),
+    })
+}
+
+/// A bound admin socket, not yet served.
+pub struct AdminListener {
+    listener: tokio::net::UnixListener,
+    path: std::path::PathBuf,
+}
+
+impl AdminListener {
+    /// Serves `router` until `shutdown`, then removes the socket file.
+    pub async fn serve(
+        self,
+        router: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = std::fs::remove_file(&self.path);
+        served
+    }
 }
 
 /// Sends one request to the admin socket; returns the status and the body.

@@ -26,16 +26,17 @@ pub async fn serve(config_path: &Path) -> Result<(), Failure> {
     let app = App::open(&config, Clock::system(), public_url)
         .await
         .map_err(|e| fail(1, e))?;
+    let admin = bind_admin(&config.admin_socket)?;
     let shutdown = shutdown_signal();
     println!("listening on {bound_url}");
     tracing::info!(url = %bound_url, "kluis serving");
-    serve_both(listener, &config.admin_socket, app, shutdown).await
+    serve_both(listener, admin, app, shutdown).await
 }
 
 /// Serves the public listener and the admin socket until Ctrl-C or SIGTERM.
 async fn serve_both(
     listener: tokio::net::TcpListener,
-    admin_socket: &Path,
+    admin: kluis::admin::AdminListener,
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
@@ -47,10 +48,10 @@ async fn serve_both(
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
-    let admin = kluis::admin::serve(admin_socket, app.admin_router(), wait(stopped.clone()));
+    let admin = admin.serve(app.admin_router(), wait(stopped.clone()));
     let public = kluis::run(listener, app, wait(stopped));
     let (admin, public) = tokio::join!(admin, public);
-    admin.map_err(|e| fail(1, format!("admin socket {}: {e}", admin_socket.display())))?;
+    admin.map_err(|e| fail(1, format!("admin socket: {e}")))?;
     public.map_err(|e| fail(1, e))
 }
 
@@ -92,6 +93,7 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     } else {
         "deleted at exit; keep it with --data DIR"
     };
+    let admin = bind_admin(&config.admin_socket)?;
     let shutdown = shutdown_signal();
     println!(
         "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
@@ -110,7 +112,16 @@ Press Ctrl-C to stop.",
         socket = config.admin_socket.display(),
     );
     let _ = std::io::stdout().flush();
-    serve_both(listener, &config.admin_socket, app, shutdown).await
+    serve_both(listener, admin, app, shutdown).await
+}
+
+fn bind_admin(path: &Path) -> Result<kluis::admin::AdminListener, Failure> {
+    kluis::admin::bind(path).map_err(|e| {
+        fail(
+            1,
+            format!("cannot open the admin socket {}: {e}", path.display()),
+        )
+    })
 }
 
 /// The development root key: `DIR/root.key`, generated on first use.
