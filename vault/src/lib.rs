@@ -37,8 +37,10 @@ pub mod dev;
 mod error;
 pub mod http;
 pub mod jose;
+pub mod language;
 pub mod residents;
 pub mod store;
+pub mod web;
 
 pub use clock::Clock;
 pub use config::Config;
@@ -174,6 +176,7 @@ impl App {
             public_url: public_url.clone(),
             rotate_after_erasure: chrono::TimeDelta::from_std(config.rotate_after_erasure)
                 .unwrap_or(chrono::TimeDelta::hours(1)),
+            dev_login: config.dev_login,
             store,
             limits: http::Limits {
                 max_body_bytes: config.max_body_bytes,

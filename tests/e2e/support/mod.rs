@@ -1,5 +1,6 @@
 //! Shared test support: vaults in-process and as real processes, and an HTTP client.
 
+pub mod chromium;
 pub mod department;
 pub mod oidc;
 pub mod process;

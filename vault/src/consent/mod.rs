@@ -11,6 +11,7 @@
 //! - [`access`]: whether a read may happen, as a pure function of (grant, read, now).
 //! - [`reads`]: the department read path, from grant token and DPoP proof to records.
 //! - [`portability`]: downloading and erasing the whole vault.
+//! - [`history`]: the resident's plain-language view of the audit log.
 //!
 //! Why both a legal basis and the resident's decision: in the Dutch social domain consent
 //! is rarely a valid legal basis on its own, because the resident depends on the
@@ -21,6 +22,7 @@
 pub mod access;
 pub mod departments;
 pub mod grants;
+pub mod history;
 pub mod portability;
 pub mod reads;
 pub mod requests;

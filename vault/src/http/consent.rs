@@ -124,34 +124,21 @@ pub async fn history(
     auth: ResidentAuth,
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>> {
-    let reference = state.residents.audit_reference(auth.resident);
-    let entries = state.residents.audit().about_resident(&reference).await?;
-    let names: std::collections::HashMap<String, String> = state
-        .store
-        .departments()
-        .await?
+    let (reference, items) = state
+        .consent
+        .resident_history(auth.resident, crate::language::Language::Nl)
+        .await?;
+    let items: Vec<serde_json::Value> = items
         .into_iter()
-        .map(|d| (d.id, d.name))
-        .collect();
-    let catalogue = state.residents.catalogue();
-    let label = |id: &str| {
-        catalogue
-            .get(id)
-            .map(|c| c.info.label_nl.clone())
-            .unwrap_or_else(|_| id.to_owned())
-    };
-    let items: Vec<serde_json::Value> = entries
-        .iter()
-        .rev()
         .map(|e| {
             serde_json::json!({
                 "time": e.time,
                 "action": e.action,
                 "outcome": e.outcome,
-                "department": e.department.as_ref().map(|d| serde_json::json!({"id": d, "name": names.get(d).unwrap_or(d)})),
+                "department": e.department,
                 "categories": e.categories,
                 "purpose": e.purpose,
-                "summary_nl": crate::audit::resident::describe_nl(e, &names, &label),
+                "summary_nl": e.summary,
             })
         })
         .collect();
@@ -187,7 +174,7 @@ pub async fn erase(
 }
 
 /// Erases a vault and, when the rotation that completes it is due at once, runs it.
-pub(super) async fn erase_vault(
+pub(crate) async fn erase_vault(
     state: &AppState,
     context: &crate::audit::Context,
     resident: crate::residents::ResidentId,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// Cookie attributes: `Secure` unless the vault is served on loopback over plain HTTP.
-fn cookie_value(
+pub(crate) fn cookie_value(
     state: &AppState,
     name: &str,
     value: &str,

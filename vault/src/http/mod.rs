@@ -13,12 +13,12 @@
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
 
 pub mod admin;
-mod consent;
+pub(crate) mod consent;
 mod departments;
 mod dev;
-mod extract;
+pub(crate) mod extract;
 mod health;
-mod login;
+pub(crate) mod login;
 mod officer;
 pub mod problem;
 mod records;
@@ -60,6 +60,8 @@ pub struct AppState {
     pub public_url: String,
     /// How long after an erasure the completing key rotation runs.
     pub rotate_after_erasure: chrono::TimeDelta,
+    /// Whether the development login is on (`kluis dev`).
+    pub dev_login: bool,
     /// The store, for readiness.
     pub store: Arc<dyn Store>,
     /// Request limits.
@@ -115,7 +117,8 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         .route("/v1/session/logout", post(records::logout))
         .nest("/v1/me", me)
         .nest("/v1/dept", department)
-        .nest("/v1/officer", officer_routes());
+        .nest("/v1/officer", officer_routes())
+        .merge(crate::web::routes(dev_login));
     if dev_login {
         router = router.route("/dev/login", get(dev::page).post(dev::login));
     }
@@ -149,7 +152,7 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,

@@ -5,12 +5,15 @@
 //! English label, a one-sentence Dutch description, a special-category flag (GDPR art. 9)
 //! and a JSON Schema that every record must satisfy. Adding a category is a data change.
 
+use super::fields::{CategoryLabels, Field};
 use crate::Error;
+use crate::language::Language;
 use kluis_proto::records::CategoryInfo;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 const CATALOGUE_JSON: &str = include_str!("catalogue.json");
+const LABELS_JSON: &str = include_str!("labels.json");
 
 /// At most this many schema problems are reported for one record.
 const MAX_REPORTED_VIOLATIONS: usize = 10;
@@ -25,10 +28,23 @@ struct CatalogueFile {
 pub struct Category {
     /// What the API and portal show.
     pub info: CategoryInfo,
+    /// Its fields, labelled, for forms.
+    pub fields: Vec<Field>,
+    description_en: String,
     validator: jsonschema::Validator,
 }
 
 impl Category {
+    /// Its label in `language`.
+    pub fn label(&self, language: Language) -> &str {
+        language.pick(&self.info.label_nl, &self.info.label_en)
+    }
+
+    /// Its one-sentence description in `language`.
+    pub fn description(&self, language: Language) -> &str {
+        language.pick(&self.info.description_nl, &self.description_en)
+    }
+
     /// Checks `data` against the category's schema. The error lists where and which rule
     /// failed, never the offending values (they are personal data).
     pub fn validate(&self, data: &serde_json::Value) -> Result<(), Error> {
@@ -78,12 +94,14 @@ impl Catalogue {
     /// Loads and checks the built-in catalogue. Fails only if the shipped data is broken,
     /// which the test suite rules out.
     pub fn builtin() -> Result<Catalogue, String> {
-        Catalogue::from_json(CATALOGUE_JSON)
+        Catalogue::from_json(CATALOGUE_JSON, LABELS_JSON)
     }
 
-    fn from_json(json: &str) -> Result<Catalogue, String> {
+    fn from_json(json: &str, labels: &str) -> Result<Catalogue, String> {
         let file: CatalogueFile =
             serde_json::from_str(json).map_err(|e| format!("catalogue: {e}"))?;
+        let mut labels: BTreeMap<String, CategoryLabels> =
+            serde_json::from_str(labels).map_err(|e| format!("catalogue labels: {e}"))?;
         let mut categories = BTreeMap::new();
         for info in file.categories {
             if !is_category_id(&info.id) {
@@ -98,12 +116,24 @@ impl Catalogue {
             let validator = jsonschema::draft202012::new(&info.schema)
                 .map_err(|e| format!("catalogue: schema of {}: {e}", info.id))?;
             let id = info.id.clone();
-            if categories
-                .insert(id.clone(), Category { info, validator })
-                .is_some()
-            {
+            if categories.contains_key(&id) {
                 return Err(format!("catalogue: {id} appears twice"));
             }
+            let category_labels = labels
+                .remove(&id)
+                .ok_or_else(|| format!("catalogue: {id} has no labels"))?;
+            let fields = super::fields::from_schema(&info.schema, &category_labels)
+                .map_err(|e| format!("catalogue: {id}: {e}"))?;
+            let category = Category {
+                info,
+                fields,
+                description_en: category_labels.description_en,
+                validator,
+            };
+            categories.insert(id, category);
+        }
+        if let Some(extra) = labels.keys().next() {
+            return Err(format!("catalogue labels: {extra} is not a category"));
         }
         Ok(Catalogue {
             version: file.version,
@@ -246,10 +276,65 @@ mod tests {
 
     #[test]
     fn broken_catalogues_are_refused() {
-        assert!(Catalogue::from_json(r#"{"version":1,"categories":[{"id":"a","label_nl":"A","label_en":"A","description_nl":"","special_category":false,"schema":{"type":"nope"}}]}"#).is_err());
-        let twice = r#"{"version":1,"categories":[
-            {"id":"a","label_nl":"A","label_en":"A","description_nl":"","special_category":false,"schema":{}},
-            {"id":"a","label_nl":"A","label_en":"A","description_nl":"","special_category":false,"schema":{}}]}"#;
-        assert!(Catalogue::from_json(twice).unwrap_err().contains("twice"));
+        let category = |schema: &str| {
+            format!(
+                r#"{{"id":"a","label_nl":"A","label_en":"A","description_nl":"","special_category":false,"schema":{schema}}}"#
+            )
+        };
+        let catalogue = |categories: &[String]| {
+            format!(r#"{{"version":1,"categories":[{}]}}"#, categories.join(","))
+        };
+        let schema = r#"{"type":"object","properties":{"x":{"enum":["p","q"]}}}"#;
+        let labels = r#"{"a":{"description_en":"A","fields":{"x":{"nl":"X","en":"X"}},"values":{"x":{"p":{"nl":"P","en":"P"},"q":{"nl":"Q","en":"Q"}}}}}"#;
+        assert!(Catalogue::from_json(&catalogue(&[category(schema)]), labels).is_ok());
+
+        let err = |json: &str, labels: &str| Catalogue::from_json(json, labels).unwrap_err();
+        assert!(err(&catalogue(&[category(r#"{"type":"nope"}"#)]), labels).contains("schema"));
+        assert!(err(&catalogue(&[category(schema), category(schema)]), labels).contains("twice"));
+        assert!(err(&catalogue(&[category(schema)]), "{}").contains("no labels"));
+        let extra_category = labels.replace(
+            r#"{"a":"#,
+            r#"{"b":{"description_en":"B","fields":{},"values":{}},"a":"#,
+        );
+        assert!(
+            err(&catalogue(&[category(schema)]), &extra_category).contains("b is not a category")
+        );
+        let no_choice_label = labels.replace(r#","q":{"nl":"Q","en":"Q"}"#, "");
+        assert!(
+            err(&catalogue(&[category(schema)]), &no_choice_label)
+                .contains("no label for \"x\" = \"q\"")
+        );
+        let extra_field = labels.replace(r#""fields":{"#, r#""fields":{"y":{"nl":"Y","en":"Y"},"#);
+        assert!(err(&catalogue(&[category(schema)]), &extra_field).contains("not a field"));
+        let no_english = labels.replace(r#""x":{"nl":"X","en":"X"}"#, r#""x":{"nl":"X","en":" "}"#);
+        assert!(err(&catalogue(&[category(schema)]), &no_english).contains("lacks a language"));
+        let unshowable =
+            r#"{"type":"object","properties":{"x":{"type":"array","items":{"type":"integer"}}}}"#;
+        let x_only =
+            r#"{"a":{"description_en":"A","fields":{"x":{"nl":"X","en":"X"}},"values":{}}}"#;
+        assert!(err(&catalogue(&[category(unshowable)]), x_only).contains("cannot show"));
+    }
+
+    #[test]
+    fn every_builtin_field_and_choice_is_labelled_in_both_languages() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let household = catalogue.get("huishouden.samenstelling").unwrap();
+        assert_eq!(
+            household.description(Language::En),
+            "Who you live with and who is part of your family."
+        );
+        let members = household.fields.iter().find(|f| f.name == "leden").unwrap();
+        let crate::residents::fields::FieldKind::List { item, .. } = &members.kind else {
+            panic!("leden is a list")
+        };
+        let role = item.iter().find(|f| f.name == "rol").unwrap();
+        assert_eq!(role.path, "leden/rol");
+        assert!(role.required);
+        let crate::residents::fields::FieldKind::Choice(choices) = &role.kind else {
+            panic!("rol is a choice")
+        };
+        assert_eq!(choices[1].0, "kind");
+        assert_eq!(choices[1].1.get(Language::Nl), "Kind");
+        assert_eq!(choices[1].1.get(Language::En), "Child");
     }
 }

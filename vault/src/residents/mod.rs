@@ -7,6 +7,7 @@
 //! because it walks every vault.
 
 pub mod catalogue;
+pub mod fields;
 pub mod national_id;
 
 use crate::audit::entry::{Action, Actor, Entry, Outcome};

@@ -1,0 +1,351 @@
+//! Coming and going: the start page with the ways to log in, the language switch, who
+//! looked at my data, downloading and erasing my vault, and logging out.
+
+use super::text::Texts;
+use super::{LANGUAGE_COOKIE, OrPage, Page, PortalError, Resident, Visitor, render, see_other};
+use crate::Error;
+use crate::auth::dev_login::{DEV_ISSUER, HENK, validate_subject};
+use crate::auth::{Principal, SESSION_COOKIE};
+use crate::config::OidcRole;
+use crate::http::AppState;
+use crate::http::extract::{ApiQuery, Ctx, cookie};
+use crate::http::login::cookie_value;
+use crate::language::Language;
+use askama::Template;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// A way to log in.
+pub struct Provider {
+    /// Where the button goes.
+    pub href: String,
+    /// What it says.
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+struct StartPage {
+    page: Page,
+    providers: Vec<Provider>,
+    dev_login: bool,
+    dev_subject: &'static str,
+}
+
+/// The start page: what Kluis is, and how to log in. A logged-in resident goes on to the
+/// overview.
+pub async fn start(State(state): State<AppState>, visitor: Visitor, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    if let Some(token) = cookie(&parts, SESSION_COOKIE)
+        && let Ok(session) = state.sessions.resolve(token).await
+        && matches!(session.principal, Principal::Resident(_))
+    {
+        return see_other("/portal");
+    }
+    let t = visitor.texts;
+    let providers = state
+        .oidc
+        .providers()
+        .into_iter()
+        .filter(|(_, _, role)| *role == OidcRole::Resident)
+        .map(|(name, label, _)| Provider {
+            href: format!("/login/{name}"),
+            label: t.fill("start.login_with", &[("provider", &label)]),
+        })
+        .collect();
+    let mut page = visitor.page(&state, t.get("start.title"));
+    page.notice = parts
+        .uri
+        .query()
+        .and_then(super::done_message)
+        .map(|key| t.get(&key).to_owned());
+    render(
+        &StartPage {
+            page,
+            providers,
+            dev_login: state.dev_login,
+            dev_subject: HENK,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// The language switch's query: the language, and the page to return to.
+#[derive(serde::Deserialize)]
+pub struct LanguageSwitch {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+/// Remembers the chosen language and goes back to the page it was chosen on (a path on
+/// this vault only).
+pub async fn switch_language(
+    State(state): State<AppState>,
+    ApiQuery(switch): ApiQuery<LanguageSwitch>,
+) -> Response {
+    let language = switch
+        .to
+        .as_deref()
+        .and_then(Language::from_tag)
+        .unwrap_or_default();
+    let back = switch.back.unwrap_or_default();
+    let local =
+        back.starts_with('/') && !back.starts_with("//") && !back.contains(['\\', '\r', '\n']);
+    let target = if local { back.as_str() } else { "/" };
+    let cookie = cookie_value(
+        &state,
+        LANGUAGE_COOKIE,
+        language.tag(),
+        "/",
+        Some(365 * 24 * 3600),
+    );
+    ([(header::SET_COOKIE, cookie)], see_other(target)).into_response()
+}
+
+/// The development login of `kluis dev`: logs in as a test resident and opens the portal.
+/// Only a post from the vault's own pages is taken.
+pub async fn dev_login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let t = visitor.texts;
+    let headers: HeaderMap = request.headers().clone();
+    let own_origin = state.public_url.trim_end_matches('/');
+    if headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) != Some(own_origin) {
+        return Err(Error::CsrfRejected).or_page(t);
+    }
+    let axum::Form(form) = axum::Form::<Vec<(String, String)>>::from_request(request, &state)
+        .await
+        .map_err(|_| Error::InvalidParameter("the form could not be read".into()))
+        .or_page(t)?;
+    let subject = form
+        .iter()
+        .find(|(k, _)| k == "subject")
+        .map(|(_, v)| v.trim())
+        .unwrap_or(HENK);
+    validate_subject(subject).or_page(t)?;
+    tracing::warn!(login_method = "dev", "development login used");
+    let resident = state
+        .residents
+        .ensure_resident(DEV_ISSUER, subject)
+        .await
+        .or_page(t)?;
+    let session = state
+        .sessions
+        .create(&Principal::Resident(resident.id), "dev", None)
+        .await
+        .or_page(t)?;
+    let cookie = cookie_value(&state, SESSION_COOKIE, &session.token, "/", None);
+    Ok(([(header::SET_COOKIE, cookie)], see_other("/portal")).into_response())
+}
+
+/// One line of my history.
+pub struct HistoryLine {
+    /// When.
+    pub time: String,
+    /// What, in a sentence.
+    pub summary: String,
+    /// Whether it was a department reading (shown first-class: that is what people ask).
+    pub read: bool,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    page: Page,
+    reference: String,
+    lines: Vec<HistoryLine>,
+}
+
+/// Who looked at my data, and everything else done with it, newest first.
+pub async fn history(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let (reference, items) = state
+        .consent
+        .resident_history(me.id, t.language)
+        .await
+        .or_page(t)?;
+    let lines = items
+        .into_iter()
+        .map(|item| HistoryLine {
+            time: t.date_time(item.time),
+            summary: item.summary,
+            read: item.action == crate::audit::entry::Action::Read,
+        })
+        .collect();
+    Ok(render(
+        &HistoryPage {
+            page: me.page(&state, t.get("history.title"), "history"),
+            reference,
+            lines,
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    page: Page,
+}
+
+/// Download or erase everything.
+pub async fn account(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
+    Ok(render(
+        &AccountPage {
+            page: me.page(&state, me.texts.get("account.title"), "account"),
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// Everything in my vault as one JSON file.
+pub async fn download(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    me.form(&state, request).await?;
+    let export = state
+        .consent
+        .export_vault(&context, me.id)
+        .await
+        .or_page(me.texts)?;
+    let body = serde_json::to_vec_pretty(&export)
+        .map_err(|e| Error::Internal(format!("export: {e}")))
+        .or_page(me.texts)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"mijn-kluis.json\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "erase.html")]
+struct ErasePage {
+    page: Page,
+    error: Option<&'static str>,
+}
+
+/// What erasing means, and the confirmation it needs.
+pub async fn confirm_erase(
+    State(state): State<AppState>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    Ok(erase_page(&state, &me, None))
+}
+
+fn erase_page(state: &AppState, me: &Resident, error: Option<&'static str>) -> Response {
+    let t = me.texts;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        &ErasePage {
+            page: me.page(state, t.get("erase.title"), "account"),
+            error,
+        },
+        status,
+    )
+}
+
+/// Erases the vault (only with the box ticked) and ends the login.
+pub async fn erase(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let form = me.form(&state, request).await?;
+    if !form.iter().any(|(k, v)| k == "confirm" && v == "yes") {
+        return Ok(erase_page(&state, &me, Some(t.get("erase.not_confirmed"))));
+    }
+    crate::http::consent::erase_vault(&state, &context, me.id)
+        .await
+        .or_page(t)?;
+    state.sessions.end(&me.session).await.or_page(t)?;
+    let clear = cookie_value(&state, SESSION_COOKIE, "", "/", Some(0));
+    Ok(([(header::SET_COOKIE, clear)], see_other("/?done=erased")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "goodbye.html")]
+struct GoodbyePage {
+    page: Page,
+    provider_logout: String,
+    provider_logout_label: String,
+}
+
+/// Logs out of Kluis. After a login through a provider that can log out too, the page
+/// offers that as well (a link: the portal's forms may only post to the vault itself).
+pub async fn logout(
+    State(state): State<AppState>,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let t: Texts = me.texts;
+    me.form(&state, request).await?;
+    let home = format!("{}/", state.public_url.trim_end_matches('/'));
+    let provider_logout = state.oidc.logout_url(&me.session.login_method);
+    state.sessions.end(&me.session).await.or_page(t)?;
+    let clear = cookie_value(&state, SESSION_COOKIE, "", "/", Some(0));
+    if provider_logout == home {
+        return Ok((
+            [(header::SET_COOKIE, clear)],
+            see_other("/?done=logged_out"),
+        )
+            .into_response());
+    }
+    let provider = me
+        .session
+        .login_method
+        .strip_prefix("oidc:")
+        .unwrap_or_default();
+    let label = state
+        .oidc
+        .providers()
+        .into_iter()
+        .find(|(name, _, _)| name == provider)
+        .map(|(_, label, _)| label)
+        .unwrap_or_default();
+    let mut page = Page {
+        texts: t,
+        title: t.get("goodbye.title").to_owned(),
+        section: "",
+        csrf: None,
+        path: "/".into(),
+        notice: None,
+        dev: state.dev_login,
+    };
+    page.notice = Some(t.get("done.logged_out").to_owned());
+    let mut response = render(
+        &GoodbyePage {
+            page,
+            provider_logout,
+            provider_logout_label: t.fill("goodbye.provider", &[("provider", &label)]),
+        },
+        StatusCode::OK,
+    );
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        clear
+            .parse()
+            .map_err(|_| Error::Internal("cookie".into()))
+            .or_page(t)?,
+    );
+    Ok(response)
+}

@@ -1,0 +1,314 @@
+//! Deciding who may see what: open requests (approve all, approve some, decline), the
+//! grants I gave, and withdrawing one, which is as easy as giving it (GDPR art. 7(3)).
+
+use super::text::Texts;
+use super::{OrPage, Page, PortalError, Resident, render, see_other};
+use crate::Error;
+use crate::http::AppState;
+use crate::http::extract::{ApiPath, Ctx};
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use kluis_proto::consent::{Approval, GrantState, GrantView, ProcessingActivity, RequestView};
+use uuid::Uuid;
+
+/// An open request, as the resident reads it.
+pub struct RequestCard {
+    /// Its id (for the forms).
+    pub id: Uuid,
+    /// Who asks.
+    pub department: String,
+    /// The activity's name.
+    pub activity: String,
+    /// Why, in the department's words.
+    pub purpose: String,
+    /// The law and article it rests on.
+    pub law: String,
+    /// The parts asked for: (id, label).
+    pub categories: Vec<(String, String)>,
+    /// Until when a yes would last.
+    pub until: String,
+    /// When it was asked.
+    pub asked_on: String,
+    /// What is wrong with the last answer to it, if anything.
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+struct RequestsPage {
+    page: Page,
+    requests: Vec<RequestCard>,
+}
+
+/// A request or grant id from the path; anything else is simply not found.
+fn parse_id(raw: &str, t: Texts) -> Result<Uuid, PortalError> {
+    raw.parse()
+        .map_err(|_| Error::NotFound("request or grant"))
+        .or_page(t)
+}
+
+fn law(activity: &ProcessingActivity) -> String {
+    format!(
+        "{}, {}",
+        activity.legal_basis.law, activity.legal_basis.article
+    )
+}
+
+fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
+    let until =
+        state.consent.clock().now() + chrono::TimeDelta::days(i64::from(request.duration_days));
+    RequestCard {
+        id: request.id,
+        department: request.department.name,
+        activity: request.processing_activity.name.clone(),
+        purpose: request.processing_activity.purpose.clone(),
+        law: law(&request.processing_activity),
+        categories: request
+            .categories
+            .into_iter()
+            .map(|c| {
+                let label = t.language.pick(c.label_nl, c.label_en);
+                (c.id, label)
+            })
+            .collect(),
+        until: t.date(until),
+        asked_on: t.date(request.requested_at),
+        error: None,
+    }
+}
+
+/// The open requests, each in plain words, with its three answers.
+pub async fn requests(
+    State(state): State<AppState>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    requests_page(&state, &me, None).await
+}
+
+async fn requests_page(
+    state: &AppState,
+    me: &Resident,
+    error: Option<(Uuid, &str)>,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let requests: Vec<RequestCard> = state
+        .consent
+        .resident_requests(me.id, false)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .map(|r| {
+            let mut card = card(r, state, t);
+            if let Some((id, key)) = error
+                && id == card.id
+            {
+                card.error = Some(t.get(key).to_owned());
+            }
+            card
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(render(
+        &RequestsPage {
+            page: me.page(state, t.get("requests.title"), "requests"),
+            requests,
+        },
+        status,
+    ))
+}
+
+/// Approves a request: all of it, or the categories ticked.
+pub async fn approve(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let id = parse_id(&id, me.texts)?;
+    let t = me.texts;
+    let form = me.form(&state, request).await?;
+    let some = form.iter().any(|(k, v)| k == "scope" && v == "some");
+    let chosen: Vec<String> = form
+        .into_iter()
+        .filter(|(k, _)| k == "category")
+        .map(|(_, v)| v)
+        .collect();
+    if some && chosen.is_empty() {
+        return requests_page(&state, &me, Some((id, "requests.choose_one"))).await;
+    }
+    let approval = Approval {
+        categories: some.then_some(chosen),
+        duration_days: None,
+    };
+    state
+        .consent
+        .approve(&context, me.id, id, &approval)
+        .await
+        .or_page(t)?;
+    Ok(see_other(if some {
+        "/portal/requests?done=approved_part"
+    } else {
+        "/portal/requests?done=approved"
+    }))
+}
+
+/// Declines a request.
+pub async fn decline(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let id = parse_id(&id, me.texts)?;
+    me.form(&state, request).await?;
+    state
+        .consent
+        .decline(&context, me.id, id)
+        .await
+        .or_page(me.texts)?;
+    Ok(see_other("/portal/requests?done=declined"))
+}
+
+/// A grant, as the resident reads it.
+pub struct GrantCard {
+    /// Its id.
+    pub id: Uuid,
+    /// Who may see.
+    pub department: String,
+    /// For what.
+    pub activity: String,
+    /// Why, in the department's words.
+    pub purpose: String,
+    /// The law and article.
+    pub law: String,
+    /// What, by label.
+    pub categories: String,
+    /// Since when.
+    pub since: String,
+    /// Until when (or when it ended).
+    pub until: String,
+    /// Active, withdrawn, expired.
+    pub state: &'static str,
+}
+
+fn grant_card(grant: GrantView, t: Texts) -> GrantCard {
+    let labels: Vec<String> = grant
+        .categories
+        .into_iter()
+        .map(|c| t.language.pick(c.label_nl, c.label_en))
+        .collect();
+    let state = match grant.state {
+        GrantState::Active => "grants.state_active",
+        GrantState::Revoked => "grants.state_revoked",
+        GrantState::Expired => "grants.state_expired",
+        GrantState::NotYetValid => "grants.state_later",
+    };
+    GrantCard {
+        id: grant.id,
+        department: grant.department.name,
+        activity: grant.processing_activity.name.clone(),
+        purpose: grant.processing_activity.purpose.clone(),
+        law: law(&grant.processing_activity),
+        categories: labels.join(", "),
+        since: t.date(grant.issued_at),
+        until: t.date(grant.revoked_at.unwrap_or(grant.expires_at)),
+        state: t.get(state),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "grants.html")]
+struct GrantsPage {
+    page: Page,
+    active: Vec<GrantCard>,
+    ended: Vec<GrantCard>,
+}
+
+/// The grants I gave: who may see what, until when; and those that ended.
+pub async fn grants(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let (active, ended): (Vec<GrantView>, Vec<GrantView>) = state
+        .consent
+        .resident_grants(me.id)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .partition(|g| matches!(g.state, GrantState::Active | GrantState::NotYetValid));
+    Ok(render(
+        &GrantsPage {
+            page: me.page(&state, t.get("grants.title"), "grants"),
+            active: active.into_iter().map(|g| grant_card(g, t)).collect(),
+            ended: ended.into_iter().map(|g| grant_card(g, t)).collect(),
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "revoke.html")]
+struct RevokePage {
+    page: Page,
+    grant: GrantCard,
+    consequence: String,
+}
+
+/// What withdrawing this grant will do, and the button that does it.
+pub async fn confirm_revoke(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    let id = parse_id(&id, me.texts)?;
+    let t = me.texts;
+    let grant = state
+        .consent
+        .resident_grants(me.id)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .find(|g| g.id == id && matches!(g.state, GrantState::Active | GrantState::NotYetValid))
+        .ok_or(Error::NotFound("grant"))
+        .or_page(t)?;
+    let grant = grant_card(grant, t);
+    let consequence = t.fill(
+        "revoke.consequence",
+        &[
+            ("department", &grant.department),
+            ("categories", &grant.categories),
+        ],
+    );
+    Ok(render(
+        &RevokePage {
+            page: me.page(&state, t.get("revoke.title"), "grants"),
+            grant,
+            consequence,
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// Withdraws the grant: the department's next read is refused.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let id = parse_id(&id, me.texts)?;
+    me.form(&state, request).await?;
+    state
+        .consent
+        .revoke(&context, me.id, id)
+        .await
+        .or_page(me.texts)?;
+    Ok(see_other("/portal/grants?done=revoked"))
+}

@@ -1,0 +1,393 @@
+//! The resident portal, "Mijn kluis": server-rendered pages in plain Dutch (or English)
+//! where residents see their data, answer requests, withdraw consent, see who looked,
+//! download and erase their vault.
+//!
+//! Why server-rendered and without JavaScript: it works on any phone or library computer,
+//! with any assistive technology, and a strict Content-Security-Policy (`script-src` is
+//! not even allowed) leaves no room for injected script. Templates are compiled into the
+//! binary (askama, `vault/templates/`), as is the NL Design System stylesheet
+//! (`vault/build.rs`); a page loads nothing from any other host.
+//!
+//! The portal holds no rules of its own: it calls the same domain services as the JSON
+//! API (`residents`, `consent`), with the browser's session cookie instead of a bearer
+//! token. Every form carries the session's CSRF token and must come from the vault's own
+//! origin ([`crate::http::extract::check_form_origin`]); a post that fails either changes
+//! nothing.
+//!
+//! - [`text`]: every sentence, in both languages (`messages.toml`), and dates.
+//! - [`form`]: forms generated from a category's fields, and read back.
+//! - [`records`]: the overview and the category pages.
+//! - [`decisions`]: requests, grants and withdrawing them.
+//! - [`account`]: start and login, who looked, download, erase, logout.
+
+pub mod account;
+pub mod decisions;
+pub mod form;
+pub mod records;
+pub mod text;
+
+use crate::auth::{Principal, Session};
+use crate::http::AppState;
+use crate::http::extract::{check_form_origin, cookie};
+use crate::language::Language;
+use crate::residents::ResidentId;
+use crate::{Error, Result};
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use text::Texts;
+
+/// The cookie that remembers the chosen language (not personal data).
+pub const LANGUAGE_COOKIE: &str = "kluis_lang";
+
+/// What a portal page may load and do: its own stylesheet, data-URL icons from that
+/// stylesheet, forms to itself. No script at all, no frames, no other hosts.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The bundled stylesheet (see `vault/build.rs`).
+const STYLESHEET: &str = include_str!(concat!(env!("OUT_DIR"), "/portal.css"));
+
+/// The portal's routes. `dev_login` adds the development login form of `kluis dev`.
+pub fn routes(dev_login: bool) -> Router<AppState> {
+    let router = Router::new()
+        .route("/", get(account::start))
+        .route("/assets/portal.css", get(stylesheet))
+        .route("/language", get(account::switch_language))
+        .route("/portal", get(records::overview))
+        .route("/portal/records/{category}", get(records::view))
+        .route(
+            "/portal/records/{category}/edit",
+            get(records::edit).post(records::save),
+        )
+        .route("/portal/requests", get(decisions::requests))
+        .route("/portal/requests/{id}/approve", post(decisions::approve))
+        .route("/portal/requests/{id}/decline", post(decisions::decline))
+        .route("/portal/grants", get(decisions::grants))
+        .route(
+            "/portal/grants/{id}/revoke",
+            get(decisions::confirm_revoke).post(decisions::revoke),
+        )
+        .route("/portal/history", get(account::history))
+        .route("/portal/account", get(account::account))
+        .route("/portal/account/download", post(account::download))
+        .route(
+            "/portal/account/erase",
+            get(account::confirm_erase).post(account::erase),
+        )
+        .route("/portal/logout", post(account::logout));
+    if dev_login {
+        router.route("/portal/dev-login", post(account::dev_login))
+    } else {
+        router
+    }
+}
+
+/// The stylesheet, cacheable: it holds nothing personal.
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The frame every page shares: language, title, navigation, notice.
+pub struct Page {
+    /// The words.
+    pub texts: Texts,
+    /// The page's title (also its `<h1>`).
+    pub title: String,
+    /// Which part of the navigation is current (`overview`, `requests`, `grants`,
+    /// `history`, `account`, or empty).
+    pub section: &'static str,
+    /// The logged-in resident's bar: the logout form needs the CSRF token.
+    pub csrf: Option<String>,
+    /// The path of this page, for the language switch to return to.
+    pub path: String,
+    /// A message about what just happened ("Opgeslagen").
+    pub notice: Option<String>,
+    /// Whether this is a development vault (a warning is shown).
+    pub dev: bool,
+}
+
+impl Page {
+    /// The message `key` in the page's language.
+    pub fn t(&self, key: &str) -> &'static str {
+        self.texts.get(key)
+    }
+
+    /// The page's language tag.
+    pub fn lang(&self) -> &'static str {
+        self.texts.language.tag()
+    }
+
+    /// The link that switches to the other language and comes back here.
+    pub fn switch_href(&self) -> String {
+        let other = self.texts.language.other().tag();
+        let back =
+            percent_encoding::utf8_percent_encode(&self.path, percent_encoding::NON_ALPHANUMERIC);
+        format!("/language?to={other}&back={back}")
+    }
+
+    /// The other language's tag.
+    pub fn other_lang(&self) -> &'static str {
+        self.texts.language.other().tag()
+    }
+
+    /// `aria-current="page"` for the current section's link.
+    pub fn current(&self, section: &str) -> &'static str {
+        if self.section == section {
+            "page"
+        } else {
+            "false"
+        }
+    }
+}
+
+/// Renders a page with the portal's headers.
+pub fn render(template: &impl Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (
+                    header::HeaderName::from_static("content-security-policy"),
+                    PAGE_CSP,
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a portal page could not be rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Kluis: internal error").into_response()
+        }
+    }
+}
+
+/// The language of the request: the `kluis_lang` cookie, else Dutch.
+pub fn language_of(parts: &Parts) -> Language {
+    cookie(parts, LANGUAGE_COOKIE)
+        .and_then(Language::from_tag)
+        .unwrap_or_default()
+}
+
+/// Anyone visiting the portal: their language, and whether the vault is a development one.
+pub struct Visitor {
+    /// The words in their language.
+    pub texts: Texts,
+    /// The path asked for.
+    pub path: String,
+}
+
+impl Visitor {
+    /// The frame of a public page.
+    pub fn page(&self, state: &AppState, title: &str) -> Page {
+        Page {
+            texts: self.texts,
+            title: title.to_owned(),
+            section: "",
+            csrf: None,
+            path: self.path.clone(),
+            notice: None,
+            dev: state.dev_login,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self> {
+        Ok(Visitor {
+            texts: Texts {
+                language: language_of(parts),
+            },
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+/// A logged-in resident on a portal page. Without a live resident session the browser is
+/// sent to the start page.
+pub struct Resident {
+    /// The resident.
+    pub id: ResidentId,
+    /// Their session (CSRF token, logout).
+    pub session: Session,
+    /// The words in their language.
+    pub texts: Texts,
+    /// The path asked for.
+    pub path: String,
+    /// The notice asked for by a redirect (`?done=saved`), as a message key.
+    pub done: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Resident {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PortalError> {
+        let texts = Texts {
+            language: language_of(parts),
+        };
+        let fail = |error| PortalError { error, texts };
+        let token = cookie(parts, crate::auth::SESSION_COOKIE)
+            .ok_or_else(|| fail(Error::Unauthenticated("log in first")))?;
+        let session = state.sessions.resolve(token).await.map_err(fail)?;
+        let Principal::Resident(id) = session.principal else {
+            return Err(fail(Error::Forbidden(
+                "the portal is for residents; privacy officers use their own tools",
+            )));
+        };
+        let done = parts.uri.query().and_then(done_message);
+        Ok(Resident {
+            id,
+            session,
+            texts,
+            path: parts.uri.path().to_owned(),
+            done,
+        })
+    }
+}
+
+impl Resident {
+    /// The frame of a page of this resident's portal.
+    pub fn page(&self, state: &AppState, title: &str, section: &'static str) -> Page {
+        Page {
+            texts: self.texts,
+            title: title.to_owned(),
+            section,
+            csrf: Some(self.session.csrf_token.clone()),
+            path: self.path.clone(),
+            notice: self
+                .done
+                .as_deref()
+                .map(|key| self.texts.get(key).to_owned()),
+            dev: state.dev_login,
+        }
+    }
+
+    /// Reads a posted form and checks that it comes from this vault's pages with this
+    /// session's CSRF token; returns its values (without the token).
+    pub async fn form(
+        &self,
+        state: &AppState,
+        request: Request,
+    ) -> Result<Vec<(String, String)>, PortalError> {
+        let headers: HeaderMap = request.headers().clone();
+        let fail = |error| PortalError {
+            error,
+            texts: self.texts,
+        };
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                fail(
+                    if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                        Error::UnsupportedMediaType
+                    } else {
+                        Error::InvalidParameter("the form could not be read".into())
+                    },
+                )
+            })?;
+        let csrf = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
+        check_form_origin(&headers, &state.public_url, &self.session, csrf).map_err(fail)?;
+        Ok(pairs)
+    }
+}
+
+/// The message key of a `done=` notice in `query` (`done=saved` → `done.saved`), if it
+/// names one: a redirect after a post says what happened this way.
+pub fn done_message(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("done="))
+        .filter(|code| code.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(|code| format!("done.{code}"))
+        .filter(|key| text::has_message(key))
+}
+
+/// A redirect after a successful post (303: the browser then GETs the page).
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// An error on a portal page: shown as a page in the resident's language, never as JSON.
+#[derive(Debug)]
+pub struct PortalError {
+    /// What went wrong.
+    pub error: Error,
+    /// In which language to say so.
+    pub texts: Texts,
+}
+
+/// Attaches the language to a domain error.
+pub trait OrPage<T> {
+    /// The error as a portal page in `texts`' language.
+    fn or_page(self, texts: Texts) -> Result<T, PortalError>;
+}
+
+impl<T> OrPage<T> for Result<T> {
+    fn or_page(self, texts: Texts) -> Result<T, PortalError> {
+        self.map_err(|error| PortalError { error, texts })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    page: Page,
+    message: &'static str,
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        let code = self.error.code();
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = %code, cause = %self.error, "a portal page failed");
+        }
+        let key = match self.error {
+            Error::Unauthenticated(_) => return see_other("/?done=log_in_again"),
+            Error::CsrfRejected => "error.csrf",
+            Error::NotFound(_) | Error::UnknownCategory(_) => "error.not_found",
+            Error::Forbidden(_) => "error.forbidden",
+            Error::Conflict(_) => "error.conflict",
+            _ if status.is_server_error() => "error.server",
+            _ => "error.bad_request",
+        };
+        let texts = self.texts;
+        let page = ErrorPage {
+            page: Page {
+                texts,
+                title: texts.get("error.title").to_owned(),
+                section: "",
+                csrf: None,
+                path: "/portal".into(),
+                notice: None,
+                dev: false,
+            },
+            message: texts.get(key),
+        };
+        let mut response = render(&page, status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

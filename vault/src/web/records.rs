@@ -1,0 +1,358 @@
+//! The overview of my situation, one category's page, and its edit form.
+
+use super::form::{self, Control, Errors, Values, Widget};
+use super::text::Texts;
+use super::{OrPage, Page, PortalError, Resident, render, see_other};
+use crate::Error;
+use crate::http::AppState;
+use crate::http::extract::{ApiPath, Ctx};
+use crate::residents::catalogue::Category;
+use crate::residents::fields::{Field, FieldKind};
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+/// A category on the overview.
+pub struct CategoryItem {
+    /// Its id (for links).
+    pub id: String,
+    /// Its label.
+    pub label: String,
+    /// What it holds, in one sentence.
+    pub description: String,
+    /// "Last changed on ..." or "Not filled in yet".
+    pub status: String,
+    /// Whether anything is stored.
+    pub filled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    page: Page,
+    open_requests: String,
+    has_open_requests: bool,
+    categories: Vec<CategoryItem>,
+}
+
+/// My situation, by category, with when each part was last changed.
+pub async fn overview(
+    State(state): State<AppState>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let stored = state.residents.overview(me.id).await.or_page(t)?;
+    let pending = state
+        .consent
+        .resident_requests(me.id, false)
+        .await
+        .or_page(t)?
+        .len();
+    let categories = state
+        .residents
+        .catalogue()
+        .iter()
+        .map(|category| {
+            let summary = stored.iter().find(|s| s.category == category.info.id);
+            CategoryItem {
+                id: category.info.id.clone(),
+                label: category.label(t.language).to_owned(),
+                description: category.description(t.language).to_owned(),
+                status: match summary {
+                    Some(s) => t.fill("overview.changed_on", &[("date", &t.date(s.updated_at))]),
+                    None => t.get("overview.empty").to_owned(),
+                },
+                filled: summary.is_some(),
+            }
+        })
+        .collect();
+    let open_requests = match pending {
+        1 => t.get("overview.one_request").to_owned(),
+        n => t.fill("overview.n_requests", &[("n", &n.to_string())]),
+    };
+    let page = me.page(&state, t.get("overview.title"), "overview");
+    Ok(render(
+        &Overview {
+            page,
+            open_requests,
+            has_open_requests: pending > 0,
+            categories,
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// A block of a record's page: an optional heading and label/value pairs.
+pub struct Block {
+    /// The heading (a group, or one item of a list).
+    pub heading: Option<String>,
+    /// Label and value, in order.
+    pub facts: Vec<(String, String)>,
+}
+
+/// Who may see this category now.
+pub struct Viewer {
+    /// The department's name.
+    pub department: String,
+    /// Until when.
+    pub until: String,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    page: Page,
+    id: String,
+    description: String,
+    changed: Option<String>,
+    blocks: Vec<Block>,
+    viewers: Vec<Viewer>,
+}
+
+/// One category: what is stored, when it changed, and who may see it.
+pub async fn view(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let category = state.residents.catalogue().get(&id).or_page(t)?;
+    let record = current(&state, &me, &id).await?;
+    let blocks = record
+        .as_ref()
+        .map(|r| blocks_of(&category.fields, &r.data, t))
+        .unwrap_or_default();
+    let viewers = state
+        .consent
+        .resident_grants(me.id)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .filter(|g| g.state == kluis_proto::consent::GrantState::Active)
+        .filter(|g| g.categories.iter().any(|c| c.id == id))
+        .map(|g| Viewer {
+            department: g.department.name,
+            until: t.date(g.expires_at),
+        })
+        .collect();
+    let page = me.page(&state, category.label(t.language), "overview");
+    Ok(render(
+        &RecordPage {
+            page,
+            id,
+            description: category.description(t.language).to_owned(),
+            changed: record.map(|r| {
+                t.fill(
+                    "overview.changed_on",
+                    &[("date", &t.date_time(r.created_at))],
+                )
+            }),
+            blocks,
+            viewers,
+        },
+        StatusCode::OK,
+    ))
+}
+
+async fn current(
+    state: &AppState,
+    me: &Resident,
+    category: &str,
+) -> Result<Option<kluis_proto::records::Record>, PortalError> {
+    match state.residents.read(me.id, category, None).await {
+        Ok(record) => Ok(Some(record)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(error) => Err(PortalError {
+            error,
+            texts: me.texts,
+        }),
+    }
+}
+
+fn blocks_of(fields: &[Field], data: &Value, t: Texts) -> Vec<Block> {
+    let mut blocks = vec![Block {
+        heading: None,
+        facts: Vec::new(),
+    }];
+    push_blocks(fields, data, t, &mut blocks);
+    blocks.retain(|b| b.heading.is_some() || !b.facts.is_empty());
+    blocks
+}
+
+fn push_blocks(fields: &[Field], data: &Value, t: Texts, blocks: &mut Vec<Block>) {
+    let language = t.language;
+    for field in fields {
+        let value = &data[&field.name];
+        let label = field.label.get(language).to_owned();
+        let shown = match &field.kind {
+            FieldKind::Group(inner) => {
+                blocks.push(Block {
+                    heading: Some(label),
+                    facts: Vec::new(),
+                });
+                push_blocks(inner, value, t, blocks);
+                blocks.push(Block {
+                    heading: None,
+                    facts: Vec::new(),
+                });
+                continue;
+            }
+            FieldKind::List { item, .. } => {
+                let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+                for (i, v) in items.iter().enumerate() {
+                    blocks.push(Block {
+                        heading: Some(format!("{label} {}", i + 1)),
+                        facts: Vec::new(),
+                    });
+                    push_blocks(item, v, t, blocks);
+                }
+                blocks.push(Block {
+                    heading: None,
+                    facts: Vec::new(),
+                });
+                continue;
+            }
+            _ if value.is_null() => continue,
+            FieldKind::Boolean => t
+                .get(if value.as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                })
+                .to_owned(),
+            FieldKind::Choice(choices) => choices
+                .iter()
+                .find(|(v, _)| Some(v.as_str()) == value.as_str())
+                .map(|(_, text)| text.get(language).to_owned())
+                .unwrap_or_default(),
+            FieldKind::TextList { .. } => value
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+            FieldKind::Number { .. } => value.as_f64().map(|n| money(n, t)).unwrap_or_default(),
+            _ => match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        };
+        if let Some(block) = blocks.last_mut() {
+            block.facts.push((label, shown));
+        }
+    }
+}
+
+fn money(n: f64, t: Texts) -> String {
+    let plain = if n.fract() == 0.0 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.2}")
+    };
+    t.language.pick(plain.replace('.', ","), plain)
+}
+
+#[derive(Template)]
+#[template(path = "edit.html")]
+struct EditPage {
+    page: Page,
+    id: String,
+    widgets: Vec<Widget>,
+    errors: Vec<(String, String)>,
+    shared_with: Vec<String>,
+}
+
+/// The form for one category, filled with what is stored.
+pub async fn edit(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let category = state.residents.catalogue().get(&id).or_page(t)?;
+    let data = current(&state, &me, &id)
+        .await?
+        .map(|r| r.data)
+        .unwrap_or(Value::Null);
+    let values = form::values_of(&category.fields, &data, t);
+    edit_page(&state, &me, category, &values, Errors::new()).await
+}
+
+async fn edit_page(
+    state: &AppState,
+    me: &Resident,
+    category: &Category,
+    values: &Values,
+    errors: Errors,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let shared_with = state
+        .consent
+        .resident_grants(me.id)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .filter(|g| g.state == kluis_proto::consent::GrantState::Active)
+        .filter(|g| g.categories.iter().any(|c| c.id == category.info.id))
+        .map(|g| g.department.name)
+        .collect();
+    let title = t.fill("edit.title", &[("category", category.label(t.language))]);
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut page = me.page(state, &title, "overview");
+    if !errors.is_empty() {
+        page.title = format!("{} {title}", t.get("edit.error_title_prefix"));
+    }
+    Ok(render(
+        &EditPage {
+            page,
+            id: category.info.id.clone(),
+            widgets: form::widgets(&category.fields, values, &errors, t),
+            errors: errors
+                .into_iter()
+                .map(|(name, message)| {
+                    let target = if name.is_empty() {
+                        String::new()
+                    } else {
+                        form::element_id(&name)
+                    };
+                    (target, message)
+                })
+                .collect(),
+            shared_with,
+        },
+        status,
+    ))
+}
+
+/// Saves the form as the category's new version, or shows what to correct.
+pub async fn save(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let category = state.residents.catalogue().get(&id).or_page(t)?;
+    let values = form::posted(me.form(&state, request).await?);
+    match form::record_of(&category.fields, &values, t) {
+        Ok(record) => match state.residents.write(&context, me.id, &id, &record).await {
+            Ok(_) => Ok(see_other(&format!("/portal/records/{id}?done=saved"))),
+            Err(Error::SchemaViolation(_)) => {
+                let errors = vec![(String::new(), t.get("edit.not_accepted").to_owned())];
+                edit_page(&state, &me, category, &values, errors).await
+            }
+            Err(error) => Err(PortalError { error, texts: t }),
+        },
+        Err(errors) => edit_page(&state, &me, category, &values, errors).await,
+    }
+}
