@@ -266,9 +266,18 @@ const commands = {
     return {};
   },
 
+  // Clicks `selector`, or, with `key` instead, presses that key on the focused element
+  // (a download started from the keyboard).
   async download(command) {
-    const locator = page().locator(need(command, 'selector'));
-    const [download] = await Promise.all([page().waitForEvent('download'), locator.click()]);
+    const trigger = async () => {
+      if (command.key !== undefined) {
+        const focused = await focusedLocator();
+        if (!focused) throw new Error('nothing has the focus');
+        return focused.press(need(command, 'key'));
+      }
+      return page().locator(need(command, 'selector')).click();
+    };
+    const [download] = await Promise.all([page().waitForEvent('download'), trigger()]);
     const suggested = download.suggestedFilename();
     const dir = await mkdtemp(join(tmpdir(), 'kluis-download-'));
     const path = join(dir, basename(suggested) || 'download');

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 const SECRET: &str = "residents-secret-for-tests-only";
 
-fn residents(issuer: &str) -> OidcProvider {
+pub(crate) fn residents(issuer: &str) -> OidcProvider {
     OidcProvider {
         name: "residents".into(),
         issuer: issuer.into(),

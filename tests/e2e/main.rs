@@ -24,6 +24,7 @@ mod login;
 mod openapi;
 mod portability;
 mod portal;
+mod portal_browser;
 mod records;
 mod refusals;
 mod revocation;

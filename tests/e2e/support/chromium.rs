@@ -234,9 +234,18 @@ impl Chromium {
     /// Clicks and waits for the download it starts; returns where it was saved (inside
     /// this browser's temporary directory) and the file name the server suggested.
     pub async fn download(&mut self, selector: &str) -> (PathBuf, String) {
-        let reply = self
-            .run(json!({"cmd": "download", "selector": selector}))
-            .await;
+        self.download_with(json!({"cmd": "download", "selector": selector}))
+            .await
+    }
+
+    /// Presses `key` on the focused element and waits for the download it starts.
+    pub async fn download_by_key(&mut self, key: &str) -> (PathBuf, String) {
+        self.download_with(json!({"cmd": "download", "key": key}))
+            .await
+    }
+
+    async fn download_with(&mut self, command: Value) -> (PathBuf, String) {
+        let reply = self.run(command).await;
         (
             PathBuf::from(string(&reply["path"])),
             string(&reply["suggested_filename"]),

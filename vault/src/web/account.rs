@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 pub struct Provider {
     /// Where the button goes.
     pub href: String,
-    /// What it says.
+    /// What it says: the provider's configured (Dutch) label.
     pub label: String,
 }
 
@@ -51,7 +51,7 @@ pub async fn start(State(state): State<AppState>, visitor: Visitor, request: Req
         .filter(|(_, _, role)| *role == OidcRole::Resident)
         .map(|(name, label, _)| Provider {
             href: format!("/login/{name}"),
-            label: t.fill("start.login_with", &[("provider", &label)]),
+            label,
         })
         .collect();
     let mut page = visitor.page(&state, t.get("start.title"));

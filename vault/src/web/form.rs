@@ -224,7 +224,12 @@ fn push_widgets(
                 out.push(Widget::new(Control::GroupEnd, &name, String::new()));
             }
             FieldKind::List { item, max_items } => {
-                let held = list_count(values, &name);
+                // Items up to the last one with anything in it; an empty one after them
+                // (the "new" item of the form just posted) is shown as new again.
+                let held = (0..list_count(values, &name))
+                    .rev()
+                    .find(|i| !is_empty_item(item, &format!("{name}.{i}"), values))
+                    .map_or(0, |i| i + 1);
                 let shown =
                     (held + 1).min(max_items.map_or(LIST_CAP, |m| m as usize).min(LIST_CAP));
                 let mut count =
@@ -617,6 +622,25 @@ mod tests {
             .unwrap();
         assert!(year.error.is_some() && year.described_by().contains("-error"));
         assert_eq!(year.value, "twintig", "what was typed stays");
+        // The empty "new" item stays new, not a second person.
+        let values = form(&[
+            ("leefsituatie", "samenwonend"),
+            ("leden.count", "2"),
+            ("leden.0.rol", "kind"),
+            ("leden.0.geboortejaar", "x"),
+        ]);
+        let errors = record_of(&fields, &values, NL).unwrap_err();
+        let widgets = super::widgets(&fields, &values, &errors, NL);
+        assert!(widgets.iter().any(|w| w.name == "leden.0.remove"));
+        assert!(!widgets.iter().any(|w| w.name == "leden.1.remove"));
+        assert_eq!(
+            widgets
+                .iter()
+                .find(|w| w.name == "leden.count")
+                .unwrap()
+                .value,
+            "2"
+        );
     }
 
     #[test]
