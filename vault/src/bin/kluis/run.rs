@@ -98,6 +98,7 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     println!(
         "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
 listening on {url}
+  portal:         {url}/ (press \"Inloggen als testpersoon\" to open Henk's vault)
   data directory: {dir} ({kept})
   log in as Henk: curl -s -X POST {url}/dev/login -H 'content-type: application/json' -d '{{\"subject\":\"henk\"}}'
   then:           curl -s {url}/v1/me/records -H 'authorization: Bearer <token>'
