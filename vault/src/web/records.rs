@@ -124,14 +124,9 @@ pub async fn view(
         .as_ref()
         .map(|r| blocks_of(&category.fields, &r.data, t))
         .unwrap_or_default();
-    let viewers = state
-        .consent
-        .resident_grants(me.id)
-        .await
-        .or_page(t)?
+    let viewers = active_grants_covering(&state, &me, &id)
+        .await?
         .into_iter()
-        .filter(|g| g.state == kluis_proto::consent::GrantState::Active)
-        .filter(|g| g.categories.iter().any(|c| c.id == id))
         .map(|g| Viewer {
             department: g.department.name,
             until: t.date(g.expires_at),
@@ -154,6 +149,23 @@ pub async fn view(
         },
         StatusCode::OK,
     ))
+}
+
+/// The resident's grants in force that include `category`: who may see it now.
+async fn active_grants_covering(
+    state: &AppState,
+    me: &Resident,
+    category: &str,
+) -> Result<Vec<kluis_proto::consent::GrantView>, PortalError> {
+    Ok(state
+        .consent
+        .resident_grants(me.id)
+        .await
+        .or_page(me.texts)?
+        .into_iter()
+        .filter(|g| g.state == kluis_proto::consent::GrantState::Active)
+        .filter(|g| g.categories.iter().any(|c| c.id == category))
+        .collect())
 }
 
 async fn current(
@@ -291,14 +303,9 @@ async fn edit_page(
     errors: Errors,
 ) -> Result<Response, PortalError> {
     let t = me.texts;
-    let shared_with = state
-        .consent
-        .resident_grants(me.id)
-        .await
-        .or_page(t)?
+    let shared_with = active_grants_covering(state, me, &category.info.id)
+        .await?
         .into_iter()
-        .filter(|g| g.state == kluis_proto::consent::GrantState::Active)
-        .filter(|g| g.categories.iter().any(|c| c.id == category.info.id))
         .map(|g| g.department.name)
         .collect();
     let title = t.fill("edit.title", &[("category", category.label(t.language))]);
