@@ -79,8 +79,10 @@ impl Client {
     /// The department this client acts for.
     ///
     /// ```no_run
-    /// # let client: kluis_sdk::Client = todo!();
+    /// # let key = kluis_sdk::DepartmentKey::from_file("jeugdhulp.jwk")?;
+    /// let client = kluis_sdk::Client::new("https://kluis.example.nl", "jeugdhulp", key)?;
     /// assert_eq!(client.department(), "jeugdhulp");
+    /// # Ok::<(), kluis_sdk::Error>(())
     /// ```
     pub fn department(&self) -> &str {
         &self.department

@@ -168,7 +168,6 @@ impl DepartmentKey {
     ///
     /// ```no_run
     /// # let key = kluis_sdk::DepartmentKey::from_file("k.jwk")?;
-    /// # let grant: kluis_sdk::Grant = todo!();
     /// println!("{}", key.thumbprint());
     /// # Ok::<(), kluis_sdk::Error>(())
     /// ```
