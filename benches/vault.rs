@@ -28,6 +28,8 @@ fn one_kb_record(i: usize) -> Value {
 
 struct Bench {
     app: App,
+    /// The sled store under the app, for its flush counter.
+    sled: kluis::store::sled::SledStore,
     url: String,
     _dir: tempfile::TempDir,
 }
@@ -45,13 +47,21 @@ async fn start() -> Bench {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let root = kluis::crypto::RootKey::generate().expect("root key");
     let config = Config::development(dir.path(), listener.local_addr().expect("addr"), root);
-    let app = App::open(&config, Clock::system(), url.clone())
-        .await
-        .expect("vault opens");
+    let sled = kluis::store::sled::SledStore::open(&config.data_dir, config.cache_bytes)
+        .expect("store opens");
+    let app = App::open(
+        &config,
+        Arc::new(sled.clone()),
+        Clock::system(),
+        url.clone(),
+    )
+    .await
+    .expect("vault opens");
     let served = app.clone();
     tokio::spawn(async move { kluis::run(listener, served, std::future::pending()).await });
     Bench {
         app,
+        sled,
         url,
         _dir: dir,
     }
@@ -71,7 +81,7 @@ async fn records() {
         .id;
     for concurrency in [1, 16, 64] {
         let residents = residents.clone();
-        let flushes_before = store_flushes(&bench.app);
+        let flushes_before = bench.sled.flush_count();
         let m = drive(
             &format!("store+crypto write, {concurrency} concurrent"),
             scaled(4000),
@@ -92,14 +102,12 @@ async fn records() {
             },
         )
         .await;
-        if let Some(before) = flushes_before {
-            let flushes = store_flushes(&bench.app).unwrap_or(before) - before;
-            println!(
-                "  {:<52} {:>10.1} writes per flush",
-                "  group commit",
-                m.ops as f64 / flushes.max(1) as f64
-            );
-        }
+        let flushes = bench.sled.flush_count() - flushes_before;
+        println!(
+            "  {:<52} {:>10.1} writes per flush",
+            "  group commit",
+            m.ops as f64 / flushes.max(1) as f64
+        );
     }
     for concurrency in [1, 16, 64] {
         let residents = residents.clone();
@@ -393,7 +401,7 @@ fn read_entry(i: usize) -> kluis::audit::entry::Entry {
 
 async fn audit() {
     let bench = start().await;
-    let audit_log = bench.app.residents().audit();
+    let audit_log = bench.app.audit();
     println!(
         "audit (entries of {} bytes):",
         read_entry(0).canonical().len() + 60
@@ -407,8 +415,7 @@ async fn audit() {
             move |i| {
                 let app = app.clone();
                 async move {
-                    app.residents()
-                        .audit()
+                    app.audit()
                         .record(&context_now(), read_entry(i))
                         .await
                         .expect("append");
@@ -433,8 +440,7 @@ async fn audit() {
         move |i| {
             let app = app.clone();
             async move {
-                app.residents()
-                    .audit()
+                app.audit()
                     .record(&context_now(), read_entry(i))
                     .await
                     .expect("append");
@@ -461,8 +467,7 @@ async fn audit() {
         move |i| {
             let (app, picks) = (app.clone(), picks.clone());
             async move {
-                app.residents()
-                    .audit()
+                app.audit()
                     .inclusion_proof(picks[i], size)
                     .await
                     .expect("proof");
@@ -478,8 +483,7 @@ async fn audit() {
         move |i| {
             let (app, picks) = (app.clone(), log.clone());
             async move {
-                app.residents()
-                    .audit()
+                app.audit()
                     .consistency_proof(picks[i].max(1), size)
                     .await
                     .expect("proof");
@@ -514,10 +518,6 @@ async fn audit() {
         "start-time rehash of every entry",
         started.elapsed().as_secs_f64()
     );
-}
-
-fn store_flushes(app: &App) -> Option<u64> {
-    app.flush_count()
 }
 
 fn main() {

@@ -127,7 +127,8 @@ async fn henks_journey_leaves_exactly_the_expected_log() {
     let reads: Vec<&Value> = entries.iter().filter(|e| e["action"] == "read").collect();
     assert_eq!(
         reads[0]["categories"],
-        json!(["schulden.overzicht", "inkomen.bronnen"])
+        json!(["inkomen.bronnen", "schulden.overzicht"]),
+        "categories are a set, in order"
     );
     assert_eq!(
         reads[0]["processing_activity"],
@@ -197,7 +198,7 @@ async fn sample_export() -> (TestVault, String, Value) {
         assert_eq!(debts.read(&vault, &g, &["schulden.overzicht"]).await.0, 200);
     }
     assert_eq!(debts.read(&vault, &g, &["inkomen.bronnen"]).await.0, 403);
-    let audit = vault.app.residents().audit();
+    let audit = vault.app.audit();
     let export = audit.export(0, audit.size().await).await.unwrap();
     let jwks = vault.app.consent().jwks();
     (vault, export, jwks)
@@ -338,13 +339,7 @@ async fn tampering_with_an_export_is_caught_and_named() {
 
     // An insider rewrites history and signs a new, self-consistent checkpoint with the
     // vault's own key. Only an older checkpoint, kept by the officer, shows it.
-    let older = vault
-        .app
-        .residents()
-        .audit()
-        .checkpoint_at(5)
-        .await
-        .unwrap();
+    let older = vault.app.audit().checkpoint_at(5).await.unwrap();
     let mut rewritten = original.clone();
     let mut line: Value = serde_json::from_str(&rewritten[2]).unwrap();
     line["entry"]["categories"] = json!(["zorg.mantelzorg"]);
@@ -411,13 +406,10 @@ async fn reads_fail_closed_when_the_log_cannot_be_written() {
     )
     .await;
     assert_eq!(debts.read(&vault, &g, &["schulden.overzicht"]).await.0, 200);
-    let audit = vault.app.residents().audit();
+    let audit = vault.app.audit();
     let before = audit.size().await;
 
-    let faults = vault.app.faults().unwrap();
-    faults
-        .audit_unwritable
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    vault.faults.fail_audit_appends(true);
     for _ in 0..3 {
         let got = debts.read(&vault, &g, &["schulden.overzicht"]).await;
         assert_problem(&got, 503, "unavailable");
@@ -440,9 +432,7 @@ async fn reads_fail_closed_when_the_log_cannot_be_written() {
         "readiness reports the store, which is up; the log refuses per request"
     );
 
-    faults
-        .audit_unwritable
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    vault.faults.fail_audit_appends(false);
     let (status, read) = debts.read(&vault, &g, &["schulden.overzicht"]).await;
     assert_eq!(status, 200);
     assert!(read.to_string().contains("GEHEIM"));
@@ -627,17 +617,14 @@ async fn officers_see_metadata_only_and_every_query_is_logged() {
     )
     .await;
     assert_eq!(debts.read(&vault, &g, &["schulden.overzicht"]).await.0, 200);
-    let (_, officer) = kluis::auth::officers::issue(
-        vault.app.store().as_ref(),
-        vault.app.clock(),
-        "fg",
-        "FG Drechtsteden",
-        30,
-    )
-    .await
-    .unwrap();
+    let (_, officer) = vault
+        .app
+        .officers()
+        .issue("fg", "FG Drechtsteden", 30)
+        .await
+        .unwrap();
     let henk_ref = vault.app.residents().audit_reference(henk);
-    let audit = vault.app.residents().audit();
+    let audit = vault.app.audit();
     let size_before = audit.size().await;
 
     // Every operation of the API, as the officer: none returns vault contents.
@@ -739,9 +726,7 @@ async fn officers_see_metadata_only_and_every_query_is_logged() {
         "forbidden",
     );
     // A withdrawn credential stops working at once.
-    kluis::auth::officers::revoke(vault.app.store().as_ref(), "fg")
-        .await
-        .unwrap();
+    vault.app.officers().revoke("fg").await.unwrap();
     assert_problem(
         &vault.get(&officer, "/v1/officer/audit").await,
         401,

@@ -506,9 +506,11 @@ async fn disabling_a_department_stops_its_reads_at_once() {
 
 #[tokio::test]
 async fn the_sdk_says_unavailable_when_the_vault_is_down() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener); // nothing listens there now
+    // A socket bound but never listening: the port stays this test's (no other test can
+    // take it meanwhile) and every connection to it is refused.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
     let (private, _) = kluis::jose::keys::generate_department_jwk("x-1").unwrap();
     let client = kluis_sdk::Client::new(
         &url,

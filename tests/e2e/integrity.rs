@@ -49,8 +49,9 @@ async fn moved_records_fail_to_open() {
         .unwrap();
 
     // 1. Another resident's key slot (same category and version).
-    store
-        .put_record(
+    vault
+        .sled
+        .plant_record(
             anna,
             "schulden.overzicht",
             &StoredRecord {
@@ -58,11 +59,11 @@ async fn moved_records_fail_to_open() {
                 ..sealed.clone()
             },
         )
-        .await
         .unwrap();
     // 2. Another category of the same resident.
-    store
-        .put_record(
+    vault
+        .sled
+        .plant_record(
             henk,
             "inkomen.uitgaven",
             &StoredRecord {
@@ -70,11 +71,11 @@ async fn moved_records_fail_to_open() {
                 ..sealed.clone()
             },
         )
-        .await
         .unwrap();
     // 3. Another version of the same category.
-    store
-        .put_record(
+    vault
+        .sled
+        .plant_record(
             henk,
             "schulden.overzicht",
             &StoredRecord {
@@ -82,7 +83,6 @@ async fn moved_records_fail_to_open() {
                 ..sealed.clone()
             },
         )
-        .await
         .unwrap();
 
     for (resident, category, version) in [
@@ -122,8 +122,9 @@ async fn moved_records_fail_to_open() {
     let mut flipped = sealed.clone();
     let last = flipped.sealed.len() - 1;
     flipped.sealed[last] ^= 1;
-    store
-        .put_record(
+    vault
+        .sled
+        .plant_record(
             henk,
             "schulden.overzicht",
             &StoredRecord {
@@ -131,16 +132,15 @@ async fn moved_records_fail_to_open() {
                 ..flipped
             },
         )
-        .await
         .unwrap();
     let truncated = StoredRecord {
         version: 4,
         sealed: sealed.sealed[..10].to_vec(),
         ..sealed.clone()
     };
-    store
-        .put_record(henk, "schulden.overzicht", &truncated)
-        .await
+    vault
+        .sled
+        .plant_record(henk, "schulden.overzicht", &truncated)
         .unwrap();
     for version in [3, 4] {
         assert!(matches!(

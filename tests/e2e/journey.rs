@@ -19,7 +19,8 @@ async fn henks_journey_against_a_real_server() {
     assert_eq!(outcome.debts_read, 3);
     assert_eq!(
         outcome.income_categories_read,
-        ["inkomen.bronnen", "huishouden.samenstelling"]
+        ["huishouden.samenstelling", "inkomen.bronnen"],
+        "the categories asked for are a set; records come in category order"
     );
     assert!(
         outcome.out_of_scope_refused

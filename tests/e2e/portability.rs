@@ -2,7 +2,7 @@
 //! erase it (art. 17), with the key rotation that makes old copies unreadable.
 
 use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::support::{TestDepartment, TestVault, assert_problem, status_and_json};
+use crate::support::{TestDepartment, TestVault, assert_problem, ctx, status_and_json};
 use kluis::Clock;
 use reqwest::Method;
 use serde_json::json;
@@ -183,13 +183,7 @@ async fn erasure_ends_grants_requests_records_and_the_login_and_destroys_the_key
 
     // The audit log keeps the pseudonymous record of what happened.
     let reference = vault.app.residents().audit_reference(henk);
-    let entries = vault
-        .app
-        .residents()
-        .audit()
-        .about_resident(&reference)
-        .await
-        .unwrap();
+    let entries = vault.app.audit().about_resident(&reference).await.unwrap();
     assert!(
         serde_json::to_string(&entries)
             .unwrap()
@@ -249,21 +243,12 @@ async fn a_delayed_rotation_runs_once_it_is_due() {
         .unwrap()
         .expect("a rotation is due");
     assert_eq!(due, clock.now() + chrono::TimeDelta::hours(1));
-    let (store, residents) = (vault.app.store().as_ref(), vault.app.residents());
-    assert!(
-        !kluis::rotate_if_due(store, residents, &clock)
-            .await
-            .unwrap(),
-        "not yet"
-    );
+    let residents = vault.app.residents();
+    assert!(!residents.rotate_if_due(&ctx()).await.unwrap(), "not yet");
     assert!(key_dir.join(format!("kek-{old_kek:08}.key")).exists());
 
     clock.advance(chrono::TimeDelta::hours(1));
-    assert!(
-        kluis::rotate_if_due(store, residents, &clock)
-            .await
-            .unwrap()
-    );
+    assert!(residents.rotate_if_due(&ctx()).await.unwrap());
     assert!(!key_dir.join(format!("kek-{old_kek:08}.key")).exists());
     assert_eq!(vault.app.store().rotation_due().await.unwrap(), None);
     // Other residents' data survives the rotation, rewrapped under the new KEK.

@@ -121,7 +121,7 @@ async fn everything(vault: &TestVault, henk: uuid::Uuid, portal: &PortalClient) 
         .collect();
     let exists = vault.app.store().resident(henk).await.unwrap().is_some();
     let logged_in = portal.get("/portal").await.0 == StatusCode::OK;
-    let log = vault.app.residents().audit().size().await;
+    let log = vault.app.audit().size().await;
     json!({"records": records, "requests": requests, "grants": grants, "exists": exists, "logged_in": logged_in, "audit_entries": log})
 }
 

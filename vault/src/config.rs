@@ -464,7 +464,7 @@ impl Config {
 fn oidc_provider(section: OidcSection, env: &dyn Env) -> Result<OidcProvider, ConfigError> {
     let invalid = |setting: &'static str, reason: String| ConfigError::Invalid { setting, reason };
     let name = section.name;
-    if !crate::consent::departments::is_id(&name) {
+    if !crate::ids::is_id(&name) {
         return Err(invalid(
             "[[oidc]] name",
             format!("{name:?} must be 2 to 64 lowercase letters, digits or dashes"),

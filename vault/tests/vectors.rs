@@ -6,15 +6,27 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
+/// A file of the shared test vectors. They live outside the project, in the folder
+/// `shared/testdata` beside the project's root (`../shared/testdata` from the root), or
+/// wherever `KLUIS_TESTDATA` points; a missing file fails with where it was looked for.
 fn testdata(relative: &str) -> PathBuf {
-    let base = std::env::var_os("KLUIS_TESTDATA")
-        .map(PathBuf::from)
+    let from_env = std::env::var_os("KLUIS_TESTDATA").map(PathBuf::from);
+    let base = from_env
+        .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
     let path = base.join(relative);
     assert!(
         path.exists(),
-        "test vectors missing: {} (set KLUIS_TESTDATA)",
-        path.display()
+        "the test vector file {relative} is missing: looked for {} ({}). The vectors \
+         (Wycheproof, RFC 9162 Merkle proofs) are kept outside the project in \
+         shared/testdata next to its root; point KLUIS_TESTDATA at that folder if it is \
+         elsewhere.",
+        path.display(),
+        if from_env.is_some() {
+            "from KLUIS_TESTDATA"
+        } else {
+            "the default, ../shared/testdata from the project root"
+        },
     );
     path
 }

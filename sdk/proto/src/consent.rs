@@ -180,8 +180,9 @@ pub struct ReadRequest {
     /// The resident the department means to read (the grant's pairwise reference): a
     /// grant for anyone else is refused.
     pub resident: String,
-    /// The categories to read: each must lie inside the grant.
-    pub categories: Vec<String>,
+    /// The categories to read: each must lie inside the grant. A set: a category named
+    /// twice is read once.
+    pub categories: std::collections::BTreeSet<String>,
 }
 
 /// One record in a read.

@@ -8,10 +8,14 @@
 //! - [`error`]: the error codes and the RFC 9457 problem document.
 //! - [`records`]: resident records and the category catalogue.
 //! - [`consent`]: departments, access requests, grants and reads.
+//! - [`audit`]: audit entries and the privacy officer's answers.
+//! - [`jwk`]: the RFC 7638 thumbprint both sides compute.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod consent;
 pub mod error;
+pub mod jwk;
 pub mod records;
 
 pub use error::{ErrorCode, Problem};

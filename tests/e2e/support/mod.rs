@@ -9,10 +9,13 @@ pub use department::TestDepartment;
 pub use process::VaultProcess;
 
 use chrono::{DateTime, Utc};
+use kluis::store::faults::{Faults, FaultyStore};
+use kluis::store::sled::SledStore;
 use kluis::{App, Clock, Config};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -60,6 +63,10 @@ pub struct TestVault {
     pub url: String,
     /// The app (for its clock and services).
     pub app: App,
+    /// The switches that make its store fail (the store is real sled, wrapped).
+    pub faults: Arc<Faults>,
+    /// Its sled store itself, for tests that tamper with the database.
+    pub sled: SledStore,
     /// Its data and key directories live here (removed when the vault is dropped).
     _dir: TempDir,
     /// An HTTP client.
@@ -126,7 +133,9 @@ impl TestVault {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = dev_config(dir.path(), &listener);
         configure(&mut config, &url);
-        let app = App::open(&config, clock, url.clone())
+        let sled = SledStore::open(&config.data_dir, config.cache_bytes).expect("store opens");
+        let (store, faults) = FaultyStore::wrap(Arc::new(sled.clone()));
+        let app = App::open(&config, store, clock, url.clone())
             .await
             .expect("vault opens");
         let (tx, rx) = oneshot::channel::<()>();
@@ -141,6 +150,8 @@ impl TestVault {
         TestVault {
             url,
             app,
+            faults,
+            sled,
             _dir: dir,
             http: client(),
             shutdown: Some(tx),

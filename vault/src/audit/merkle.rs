@@ -28,15 +28,7 @@ pub enum MerkleError {
     RootMismatch,
 }
 
-fn sha256(parts: &[&[u8]]) -> Hash {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in parts {
-        ctx.update(part);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
+use crate::crypto::sha256_of_parts as sha256;
 
 /// The hash of a leaf.
 pub fn leaf_hash(data: &[u8]) -> Hash {

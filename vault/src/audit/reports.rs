@@ -1,8 +1,10 @@
-//! The questions privacy officers ask, answered from the log alone.
+//! The questions privacy officers ask, answered from the log alone, as it streams past.
 //!
-//! Each report is a pure function of the entries (and, for scope, the department
-//! register), computed over a log prefix whose signed checkpoint is returned with it: an
-//! officer can export that prefix, verify it, and recompute the same answer offline.
+//! Each report is a [`Tally`]: it sees the entries one at a time, in log order, and keeps
+//! only what its answer needs (the grants seen so far, counts per day), so a report over a
+//! log of any length holds one chunk of entries in memory. Each is computed over a log
+//! prefix whose signed checkpoint is returned with it: an officer can export that prefix,
+//! verify it, and recompute the same answer offline.
 
 use super::entry::{Action, Entry, Outcome};
 use crate::store::DepartmentRow;
@@ -10,6 +12,80 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
+
+/// The reports, by the name in `/v1/officer/reports/{name}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// Allowed reads without a valid grant (must be none).
+    UnauthorizedReads,
+    /// Reads attempted after a revocation or expiry.
+    LateAttempts,
+    /// Refused reads per department and reason.
+    Refusals,
+    /// Categories read per department and activity, against what the activity allows.
+    Categories,
+    /// Reads per department per day, unusual days flagged.
+    Volume,
+}
+
+impl Report {
+    /// Every report.
+    pub const ALL: [Report; 5] = [
+        Report::UnauthorizedReads,
+        Report::LateAttempts,
+        Report::Refusals,
+        Report::Categories,
+        Report::Volume,
+    ];
+
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::UnauthorizedReads => "unauthorized-reads",
+            Report::LateAttempts => "late-attempts",
+            Report::Refusals => "refusals",
+            Report::Categories => "categories",
+            Report::Volume => "volume",
+        }
+    }
+
+    /// The report called `name`.
+    pub fn from_name(name: &str) -> Option<Report> {
+        Report::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Whether it must see the log from its start (to know the grants) rather than only
+    /// the range it reports on.
+    pub fn replays_grants(self) -> bool {
+        self == Report::UnauthorizedReads
+    }
+
+    /// A fresh tally for entries `[from, ...)`; `departments` is the register (for scope).
+    pub fn tally(self, from: u64, departments: Vec<DepartmentRow>) -> Box<dyn Tally + Send> {
+        match self {
+            Report::UnauthorizedReads => Box::new(UnauthorizedReadsTally::from_seq(from)),
+            Report::LateAttempts => Box::<Vec<LateAttempt>>::default(),
+            Report::Refusals => Box::<Refusals>::default(),
+            Report::Categories => Box::new(CategoriesTally {
+                departments,
+                uses: BTreeMap::new(),
+            }),
+            Report::Volume => Box::<VolumeTally>::default(),
+        }
+    }
+}
+
+/// A report in progress: sees entries in log order, then answers.
+pub trait Tally {
+    /// Takes the next entry into account.
+    fn observe(&mut self, entry: &Entry);
+    /// The answer, as JSON.
+    fn answer(&self) -> serde_json::Value;
+}
+
+fn is_read(entry: &Entry, outcome: Outcome) -> bool {
+    entry.action == Action::Read && entry.outcome == outcome
+}
 
 /// One read that the log cannot justify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,7 +97,7 @@ pub struct Finding {
 }
 
 /// Reads without a valid grant: must be zero.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct UnauthorizedReads {
     /// Allowed reads checked.
     pub reads_checked: usize,
@@ -39,23 +115,59 @@ struct GrantFacts {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Replays the log: every allowed read in `[from, to)` of `entries` must be covered by a
-/// grant entry before it, for the same department and resident, valid at the read's time,
-/// not revoked before it, and including every category read.
-pub fn unauthorized_reads(
-    entries: &[Entry],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> UnauthorizedReads {
-    let mut grants: HashMap<Uuid, GrantFacts> = HashMap::new();
-    let mut report = UnauthorizedReads {
-        reads_checked: 0,
-        without_valid_grant: Vec::new(),
-    };
-    for entry in entries {
-        match (entry.action, entry.outcome, entry.grant) {
-            (Action::Grant, _, Some(id)) => {
-                grants.insert(
+/// Replays the log: every allowed read from `from` on must be covered by a grant entry
+/// before it, for the same department and resident, valid at the read's time, not revoked
+/// before it, and including every category read.
+#[derive(Default)]
+pub struct UnauthorizedReadsTally {
+    from: u64,
+    grants: HashMap<Uuid, GrantFacts>,
+    report: UnauthorizedReads,
+}
+
+impl UnauthorizedReadsTally {
+    /// A tally that checks the reads from position `from` on (it must still see every
+    /// entry before, for the grants).
+    pub fn from_seq(from: u64) -> UnauthorizedReadsTally {
+        UnauthorizedReadsTally {
+            from,
+            ..UnauthorizedReadsTally::default()
+        }
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> &UnauthorizedReads {
+        &self.report
+    }
+
+    fn problem(&self, read: &Entry) -> Option<String> {
+        let Some(g) = read.grant.and_then(|id| self.grants.get(&id)) else {
+            return Some("no grant entry precedes it".to_owned());
+        };
+        if g.department != read.department {
+            Some("the grant is another department's".into())
+        } else if g.resident != read.resident {
+            Some("the grant is for another resident".into())
+        } else if g.valid_from.is_none_or(|f| read.time < f) {
+            Some("it happened before the grant began".into())
+        } else if g.valid_until.is_none_or(|u| read.time >= u) {
+            Some("it happened after the grant ended".into())
+        } else if g.revoked_at.is_some_and(|r| r <= read.time) {
+            Some("it happened after the grant was revoked".into())
+        } else {
+            read.categories
+                .iter()
+                .find(|c| !g.categories.contains(c))
+                .map(|c| format!("{c} lies outside the grant"))
+        }
+    }
+}
+
+impl Tally for UnauthorizedReadsTally {
+    fn observe(&mut self, entry: &Entry) {
+        match (entry.action, entry.grant) {
+            (Action::Grant, Some(id)) => {
+                self.grants.insert(
                     id,
                     GrantFacts {
                         department: entry.department.clone(),
@@ -67,38 +179,15 @@ pub fn unauthorized_reads(
                     },
                 );
             }
-            (Action::Revocation, _, Some(id)) => {
-                if let Some(g) = grants.get_mut(&id) {
+            (Action::Revocation, Some(id)) => {
+                if let Some(g) = self.grants.get_mut(&id) {
                     g.revoked_at = g.revoked_at.or(Some(entry.time));
                 }
             }
-            (Action::Read, Outcome::Allowed, grant) if entry.time >= from && entry.time < to => {
-                report.reads_checked += 1;
-                let problem = match grant.and_then(|id| grants.get(&id)) {
-                    None => Some("no grant entry precedes it".to_owned()),
-                    Some(g) if g.department != entry.department => {
-                        Some("the grant is another department's".into())
-                    }
-                    Some(g) if g.resident != entry.resident => {
-                        Some("the grant is for another resident".into())
-                    }
-                    Some(g) if g.valid_from.is_none_or(|f| entry.time < f) => {
-                        Some("it happened before the grant began".into())
-                    }
-                    Some(g) if g.valid_until.is_none_or(|u| entry.time >= u) => {
-                        Some("it happened after the grant ended".into())
-                    }
-                    Some(g) if g.revoked_at.is_some_and(|r| r <= entry.time) => {
-                        Some("it happened after the grant was revoked".into())
-                    }
-                    Some(g) => entry
-                        .categories
-                        .iter()
-                        .find(|c| !g.categories.contains(c))
-                        .map(|c| format!("{c} lies outside the grant")),
-                };
-                if let Some(problem) = problem {
-                    report.without_valid_grant.push(Finding {
+            _ if is_read(entry, Outcome::Allowed) && entry.seq >= self.from => {
+                self.report.reads_checked += 1;
+                if let Some(problem) = self.problem(entry) {
+                    self.report.without_valid_grant.push(Finding {
                         seq: entry.seq,
                         problem,
                     });
@@ -107,26 +196,36 @@ pub fn unauthorized_reads(
             _ => {}
         }
     }
-    report
+
+    fn answer(&self) -> serde_json::Value {
+        serde_json::json!(self.report)
+    }
 }
 
 /// Refused reads, counted per department and reason.
-pub fn refusals_by_department(entries: &[Entry]) -> BTreeMap<String, BTreeMap<String, usize>> {
-    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.action == Action::Read && e.outcome == Outcome::Refused)
-    {
+#[derive(Default)]
+pub struct Refusals(BTreeMap<String, BTreeMap<String, usize>>);
+
+impl Tally for Refusals {
+    fn observe(&mut self, e: &Entry) {
+        if !is_read(e, Outcome::Refused) {
+            return;
+        }
         let department = e
             .department
             .clone()
             .unwrap_or_else(|| "(not authenticated)".into());
-        *out.entry(department)
+        *self
+            .0
+            .entry(department)
             .or_default()
             .entry(e.reason.clone().unwrap_or_default())
             .or_default() += 1;
     }
-    out
+
+    fn answer(&self) -> serde_json::Value {
+        serde_json::json!(self.0)
+    }
 }
 
 /// Attempts after a revocation or expiry: refused reads with those reasons.
@@ -144,22 +243,27 @@ pub struct LateAttempt {
     pub reason: String,
 }
 
-/// Every read attempted under a revoked or expired grant.
-pub fn attempts_after_revocation_or_expiry(entries: &[Entry]) -> Vec<LateAttempt> {
-    entries
-        .iter()
-        .filter(|e| e.action == Action::Read && e.outcome == Outcome::Refused)
-        .filter_map(|e| {
-            let reason = e.reason.clone()?;
-            matches!(reason.as_str(), "grant_revoked" | "grant_expired").then(|| LateAttempt {
+impl Tally for Vec<LateAttempt> {
+    fn observe(&mut self, e: &Entry) {
+        let Some(reason) = e.reason.clone() else {
+            return;
+        };
+        if is_read(e, Outcome::Refused)
+            && matches!(reason.as_str(), "grant_revoked" | "grant_expired")
+        {
+            self.push(LateAttempt {
                 seq: e.seq,
                 time: e.time,
                 department: e.department.clone(),
                 grant: e.grant,
                 reason,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+
+    fn answer(&self) -> serde_json::Value {
+        serde_json::json!(self)
+    }
 }
 
 /// Per department and activity version: which categories it read, and any outside what
@@ -179,51 +283,60 @@ pub struct CategoryUse {
 }
 
 /// Categories read per department compared with what each processing activity allows.
-pub fn categories_by_department(
-    entries: &[Entry],
-    departments: &[DepartmentRow],
-) -> Vec<CategoryUse> {
-    let mut uses: BTreeMap<(String, String, u32), BTreeMap<String, usize>> = BTreeMap::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.action == Action::Read && e.outcome == Outcome::Allowed)
-    {
+pub struct CategoriesTally {
+    departments: Vec<DepartmentRow>,
+    uses: BTreeMap<(String, String, u32), BTreeMap<String, usize>>,
+}
+
+impl Tally for CategoriesTally {
+    fn observe(&mut self, e: &Entry) {
+        if !is_read(e, Outcome::Allowed) {
+            return;
+        }
         let (Some(d), Some(a)) = (&e.department, &e.processing_activity) else {
-            continue;
+            return;
         };
-        let read = uses
+        let read = self
+            .uses
             .entry((d.clone(), a.id.clone(), a.version))
             .or_default();
         for c in &e.categories {
             *read.entry(c.clone()).or_default() += 1;
         }
     }
-    uses.into_iter()
-        .map(|((department, activity, version), read)| {
-            let allowed: Vec<String> = departments
-                .iter()
-                .find(|d| d.id == department)
-                .and_then(|d| {
-                    d.activities
-                        .iter()
-                        .find(|a| a.id == activity && a.version == version)
-                })
-                .map(|a| a.categories.clone())
-                .unwrap_or_default();
-            let outside_activity = read
-                .keys()
-                .filter(|c| !allowed.contains(c))
-                .cloned()
-                .collect();
-            CategoryUse {
-                department,
-                processing_activity: format!("{activity} v{version}"),
-                allowed,
-                read,
-                outside_activity,
-            }
-        })
-        .collect()
+
+    fn answer(&self) -> serde_json::Value {
+        let uses: Vec<CategoryUse> = self
+            .uses
+            .iter()
+            .map(|((department, activity, version), read)| {
+                let allowed: Vec<String> = self
+                    .departments
+                    .iter()
+                    .find(|d| &d.id == department)
+                    .and_then(|d| {
+                        d.activities
+                            .iter()
+                            .find(|a| &a.id == activity && a.version == *version)
+                    })
+                    .map(|a| a.categories.clone())
+                    .unwrap_or_default();
+                let outside_activity = read
+                    .keys()
+                    .filter(|c| !allowed.contains(c))
+                    .cloned()
+                    .collect();
+                CategoryUse {
+                    department: department.clone(),
+                    processing_activity: format!("{activity} v{version}"),
+                    allowed,
+                    read: read.clone(),
+                    outside_activity,
+                }
+            })
+            .collect();
+        serde_json::json!(uses)
+    }
 }
 
 /// Reads per department per day, with days of unusual volume flagged.
@@ -240,40 +353,52 @@ pub struct DailyVolume {
 }
 
 /// Reads per department per day.
-pub fn volume_by_day(entries: &[Entry]) -> Vec<DailyVolume> {
-    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.action == Action::Read && e.outcome == Outcome::Allowed)
-    {
-        let Some(d) = &e.department else { continue };
-        *counts
+#[derive(Default)]
+pub struct VolumeTally(BTreeMap<String, BTreeMap<String, usize>>);
+
+impl VolumeTally {
+    /// The days, per department, unusual ones flagged.
+    pub fn days(&self) -> Vec<DailyVolume> {
+        let mut out = Vec::new();
+        for (department, days) in &self.0 {
+            let mut sorted: Vec<usize> = days.values().copied().collect();
+            sorted.sort_unstable();
+            let median = sorted[sorted.len() / 2];
+            for (day, reads) in days {
+                out.push(DailyVolume {
+                    department: department.clone(),
+                    day: day.clone(),
+                    reads: *reads,
+                    unusual: *reads > 10 && *reads > 3 * median,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Tally for VolumeTally {
+    fn observe(&mut self, e: &Entry) {
+        if !is_read(e, Outcome::Allowed) {
+            return;
+        }
+        let Some(d) = &e.department else { return };
+        *self
+            .0
             .entry(d.clone())
             .or_default()
             .entry(e.time.format("%Y-%m-%d").to_string())
             .or_default() += 1;
     }
-    let mut out = Vec::new();
-    for (department, days) in counts {
-        let mut sorted: Vec<usize> = days.values().copied().collect();
-        sorted.sort_unstable();
-        let median = sorted[sorted.len() / 2];
-        for (day, reads) in days {
-            out.push(DailyVolume {
-                department: department.clone(),
-                day,
-                reads,
-                unusual: reads > 10 && reads > 3 * median,
-            });
-        }
+
+    fn answer(&self) -> serde_json::Value {
+        serde_json::json!(self.days())
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeDelta;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
@@ -315,13 +440,14 @@ mod tests {
 
     #[test]
     fn a_clean_log_proves_zero_and_each_violation_is_found() {
+        let unauthorized_reads = |entries: &[Entry], from: u64| {
+            let mut tally = UnauthorizedReadsTally::from_seq(from);
+            entries.iter().for_each(|e| tally.observe(e));
+            tally.report().clone()
+        };
         let g = Uuid::new_v4();
         let mut entries = vec![grant(0, g, 0, 100), read(1, g, 10, "a")];
-        let range = (at(-1000), at(1000));
-        assert_eq!(
-            unauthorized_reads(&entries, range.0, range.1).without_valid_grant,
-            vec![]
-        );
+        assert_eq!(unauthorized_reads(&entries, 0).without_valid_grant, vec![]);
         entries.push(read(2, g, 200, "a"));
         entries.push(read(3, g, 20, "b"));
         entries.push(read(4, Uuid::new_v4(), 20, "a"));
@@ -337,13 +463,13 @@ mod tests {
         revoke.grant = Some(g);
         entries.push(revoke);
         entries.push(read(6, g, 40, "a"));
-        let report = unauthorized_reads(&entries, range.0, range.1);
+        let report = unauthorized_reads(&entries, 0);
         assert_eq!(report.reads_checked, 5);
         let seqs: Vec<u64> = report.without_valid_grant.iter().map(|f| f.seq).collect();
         assert_eq!(seqs, vec![2, 3, 4, 6]);
-        let in_window = unauthorized_reads(&entries, at(0), at(15));
-        assert_eq!(in_window.reads_checked, 1);
-        let _ = TimeDelta::zero();
+        let from_the_third = unauthorized_reads(&entries, 3);
+        assert_eq!(from_the_third.reads_checked, 3, "reads 3, 4 and 6");
+        assert_eq!(from_the_third.without_valid_grant.len(), 3);
     }
 
     #[test]
@@ -358,7 +484,9 @@ mod tests {
         for i in 0..40 {
             entries.push(read(0, g, 6 * 86_400 + i, "a"));
         }
-        let volume = volume_by_day(&entries);
+        let mut tally = VolumeTally::default();
+        entries.iter().for_each(|e| tally.observe(e));
+        let volume = tally.days();
         assert_eq!(volume.iter().filter(|v| v.unusual).count(), 1);
         assert_eq!(volume.iter().find(|v| v.unusual).unwrap().reads, 40);
     }

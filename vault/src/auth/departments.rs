@@ -5,21 +5,27 @@
 //! up yet), then the department it names is looked up and its signature verified, then its
 //! `jti` is recorded so it can never be used again, and only then is a disabled department
 //! told so. An unauthenticated caller learns nothing about which departments exist.
+//!
+//! A department's registered keys are parsed once and kept: every call still reads the
+//! department's row (so a disabled department or a key change counts at once), but the
+//! keys are parsed again only when the row's key set differs from the one parsed.
 
 use crate::clock::Clock;
 use crate::jose::keys::KeySet;
 use crate::jose::{ClientAssertion, MAX_SKEW_SECS};
-use crate::store::{DepartmentRow, Store};
+use crate::store::{DepartmentRow, DepartmentStore, ReplayStore};
 use crate::{Error, Result};
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// An authenticated department.
 #[derive(Clone, Debug)]
 pub struct DepartmentPrincipal {
     /// Its registration.
     pub row: DepartmentRow,
-    /// Its registered public keys.
-    pub keys: KeySet,
+    /// Its registered public keys, parsed.
+    pub keys: Arc<KeySet>,
 }
 
 impl DepartmentPrincipal {
@@ -29,66 +35,123 @@ impl DepartmentPrincipal {
     }
 }
 
-/// Records a token id for one-time use; false if it was seen before.
-pub async fn first_use(
-    store: &dyn Store,
-    kind: &str,
-    issuer: &str,
-    jti: &str,
-    until: chrono::DateTime<chrono::Utc>,
-) -> Result<bool> {
-    let key = crate::crypto::sha256(
-        &[
+/// A department's key set as registered (JSON) and as parsed.
+struct ParsedKeys {
+    jwks: serde_json::Value,
+    keys: Arc<KeySet>,
+}
+
+/// Authenticates departments, and remembers one-time token ids.
+#[derive(Clone)]
+pub struct DepartmentAuth {
+    departments: Arc<dyn DepartmentStore>,
+    replays: Arc<dyn ReplayStore>,
+    clock: Clock,
+    issuer: String,
+    parsed: Arc<Mutex<HashMap<String, ParsedKeys>>>,
+}
+
+impl DepartmentAuth {
+    /// Authentication for the vault `issuer` (the assertions' audience).
+    pub fn new(
+        departments: Arc<dyn DepartmentStore>,
+        replays: Arc<dyn ReplayStore>,
+        clock: Clock,
+        issuer: String,
+    ) -> DepartmentAuth {
+        DepartmentAuth {
+            departments,
+            replays,
+            clock,
+            issuer,
+            parsed: Arc::default(),
+        }
+    }
+
+    /// The parsed keys of `row`: from the cache while its key set is unchanged.
+    pub fn keys_of(&self, row: &DepartmentRow) -> Result<Arc<KeySet>> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cached) = parsed.get(&row.id)
+            && cached.jwks == row.jwks
+        {
+            return Ok(cached.keys.clone());
+        }
+        let keys = Arc::new(
+            KeySet::from_jwks(&row.jwks).map_err(|e| Error::InvalidClient(e.to_string()))?,
+        );
+        parsed.insert(
+            row.id.clone(),
+            ParsedKeys {
+                jwks: row.jwks.clone(),
+                keys: keys.clone(),
+            },
+        );
+        Ok(keys)
+    }
+
+    /// Forgets the parsed keys of department `id` (it was registered anew).
+    pub fn forget(&self, id: &str) {
+        self.parsed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Records a token id of `kind` from `issuer` for one-time use until `until`; false
+    /// if it was seen before.
+    pub async fn first_use(
+        &self,
+        kind: &str,
+        issuer: &str,
+        jti: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let key = crate::crypto::sha256_of_parts(&[
             kind.as_bytes(),
             &[0],
             issuer.as_bytes(),
             &[0],
             jti.as_bytes(),
-        ]
-        .concat(),
-    );
-    Ok(store.first_use(&key, until).await?)
-}
+        ]);
+        Ok(self.replays.first_use(&key, until).await?)
+    }
 
-/// Authenticates the department behind `assertion` for the vault `issuer`.
-pub async fn authenticate(
-    store: &dyn Store,
-    clock: &Clock,
-    issuer: &str,
-    assertion: Option<&str>,
-) -> Result<DepartmentPrincipal> {
-    let assertion = assertion.ok_or_else(|| {
-        Error::InvalidClient(
-            "send a client assertion (private_key_jwt) in the Client-Assertion header".into(),
-        )
-    })?;
-    let now = clock.now();
-    let unverified = ClientAssertion::parse(assertion, issuer, now)
-        .map_err(|e| Error::InvalidClient(e.to_string()))?;
-    let row = store
-        .department(&unverified.department)
-        .await?
-        .ok_or_else(|| Error::InvalidClient("the assertion cannot be verified".into()))?;
-    let keys = KeySet::from_jwks(&row.jwks).map_err(|e| Error::InvalidClient(e.to_string()))?;
-    let verified = unverified
-        .verify(&keys)
-        .map_err(|e| Error::InvalidClient(e.to_string()))?;
-    let until = verified.exp + TimeDelta::seconds(MAX_SKEW_SECS);
-    if !first_use(
-        store,
-        "client-assertion",
-        &verified.department,
-        &verified.jti,
-        until,
-    )
-    .await?
-    {
-        return Err(Error::InvalidClient(
-            "this assertion was used before; make a new one for every call".into(),
-        ));
+    /// Authenticates the department behind `assertion`.
+    pub async fn authenticate(&self, assertion: Option<&str>) -> Result<DepartmentPrincipal> {
+        let assertion = assertion.ok_or_else(|| {
+            Error::InvalidClient(
+                "send a client assertion (private_key_jwt) in the Client-Assertion header".into(),
+            )
+        })?;
+        let now = self.clock.now();
+        let unverified = ClientAssertion::parse(assertion, &self.issuer, now)
+            .map_err(|e| Error::InvalidClient(e.to_string()))?;
+        let row = self
+            .departments
+            .department(&unverified.department)
+            .await?
+            .ok_or_else(|| Error::InvalidClient("the assertion cannot be verified".into()))?;
+        let keys = self.keys_of(&row)?;
+        let verified = unverified
+            .verify(&keys)
+            .map_err(|e| Error::InvalidClient(e.to_string()))?;
+        let until = verified.exp + TimeDelta::seconds(MAX_SKEW_SECS);
+        if !self
+            .first_use(
+                "client-assertion",
+                &verified.department,
+                &verified.jti,
+                until,
+            )
+            .await?
+        {
+            return Err(Error::InvalidClient(
+                "this assertion was used before; make a new one for every call".into(),
+            ));
+        }
+        if row.disabled {
+            return Err(Error::DepartmentDisabled);
+        }
+        Ok(DepartmentPrincipal { row, keys })
     }
-    if row.disabled {
-        return Err(Error::DepartmentDisabled);
-    }
-    Ok(DepartmentPrincipal { row, keys })
 }

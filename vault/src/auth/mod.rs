@@ -8,6 +8,7 @@
 //!
 //! - [`departments`]: department authentication by client assertion.
 //! - [`officers`]: operator-issued privacy-officer credentials.
+//! - [`oidc`]: logins through OpenID Providers (residents and staff).
 //! - [`dev_login`]: the clearly marked development login of `kluis dev`.
 
 pub mod departments;
@@ -18,7 +19,7 @@ pub mod oidc;
 use crate::clock::Clock;
 use crate::crypto::{random_token, sha256};
 use crate::residents::ResidentId;
-use crate::store::{SessionRow, SessionSubject, Store};
+use crate::store::{SessionRow, SessionStore, SessionSubject};
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::sync::Arc;
@@ -65,7 +66,7 @@ pub struct NewSession {
 /// Creates, resolves and ends sessions, enforcing idle and absolute timeouts.
 #[derive(Clone)]
 pub struct Sessions {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SessionStore>,
     clock: Clock,
     idle: TimeDelta,
     absolute: TimeDelta,
@@ -74,7 +75,7 @@ pub struct Sessions {
 impl Sessions {
     /// A session service with the given timeouts.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn SessionStore>,
         clock: Clock,
         idle: Duration,
         absolute: Duration,

@@ -1,22 +1,62 @@
-//! The access decision, as a pure function of (grant, request, now).
+//! The access decision, as a pure function of the evidence.
 //!
 //! Every rule about whether a read may happen lives here, with no I/O, so it can be read
-//! in one sitting and tested exhaustively. The caller has already proved who the
-//! department is and that the grant token and DPoP proof are genuine; this decides whether
-//! the stored grant allows this read, now.
+//! in one sitting and tested exhaustively. The read pipeline (`reads`) gathers the
+//! evidence: the department it authenticated and its registered keys, the grant token's
+//! verified claims, the verified DPoP proof and whether its id is new, the stored grant
+//! record, what the department asks, and the time. Signatures are checked before (by
+//! `jose`); what they prove is weighed here.
 
+use crate::jose::keys::KeySet;
+use crate::jose::{DpopProof, GrantClaims};
 use crate::store::GrantRow;
 use chrono::{DateTime, Utc};
 use kluis_proto::consent::GrantState;
+use std::collections::BTreeSet;
+
+/// Everything a read decision rests on.
+#[derive(Clone, Copy, Debug)]
+pub struct Evidence<'a> {
+    /// The authenticated department.
+    pub department: &'a str,
+    /// Its registered keys.
+    pub department_keys: &'a KeySet,
+    /// The grant token as presented.
+    pub token: &'a str,
+    /// Its verified claims.
+    pub claims: &'a GrantClaims,
+    /// The verified DPoP proof.
+    pub proof: &'a DpopProof,
+    /// Whether the proof's id was seen for the first time.
+    pub proof_first_use: bool,
+    /// The vault's record of the grant the token names, if it has one.
+    pub grant: Option<&'a GrantRow>,
+    /// The resident the department means (its pairwise reference).
+    pub resident: &'a str,
+    /// The categories asked for.
+    pub categories: &'a BTreeSet<String>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
 
 /// Why a read is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Denial {
+    /// The proof is signed by another key than the one the token is bound to.
+    ProofNotByGrantKey,
+    /// The key the grant is bound to is no longer registered for the department.
+    KeyNoLongerRegistered,
+    /// The proof was used before.
+    ProofReplayed,
+    /// The vault has no record of the grant.
+    NoSuchGrant,
+    /// The token is not the one the vault issued for this grant.
+    NotTheIssuedToken,
     /// The grant belongs to another department.
     OtherDepartment,
     /// The grant is for another resident than the one the department means.
     OtherResident,
-    /// The read is proved with another key than the one the grant is bound to.
+    /// The read is proved with another key than the one the grant record is bound to.
     OtherKey,
     /// The resident revoked the grant.
     Revoked,
@@ -43,43 +83,51 @@ pub fn state(grant: &GrantRow, now: DateTime<Utc>) -> GrantState {
     }
 }
 
-/// A read by `department`, meaning resident `reference`, proved with key `jkt`, asking for
-/// `categories` at `now`: allowed only if every rule holds.
-pub fn decide(
-    grant: &GrantRow,
-    department: &str,
-    reference: &str,
-    jkt: &str,
-    categories: &[String],
-    now: DateTime<Utc>,
-) -> Result<(), Denial> {
-    if grant.department != department {
+/// Whether the read the evidence describes may happen: it may only if every rule holds.
+/// Returns the grant it happens under.
+pub fn decide<'a>(evidence: &Evidence<'a>) -> Result<&'a GrantRow, Denial> {
+    let e = evidence;
+    if e.proof.jkt != e.claims.jkt {
+        return Err(Denial::ProofNotByGrantKey);
+    }
+    if !e.department_keys.has_thumbprint(&e.proof.jkt) {
+        return Err(Denial::KeyNoLongerRegistered);
+    }
+    if !e.proof_first_use {
+        return Err(Denial::ProofReplayed);
+    }
+    let grant = e.grant.ok_or(Denial::NoSuchGrant)?;
+    if grant.token != e.token {
+        return Err(Denial::NotTheIssuedToken);
+    }
+    if grant.department != e.department {
         return Err(Denial::OtherDepartment);
     }
-    if grant.reference != reference {
+    if grant.reference != e.resident {
         return Err(Denial::OtherResident);
     }
-    if grant.jkt != jkt {
+    if grant.jkt != e.proof.jkt {
         return Err(Denial::OtherKey);
     }
-    match state(grant, now) {
+    match state(grant, e.now) {
         GrantState::Active => {}
         GrantState::Revoked => return Err(Denial::Revoked),
         GrantState::NotYetValid => return Err(Denial::NotYetValid),
         GrantState::Expired => return Err(Denial::Expired),
     }
-    if categories.is_empty() {
+    if e.categories.is_empty() {
         return Err(Denial::NothingAsked);
     }
-    if let Some(outside) = categories.iter().find(|c| !grant.categories.contains(c)) {
+    if let Some(outside) = e.categories.difference(&grant.categories).next() {
         return Err(Denial::OutOfScope(outside.clone()));
     }
-    Ok(())
+    Ok(grant)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jose::GrantActivity;
     use chrono::TimeDelta;
     use uuid::Uuid;
 
@@ -87,73 +135,194 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
     }
 
-    fn grant() -> GrantRow {
-        GrantRow {
-            id: Uuid::nil(),
-            department: "schuldhulp".into(),
-            resident: Uuid::nil(),
-            reference: "ref".into(),
-            activity_id: "traject".into(),
-            activity_version: 1,
-            categories: vec!["schulden.overzicht".into(), "inkomen.bronnen".into()],
-            issued_at: t(0),
-            not_before: t(100),
-            expires_at: t(1000),
-            jkt: "jkt".into(),
-            token: String::new(),
-            request_id: None,
-            revoked_at: None,
+    fn cats(c: &[&str]) -> BTreeSet<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The evidence of a good read, owned: a department key, a grant bound to it, the
+    /// token's claims, a proof by that key, and what is asked.
+    struct Fixture {
+        keys: KeySet,
+        grant: GrantRow,
+        claims: GrantClaims,
+        proof: DpopProof,
+        asked: BTreeSet<String>,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let (_, public) = crate::jose::keys::generate_department_jwk("k1").unwrap();
+            let keys = KeySet::from_jwks(&serde_json::json!({ "keys": [public] })).unwrap();
+            let jkt = keys.thumbprints().remove(0);
+            Fixture {
+                grant: GrantRow {
+                    id: Uuid::nil(),
+                    department: "schuldhulp".into(),
+                    resident: Uuid::nil(),
+                    reference: "ref".into(),
+                    activity_id: "traject".into(),
+                    activity_version: 1,
+                    categories: cats(&["schulden.overzicht", "inkomen.bronnen"]),
+                    issued_at: t(0),
+                    not_before: t(100),
+                    expires_at: t(1000),
+                    jkt: jkt.clone(),
+                    token: "token".into(),
+                    request_id: None,
+                    revoked_at: None,
+                },
+                claims: GrantClaims {
+                    iss: "https://kluis.test".into(),
+                    sub: "ref".into(),
+                    aud: "schuldhulp".into(),
+                    jti: Uuid::nil().to_string(),
+                    iat: 0,
+                    nbf: 0,
+                    exp: 0,
+                    categories: Vec::new(),
+                    activity: GrantActivity {
+                        id: "traject".into(),
+                        version: 1,
+                    },
+                    jkt: jkt.clone(),
+                },
+                proof: DpopProof {
+                    jkt,
+                    jti: "p-1".into(),
+                },
+                asked: cats(&["schulden.overzicht"]),
+                keys,
+            }
+        }
+
+        fn evidence(&self) -> Evidence<'_> {
+            Evidence {
+                department: "schuldhulp",
+                department_keys: &self.keys,
+                token: "token",
+                claims: &self.claims,
+                proof: &self.proof,
+                proof_first_use: true,
+                grant: Some(&self.grant),
+                resident: "ref",
+                categories: &self.asked,
+                now: t(500),
+            }
         }
     }
 
-    fn cats(c: &[&str]) -> Vec<String> {
-        c.iter().map(|s| s.to_string()).collect()
+    fn check(evidence: Evidence<'_>) -> Result<(), Denial> {
+        decide(&evidence).map(|_| ())
     }
 
     #[test]
     fn every_rule_says_no_on_its_own() {
-        let g = grant();
-        let ok = cats(&["schulden.overzicht"]);
-        assert_eq!(decide(&g, "schuldhulp", "ref", "jkt", &ok, t(500)), Ok(()));
+        let f = Fixture::new();
+        let other = Fixture::new();
+        let good = f.evidence();
+        assert_eq!(check(good), Ok(()));
         assert_eq!(
-            decide(&g, "jeugdhulp", "ref", "jkt", &ok, t(500)),
+            check(Evidence {
+                proof: &other.proof,
+                ..good
+            }),
+            Err(Denial::ProofNotByGrantKey)
+        );
+        assert_eq!(
+            check(Evidence {
+                proof: &other.proof,
+                claims: &other.claims,
+                ..good
+            }),
+            Err(Denial::KeyNoLongerRegistered)
+        );
+        assert_eq!(
+            check(Evidence {
+                proof_first_use: false,
+                ..good
+            }),
+            Err(Denial::ProofReplayed)
+        );
+        assert_eq!(
+            check(Evidence {
+                grant: None,
+                ..good
+            }),
+            Err(Denial::NoSuchGrant)
+        );
+        assert_eq!(
+            check(Evidence {
+                token: "another token",
+                ..good
+            }),
+            Err(Denial::NotTheIssuedToken)
+        );
+        assert_eq!(
+            check(Evidence {
+                department: "jeugdhulp",
+                ..good
+            }),
             Err(Denial::OtherDepartment)
         );
         assert_eq!(
-            decide(&g, "schuldhulp", "other", "jkt", &ok, t(500)),
+            check(Evidence {
+                resident: "other",
+                ..good
+            }),
             Err(Denial::OtherResident)
         );
+        let rebound = GrantRow {
+            jkt: "another key".into(),
+            ..f.grant.clone()
+        };
         assert_eq!(
-            decide(&g, "schuldhulp", "ref", "other", &ok, t(500)),
+            check(Evidence {
+                grant: Some(&rebound),
+                ..good
+            }),
             Err(Denial::OtherKey)
         );
         assert_eq!(
-            decide(&g, "schuldhulp", "ref", "jkt", &ok, t(99)),
+            check(Evidence { now: t(99), ..good }),
             Err(Denial::NotYetValid)
         );
         assert_eq!(
-            decide(&g, "schuldhulp", "ref", "jkt", &ok, t(1000)),
+            check(Evidence {
+                now: t(1000),
+                ..good
+            }),
             Err(Denial::Expired)
         );
+        let nothing = BTreeSet::new();
         assert_eq!(
-            decide(&g, "schuldhulp", "ref", "jkt", &[], t(500)),
+            check(Evidence {
+                categories: &nothing,
+                ..good
+            }),
             Err(Denial::NothingAsked)
         );
         let wider = cats(&["schulden.overzicht", "zorg.mantelzorg"]);
         assert_eq!(
-            decide(&g, "schuldhulp", "ref", "jkt", &wider, t(500)),
+            check(Evidence {
+                categories: &wider,
+                ..good
+            }),
             Err(Denial::OutOfScope("zorg.mantelzorg".into()))
         );
         let revoked = GrantRow {
             revoked_at: Some(t(200)),
-            ..grant()
+            ..f.grant.clone()
         };
+        let revoked = Evidence {
+            grant: Some(&revoked),
+            ..good
+        };
+        assert_eq!(check(revoked), Err(Denial::Revoked));
         assert_eq!(
-            decide(&revoked, "schuldhulp", "ref", "jkt", &ok, t(500)),
-            Err(Denial::Revoked)
-        );
-        assert_eq!(
-            decide(&revoked, "schuldhulp", "ref", "jkt", &ok, t(5000)),
+            check(Evidence {
+                now: t(5000),
+                ..revoked
+            }),
             Err(Denial::Revoked),
             "revocation wins"
         );
@@ -161,20 +330,17 @@ mod tests {
 
     #[test]
     fn the_window_is_half_open() {
-        let g = grant();
-        let ok = cats(&["inkomen.bronnen"]);
-        assert!(decide(&g, "schuldhulp", "ref", "jkt", &ok, t(100)).is_ok());
+        let f = Fixture::new();
+        let good = f.evidence();
         assert!(
-            decide(
-                &g,
-                "schuldhulp",
-                "ref",
-                "jkt",
-                &ok,
-                t(1000) - TimeDelta::microseconds(1)
-            )
+            check(Evidence {
+                now: t(100),
+                ..good
+            })
             .is_ok()
         );
-        assert_eq!(state(&g, t(1000)), GrantState::Expired);
+        let last = t(1000) - TimeDelta::microseconds(1);
+        assert!(check(Evidence { now: last, ..good }).is_ok());
+        assert_eq!(state(&f.grant, t(1000)), GrantState::Expired);
     }
 }

@@ -8,19 +8,11 @@
 use super::{Consent, activity_view};
 use crate::audit::Context;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
+use crate::ids::is_id;
 use crate::jose::keys::KeySet;
 use crate::store::{ActivityRow, DepartmentRow};
 use crate::{Error, Result};
 use kluis_proto::consent::{DepartmentInfo, DepartmentSpec, ProcessingActivity};
-
-/// An id: 2 to 64 lowercase letters, digits or dashes, starting with a letter.
-pub fn is_id(id: &str) -> bool {
-    (2..=64).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
 
 fn text(value: &str, what: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() || value.len() > max {
@@ -162,6 +154,7 @@ impl Consent {
             return Ok(info(&row));
         }
         self.store.put_department(&row).await?;
+        self.departments.forget(&row.id);
         let change = if existing.is_some() {
             "updated"
         } else {
@@ -190,11 +183,7 @@ impl Consent {
         entry
             .details
             .insert("activities".into(), activities.join(", "));
-        self.residents
-            .audit()
-            .record(context, entry)
-            .await
-            .map(|_| ())
+        self.audit.record(context, entry).await.map(|_| ())
     }
 
     /// Disables or re-enables a department. Disabled, every call it makes is refused,

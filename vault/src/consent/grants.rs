@@ -17,12 +17,12 @@ use crate::audit::Context;
 use crate::audit::entry::{Action, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::GrantClaims;
-use crate::jose::keys::KeySet;
 use crate::residents::ResidentId;
 use crate::store::{ActivityRow, DepartmentRow, GrantRow};
 use crate::{Error, Result};
 use chrono::TimeDelta;
 use kluis_proto::consent::{ActivityRef, DepartmentGrant, GrantView, OwnInitiativeGrant};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 impl Consent {
@@ -32,12 +32,14 @@ impl Consent {
         resident: ResidentId,
         department: &DepartmentRow,
         activity: &ActivityRow,
-        categories: Vec<String>,
+        categories: BTreeSet<String>,
         duration_days: u32,
         request_id: Option<Uuid>,
     ) -> Result<GrantRow> {
         // Grants are bound to the department's first signing key.
-        let keys = KeySet::from_jwks(&department.jwks)
+        let keys = self
+            .departments
+            .keys_of(department)
             .map_err(|e| Error::Internal(format!("stored JWKS: {e}")))?;
         let jkt = keys
             .thumbprints()
@@ -57,7 +59,7 @@ impl Consent {
             iat: issued,
             nbf: issued,
             exp: expires_at.timestamp(),
-            categories: categories.clone(),
+            categories: categories.iter().cloned().collect(),
             activity: crate::jose::GrantActivity {
                 id: activity.id.clone(),
                 version: activity.version,
@@ -101,13 +103,14 @@ impl Consent {
             ));
         }
         let activity = current_activity(&department, &grant.processing_activity)?;
-        check_categories(&grant.categories, &activity.categories, &self.residents)?;
+        let categories =
+            check_categories(&grant.categories, &activity.categories, &self.residents)?;
         check_duration(grant.duration_days)?;
         let row = self.issue_grant(
             resident,
             &department,
             activity,
-            grant.categories.clone(),
+            categories,
             grant.duration_days,
             None,
         )?;
@@ -119,7 +122,7 @@ impl Consent {
             &row,
             activity,
         );
-        self.residents.audit().record(context, entry).await?;
+        self.audit.record(context, entry).await?;
         self.grant_view(&row).await
     }
 
@@ -168,7 +171,7 @@ impl Consent {
             );
             entry.valid_from = None;
             entry.valid_until = None;
-            self.residents.audit().record(context, entry).await?;
+            self.audit.record(context, entry).await?;
         }
         Ok(revoked)
     }
@@ -223,7 +226,7 @@ impl Consent {
             id: grant.id,
             token: grant.token.clone(),
             resident: grant.reference.clone(),
-            categories: grant.categories.clone(),
+            categories: grant.categories.iter().cloned().collect(),
             processing_activity: ActivityRef {
                 id: grant.activity_id.clone(),
                 version: grant.activity_version,

@@ -4,7 +4,7 @@
 use super::Consent;
 use crate::Result;
 use crate::audit::entry::{Action, Outcome};
-use crate::language::Language;
+use crate::language::{Texts, stories};
 use crate::residents::ResidentId;
 use chrono::{DateTime, Utc};
 use kluis_proto::consent::DepartmentRef;
@@ -30,14 +30,15 @@ pub struct HistoryItem {
 }
 
 impl Consent {
-    /// The resident's audit reference and their entries, newest first, told in `language`.
+    /// The resident's audit reference and their entries, newest first, told in `t`'s
+    /// language.
     pub async fn resident_history(
         &self,
         resident: ResidentId,
-        language: Language,
+        t: Texts,
     ) -> Result<(String, Vec<HistoryItem>)> {
         let reference = self.residents.audit_reference(resident);
-        let entries = self.residents.audit().about_resident(&reference).await?;
+        let entries = self.audit.about_resident(&reference).await?;
         let names: HashMap<String, String> = self
             .store
             .departments()
@@ -46,26 +47,35 @@ impl Consent {
             .map(|d| (d.id, d.name))
             .collect();
         let catalogue = self.residents.catalogue();
-        let label = |id: &str| {
+        let label = |id: &String| {
             catalogue
                 .get(id)
-                .map(|c| language.pick(&c.info.label_nl, &c.info.label_en).clone())
-                .unwrap_or_else(|_| id.to_owned())
+                .map(|c| c.label(t.language).to_owned())
+                .unwrap_or_else(|_| id.clone())
         };
         let items = entries
             .iter()
             .rev()
-            .map(|e| HistoryItem {
-                time: e.time,
-                action: e.action,
-                outcome: e.outcome,
-                department: e.department.as_ref().map(|id| DepartmentRef {
+            .map(|e| {
+                let department = e.department.as_ref().map(|id| DepartmentRef {
                     id: id.clone(),
                     name: names.get(id).unwrap_or(id).clone(),
-                }),
-                categories: e.categories.clone(),
-                purpose: e.purpose.clone(),
-                summary: crate::audit::resident::describe(e, language, &names, &label),
+                });
+                let labels: Vec<String> = e.categories.iter().map(label).collect();
+                HistoryItem {
+                    time: e.time,
+                    action: e.action,
+                    outcome: e.outcome,
+                    summary: stories::history_sentence(
+                        e,
+                        department.as_ref().map(|d| d.name.as_str()),
+                        &labels,
+                        t,
+                    ),
+                    department,
+                    categories: e.categories.clone(),
+                    purpose: e.purpose.clone(),
+                }
             })
             .collect();
         Ok((reference, items))

@@ -8,8 +8,10 @@
 //!   it in plain words and approves all, part, or nothing.
 //! - [`grants`]: the signed grant (a JWT bound to the department's key), grants on the
 //!   resident's own initiative, and revocation.
-//! - [`access`]: whether a read may happen, as a pure function of (grant, read, now).
-//! - [`reads`]: the department read path, from grant token and DPoP proof to records.
+//! - [`access`]: whether a read may happen, as a pure function of the evidence (grant
+//!   record, token claims, proof, the department's keys, the read, now).
+//! - [`reads`]: the department read pipeline: one call per attempt, from the raw
+//!   credentials to records, writing exactly one audit entry.
 //! - [`portability`]: downloading and erasing the whole vault.
 //! - [`history`]: the resident's plain-language view of the audit log.
 //!
@@ -27,13 +29,16 @@ pub mod portability;
 pub mod reads;
 pub mod requests;
 
+use crate::audit::Audit;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
+use crate::auth::departments::DepartmentAuth;
 use crate::clock::Clock;
 use crate::jose::keys::VaultKeys;
 use crate::residents::Residents;
-use crate::store::{ActivityRow, DepartmentRow, GrantRow, Store};
+use crate::store::{ActivityRow, ConsentStorage, DepartmentRow, GrantRow};
 use crate::{Error, Result};
 use kluis_proto::consent::{CategoryLabel, DepartmentRef, LegalBasis, ProcessingActivity};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The longest a grant may run, in days.
@@ -42,28 +47,44 @@ pub const MAX_DURATION_DAYS: u32 = 730;
 /// The consent service.
 #[derive(Clone)]
 pub struct Consent {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ConsentStorage>,
     residents: Residents,
+    audit: Arc<Audit>,
+    departments: DepartmentAuth,
     vault_keys: Arc<VaultKeys>,
     issuer: String,
     clock: Clock,
 }
 
+/// What the consent service is built from.
+pub struct ConsentParts {
+    /// Departments, requests, grants, one-time token ids.
+    pub store: Arc<dyn ConsentStorage>,
+    /// The record service (records, references, vault lookups).
+    pub residents: Residents,
+    /// The log every decision and read is written to.
+    pub audit: Arc<Audit>,
+    /// Department authentication (shared with the department API's extractor).
+    pub departments: DepartmentAuth,
+    /// The keys that sign grants.
+    pub vault_keys: Arc<VaultKeys>,
+    /// The vault's issuer URL (its public URL).
+    pub issuer: String,
+    /// The clock.
+    pub clock: Clock,
+}
+
 impl Consent {
-    /// A consent service for the vault `issuer` (its public URL).
-    pub fn new(
-        store: Arc<dyn Store>,
-        residents: Residents,
-        vault_keys: Arc<VaultKeys>,
-        issuer: String,
-        clock: Clock,
-    ) -> Consent {
+    /// A consent service from its parts.
+    pub fn new(parts: ConsentParts) -> Consent {
         Consent {
-            store,
-            residents,
-            vault_keys,
-            issuer,
-            clock,
+            store: parts.store,
+            residents: parts.residents,
+            audit: parts.audit,
+            departments: parts.departments,
+            vault_keys: parts.vault_keys,
+            issuer: parts.issuer,
+            clock: parts.clock,
         }
     }
 
@@ -82,16 +103,6 @@ impl Consent {
         self.vault_keys.jwks()
     }
 
-    /// The store (for department authentication).
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     async fn department_row(&self, id: &str) -> Result<DepartmentRow> {
         self.store
             .department(id)
@@ -99,9 +110,9 @@ impl Consent {
             .ok_or(Error::NotFound("department"))
     }
 
-    fn labels(&self, categories: &[String]) -> Vec<CategoryLabel> {
+    fn labels<'a>(&self, categories: impl IntoIterator<Item = &'a String>) -> Vec<CategoryLabel> {
         categories
-            .iter()
+            .into_iter()
             .map(|id| match self.residents.catalogue().get(id) {
                 Ok(c) => CategoryLabel {
                     id: id.clone(),
@@ -150,7 +161,7 @@ impl Consent {
         entry.resident = Some(self.residents.audit_reference(grant.resident));
         entry.grant = Some(grant.id);
         entry.request = grant.request_id;
-        entry.categories = grant.categories.clone();
+        entry.categories = grant.categories.iter().cloned().collect();
         entry.valid_from = Some(grant.not_before);
         entry.valid_until = Some(grant.expires_at);
         entry
@@ -221,18 +232,20 @@ fn check_duration(days: u32) -> Result<()> {
     }
 }
 
-/// Checks that `categories` is a non-empty list of distinct catalogue ids inside `allowed`.
+/// Checks that `categories` is a non-empty list of distinct catalogue ids inside
+/// `allowed`, and returns them as a set.
 fn check_categories(
     categories: &[String],
     allowed: &[String],
     residents: &Residents,
-) -> Result<()> {
+) -> Result<BTreeSet<String>> {
     if categories.is_empty() {
         return Err(Error::InvalidParameter("name at least one category".into()));
     }
-    for (i, category) in categories.iter().enumerate() {
+    let mut set = BTreeSet::new();
+    for category in categories {
         residents.catalogue().get(category)?;
-        if categories[..i].contains(category) {
+        if !set.insert(category.clone()) {
             return Err(Error::InvalidParameter("a category is named twice".into()));
         }
         if !allowed.contains(category) {
@@ -241,5 +254,16 @@ fn check_categories(
             )));
         }
     }
-    Ok(())
+    Ok(set)
+}
+
+#[async_trait::async_trait]
+impl crate::audit::officer::ReferenceResolver for Consent {
+    async fn audit_reference(&self, department: &str, reference: &str) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .resident_by_reference(department, reference)
+            .await?
+            .map(|resident| self.residents.audit_reference(resident)))
+    }
 }

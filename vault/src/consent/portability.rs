@@ -13,7 +13,7 @@ use crate::Result;
 use crate::audit::Context;
 use crate::audit::entry::{Action, Entry, Outcome};
 use crate::residents::ResidentId;
-use crate::store::{RequestState, RequestSubject};
+use crate::store::RequestState;
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ impl Consent {
             records.insert(summary.category, json!(versions));
         }
         let reference = self.residents.audit_reference(resident);
-        let history = self.residents.audit().about_resident(&reference).await?;
+        let history = self.audit.about_resident(&reference).await?;
         let export = json!({
             "format": "kluis-vault-export/1",
             "exported_at": self.clock.now(),
@@ -48,12 +48,13 @@ impl Consent {
         });
         let mut entry = Entry::new(Action::Export, Outcome::Done, self.resident_actor(resident));
         entry.resident = Some(reference);
-        self.residents.audit().record(context, entry).await?;
+        self.audit.record(context, entry).await?;
         Ok(export)
     }
 
-    /// Erases the resident's vault. `rotate_after` is when the key rotation that completes
-    /// the erasure is due.
+    /// Erases the resident's vault, in one call: revokes every grant, declines every open
+    /// request, destroys the records and the data key, and schedules the key rotation that
+    /// completes the erasure `rotate_after` from now (running it at once if that is now).
     pub async fn erase_vault(
         &self,
         context: &Context,
@@ -68,27 +69,22 @@ impl Consent {
                 self.revoke(context, resident, grant.id).await?;
             }
         }
-        let mut subjects = vec![RequestSubject::Resident { id: resident }];
-        if let Some(hash) = self.residents.resident(resident).await?.national_id {
-            subjects.push(RequestSubject::NationalId { hash });
-        }
+        let subjects = self.subjects_of(resident).await?;
         for request in self.store.requests_about(&subjects).await? {
             if request.state == RequestState::Pending {
                 self.decline(context, resident, request.id).await?;
             }
         }
-        self.store.erase_resident(resident).await?;
-        let now = self.clock.now();
-        let due = now + rotate_after;
-        let earlier = self.store.rotation_due().await?.map_or(due, |d| d.min(due));
-        self.store.set_rotation_due(Some(earlier)).await?;
+        let due = self.residents.erase(resident, rotate_after).await?;
         let mut entry = Entry::new(Action::Erasure, Outcome::Done, actor);
         entry.resident = Some(reference);
         entry
             .details
-            .insert("key_rotation_due".into(), earlier.to_rfc3339());
-        self.residents.audit().record(context, entry).await?;
+            .insert("key_rotation_due".into(), due.to_rfc3339());
+        self.audit.record(context, entry).await?;
         tracing::info!("a vault was erased; a key rotation is due");
+        // When the rotation is due at once (`rotate_after` zero), run it now.
+        self.residents.rotate_if_due(context).await?;
         Ok(())
     }
 }

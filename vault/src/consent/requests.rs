@@ -14,32 +14,14 @@ use super::{
 use crate::audit::Context;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
+use crate::language::{Language, Texts, stories};
 use crate::residents::ResidentId;
 use crate::store::{RequestRow, RequestState, RequestSubject};
 use crate::{Error, Result};
 use kluis_proto::consent::{
-    Approval, DepartmentRequestStatus, GrantView, NewAccessRequest, RequestState as WireState,
-    RequestView, ResidentIdentifier,
+    Approval, DepartmentRequestStatus, GrantView, NewAccessRequest, RequestView, ResidentIdentifier,
 };
 use uuid::Uuid;
-
-fn wire_state(state: RequestState) -> WireState {
-    match state {
-        RequestState::Pending => WireState::Pending,
-        RequestState::Approved => WireState::Approved,
-        RequestState::Declined => WireState::Declined,
-    }
-}
-
-/// Days in plain Dutch: "90 dagen", "1 jaar", "5 jaar".
-pub fn days_nl(days: u32) -> String {
-    match days {
-        1 => "1 dag".into(),
-        d if d % 365 == 0 => format!("{} jaar", d / 365),
-        d if d >= 60 && d % 30 == 0 => format!("{} maanden", d / 30),
-        d => format!("{d} dagen"),
-    }
-}
 
 impl Consent {
     /// A department asks for access.
@@ -63,7 +45,7 @@ impl Consent {
             }
             ResidentIdentifier::NationalId { scheme, value } => {
                 let hash = self.residents.national_id_hash(scheme, value)?;
-                match self.store.resident_by_national_id(&hash).await? {
+                match self.residents.by_national_id(&hash).await? {
                     Some(resident) => RequestSubject::Resident { id: resident.id },
                     None => RequestSubject::NationalId { hash },
                 }
@@ -107,7 +89,7 @@ impl Consent {
                 );
             }
         }
-        self.residents.audit().record(context, entry).await?;
+        self.audit.record(context, entry).await?;
         self.department_view(&row).await
     }
 
@@ -134,7 +116,7 @@ impl Consent {
         };
         Ok(DepartmentRequestStatus {
             id: row.id,
-            state: wire_state(row.state),
+            state: row.state,
             categories: row.categories.clone(),
             requested_at: row.created_at,
             decided_at: row.decided_at,
@@ -143,7 +125,7 @@ impl Consent {
     }
 
     /// Everything that may address this resident: their id, and their national-id hash.
-    async fn subjects_of(&self, resident: ResidentId) -> Result<Vec<RequestSubject>> {
+    pub(super) async fn subjects_of(&self, resident: ResidentId) -> Result<Vec<RequestSubject>> {
         let row = self.residents.resident(resident).await?;
         let mut subjects = vec![RequestSubject::Resident { id: resident }];
         if let Some(hash) = row.national_id {
@@ -186,35 +168,23 @@ impl Consent {
     async fn resident_view(&self, row: &RequestRow) -> Result<RequestView> {
         let department = self.department_row(&row.department).await?;
         let activity = activity_version(&department, &row.activity_id, row.activity_version)?;
-        let categories = self.labels(&row.categories);
-        let labels: Vec<&str> = categories.iter().map(|c| c.label_nl.as_str()).collect();
-        let special = if categories.iter().any(|c| c.special_category) {
-            " Een deel hiervan gaat over uw gezondheid. Dat is extra beschermd."
-        } else {
-            ""
-        };
-        let summary_nl = format!(
-            "{dept} vraagt om deze gegevens: {labels}.{special} Waarom: {purpose} Dit mag volgens de wet: {law}, {article}. \
-             Als u ja zegt, mag {dept} deze gegevens {duration} lang inzien. {dept} bewaart wat het leest {retention} lang. \
-             U kunt ook een deel goedkeuren, of nee zeggen. U kunt uw toestemming altijd weer intrekken.",
-            dept = department.name,
-            labels = labels.join(", "),
-            purpose = activity.purpose.trim_end(),
-            law = activity.law,
-            article = activity.article,
-            duration = days_nl(row.duration_days),
-            retention = days_nl(activity.retention_days),
-        );
-        Ok(RequestView {
+        let mut view = RequestView {
             id: row.id,
             department: department_ref(&department),
             processing_activity: activity_view(activity),
-            categories,
+            categories: self.labels(&row.categories),
             duration_days: row.duration_days,
             requested_at: row.created_at,
-            state: wire_state(row.state),
-            summary_nl,
-        })
+            state: row.state,
+            summary_nl: String::new(),
+        };
+        view.summary_nl = stories::request_summary(
+            &view,
+            Texts {
+                language: Language::Nl,
+            },
+        );
+        Ok(view)
     }
 
     /// The resident approves a request, wholly or in part; returns the grant.
@@ -230,11 +200,8 @@ impl Consent {
             return Err(Error::Conflict("this request has already been decided"));
         }
         let categories = match &approval.categories {
-            Some(subset) => {
-                check_categories(subset, &row.categories, &self.residents)?;
-                subset.clone()
-            }
-            None => row.categories.clone(),
+            Some(subset) => check_categories(subset, &row.categories, &self.residents)?,
+            None => row.categories.iter().cloned().collect(),
         };
         let duration = approval.duration_days.unwrap_or(row.duration_days);
         check_duration(duration)?;
@@ -278,9 +245,9 @@ impl Consent {
         );
         decision.valid_from = None;
         decision.valid_until = None;
-        self.residents.audit().record(context, decision).await?;
+        self.audit.record(context, decision).await?;
         let issued = self.grant_entry(Action::Grant, Outcome::Done, actor, &grant, activity);
-        self.residents.audit().record(context, issued).await?;
+        self.audit.record(context, issued).await?;
         self.grant_view(&grant).await
     }
 
@@ -319,7 +286,7 @@ impl Consent {
         entry.resident = Some(self.residents.audit_reference(resident));
         entry.request = Some(decided.id);
         entry.categories = decided.categories.clone();
-        self.residents.audit().record(context, entry).await?;
+        self.audit.record(context, entry).await?;
         self.resident_view(&decided).await
     }
 }

@@ -88,7 +88,9 @@ fn open_raw(
 }
 
 /// Opens raw AES-256-GCM (`ciphertext || tag`) with an explicit nonce. Exists only so the
-/// Wycheproof vectors can exercise the exact code path records use; `None` means refused.
+/// Wycheproof vectors can exercise the exact code path records use (the `test-support`
+/// feature); `None` means refused.
+#[cfg(any(test, feature = "test-support"))]
 pub fn open_with_nonce_for_test_vectors(
     key: &[u8; 32],
     nonce: &[u8; 12],

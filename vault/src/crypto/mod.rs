@@ -21,7 +21,9 @@ mod aead;
 mod keyring;
 mod pseudonym;
 
-pub use aead::{SealedBytes, open_with_nonce_for_test_vectors};
+pub use aead::SealedBytes;
+#[cfg(any(test, feature = "test-support"))]
+pub use aead::open_with_nonce_for_test_vectors;
 pub use keyring::{DataKey, Keyring, RootKey, WrappedDataKey};
 pub use pseudonym::{Pseudonym, Pseudonymiser};
 
@@ -87,9 +89,26 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
 
 /// SHA-256 of `data`: for storing session tokens by digest, never in the clear.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    sha256_of_parts(&[data])
+}
+
+/// SHA-256 of the concatenation of `parts`, without copying them together (Merkle nodes,
+/// thumbprints).
+pub fn sha256_of_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        context.update(part);
+    }
     let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::hmac::sign(&key, data).as_ref());
     out
 }
 

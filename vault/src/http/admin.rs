@@ -3,10 +3,15 @@
 //! (a Unix socket readable by the vault's user alone), never on the public listener: the
 //! operating system's file permissions are the authentication.
 
-use super::AppState;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::audit::Context;
-use crate::audit::entry::{Action, Actor, Entry, Outcome};
+use crate::audit::entry::Actor;
+use crate::audit::officer::OfficerDesk;
+use crate::auth::officers::Officers;
+use crate::clock::Clock;
+use crate::consent::Consent;
+use crate::state::AppState;
+use crate::store::OfficerRow;
 use crate::{Error, Result};
 use axum::extract::State;
 use axum::routing::{get, post, put};
@@ -28,12 +33,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<DepartmentInfo>>> {
-    Ok(Json(state.consent.departments().await?))
+async fn list(State(consent): State<Consent>) -> Result<Json<Vec<DepartmentInfo>>> {
+    Ok(Json(consent.departments().await?))
 }
 
 async fn register(
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
+    State(clock): State<Clock>,
     ApiPath(id): ApiPath<String>,
     ApiJson(spec): ApiJson<DepartmentSpec>,
 ) -> Result<Json<DepartmentInfo>> {
@@ -42,44 +48,40 @@ async fn register(
             "the id in the path and in the file differ".into(),
         ));
     }
-    let info = state
-        .consent
-        .register_department(&Context::new(state.consent.clock()), Actor::Operator, &spec)
+    let info = consent
+        .register_department(&Context::new(&clock), Actor::Operator, &spec)
         .await?;
     tracing::info!(department = %info.id, "department registered or updated");
     Ok(Json(info))
 }
 
+async fn set_disabled(
+    consent: &Consent,
+    clock: &Clock,
+    id: &str,
+    disabled: bool,
+) -> Result<DepartmentInfo> {
+    consent
+        .set_department_disabled(&Context::new(clock), Actor::Operator, id, disabled)
+        .await
+}
+
 async fn disable(
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
+    State(clock): State<Clock>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DepartmentInfo>> {
-    let info = state
-        .consent
-        .set_department_disabled(
-            &Context::new(state.consent.clock()),
-            Actor::Operator,
-            &id,
-            true,
-        )
-        .await?;
+    let info = set_disabled(&consent, &clock, &id, true).await?;
     tracing::warn!(department = %info.id, "department disabled");
     Ok(Json(info))
 }
 
 async fn enable(
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
+    State(clock): State<Clock>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DepartmentInfo>> {
-    let info = state
-        .consent
-        .set_department_disabled(
-            &Context::new(state.consent.clock()),
-            Actor::Operator,
-            &id,
-            false,
-        )
-        .await?;
+    let info = set_disabled(&consent, &clock, &id, false).await?;
     tracing::info!(department = %info.id, "department enabled");
     Ok(Json(info))
 }
@@ -97,60 +99,31 @@ fn default_days() -> u32 {
     90
 }
 
-async fn record_officer_change(state: &AppState, id: &str, change: &str) -> Result<()> {
-    let mut entry = Entry::new(Action::OfficerChange, Outcome::Done, Actor::Operator);
-    entry.details.insert("officer".into(), id.to_owned());
-    entry.details.insert("change".into(), change.to_owned());
-    let context = Context::new(state.consent.clock());
-    state
-        .residents
-        .audit()
-        .record(&context, entry)
-        .await
-        .map(|_| ())
-}
-
-fn officer_view(row: &crate::store::OfficerRow) -> serde_json::Value {
+fn officer_view(row: &OfficerRow) -> serde_json::Value {
     serde_json::json!({"id": row.id, "name": row.name, "expires_at": row.expires_at, "revoked": row.revoked})
 }
 
-async fn officers(State(state): State<AppState>) -> Result<Json<Vec<serde_json::Value>>> {
+async fn officers(State(officers): State<Officers>) -> Result<Json<Vec<serde_json::Value>>> {
     Ok(Json(
-        state
-            .store
-            .officers()
-            .await?
-            .iter()
-            .map(officer_view)
-            .collect(),
+        officers.list().await?.iter().map(officer_view).collect(),
     ))
 }
 
 async fn add_officer(
-    State(state): State<AppState>,
+    State(officers): State<Officers>,
     ApiJson(new): ApiJson<NewOfficer>,
 ) -> Result<Json<serde_json::Value>> {
-    let (row, token) = crate::auth::officers::issue(
-        state.store.as_ref(),
-        state.consent.clock(),
-        &new.id,
-        &new.name,
-        new.days,
-    )
-    .await?;
-    record_officer_change(&state, &row.id, "credential issued").await?;
+    let (row, token) = officers.issue(&new.id, &new.name, new.days).await?;
     let mut view = officer_view(&row);
     view["token"] = serde_json::json!(token);
     Ok(Json(view))
 }
 
 async fn revoke_officer(
-    State(state): State<AppState>,
+    State(officers): State<Officers>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>> {
-    let row = crate::auth::officers::revoke(state.store.as_ref(), &id).await?;
-    record_officer_change(&state, &row.id, "credential withdrawn").await?;
-    Ok(Json(officer_view(&row)))
+    Ok(Json(officer_view(&officers.revoke(&id).await?)))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -161,24 +134,14 @@ struct ExportRange {
 }
 
 async fn export(
-    State(state): State<AppState>,
-    super::extract::ApiQuery(range): super::extract::ApiQuery<ExportRange>,
+    State(desk): State<OfficerDesk>,
+    State(clock): State<Clock>,
+    ApiQuery(range): ApiQuery<ExportRange>,
 ) -> Result<String> {
-    let audit = state.residents.audit();
-    let (from, to) = (
-        range.from_seq.unwrap_or(0),
-        range.to_seq.unwrap_or(audit.size().await),
-    );
-    let mut entry = Entry::new(Action::OfficerQuery, Outcome::Done, Actor::Operator);
-    entry.details.insert("endpoint".into(), "export".into());
-    entry.details.insert("from_seq".into(), from.to_string());
-    entry.details.insert("to_seq".into(), to.to_string());
-    audit
-        .record(&Context::new(state.consent.clock()), entry)
-        .await?;
-    audit.export(from, to).await
+    desk.operator_export(&Context::new(&clock), range.from_seq, range.to_seq)
+        .await
 }
 
-async fn checkpoint(State(state): State<AppState>) -> Result<String> {
-    state.residents.audit().checkpoint().await
+async fn checkpoint(State(desk): State<OfficerDesk>) -> Result<String> {
+    desk.operator_checkpoint().await
 }

@@ -1,9 +1,12 @@
 //! The resident's side of consent: `/v1/me/requests`, `/v1/me/grants`, and the public
 //! list of departments a resident can grant to on their own initiative.
 
-use super::AppState;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Ctx, ResidentAuth};
 use crate::Result;
+use crate::auth::Sessions;
+use crate::consent::Consent;
+use crate::language::{Language, Texts};
+use crate::state::Site;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,8 +15,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// Registered departments and their processing activities.
-pub async fn departments(State(state): State<AppState>) -> Result<Json<Vec<DepartmentInfo>>> {
-    let mut all = state.consent.departments().await?;
+pub async fn departments(State(consent): State<Consent>) -> Result<Json<Vec<DepartmentInfo>>> {
+    let mut all = consent.departments().await?;
     all.retain(|d| !d.disabled);
     Ok(Json(all))
 }
@@ -28,41 +31,35 @@ pub struct RequestFilter {
 /// My requests: open ones, or all with `?all=true`.
 pub async fn requests(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiQuery(filter): ApiQuery<RequestFilter>,
 ) -> Result<Json<Vec<RequestView>>> {
     Ok(Json(
-        state
-            .consent
-            .resident_requests(auth.resident, filter.all)
-            .await?,
+        consent.resident_requests(auth.resident, filter.all).await?,
     ))
 }
 
 /// One of my requests.
 pub async fn request(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<RequestView>> {
-    Ok(Json(
-        state.consent.resident_request(auth.resident, id).await?,
-    ))
+    Ok(Json(consent.resident_request(auth.resident, id).await?))
 }
 
 /// Approve a request, wholly or in part.
 pub async fn approve(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(approval): ApiJson<Approval>,
 ) -> Result<(StatusCode, Json<GrantView>)> {
     Ok((
         StatusCode::CREATED,
         Json(
-            state
-                .consent
+            consent
                 .approve(&context, auth.resident, id, &approval)
                 .await?,
         ),
@@ -73,34 +70,31 @@ pub async fn approve(
 pub async fn decline(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<RequestView>> {
-    Ok(Json(
-        state.consent.decline(&context, auth.resident, id).await?,
-    ))
+    Ok(Json(consent.decline(&context, auth.resident, id).await?))
 }
 
 /// My grants.
 pub async fn grants(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
 ) -> Result<Json<Vec<GrantView>>> {
-    Ok(Json(state.consent.resident_grants(auth.resident).await?))
+    Ok(Json(consent.resident_grants(auth.resident).await?))
 }
 
 /// Grant access on my own initiative.
 pub async fn grant(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiJson(grant): ApiJson<OwnInitiativeGrant>,
 ) -> Result<(StatusCode, Json<GrantView>)> {
     Ok((
         StatusCode::CREATED,
         Json(
-            state
-                .consent
+            consent
                 .grant_own_initiative(&context, auth.resident, &grant)
                 .await?,
         ),
@@ -111,22 +105,24 @@ pub async fn grant(
 pub async fn revoke(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<GrantView>> {
-    Ok(Json(
-        state.consent.revoke(&context, auth.resident, id).await?,
-    ))
+    Ok(Json(consent.revoke(&context, auth.resident, id).await?))
 }
 
 /// Who did what with my data: my entries in the audit log, in plain Dutch, newest first.
 pub async fn history(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
 ) -> Result<Json<serde_json::Value>> {
-    let (reference, items) = state
-        .consent
-        .resident_history(auth.resident, crate::language::Language::Nl)
+    let (reference, items) = consent
+        .resident_history(
+            auth.resident,
+            Texts {
+                language: Language::Nl,
+            },
+        )
         .await?;
     let items: Vec<serde_json::Value> = items
         .into_iter()
@@ -151,9 +147,9 @@ pub async fn history(
 pub async fn export(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
 ) -> Result<impl axum::response::IntoResponse> {
-    let export = state.consent.export_vault(&context, auth.resident).await?;
+    let export = consent.export_vault(&context, auth.resident).await?;
     let disposition = "attachment; filename=\"mijn-kluis.json\"";
     Ok((
         [(axum::http::header::CONTENT_DISPOSITION, disposition)],
@@ -166,42 +162,26 @@ pub async fn export(
 pub async fn erase(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
+    State(sessions): State<Sessions>,
+    State(site): State<Site>,
 ) -> Result<StatusCode> {
-    erase_vault(&state, &context, auth.resident).await?;
-    state.sessions.end(&auth.session).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Erases a vault and, when the rotation that completes it is due at once, runs it.
-pub(crate) async fn erase_vault(
-    state: &AppState,
-    context: &crate::audit::Context,
-    resident: crate::residents::ResidentId,
-) -> Result<()> {
-    state
-        .consent
-        .erase_vault(context, resident, state.rotate_after_erasure)
+    consent
+        .erase_vault(&context, auth.resident, site.rotate_after_erasure)
         .await?;
-    crate::rotate_if_due(
-        state.store.as_ref(),
-        &state.residents,
-        state.consent.clock(),
-    )
-    .await?;
-    Ok(())
+    sessions.end(&auth.session).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Revoke every grant I gave one department.
 pub async fn revoke_department(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     ApiPath(department): ApiPath<String>,
 ) -> Result<Json<Vec<GrantView>>> {
     Ok(Json(
-        state
-            .consent
+        consent
             .revoke_department(&context, auth.resident, &department)
             .await?,
     ))

@@ -2,12 +2,13 @@
 //! (`Client-Assertion` header); a read also carries the grant (`Authorization: DPoP
 //! <grant>`) and a DPoP proof (`DPoP` header).
 
-use super::AppState;
 use super::extract::{ApiJson, ApiPath, Ctx};
-use crate::auth::departments::{DepartmentPrincipal, authenticate};
+use crate::auth::departments::{DepartmentAuth, DepartmentPrincipal};
+use crate::consent::Consent;
+use crate::consent::reads::ReadAttempt;
 use crate::{Error, Result};
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -18,8 +19,9 @@ use kluis_proto::consent::{
 use uuid::Uuid;
 
 /// The authenticated department calling.
-pub struct DepartmentAuth(pub DepartmentPrincipal);
+pub struct Department(pub DepartmentPrincipal);
 
+/// The one value of header `name`, if sent; sent twice or not text is an error.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
@@ -34,34 +36,43 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
     }
 }
 
-impl FromRequestParts<AppState> for DepartmentAuth {
+/// The grant from `Authorization: DPoP <grant>`, if sent.
+fn dpop_grant(headers: &HeaderMap) -> Result<Option<&str>> {
+    match header(headers, header::AUTHORIZATION.as_str())? {
+        None => Ok(None),
+        Some(value) => match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => Ok(Some(token.trim())),
+            _ => Err(Error::InvalidGrant(
+                "present the grant as `Authorization: DPoP <grant>`".into(),
+            )),
+        },
+    }
+}
+
+impl<S> FromRequestParts<S> for Department
+where
+    S: Send + Sync,
+    DepartmentAuth: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
         let assertion = header(&parts.headers, CLIENT_ASSERTION_HEADER)?;
-        let consent = &state.consent;
-        authenticate(
-            consent.store(),
-            consent.clock(),
-            consent.issuer(),
-            assertion,
-        )
-        .await
-        .map(DepartmentAuth)
+        DepartmentAuth::from_ref(state)
+            .authenticate(assertion)
+            .await
+            .map(Department)
     }
 }
 
 /// Asks a resident for access.
 pub async fn create_request(
     Ctx(context): Ctx,
-    DepartmentAuth(department): DepartmentAuth,
-    State(state): State<AppState>,
+    Department(department): Department,
+    State(consent): State<Consent>,
     ApiJson(ask): ApiJson<NewAccessRequest>,
 ) -> Result<impl IntoResponse> {
-    let created = state
-        .consent
-        .create_request(&context, &department, &ask)
-        .await?;
+    let created = consent.create_request(&context, &department, &ask).await?;
     let location = format!("/v1/dept/access-requests/{}", created.id);
     Ok((
         StatusCode::CREATED,
@@ -72,81 +83,43 @@ pub async fn create_request(
 
 /// The state of one of the department's requests.
 pub async fn request_status(
-    DepartmentAuth(department): DepartmentAuth,
-    State(state): State<AppState>,
+    Department(department): Department,
+    State(consent): State<Consent>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<DepartmentRequestStatus>> {
-    Ok(Json(
-        state.consent.department_request(&department, id).await?,
-    ))
+    Ok(Json(consent.department_request(&department, id).await?))
 }
 
 /// The department's grants.
 pub async fn grants(
-    DepartmentAuth(department): DepartmentAuth,
-    State(state): State<AppState>,
+    Department(department): Department,
+    State(consent): State<Consent>,
 ) -> Result<Json<Vec<DepartmentGrant>>> {
-    Ok(Json(state.consent.department_grants(&department).await?))
+    Ok(Json(consent.department_grants(&department).await?))
 }
 
 /// One of the department's grants.
 pub async fn grant(
-    DepartmentAuth(department): DepartmentAuth,
-    State(state): State<AppState>,
+    Department(department): Department,
+    State(consent): State<Consent>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<DepartmentGrant>> {
-    Ok(Json(state.consent.department_grant(&department, id).await?))
+    Ok(Json(consent.department_grant(&department, id).await?))
 }
 
-/// Reads under a grant. Every attempt is logged, including those refused before the
-/// department is known.
+/// Reads under a grant. The attempt goes to the read pipeline as it arrived, including
+/// whatever was wrong with it, so that every attempt is logged once.
 pub async fn read(
     Ctx(context): Ctx,
-    auth: std::result::Result<DepartmentAuth, Error>,
-    State(state): State<AppState>,
+    State(consent): State<Consent>,
     headers: HeaderMap,
     body: std::result::Result<ApiJson<ReadRequest>, Error>,
 ) -> Result<Json<ReadResponse>> {
-    let department = match auth {
-        Ok(DepartmentAuth(department)) => department,
-        Err(refusal) => {
-            state
-                .consent
-                .record_refused_read(&context, None, &refusal)
-                .await;
-            return Err(refusal);
-        }
+    let attempt = ReadAttempt {
+        assertion: header(&headers, CLIENT_ASSERTION_HEADER),
+        grant: dpop_grant(&headers),
+        proof: header(&headers, "dpop"),
+        body: body.map(|ApiJson(read)| read),
     };
-    let prepared = (|| {
-        let grant = match header(&headers, header::AUTHORIZATION.as_str())? {
-            Some(value) => match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => Some(token.trim()),
-                _ => {
-                    return Err(Error::InvalidGrant(
-                        "present the grant as `Authorization: DPoP <grant>`".into(),
-                    ));
-                }
-            },
-            None => None,
-        };
-        let dpop = header(&headers, "dpop")?;
-        let ApiJson(read) = body?;
-        Ok((grant, dpop, read))
-    })();
-    let (grant, dpop, read) = match prepared {
-        Ok(prepared) => prepared,
-        Err(refusal) => {
-            state
-                .consent
-                .record_refused_read(&context, Some(&department), &refusal)
-                .await;
-            return Err(refusal);
-        }
-    };
-    Ok(Json(
-        state
-            .consent
-            .read(&context, &department, grant, dpop, &read)
-            .await?,
-    ))
+    Ok(Json(consent.read(&context, attempt).await?))
 }

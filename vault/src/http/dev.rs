@@ -3,11 +3,11 @@
 //! `POST /dev/login` with `{"subject": "henk"}` returns a bearer token; the same with a
 //! form post sets the portal cookie. Every use is logged as a warning.
 
-use super::AppState;
 use super::extract::ApiJson;
 use crate::Result;
 use crate::auth::dev_login::{DEV_ISSUER, validate_subject};
-use crate::auth::{Principal, SESSION_COOKIE};
+use crate::auth::{Principal, SESSION_COOKIE, Sessions};
+use crate::residents::Residents;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
@@ -36,17 +36,14 @@ pub async fn page() -> Html<&'static str> {
 
 /// Logs in as the development resident `subject` and returns a bearer token.
 pub async fn login(
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
+    State(sessions): State<Sessions>,
     ApiJson(body): ApiJson<DevLogin>,
 ) -> Result<impl IntoResponse> {
     validate_subject(&body.subject)?;
     tracing::warn!(login_method = "dev", "development login used");
-    let resident = state
-        .residents
-        .ensure_resident(DEV_ISSUER, &body.subject)
-        .await?;
-    let session = state
-        .sessions
+    let resident = residents.ensure_resident(DEV_ISSUER, &body.subject).await?;
+    let session = sessions
         .create(&Principal::Resident(resident.id), "dev", None)
         .await?;
     let cookie = format!(

@@ -1,12 +1,16 @@
 //! Extractors that turn every bad input into the vault's [`Error`], so that no request
-//! gets axum's plain-text rejections: the JSON body, the path, and the calling resident.
+//! gets axum's plain-text rejections: the JSON body, the path, the query, the trace, the
+//! calling resident or officer, the browser's session; and the cookie and form-origin
+//! helpers the portal shares. The portal (`web`) uses these and nothing else of `http`.
 
-use super::AppState;
 use crate::Error;
+use crate::auth::Sessions;
+use crate::auth::officers::Officers;
 use crate::auth::{Principal, Session};
 use crate::residents::ResidentId;
+use crate::state::Site;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -15,10 +19,15 @@ use serde::de::DeserializeOwned;
 /// shape: 400. The detail never quotes the body back.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    Site: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType),
@@ -30,7 +39,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             )),
             Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(Error::PayloadTooLarge {
-                    limit: state.limits.max_body_bytes,
+                    limit: Site::from_ref(state).max_body_bytes,
                 })
             }
             Err(_) => Err(Error::InvalidJson("the body could not be read")),
@@ -109,19 +118,30 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
 /// a bearer token. A resident's session is refused.
 pub struct OfficerAuth(pub crate::auth::officers::OfficerPrincipal);
 
-impl FromRequestParts<AppState> for OfficerAuth {
+impl OfficerAuth {
+    /// The officer as the log's actor.
+    pub fn actor(&self) -> crate::audit::entry::Actor {
+        crate::audit::entry::Actor::Officer {
+            id: self.0.id.clone(),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for OfficerAuth
+where
+    S: Send + Sync,
+    Officers: FromRef<S>,
+    Sessions: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let token = bearer_token(parts).ok_or(Error::Unauthenticated(
             "send the officer credential as `Authorization: Bearer <token>`",
         ))?;
-        let credential =
-            crate::auth::officers::authenticate(state.store.as_ref(), state.consent.clock(), token)
-                .await;
-        match credential {
+        match Officers::from_ref(state).authenticate(token).await {
             Ok(officer) => Ok(OfficerAuth(officer)),
-            Err(refusal) => match state.sessions.resolve(token).await {
+            Err(refusal) => match Sessions::from_ref(state).resolve(token).await {
                 Ok(Session {
                     principal: Principal::Officer(officer),
                     ..
@@ -146,14 +166,18 @@ pub struct ResidentAuth {
     pub session: Session,
 }
 
-impl FromRequestParts<AppState> for ResidentAuth {
+impl<S> FromRequestParts<S> for ResidentAuth
+where
+    S: Send + Sync,
+    Sessions: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let token = bearer_token(parts).ok_or(Error::Unauthenticated(
             "send the session token as `Authorization: Bearer <token>`",
         ))?;
-        let session = state.sessions.resolve(token).await?;
+        let session = Sessions::from_ref(state).resolve(token).await?;
         match session.principal {
             Principal::Resident(resident) => Ok(ResidentAuth { resident, session }),
             Principal::Officer(_) => Err(Error::Forbidden(
@@ -181,14 +205,43 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// CSRF token.
 pub struct CookieSession(pub Session);
 
-impl FromRequestParts<AppState> for CookieSession {
+impl<S> FromRequestParts<S> for CookieSession
+where
+    S: Send + Sync,
+    Sessions: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let token = cookie(parts, crate::auth::SESSION_COOKIE)
             .ok_or(Error::Unauthenticated("log in first"))?;
-        Ok(CookieSession(state.sessions.resolve(token).await?))
+        Ok(CookieSession(
+            Sessions::from_ref(state).resolve(token).await?,
+        ))
     }
+}
+
+/// A `Set-Cookie` value for this vault: HttpOnly, SameSite=Lax, and `Secure` unless the
+/// vault is served on loopback over plain HTTP.
+pub fn set_cookie(
+    site: &Site,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+) -> String {
+    let url = &site.public_url;
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if !loopback {
+        cookie.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        cookie.push_str(&format!("; Max-Age={age}"));
+    }
+    cookie
 }
 
 /// Checks that a browser's state-changing post comes from this vault's own pages: its

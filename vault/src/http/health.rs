@@ -4,20 +4,22 @@
 //! serve: the store is open and its last flush succeeded. Neither needs authentication and
 //! neither reveals anything but check names.
 
-use super::AppState;
+use crate::auth::oidc::Oidc;
+use crate::store::Health;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::sync::Arc;
 
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(store): State<Arc<dyn Health>>, State(oidc): State<Oidc>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut ready = true;
-    match state.store.check().await {
+    match store.check().await {
         Ok(()) => {
             checks.insert("store".into(), json!("ok"));
         }
@@ -27,7 +29,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             ready = false;
         }
     }
-    for (name, status) in state.oidc.readiness() {
+    for (name, status) in oidc.readiness() {
         let value = match status {
             Ok(()) => "ok".to_owned(),
             Err(why) => {

@@ -6,10 +6,10 @@
 //! `/login/token`) need the session's CSRF token (`GET /session` gives it to the page) and
 //! must come from the vault's own origin.
 
-use super::AppState;
-use super::extract::{ApiPath, ApiQuery, CookieSession, check_form_origin, cookie};
-use crate::auth::oidc::LOGIN_COOKIE;
-use crate::auth::{Principal, SESSION_COOKIE};
+use super::extract::{ApiPath, ApiQuery, CookieSession, check_form_origin, cookie, set_cookie};
+use crate::auth::oidc::{LOGIN_COOKIE, Oidc};
+use crate::auth::{Principal, SESSION_COOKIE, Sessions};
+use crate::state::Site;
 use crate::{Error, Result};
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
@@ -18,35 +18,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-/// Cookie attributes: `Secure` unless the vault is served on loopback over plain HTTP.
-pub(crate) fn cookie_value(
-    state: &AppState,
-    name: &str,
-    value: &str,
-    path: &str,
-    max_age: Option<i64>,
-) -> String {
-    let url = &state.public_url;
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p));
-    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
-    if !loopback {
-        cookie.push_str("; Secure");
-    }
-    if let Some(age) = max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
-    }
-    cookie
-}
-
 /// Starts a login with `provider`.
 pub async fn start(
-    State(state): State<AppState>,
+    State(oidc): State<Oidc>,
+    State(site): State<Site>,
     ApiPath(provider): ApiPath<String>,
 ) -> Result<Response> {
-    let (url, binding) = state.oidc.start(&provider).await?;
-    let cookie = cookie_value(&state, LOGIN_COOKIE, &binding, "/login", Some(600));
+    let (url, binding) = oidc.start(&provider).await?;
+    let cookie = set_cookie(&site, LOGIN_COOKIE, &binding, "/login", Some(600));
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
 }
 
@@ -65,7 +44,8 @@ pub struct Callback {
 
 /// The provider's answer.
 pub async fn callback(
-    State(state): State<AppState>,
+    State(oidc): State<Oidc>,
+    State(site): State<Site>,
     ApiPath(provider): ApiPath<String>,
     ApiQuery(answer): ApiQuery<Callback>,
     request: Request,
@@ -89,12 +69,9 @@ pub async fn callback(
     };
     let (parts, _) = request.into_parts();
     let binding = cookie(&parts, LOGIN_COOKIE);
-    let logged_in = state
-        .oidc
-        .finish(&provider, &code, &login_state, binding)
-        .await?;
-    let session = cookie_value(&state, SESSION_COOKIE, &logged_in.session.token, "/", None);
-    let clear = cookie_value(&state, LOGIN_COOKIE, "", "/login", Some(0));
+    let logged_in = oidc.finish(&provider, &code, &login_state, binding).await?;
+    let session = set_cookie(&site, SESSION_COOKIE, &logged_in.session.token, "/", None);
+    let clear = set_cookie(&site, LOGIN_COOKIE, "", "/login", Some(0));
     let home = match logged_in.principal {
         Principal::Resident(_) => "/",
         Principal::Officer(_) => "/session",
@@ -132,9 +109,9 @@ pub struct CsrfForm {
 }
 
 /// Reads an urlencoded form with a `csrf` field; anything else is a 400 or 415.
-async fn form(request: Request, state: &AppState) -> Result<(HeaderMap, CsrfForm)> {
+async fn form(request: Request) -> Result<(HeaderMap, CsrfForm)> {
     let headers = request.headers().clone();
-    let axum::Form(form) = axum::Form::<CsrfForm>::from_request(request, state)
+    let axum::Form(form) = axum::Form::<CsrfForm>::from_request(request, &())
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
@@ -149,30 +126,32 @@ async fn form(request: Request, state: &AppState) -> Result<(HeaderMap, CsrfForm
 /// Logs out: ends this login's sessions (the cookie and any API token made from it),
 /// clears the cookie, and sends the browser to the provider's logout when it has one.
 pub async fn logout(
-    State(state): State<AppState>,
+    State(oidc): State<Oidc>,
+    State(sessions): State<Sessions>,
+    State(site): State<Site>,
     CookieSession(session): CookieSession,
     request: Request,
 ) -> Result<Response> {
-    let (headers, form) = form(request, &state).await?;
-    check_form_origin(&headers, &state.public_url, &session, form.csrf.as_deref())?;
-    state.sessions.end(&session).await?;
-    let clear = cookie_value(&state, SESSION_COOKIE, "", "/", Some(0));
-    let target = state.oidc.logout_url(&session.login_method);
+    let (headers, form) = form(request).await?;
+    check_form_origin(&headers, &site.public_url, &session, form.csrf.as_deref())?;
+    sessions.end(&session).await?;
+    let clear = set_cookie(&site, SESSION_COOKIE, "", "/", Some(0));
+    let target = oidc.logout_url(&session.login_method);
     Ok(([(header::SET_COOKIE, clear)], Redirect::to(&target)).into_response())
 }
 
 /// A bearer token for the resident's API clients, from the browser's login: it ends when
 /// the login ends.
 pub async fn token(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
+    State(site): State<Site>,
     CookieSession(session): CookieSession,
     request: Request,
 ) -> Result<Response> {
-    let (headers, form) = form(request, &state).await?;
-    check_form_origin(&headers, &state.public_url, &session, form.csrf.as_deref())?;
+    let (headers, form) = form(request).await?;
+    check_form_origin(&headers, &site.public_url, &session, form.csrf.as_deref())?;
     let method = format!("{}:api-token", session.login_method);
-    let new = state
-        .sessions
+    let new = sessions
         .create(&session.principal, &method, Some(&session.login_id))
         .await?;
     Ok(
@@ -182,9 +161,8 @@ pub async fn token(
 }
 
 /// The login choices, for the portal.
-pub async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let list: Vec<serde_json::Value> = state
-        .oidc
+pub async fn providers(State(oidc): State<Oidc>) -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = oidc
         .providers()
         .into_iter()
         .map(|(name, label, role)| json!({"name": name, "label_nl": label, "role": if role == crate::config::OidcRole::Resident { "resident" } else { "staff" }, "url": format!("/login/{name}")}))

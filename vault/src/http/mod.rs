@@ -11,65 +11,39 @@
 //! - [`departments`]: the department API, `/v1/dept/...`.
 //! - [`admin`]: the operator's routes, served only on the local admin socket.
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
+//! - [`login`]: logins through OpenID Providers, for browsers.
+//! - [`officer`]: the privacy officer's API.
+//! - [`extract`]: extractors and the cookie and form-origin helpers (which the portal,
+//!   `web`, uses too: it imports nothing else from here).
+//!
+//! [`api`] holds the routes; [`serve`] puts the layers every response gets around a
+//! router (the API merged with the portal, in the composition root).
 
 pub mod admin;
-pub(crate) mod consent;
+mod consent;
 mod departments;
 mod dev;
-pub(crate) mod extract;
+pub mod extract;
 mod health;
-pub(crate) mod login;
+mod login;
 mod officer;
 pub mod problem;
 mod records;
 
-use crate::auth::Sessions;
-use crate::consent::Consent;
-use crate::residents::Residents;
-use crate::store::Store;
+use crate::clock::Clock;
+use crate::state::AppState;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
-use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The OpenAPI document, served at `/openapi.json` (its source is `docs/openapi.json`).
 pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
 
-/// Request limits.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// The largest body accepted.
-    pub max_body_bytes: usize,
-}
-
-/// What handlers share. Cheap to clone: every field is an `Arc` or a handle around one.
-#[derive(Clone)]
-pub struct AppState {
-    /// Resident records.
-    pub residents: Residents,
-    /// Sessions.
-    pub sessions: Sessions,
-    /// Departments, requests, grants, reads.
-    pub consent: Consent,
-    /// Logins through OpenID Providers.
-    pub oidc: crate::auth::oidc::Oidc,
-    /// The vault's public base URL (its issuer, and the origin its forms must come from).
-    pub public_url: String,
-    /// How long after an erasure the completing key rotation runs.
-    pub rotate_after_erasure: chrono::TimeDelta,
-    /// Whether the development login is on (`kluis dev`).
-    pub dev_login: bool,
-    /// The store, for readiness.
-    pub store: Arc<dyn Store>,
-    /// Request limits.
-    pub limits: Limits,
-}
-
-/// The whole router. `dev_login` mounts the development login routes.
-pub fn router(state: AppState, dev_login: bool) -> Router {
+/// The API's routes. `dev_login` mounts the development login routes.
+pub fn api(dev_login: bool) -> Router<AppState> {
     let me = Router::new()
         .route("/", get(records::me).delete(consent::erase))
         .route("/records", get(records::overview))
@@ -117,17 +91,23 @@ pub fn router(state: AppState, dev_login: bool) -> Router {
         .route("/v1/session/logout", post(records::logout))
         .nest("/v1/me", me)
         .nest("/v1/dept", department)
-        .nest("/v1/officer", officer_routes())
-        .merge(crate::web::routes(dev_login));
+        .nest("/v1/officer", officer_routes());
     if dev_login {
         router = router.route("/dev/login", get(dev::page).post(dev::login));
     }
     router
+}
+
+/// Puts around `router` what every response gets: the fallbacks, the body limit, the
+/// trace context, request logging by route template, `no-store` and security headers.
+pub fn serve(router: Router<AppState>, state: AppState) -> Router {
+    let max_body_bytes = state.site.max_body_bytes;
+    router
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.clock.clone(),
             trace_context,
         ))
         .layer(
@@ -177,19 +157,17 @@ fn officer_routes() -> Router<AppState> {
 }
 
 /// The vault's public keys, which verify grants.
-async fn jwks(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> impl axum::response::IntoResponse {
+async fn jwks(State(consent): State<crate::consent::Consent>) -> impl axum::response::IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(state.consent.jwks()),
+        axum::Json(consent.jwks()),
     )
 }
 
 /// Takes the caller's W3C `traceparent` (or starts a trace), makes it available to the
 /// handler as the audit context, and passes the trace on in the response.
 async fn trace_context(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(clock): State<Clock>,
     mut request: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -197,7 +175,7 @@ async fn trace_context(
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok());
-    let context = crate::audit::Context::from_traceparent(header, state.consent.clock());
+    let context = crate::audit::Context::from_traceparent(header, &clock);
     let traceparent = HeaderValue::from_str(&context.traceparent()).ok();
     request.extensions_mut().insert(context);
     let mut response = next.run(request).await;

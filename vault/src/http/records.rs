@@ -3,8 +3,9 @@
 //! Every route takes the resident from the session ([`ResidentAuth`]); no path carries a
 //! resident id, so no request can even name another resident's vault.
 
-use super::AppState;
 use super::extract::{ApiJson, ApiPath, Ctx, ResidentAuth};
+use crate::auth::Sessions;
+use crate::residents::Residents;
 use crate::residents::catalogue::is_category_id;
 use crate::{Error, Result};
 use axum::Json;
@@ -15,10 +16,9 @@ use kluis_proto::records::{CategoryInfo, Record, RecordSummary, RecordVersion};
 use serde::Serialize;
 
 /// The catalogue (public: it holds no personal data).
-pub async fn categories(State(state): State<AppState>) -> Json<Vec<CategoryInfo>> {
+pub async fn categories(State(residents): State<Residents>) -> Json<Vec<CategoryInfo>> {
     Json(
-        state
-            .residents
+        residents
             .catalogue()
             .iter()
             .map(|c| c.info.clone())
@@ -34,9 +34,9 @@ pub struct Me {
 }
 
 /// Who am I and what is in my vault (no contents).
-pub async fn me(auth: ResidentAuth, State(state): State<AppState>) -> Result<Json<Me>> {
-    let row = state.residents.resident(auth.resident).await?;
-    let records = state.residents.overview(auth.resident).await?;
+pub async fn me(auth: ResidentAuth, State(residents): State<Residents>) -> Result<Json<Me>> {
+    let row = residents.resident(auth.resident).await?;
+    let records = residents.overview(auth.resident).await?;
     Ok(Json(Me {
         created_at: row.created_at,
         login_method: auth.session.login_method,
@@ -47,9 +47,9 @@ pub async fn me(auth: ResidentAuth, State(state): State<AppState>) -> Result<Jso
 /// The categories I have filled in.
 pub async fn overview(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
 ) -> Result<Json<Vec<RecordSummary>>> {
-    Ok(Json(state.residents.overview(auth.resident).await?))
+    Ok(Json(residents.overview(auth.resident).await?))
 }
 
 fn checked(category: &str) -> Result<&str> {
@@ -64,12 +64,11 @@ fn checked(category: &str) -> Result<&str> {
 pub async fn write(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
     ApiPath(category): ApiPath<String>,
     ApiJson(data): ApiJson<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
-    let written = state
-        .residents
+    let written = residents
         .write(&context, auth.resident, checked(&category)?, &data)
         .await?;
     let location = format!(
@@ -86,12 +85,11 @@ pub async fn write(
 /// The current version of a category.
 pub async fn read(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
     ApiPath(category): ApiPath<String>,
 ) -> Result<Json<Record>> {
     Ok(Json(
-        state
-            .residents
+        residents
             .read(auth.resident, checked(&category)?, None)
             .await?,
     ))
@@ -100,12 +98,11 @@ pub async fn read(
 /// Every version of a category.
 pub async fn versions(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
     ApiPath(category): ApiPath<String>,
 ) -> Result<Json<Vec<RecordVersion>>> {
     Ok(Json(
-        state
-            .residents
+        residents
             .versions(auth.resident, checked(&category)?)
             .await?,
     ))
@@ -114,12 +111,11 @@ pub async fn versions(
 /// One old version of a category.
 pub async fn read_version(
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
     ApiPath((category, version)): ApiPath<(String, u32)>,
 ) -> Result<Json<Record>> {
     Ok(Json(
-        state
-            .residents
+        residents
             .read(auth.resident, checked(&category)?, Some(version))
             .await?,
     ))
@@ -129,18 +125,17 @@ pub async fn read_version(
 pub async fn delete(
     Ctx(context): Ctx,
     auth: ResidentAuth,
-    State(state): State<AppState>,
+    State(residents): State<Residents>,
     ApiPath(category): ApiPath<String>,
 ) -> Result<StatusCode> {
-    state
-        .residents
+    residents
         .delete(&context, auth.resident, checked(&category)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends the calling session.
-pub async fn logout(auth: ResidentAuth, State(state): State<AppState>) -> Result<StatusCode> {
-    state.sessions.end(&auth.session).await?;
+pub async fn logout(auth: ResidentAuth, State(sessions): State<Sessions>) -> Result<StatusCode> {
+    sessions.end(&auth.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }

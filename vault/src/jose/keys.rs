@@ -21,6 +21,8 @@ pub struct PublicKey {
     pub kid: Option<String>,
     x: String,
     y: String,
+    /// The RFC 7638 thumbprint, computed once.
+    thumbprint: String,
     verifier: josekit::jws::alg::ecdsa::EcdsaJwsVerifier,
 }
 
@@ -73,25 +75,19 @@ impl PublicKey {
         let verifier = ES256
             .verifier_from_jwk(&jwk)
             .map_err(|_| JoseError::Key("the point is not a valid P-256 key"))?;
+        let thumbprint = kluis_proto::jwk::ec_p256_thumbprint(&x, &y, crate::crypto::sha256);
         Ok(PublicKey {
             kid,
             x,
             y,
+            thumbprint,
             verifier,
         })
     }
 
     /// The RFC 7638 thumbprint (SHA-256, base64url): what `cnf.jkt` names.
-    pub fn thumbprint(&self) -> String {
-        // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
-        let canonical = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            self.x, self.y
-        );
-        B64URL.encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            canonical.as_bytes(),
-        ))
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
     }
 
     /// The public JWK, for publishing.
@@ -173,7 +169,10 @@ impl KeySet {
 
     /// The thumbprints of every signing key.
     pub fn thumbprints(&self) -> Vec<String> {
-        self.signing.iter().map(PublicKey::thumbprint).collect()
+        self.signing
+            .iter()
+            .map(|k| k.thumbprint().to_owned())
+            .collect()
     }
 }
 

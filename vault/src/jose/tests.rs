@@ -1,7 +1,11 @@
 //! Unit tests of the token policies: every check says no on its own.
 
+use super::compact::B64URL;
+use super::keys::{KeySet, VaultKey};
 use super::*;
-use chrono::TimeDelta;
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
 
 const ISSUER: &str = "https://kluis.test";
 
@@ -183,11 +187,8 @@ fn hs256_with_the_public_key_as_secret_is_refused() {
         B64URL.encode(header),
         B64URL.encode(assertion_claims().to_string())
     );
-    let mac = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
-        input.as_bytes(),
-    );
-    let token = format!("{input}.{}", B64URL.encode(mac.as_ref()));
+    let mac = crate::crypto::hmac_sha256(secret.as_bytes(), input.as_bytes());
+    let token = format!("{input}.{}", B64URL.encode(mac));
     assert_eq!(
         GrantClaims::verify(&token, ISSUER, "schuldhulp", &[k]).unwrap_err(),
         JoseError::Algorithm
@@ -209,7 +210,7 @@ fn grant(key: &VaultKey) -> GrantClaims {
             id: "schuldhulp-traject".into(),
             version: 1,
         },
-        jkt: key.public().thumbprint(),
+        jkt: key.public().thumbprint().to_owned(),
     }
 }
 
@@ -302,10 +303,7 @@ fn dpop(key: &VaultKey, claims: Value) -> String {
 }
 
 fn dpop_claims(access_token: &str, iat: i64) -> Value {
-    let ath = B64URL.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        access_token.as_bytes(),
-    ));
+    let ath = B64URL.encode(crate::crypto::sha256(access_token.as_bytes()));
     json!({"htm": "POST", "htu": "https://kluis.test/v1/dept/read", "iat": iat, "jti": "p-1", "ath": ath})
 }
 

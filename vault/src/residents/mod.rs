@@ -14,9 +14,10 @@ use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring, WrappedDataKey, record_aad};
-use crate::store::{ResidentRow, Store, StoredRecord};
+use crate::store::{RecordChange, ResidentRow, StoredRecord, VaultStore};
 use crate::{Error, Result};
 use catalogue::Catalogue;
+use chrono::{DateTime, TimeDelta, Utc};
 use kluis_proto::records::{Record, RecordSummary, RecordVersion, RecordWritten};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -27,7 +28,7 @@ pub type ResidentId = Uuid;
 /// The resident record service.
 #[derive(Clone)]
 pub struct Residents {
-    store: Arc<dyn Store>,
+    store: Arc<dyn VaultStore>,
     keyring: Arc<Keyring>,
     catalogue: Arc<Catalogue>,
     audit: Arc<Audit>,
@@ -43,7 +44,7 @@ pub struct Residents {
 impl Residents {
     /// A service over `store`, sealing with `keyring`.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn VaultStore>,
         keyring: Arc<Keyring>,
         catalogue: Arc<Catalogue>,
         audit: Arc<Audit>,
@@ -60,11 +61,6 @@ impl Residents {
         }
     }
 
-    /// The audit log.
-    pub fn audit(&self) -> &Audit {
-        &self.audit
-    }
-
     /// The resident's reference in the audit log: a pseudonym, stable for the resident and
     /// meaningless elsewhere. Residents see it, so officers can find their entries.
     pub fn audit_reference(&self, resident: ResidentId) -> String {
@@ -74,14 +70,8 @@ impl Residents {
             .0
     }
 
-    /// Records an event about the resident's own records, done by the resident.
-    async fn record_own(
-        &self,
-        context: &Context,
-        action: Action,
-        resident: ResidentId,
-        category: &str,
-    ) -> Result<()> {
+    /// The entry for an event about the resident's own records, done by the resident.
+    fn own_entry(&self, action: Action, resident: ResidentId, category: &str) -> Entry {
         let reference = self.audit_reference(resident);
         let mut entry = Entry::new(
             action,
@@ -92,7 +82,7 @@ impl Residents {
         );
         entry.resident = Some(reference);
         entry.categories = vec![category.to_owned()];
-        self.audit.record(context, entry).await.map(|_| ())
+        entry
     }
 
     /// The catalogue records are checked against.
@@ -176,7 +166,9 @@ impl Residents {
             .unwrap(&resident, &WrappedDataKey(row.wrapped_key))?)
     }
 
-    /// Checks `data` against the category's schema and stores it as a new version.
+    /// Checks `data` against the category's schema and stores it as a new version,
+    /// together with its audit entry: if the entry cannot be written, neither is the
+    /// record (the caller gets `AuditUnavailable` and the vault is as it was).
     pub async fn write(
         &self,
         context: &Context,
@@ -196,14 +188,17 @@ impl Residents {
         );
         let sealed = key.seal(&record_aad(&resident, category, version), &plaintext)?;
         let created_at = self.clock.now();
-        let record = StoredRecord {
-            version,
-            created_at,
-            sealed: sealed.0,
+        let change = RecordChange::Put {
+            resident,
+            category: category.to_owned(),
+            record: StoredRecord {
+                version,
+                created_at,
+                sealed: sealed.0,
+            },
         };
-        self.store.put_record(resident, category, &record).await?;
-        self.record_own(context, Action::RecordWrite, resident, category)
-            .await?;
+        let entry = self.own_entry(Action::RecordWrite, resident, category);
+        self.audit.record_change(context, entry, change).await?;
         Ok(RecordWritten {
             category: category.to_owned(),
             version,
@@ -306,21 +301,62 @@ impl Residents {
         Ok(summaries)
     }
 
-    /// Deletes every version of a category.
+    /// Deletes every version of a category, together with its audit entry (both or
+    /// neither); returns how many versions there were.
     pub async fn delete(
         &self,
         context: &Context,
         resident: ResidentId,
         category: &str,
     ) -> Result<u32> {
-        self.catalogue.get(category)?;
-        match self.store.delete_category(resident, category).await? {
-            0 => Err(Error::NotFound("record")),
-            n => {
-                self.record_own(context, Action::RecordDelete, resident, category)
-                    .await?;
-                Ok(n)
+        let versions: Vec<u32> = self
+            .versions(resident, category)
+            .await?
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+        let count = versions.len() as u32;
+        let change = RecordChange::Delete {
+            resident,
+            category: category.to_owned(),
+            versions,
+        };
+        let entry = self.own_entry(Action::RecordDelete, resident, category);
+        self.audit.record_change(context, entry, change).await?;
+        Ok(count)
+    }
+
+    /// The vault whose national-identifier hash is `hash`, if there is one.
+    pub async fn by_national_id(&self, hash: &str) -> Result<Option<ResidentRow>> {
+        Ok(self.store.resident_by_national_id(hash).await?)
+    }
+
+    /// Destroys the resident's vault (records, data key, indexes, references, sessions)
+    /// and makes sure a key rotation is due within `rotate_after`; returns when it is due.
+    /// Until that rotation has run, old copies of the wrapped key may survive in the
+    /// database's files.
+    pub async fn erase(
+        &self,
+        resident: ResidentId,
+        rotate_after: TimeDelta,
+    ) -> Result<DateTime<Utc>> {
+        self.store.erase_resident(resident).await?;
+        let due = self.clock.now() + rotate_after;
+        let earlier = self.store.rotation_due().await?.map_or(due, |d| d.min(due));
+        self.store.set_rotation_due(Some(earlier)).await?;
+        Ok(earlier)
+    }
+
+    /// Runs the key rotation that completes erasures, if one is due; returns whether it
+    /// ran.
+    pub async fn rotate_if_due(&self, context: &Context) -> Result<bool> {
+        match self.store.rotation_due().await? {
+            Some(due) if due <= self.clock.now() => {
+                self.rotate_keys(context).await?;
+                self.store.set_rotation_due(None).await?;
+                Ok(true)
             }
+            _ => Ok(false),
         }
     }
 

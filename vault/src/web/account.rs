@@ -1,16 +1,15 @@
 //! Coming and going: the start page with the ways to log in, the language switch, who
 //! looked at my data, downloading and erasing my vault, and logging out.
 
-use super::text::Texts;
 use super::{LANGUAGE_COOKIE, OrPage, Page, PortalError, Resident, Visitor, render, see_other};
 use crate::Error;
 use crate::auth::dev_login::{DEV_ISSUER, HENK, validate_subject};
 use crate::auth::{Principal, SESSION_COOKIE};
 use crate::config::OidcRole;
-use crate::http::AppState;
-use crate::http::extract::{ApiQuery, Ctx, cookie};
-use crate::http::login::cookie_value;
+use crate::http::extract::{ApiQuery, Ctx, cookie, set_cookie};
 use crate::language::Language;
+use crate::language::Texts;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -64,7 +63,7 @@ pub async fn start(State(state): State<AppState>, visitor: Visitor, request: Req
         &StartPage {
             page,
             providers,
-            dev_login: state.dev_login,
+            dev_login: state.site.dev_login,
             dev_subject: HENK,
         },
         StatusCode::OK,
@@ -93,8 +92,8 @@ pub async fn switch_language(
     let local =
         back.starts_with('/') && !back.starts_with("//") && !back.contains(['\\', '\r', '\n']);
     let target = if local { back.as_str() } else { "/" };
-    let cookie = cookie_value(
-        &state,
+    let cookie = set_cookie(
+        &state.site,
         LANGUAGE_COOKIE,
         language.tag(),
         "/",
@@ -112,11 +111,11 @@ pub async fn dev_login(
 ) -> Result<Response, PortalError> {
     let t = visitor.texts;
     let headers: HeaderMap = request.headers().clone();
-    let own_origin = state.public_url.trim_end_matches('/');
+    let own_origin = state.site.public_url.trim_end_matches('/');
     if headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) != Some(own_origin) {
         return Err(Error::CsrfRejected).or_page(t);
     }
-    let axum::Form(form) = axum::Form::<Vec<(String, String)>>::from_request(request, &state)
+    let axum::Form(form) = axum::Form::<Vec<(String, String)>>::from_request(request, &())
         .await
         .map_err(|_| Error::InvalidParameter("the form could not be read".into()))
         .or_page(t)?;
@@ -137,7 +136,7 @@ pub async fn dev_login(
         .create(&Principal::Resident(resident.id), "dev", None)
         .await
         .or_page(t)?;
-    let cookie = cookie_value(&state, SESSION_COOKIE, &session.token, "/", None);
+    let cookie = set_cookie(&state.site, SESSION_COOKIE, &session.token, "/", None);
     Ok(([(header::SET_COOKIE, cookie)], see_other("/portal")).into_response())
 }
 
@@ -162,11 +161,7 @@ struct HistoryPage {
 /// Who looked at my data, and everything else done with it, newest first.
 pub async fn history(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
     let t = me.texts;
-    let (reference, items) = state
-        .consent
-        .resident_history(me.id, t.language)
-        .await
-        .or_page(t)?;
+    let (reference, items) = state.consent.resident_history(me.id, t).await.or_page(t)?;
     let lines = items
         .into_iter()
         .map(|item| HistoryLine {
@@ -274,11 +269,13 @@ pub async fn erase(
     if !form.iter().any(|(k, v)| k == "confirm" && v == "yes") {
         return Ok(erase_page(&state, &me, Some(t.get("erase.not_confirmed"))));
     }
-    crate::http::consent::erase_vault(&state, &context, me.id)
+    state
+        .consent
+        .erase_vault(&context, me.id, state.site.rotate_after_erasure)
         .await
         .or_page(t)?;
     state.sessions.end(&me.session).await.or_page(t)?;
-    let clear = cookie_value(&state, SESSION_COOKIE, "", "/", Some(0));
+    let clear = set_cookie(&state.site, SESSION_COOKIE, "", "/", Some(0));
     Ok(([(header::SET_COOKIE, clear)], see_other("/?done=erased")).into_response())
 }
 
@@ -299,10 +296,10 @@ pub async fn logout(
 ) -> Result<Response, PortalError> {
     let t: Texts = me.texts;
     me.form(&state, request).await?;
-    let home = format!("{}/", state.public_url.trim_end_matches('/'));
+    let home = format!("{}/", state.site.public_url.trim_end_matches('/'));
     let provider_logout = state.oidc.logout_url(&me.session.login_method);
     state.sessions.end(&me.session).await.or_page(t)?;
-    let clear = cookie_value(&state, SESSION_COOKIE, "", "/", Some(0));
+    let clear = set_cookie(&state.site, SESSION_COOKIE, "", "/", Some(0));
     if provider_logout == home {
         return Ok((
             [(header::SET_COOKIE, clear)],
@@ -329,7 +326,7 @@ pub async fn logout(
         csrf: None,
         path: "/".into(),
         notice: None,
-        dev: state.dev_login,
+        dev: state.site.dev_login,
     };
     page.notice = Some(t.get("done.logged_out").to_owned());
     let mut response = render(

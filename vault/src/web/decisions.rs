@@ -1,11 +1,11 @@
 //! Deciding who may see what: open requests (approve all, approve some, decline), the
 //! grants I gave, and withdrawing one, which is as easy as giving it (GDPR art. 7(3)).
 
-use super::text::Texts;
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
 use crate::Error;
-use crate::http::AppState;
 use crate::http::extract::{ApiPath, Ctx};
+use crate::language::Texts;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -57,8 +57,7 @@ fn law(activity: &ProcessingActivity) -> String {
 }
 
 fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
-    let until =
-        state.consent.clock().now() + chrono::TimeDelta::days(i64::from(request.duration_days));
+    let until = state.clock.now() + chrono::TimeDelta::days(i64::from(request.duration_days));
     RequestCard {
         id: request.id,
         department: request.department.name,

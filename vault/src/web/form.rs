@@ -10,7 +10,7 @@
 //! The form checks what the schema demands (required, lengths, ranges, patterns, choices)
 //! so that it can say so in words; the record service checks the schema again on write.
 
-use super::text::Texts;
+use crate::language::Texts;
 use crate::residents::fields::{Field, FieldKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;

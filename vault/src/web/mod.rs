@@ -14,7 +14,7 @@
 //! origin ([`crate::http::extract::check_form_origin`]); a post that fails either changes
 //! nothing.
 //!
-//! - [`text`]: every sentence, in both languages (`messages.toml`), and dates.
+//! - `messages.toml`: every sentence, in both languages (read by [`crate::language`]).
 //! - [`form`]: forms generated from a category's fields, and read back.
 //! - [`records`]: the overview and the category pages.
 //! - [`decisions`]: requests, grants and withdrawing them.
@@ -24,13 +24,13 @@ pub mod account;
 pub mod decisions;
 pub mod form;
 pub mod records;
-pub mod text;
 
 use crate::auth::{Principal, Session};
-use crate::http::AppState;
 use crate::http::extract::{check_form_origin, cookie};
 use crate::language::Language;
+use crate::language::Texts;
 use crate::residents::ResidentId;
+use crate::state::AppState;
 use crate::{Error, Result};
 use askama::Template;
 use axum::Router;
@@ -39,7 +39,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use text::Texts;
 
 /// The cookie that remembers the chosen language (not personal data).
 pub const LANGUAGE_COOKIE: &str = "kluis_lang";
@@ -199,7 +198,7 @@ impl Visitor {
             csrf: None,
             path: self.path.clone(),
             notice: None,
-            dev: state.dev_login,
+            dev: state.site.dev_login,
         }
     }
 }
@@ -272,7 +271,7 @@ impl Resident {
                 .done
                 .as_deref()
                 .map(|key| self.texts.get(key).to_owned()),
-            dev: state.dev_login,
+            dev: state.site.dev_login,
         }
     }
 
@@ -288,7 +287,7 @@ impl Resident {
             error,
             texts: self.texts,
         };
-        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, state)
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, &())
             .await
             .map_err(|rejection| {
                 fail(
@@ -303,7 +302,7 @@ impl Resident {
             .iter()
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.as_str());
-        check_form_origin(&headers, &state.public_url, &self.session, csrf).map_err(fail)?;
+        check_form_origin(&headers, &state.site.public_url, &self.session, csrf).map_err(fail)?;
         Ok(pairs)
     }
 }
@@ -316,7 +315,7 @@ pub fn done_message(query: &str) -> Option<String> {
         .find_map(|pair| pair.strip_prefix("done="))
         .filter(|code| code.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
         .map(|code| format!("done.{code}"))
-        .filter(|key| text::has_message(key))
+        .filter(|key| crate::language::texts::has_message(key))
 }
 
 /// A redirect after a successful post (303: the browser then GETs the page).

@@ -1,13 +1,13 @@
 //! The overview of my situation, one category's page, and its edit form.
 
 use super::form::{self, Control, Errors, Values, Widget};
-use super::text::Texts;
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
 use crate::Error;
-use crate::http::AppState;
 use crate::http::extract::{ApiPath, Ctx};
+use crate::language::Texts;
 use crate::residents::catalogue::Category;
 use crate::residents::fields::{Field, FieldKind};
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;

@@ -46,7 +46,7 @@ async fn call(
 
 /// An id as it may go into a path: lowercase letters, digits and dashes.
 fn path_id(id: &str, what: &str) -> Result<(), Failure> {
-    if kluis::consent::departments::is_id(id) {
+    if kluis::ids::is_id(id) {
         Ok(())
     } else {
         Err(fail(

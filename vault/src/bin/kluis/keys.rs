@@ -2,7 +2,6 @@
 
 use crate::{Failure, fail, load_config};
 use kluis::crypto::RootKey;
-use kluis::{App, Clock};
 use std::io::Write;
 use std::path::Path;
 
@@ -42,9 +41,7 @@ pub fn generate_root(out: &Path) -> Result<(), Failure> {
 
 pub async fn rotate(config_path: &Path) -> Result<(), Failure> {
     let config = load_config(config_path)?;
-    let app = App::open(&config, Clock::system(), String::new())
-        .await
-        .map_err(|e| fail(1, e))?;
+    let app = crate::open_app(&config, String::new()).await?;
     let (version, rewrapped) = app
         .residents()
         .rotate_keys(&kluis::audit::Context::new(app.clock()))

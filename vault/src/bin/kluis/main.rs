@@ -300,3 +300,12 @@ fn init_logging() {
 pub fn load_config(path: &Path) -> Result<Config, Failure> {
     Config::load(path, &kluis::config::ProcessEnv).map_err(|e| fail(2, e))
 }
+
+/// Opens the store `config` names and builds the vault on it.
+pub async fn open_app(config: &Config, public_url: String) -> Result<kluis::App, Failure> {
+    let store = kluis::store::open(config)
+        .map_err(|e| fail(1, format!("cannot open the database: {e}")))?;
+    kluis::App::open(config, store, kluis::Clock::system(), public_url)
+        .await
+        .map_err(|e| fail(1, e))
+}

@@ -3,7 +3,7 @@
 use crate::keys::write_new_secret_file;
 use crate::{Failure, fail, load_config};
 use kluis::crypto::RootKey;
-use kluis::{App, Clock, Config};
+use kluis::{App, Config};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,9 +23,7 @@ pub async fn serve(config_path: &Path) -> Result<(), Failure> {
         .public_url
         .clone()
         .unwrap_or_else(|| bound_url.clone());
-    let app = App::open(&config, Clock::system(), public_url)
-        .await
-        .map_err(|e| fail(1, e))?;
+    let app = crate::open_app(&config, public_url).await?;
     let admin = bind_admin(&config.admin_socket)?;
     let shutdown = shutdown_signal();
     println!("listening on {bound_url}");
@@ -76,9 +74,7 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     let root_key = dev_root_key(&dir)?;
     let (listener, url) = bind(listen).await?;
     let config = Config::development(&dir, listen, root_key);
-    let app = App::open(&config, Clock::system(), url.clone())
-        .await
-        .map_err(|e| fail(1, e))?;
+    let app = crate::open_app(&config, url.clone()).await?;
     let context = kluis::audit::Context::new(app.clock());
     kluis::dev::seed_henk(&context, app.residents())
         .await

@@ -1,7 +1,8 @@
 //! The audit log's entries, Merkle nodes and indexes.
 
+use super::records::{encode_record, record_key};
 use super::{SledStore, map_err, map_tx_err};
-use crate::store::{AuditAppend, AuditStore, StoreError, StoreResult};
+use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -16,9 +17,37 @@ fn node_key(level: u8, index: u64) -> [u8; 9] {
 #[async_trait]
 impl AuditStore for SledStore {
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
-        self.faults.check_audit()?;
-        (&self.audit_entries, &self.audit_nodes, &self.audit_index)
-            .transaction(|(entries, tree_nodes, index)| {
+        // Keys of record changes are computed before the transaction, which may run again.
+        let mut changes = Vec::new();
+        for append in batch {
+            match &append.change {
+                None => {}
+                Some(RecordChange::Put {
+                    resident,
+                    category,
+                    record,
+                }) => changes.push((
+                    record_key(*resident, category, record.version)?,
+                    Some(encode_record(record)),
+                )),
+                Some(RecordChange::Delete {
+                    resident,
+                    category,
+                    versions,
+                }) => {
+                    for version in versions {
+                        changes.push((record_key(*resident, category, *version)?, None));
+                    }
+                }
+            }
+        }
+        (
+            &self.audit_entries,
+            &self.audit_nodes,
+            &self.audit_index,
+            &self.records,
+        )
+            .transaction(|(entries, tree_nodes, index, records)| {
                 for append in batch {
                     let seq = append.seq;
                     if entries.get(seq.to_be_bytes())?.is_some() {
@@ -34,13 +63,18 @@ impl AuditStore for SledStore {
                         index.insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
                     }
                 }
+                for (key, value) in &changes {
+                    match value {
+                        Some(value) => records.insert(key.as_slice(), value.as_slice())?,
+                        None => records.remove(key.as_slice())?,
+                    };
+                }
                 Ok(())
             })
             .map_err(|e| map_tx_err(e, "appending to the audit log"))
     }
 
     async fn sync(&self) -> StoreResult<()> {
-        self.faults.check_audit()?;
         self.durable().await
     }
 

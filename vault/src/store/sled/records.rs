@@ -17,7 +17,7 @@ fn prefix(resident: Uuid, category: &str) -> StoreResult<Vec<u8>> {
     Ok(key)
 }
 
-fn record_key(resident: Uuid, category: &str, version: u32) -> StoreResult<Vec<u8>> {
+pub(super) fn record_key(resident: Uuid, category: &str, version: u32) -> StoreResult<Vec<u8>> {
     let mut key = prefix(resident, category)?;
     key.extend_from_slice(&version.to_be_bytes());
     Ok(key)
@@ -31,7 +31,7 @@ fn version_of(key: &[u8]) -> StoreResult<u32> {
         .ok_or_else(|| StoreError::Corrupt("record key".into()))
 }
 
-fn encode_record(record: &StoredRecord) -> Vec<u8> {
+pub(super) fn encode_record(record: &StoredRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + record.sealed.len());
     out.push(FORMAT_V1);
     out.extend_from_slice(&record.created_at.timestamp_micros().to_be_bytes());
@@ -94,21 +94,6 @@ impl RecordStore for SledStore {
         // record keeps the counter too.
         let version = u32::from_be_bytes(bytes);
         Ok(version)
-    }
-
-    async fn put_record(
-        &self,
-        resident: Uuid,
-        category: &str,
-        record: &StoredRecord,
-    ) -> StoreResult<()> {
-        self.records
-            .insert(
-                record_key(resident, category, record.version)?,
-                encode_record(record),
-            )
-            .map_err(|e| map_err(e, "writing a record"))?;
-        self.durable().await
     }
 
     async fn record(
@@ -176,18 +161,24 @@ impl RecordStore for SledStore {
         }
         Ok(out)
     }
+}
 
-    async fn delete_category(&self, resident: Uuid, category: &str) -> StoreResult<u32> {
-        let mut batch = sled::Batch::default();
-        let mut count = 0u32;
-        for item in self.records.scan_prefix(prefix(resident, category)?).keys() {
-            batch.remove(item.map_err(|e| map_err(e, "listing versions"))?);
-            count += 1;
-        }
+#[cfg(any(test, feature = "test-support"))]
+impl SledStore {
+    /// Writes a record version with no audit entry, as an attacker with write access to
+    /// the database files could: for tests that prove such a record does not open.
+    pub fn plant_record(
+        &self,
+        resident: Uuid,
+        category: &str,
+        record: &StoredRecord,
+    ) -> StoreResult<()> {
         self.records
-            .apply_batch(batch)
-            .map_err(|e| map_err(e, "deleting records"))?;
-        self.durable().await?;
-        Ok(count)
+            .insert(
+                record_key(resident, category, record.version)?,
+                encode_record(record),
+            )
+            .map(|_| ())
+            .map_err(|e| map_err(e, "planting a record"))
     }
 }

@@ -1,7 +1,15 @@
 //! The languages residents can read Kluis in: Dutch (the default, at B1 level) and English.
 //!
-//! A domain notion, not a web one: the audit log's plain-language history and the
-//! catalogue's labels come in both, and the portal picks one per request.
+//! A domain notion, not a web one: the audit log's plain-language history, a request's
+//! summary and the catalogue's labels come in both, and the portal picks one per request.
+//!
+//! - [`texts`]: every sentence a resident reads, from `web/messages.toml`, and dates.
+//! - [`stories`]: the sentences built from data: a history entry, a request's summary.
+
+pub mod stories;
+pub mod texts;
+
+pub use texts::Texts;
 
 use serde::{Deserialize, Serialize};
 

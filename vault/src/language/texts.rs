@@ -1,16 +1,18 @@
-//! The portal's words: every sentence a resident reads, in Dutch (B1) and English, kept in
-//! `messages.toml` so that they can be read and reviewed as text, not hunted in code.
+//! The resident's words: every sentence a resident reads, in Dutch (B1) and English, kept
+//! in `web/messages.toml` (beside the portal that shows most of them) so that they can be
+//! read and reviewed as text, not hunted in code. The JSON API's Dutch summaries come
+//! from the same file.
 //!
 //! A key missing from the file shows as the key itself; a test checks that every key the
 //! templates and handlers use is there, in both languages.
 
-use crate::language::Language;
+use super::Language;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Amsterdam;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const MESSAGES_TOML: &str = include_str!("messages.toml");
+const MESSAGES_TOML: &str = include_str!("../web/messages.toml");
 
 /// Key → (Dutch, English). The file's tables nest by the dots in the key
 /// (`[overview.title]`); a table with `nl` and `en` is one message.
@@ -109,7 +111,11 @@ mod tests {
     fn every_message_used_exists_and_every_message_is_used() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut sources = String::new();
-        for dir in [root.join("templates"), root.join("src/web")] {
+        for dir in [
+            root.join("templates"),
+            root.join("src/web"),
+            root.join("src/language"),
+        ] {
             for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|e| e == "html" || e == "rs") {

@@ -1,0 +1,238 @@
+//! The composition root: builds one vault's services from a configuration and a store,
+//! hands each service only the storage ports it needs, and assembles the routers (the
+//! API from `http`, the portal from `web`, the admin routes for the local socket).
+
+use crate::audit::officer::OfficerDesk;
+use crate::audit::{self, Audit};
+use crate::auth::Sessions;
+use crate::auth::departments::DepartmentAuth;
+use crate::auth::officers::Officers;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::consent::{Consent, ConsentParts};
+use crate::residents::Residents;
+use crate::residents::catalogue::Catalogue;
+use crate::state::{AppState, Site};
+use crate::store::Store;
+use crate::{Error, auth, crypto, http, jose, web};
+use std::sync::Arc;
+
+/// Why a vault could not start. Each message is one line saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The keyring could not be opened.
+    #[error("cannot open the keyring in {dir}: {reason}")]
+    Keyring {
+        /// The key directory.
+        dir: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// The audit log no longer matches its last signed checkpoint, or cannot be read.
+    #[error("refusing to serve: {0}")]
+    Audit(String),
+    /// The login providers could not be set up.
+    #[error("cannot set up logins: {0}")]
+    Login(#[from] Error),
+    /// The built-in catalogue is broken (a build defect).
+    #[error("{0}")]
+    Catalogue(String),
+}
+
+/// A ready-to-serve vault: its services, built from a configuration and a store.
+#[derive(Clone)]
+pub struct App {
+    state: AppState,
+    audit: Arc<Audit>,
+    store: Arc<dyn Store>,
+}
+
+impl App {
+    /// Builds a vault on `store` (the binary and `kluis dev` open sled with
+    /// [`crate::store::open`]; tests may wrap it). `public_url` is the vault's own base URL
+    /// (its issuer), normally derived from the bound address when not configured.
+    pub async fn open(
+        config: &Config,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        public_url: String,
+    ) -> Result<App, StartError> {
+        let keyring = crypto::Keyring::open(
+            &config.key_dir,
+            config.root_key.clone(),
+            store.was_fresh(),
+        )
+        .map_err(|e| StartError::Keyring {
+            dir: config.key_dir.display().to_string(),
+            reason: match e {
+                crypto::CryptoError::Integrity { .. } => {
+                    "the root key does not open it; is this the root key this vault was created with?".into()
+                }
+                crypto::CryptoError::KeyringIo { .. } if !store.was_fresh() => format!(
+                    "{e}; the database in {} holds a vault, so its keyring must be restored, not recreated",
+                    config.data_dir.display()
+                ),
+                other => other.to_string(),
+            },
+        })?;
+        let keyring = Arc::new(keyring);
+        let catalogue = Arc::new(Catalogue::builtin().map_err(StartError::Catalogue)?);
+        let vault_keys = jose::keys::VaultKeys::load_or_create(&keyring).map_err(|reason| {
+            StartError::Keyring {
+                dir: config.key_dir.display().to_string(),
+                reason,
+            }
+        })?;
+        let vault_keys = Arc::new(vault_keys);
+        let audit = Audit::open(
+            store.clone(),
+            clock.clone(),
+            vault_keys.clone(),
+            public_url.clone(),
+            config.audit_checkpoint.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Audit(e.0))?;
+        if config.verify_audit_at_start {
+            audit
+                .verify_all_entries()
+                .await
+                .map_err(|e| StartError::Audit(e.0))?;
+        }
+        let audit = Arc::new(audit);
+        let residents = Residents::new(
+            store.clone(),
+            keyring,
+            catalogue,
+            audit.clone(),
+            clock.clone(),
+        );
+        let departments = DepartmentAuth::new(
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            public_url.clone(),
+        );
+        let consent = Consent::new(ConsentParts {
+            store: store.clone(),
+            residents: residents.clone(),
+            audit: audit.clone(),
+            departments: departments.clone(),
+            vault_keys,
+            issuer: public_url.clone(),
+            clock: clock.clone(),
+        });
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            config.session_idle,
+            config.session_absolute,
+        );
+        let oidc = auth::oidc::Oidc::new(
+            config.oidc.clone(),
+            public_url.clone(),
+            store.clone(),
+            residents.clone(),
+            sessions.clone(),
+            clock.clone(),
+        )?;
+        oidc.spawn_discovery();
+        let desk = OfficerDesk::new(audit.clone(), store.clone(), Arc::new(consent.clone()));
+        let state = AppState {
+            officers: Officers::new(store.clone(), audit.clone(), clock.clone()),
+            residents,
+            sessions,
+            consent,
+            departments,
+            desk,
+            oidc,
+            health: store.clone(),
+            site: Site {
+                public_url,
+                dev_login: config.dev_login,
+                max_body_bytes: config.max_body_bytes,
+                rotate_after_erasure: chrono::TimeDelta::from_std(config.rotate_after_erasure)
+                    .unwrap_or(chrono::TimeDelta::hours(1)),
+            },
+            clock,
+        };
+        Ok(App {
+            state,
+            audit,
+            store,
+        })
+    }
+
+    /// The public router of this vault: the API and the portal.
+    pub fn router(&self) -> axum::Router {
+        let dev_login = self.state.site.dev_login;
+        http::serve(
+            http::api(dev_login).merge(web::routes(dev_login)),
+            self.state.clone(),
+        )
+    }
+
+    /// The operator's router, for the local admin socket only.
+    pub fn admin_router(&self) -> axum::Router {
+        http::admin::router(self.state.clone())
+    }
+
+    /// The resident record service.
+    pub fn residents(&self) -> &Residents {
+        &self.state.residents
+    }
+
+    /// The consent service.
+    pub fn consent(&self) -> &Consent {
+        &self.state.consent
+    }
+
+    /// The session service.
+    pub fn sessions(&self) -> &Sessions {
+        &self.state.sessions
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Privacy officers' credentials.
+    pub fn officers(&self) -> &Officers {
+        &self.state.officers
+    }
+
+    /// The store this vault runs on (for operations tooling and tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The vault's public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.state.site.public_url
+    }
+
+    /// The clock this vault reads.
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
+    }
+
+    /// Background upkeep, once a minute while the vault serves: forget expired one-time
+    /// token ids, sign and save an audit checkpoint if the log grew, and run the key
+    /// rotation that completes erasures when it is due.
+    pub(crate) async fn maintain(&self) {
+        if let Err(e) = self.store.purge_replays(self.clock().now()).await {
+            tracing::warn!(error = %e, "purging expired token ids failed");
+        }
+        if let Err(e) = self.audit.checkpoint_if_grown().await {
+            tracing::error!(error = %e, "saving an audit checkpoint failed");
+        }
+        let context = audit::Context::new(self.clock());
+        if let Err(e) = self.residents().rotate_if_due(&context).await {
+            tracing::error!(error = %e, "the key rotation after an erasure failed; it will be retried");
+        }
+    }
+}

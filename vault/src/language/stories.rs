@@ -1,0 +1,151 @@
+//! Sentences built from data: one entry of a resident's history ("Schuldhulp heeft uw
+//! gegevens bekeken: ..."), and the summary of a department's request. The words are in
+//! `web/messages.toml` (groups `story` and `request`); this only picks and fills them.
+
+use super::Texts;
+use crate::audit::entry::{Action, Entry, Outcome};
+use kluis_proto::consent::RequestView;
+
+/// One entry of the resident's own history as a short sentence. `department` is the
+/// department's name (if one was involved) and `labels` the categories' labels, both in
+/// `t`'s language.
+pub fn history_sentence(
+    entry: &Entry,
+    department: Option<&str>,
+    labels: &[String],
+    t: Texts,
+) -> String {
+    let department = department.unwrap_or(t.get("story.someone"));
+    let labels = labels.join(", ");
+    let fill = |key: &str| t.fill(key, &[("department", department), ("labels", &labels)]);
+    let with = |first: String, second: Option<String>| match second {
+        Some(second) => format!("{first} {second}"),
+        None => first,
+    };
+    match (entry.action, entry.outcome) {
+        (Action::Read, Outcome::Allowed) => with(
+            fill("story.read"),
+            entry
+                .purpose
+                .as_ref()
+                .map(|p| t.fill("story.why", &[("purpose", p.trim_end())])),
+        ),
+        (Action::Read, _) if labels.is_empty() => with(
+            fill("story.read_refused"),
+            Some(t.get("story.nothing_shared").to_owned()),
+        ),
+        (Action::Read, _) => with(
+            fill("story.read_refused_labels"),
+            Some(t.get("story.nothing_shared").to_owned()),
+        ),
+        (Action::AccessRequest, _) => fill("story.asked"),
+        (Action::RequestDecision, Outcome::Declined) => fill("story.declined"),
+        (Action::RequestDecision, _) => fill("story.approved"),
+        (Action::Grant, _) => with(
+            fill("story.granted"),
+            entry.valid_until.map(|until| {
+                t.fill(
+                    "story.granted_until",
+                    &[("date", &until.format("%d-%m-%Y").to_string())],
+                )
+            }),
+        ),
+        (Action::Revocation, _) => fill("story.revoked"),
+        (Action::RecordWrite, _) => fill("story.written"),
+        (Action::RecordDelete, _) => fill("story.deleted"),
+        (Action::Export, _) => t.get("story.exported").to_owned(),
+        (Action::Erasure, _) => t.get("story.erased").to_owned(),
+        (Action::OfficerQuery, _) => t.get("story.officer").to_owned(),
+        (Action::DepartmentChange | Action::KeyRotation | Action::OfficerChange, _) => {
+            t.get("story.operator").to_owned()
+        }
+    }
+}
+
+/// A number of days in words: "1 dag", "90 dagen", "3 maanden", "5 jaar".
+pub fn days(days: u32, t: Texts) -> String {
+    let n = |value: u32| value.to_string();
+    match days {
+        1 => t.get("duration.one_day").to_owned(),
+        365 => t.get("duration.one_year").to_owned(),
+        d if d % 365 == 0 => t.fill("duration.years", &[("n", &n(d / 365))]),
+        d if d >= 60 && d % 30 == 0 => t.fill("duration.months", &[("n", &n(d / 30))]),
+        d => t.fill("duration.days", &[("n", &n(d))]),
+    }
+}
+
+/// What a request asks, why, on what legal ground, for how long, and what the resident
+/// can do: the whole request in plain words.
+pub fn request_summary(request: &RequestView, t: Texts) -> String {
+    let labels: Vec<&str> = request
+        .categories
+        .iter()
+        .map(|c| t.language.pick(c.label_nl.as_str(), c.label_en.as_str()))
+        .collect();
+    let activity = &request.processing_activity;
+    let mut summary = t.fill(
+        "request.summary_asks",
+        &[
+            ("department", &request.department.name),
+            ("labels", &labels.join(", ")),
+        ],
+    );
+    if request.categories.iter().any(|c| c.special_category) {
+        summary.push(' ');
+        summary.push_str(t.get("request.summary_special"));
+    }
+    summary.push(' ');
+    summary.push_str(&t.fill(
+        "request.summary_rest",
+        &[
+            ("department", &request.department.name),
+            ("purpose", activity.purpose.trim_end()),
+            ("law", &activity.legal_basis.law),
+            ("article", &activity.legal_basis.article),
+            ("duration", &days(request.duration_days, t)),
+            ("retention", &days(activity.retention_days, t)),
+        ],
+    ));
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::entry::Actor;
+    use crate::language::Language;
+
+    const NL: Texts = Texts {
+        language: Language::Nl,
+    };
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(days(1, NL), "1 dag");
+        assert_eq!(days(90, NL), "3 maanden");
+        assert_eq!(days(45, NL), "45 dagen");
+        assert_eq!(days(3650, NL), "10 jaar");
+    }
+
+    #[test]
+    fn a_read_names_the_department_what_and_why() {
+        let mut entry = Entry::new(
+            Action::Read,
+            Outcome::Allowed,
+            Actor::Department { id: "wi".into() },
+        );
+        entry.purpose = Some("Uw aanvraag beoordelen. ".into());
+        let sentence = history_sentence(&entry, Some("Werk en Inkomen"), &["Werk".into()], NL);
+        assert_eq!(
+            sentence,
+            "Werk en Inkomen heeft uw gegevens bekeken: Werk. Waarom: Uw aanvraag beoordelen."
+        );
+        entry.outcome = Outcome::Refused;
+        let refused = history_sentence(&entry, None, &[], NL);
+        assert!(
+            refused.starts_with("Iemand wilde uw gegevens bekijken"),
+            "{refused}"
+        );
+        assert!(refused.ends_with("Er is niets gedeeld."), "{refused}");
+    }
+}

@@ -1,0 +1,70 @@
+//! What the HTTP handlers share, in parts: each handler and extractor takes only the part
+//! it uses (`State<Consent>`, `State<Sessions>`, ...) through axum's `FromRef`, so a
+//! reader sees from a handler's signature which services it can reach.
+
+use crate::audit::officer::OfficerDesk;
+use crate::auth::Sessions;
+use crate::auth::departments::DepartmentAuth;
+use crate::auth::officers::Officers;
+use crate::auth::oidc::Oidc;
+use crate::clock::Clock;
+use crate::consent::Consent;
+use crate::residents::Residents;
+use crate::store::Health;
+use axum::extract::FromRef;
+use std::sync::Arc;
+
+/// Facts about this vault that pages and cookies need.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// The vault's public base URL (its issuer, and the origin its forms must come from).
+    pub public_url: String,
+    /// Whether the development login is on (`kluis dev`).
+    pub dev_login: bool,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// How long after an erasure the completing key rotation runs.
+    pub rotate_after_erasure: chrono::TimeDelta,
+}
+
+/// The services of one vault, for its routers. Cheap to clone: every part is an `Arc` or
+/// a handle around one.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) residents: Residents,
+    pub(crate) sessions: Sessions,
+    pub(crate) consent: Consent,
+    pub(crate) departments: DepartmentAuth,
+    pub(crate) officers: Officers,
+    pub(crate) desk: OfficerDesk,
+    pub(crate) oidc: Oidc,
+    pub(crate) health: Arc<dyn Health>,
+    pub(crate) site: Site,
+    pub(crate) clock: Clock,
+}
+
+/// Lets handlers and extractors take one part of [`AppState`].
+macro_rules! parts {
+    ($($part:ident: $ty:ty),* $(,)?) => {
+        $(
+            impl FromRef<AppState> for $ty {
+                fn from_ref(state: &AppState) -> $ty {
+                    state.$part.clone()
+                }
+            }
+        )*
+    };
+}
+
+parts!(
+    residents: Residents,
+    sessions: Sessions,
+    consent: Consent,
+    departments: DepartmentAuth,
+    officers: Officers,
+    desk: OfficerDesk,
+    oidc: Oidc,
+    health: Arc<dyn Health>,
+    site: Site,
+    clock: Clock,
+);

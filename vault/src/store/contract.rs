@@ -1,0 +1,698 @@
+//! The contract every storage adapter keeps, as one test suite: each adapter's tests call
+//! [`check`] on a fresh store (and, where the adapter is durable, [`check_kept`] after
+//! reopening it). A new adapter is done when it passes this suite unchanged.
+
+use super::*;
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What [`check`] left in the store, for [`check_kept`] to find after a reopen.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    resident: ResidentRow,
+    grant: GrantRow,
+    session: ([u8; 32], SessionRow),
+    record: StoredRecord,
+    audit_len: u64,
+}
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("a valid time")
+}
+
+fn resident_row(identity: &str) -> ResidentRow {
+    ResidentRow {
+        id: Uuid::new_v4(),
+        identity: identity.to_owned(),
+        wrapped_key: vec![1, 2, 3],
+        created_at: t(0),
+        national_id: None,
+    }
+}
+
+fn sealed(version: u32, byte: u8) -> StoredRecord {
+    StoredRecord {
+        version,
+        created_at: t(i64::from(version)),
+        sealed: vec![byte; 40],
+    }
+}
+
+fn session_row(resident: Uuid, login_id: &str) -> SessionRow {
+    SessionRow {
+        subject: SessionSubject::Resident { id: resident },
+        created_at: t(0),
+        last_seen: t(0),
+        csrf_token: "csrf".into(),
+        login_method: "test".into(),
+        login_id: login_id.into(),
+    }
+}
+
+fn grant_row(resident: Uuid, department: &str, issued: i64) -> GrantRow {
+    GrantRow {
+        id: Uuid::new_v4(),
+        department: department.into(),
+        resident,
+        reference: format!("ref-{department}-{issued}"),
+        activity_id: "traject".into(),
+        activity_version: 1,
+        categories: BTreeSet::from(["schulden.overzicht".to_owned()]),
+        issued_at: t(issued),
+        not_before: t(issued),
+        expires_at: t(issued + 1000),
+        jkt: "jkt".into(),
+        token: "token".into(),
+        request_id: None,
+        revoked_at: None,
+    }
+}
+
+fn request_row(subject: RequestSubject, created: i64) -> RequestRow {
+    RequestRow {
+        id: Uuid::new_v4(),
+        department: "schuldhulp".into(),
+        activity_id: "traject".into(),
+        activity_version: 1,
+        categories: vec!["schulden.overzicht".into()],
+        duration_days: 90,
+        subject,
+        state: RequestState::Pending,
+        created_at: t(created),
+        decided_at: None,
+        grant_id: None,
+    }
+}
+
+/// An audit append at `seq` with one index key, optionally changing records.
+fn append(seq: u64, change: Option<RecordChange>) -> AuditAppend {
+    AuditAppend {
+        seq,
+        entry: format!("{{\"seq\":{seq}}}").into_bytes(),
+        nodes: vec![(0, seq, [seq as u8; 32])],
+        index_keys: vec![b"rtest".to_vec()],
+        change,
+    }
+}
+
+/// Runs the whole contract against `store`, which must be empty.
+pub async fn check(store: Arc<dyn Store>) -> Kept {
+    let resident = residents(store.as_ref()).await;
+    let record = records(store.as_ref(), resident.id).await;
+    let session = sessions(store.as_ref(), resident.id).await;
+    departments(store.as_ref()).await;
+    let grant = consent(store.as_ref(), resident.id).await;
+    replay(store.as_ref()).await;
+    officers(store.as_ref()).await;
+    erasure(store.as_ref()).await;
+    let audit_len = store.audit_len().await.expect("audit length");
+    store.check().await.expect("a healthy store says so");
+    Kept {
+        resident,
+        grant,
+        session,
+        record,
+        audit_len,
+    }
+}
+
+/// Checks that what [`check`] wrote is still there (after the adapter was reopened).
+pub async fn check_kept(store: &dyn Store, kept: &Kept) {
+    assert_eq!(
+        store.resident(kept.resident.id).await.expect("read"),
+        Some(kept.resident.clone())
+    );
+    assert_eq!(
+        store.grant(kept.grant.id).await.expect("read"),
+        Some(kept.grant.clone())
+    );
+    assert_eq!(
+        store.session(&kept.session.0).await.expect("read"),
+        Some(kept.session.1.clone())
+    );
+    assert_eq!(
+        store
+            .record(kept.resident.id, "werk.profiel", None)
+            .await
+            .expect("read"),
+        Some(kept.record.clone())
+    );
+    assert_eq!(store.audit_len().await.expect("len"), kept.audit_len);
+}
+
+async fn residents(store: &dyn Store) -> ResidentRow {
+    let henk = resident_row("identity-henk");
+    assert_eq!(store.insert_resident(&henk).await.expect("insert"), henk);
+    let twin = resident_row("identity-henk");
+    assert_eq!(
+        store.insert_resident(&twin).await.expect("insert"),
+        henk,
+        "a second vault for the same identity is not made: the first is returned"
+    );
+    assert_eq!(
+        store
+            .resident_by_identity("identity-henk")
+            .await
+            .expect("read"),
+        Some(henk.clone())
+    );
+    assert_eq!(store.resident(twin.id).await.expect("read"), None);
+
+    let others: Vec<ResidentRow> = (0..3)
+        .map(|i| resident_row(&format!("identity-{i}")))
+        .collect();
+    for row in &others {
+        store.insert_resident(row).await.expect("insert");
+    }
+    let mut ids: Vec<Uuid> = others.iter().map(|r| r.id).chain([henk.id]).collect();
+    ids.sort();
+    let first = store.residents_after(None, 2).await.expect("page");
+    let rest = store
+        .residents_after(first.last().map(|r| r.id), 10)
+        .await
+        .expect("page");
+    let paged: Vec<Uuid> = first.iter().chain(&rest).map(|r| r.id).collect();
+    assert_eq!(paged, ids, "pages in id order, each id once");
+
+    assert!(
+        !store
+            .replace_wrapped_key(henk.id, &[9], &[4, 5])
+            .await
+            .expect("replace"),
+        "a stale expected key changes nothing"
+    );
+    assert!(
+        store
+            .replace_wrapped_key(henk.id, &[1, 2, 3], &[4, 5])
+            .await
+            .expect("replace")
+    );
+    let henk = store.resident(henk.id).await.expect("read").expect("henk");
+    assert_eq!(henk.wrapped_key, vec![4, 5]);
+
+    store
+        .set_national_id(henk.id, "bsn-hash-1")
+        .await
+        .expect("set");
+    store
+        .set_national_id(henk.id, "bsn-hash-2")
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .resident_by_national_id("bsn-hash-1")
+            .await
+            .expect("read"),
+        None,
+        "the old national id no longer finds the vault"
+    );
+    let henk = store
+        .resident_by_national_id("bsn-hash-2")
+        .await
+        .expect("read")
+        .expect("found by national id");
+    assert_eq!(henk.national_id.as_deref(), Some("bsn-hash-2"));
+
+    assert_eq!(store.rotation_due().await.expect("read"), None);
+    store.set_rotation_due(Some(t(60))).await.expect("set");
+    assert_eq!(store.rotation_due().await.expect("read"), Some(t(60)));
+    store.set_rotation_due(None).await.expect("clear");
+    assert_eq!(store.rotation_due().await.expect("read"), None);
+    henk
+}
+
+async fn records(store: &dyn Store, resident: Uuid) -> StoredRecord {
+    let category = "werk.profiel";
+    let v1 = store
+        .reserve_record_version(resident, category)
+        .await
+        .expect("reserve");
+    let v2 = store
+        .reserve_record_version(resident, category)
+        .await
+        .expect("reserve");
+    assert_eq!((v1, v2), (1, 2), "versions count up from 1");
+    assert_eq!(
+        store
+            .reserve_record_version(resident, "huishouden.samenstelling")
+            .await
+            .expect("reserve"),
+        1,
+        "each category counts on its own"
+    );
+    assert_eq!(
+        store.record(resident, category, None).await.expect("read"),
+        None,
+        "a reserved number is not a record"
+    );
+
+    let base = store.audit_len().await.expect("len");
+    let put = |version, byte| RecordChange::Put {
+        resident,
+        category: category.into(),
+        record: sealed(version, byte),
+    };
+    store
+        .append_audit(&[
+            append(base, Some(put(v1, 1))),
+            append(base + 1, Some(put(v2, 2))),
+        ])
+        .await
+        .expect("append with record changes");
+    assert_eq!(
+        store.record(resident, category, None).await.expect("read"),
+        Some(sealed(v2, 2)),
+        "the current version is the highest"
+    );
+    assert_eq!(
+        store
+            .record(resident, category, Some(v1))
+            .await
+            .expect("read"),
+        Some(sealed(v1, 1))
+    );
+    let versions = store
+        .record_versions(resident, category)
+        .await
+        .expect("list");
+    assert_eq!(
+        versions.iter().map(|m| m.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        store.record_summaries(resident).await.expect("summaries"),
+        vec![(
+            category.to_owned(),
+            RecordMeta {
+                version: 2,
+                created_at: t(2)
+            }
+        )]
+    );
+
+    // All or nothing: a batch that cannot be stored whole stores nothing, records included.
+    let v3 = store
+        .reserve_record_version(resident, category)
+        .await
+        .expect("reserve");
+    let refused = store
+        .append_audit(&[append(base + 2, Some(put(v3, 3))), append(base, None)])
+        .await;
+    assert!(refused.is_err(), "an entry at a taken position is refused");
+    assert_eq!(store.audit_len().await.expect("len"), base + 2);
+    assert_eq!(
+        store
+            .record(resident, category, Some(v3))
+            .await
+            .expect("read"),
+        None,
+        "the record change of a refused batch is not stored"
+    );
+
+    store
+        .append_audit(&[append(
+            base + 2,
+            Some(RecordChange::Delete {
+                resident,
+                category: category.into(),
+                versions: vec![v1],
+            }),
+        )])
+        .await
+        .expect("append a deletion");
+    store.sync().await.expect("sync");
+    assert_eq!(
+        store
+            .record(resident, category, Some(v1))
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .reserve_record_version(resident, category)
+            .await
+            .expect("reserve"),
+        4,
+        "numbers are never handed out twice"
+    );
+
+    let entries = store.audit_entries(base, base + 3).await.expect("entries");
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0], append(base, None).entry);
+    assert_eq!(
+        store
+            .audit_nodes(&[(0, base + 1), (7, 1 << 40)])
+            .await
+            .expect("nodes"),
+        vec![Some([(base + 1) as u8; 32]), None]
+    );
+    assert_eq!(
+        store
+            .audit_index(b"rtest", base + 1, 10)
+            .await
+            .expect("index"),
+        vec![base + 1, base + 2]
+    );
+    assert_eq!(
+        store.audit_index(b"rtest", base, 1).await.expect("index"),
+        vec![base]
+    );
+    assert_eq!(
+        store.audit_index(b"rtes", 0, 10).await.expect("index"),
+        Vec::<u64>::new(),
+        "an index key is not a prefix"
+    );
+    sealed(v2, 2)
+}
+
+async fn sessions(store: &dyn Store, resident: Uuid) -> ([u8; 32], SessionRow) {
+    let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    store
+        .put_session(&a, &session_row(resident, "login-1"))
+        .await
+        .expect("put");
+    store
+        .put_session(&b, &session_row(resident, "login-1"))
+        .await
+        .expect("put");
+    store
+        .put_session(&c, &session_row(resident, "login-2"))
+        .await
+        .expect("put");
+    store.touch_session(&c, t(50)).await.expect("touch");
+    store.touch_session(&c, t(10)).await.expect("touch");
+    assert_eq!(
+        store.session(&c).await.expect("read").map(|s| s.last_seen),
+        Some(t(50)),
+        "a touch never moves last use back"
+    );
+    assert_eq!(store.delete_login("login-1").await.expect("delete"), 2);
+    assert_eq!(store.session(&a).await.expect("read"), None);
+    assert_eq!(store.session(&b).await.expect("read"), None);
+    assert_eq!(store.delete_login("").await.expect("delete"), 0);
+    let kept = store
+        .session(&c)
+        .await
+        .expect("read")
+        .expect("login 2 lives");
+    store
+        .delete_session(&b)
+        .await
+        .expect("deleting twice is fine");
+
+    let pending = PendingLoginRow {
+        provider: "digid".into(),
+        nonce: "n".into(),
+        pkce_verifier: "v".into(),
+        binding_hash: [7; 32],
+        created_at: t(0),
+    };
+    store
+        .put_pending_login(&[9; 32], &pending)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.take_pending_login(&[9; 32]).await.expect("take"),
+        Some(pending)
+    );
+    assert_eq!(
+        store.take_pending_login(&[9; 32]).await.expect("take"),
+        None,
+        "a login in progress is taken once"
+    );
+    (c, kept)
+}
+
+async fn departments(store: &dyn Store) {
+    let department = |id: &str| DepartmentRow {
+        id: id.into(),
+        name: format!("Afdeling {id}"),
+        jwks: serde_json::json!({"keys": []}),
+        activities: Vec::new(),
+        disabled: false,
+        created_at: t(0),
+        updated_at: t(0),
+    };
+    store
+        .put_department(&department("werk"))
+        .await
+        .expect("put");
+    store
+        .put_department(&department("jeugd"))
+        .await
+        .expect("put");
+    let mut changed = department("werk");
+    changed.disabled = true;
+    store.put_department(&changed).await.expect("replace");
+    assert_eq!(store.department("werk").await.expect("read"), Some(changed));
+    assert_eq!(store.department("zorg").await.expect("read"), None);
+    let ids: Vec<String> = store
+        .departments()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, vec!["jeugd", "werk"], "in id order");
+}
+
+async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
+    let by_id = RequestSubject::Resident { id: resident };
+    let by_bsn = RequestSubject::NationalId {
+        hash: "bsn-hash-2".into(),
+    };
+    let late = request_row(by_id.clone(), 20);
+    let early = request_row(by_bsn.clone(), 10);
+    let elsewhere = request_row(RequestSubject::Resident { id: Uuid::new_v4() }, 5);
+    for row in [&late, &early, &elsewhere] {
+        store.insert_request(row).await.expect("insert");
+    }
+    let about: Vec<Uuid> = store
+        .requests_about(&[by_id.clone(), by_bsn])
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        about,
+        vec![early.id, late.id],
+        "oldest first, nobody else's"
+    );
+
+    let grant = GrantRow {
+        request_id: Some(early.id),
+        ..grant_row(resident, "schuldhulp", 30)
+    };
+    let approved = RequestRow {
+        subject: by_id.clone(),
+        state: RequestState::Approved,
+        decided_at: Some(t(30)),
+        grant_id: Some(grant.id),
+        ..early.clone()
+    };
+    assert!(
+        store
+            .decide_request(&approved, Some(&grant))
+            .await
+            .expect("decide")
+    );
+    let declined = RequestRow {
+        state: RequestState::Declined,
+        ..early.clone()
+    };
+    assert!(
+        !store.decide_request(&declined, None).await.expect("decide"),
+        "a decided request is not decided again"
+    );
+    assert_eq!(store.request(early.id).await.expect("read"), Some(approved));
+    assert_eq!(
+        store.grant(grant.id).await.expect("read"),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        store.requests_about(&[by_id]).await.expect("list").len(),
+        2,
+        "an approved request moves to the resident it was decided by"
+    );
+
+    let own = grant_row(resident, "werk", 40);
+    store.insert_grant(&own).await.expect("insert");
+    let other = grant_row(Uuid::new_v4(), "werk", 35);
+    store.insert_grant(&other).await.expect("insert");
+    let ids = |rows: Vec<GrantRow>| rows.into_iter().map(|g| g.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.grants_of_resident(resident).await.expect("list")),
+        vec![grant.id, own.id]
+    );
+    assert_eq!(
+        ids(store.grants_of_department("werk").await.expect("list")),
+        vec![other.id, own.id],
+        "by issue time"
+    );
+    assert_eq!(
+        store
+            .resident_by_reference("werk", &own.reference)
+            .await
+            .expect("read"),
+        Some(resident)
+    );
+    assert_eq!(
+        store
+            .resident_by_reference("schuldhulp", &own.reference)
+            .await
+            .expect("read"),
+        None,
+        "a reference means something to its own department only"
+    );
+
+    let revoked = store
+        .revoke_grant(own.id, t(45))
+        .await
+        .expect("revoke")
+        .expect("exists");
+    assert_eq!(revoked.revoked_at, Some(t(45)));
+    let again = store
+        .revoke_grant(own.id, t(99))
+        .await
+        .expect("revoke")
+        .expect("exists");
+    assert_eq!(again.revoked_at, Some(t(45)), "the first revocation stands");
+    assert_eq!(
+        store
+            .revoke_grant(Uuid::new_v4(), t(99))
+            .await
+            .expect("revoke"),
+        None
+    );
+    grant
+}
+
+async fn replay(store: &dyn Store) {
+    let (old, new) = ([1u8; 32], [2u8; 32]);
+    assert!(store.first_use(&old, t(10)).await.expect("first"));
+    assert!(
+        !store.first_use(&old, t(10)).await.expect("again"),
+        "a replay"
+    );
+    assert!(store.first_use(&new, t(100)).await.expect("first"));
+    assert_eq!(store.purge_replays(t(50)).await.expect("purge"), 1);
+    assert!(
+        store.first_use(&old, t(60)).await.expect("after purge"),
+        "an expired id is forgotten"
+    );
+    assert!(!store.first_use(&new, t(100)).await.expect("kept"));
+}
+
+async fn officers(store: &dyn Store) {
+    let officer = |token: u8, id: &str| OfficerRow {
+        id: id.into(),
+        name: "Fatima".into(),
+        token_hash: [token; 32],
+        created_at: t(0),
+        expires_at: t(0) + TimeDelta::days(90),
+        revoked: false,
+    };
+    store.put_officer(&officer(1, "fg")).await.expect("put");
+    store.put_officer(&officer(2, "audit")).await.expect("put");
+    store.put_officer(&officer(3, "fg")).await.expect("reissue");
+    assert_eq!(
+        store.officer_by_token(&[1; 32]).await.expect("read"),
+        None,
+        "a reissued credential replaces the old one"
+    );
+    assert_eq!(
+        store.officer_by_token(&[3; 32]).await.expect("read"),
+        Some(officer(3, "fg"))
+    );
+    let ids: Vec<String> = store
+        .officers()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids, vec!["audit", "fg"]);
+}
+
+async fn erasure(store: &dyn Store) {
+    let gone = resident_row("identity-erased");
+    store.insert_resident(&gone).await.expect("insert");
+    store
+        .set_national_id(gone.id, "bsn-erased")
+        .await
+        .expect("set");
+    let version = store
+        .reserve_record_version(gone.id, "werk.profiel")
+        .await
+        .expect("reserve");
+    let seq = store.audit_len().await.expect("len");
+    store
+        .append_audit(&[append(
+            seq,
+            Some(RecordChange::Put {
+                resident: gone.id,
+                category: "werk.profiel".into(),
+                record: sealed(version, 9),
+            }),
+        )])
+        .await
+        .expect("append");
+    let grant = grant_row(gone.id, "jeugd", 70);
+    store.insert_grant(&grant).await.expect("grant");
+    store
+        .put_session(&[8; 32], &session_row(gone.id, "login-erased"))
+        .await
+        .expect("session");
+
+    store.erase_resident(gone.id).await.expect("erase");
+    assert_eq!(store.resident(gone.id).await.expect("read"), None);
+    assert_eq!(
+        store
+            .resident_by_identity("identity-erased")
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .resident_by_national_id("bsn-erased")
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .record(gone.id, "werk.profiel", None)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        store
+            .record_summaries(gone.id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .resident_by_reference("jeugd", &grant.reference)
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(store.session(&[8; 32]).await.expect("read"), None);
+    assert_eq!(
+        store.audit_len().await.expect("len"),
+        seq + 1,
+        "the log keeps its entries"
+    );
+    store
+        .erase_resident(gone.id)
+        .await
+        .expect("erasing twice is fine");
+}

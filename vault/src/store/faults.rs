@@ -1,0 +1,186 @@
+//! A store that fails on command: wraps any adapter (sled in the end-to-end tests, memory
+//! in unit tests) so tests can prove the vault fails closed. Switches are off until a test
+//! turns them on; nothing in the vault's own code can reach them.
+
+use super::*;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use uuid::Uuid;
+
+/// The switches of a [`FaultyStore`].
+#[derive(Debug, Default)]
+pub struct Faults {
+    audit_append: AtomicBool,
+    sync: AtomicBool,
+    disk_full: AtomicBool,
+}
+
+impl Faults {
+    /// Audit appends fail (and store nothing), as if the log's disk refused the write.
+    pub fn fail_audit_appends(&self, on: bool) {
+        self.audit_append.store(on, Ordering::SeqCst);
+    }
+
+    /// Flushes fail: audit entries written are not made durable, and readiness says so.
+    pub fn fail_flushes(&self, on: bool) {
+        self.sync.store(on, Ordering::SeqCst);
+    }
+
+    /// Every write fails, as on a full disk; reads still work.
+    pub fn fill_disk(&self, on: bool) {
+        self.disk_full.store(on, Ordering::SeqCst);
+    }
+
+    fn check(&self, switch: &AtomicBool, what: &str) -> StoreResult<()> {
+        if switch.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable(format!("injected fault: {what}")))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn write(&self) -> StoreResult<()> {
+        self.check(&self.disk_full, "no space left on device")
+    }
+}
+
+/// Any store, with [`Faults`] in front of it.
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    faults: Arc<Faults>,
+}
+
+impl FaultyStore {
+    /// Wraps `inner`; returns the store and its switches.
+    pub fn wrap(inner: Arc<dyn Store>) -> (Arc<FaultyStore>, Arc<Faults>) {
+        let faults = Arc::new(Faults::default());
+        let store = Arc::new(FaultyStore {
+            inner,
+            faults: faults.clone(),
+        });
+        (store, faults)
+    }
+}
+
+/// Implements a port by forwarding every method to the wrapped store; `write` methods
+/// fail first while the disk is "full".
+macro_rules! forward {
+    ($port:ident { $( $kind:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )* }) => {
+        #[async_trait::async_trait]
+        impl $port for FaultyStore {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    forward!(@$kind self);
+                    self.inner.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+    (@write $self:ident) => { $self.faults.write()?; };
+    (@read $self:ident) => {};
+}
+
+forward!(ResidentStore {
+    read resident_by_identity(identity: &str) -> Option<ResidentRow>;
+    read resident(id: Uuid) -> Option<ResidentRow>;
+    write insert_resident(row: &ResidentRow) -> ResidentRow;
+    read residents_after(after: Option<Uuid>, limit: usize) -> Vec<ResidentRow>;
+    write replace_wrapped_key(id: Uuid, expected: &[u8], new: &[u8]) -> bool;
+    write set_national_id(id: Uuid, hash: &str) -> ();
+    read resident_by_national_id(hash: &str) -> Option<ResidentRow>;
+    write erase_resident(id: Uuid) -> ();
+    read rotation_due() -> Option<DateTime<Utc>>;
+    write set_rotation_due(at: Option<DateTime<Utc>>) -> ();
+});
+
+forward!(RecordStore {
+    write reserve_record_version(resident: Uuid, category: &str) -> u32;
+    read record(resident: Uuid, category: &str, version: Option<u32>) -> Option<StoredRecord>;
+    read record_versions(resident: Uuid, category: &str) -> Vec<RecordMeta>;
+    read record_summaries(resident: Uuid) -> Vec<(String, RecordMeta)>;
+});
+
+forward!(SessionStore {
+    write put_session(token_hash: &[u8; 32], row: &SessionRow) -> ();
+    read session(token_hash: &[u8; 32]) -> Option<SessionRow>;
+    write touch_session(token_hash: &[u8; 32], at: DateTime<Utc>) -> ();
+    write delete_session(token_hash: &[u8; 32]) -> ();
+    write delete_login(login_id: &str) -> usize;
+    write put_pending_login(state_hash: &[u8; 32], row: &PendingLoginRow) -> ();
+    write take_pending_login(state_hash: &[u8; 32]) -> Option<PendingLoginRow>;
+});
+
+forward!(DepartmentStore {
+    write put_department(row: &DepartmentRow) -> ();
+    read department(id: &str) -> Option<DepartmentRow>;
+    read departments() -> Vec<DepartmentRow>;
+});
+
+forward!(ConsentStore {
+    write insert_request(row: &RequestRow) -> ();
+    read request(id: Uuid) -> Option<RequestRow>;
+    read requests_about(subjects: &[RequestSubject]) -> Vec<RequestRow>;
+    write decide_request(decided: &RequestRow, grant: Option<&GrantRow>) -> bool;
+    write insert_grant(row: &GrantRow) -> ();
+    read grant(id: Uuid) -> Option<GrantRow>;
+    read grants_of_resident(resident: Uuid) -> Vec<GrantRow>;
+    read grants_of_department(department: &str) -> Vec<GrantRow>;
+    write revoke_grant(id: Uuid, at: DateTime<Utc>) -> Option<GrantRow>;
+    read resident_by_reference(department: &str, reference: &str) -> Option<Uuid>;
+});
+
+forward!(ReplayStore {
+    write first_use(key: &[u8; 32], expires_at: DateTime<Utc>) -> bool;
+    write purge_replays(now: DateTime<Utc>) -> usize;
+});
+
+forward!(OfficerStore {
+    write put_officer(row: &OfficerRow) -> ();
+    read officer_by_token(token_hash: &[u8; 32]) -> Option<OfficerRow>;
+    read officers() -> Vec<OfficerRow>;
+});
+
+#[async_trait::async_trait]
+impl AuditStore for FaultyStore {
+    async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        self.faults.write()?;
+        self.faults
+            .check(&self.faults.audit_append, "the audit log cannot be written")?;
+        self.inner.append_audit(batch).await
+    }
+
+    async fn sync(&self) -> StoreResult<()> {
+        self.faults.check(&self.faults.sync, "the flush failed")?;
+        self.inner.sync().await
+    }
+
+    async fn audit_len(&self) -> StoreResult<u64> {
+        self.inner.audit_len().await
+    }
+
+    async fn audit_entries(&self, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>> {
+        self.inner.audit_entries(from, to).await
+    }
+
+    async fn audit_nodes(&self, nodes: &[(u8, u64)]) -> StoreResult<Vec<Option<[u8; 32]>>> {
+        self.inner.audit_nodes(nodes).await
+    }
+
+    async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>> {
+        self.inner.audit_index(key, from_seq, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Health for FaultyStore {
+    async fn check(&self) -> StoreResult<()> {
+        self.faults
+            .check(&self.faults.sync, "the last flush failed")?;
+        self.inner.check().await
+    }
+
+    fn was_fresh(&self) -> bool {
+        self.inner.was_fresh()
+    }
+}

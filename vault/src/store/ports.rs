@@ -1,0 +1,214 @@
+//! The storage port, one trait per area, and the bundles each service holds.
+
+use super::StoreResult;
+use super::rows::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Residents and their wrapped data keys.
+#[async_trait]
+pub trait ResidentStore: Send + Sync {
+    /// The resident whose login identity has keyed hash `identity`.
+    async fn resident_by_identity(&self, identity: &str) -> StoreResult<Option<ResidentRow>>;
+    /// The resident with internal id `id`.
+    async fn resident(&self, id: Uuid) -> StoreResult<Option<ResidentRow>>;
+    /// Inserts `row` unless a resident with the same identity exists; returns the row that
+    /// is stored afterwards (so two concurrent first logins end with one vault).
+    async fn insert_resident(&self, row: &ResidentRow) -> StoreResult<ResidentRow>;
+    /// Up to `limit` residents with an id greater than `after`, in id order (for rotation).
+    async fn residents_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<ResidentRow>>;
+    /// Replaces the wrapped key of `id` if it still equals `expected` (a rotation step that
+    /// must not resurrect a vault erased meanwhile). Returns whether it was replaced.
+    async fn replace_wrapped_key(&self, id: Uuid, expected: &[u8], new: &[u8])
+    -> StoreResult<bool>;
+    /// Records the keyed hash of the resident's national identifier (replacing any other).
+    async fn set_national_id(&self, id: Uuid, hash: &str) -> StoreResult<()>;
+    /// The resident with this national-identifier hash.
+    async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>>;
+    /// Erases a vault: the resident row with its wrapped data key, its identity and
+    /// national-id index entries, every record and record counter, its pairwise
+    /// references, and its sessions. Grants and requests are the caller's to end first.
+    /// Durable on return. Old copies may remain in the database's files until the next
+    /// key rotation destroys the key that wrapped the data key.
+    async fn erase_resident(&self, id: Uuid) -> StoreResult<()>;
+    /// When a key rotation is due because a vault was erased (none if not due).
+    async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Sets (`Some`) or clears (`None`) the time a rotation is due. Durable on return.
+    async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()>;
+}
+
+/// Registered departments.
+#[async_trait]
+pub trait DepartmentStore: Send + Sync {
+    /// Inserts or replaces a department. Durable on return.
+    async fn put_department(&self, row: &DepartmentRow) -> StoreResult<()>;
+    /// One department.
+    async fn department(&self, id: &str) -> StoreResult<Option<DepartmentRow>>;
+    /// Every department, by id.
+    async fn departments(&self) -> StoreResult<Vec<DepartmentRow>>;
+}
+
+/// Access requests, grants and pairwise references.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Stores a new request. Durable on return.
+    async fn insert_request(&self, row: &RequestRow) -> StoreResult<()>;
+    /// One request.
+    async fn request(&self, id: Uuid) -> StoreResult<Option<RequestRow>>;
+    /// Every request about any of `subjects`, oldest first.
+    async fn requests_about(&self, subjects: &[RequestSubject]) -> StoreResult<Vec<RequestRow>>;
+    /// Replaces a request that is still pending with `decided`, and stores `grant` with it,
+    /// atomically. Returns false (changing nothing) if the request is no longer pending.
+    async fn decide_request(
+        &self,
+        decided: &RequestRow,
+        grant: Option<&GrantRow>,
+    ) -> StoreResult<bool>;
+    /// Stores a grant made without a request. Durable on return.
+    async fn insert_grant(&self, row: &GrantRow) -> StoreResult<()>;
+    /// One grant.
+    async fn grant(&self, id: Uuid) -> StoreResult<Option<GrantRow>>;
+    /// Every grant of a resident.
+    async fn grants_of_resident(&self, resident: Uuid) -> StoreResult<Vec<GrantRow>>;
+    /// Every grant to a department.
+    async fn grants_of_department(&self, department: &str) -> StoreResult<Vec<GrantRow>>;
+    /// Marks a grant revoked at `at` unless it already is; returns the stored row
+    /// afterwards. Durable on return: the next read sees it.
+    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>>;
+    /// The resident behind a department's pairwise reference.
+    async fn resident_by_reference(
+        &self,
+        department: &str,
+        reference: &str,
+    ) -> StoreResult<Option<Uuid>>;
+}
+
+/// The audit log's storage: entries by sequence number, the perfect subtree hashes of its
+/// Merkle tree, and secondary indexes. The Merkle rules live in `audit`; this only stores.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Stores a batch of consecutive entries with their nodes, index keys and record
+    /// changes, all or nothing. Not durable on return: call [`AuditStore::sync`].
+    async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()>;
+    /// Makes everything written so far durable.
+    async fn sync(&self) -> StoreResult<()>;
+    /// How many entries the log holds.
+    async fn audit_len(&self) -> StoreResult<u64>;
+    /// Entries `[from, to)`, in order.
+    async fn audit_entries(&self, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>>;
+    /// The hashes of perfect subtrees `(level, index)`, in the order asked.
+    async fn audit_nodes(&self, nodes: &[(u8, u64)]) -> StoreResult<Vec<Option<[u8; 32]>>>;
+    /// Sequence numbers under index `key`, from `from_seq` on, at most `limit`.
+    async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>>;
+}
+
+/// Officer credentials.
+#[async_trait]
+pub trait OfficerStore: Send + Sync {
+    /// Stores (or replaces) an officer. Durable on return.
+    async fn put_officer(&self, row: &OfficerRow) -> StoreResult<()>;
+    /// The officer whose credential has this hash.
+    async fn officer_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<OfficerRow>>;
+    /// Every officer.
+    async fn officers(&self) -> StoreResult<Vec<OfficerRow>>;
+}
+
+/// One-time use of token ids (client assertion and DPoP `jti`s).
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records `key` until `expires_at`; false if it was already recorded (a replay).
+    async fn first_use(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Forgets keys that expired before `now`; returns how many.
+    async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize>;
+}
+
+/// Versioned, sealed records per resident and category. Versions are stored and removed
+/// only together with the audit entry that reports them ([`AuditStore::append_audit`]).
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Reserves the next version number of (`resident`, `category`). Numbers are never
+    /// handed out twice, even after the category is deleted.
+    async fn reserve_record_version(&self, resident: Uuid, category: &str) -> StoreResult<u32>;
+    /// One version, or the current (highest) one with `version: None`.
+    async fn record(
+        &self,
+        resident: Uuid,
+        category: &str,
+        version: Option<u32>,
+    ) -> StoreResult<Option<StoredRecord>>;
+    /// Every stored version, oldest first.
+    async fn record_versions(&self, resident: Uuid, category: &str)
+    -> StoreResult<Vec<RecordMeta>>;
+    /// The current version of every category the resident has, by category id.
+    async fn record_summaries(&self, resident: Uuid) -> StoreResult<Vec<(String, RecordMeta)>>;
+}
+
+/// Server-side sessions, keyed by the SHA-256 of their token.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session. Durable on return.
+    async fn put_session(&self, token_hash: &[u8; 32], row: &SessionRow) -> StoreResult<()>;
+    /// The session, if it exists.
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRow>>;
+    /// Records use of a session. Not flushed on its own: losing a touch in a crash only
+    /// makes a session end a little sooner.
+    async fn touch_session(&self, token_hash: &[u8; 32], at: DateTime<Utc>) -> StoreResult<()>;
+    /// Ends a session. Durable on return.
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+    /// Ends every session of a login; returns how many. Durable on return.
+    async fn delete_login(&self, login_id: &str) -> StoreResult<usize>;
+    /// Stores a login in progress under the SHA-256 of its `state`. Durable on return.
+    async fn put_pending_login(
+        &self,
+        state_hash: &[u8; 32],
+        row: &PendingLoginRow,
+    ) -> StoreResult<()>;
+    /// Removes and returns the login in progress with this `state` hash: it can be used
+    /// once only.
+    async fn take_pending_login(
+        &self,
+        state_hash: &[u8; 32],
+    ) -> StoreResult<Option<PendingLoginRow>>;
+}
+
+/// Whether the database can serve.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Whether the store can serve: open, and its last flush succeeded.
+    async fn check(&self) -> StoreResult<()>;
+    /// Whether the database held no vault data when it was opened.
+    fn was_fresh(&self) -> bool;
+}
+
+/// What the record service (`residents`) holds: vaults and their records.
+pub trait VaultStore: ResidentStore + RecordStore {}
+impl<T: ResidentStore + RecordStore + ?Sized> VaultStore for T {}
+
+/// What the consent service holds: departments, requests and grants, one-time token ids.
+pub trait ConsentStorage: DepartmentStore + ConsentStore + ReplayStore {}
+impl<T: DepartmentStore + ConsentStore + ReplayStore + ?Sized> ConsentStorage for T {}
+
+/// The whole storage port: what an adapter implements. The vault's composition root
+/// hands each service only its part (upcast to [`VaultStore`], [`ConsentStorage`],
+/// [`SessionStore`], [`AuditStore`], [`OfficerStore`], [`Health`]).
+pub trait Store:
+    VaultStore
+    + ConsentStorage
+    + SessionStore
+    + AuditStore
+    + OfficerStore
+    + Health
+    + Send
+    + Sync
+    + 'static
+{
+}
+impl<T> Store for T where
+    T: VaultStore + ConsentStorage + SessionStore + AuditStore + OfficerStore + Health + 'static
+{
+}

@@ -1,0 +1,272 @@
+//! The rows the storage port stores: ids, keyed hashes, wrapped keys, sealed bytes and
+//! metadata. No row holds a plaintext record or a national identifier.
+
+use chrono::{DateTime, Utc};
+pub use kluis_proto::consent::RequestState;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// A resident's vault, as stored: no personal data, only ids and the wrapped data key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentRow {
+    /// The resident's internal id (random; never shown to departments).
+    pub id: Uuid,
+    /// Keyed hash of the login identity (issuer, subject).
+    pub identity: String,
+    /// The resident's data key, wrapped under a KEK (see `crypto`).
+    pub wrapped_key: Vec<u8>,
+    /// When the vault was created.
+    pub created_at: DateTime<Utc>,
+    /// Keyed hash of the resident's national identifier (BSN), if known.
+    #[serde(default)]
+    pub national_id: Option<String>,
+}
+
+/// One stored version of a record: sealed bytes plus the metadata needed to list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The version number (unique per resident and category, never reused).
+    pub version: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// The sealed record (see `crypto::record_aad` for what it is bound to).
+    pub sealed: Vec<u8>,
+}
+
+/// A record version without its contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The version number.
+    pub version: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who a session belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionSubject {
+    /// A resident, by internal id.
+    Resident {
+        /// The resident.
+        id: Uuid,
+    },
+    /// A privacy officer who logged in through the staff provider.
+    Officer {
+        /// Their officer id.
+        id: String,
+        /// Their name.
+        name: String,
+    },
+}
+
+/// A server-side session; the cookie or bearer token is only a random key to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// Who is logged in.
+    pub subject: SessionSubject,
+    /// When the login happened (for the absolute timeout).
+    pub created_at: DateTime<Utc>,
+    /// Last use (for the idle timeout).
+    pub last_seen: DateTime<Utc>,
+    /// The CSRF token bound to this session, for the portal's forms.
+    pub csrf_token: String,
+    /// How the session was made (`dev`, `oidc:<provider>`), for the log and page.
+    pub login_method: String,
+    /// The login this session belongs to: a logout ends every session of the login
+    /// (the browser's cookie and API tokens made from it).
+    #[serde(default)]
+    pub login_id: String,
+}
+
+/// A login in progress: what the callback needs, for at most ten minutes, once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLoginRow {
+    /// The provider's name.
+    pub provider: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// The PKCE verifier.
+    pub pkce_verifier: String,
+    /// SHA-256 of the value in the browser's `kluis_login` cookie.
+    pub binding_hash: [u8; 32],
+    /// When the login began.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One version of a processing activity in a department's register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRow {
+    /// The activity id within the department.
+    pub id: String,
+    /// Its version (1, 2, ...).
+    pub version: u32,
+    /// Its name (Dutch).
+    pub name: String,
+    /// Its purpose in plain Dutch.
+    pub purpose: String,
+    /// The law.
+    pub law: String,
+    /// The article.
+    pub article: String,
+    /// The categories it may need.
+    pub categories: Vec<String>,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// When this version was registered.
+    pub registered_at: DateTime<Utc>,
+    /// A retired activity takes no new requests or grants; its grants live on.
+    pub retired: bool,
+}
+
+/// A registered department.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentRow {
+    /// The department id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its public keys (JWKS), as registered.
+    pub jwks: serde_json::Value,
+    /// Every version of every activity, oldest first.
+    pub activities: Vec<ActivityRow>,
+    /// Disabled by the operator: every call is refused.
+    pub disabled: bool,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whom an access request is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RequestSubject {
+    /// A known resident.
+    Resident {
+        /// The resident.
+        id: Uuid,
+    },
+    /// Whoever has this keyed hash of a national identifier (possibly nobody yet).
+    NationalId {
+        /// The keyed hash.
+        hash: String,
+    },
+}
+
+/// A department's access request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRow {
+    /// The request id.
+    pub id: Uuid,
+    /// The asking department.
+    pub department: String,
+    /// The activity id.
+    pub activity_id: String,
+    /// The activity version at the time of asking.
+    pub activity_version: u32,
+    /// The categories asked for.
+    pub categories: Vec<String>,
+    /// The duration asked for, in days.
+    pub duration_days: u32,
+    /// Whom it is about.
+    pub subject: RequestSubject,
+    /// Where it stands.
+    pub state: RequestState,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When the resident decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The grant it produced.
+    pub grant_id: Option<Uuid>,
+}
+
+/// A grant: the vault's authoritative record of a resident's decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRow {
+    /// The grant id (JWT `jti`).
+    pub id: Uuid,
+    /// The department that may read.
+    pub department: String,
+    /// The resident.
+    pub resident: Uuid,
+    /// The resident's pairwise reference for that department (JWT `sub`).
+    pub reference: String,
+    /// The activity id.
+    pub activity_id: String,
+    /// The activity version.
+    pub activity_version: u32,
+    /// The granted categories.
+    pub categories: BTreeSet<String>,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
+    /// Valid from.
+    pub not_before: DateTime<Utc>,
+    /// Valid until (exclusive).
+    pub expires_at: DateTime<Utc>,
+    /// Thumbprint of the department key the grant is bound to (`cnf.jkt`).
+    pub jkt: String,
+    /// The signed JWT.
+    pub token: String,
+    /// The request it answers, if any (none for a grant on the resident's own initiative).
+    pub request_id: Option<Uuid>,
+    /// When the resident revoked it.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One entry to append to the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditAppend {
+    /// Its position.
+    pub seq: u64,
+    /// Its canonical bytes (the Merkle leaf).
+    pub entry: Vec<u8>,
+    /// The perfect subtree hashes it completes: `(level, index, hash)`, its own leaf first.
+    pub nodes: Vec<(u8, u64, [u8; 32])>,
+    /// Its index keys.
+    pub index_keys: Vec<Vec<u8>>,
+    /// The change to a resident's records this entry reports, made in the same
+    /// transaction: both are stored, or neither.
+    pub change: Option<RecordChange>,
+}
+
+/// A change to a resident's records, stored together with the audit entry that reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordChange {
+    /// Store one new version.
+    Put {
+        /// The resident.
+        resident: Uuid,
+        /// The category.
+        category: String,
+        /// The sealed version.
+        record: StoredRecord,
+    },
+    /// Remove these versions of a category.
+    Delete {
+        /// The resident.
+        resident: Uuid,
+        /// The category.
+        category: String,
+        /// The versions to remove.
+        versions: Vec<u32>,
+    },
+}
+
+/// A privacy officer's credential, issued by the operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerRow {
+    /// The officer's id (lowercase letters, digits, dashes).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// SHA-256 of the credential token.
+    pub token_hash: [u8; 32],
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Withdrawn by the operator.
+    pub revoked: bool,
+}
