@@ -172,14 +172,11 @@ impl DepartmentKey {
     /// # Ok::<(), kluis_sdk::Error>(())
     /// ```
     pub fn thumbprint(&self) -> String {
-        let canonical = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            self.x, self.y
-        );
-        B64.encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            canonical.as_bytes(),
-        ))
+        kluis_proto::jwk::ec_p256_thumbprint(&self.x, &self.y, |bytes| {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+            out
+        })
     }
 
     /// Signs a compact JWS over exactly the given header and payload text. The client uses

@@ -25,6 +25,7 @@ mod openapi;
 mod portability;
 mod portal;
 mod portal_browser;
+mod read_pipeline;
 mod records;
 mod refusals;
 mod revocation;

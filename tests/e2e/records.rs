@@ -133,3 +133,55 @@ async fn health_readiness_catalogue_and_openapi_answer() {
     let openapi: serde_json::Value = get("/openapi.json").await.unwrap().json().await.unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
 }
+
+/// A write whose audit entry cannot be stored is not stored either (issue 9, must-show
+/// 4): the resident gets a 503 and the vault is as it was; once the log can be written
+/// again the next write succeeds and the log runs on without a gap.
+#[tokio::test]
+async fn a_write_whose_entry_cannot_be_logged_is_not_stored() {
+    let vault = TestVault::start().await;
+    let token = vault.login("henk").await;
+    let path = "/v1/me/records/werk.profiel";
+    let first = json!({"situatie": "werkzoekend"});
+    assert_eq!(vault.put(&token, path, &first).await.0, StatusCode::CREATED);
+    let audit = vault.app.audit();
+    let logged = audit.size().await;
+
+    vault.faults.fail_audit_appends(true);
+    let second = json!({"situatie": "werkend", "laatste_werk": "Heftruckchauffeur"});
+    assert_problem(&vault.put(&token, path, &second).await, 503, "unavailable");
+    let deleted = vault
+        .http
+        .delete(format!("{}{path}", vault.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Nothing changed: the same single version, the same contents, the same log.
+    let (_, versions) = vault.get(&token, &format!("{path}/versions")).await;
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+    let (_, current) = vault.get(&token, path).await;
+    assert_eq!(
+        (current["version"].clone(), current["data"].clone()),
+        (json!(1), first)
+    );
+    assert_eq!(audit.size().await, logged);
+
+    vault.faults.fail_audit_appends(false);
+    let (status, written) = vault.put(&token, path, &second).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, current) = vault.get(&token, path).await;
+    assert_eq!(current["data"], second);
+    assert_eq!(current["version"], written["version"]);
+    let (_, versions) = vault.get(&token, &format!("{path}/versions")).await;
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    // The log took the next position and still verifies from its first entry to its last.
+    assert_eq!(audit.size().await, logged + 1);
+    let export = audit.export(0, audit.size().await).await.unwrap();
+    let verified =
+        kluis::audit::export::verify(&export, Some(&vault.app.consent().jwks()), None).unwrap();
+    assert_eq!(verified.to, logged + 1);
+    let entries = audit.entries(0, logged + 1).await.unwrap();
+    assert!(entries.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+}

@@ -1,0 +1,337 @@
+//! One read attempt, one audit entry (issue 9, must-show 3): whatever happens to a
+//! department's read (allowed, refused for any reason, or a caller that could not even be
+//! authenticated), the log grows by exactly one entry, and that entry says how it ended
+//! and why, in the same words the department was told.
+
+use crate::consent::{BSNS, grant, resident_with_bsn};
+use crate::support::{TestDepartment, TestVault, status_and_json};
+use kluis::audit::entry::{Action, Actor, Outcome};
+use kluis_proto::consent::CLIENT_ASSERTION_HEADER;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Request headers by name, each value sent as given.
+type Headers = Vec<(&'static str, String)>;
+
+/// Runs one attempt and checks the log grew by exactly one entry that matches the answer.
+async fn one_entry(
+    vault: &TestVault,
+    what: &str,
+    attempt: impl std::future::Future<Output = (StatusCode, Value)>,
+) -> (StatusCode, Value) {
+    let audit = vault.app.audit();
+    let before = audit.size().await;
+    let (status, body) = attempt.await;
+    let after = audit.size().await;
+    assert_eq!(
+        after,
+        before + 1,
+        "{what}: the attempt wrote {} entries",
+        after - before
+    );
+    let entry = audit.entries(before, after).await.unwrap().remove(0);
+    assert_eq!(entry.action, Action::Read, "{what}");
+    if status == StatusCode::OK {
+        assert_eq!(entry.outcome, Outcome::Allowed, "{what}");
+        assert_eq!(entry.reason, None, "{what}");
+    } else {
+        assert_eq!(entry.outcome, Outcome::Refused, "{what}");
+        assert_eq!(
+            entry.reason.as_deref(),
+            body["code"].as_str(),
+            "{what}: the entry's reason is the code the department got"
+        );
+    }
+    (status, body)
+}
+
+/// A read request with raw headers: each given header is sent as given (repeated for more
+/// than one value).
+async fn raw_read(
+    vault: &TestVault,
+    headers: &[(&str, &str)],
+    body: reqwest::Body,
+) -> (StatusCode, Value) {
+    let mut request = vault
+        .http
+        .post(format!("{}/v1/dept/read", vault.url))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    status_and_json(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn every_read_attempt_writes_exactly_one_entry() {
+    let vault = TestVault::start_now().await;
+    let debts = TestDepartment::register(&vault, "schuldhulpverlening").await;
+    let work = TestDepartment::register(&vault, "werk-en-inkomen").await;
+    let (henk_token, henk) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
+    let (anna_token, _) = resident_with_bsn(&vault, "anna", BSNS[1]).await;
+    vault
+        .app
+        .residents()
+        .write(
+            &crate::support::ctx(),
+            henk,
+            "schulden.overzicht",
+            &json!({"schulden": []}),
+        )
+        .await
+        .unwrap();
+    let categories = ["schulden.overzicht"];
+    let g = grant(
+        &vault,
+        &debts,
+        &henk_token,
+        BSNS[0],
+        "schuldhulp-traject",
+        &categories,
+        json!({}),
+    )
+    .await;
+    let anna = grant(
+        &vault,
+        &debts,
+        &anna_token,
+        BSNS[1],
+        "schuldhulp-traject",
+        &categories,
+        json!({}),
+    )
+    .await;
+    let body = |categories: &[&str]| json!({"resident": g.resident, "categories": categories});
+    let proof = || debts.dpop_with(&vault, &g.token, json!({}));
+    let assertion = || debts.assertion(&vault);
+    let authorization = format!("DPoP {}", g.token);
+
+    // Allowed.
+    let (status, _) = one_entry(&vault, "allowed", debts.read(&vault, &g, &categories)).await;
+    assert_eq!(status, 200);
+    let entry = vault
+        .app
+        .audit()
+        .entries(0, vault.app.audit().size().await)
+        .await
+        .unwrap();
+    let allowed = entry.last().unwrap();
+    assert_eq!(
+        allowed.resident,
+        Some(vault.app.residents().audit_reference(henk))
+    );
+    assert_eq!(allowed.grant, Some(g.id));
+
+    // Not authenticated: no assertion, a garbage one, one sent twice.
+    let cases: Vec<(&str, Headers)> = vec![
+        ("no client assertion", vec![]),
+        (
+            "a garbage client assertion",
+            vec![(CLIENT_ASSERTION_HEADER, "not.a.token".into())],
+        ),
+        (
+            "the client assertion twice",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                (CLIENT_ASSERTION_HEADER, assertion()),
+            ],
+        ),
+    ];
+    for (what, headers) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _) = one_entry(
+            &vault,
+            what,
+            raw_read(&vault, &headers, body(&categories).to_string().into()),
+        )
+        .await;
+        assert!(status.is_client_error(), "{what}: {status}");
+        let log = vault.app.audit();
+        let last = log
+            .entries(log.size().await - 1, log.size().await)
+            .await
+            .unwrap();
+        assert_eq!(last[0].actor, Actor::Unknown, "{what}");
+        assert_eq!(last[0].department, None, "{what}");
+    }
+
+    // Authenticated, but the rest is malformed or missing.
+    let proof_now = proof();
+    let malformed: Vec<(&str, Headers, String)> = vec![
+        (
+            "a body that is not JSON",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+                ("dpop", proof()),
+            ],
+            "{not json".into(),
+        ),
+        (
+            "no grant",
+            vec![(CLIENT_ASSERTION_HEADER, assertion()), ("dpop", proof())],
+            body(&categories).to_string(),
+        ),
+        (
+            "the grant as a bearer token",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", format!("Bearer {}", g.token)),
+                ("dpop", proof()),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "a forged grant",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", "DPoP eyJhbGciOiJFUzI1NiJ9.e30.AAAA".into()),
+                ("dpop", proof()),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "no DPoP proof",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "a proof by another key",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+                ("dpop", work.dpop_with(&vault, &g.token, json!({}))),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "a proof used for an allowed read first",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+                ("dpop", proof_now.clone()),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "the same proof again",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+                ("dpop", proof_now.clone()),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "another resident's grant",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", format!("DPoP {}", anna.token)),
+                ("dpop", debts.dpop_with(&vault, &anna.token, json!({}))),
+            ],
+            body(&categories).to_string(),
+        ),
+        (
+            "a category outside the grant",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+                ("dpop", proof()),
+            ],
+            body(&["schulden.overzicht", "inkomen.bronnen"]).to_string(),
+        ),
+        (
+            "nothing asked",
+            vec![
+                (CLIENT_ASSERTION_HEADER, assertion()),
+                ("authorization", authorization.clone()),
+                ("dpop", proof()),
+            ],
+            body(&[]).to_string(),
+        ),
+        (
+            "another department presenting the grant",
+            vec![
+                (CLIENT_ASSERTION_HEADER, work.assertion(&vault)),
+                ("authorization", authorization.clone()),
+                ("dpop", work.dpop_with(&vault, &g.token, json!({}))),
+            ],
+            body(&categories).to_string(),
+        ),
+    ];
+    let mut codes = Vec::new();
+    for (what, headers, body) in malformed {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, answer) =
+            one_entry(&vault, what, raw_read(&vault, &headers, body.into())).await;
+        codes.push((what, status, answer["code"].clone()));
+    }
+    let expected = [
+        ("a body that is not JSON", 400, "invalid_json"),
+        ("no grant", 401, "invalid_grant"),
+        ("the grant as a bearer token", 401, "invalid_grant"),
+        ("a forged grant", 401, "invalid_grant"),
+        ("no DPoP proof", 401, "invalid_dpop_proof"),
+        ("a proof by another key", 401, "invalid_dpop_proof"),
+        ("a proof used for an allowed read first", 200, "null"),
+        ("the same proof again", 401, "invalid_dpop_proof"),
+        ("another resident's grant", 401, "invalid_grant"),
+        ("a category outside the grant", 403, "out_of_scope"),
+        ("nothing asked", 400, "invalid_parameter"),
+        (
+            "another department presenting the grant",
+            401,
+            "invalid_grant",
+        ),
+    ];
+    for ((what, status, code), (want_what, want_status, want_code)) in codes.iter().zip(expected) {
+        assert_eq!(*what, want_what);
+        assert_eq!(status.as_u16(), want_status, "{what}: {code}");
+        assert_eq!(code.to_string().trim_matches('"'), want_code, "{what}");
+    }
+
+    // Time and the resident's decision: not yet valid, expired, revoked, and a disabled
+    // department.
+    let read = || debts.read(&vault, &g, &categories);
+    vault.app.clock().advance(chrono::TimeDelta::hours(-1));
+    assert_eq!(
+        one_entry(&vault, "not yet valid", read()).await.1["code"],
+        "grant_not_yet_valid"
+    );
+    vault
+        .app
+        .clock()
+        .advance(chrono::TimeDelta::hours(1) + chrono::TimeDelta::days(91));
+    assert_eq!(
+        one_entry(&vault, "expired", read()).await.1["code"],
+        "grant_expired"
+    );
+    vault.app.clock().advance(-chrono::TimeDelta::days(91));
+    let (status, _) = vault
+        .post(
+            &henk_token,
+            &format!("/v1/me/grants/{}/revoke", g.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, revoked) = one_entry(&vault, "revoked", read()).await;
+    assert_eq!(revoked["code"], "grant_revoked");
+    vault
+        .app
+        .consent()
+        .set_department_disabled(
+            &crate::support::ctx(),
+            Actor::Operator,
+            "schuldhulpverlening",
+            true,
+        )
+        .await
+        .unwrap();
+    let (_, disabled) = one_entry(&vault, "disabled department", read()).await;
+    assert_eq!(disabled["code"], "department_disabled");
+}
