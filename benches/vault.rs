@@ -1,3 +1,4 @@
+// Long: one benchmark binary, one section per part of the vault, run together so figures compare.
 //! Kluis benchmarks: `cargo bench --bench vault [-- SECTION...]`.
 //!
 //! Sections: `records` (record write and read through store and crypto, and through the

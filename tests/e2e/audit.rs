@@ -1,3 +1,4 @@
+// Long: the log's tests share one story (Henk's journey) and its helpers for exports and proofs.
 //! The audit log end to end (issue 4): Henk's journey leaves exactly the expected entries;
 //! tampering with an export is caught and named; reads fail closed when the log cannot be
 //! written; a vault killed under reads keeps an entry for every read that returned data;

@@ -1,3 +1,4 @@
+// Long: requests, grants and reads are one flow; its tests share the helpers other files use.
 //! Consent flows over HTTP: requests by BSN and by reference, partial approval, declines,
 //! grants on the resident's own initiative, activity versions, disabling a department.
 

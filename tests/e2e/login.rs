@@ -1,3 +1,4 @@
+// Long: each login path runs against the one real OpenID Provider started in this file.
 //! Logging in with OpenID Connect against a real provider (issue 5): Henk logs in, stores
 //! data and logs out; every broken login is refused with a clear message and no session;
 //! state-changing posts need a valid CSRF token from the vault's own origin; residents

@@ -1,3 +1,4 @@
+// Long: every portal form is posted forged and honest against one shared vault snapshot helper.
 //! The resident portal over plain HTTP (issue 6): every form post without the session's
 //! CSRF token, with a wrong one, or from another origin changes nothing (must-show 4); every
 //! page carries the strict headers; errors are pages in the resident's language, never

@@ -1,3 +1,4 @@
+// Long: Henk's whole journey in a real browser is one story; its steps share one session and page.
 //! The resident portal in a real Chromium (issue 6, must-shows 1, 2, 3 and 5).
 //!
 //! One journey, run twice: Henk logs in through the real OpenID Provider and clicks

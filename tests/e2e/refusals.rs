@@ -1,3 +1,4 @@
+// Long: every check on a read says no in its own test, all against the same small world.
 //! Every check on a read says no, one by one, with the right error and no data
 //! (issue 3, must-show 4), and hostile times in DPoP proofs and client assertions are
 //! refused without a panic (must-show 3).

@@ -110,18 +110,19 @@ mod tests {
     #[test]
     fn every_message_used_exists_and_every_message_is_used() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut sources = String::new();
-        for dir in [
-            root.join("templates"),
-            root.join("src/web"),
-            root.join("src/language"),
-        ] {
+        fn read_all(dir: &std::path::Path, sources: &mut String) {
             for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
-                if path.extension().is_some_and(|e| e == "html" || e == "rs") {
+                if path.is_dir() {
+                    read_all(&path, sources);
+                } else if path.extension().is_some_and(|e| e == "html" || e == "rs") {
                     sources.push_str(&std::fs::read_to_string(path).unwrap());
                 }
             }
+        }
+        let mut sources = String::new();
+        for dir in ["templates", "src/web", "src/language"] {
+            read_all(&root.join(dir), &mut sources);
         }
         let mut used = std::collections::BTreeSet::new();
         for piece in sources.split('"') {

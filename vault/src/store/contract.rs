@@ -1,3 +1,4 @@
+// Long: the whole contract an adapter keeps, one function per port, read top to bottom as a checklist.
 //! The contract every storage adapter keeps, as one test suite: each adapter's tests call
 //! [`check`] on a fresh store (and, where the adapter is durable, [`check_kept`] after
 //! reopening it). A new adapter is done when it passes this suite unchanged.

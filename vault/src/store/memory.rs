@@ -1,3 +1,4 @@
+// Long: one adapter implements every port, each in a short block of its own; split, the blocks would only point at each other.
 //! The in-memory adapter: every port over maps behind one lock, for unit tests of the
 //! services' rules. Nothing survives the process, so it is never the only proof that a
 //! path works: the same contract suite runs against sled (and every later adapter).

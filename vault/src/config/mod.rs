@@ -7,9 +7,17 @@
 //!
 //! The development login is not a setting: no file or variable can switch it on. Only
 //! `kluis dev` builds a [`Config`] with it, in code.
+//!
+//! - `file`: the file's sections as they are written, and reading it.
+//! - `oidc`: the OpenID Providers, checked one by one.
+
+mod file;
+mod oidc;
+
+pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
 
 use crate::crypto::RootKey;
-use serde::Deserialize;
+use file::{FileConfig, read_file};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,61 +64,6 @@ pub struct Config {
     pub dev_login: bool,
     /// OpenID Providers residents and staff log in with.
     pub oidc: Vec<OidcProvider>,
-}
-
-/// Who logs in through a provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OidcRole {
-    /// Residents (through DigiD via a broker, in production).
-    Resident,
-    /// Municipal staff: privacy officers, through the municipality's own provider.
-    Staff,
-}
-
-/// How the vault authenticates to a provider's token endpoint.
-#[derive(Clone)]
-pub enum OidcClientAuth {
-    /// `client_secret_basic`.
-    Secret(zeroize::Zeroizing<String>),
-    /// `private_key_jwt` (RFC 7523) with this private JWK (EC P-256).
-    PrivateKeyJwt(zeroize::Zeroizing<String>),
-}
-
-/// One configured OpenID Provider.
-#[derive(Clone)]
-pub struct OidcProvider {
-    /// Its name in URLs: `/login/<name>`.
-    pub name: String,
-    /// The issuer URL, exactly as the provider states it.
-    pub issuer: String,
-    /// The vault's client id there.
-    pub client_id: String,
-    /// How the vault authenticates.
-    pub client_auth: OidcClientAuth,
-    /// Scopes to ask for besides `openid`.
-    pub scopes: Vec<String>,
-    /// Who logs in here.
-    pub role: OidcRole,
-    /// Residents: the ID-token claim that holds the BSN, if any (kept only as a keyed hash).
-    pub national_id_claim: Option<String>,
-    /// Staff: the claim that carries roles, and the value that makes a privacy officer.
-    pub officer_claim: Option<(String, String)>,
-    /// Staff: subjects that are privacy officers regardless of claims.
-    pub officer_subjects: Vec<String>,
-    /// The text of the login button (Dutch).
-    pub label_nl: String,
-}
-
-impl std::fmt::Debug for OidcProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcProvider")
-            .field("name", &self.name)
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
 }
 
 impl std::fmt::Debug for Config {
@@ -164,89 +117,6 @@ pub enum ConfigError {
         /// What is wrong and what would be right.
         reason: String,
     },
-}
-
-/// The file format. Every section and key is optional in the file; what is required is
-/// checked after environment variables are applied.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    #[serde(default)]
-    server: ServerSection,
-    #[serde(default)]
-    storage: StorageSection,
-    #[serde(default)]
-    keys: KeysSection,
-    #[serde(default)]
-    sessions: SessionsSection,
-    #[serde(default)]
-    admin: AdminSection,
-    #[serde(default)]
-    audit: AuditSection,
-    #[serde(default)]
-    oidc: Vec<OidcSection>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OidcSection {
-    name: String,
-    issuer: String,
-    client_id: String,
-    client_secret_file: Option<PathBuf>,
-    client_key_file: Option<PathBuf>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    role: OidcRole,
-    national_id_claim: Option<String>,
-    officer_claim: Option<String>,
-    officer_value: Option<String>,
-    #[serde(default)]
-    officer_subjects: Vec<String>,
-    label_nl: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditSection {
-    checkpoint_file: Option<PathBuf>,
-    verify_entries_at_start: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdminSection {
-    socket: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServerSection {
-    listen: Option<String>,
-    public_url: Option<String>,
-    max_body_bytes: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StorageSection {
-    data_dir: Option<PathBuf>,
-    cache_mb: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysSection {
-    root_key_file: Option<PathBuf>,
-    key_dir: Option<PathBuf>,
-    rotate_after_erasure_minutes: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SessionsSection {
-    idle_minutes: Option<u64>,
-    absolute_hours: Option<u64>,
 }
 
 /// Where the environment comes from: the process, or a fixed list in tests.
@@ -399,7 +269,7 @@ impl Config {
             .unwrap_or_else(|| data_dir.join("admin.sock"));
         let mut oidc: Vec<OidcProvider> = Vec::new();
         for section in file.oidc {
-            let provider = oidc_provider(section, env)?;
+            let provider = oidc::provider(section, env)?;
             if oidc.iter().any(|p| p.name == provider.name) {
                 return Err(ConfigError::Invalid {
                     setting: "[[oidc]] name",
@@ -461,127 +331,6 @@ impl Config {
     }
 }
 
-fn oidc_provider(section: OidcSection, env: &dyn Env) -> Result<OidcProvider, ConfigError> {
-    let invalid = |setting: &'static str, reason: String| ConfigError::Invalid { setting, reason };
-    let name = section.name;
-    if !crate::ids::is_id(&name) {
-        return Err(invalid(
-            "[[oidc]] name",
-            format!("{name:?} must be 2 to 64 lowercase letters, digits or dashes"),
-        ));
-    }
-    let loopback = |url: &str| {
-        ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| url.starts_with(p))
-    };
-    if !(section.issuer.starts_with("https://") || loopback(&section.issuer)) {
-        return Err(invalid(
-            "[[oidc]] issuer",
-            format!(
-                "{:?} must be https (http only on loopback, for tests)",
-                section.issuer
-            ),
-        ));
-    }
-    let variable = format!(
-        "KLUIS_OIDC_{}_SECRET",
-        name.to_uppercase().replace('-', "_")
-    );
-    let read = |path: &PathBuf, setting: &'static str| {
-        std::fs::read_to_string(path)
-            .map(|s| zeroize::Zeroizing::new(s.trim().to_owned()))
-            .map_err(|e| {
-                invalid(
-                    setting,
-                    format!("cannot read {}: {}", path.display(), io_reason(&e)),
-                )
-            })
-    };
-    let client_auth = match (
-        env.var(&variable),
-        &section.client_secret_file,
-        &section.client_key_file,
-    ) {
-        (Some(secret), None, None) => OidcClientAuth::Secret(zeroize::Zeroizing::new(secret)),
-        (None, Some(file), None) => {
-            OidcClientAuth::Secret(read(file, "[[oidc]] client_secret_file")?)
-        }
-        (None, None, Some(file)) => {
-            OidcClientAuth::PrivateKeyJwt(read(file, "[[oidc]] client_key_file")?)
-        }
-        (None, None, None) => {
-            return Err(invalid(
-                "[[oidc]] client_secret_file",
-                format!(
-                    "provider {name:?} needs client_secret_file, client_key_file (private_key_jwt) or {variable}"
-                ),
-            ));
-        }
-        _ => {
-            return Err(invalid(
-                "[[oidc]] client_secret_file",
-                format!("provider {name:?}: give one way to authenticate, not several"),
-            ));
-        }
-    };
-    let officer_claim = match (section.officer_claim, section.officer_value) {
-        (Some(claim), Some(value)) => Some((claim, value)),
-        (None, None) => None,
-        _ => {
-            return Err(invalid(
-                "[[oidc]] officer_claim",
-                "officer_claim and officer_value go together".into(),
-            ));
-        }
-    };
-    if section.role == OidcRole::Resident
-        && (officer_claim.is_some() || !section.officer_subjects.is_empty())
-    {
-        return Err(invalid(
-            "[[oidc]] role",
-            format!(
-                "provider {name:?} is for residents; officer settings belong to a staff provider"
-            ),
-        ));
-    }
-    if section.role == OidcRole::Staff && section.national_id_claim.is_some() {
-        return Err(invalid(
-            "[[oidc]] national_id_claim",
-            "only a resident provider carries national identifiers".into(),
-        ));
-    }
-    let mut scopes = section.scopes;
-    scopes.retain(|s| s != "openid");
-    Ok(OidcProvider {
-        label_nl: section.label_nl.unwrap_or_else(|| "Inloggen".to_owned()),
-        name,
-        issuer: section.issuer,
-        client_id: section.client_id,
-        client_auth,
-        scopes,
-        role: section.role,
-        national_id_claim: section.national_id_claim,
-        officer_claim,
-        officer_subjects: section.officer_subjects,
-    })
-}
-
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-        path: path.to_owned(),
-        reason: io_reason(&e),
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-        path: path.to_owned(),
-        line: e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-            .unwrap_or(1),
-        message: e.message().replace('\n', " "),
-    })
-}
-
 fn validate_public_url(url: &str) -> Result<String, ConfigError> {
     let trimmed = url.trim_end_matches('/');
     let rest = trimmed
@@ -596,7 +345,7 @@ fn validate_public_url(url: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+pub(super) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),

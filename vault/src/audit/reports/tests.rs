@@ -1,0 +1,94 @@
+//! Each report on small logs with known answers.
+
+use super::*;
+
+fn at(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+}
+
+fn grant(seq: u64, id: Uuid, from: i64, until: i64) -> Entry {
+    let mut e = Entry::new(
+        Action::Grant,
+        Outcome::Done,
+        super::super::entry::Actor::Resident {
+            reference: "r".into(),
+        },
+    );
+    e.seq = seq;
+    e.time = at(from);
+    e.grant = Some(id);
+    e.department = Some("d".into());
+    e.resident = Some("r".into());
+    e.categories = vec!["a".into()];
+    e.valid_from = Some(at(from));
+    e.valid_until = Some(at(until));
+    e
+}
+
+fn read(seq: u64, id: Uuid, time: i64, category: &str) -> Entry {
+    let mut e = Entry::new(
+        Action::Read,
+        Outcome::Allowed,
+        super::super::entry::Actor::Department { id: "d".into() },
+    );
+    e.seq = seq;
+    e.time = at(time);
+    e.grant = Some(id);
+    e.department = Some("d".into());
+    e.resident = Some("r".into());
+    e.categories = vec![category.into()];
+    e
+}
+
+#[test]
+fn a_clean_log_proves_zero_and_each_violation_is_found() {
+    let unauthorized_reads = |entries: &[Entry], from: u64| {
+        let mut tally = UnauthorizedReadsTally::from_seq(from);
+        entries.iter().for_each(|e| tally.observe(e));
+        tally.report().clone()
+    };
+    let g = Uuid::new_v4();
+    let mut entries = vec![grant(0, g, 0, 100), read(1, g, 10, "a")];
+    assert_eq!(unauthorized_reads(&entries, 0).without_valid_grant, vec![]);
+    entries.push(read(2, g, 200, "a"));
+    entries.push(read(3, g, 20, "b"));
+    entries.push(read(4, Uuid::new_v4(), 20, "a"));
+    let mut revoke = Entry::new(
+        Action::Revocation,
+        Outcome::Done,
+        super::super::entry::Actor::Resident {
+            reference: "r".into(),
+        },
+    );
+    revoke.seq = 5;
+    revoke.time = at(30);
+    revoke.grant = Some(g);
+    entries.push(revoke);
+    entries.push(read(6, g, 40, "a"));
+    let report = unauthorized_reads(&entries, 0);
+    assert_eq!(report.reads_checked, 5);
+    let seqs: Vec<u64> = report.without_valid_grant.iter().map(|f| f.seq).collect();
+    assert_eq!(seqs, vec![2, 3, 4, 6]);
+    let from_the_third = unauthorized_reads(&entries, 3);
+    assert_eq!(from_the_third.reads_checked, 3, "reads 3, 4 and 6");
+    assert_eq!(from_the_third.without_valid_grant.len(), 3);
+}
+
+#[test]
+fn unusual_days_are_flagged() {
+    let g = Uuid::new_v4();
+    let mut entries = Vec::new();
+    for day in 0..5 {
+        for i in 0..3 {
+            entries.push(read(0, g, day * 86_400 + i, "a"));
+        }
+    }
+    for i in 0..40 {
+        entries.push(read(0, g, 6 * 86_400 + i, "a"));
+    }
+    let mut tally = VolumeTally::default();
+    entries.iter().for_each(|e| tally.observe(e));
+    let volume = tally.days();
+    assert_eq!(volume.iter().filter(|v| v.unusual).count(), 1);
+    assert_eq!(volume.iter().find(|v| v.unusual).unwrap().reads, 40);
+}
