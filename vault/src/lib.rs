@@ -85,3 +85,6 @@ pub async fn run(
     }
     served
 }
+
+#[cfg(test)]
+mod testing;

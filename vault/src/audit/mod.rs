@@ -172,3 +172,6 @@ impl Audit {
         self.keys.jwks()
     }
 }
+
+#[cfg(test)]
+mod tests;

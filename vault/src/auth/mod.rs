@@ -177,3 +177,6 @@ impl Sessions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -267,3 +267,6 @@ impl crate::audit::officer::ReferenceResolver for Consent {
             .map(|resident| self.residents.audit_reference(resident)))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -407,3 +407,6 @@ impl Residents {
         Ok((version, rewrapped))
     }
 }
+
+#[cfg(test)]
+mod tests;

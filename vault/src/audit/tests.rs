@@ -1,0 +1,164 @@
+//! The log's rules, against the in-memory store: positions without gaps, entries that
+//! fail leave none, checkpoints that catch a shortened log or an altered checkpoint, and
+//! officer questions that are logged before they are answered.
+
+use super::entry::{Action, Actor, Entry, Outcome};
+use super::officer::{ExportFormat, OfficerDesk, Range, ReferenceResolver};
+use super::{Audit, Filter};
+use crate::testing::{ISSUER, Services, ctx};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+fn read_by(department: &str, resident: &str) -> Entry {
+    let mut entry = Entry::new(
+        Action::Read,
+        Outcome::Allowed,
+        Actor::Department {
+            id: department.into(),
+        },
+    );
+    entry.department = Some(department.into());
+    entry.resident = Some(resident.into());
+    entry
+}
+
+struct NoReferences;
+
+#[async_trait::async_trait]
+impl ReferenceResolver for NoReferences {
+    async fn audit_reference(&self, _: &str, _: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn entries_take_consecutive_positions_and_a_failed_one_takes_none() {
+    let s = Services::start().await;
+    let trace = ctx();
+    assert_eq!(
+        s.audit.record(&trace, read_by("wi", "r1")).await.unwrap(),
+        0
+    );
+    s.faults.fail_audit_appends(true);
+    assert!(matches!(
+        s.audit.record(&trace, read_by("wi", "r2")).await,
+        Err(Error::AuditUnavailable)
+    ));
+    s.faults.fail_audit_appends(false);
+    assert_eq!(
+        s.audit.record(&trace, read_by("wi", "r2")).await.unwrap(),
+        1
+    );
+    let log = s.log().await;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].resident.as_deref(), Some("r2"));
+    assert_eq!(
+        log[1].trace_id, trace.trace_id,
+        "the entry carries the trace"
+    );
+    assert_eq!(log[1].time, s.clock.now());
+}
+
+#[tokio::test]
+async fn queries_filter_and_page() {
+    let s = Services::start().await;
+    for i in 0..5 {
+        let resident = if i % 2 == 0 { "even" } else { "odd" };
+        s.audit
+            .record(&ctx(), read_by("wi", resident))
+            .await
+            .unwrap();
+    }
+    let filter = Filter {
+        resident: Some("even".into()),
+        ..Filter::default()
+    };
+    let (page, next) = s.audit.query(&filter, 0, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 2]);
+    let (rest, last) = s.audit.query(&filter, next.unwrap(), 2).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [4]);
+    assert_eq!(last, None);
+    let mut seen = Vec::new();
+    s.audit.scan(1, 4, |e| seen.push(e.seq)).await.unwrap();
+    assert_eq!(seen, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_saved_checkpoint_catches_a_shorter_log_and_its_own_alteration() {
+    let s = Services::start().await;
+    for _ in 0..3 {
+        s.audit.record(&ctx(), read_by("wi", "r")).await.unwrap();
+    }
+    s.audit.checkpoint().await.unwrap();
+    let file = s.dir.path().join("checkpoint.jws");
+    let keys = Arc::new(
+        crate::jose::keys::VaultKeys::load_or_create(
+            &crate::crypto::Keyring::open(
+                &s.dir.path().join("other"),
+                crate::crypto::RootKey::generate().unwrap(),
+                true,
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    // The same checkpoint file, an empty log: the log was truncated.
+    let empty = Arc::new(crate::store::memory::MemoryStore::new());
+    let open = |store, keys| Audit::open(store, s.clock.clone(), keys, ISSUER.into(), file.clone());
+    let truncated = open(empty, s.audit.keys.clone()).await.unwrap_err();
+    assert!(truncated.0.contains("truncated"), "{truncated}");
+    // Checked with other keys, the checkpoint does not verify: it was altered.
+    let altered = open(s.store.clone(), keys).await.unwrap_err();
+    assert!(altered.0.contains("does not verify"), "{altered}");
+    // The real log and keys open.
+    open(s.store.clone(), s.audit.keys.clone()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_officers_question_is_logged_first_or_not_answered() {
+    let s = Services::start().await;
+    s.audit.record(&ctx(), read_by("wi", "r")).await.unwrap();
+    let desk = OfficerDesk::new(s.audit.clone(), s.store.clone(), Arc::new(NoReferences));
+    let officer = Actor::Officer { id: "fg".into() };
+    let page = desk
+        .page(&ctx(), &officer, &Filter::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.tree_size, 2,
+        "the question was logged before it was answered"
+    );
+    assert_eq!(
+        page.entries[1].action,
+        Action::OfficerQuery,
+        "so it is in the answer"
+    );
+
+    s.faults.fail_audit_appends(true);
+    let refused = desk
+        .export(&ctx(), &officer, &Range::default(), ExportFormat::Kluis)
+        .await;
+    assert!(matches!(refused, Err(Error::AuditUnavailable)));
+    s.faults.fail_audit_appends(false);
+    assert!(matches!(
+        desk.lookup(&ctx(), &officer, "wi", "unknown").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        desk.report(&ctx(), &officer, "no-such-report", &Range::default())
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    let report = desk
+        .report(&ctx(), &officer, "unauthorized-reads", &Range::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.result["without_valid_grant"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the read without a grant entry is found"
+    );
+}
