@@ -27,14 +27,16 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every library source file (the binary's `src/bin` is a client, not part of the map),
-/// with its top-level module and its code without comments.
+/// Every library source file with its top-level module and its code without comments.
+/// Left out: the binary (`src/bin`, a client of the library), and test code (`tests.rs`
+/// files, inline `mod tests`, the `testing` module), which may reach anything.
 fn library() -> Vec<(String, PathBuf, String)> {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     files
         .into_iter()
         .filter(|p| !p.starts_with(src().join("bin")))
+        .filter(|p| !p.ends_with("tests.rs") && !p.ends_with("testing.rs"))
         .map(|path| {
             let relative = path.strip_prefix(src()).unwrap();
             let module = relative
@@ -46,7 +48,11 @@ fn library() -> Vec<(String, PathBuf, String)> {
                 .trim_end_matches(".rs")
                 .to_owned();
             let text = std::fs::read_to_string(&path).unwrap();
-            (module, path, code_only(&text))
+            let text = text
+                .split("#[cfg(test)]\nmod tests {")
+                .next()
+                .unwrap_or_default();
+            (module, path, code_only(text))
         })
         .collect()
 }
