@@ -3,8 +3,7 @@
 //! authenticated), the log grows by exactly one entry, and that entry says how it ended
 //! and why, in the same words the department was told.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::support::{TestDepartment, TestVault, status_and_json};
+use crate::support::{TestVault, status_and_json};
 use kluis::audit::entry::{Action, Actor, Outcome};
 use kluis_proto::consent::CLIENT_ASSERTION_HEADER;
 use reqwest::StatusCode;
@@ -65,43 +64,16 @@ async fn raw_read(
 
 #[tokio::test]
 async fn every_read_attempt_writes_exactly_one_entry() {
-    let vault = TestVault::start_now().await;
-    let debts = TestDepartment::register(&vault, "schuldhulpverlening").await;
-    let work = TestDepartment::register(&vault, "werk-en-inkomen").await;
-    let (henk_token, henk) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
-    let (anna_token, _) = resident_with_bsn(&vault, "anna", BSNS[1]).await;
-    vault
-        .app
-        .residents()
-        .write(
-            &crate::support::ctx(),
-            henk,
-            "schulden.overzicht",
-            &json!({"schulden": []}),
-        )
-        .await
-        .unwrap();
+    let crate::refusals::World {
+        vault,
+        debts,
+        work,
+        henk: g,
+        anna,
+        henk_token,
+        henk_id: henk,
+    } = crate::refusals::world().await;
     let categories = ["schulden.overzicht"];
-    let g = grant(
-        &vault,
-        &debts,
-        &henk_token,
-        BSNS[0],
-        "schuldhulp-traject",
-        &categories,
-        json!({}),
-    )
-    .await;
-    let anna = grant(
-        &vault,
-        &debts,
-        &anna_token,
-        BSNS[1],
-        "schuldhulp-traject",
-        &categories,
-        json!({}),
-    )
-    .await;
     let body = |categories: &[&str]| json!({"resident": g.resident, "categories": categories});
     let proof = || debts.dpop_with(&vault, &g.token, json!({}));
     let assertion = || debts.assertion(&vault);

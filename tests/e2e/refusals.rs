@@ -13,15 +13,19 @@ use serde_json::{Value, json};
 /// A string that is in Henk's debts record: it must never appear in a refusal.
 const SECRET: &str = "Woonkracht-GEHEIM";
 
-struct World {
-    vault: TestVault,
-    debts: TestDepartment,
-    work: TestDepartment,
-    henk: Grant,
-    anna: Grant,
+/// Two departments, Henk's and Anna's grants to the debt counsellors, and Henk's debts.
+pub struct World {
+    pub vault: TestVault,
+    pub debts: TestDepartment,
+    pub work: TestDepartment,
+    pub henk: Grant,
+    pub anna: Grant,
+    /// Henk's session token and vault id.
+    pub henk_token: String,
+    pub henk_id: uuid::Uuid,
 }
 
-async fn world() -> World {
+pub async fn world() -> World {
     let vault = TestVault::start_now().await;
     let debts = TestDepartment::register(&vault, "schuldhulpverlening").await;
     let work = TestDepartment::register(&vault, "werk-en-inkomen").await;
@@ -67,6 +71,8 @@ async fn world() -> World {
         work,
         henk,
         anna,
+        henk_token,
+        henk_id,
     }
 }
 
