@@ -3,6 +3,7 @@
 use crate::{DepartmentKey, Error, Grant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use kluis_proto::cases::{CaseStatusView, NewCaseStatus, SharesPage};
 use kluis_proto::consent::{
     CLIENT_ASSERTION_HEADER, DepartmentGrant, DepartmentRequestStatus, NewAccessRequest,
     ReadRequest, ReadResponse, RequestState,
@@ -306,6 +307,59 @@ impl Client {
     pub async fn grants(&self) -> Result<Vec<Grant>, Error> {
         self.call(Method::GET, "/v1/dept/grants", None, None, true)
             .await
+    }
+
+    /// Tells the resident where their case stands, under a grant this department holds
+    /// (in force: a revoked grant is [`Error::Revoked`]). The resident reads it in the
+    /// vault's own plain words. Not retried (it would post twice).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: kluis_sdk::Client, grant: kluis_sdk::Grant) -> Result<(), kluis_sdk::Error> {
+    /// use kluis_sdk::proto::cases::{CaseStatus, NewCaseStatus};
+    /// let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 8).expect("a date");
+    /// client
+    ///     .post_status(&grant, &NewCaseStatus {
+    ///         status: CaseStatus::AppointmentPlanned { date, time: Some("10:30".into()), place: "Stadskantoor, balie 4".into() },
+    ///         contact: None,
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn post_status(
+        &self,
+        grant: &Grant,
+        status: &NewCaseStatus,
+    ) -> Result<CaseStatusView, Error> {
+        let body = serde_json::to_value(status).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.call(
+            Method::POST,
+            &format!("/v1/dept/grants/{}/status", grant.id),
+            Some(body),
+            None,
+            false,
+        )
+        .await
+    }
+
+    /// The grants residents gave this department on their own initiative since `after`
+    /// (the cursor of the previous page; `None` the first time): how the department learns
+    /// of a share, such as from a life event.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: kluis_sdk::Client) -> Result<(), kluis_sdk::Error> {
+    /// let page = client.shares(None).await?;
+    /// for grant in &page.grants {
+    ///     println!("shared: {:?}", grant.categories);
+    /// }
+    /// let next = client.shares(Some(&page.cursor)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn shares(&self, after: Option<&str>) -> Result<SharesPage, Error> {
+        let path = match after {
+            Some(cursor) => format!("/v1/dept/shares?after={cursor}"),
+            None => "/v1/dept/shares".to_owned(),
+        };
+        self.call(Method::GET, &path, None, None, true).await
     }
 }
 

@@ -20,6 +20,7 @@ mod department_cli;
 mod integrity;
 mod isolation;
 mod journey;
+mod life_events;
 mod login;
 mod openapi;
 mod portability;

@@ -7,9 +7,12 @@ use crate::audit::{self, Audit};
 use crate::auth::Sessions;
 use crate::auth::departments::DepartmentAuth;
 use crate::auth::officers::Officers;
+use crate::cases::Cases;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::consent::{Consent, ConsentParts};
+use crate::life_events::LifeEvents;
+use crate::life_events::catalogue::LifeEventCatalogue;
 use crate::residents::Residents;
 use crate::residents::catalogue::Catalogue;
 use crate::state::{AppState, Site};
@@ -80,6 +83,24 @@ impl App {
         })?;
         let keyring = Arc::new(keyring);
         let catalogue = Arc::new(Catalogue::builtin().map_err(StartError::Catalogue)?);
+        let life_event_catalogue = match &config.life_events {
+            Some(path) => {
+                let events = LifeEventCatalogue::from_file(path, &catalogue)
+                    .map_err(StartError::Catalogue)?;
+                events
+                    .check_departments(&store.departments().await?)
+                    .map_err(|e| {
+                        StartError::Catalogue(
+                            e.lines()
+                                .map(|l| format!("life events file {}: {l}", path.display()))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    })?;
+                events
+            }
+            None => LifeEventCatalogue::builtin(&catalogue).map_err(StartError::Catalogue)?,
+        };
         let vault_keys = jose::keys::VaultKeys::load_or_create(&keyring).map_err(|reason| {
             StartError::Keyring {
                 dir: config.key_dir.display().to_string(),
@@ -141,11 +162,25 @@ impl App {
         )?;
         oidc.spawn_discovery();
         let desk = OfficerDesk::new(audit.clone(), store.clone(), Arc::new(consent.clone()));
+        let life_events = LifeEvents::new(
+            Arc::new(life_event_catalogue),
+            residents.clone(),
+            consent.clone(),
+        );
+        let cases = Cases::new(
+            store.clone(),
+            consent.clone(),
+            residents.clone(),
+            audit.clone(),
+            clock.clone(),
+        );
         let state = AppState {
             officers: Officers::new(store.clone(), audit.clone(), clock.clone()),
             residents,
             sessions,
             consent,
+            life_events,
+            cases,
             departments,
             desk,
             oidc,
@@ -188,6 +223,16 @@ impl App {
     /// The consent service.
     pub fn consent(&self) -> &Consent {
         &self.state.consent
+    }
+
+    /// The life-event service.
+    pub fn life_events(&self) -> &LifeEvents {
+        &self.state.life_events
+    }
+
+    /// Where residents' cases stand.
+    pub fn cases(&self) -> &Cases {
+        &self.state.cases
     }
 
     /// The session service.

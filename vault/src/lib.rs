@@ -16,6 +16,8 @@
 //! - [`consent`]: departments, access requests, signed grants, revocation, the read
 //!   pipeline and its access decision.
 //! - [`audit`]: the tamper-evident log, its proofs, and the officer's questions.
+//! - [`life_events`]: start from what happened: questions that fit, share with all who help.
+//! - [`cases`]: where a resident's case stands: departments' status updates, open actions.
 //! - [`auth`]: who is calling (sessions, logins, departments, officers).
 //! - [`language`]: Dutch and English, every sentence a resident reads.
 //! - [`ids`]: the shape of operator-chosen ids.
@@ -40,6 +42,7 @@ pub mod admin;
 mod app;
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod consent;
@@ -50,6 +53,7 @@ pub mod http;
 pub mod ids;
 pub mod jose;
 pub mod language;
+pub mod life_events;
 pub mod residents;
 pub mod state;
 pub mod store;

@@ -7,8 +7,10 @@ use crate::auth::Sessions;
 use crate::auth::departments::DepartmentAuth;
 use crate::auth::officers::Officers;
 use crate::auth::oidc::Oidc;
+use crate::cases::Cases;
 use crate::clock::Clock;
 use crate::consent::Consent;
+use crate::life_events::LifeEvents;
 use crate::residents::Residents;
 use crate::store::Health;
 use axum::extract::FromRef;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub(crate) residents: Residents,
     pub(crate) sessions: Sessions,
     pub(crate) consent: Consent,
+    pub(crate) life_events: LifeEvents,
+    pub(crate) cases: Cases,
     pub(crate) departments: DepartmentAuth,
     pub(crate) officers: Officers,
     pub(crate) desk: OfficerDesk,
@@ -60,6 +64,8 @@ parts!(
     residents: Residents,
     sessions: Sessions,
     consent: Consent,
+    life_events: LifeEvents,
+    cases: Cases,
     departments: DepartmentAuth,
     officers: Officers,
     desk: OfficerDesk,

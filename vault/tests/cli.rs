@@ -242,3 +242,77 @@ fn serve_starts_without_the_development_login() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A municipality's own life-event file with one mistake stops `kluis serve` at start with
+/// one line naming the file, the event and the mistake (issue 10, must-show 4).
+#[test]
+fn serve_refuses_a_life_event_file_with_a_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("levensgebeurtenissen.json");
+    let question = |id: &str, field: &str, when: &str| {
+        format!(
+            r#"{{"id": "{id}", "field": "{field}", "ask": {{"nl": "Vraag?", "en": "Question?"}}, "options": ["werkzoekend", "werkend"]{when}}}"#
+        )
+    };
+    let file = |categories: &str, questions: &str, helpers: &str| {
+        format!(
+            r#"{{"version": 1, "events": [{{"id": "baan-kwijt", "title": {{"nl": "Baan kwijt", "en": "Job lost"}},
+            "description": {{"nl": "Uw werk stopt.", "en": "Your work ends."}}, "categories": [{categories}],
+            "questions": [{questions}], "helpers": [{helpers}]}}]}}"#
+        )
+    };
+    let situation = question("situatie", "werk.profiel/situatie", "");
+    let cases = [
+        (
+            file(r#""werk.onbekend""#, "", ""),
+            "event baan-kwijt: unknown category werk.onbekend",
+        ),
+        (
+            file(
+                r#""werk.profiel""#,
+                &question("situatie", "werk.profiel/baan", ""),
+                "",
+            ),
+            "event baan-kwijt, question situatie: unknown field werk.profiel/baan",
+        ),
+        (
+            file(
+                r#""werk.profiel""#,
+                &format!(
+                    "{}, {situation}",
+                    question(
+                        "eerst",
+                        "werk.profiel/opleidingsniveau",
+                        r#", "when": [{"field": "werk.profiel/situatie", "is": "werkend"}]"#
+                    )
+                    .replace(r#"["werkzoekend", "werkend"]"#, r#"["geen", "vmbo"]"#)
+                ),
+                "",
+            ),
+            "question eerst: a condition on werk.profiel/situatie is asked by this or a later question",
+        ),
+        (
+            file(
+                r#""werk.profiel""#,
+                &situation,
+                r#"{"department": "nergens", "activity": "hulp", "duration_days": 30}"#,
+            ),
+            "event baan-kwijt: department nergens is not registered",
+        ),
+    ];
+    for (text, needle) in cases {
+        std::fs::write(&events, text).unwrap();
+        let config = write_config(
+            dir.path(),
+            &format!("[life_events]\nfile = \"{}\"\n", events.display()),
+        );
+        let (_, stderr) = serve_fails(
+            &config,
+            &[(
+                "KLUIS_ROOT_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            )],
+        );
+        assert_one_line(&stderr, &[needle, "levensgebeurtenissen.json"]);
+    }
+}

@@ -40,11 +40,13 @@ pub enum Action {
     OfficerChange,
     /// A privacy officer queried or exported the log.
     OfficerQuery,
+    /// A department told the resident where their case stands.
+    CaseStatus,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -58,6 +60,7 @@ impl Action {
         Action::KeyRotation,
         Action::OfficerChange,
         Action::OfficerQuery,
+        Action::CaseStatus,
     ];
 
     /// The snake_case name.
@@ -76,6 +79,7 @@ impl Action {
             Action::KeyRotation => "key_rotation",
             Action::OfficerChange => "officer_change",
             Action::OfficerQuery => "officer_query",
+            Action::CaseStatus => "case_status",
         }
     }
 }

@@ -9,13 +9,17 @@
 //! - [`records`]: resident records and the category catalogue.
 //! - [`consent`]: departments, access requests, grants and reads.
 //! - [`audit`]: audit entries and the privacy officer's answers.
+//! - [`cases`]: where a resident's case stands: departments' status updates.
 //! - [`jwk`]: the RFC 7638 thumbprint both sides compute.
+//! - [`life_events`]: the life-event flow over the JSON API.
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod cases;
 pub mod consent;
 pub mod error;
 pub mod jwk;
+pub mod life_events;
 pub mod records;
 
 pub use error::{ErrorCode, Problem};

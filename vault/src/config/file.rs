@@ -24,7 +24,15 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) audit: AuditSection,
     #[serde(default)]
+    pub(super) life_events: LifeEventsSection,
+    #[serde(default)]
     pub(super) oidc: Vec<OidcSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LifeEventsSection {
+    pub(super) file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

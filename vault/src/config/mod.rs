@@ -11,8 +11,11 @@
 //! - `file`: the file's sections as they are written, and reading it.
 //! - `oidc`: the OpenID Providers, checked one by one.
 
+mod env;
 mod file;
 mod oidc;
+
+pub use env::{Env, ProcessEnv};
 
 pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
 
@@ -54,6 +57,9 @@ pub struct Config {
     /// Rehash every audit entry at start (on by default; very large logs may switch it
     /// off and rely on the check of every entry the vault reads, and on exports).
     pub verify_audit_at_start: bool,
+    /// The municipality's own life-event catalogue (`[life_events] file`,
+    /// `KLUIS_LIFE_EVENTS`); without one, the built-in demo catalogue.
+    pub life_events: Option<PathBuf>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// A session ends after this long without use.
@@ -117,30 +123,6 @@ pub enum ConfigError {
         /// What is wrong and what would be right.
         reason: String,
     },
-}
-
-/// Where the environment comes from: the process, or a fixed list in tests.
-pub trait Env {
-    /// The value of `name`, if set and not empty.
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-
-impl Env for &[(&str, &str)] {
-    fn var(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-            .filter(|v| !v.trim().is_empty())
-    }
 }
 
 impl Config {
@@ -297,6 +279,10 @@ impl Config {
             rotate_after_erasure: Duration::from_secs(60 * rotate_after_erasure_minutes),
             audit_checkpoint,
             verify_audit_at_start: file.audit.verify_entries_at_start.unwrap_or(true),
+            life_events: env
+                .var("KLUIS_LIFE_EVENTS")
+                .map(PathBuf::from)
+                .or(file.life_events.file),
             oidc,
             data_dir,
             key_dir,
@@ -319,6 +305,7 @@ impl Config {
             rotate_after_erasure: Duration::ZERO,
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             verify_audit_at_start: true,
+            life_events: None,
             data_dir: dir.join("data"),
             key_dir: dir.join("keys"),
             root_key,

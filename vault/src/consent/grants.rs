@@ -21,6 +21,7 @@ use crate::residents::ResidentId;
 use crate::store::{ActivityRow, DepartmentRow, GrantRow};
 use crate::{Error, Result};
 use chrono::TimeDelta;
+use kluis_proto::cases::SharesPage;
 use kluis_proto::consent::{ActivityRef, DepartmentGrant, GrantView, OwnInitiativeGrant};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -207,18 +208,66 @@ impl Consent {
             .collect())
     }
 
+    /// The grants residents gave `department` on their own initiative (shares, such as
+    /// from a life event) after cursor `after`, oldest first, with the cursor of this
+    /// page: how a department's system learns of a share without polling every grant.
+    pub async fn department_shares(
+        &self,
+        department: &DepartmentPrincipal,
+        after: Option<&str>,
+    ) -> Result<SharesPage> {
+        let bad = || {
+            Error::InvalidParameter(
+                "after is a cursor from an earlier page of shares, as the vault gave it".into(),
+            )
+        };
+        let after = match after {
+            None => None,
+            Some(cursor) => {
+                let (micros, id) = cursor.split_once('-').ok_or_else(bad)?;
+                let micros: i64 = micros.parse().map_err(|_| bad())?;
+                Some((micros, Uuid::parse_str(id).map_err(|_| bad())?))
+            }
+        };
+        let key = |g: &GrantRow| (g.issued_at.timestamp_micros(), g.id);
+        let mut shares: Vec<GrantRow> = self
+            .store
+            .grants_of_department(department.id())
+            .await?
+            .into_iter()
+            .filter(|g| g.request_id.is_none() && after.is_none_or(|a| key(g) > a))
+            .collect();
+        shares.sort_by_key(key);
+        let cursor = match (shares.last(), after) {
+            (Some(last), _) => format!("{}-{}", last.issued_at.timestamp_micros(), last.id),
+            (None, Some((micros, id))) => format!("{micros}-{id}"),
+            (None, None) => format!("0-{}", Uuid::nil()),
+        };
+        Ok(SharesPage {
+            grants: shares
+                .iter()
+                .map(|g| self.department_grant_view(g))
+                .collect(),
+            cursor,
+        })
+    }
+
+    /// The record of grant `id`, if `department` holds it (else `NotFound`).
+    pub async fn held_grant(&self, department: &DepartmentPrincipal, id: Uuid) -> Result<GrantRow> {
+        match self.store.grant(id).await? {
+            Some(grant) if grant.department == department.id() => Ok(grant),
+            _ => Err(Error::NotFound("grant")),
+        }
+    }
+
     /// One of a department's grants.
     pub async fn department_grant(
         &self,
         department: &DepartmentPrincipal,
         id: Uuid,
     ) -> Result<DepartmentGrant> {
-        match self.store.grant(id).await? {
-            Some(grant) if grant.department == department.id() => {
-                Ok(self.department_grant_view(&grant))
-            }
-            _ => Err(Error::NotFound("grant")),
-        }
+        let grant = self.held_grant(department, id).await?;
+        Ok(self.department_grant_view(&grant))
     }
 
     pub(super) fn department_grant_view(&self, grant: &GrantRow) -> DepartmentGrant {

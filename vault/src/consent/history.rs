@@ -30,6 +30,17 @@ pub struct HistoryItem {
 }
 
 impl Consent {
+    /// Every department's name, by id.
+    pub async fn department_names(&self) -> Result<HashMap<String, String>> {
+        Ok(self
+            .store
+            .departments()
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect())
+    }
+
     /// The resident's audit reference and their entries, newest first, told in `t`'s
     /// language.
     pub async fn resident_history(
@@ -39,13 +50,7 @@ impl Consent {
     ) -> Result<(String, Vec<HistoryItem>)> {
         let reference = self.residents.audit_reference(resident);
         let entries = self.audit.about_resident(&reference).await?;
-        let names: HashMap<String, String> = self
-            .store
-            .departments()
-            .await?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
+        let names = self.department_names().await?;
         let catalogue = self.residents.catalogue();
         let label = |id: &String| {
             catalogue

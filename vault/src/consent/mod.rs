@@ -110,7 +110,11 @@ impl Consent {
             .ok_or(Error::NotFound("department"))
     }
 
-    fn labels<'a>(&self, categories: impl IntoIterator<Item = &'a String>) -> Vec<CategoryLabel> {
+    /// The catalogue labels of `categories` (an unknown id labels itself).
+    pub fn labels<'a>(
+        &self,
+        categories: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<CategoryLabel> {
         categories
             .into_iter()
             .map(|id| match self.residents.catalogue().get(id) {

@@ -2,8 +2,9 @@
 //! (`Client-Assertion` header); a read also carries the grant (`Authorization: DPoP
 //! <grant>`) and a DPoP proof (`DPoP` header).
 
-use super::extract::{ApiJson, ApiPath, Ctx};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Ctx};
 use crate::auth::departments::{DepartmentAuth, DepartmentPrincipal};
+use crate::cases::Cases;
 use crate::consent::Consent;
 use crate::consent::reads::ReadAttempt;
 use crate::{Error, Result};
@@ -12,6 +13,7 @@ use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use kluis_proto::cases::{CaseStatusView, NewCaseStatus, SharesPage};
 use kluis_proto::consent::{
     CLIENT_ASSERTION_HEADER, DepartmentGrant, DepartmentRequestStatus, NewAccessRequest,
     ReadRequest, ReadResponse,
@@ -122,4 +124,36 @@ pub async fn read(
         body: body.map(|ApiJson(read)| read),
     };
     Ok(Json(consent.read(&context, attempt).await?))
+}
+
+/// Tells the resident where their case stands, under a grant the department holds.
+pub async fn post_status(
+    Ctx(context): Ctx,
+    Department(department): Department,
+    State(cases): State<Cases>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(status): ApiJson<NewCaseStatus>,
+) -> Result<(StatusCode, Json<CaseStatusView>)> {
+    let posted = cases.post(&context, &department, id, &status).await?;
+    Ok((StatusCode::CREATED, Json(posted)))
+}
+
+/// The query of `/v1/dept/shares`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharesQuery {
+    after: Option<String>,
+}
+
+/// Grants residents gave the department on their own initiative, after a cursor.
+pub async fn shares(
+    Department(department): Department,
+    State(consent): State<Consent>,
+    ApiQuery(query): ApiQuery<SharesQuery>,
+) -> Result<Json<SharesPage>> {
+    Ok(Json(
+        consent
+            .department_shares(&department, query.after.as_deref())
+            .await?,
+    ))
 }

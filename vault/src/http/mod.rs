@@ -8,7 +8,8 @@
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`records`]: the resident's own vault, `/v1/me/...`.
 //! - [`consent`]: the resident's requests and grants, `/v1/me/requests`, `/v1/me/grants`.
-//! - [`departments`]: the department API, `/v1/dept/...`.
+//! - [`departments`]: the department API, `/v1/dept/...` (reads, status updates, shares).
+//! - `life_events`: the life-event flow, `/v1/life-events`, `/v1/me/life-events/...`.
 //! - [`admin`]: the operator's routes, served only on the local admin socket.
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
 //! - [`login`]: logins through OpenID Providers, for browsers.
@@ -25,6 +26,7 @@ mod departments;
 mod dev;
 pub mod extract;
 mod health;
+mod life_events;
 mod login;
 mod officer;
 pub mod problem;
@@ -66,13 +68,17 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/requests/{id}/decline", post(consent::decline))
         .route("/grants", get(consent::grants).post(consent::grant))
         .route("/grants/{id}/revoke", post(consent::revoke))
-        .route("/departments/{id}/revoke", post(consent::revoke_department));
+        .route("/departments/{id}/revoke", post(consent::revoke_department))
+        .route("/life-events/{id}", post(life_events::complete))
+        .route("/life-events/{id}/steps", post(life_events::steps));
 
     let department = Router::new()
         .route("/access-requests", post(departments::create_request))
         .route("/access-requests/{id}", get(departments::request_status))
         .route("/grants", get(departments::grants))
         .route("/grants/{id}", get(departments::grant))
+        .route("/grants/{id}/status", post(departments::post_status))
+        .route("/shares", get(departments::shares))
         .route("/read", post(departments::read));
 
     let mut router = Router::new()
@@ -88,6 +94,7 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/v1/categories", get(records::categories))
         .route("/v1/departments", get(consent::departments))
+        .route("/v1/life-events", get(life_events::list))
         .route("/v1/session/logout", post(records::logout))
         .nest("/v1/me", me)
         .nest("/v1/dept", department)

@@ -56,6 +56,7 @@ pub fn history_sentence(
         (Action::Export, _) => t.get("story.exported").to_owned(),
         (Action::Erasure, _) => t.get("story.erased").to_owned(),
         (Action::OfficerQuery, _) => t.get("story.officer").to_owned(),
+        (Action::CaseStatus, _) => fill("story.case_status"),
         (Action::DepartmentChange | Action::KeyRotation | Action::OfficerChange, _) => {
             t.get("story.operator").to_owned()
         }

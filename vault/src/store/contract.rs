@@ -107,6 +107,7 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
     let grant = consent(store.as_ref(), resident.id).await;
     replay(store.as_ref()).await;
     officers(store.as_ref()).await;
+    cases(store.as_ref(), resident.id).await;
     erasure(store.as_ref()).await;
     let audit_len = store.audit_len().await.expect("audit length");
     store.check().await.expect("a healthy store says so");
@@ -619,6 +620,60 @@ async fn officers(store: &dyn Store) {
     assert_eq!(ids, vec!["audit", "fg"]);
 }
 
+fn case_status(resident: Uuid, posted: i64) -> CaseStatusRow {
+    CaseStatusRow {
+        id: Uuid::new_v4(),
+        grant: Uuid::new_v4(),
+        department: "werk".into(),
+        resident,
+        status: kluis_proto::cases::CaseStatus::MoreInformationNeeded {
+            categories: vec!["werk.profiel".into()],
+        },
+        contact: None,
+        posted_at: t(posted),
+        seen_at: None,
+    }
+}
+
+async fn cases(store: &dyn Store, resident: Uuid) {
+    let (late, early) = (case_status(resident, 20), case_status(resident, 10));
+    store.add_case_status(&late).await.expect("add");
+    store.add_case_status(&early).await.expect("add");
+    store
+        .add_case_status(&case_status(Uuid::new_v4(), 5))
+        .await
+        .expect("add");
+    let ids = |rows: Vec<CaseStatusRow>| rows.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .case_statuses_of_resident(resident)
+            .await
+            .expect("list")),
+        vec![early.id, late.id],
+        "oldest first, nobody else's"
+    );
+    assert_eq!(
+        store
+            .mark_case_statuses_seen(resident, t(30))
+            .await
+            .expect("mark"),
+        2
+    );
+    assert_eq!(
+        store
+            .mark_case_statuses_seen(resident, t(40))
+            .await
+            .expect("mark"),
+        0,
+        "seen once"
+    );
+    let seen = store
+        .case_statuses_of_resident(resident)
+        .await
+        .expect("list");
+    assert!(seen.iter().all(|c| c.seen_at == Some(t(30))));
+}
+
 async fn erasure(store: &dyn Store) {
     let gone = resident_row("identity-erased");
     store.insert_resident(&gone).await.expect("insert");
@@ -648,6 +703,10 @@ async fn erasure(store: &dyn Store) {
         .put_session(&[8; 32], &session_row(gone.id, "login-erased"))
         .await
         .expect("session");
+    store
+        .add_case_status(&case_status(gone.id, 80))
+        .await
+        .expect("case status");
 
     store.erase_resident(gone.id).await.expect("erase");
     assert_eq!(store.resident(gone.id).await.expect("read"), None);
@@ -687,6 +746,13 @@ async fn erasure(store: &dyn Store) {
         None
     );
     assert_eq!(store.session(&[8; 32]).await.expect("read"), None);
+    assert!(
+        store
+            .case_statuses_of_resident(gone.id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     assert_eq!(
         store.audit_len().await.expect("len"),
         seq + 1,

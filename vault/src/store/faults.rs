@@ -135,6 +135,12 @@ forward!(ReplayStore {
     write purge_replays(now: DateTime<Utc>) -> usize;
 });
 
+forward!(CaseStore {
+    write add_case_status(row: &CaseStatusRow) -> ();
+    read case_statuses_of_resident(resident: Uuid) -> Vec<CaseStatusRow>;
+    write mark_case_statuses_seen(resident: Uuid, at: DateTime<Utc>) -> usize;
+});
+
 forward!(OfficerStore {
     write put_officer(row: &OfficerRow) -> ();
     read officer_by_token(token_hash: &[u8; 32]) -> Option<OfficerRow>;

@@ -36,6 +36,7 @@ struct State {
     audit_nodes: HashMap<(u8, u64), [u8; 32]>,
     audit_index: BTreeMap<Vec<u8>, Vec<u64>>,
     officers: HashMap<[u8; 32], OfficerRow>,
+    case_statuses: Vec<CaseStatusRow>,
 }
 
 impl MemoryStore {
@@ -160,6 +161,7 @@ impl ResidentStore for MemoryStore {
         state
             .sessions
             .retain(|_, s| s.subject != SessionSubject::Resident { id });
+        state.case_statuses.retain(|c| c.resident != id);
         Ok(())
     }
 
@@ -519,6 +521,44 @@ impl OfficerStore for MemoryStore {
         let mut all: Vec<OfficerRow> = self.state().officers.values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
+    }
+}
+
+#[async_trait]
+impl CaseStore for MemoryStore {
+    async fn add_case_status(&self, row: &CaseStatusRow) -> StoreResult<()> {
+        self.state().case_statuses.push(row.clone());
+        Ok(())
+    }
+
+    async fn case_statuses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<CaseStatusRow>> {
+        let mut out: Vec<CaseStatusRow> = self
+            .state()
+            .case_statuses
+            .iter()
+            .filter(|c| c.resident == resident)
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| c.posted_at);
+        Ok(out)
+    }
+
+    async fn mark_case_statuses_seen(
+        &self,
+        resident: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let mut state = self.state();
+        let unseen = state
+            .case_statuses
+            .iter_mut()
+            .filter(|c| c.resident == resident && c.seen_at.is_none());
+        let mut marked = 0;
+        for status in unseen {
+            status.seen_at = Some(at);
+            marked += 1;
+        }
+        Ok(marked)
     }
 }
 

@@ -32,7 +32,7 @@ pub trait ResidentStore: Send + Sync {
     async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>>;
     /// Erases a vault: the resident row with its wrapped data key, its identity and
     /// national-id index entries, every record and record counter, its pairwise
-    /// references, and its sessions. Grants and requests are the caller's to end first.
+    /// references, its sessions, and the case statuses departments posted about it. Grants and requests are the caller's to end first.
     /// Durable on return. Old copies may remain in the database's files until the next
     /// key rotation destroys the key that wrapped the data key.
     async fn erase_resident(&self, id: Uuid) -> StoreResult<()>;
@@ -176,6 +176,21 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<Option<PendingLoginRow>>;
 }
 
+/// Departments' status updates on residents' cases.
+#[async_trait]
+pub trait CaseStore: Send + Sync {
+    /// Stores a new status. Durable on return.
+    async fn add_case_status(&self, row: &CaseStatusRow) -> StoreResult<()>;
+    /// Every status about a resident, oldest first.
+    async fn case_statuses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<CaseStatusRow>>;
+    /// Marks every status about a resident not seen yet as seen at `at`; returns how many.
+    async fn mark_case_statuses_seen(
+        &self,
+        resident: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<usize>;
+}
+
 /// Whether the database can serve.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -195,10 +210,11 @@ impl<T: DepartmentStore + ConsentStore + ReplayStore + ?Sized> ConsentStorage fo
 
 /// The whole storage port: what an adapter implements. The vault's composition root
 /// hands each service only its part (upcast to [`VaultStore`], [`ConsentStorage`],
-/// [`SessionStore`], [`AuditStore`], [`OfficerStore`], [`Health`]).
+/// [`CaseStore`], [`SessionStore`], [`AuditStore`], [`OfficerStore`], [`Health`]).
 pub trait Store:
     VaultStore
     + ConsentStorage
+    + CaseStore
     + SessionStore
     + AuditStore
     + OfficerStore
@@ -209,6 +225,13 @@ pub trait Store:
 {
 }
 impl<T> Store for T where
-    T: VaultStore + ConsentStorage + SessionStore + AuditStore + OfficerStore + Health + 'static
+    T: VaultStore
+        + ConsentStorage
+        + CaseStore
+        + SessionStore
+        + AuditStore
+        + OfficerStore
+        + Health
+        + 'static
 {
 }

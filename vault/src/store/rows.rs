@@ -270,3 +270,24 @@ pub struct OfficerRow {
     /// Withdrawn by the operator.
     pub revoked: bool,
 }
+
+/// A department's status update on a resident's case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseStatusRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The grant it was posted under.
+    pub grant: Uuid,
+    /// The department.
+    pub department: String,
+    /// The resident.
+    pub resident: Uuid,
+    /// The status (a fixed kind with its facts, never free text).
+    pub status: kluis_proto::cases::CaseStatus,
+    /// How to reach the department.
+    pub contact: Option<kluis_proto::cases::Contact>,
+    /// When it was posted.
+    pub posted_at: DateTime<Utc>,
+    /// When the resident first saw it.
+    pub seen_at: Option<DateTime<Utc>>,
+}

@@ -19,10 +19,15 @@
 //! - [`records`]: the overview and the category pages.
 //! - [`decisions`]: requests, grants and withdrawing them.
 //! - [`account`]: start and login, who looked, download, erase, logout.
+//! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
+//! - [`cases`]: "Waar sta ik?": where each case stands.
 
 pub mod account;
+pub mod cases;
 pub mod decisions;
+pub mod events;
 pub mod form;
+pub mod questions;
 pub mod records;
 
 use crate::auth::{Principal, Session};
@@ -71,6 +76,16 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             get(decisions::confirm_revoke).post(decisions::revoke),
         )
         .route("/portal/history", get(account::history))
+        .route("/portal/events", get(events::list))
+        .route("/portal/events/{id}", get(events::start))
+        .route(
+            "/portal/events/{id}/questions",
+            get(questions::first).post(questions::answer),
+        )
+        .route("/portal/events/{id}/save", post(questions::save))
+        .route("/portal/events/{id}/help", get(events::help))
+        .route("/portal/events/{id}/share", post(events::share))
+        .route("/portal/cases", get(cases::cases))
         .route("/portal/account", get(account::account))
         .route("/portal/account/download", post(account::download))
         .route(

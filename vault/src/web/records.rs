@@ -3,6 +3,7 @@
 use super::form::{self, Control, Errors, Values, Widget};
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
 use crate::Error;
+use crate::cases::OpenAction;
 use crate::http::extract::{ApiPath, Ctx};
 use crate::language::Texts;
 use crate::residents::catalogue::Category;
@@ -28,28 +29,40 @@ pub struct CategoryItem {
     pub filled: bool,
 }
 
+/// Something to do, on the home page: a sentence and where to go.
+pub struct Action {
+    /// What to do.
+    pub text: String,
+    /// The link's text.
+    pub link: String,
+    /// Where.
+    pub href: String,
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct Overview {
     page: Page,
-    open_requests: String,
-    has_open_requests: bool,
+    actions: Vec<Action>,
     categories: Vec<CategoryItem>,
 }
 
-/// My situation, by category, with when each part was last changed.
+/// The home page: what to do first, "Wat is er gebeurd?", then my situation by category
+/// with when each part was last changed.
 pub async fn overview(
     State(state): State<AppState>,
     me: Resident,
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let stored = state.residents.overview(me.id).await.or_page(t)?;
-    let pending = state
-        .consent
-        .resident_requests(me.id, false)
+    let actions = state
+        .cases
+        .open_actions(me.id)
         .await
         .or_page(t)?
-        .len();
+        .into_iter()
+        .map(|action| action_of(&state, action, t))
+        .collect();
     let categories = state
         .residents
         .catalogue()
@@ -68,20 +81,52 @@ pub async fn overview(
             }
         })
         .collect();
-    let open_requests = match pending {
-        1 => t.get("overview.one_request").to_owned(),
-        n => t.fill("overview.n_requests", &[("n", &n.to_string())]),
-    };
     let page = me.page(&state, t.get("overview.title"), "overview");
     Ok(render(
         &Overview {
             page,
-            open_requests,
-            has_open_requests: pending > 0,
+            actions,
             categories,
         },
         StatusCode::OK,
     ))
+}
+
+fn action_of(state: &AppState, action: OpenAction, t: Texts) -> Action {
+    match action {
+        OpenAction::AnswerRequests(n) => Action {
+            text: match n {
+                1 => t.get("overview.one_request").to_owned(),
+                n => t.fill("overview.n_requests", &[("n", &n.to_string())]),
+            },
+            link: t.get("overview.to_requests").to_owned(),
+            href: "/portal/requests".into(),
+        },
+        OpenAction::Complete {
+            department,
+            category,
+        } => {
+            let label = state
+                .residents
+                .catalogue()
+                .get(&category)
+                .map(|c| c.label(t.language).to_owned())
+                .unwrap_or_else(|_| category.clone());
+            Action {
+                text: t.fill(
+                    "overview.complete",
+                    &[("department", &department), ("category", &label)],
+                ),
+                link: t.fill("overview.complete_link", &[("category", &label)]),
+                href: format!("/portal/records/{category}/edit"),
+            }
+        }
+        OpenAction::News(_) => Action {
+            text: t.get("overview.news").to_owned(),
+            link: t.get("overview.to_cases").to_owned(),
+            href: "/portal/cases".into(),
+        },
+    }
 }
 
 /// A block of a record's page: an optional heading and label/value pairs.

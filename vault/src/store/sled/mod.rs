@@ -25,6 +25,8 @@
 //! | `audit_nodes` | level (1), index (u64 BE) | perfect subtree hash (32) |
 //! | `audit_index` | index key, `0x00`, seq (u64 BE) | empty |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
+//! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
+//! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
 //!
 //! Audit entries carry no format byte of their own: their bytes are what the Merkle tree
 //! hashes, and their JSON says its own format.
@@ -35,6 +37,7 @@
 //! empty one over it.
 
 mod audit;
+mod cases;
 mod consent;
 mod departments;
 mod group_commit;
@@ -79,6 +82,8 @@ pub struct SledStore {
     audit_nodes: sled::Tree,
     audit_index: sled::Tree,
     officers: sled::Tree,
+    case_statuses: sled::Tree,
+    case_statuses_by_resident: sled::Tree,
     commit: Arc<GroupCommit>,
     fresh: bool,
 }
@@ -167,6 +172,8 @@ impl SledStore {
             audit_nodes: tree("audit_nodes")?,
             audit_index: tree("audit_index")?,
             officers: tree("officers")?,
+            case_statuses: tree("case_statuses")?,
+            case_statuses_by_resident: tree("case_statuses_by_resident")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
             db,
             fresh,

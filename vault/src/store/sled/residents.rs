@@ -178,6 +178,7 @@ impl ResidentStore for SledStore {
         self.sessions
             .apply_batch(sessions)
             .map_err(|e| map_err(e, "ending sessions"))?;
+        self.erase_case_statuses(id)?;
         if let Some(hash) = &row.national_id {
             self.national_ids
                 .remove(hash.as_bytes())
