@@ -3,7 +3,10 @@
 //! Henk's situation is stored once (by `kluis dev`). Work and income, debt counselling and
 //! youth care each ask for what they need; Henk approves two (one only partly) and
 //! declines one; both approved departments read through the SDK; Henk revokes one grant,
-//! and that department's next read fails with `Revoked`.
+//! and that department's next read fails with `Revoked`. Then Henk starts from what
+//! happened ("Ik ben mijn baan kwijt"): he confirms what his vault holds, answers what is
+//! new, and shares with work and income again in one step; the department learns of the
+//! share from its feed, reads it, and tells Henk where his case stands.
 
 use anyhow::{Context, Result, anyhow, bail};
 use kluis_sdk::proto::consent::{Approval, NewAccessRequest, RequestView, ResidentIdentifier};
@@ -30,6 +33,10 @@ pub struct Outcome {
     pub youth_care_declined: bool,
     /// Whether the read after the revoke failed with `Revoked`.
     pub read_after_revoke_refused: bool,
+    /// How many questions of "I lost my job" were new to Henk (the rest he confirmed).
+    pub life_event_new_questions: usize,
+    /// The categories work and income read after Henk shared from the life event.
+    pub shared_categories_read: Vec<String>,
 }
 
 struct Henk {
@@ -292,6 +299,61 @@ pub async fn run(vault: &str, keys: &Path, say: &mut dyn FnMut(String)) -> Resul
         }
         other => bail!("expected Revoked, got {other:?}"),
     }
+    say("8. Henk starts from what happened: \"Ik ben mijn baan kwijt\".".into());
+    let steps = henk
+        .post("/v1/me/life-events/baan-kwijt/steps", json!({}))
+        .await?;
+    let steps = steps.as_array().cloned().unwrap_or_default();
+    let new: Vec<&Value> = steps.iter().filter(|s| s["held"].is_null()).collect();
+    outcome.life_event_new_questions = new.len();
+    say(format!(
+        "   {} questions fit his situation; his vault answers {} of them, he confirms those.",
+        steps.len(),
+        steps.len() - new.len()
+    ));
+    let answers: serde_json::Map<String, Value> = new
+        .iter()
+        .filter_map(|s| Some((s["question"].as_str()?.to_owned(), json!(false))))
+        .collect();
+    let done = henk
+        .post(
+            "/v1/me/life-events/baan-kwijt",
+            json!({"answers": answers, "share_with": ["werk-en-inkomen"]}),
+        )
+        .await?;
+    say(format!(
+        "   He answers the new ones ({}) and shares with work and income in one step.",
+        new.iter()
+            .filter_map(|s| s["ask_nl"].as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    if done["grants"].as_array().map_or(0, Vec::len) != 1 {
+        bail!("expected one share, got {done}");
+    }
+
+    say("9. Work and income learns of the share, reads it, and tells Henk where he stands.".into());
+    let page = work.shares(None).await?;
+    let shared = page
+        .grants
+        .last()
+        .ok_or_else(|| anyhow!("no share in the feed"))?;
+    let categories: Vec<&str> = shared.categories.iter().map(String::as_str).collect();
+    let read = work.read(shared, &categories).await?;
+    outcome.shared_categories_read = read.records.iter().map(|r| r.category.clone()).collect();
+    say(format!(
+        "   Work and income reads {:?}.",
+        outcome.shared_categories_read
+    ));
+    let status = kluis_sdk::proto::cases::NewCaseStatus {
+        status: kluis_sdk::proto::cases::CaseStatus::Received,
+        contact: Some(kluis_sdk::proto::cases::Contact {
+            phone: Some("14 078".into()),
+            desk: None,
+        }),
+    };
+    work.post_status(shared, &status).await?;
+    say("   It posts \"received\"; Henk sees it under \"Waar sta ik?\" in his portal.".into());
     say("Done: Henk told his story once, and decided who saw which part.".into());
     Ok(outcome)
 }

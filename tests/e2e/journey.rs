@@ -27,7 +27,13 @@ async fn henks_journey_against_a_real_server() {
             && outcome.youth_care_declined
             && outcome.read_after_revoke_refused
     );
-    for step in ["1.", "2.", "3.", "4.", "5.", "6.", "7."] {
+    assert!((1..=4).contains(&outcome.life_event_new_questions));
+    assert!(
+        outcome
+            .shared_categories_read
+            .contains(&"werk.profiel".to_owned())
+    );
+    for step in ["1.", "2.", "3.", "4.", "5.", "6.", "7.", "8.", "9."] {
         assert!(
             lines.iter().any(|l| l.starts_with(step)),
             "step {step} was not printed"

@@ -21,6 +21,7 @@ mod integrity;
 mod isolation;
 mod journey;
 mod life_events;
+mod life_events_browser;
 mod login;
 mod openapi;
 mod portability;

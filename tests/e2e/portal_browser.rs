@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 /// How the resident works the pages.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Hands {
+pub enum Hands {
     /// Mouse clicks, JavaScript on.
     Mouse,
     /// The keyboard alone, JavaScript off.
@@ -33,14 +33,14 @@ enum Hands {
 }
 
 /// A browser and the way its user works it.
-struct Resident {
-    browser: Chromium,
-    hands: Hands,
+pub struct Resident {
+    pub browser: Chromium,
+    pub hands: Hands,
 }
 
 impl Resident {
     /// Follows a link or presses a button with this accessible name.
-    async fn activate(&mut self, role: &str, name: &str) -> String {
+    pub async fn activate(&mut self, role: &str, name: &str) -> String {
         match self.hands {
             Hands::Mouse => self.browser.click(&role_selector(role, name)).await,
             Hands::Keyboard => {
@@ -51,7 +51,7 @@ impl Resident {
     }
 
     /// Ticks a checkbox.
-    async fn tick(&mut self, name: &str) {
+    pub async fn tick(&mut self, name: &str) {
         match self.hands {
             Hands::Mouse => self.browser.check(&role_selector("checkbox", name)).await,
             Hands::Keyboard => {
@@ -62,7 +62,7 @@ impl Resident {
     }
 
     /// Types into the text box labelled `name`.
-    async fn type_into(&mut self, selector: &str, name: &str, text: &str) {
+    pub async fn type_into(&mut self, selector: &str, name: &str, text: &str) {
         match self.hands {
             Hands::Mouse => self.browser.fill(selector, text).await,
             Hands::Keyboard => {
@@ -76,7 +76,7 @@ impl Resident {
 
     /// Chooses an option of the select labelled `name`: by value with the mouse, by
     /// pressing the down arrow `downs` times from the keyboard.
-    async fn choose(&mut self, selector: &str, name: &str, value: &str, downs: usize) {
+    pub async fn choose(&mut self, selector: &str, name: &str, value: &str, downs: usize) {
         match self.hands {
             Hands::Mouse => self.browser.select(selector, value).await,
             Hands::Keyboard => {
@@ -89,7 +89,7 @@ impl Resident {
     }
 
     /// Presses Tab until the element with this role and (part of this) name has the focus.
-    async fn tab_to(&mut self, role: &str, name: &str) {
+    pub async fn tab_to(&mut self, role: &str, name: &str) {
         let mut seen = Vec::new();
         for _ in 0..120 {
             self.browser.press("Tab").await;
@@ -106,7 +106,7 @@ impl Resident {
         panic!("Tab never reached the {role} {name:?}; it went through {seen:?}");
     }
 
-    async fn text(&mut self) -> String {
+    pub async fn text(&mut self) -> String {
         self.browser.text(None).await
     }
 }
@@ -129,7 +129,7 @@ fn role_selector(role: &str, name: &str) -> String {
 
 /// A vault with a real OpenID Provider for residents (no development login), and the
 /// debt-counselling and income departments.
-async fn vault_with_provider() -> (TestVault, Arc<Mutex<Option<TestProvider>>>) {
+pub async fn vault_with_provider() -> (TestVault, Arc<Mutex<Option<TestProvider>>>) {
     let slot: Arc<Mutex<Option<TestProvider>>> = Arc::default();
     let keep = slot.clone();
     let vault = TestVault::start_configured(

@@ -35,17 +35,37 @@ impl TestDepartment {
         TestDepartment::register_with(vault, id, activities).await
     }
 
+    /// Registers demo department `id` under its demo name ("Werk en Inkomen") with its
+    /// activities and a fresh key.
+    pub async fn register_demo(vault: &TestVault, id: &str) -> TestDepartment {
+        let (_, name, activities) = kluis::dev::demo_departments()
+            .into_iter()
+            .find(|(demo, _, _)| *demo == id)
+            .expect("a demo department");
+        TestDepartment::register_named(vault, id, name, activities).await
+    }
+
     /// Registers `id` with `activities` and a fresh key.
     pub async fn register_with(
         vault: &TestVault,
         id: &str,
         activities: Vec<ProcessingActivity>,
     ) -> TestDepartment {
+        TestDepartment::register_named(vault, id, &format!("Afdeling {id}"), activities).await
+    }
+
+    /// Registers `id` called `name` with `activities` and a fresh key.
+    pub async fn register_named(
+        vault: &TestVault,
+        id: &str,
+        name: &str,
+        activities: Vec<ProcessingActivity>,
+    ) -> TestDepartment {
         let (private, public) =
             kluis::jose::keys::generate_department_jwk(&format!("{id}-1")).unwrap();
         let spec = DepartmentSpec {
             id: id.into(),
-            name: format!("Afdeling {id}"),
+            name: name.into(),
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
         };

@@ -5,7 +5,9 @@
 //!
 //! - [`texts`]: every sentence a resident reads, from `web/messages.toml`, and dates.
 //! - [`stories`]: the sentences built from data: a history entry, a request's summary.
+//! - [`plain`]: the check that keeps Dutch sentences short and free of jargon.
 
+pub mod plain;
 pub mod stories;
 pub mod texts;
 

@@ -87,6 +87,11 @@ impl Texts {
     }
 }
 
+/// Every Dutch message (for the plain-language check).
+pub fn dutch() -> Vec<String> {
+    MESSAGES.values().map(|(nl, _)| nl.clone()).collect()
+}
+
 /// Whether the message file has `key` in both languages (for the tests).
 pub fn has_message(key: &str) -> bool {
     MESSAGES
