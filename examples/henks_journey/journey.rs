@@ -333,11 +333,19 @@ pub async fn run(vault: &str, keys: &Path, say: &mut dyn FnMut(String)) -> Resul
     }
 
     say("9. Work and income learns of the share, reads it, and tells Henk where he stands.".into());
-    let page = work.shares(None).await?;
+    // A share appears in the feed a few seconds after it was made; a department polls.
+    let mut page = work.shares(None).await?;
+    for _ in 0..30 {
+        if !page.grants.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        page = work.shares(None).await?;
+    }
     let shared = page
         .grants
         .last()
-        .ok_or_else(|| anyhow!("no share in the feed"))?;
+        .ok_or_else(|| anyhow!("no share in the feed after 30 seconds"))?;
     let categories: Vec<&str> = shared.categories.iter().map(String::as_str).collect();
     let read = work.read(shared, &categories).await?;
     outcome.shared_categories_read = read.records.iter().map(|r| r.category.clone()).collect();

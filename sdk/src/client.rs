@@ -343,7 +343,8 @@ impl Client {
 
     /// The grants residents gave this department on their own initiative since `after`
     /// (the cursor of the previous page; `None` the first time): how the department learns
-    /// of a share, such as from a life event.
+    /// of a share, such as from a life event. A share is listed from five seconds after
+    /// the resident made it; each appears exactly once.
     ///
     /// ```no_run
     /// # async fn demo(client: kluis_sdk::Client) -> Result<(), kluis_sdk::Error> {

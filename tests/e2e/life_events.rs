@@ -1,17 +1,21 @@
 //! Life events and "Waar sta ik?" over the API and the portal's forms (issue 10): Henk
 //! starts from losing his job, confirms what his vault holds, shares with both departments
-//! that can help, they read exactly that, one posts where his case stands; and every bad
-//! input (a forged share, an unknown event, a status for a grant not held or revoked, an
-//! unknown kind, a wrong date) is refused with nothing stored.
+//! that can help, they read exactly that, one posts where his case stands; a bad answer
+//! stores none of the answers; a forged share or an unknown event changes nothing; the
+//! shares feed lists every share exactly once. (Refused statuses: `case_status`.)
 
 use crate::portal::PortalClient;
 use crate::support::{TestDepartment, TestVault, ctx};
+use kluis::consent::grants::SHARES_SETTLE;
 use kluis_sdk::proto::cases::{CaseStatus, NewCaseStatus};
-use reqwest::{Method, StatusCode};
+use kluis_sdk::proto::consent::OwnInitiativeGrant;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 /// A vault with the two departments that help with job loss, and Henk's demo situation.
-async fn world() -> (
+/// (Also the world of `case_status`.)
+pub async fn world() -> (
     TestVault,
     TestDepartment,
     TestDepartment,
@@ -77,6 +81,7 @@ async fn henk_starts_from_losing_his_job_and_sees_where_he_stands() {
     assert_eq!(done["grants"].as_array().unwrap().len(), 2);
 
     // Each department learns of the share from its feed and reads exactly what was shared.
+    vault.app.clock().advance(SHARES_SETTLE);
     for department in [&work, &debts] {
         let client = department.client(&vault);
         let page = client.shares(None).await.unwrap();
@@ -157,131 +162,6 @@ async fn henk_starts_from_losing_his_job_and_sees_where_he_stands() {
 }
 
 #[tokio::test]
-async fn a_status_that_does_not_fit_is_refused_and_nothing_is_stored() {
-    let (vault, work, debts, token, henk) = world().await;
-    vault
-        .post(
-            &token,
-            "/v1/me/life-events/baan-kwijt",
-            &json!({"answers": {"mantelzorg": false}, "share_with": ["werk-en-inkomen"]}),
-        )
-        .await;
-    let grant = work
-        .client(&vault)
-        .shares(None)
-        .await
-        .unwrap()
-        .grants
-        .remove(0);
-    let path = format!("/v1/dept/grants/{}/status", grant.id);
-    let log = vault.app.audit().size().await;
-    let stored = || async {
-        vault
-            .app
-            .cases()
-            .of_resident(henk)
-            .await
-            .unwrap()
-            .iter()
-            .map(|c| c.steps.len())
-            .sum::<usize>()
-    };
-    let steps = stored().await;
-    let cases: Vec<(&TestDepartment, Value, u16, &str)> = vec![
-        (
-            &debts,
-            json!({"status": {"kind": "received"}}),
-            404,
-            "not_found",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "on_hold"}}),
-            400,
-            "invalid_json",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "decision_expected", "by": "31-12-2026"}}),
-            400,
-            "invalid_json",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "decision_expected", "by": "1850-12-31"}}),
-            400,
-            "invalid_parameter",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "appointment_planned", "date": "2026-12-08", "time": "25:00", "place": "Stadskantoor"}}),
-            400,
-            "invalid_parameter",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "appointment_planned", "date": "2026-12-08", "place": "x".repeat(101)}}),
-            400,
-            "invalid_parameter",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "more_information_needed", "categories": ["kinderen.situatie"]}}),
-            403,
-            "out_of_scope",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "more_information_needed", "categories": ["geen.categorie"]}}),
-            404,
-            "unknown_category",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "received"}, "contact": {"phone": "bel me"}}),
-            400,
-            "invalid_parameter",
-        ),
-        (
-            &work,
-            json!({"status": {"kind": "received"}, "extra": true}),
-            400,
-            "invalid_json",
-        ),
-    ];
-    for (department, body, status, code) in cases {
-        let got = department
-            .call(&vault, Method::POST, &path, Some(&body))
-            .await;
-        crate::support::assert_problem(&got, status, code);
-    }
-    let (status, _) = vault
-        .post(
-            &token,
-            &format!("/v1/me/grants/{}/revoke", grant.id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let log = log + 1; // the revocation
-    let got = work
-        .call(
-            &vault,
-            Method::POST,
-            &path,
-            Some(&json!({"status": {"kind": "received"}})),
-        )
-        .await;
-    crate::support::assert_problem(&got, 403, "grant_revoked");
-    assert_eq!(
-        stored().await,
-        steps + 1,
-        "only the revocation is a new step"
-    );
-    assert_eq!(vault.app.audit().size().await, log, "no status was logged");
-}
-
-#[tokio::test]
 async fn forged_shares_and_unknown_events_change_nothing() {
     let (vault, _work, _debts, _token, henk) = world().await;
     let portal = PortalClient::login(&vault, "henk").await;
@@ -329,4 +209,75 @@ async fn forged_shares_and_unknown_events_change_nothing() {
         .await
         .unwrap();
     assert_eq!(work.version, 1, "nothing was written");
+}
+
+#[tokio::test]
+async fn the_feed_lists_every_share_once_even_when_read_within_the_second_it_was_made() {
+    let (vault, work, _debts, _token, henk) = world().await;
+    let client = work.client(&vault);
+    let share = OwnInitiativeGrant {
+        department: "werk-en-inkomen".into(),
+        processing_activity: "bijstand-aanvraag".into(),
+        categories: vec!["inkomen.bronnen".into()],
+        duration_days: 30,
+    };
+    // The vault's clock stands still: every share is made in the same second, and the
+    // department reads its feed between them.
+    let (mut made, mut seen) = (BTreeSet::new(), BTreeSet::new());
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let view = vault
+            .app
+            .consent()
+            .grant_own_initiative(&ctx(), henk, &share)
+            .await
+            .unwrap();
+        made.insert(view.id);
+        let page = client.shares(cursor.as_deref()).await.unwrap();
+        assert!(
+            page.grants.is_empty(),
+            "a share of this second is not listed yet"
+        );
+        cursor = Some(page.cursor);
+    }
+    vault.app.clock().advance(SHARES_SETTLE);
+    let page = client.shares(cursor.as_deref()).await.unwrap();
+    for grant in page.grants {
+        assert!(seen.insert(grant.id), "{} listed twice", grant.id);
+    }
+    assert_eq!(seen, made, "every share listed");
+    let after = client.shares(Some(&page.cursor)).await.unwrap();
+    assert!(after.grants.is_empty(), "nothing twice");
+}
+
+#[tokio::test]
+async fn a_bad_answer_in_any_category_stores_none_of_the_answers() {
+    let (vault, _work, _debts, _henk_token, _henk) = world().await;
+    // A resident whose vault is empty: every answer would be new.
+    let (token, henk) = vault.resident("piet").await;
+    let before = vault.app.residents().overview(henk).await.unwrap();
+    let log = vault.app.audit().size().await;
+    // The first categories' answers are fine; the last one is not a yes or no.
+    let got = vault
+        .post(
+            &token,
+            "/v1/me/life-events/baan-kwijt",
+            &json!({
+                "answers": {"situatie": "werkend", "laatste-werk": "Bakker", "woonvorm": "koopwoning", "mantelzorg": "ja"},
+                "share_with": ["werk-en-inkomen"]
+            }),
+        )
+        .await;
+    assert_eq!(got.0, 422, "{}", got.1);
+    assert_eq!(vault.app.residents().overview(henk).await.unwrap(), before);
+    assert_eq!(vault.app.audit().size().await, log, "nothing logged");
+    assert!(
+        vault
+            .app
+            .consent()
+            .resident_grants(henk)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

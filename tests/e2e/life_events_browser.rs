@@ -135,7 +135,7 @@ async fn journey(
     // Both departments read exactly what was shared.
     for department in [work, debts] {
         let client = department.client(vault);
-        let grant = client.shares(None).await.unwrap().grants.remove(0);
+        let grant = department.settled_shares(vault).await.grants.remove(0);
         let categories: Vec<&str> = grant.categories.iter().map(String::as_str).collect();
         let read = client.read(&grant, &categories).await.unwrap();
         assert!(!read.records.is_empty());
@@ -264,13 +264,7 @@ async fn every_page_of_the_flow_passes_axe_in_english() {
     axe_clean(&mut browser, "help").await;
     browser.check("#share-werk-en-inkomen").await;
     browser.click("form[action$=\"/share\"] button").await;
-    let grant = work
-        .client(&vault)
-        .shares(None)
-        .await
-        .unwrap()
-        .grants
-        .remove(0);
+    let grant = work.settled_shares(&vault).await.grants.remove(0);
     work.client(&vault)
         .post_status(
             &grant,

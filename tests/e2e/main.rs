@@ -14,6 +14,7 @@ mod at_rest;
 mod audit;
 mod bad_input;
 mod browser_harness;
+mod case_status;
 mod consent;
 mod crash;
 mod department_cli;

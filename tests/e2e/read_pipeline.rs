@@ -95,9 +95,14 @@ async fn every_read_attempt_writes_exactly_one_entry() {
     );
     assert_eq!(allowed.grant, Some(g.id));
 
-    // Not authenticated: no assertion, a garbage one, one sent twice.
+    // Not authenticated: no assertion, a garbage one, one sent twice; or none, with Henk's
+    // genuine grant (then the attempt is in Henk's history all the same).
     let cases: Vec<(&str, Headers)> = vec![
         ("no client assertion", vec![]),
+        (
+            "no client assertion, with a stolen grant",
+            vec![("authorization", authorization.clone())],
+        ),
         (
             "a garbage client assertion",
             vec![(CLIENT_ASSERTION_HEADER, "not.a.token".into())],
@@ -126,6 +131,12 @@ async fn every_read_attempt_writes_exactly_one_entry() {
             .unwrap();
         assert_eq!(last[0].actor, Actor::Unknown, "{what}");
         assert_eq!(last[0].department, None, "{what}");
+        let stolen = what.ends_with("stolen grant");
+        assert_eq!(
+            last[0].resident.is_some(),
+            stolen,
+            "{what}: attributed only with a genuine grant"
+        );
     }
 
     // Authenticated, but the rest is malformed or missing.
@@ -236,10 +247,30 @@ async fn every_read_attempt_writes_exactly_one_entry() {
         ),
     ];
     let mut codes = Vec::new();
+    let henk_reference = vault.app.residents().audit_reference(henk);
     for (what, headers, body) in malformed {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let presents_henks_grant = headers
+            .iter()
+            .any(|(name, value)| *name == "authorization" && *value == authorization);
         let (status, answer) =
             one_entry(&vault, what, raw_read(&vault, &headers, body.into())).await;
+        // Every attempt with Henk's genuine grant is in his history, whoever made it and
+        // whatever was wrong with it; no other attempt is.
+        let size = vault.app.audit().size().await;
+        let entry = vault
+            .app
+            .audit()
+            .entries(size - 1, size)
+            .await
+            .unwrap()
+            .remove(0);
+        if presents_henks_grant {
+            assert_eq!(entry.resident.as_ref(), Some(&henk_reference), "{what}");
+            assert_eq!(entry.grant, Some(g.id), "{what}");
+        } else {
+            assert_ne!(entry.resident.as_ref(), Some(&henk_reference), "{what}");
+        }
         codes.push((what, status, answer["code"].clone()));
     }
     let expected = [

@@ -99,7 +99,14 @@ impl App {
                     })?;
                 events
             }
-            None => LifeEventCatalogue::builtin(&catalogue).map_err(StartError::Catalogue)?,
+            None => {
+                if !config.dev_login {
+                    tracing::warn!(
+                        "no [life_events] file: residents see the built-in example life events, with example phone numbers; set your municipality's own"
+                    );
+                }
+                LifeEventCatalogue::builtin(&catalogue).map_err(StartError::Catalogue)?
+            }
         };
         let vault_keys = jose::keys::VaultKeys::load_or_create(&keyring).map_err(|reason| {
             StartError::Keyring {

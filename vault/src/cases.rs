@@ -11,15 +11,19 @@ use crate::audit::{Audit, Context};
 use crate::auth::departments::DepartmentPrincipal;
 use crate::clock::Clock;
 use crate::consent::Consent;
-use crate::consent::access;
+use crate::consent::{access, activity_version};
 use crate::residents::{ResidentId, Residents};
-use crate::store::{CaseStatusRow, CaseStore};
+use crate::store::{CaseStatusRow, CaseStore, GrantRow, RecordChange};
 use crate::{Error, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use kluis_proto::cases::{CaseStatus, CaseStatusView, Contact, NewCaseStatus};
 use kluis_proto::consent::{DepartmentRef, GrantState};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// The most statuses a department may post under one grant (more would bury the
+/// resident's page).
+pub const MAX_STATUSES_PER_GRANT: usize = 50;
 
 /// The case-status service.
 #[derive(Clone)]
@@ -111,9 +115,15 @@ impl Cases {
             GrantState::Expired => return Err(Error::GrantExpired),
             GrantState::NotYetValid => return Err(Error::GrantNotYetValid),
         }
-        self.check(&new.status, &grant.activity_id, department)?;
+        self.check(&new.status, &grant, department)?;
         if let Some(contact) = &new.contact {
             check_contact(contact)?;
+        }
+        let posted = self.store.case_statuses_of_resident(grant.resident).await?;
+        if posted.iter().filter(|s| s.grant == grant.id).count() >= MAX_STATUSES_PER_GRANT {
+            return Err(Error::Conflict(
+                "this grant holds as many statuses as it may; the resident reads them all",
+            ));
         }
         let row = CaseStatusRow {
             id: Uuid::new_v4(),
@@ -125,7 +135,6 @@ impl Cases {
             posted_at: self.clock.now(),
             seen_at: None,
         };
-        self.store.add_case_status(&row).await?;
         let mut entry = Entry::new(
             Action::CaseStatus,
             Outcome::Done,
@@ -142,7 +151,10 @@ impl Cases {
         if let CaseStatus::MoreInformationNeeded { categories } = &new.status {
             entry.categories = categories.clone();
         }
-        self.audit.record(context, entry).await?;
+        // The status and its entry are stored together, or neither.
+        self.audit
+            .record_change(context, entry, RecordChange::AddCaseStatus(row.clone()))
+            .await?;
         Ok(view(&row))
     }
 
@@ -151,17 +163,21 @@ impl Cases {
     fn check(
         &self,
         status: &CaseStatus,
-        activity: &str,
+        grant: &GrantRow,
         department: &DepartmentPrincipal,
     ) -> Result<()> {
+        let today = self.clock.now().date_naive();
         let day = |date: &NaiveDate| {
-            let year = chrono::Datelike::year(date);
-            if (2000..=2100).contains(&year) {
-                Ok(())
-            } else {
+            if *date < today {
                 Err(Error::InvalidParameter(
-                    "a date must lie between the years 2000 and 2100".into(),
+                    "a date must be today or later, such as the day of the appointment".into(),
                 ))
+            } else if chrono::Datelike::year(date) > 2100 {
+                Err(Error::InvalidParameter(
+                    "a date must lie before the year 2101".into(),
+                ))
+            } else {
+                Ok(())
             }
         };
         match status {
@@ -184,15 +200,16 @@ impl Cases {
                         "name at least one category the resident should fill in".into(),
                     ));
                 }
-                let allowed = department
-                    .row
-                    .activities
-                    .iter()
-                    .filter(|a| a.id == activity)
-                    .max_by_key(|a| a.version)
-                    .map(|a| a.categories.clone())
-                    .unwrap_or_default();
-                for category in categories {
+                // The version the grant was given under: what the resident agreed to.
+                let allowed =
+                    &activity_version(&department.row, &grant.activity_id, grant.activity_version)?
+                        .categories;
+                for (i, category) in categories.iter().enumerate() {
+                    if categories[..i].contains(category) {
+                        return Err(Error::InvalidParameter(format!(
+                            "name each category once; {category} is named twice"
+                        )));
+                    }
                     self.residents.catalogue().get(category)?;
                     if !allowed.contains(category) {
                         return Err(Error::OutOfScope(format!(
@@ -276,10 +293,22 @@ impl Cases {
         let statuses = self.store.case_statuses_of_resident(resident).await?;
         let records = self.residents.overview(resident).await?;
         let names = self.consent.department_names().await?;
+        // A request for information ends with the grant it came under.
+        let in_force: Vec<Uuid> = self
+            .consent
+            .resident_grants(resident)
+            .await?
+            .iter()
+            .filter(|g| g.state == GrantState::Active)
+            .map(|g| g.id)
+            .collect();
         for status in &statuses {
             let CaseStatus::MoreInformationNeeded { categories } = &status.status else {
                 continue;
             };
+            if !in_force.contains(&status.grant) {
+                continue;
+            }
             for category in categories {
                 let updated = records
                     .iter()
@@ -303,11 +332,20 @@ impl Cases {
         Ok(actions)
     }
 
-    /// The resident has seen their cases: news is no longer new.
-    pub async fn seen(&self, resident: ResidentId) -> Result<()> {
-        self.store
-            .mark_case_statuses_seen(resident, self.clock.now())
-            .await?;
+    /// The resident was shown `cases`: the statuses in them are no longer news (one
+    /// posted since is).
+    pub async fn seen(&self, resident: ResidentId, cases: &[Case]) -> Result<()> {
+        let newest = cases
+            .iter()
+            .flat_map(|case| &case.steps)
+            .filter(|(_, step)| matches!(step, Step::Status(_)))
+            .map(|(at, _)| *at)
+            .max();
+        if let Some(shown) = newest {
+            self.store
+                .mark_case_statuses_seen(resident, shown, self.clock.now())
+                .await?;
+        }
         Ok(())
     }
 }
@@ -324,8 +362,18 @@ fn view(row: &CaseStatusRow) -> CaseStatusView {
 }
 
 /// A short, printable text: 1 to 100 characters, no control characters.
+/// Whether `c` is invisible or turns text around (controls, zero-width and direction
+/// marks, line separators): such characters could make a place read as something else.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}')
+}
+
 fn short_text(text: &str, what: &str) -> Result<()> {
-    if text.trim().is_empty() || text.chars().count() > 100 || text.chars().any(char::is_control) {
+    if text.trim().is_empty() || text.chars().count() > 100 || text.chars().any(is_hidden) {
         return Err(Error::InvalidParameter(format!(
             "{what} is 1 to 100 characters of plain text"
         )));

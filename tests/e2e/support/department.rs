@@ -86,6 +86,25 @@ impl TestDepartment {
         }
     }
 
+    /// The department's first page of shares once the shares just made have settled (the
+    /// feed lists a share a few seconds after it was made): moves a manual clock on, or
+    /// waits for the real one.
+    pub async fn settled_shares(&self, vault: &TestVault) -> kluis_proto::cases::SharesPage {
+        vault
+            .app
+            .clock()
+            .advance(kluis::consent::grants::SHARES_SETTLE);
+        let client = self.client(vault);
+        for _ in 0..40 {
+            let page = client.shares(None).await.unwrap();
+            if !page.grants.is_empty() {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("no share in {}'s feed after 10 seconds", self.id);
+    }
+
     /// An SDK client (it signs with the system clock: use it on vaults whose clock runs).
     pub fn client(&self, vault: &TestVault) -> kluis_sdk::Client {
         kluis_sdk::Client::new(

@@ -143,18 +143,44 @@ impl Audit {
         self.append(context, entry, Some(change)).await
     }
 
+    /// Appends `changes` (each an entry and the record change it reports) in one
+    /// transaction, in order: when this returns `Ok`, all are durable; when it fails, none
+    /// was stored. Returns their positions.
+    pub async fn record_changes(
+        &self,
+        context: &Context,
+        changes: Vec<(Entry, RecordChange)>,
+    ) -> Result<Vec<u64>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = changes
+            .into_iter()
+            .map(|(entry, change)| (entry, Some(change)))
+            .collect();
+        self.append_all(context, entries).await
+    }
+
     async fn append(
         &self,
         context: &Context,
         entry: Entry,
         change: Option<RecordChange>,
     ) -> Result<u64> {
+        let positions = self.append_all(context, vec![(entry, change)]).await?;
+        positions.first().copied().ok_or(Error::AuditUnavailable)
+    }
+
+    async fn append_all(
+        &self,
+        context: &Context,
+        entries: Vec<(Entry, Option<RecordChange>)>,
+    ) -> Result<Vec<u64>> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.queue
             .send(Pending {
                 context: context.clone(),
-                entry,
-                change,
+                entries,
                 done,
             })
             .await

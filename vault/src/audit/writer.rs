@@ -13,15 +13,15 @@ use crate::{Error, Result};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 
-/// The most entries appended in one store transaction.
+/// The most appends (single entries or groups) in one store transaction.
 pub(super) const MAX_BATCH: usize = 1024;
 
-/// An entry waiting to be appended, and who to tell when it is durable.
+/// Entries waiting to be appended together (one, or a group that must be stored all or
+/// none), with the record changes they report, and who to tell when they are durable.
 pub(super) struct Pending {
     pub(super) context: Context,
-    pub(super) entry: Entry,
-    pub(super) change: Option<RecordChange>,
-    pub(super) done: oneshot::Sender<Result<u64>>,
+    pub(super) entries: Vec<(Entry, Option<RecordChange>)>,
+    pub(super) done: oneshot::Sender<Result<Vec<u64>>>,
 }
 
 /// The tree as appended so far; only the writer changes it.
@@ -70,10 +70,9 @@ pub(super) async fn run(
         }
         let mut next = lock(&frontier).clone();
         let now = clock.now();
-        let appends: Vec<AuditAppend> = batch
-            .iter_mut()
-            .map(|p| {
-                let entry = &mut p.entry;
+        let mut appends: Vec<AuditAppend> = Vec::new();
+        for p in &mut batch {
+            for (entry, change) in &mut p.entries {
                 entry.seq = next.size();
                 entry.time = now;
                 entry.started = p.context.started.min(now);
@@ -82,15 +81,15 @@ pub(super) async fn run(
                 entry.parent_span_id = p.context.parent_span_id.clone();
                 let bytes = entry.canonical();
                 let nodes = next.push(merkle::leaf_hash(&bytes));
-                AuditAppend {
+                appends.push(AuditAppend {
                     seq: entry.seq,
                     entry: bytes,
                     nodes,
                     index_keys: index_keys(entry),
-                    change: p.change.take(),
-                }
-            })
-            .collect();
+                    change: change.take(),
+                });
+            }
+        }
         if let Err(e) = store.append_audit(&appends).await {
             tracing::error!(error = %e, entries = appends.len(), "audit entries could not be written");
             for p in batch {
@@ -105,11 +104,11 @@ pub(super) async fn run(
             if let Err(e) = &synced {
                 tracing::error!(error = %e, "audit entries could not be made durable");
             }
-            for (p, append) in batch.into_iter().zip(appends) {
+            for p in batch {
                 let _ = p.done.send(
                     synced
                         .as_ref()
-                        .map(|_| append.seq)
+                        .map(|_| p.entries.iter().map(|(entry, _)| entry.seq).collect())
                         .map_err(|_| Error::AuditUnavailable),
                 );
             }

@@ -26,6 +26,9 @@ use kluis_proto::consent::{ActivityRef, DepartmentGrant, GrantView, OwnInitiativ
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
+/// How old a share must be before the shares feed lists it (see `department_shares`).
+pub const SHARES_SETTLE: TimeDelta = TimeDelta::seconds(5);
+
 impl Consent {
     /// Signs a new grant (not stored yet).
     pub(super) fn issue_grant(
@@ -211,6 +214,11 @@ impl Consent {
     /// The grants residents gave `department` on their own initiative (shares, such as
     /// from a life event) after cursor `after`, oldest first, with the cursor of this
     /// page: how a department's system learns of a share without polling every grant.
+    ///
+    /// A page holds only shares issued at least [`SHARES_SETTLE`] ago. Issue times are
+    /// whole seconds and a share is stored a moment after it is issued, so a share of the
+    /// current second could still be on its way; leaving those for the next page means a
+    /// cursor never passes a share the department has not seen.
     pub async fn department_shares(
         &self,
         department: &DepartmentPrincipal,
@@ -230,12 +238,15 @@ impl Consent {
             }
         };
         let key = |g: &GrantRow| (g.issued_at.timestamp_micros(), g.id);
+        let settled = self.clock.now() - SHARES_SETTLE;
         let mut shares: Vec<GrantRow> = self
             .store
             .grants_of_department(department.id())
             .await?
             .into_iter()
-            .filter(|g| g.request_id.is_none() && after.is_none_or(|a| key(g) > a))
+            .filter(|g| {
+                g.request_id.is_none() && g.issued_at <= settled && after.is_none_or(|a| key(g) > a)
+            })
             .collect();
         shares.sort_by_key(key);
         let cursor = match (shares.last(), after) {

@@ -180,7 +180,7 @@ impl Consent {
 }
 
 /// The version `version` of activity `id` of a department.
-fn activity_version<'a>(
+pub fn activity_version<'a>(
     department: &'a DepartmentRow,
     id: &str,
     version: u32,

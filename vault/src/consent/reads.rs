@@ -8,7 +8,8 @@
 //! it. Whatever the outcome (an allowed read, any refusal, a caller that could not even be
 //! authenticated) one entry is written. An allowed read is logged durably *before* any
 //! record is decrypted: if the log cannot be written, the read is refused and no data
-//! leaves the vault.
+//! leaves the vault. A refusal that cannot be logged stays a refusal; the operator's log
+//! reports the failure.
 
 use super::access::{self, Denial, Evidence};
 use super::{Consent, activity_version, with_activity};
@@ -105,9 +106,14 @@ impl Consent {
                 id: d.id().to_owned(),
             });
         let mut entry = Entry::new(Action::Read, outcome, actor);
-        if let (Some(department), Some(grant)) = (&known.department, &known.grant) {
-            if let Ok(activity) =
-                activity_version(&department.row, &grant.activity_id, grant.activity_version)
+        if let Some(grant) = &known.grant {
+            // The activity only when the grant's own department is asking.
+            if let Some(department) = known
+                .department
+                .as_ref()
+                .filter(|d| d.id() == grant.department)
+                && let Ok(activity) =
+                    activity_version(&department.row, &grant.activity_id, grant.activity_version)
             {
                 entry = with_activity(entry, department.id(), activity);
             }
@@ -129,6 +135,18 @@ impl Consent {
 
     /// Gathers the evidence of `attempt` and decides; returns the grant it may read under.
     async fn decide_read(&self, attempt: ReadAttempt<'_>, known: &mut Known) -> Result<GrantRow> {
+        // A token the vault issued and still holds names its resident, whatever else is
+        // wrong with the attempt (whoever sent it, however): the resident and the officer
+        // see attempts with a stolen grant too. The stored token matching byte for byte
+        // is the proof; the id the token claims only finds it.
+        let token = attempt.grant.as_ref().ok().copied().flatten();
+        let stored = match token.and_then(GrantClaims::claimed_id) {
+            Some(id) => self.store.grant(id).await?,
+            None => None,
+        };
+        known.grant = stored.clone().filter(|g| Some(g.token.as_str()) == token);
+        known.grant_id = known.grant.as_ref().map(|g| g.id);
+
         let department = self.departments.authenticate(attempt.assertion?).await?;
         let department = known.department.insert(department);
         let (token, proof, read) = (attempt.grant?, attempt.proof?, attempt.body?);
@@ -156,7 +174,10 @@ impl Consent {
             .departments
             .first_use("dpop", &proof.jkt, &proof.jti, until)
             .await?;
-        let grant = self.store.grant(id).await?;
+        let grant = match stored {
+            Some(stored) if stored.id == id => Some(stored),
+            _ => self.store.grant(id).await?,
+        };
         let evidence = Evidence {
             department: department.id(),
             department_keys: &department.keys,
@@ -169,11 +190,7 @@ impl Consent {
             categories: &read.categories,
             now,
         };
-        let decided = access::decide(&evidence).cloned();
-        // A token the vault issued and still holds names its resident, refused or not: the
-        // resident and the officer see attempts with a stolen grant too.
-        known.grant = grant.filter(|g| g.token == token);
-        decided.map_err(refusal)
+        access::decide(&evidence).cloned().map_err(refusal)
     }
 }
 

@@ -132,10 +132,35 @@ pub async fn post_status(
     Department(department): Department,
     State(cases): State<Cases>,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(status): ApiJson<NewCaseStatus>,
+    ApiJson(body): ApiJson<Box<serde_json::value::RawValue>>,
 ) -> Result<(StatusCode, Json<CaseStatusView>)> {
+    let status = strict_status(body.get())?;
     let posted = cases.post(&context, &department, id, &status).await?;
     Ok((StatusCode::CREATED, Json(posted)))
+}
+
+/// The status in `body`, refusing a field its kind does not have: serde passes over
+/// unknown fields inside an internally tagged enum, so every field sent must come back
+/// when the parsed status is written out again.
+fn strict_status(body: &str) -> Result<NewCaseStatus> {
+    let status: NewCaseStatus = serde_json::from_str(body).map_err(|_| {
+        Error::InvalidJson("the body does not have the fields and types this endpoint takes")
+    })?;
+    let sent: serde_json::Value = serde_json::from_str(body)
+        .map_err(|_| Error::InvalidJson("the body is not well-formed JSON"))?;
+    let known = serde_json::to_value(&status.status)
+        .map_err(|e| Error::Internal(format!("writing a status out: {e}")))?;
+    let unknown = sent["status"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .any(|(name, value)| !value.is_null() && known.get(name).is_none());
+    if unknown {
+        return Err(Error::InvalidJson(
+            "the status has a field its kind does not have; see the API description",
+        ));
+    }
+    Ok(status)
 }
 
 /// The query of `/v1/dept/shares`.

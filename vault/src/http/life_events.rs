@@ -39,7 +39,7 @@ pub async fn steps(
                 question: s.question.id.clone(),
                 field: s.question.field.clone(),
                 ask_nl: s.question.ask.nl.clone(),
-                options: s.question.options.clone(),
+                options: s.options(),
                 held: s.held,
                 answer: s.answer,
             })

@@ -55,6 +55,13 @@ impl GrantClaims {
         key.sign(GRANT_TYP, &claims)
     }
 
+    /// The grant id `token` claims, unverified: only for finding the stored grant it may
+    /// be. Trust comes from the stored token matching `token` exactly, never from this.
+    pub fn claimed_id(token: &str) -> Option<uuid::Uuid> {
+        let claims = compact::parse(token).ok()?.claims().ok()?;
+        uuid::Uuid::parse_str(&jti_claim(&claims).ok()?).ok()
+    }
+
     /// Verifies a grant: strict parsing, `typ`, ES256, a `kid` that names one of the vault's
     /// keys exactly, the signature, `iss` = this vault, `aud` = `department` (a string),
     /// every claim present and well-typed. Whether the grant is valid *now* is not decided

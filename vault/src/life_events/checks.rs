@@ -106,15 +106,21 @@ pub(super) fn check_event(event: &LifeEvent, categories: &Catalogue, problems: &
         if unknown {
             continue;
         }
+        let of_category = || event.questions.iter().filter(|q| q.category() == category);
         for required in found.fields.iter().filter(|f| f.required) {
-            let asked = event
-                .questions
-                .iter()
-                .any(|q| q.category() == category && q.name() == required.name);
-            if !asked {
+            let Some(question) = of_category().find(|q| q.name() == required.name) else {
                 problems.push(at(format!(
                     "it asks about {category} but not its required field {}",
                     required.name
+                )));
+                continue;
+            };
+            // Asked on a condition the category's other questions do not share, the
+            // required field could be missing from the record those answers make.
+            if !question.when.is_empty() && of_category().any(|q| q.when != question.when) {
+                problems.push(at(format!(
+                    "question {} fills the required field {} of {category} only when its conditions hold; give every question of {category} the same conditions, or none",
+                    question.id, required.name
                 )));
             }
         }

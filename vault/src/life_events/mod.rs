@@ -1,6 +1,6 @@
 //! Life events: the resident starts from what happened ("Ik ben mijn baan kwijt"), answers
-//! only the questions that fit their situation and are not yet in their vault, and shares
-//! with every department that can help, in one step.
+//! only the questions that fit their situation (confirming what their vault already
+//! holds), and shares with every department that can help, in one step.
 //!
 //! - [`catalogue`]: the events as data, checked at start.
 //! - [`conditions`]: when a question applies (outside in).
@@ -54,6 +54,25 @@ impl Step {
     /// Whether the answer changes what the vault holds.
     pub fn changes(&self) -> bool {
         self.answer.is_some() && self.answer != self.held
+    }
+
+    /// The values a choice question offers: the question's own list, else every choice
+    /// of its field; with what the vault holds, so confirming it is always possible.
+    pub fn options(&self) -> Vec<String> {
+        let mut values: Vec<String> = match &self.field.kind {
+            crate::residents::fields::FieldKind::Choice(choices)
+                if self.question.options.is_empty() =>
+            {
+                choices.iter().map(|(v, _)| v.clone()).collect()
+            }
+            _ => self.question.options.clone(),
+        };
+        if let Some(Value::String(held)) = &self.held
+            && !values.contains(held)
+        {
+            values.push(held.clone());
+        }
+        values
     }
 }
 
@@ -225,6 +244,7 @@ impl LifeEvents {
             }
         }
         let held = self.held(resident, event).await?;
+        let mut records: Vec<(&str, Value)> = Vec::new();
         for (category, steps) in changes {
             let mut record = match held.get(category) {
                 Some(Value::Object(fields)) => fields.clone(),
@@ -235,27 +255,23 @@ impl LifeEvents {
                     record.insert(step.question.name().to_owned(), answer.clone());
                 }
             }
-            self.residents
-                .write(context, resident, category, &Value::Object(record))
-                .await?;
-            saved.written.push(category.to_owned());
+            records.push((category, Value::Object(record)));
         }
         if let Some(kind) = &event.records_as
-            && self.record_event(context, resident, kind).await?
+            && let Some(events) = self.with_event(resident, kind).await?
         {
-            saved.written.push("levensgebeurtenis".into());
+            records.push(("levensgebeurtenis", events));
+        }
+        // All answers are stored together, or (a bad answer, a failure) none.
+        let pairs: Vec<(&str, &Value)> = records.iter().map(|(c, v)| (*c, v)).collect();
+        for written in self.residents.write_all(context, resident, &pairs).await? {
+            saved.written.push(written.category);
         }
         Ok(saved)
     }
 
-    /// Adds `kind` to the resident's life events unless it is there; returns whether it
-    /// wrote.
-    async fn record_event(
-        &self,
-        context: &Context,
-        resident: ResidentId,
-        kind: &str,
-    ) -> Result<bool> {
+    /// The resident's life events with `kind` added, or `None` when it is there.
+    async fn with_event(&self, resident: ResidentId, kind: &str) -> Result<Option<Value>> {
         let mut events = match self
             .residents
             .read(resident, "levensgebeurtenis", None)
@@ -269,16 +285,13 @@ impl LifeEvents {
             .get_mut("gebeurtenissen")
             .and_then(Value::as_array_mut)
         else {
-            return Ok(false);
+            return Ok(None);
         };
         if list.iter().any(|e| e["soort"] == kind) {
-            return Ok(false);
+            return Ok(None);
         }
         list.push(serde_json::json!({"soort": kind}));
-        self.residents
-            .write(context, resident, "levensgebeurtenis", &events)
-            .await?;
-        Ok(true)
+        Ok(Some(events))
     }
 
     /// The departments that can help with event `id` now: registered, enabled, with the
@@ -332,9 +345,9 @@ impl LifeEvents {
         answers: &Answers,
         departments: &[String],
     ) -> Result<(Saved, Vec<GrantView>)> {
-        self.chosen(id, departments).await?;
+        let chosen = self.chosen(id, departments).await?;
         let saved = self.save(context, resident, id, answers).await?;
-        let grants = self.share(context, resident, id, departments).await?;
+        let grants = self.share_with(context, resident, &chosen).await?;
         Ok((saved, grants))
     }
 
@@ -372,8 +385,18 @@ impl LifeEvents {
         departments: &[String],
     ) -> Result<Vec<GrantView>> {
         let chosen = self.chosen(id, departments).await?;
+        self.share_with(context, resident, &chosen).await
+    }
+
+    /// One grant to each of `chosen`, limited to what it would see.
+    async fn share_with(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        chosen: &[HelperView],
+    ) -> Result<Vec<GrantView>> {
         let mut grants = Vec::new();
-        for helper in &chosen {
+        for helper in chosen {
             let grant = OwnInitiativeGrant {
                 department: helper.department.id.clone(),
                 processing_activity: helper.activity.id.clone(),

@@ -176,34 +176,61 @@ impl Residents {
         category: &str,
         data: &serde_json::Value,
     ) -> Result<RecordWritten> {
-        self.catalogue.get(category)?.validate(data)?;
-        let key = self.data_key(resident).await?;
-        let version = self
-            .store
-            .reserve_record_version(resident, category)
+        let mut written = self
+            .write_all(context, resident, &[(category, data)])
             .await?;
-        let plaintext = zeroize::Zeroizing::new(
-            serde_json::to_vec(data)
-                .map_err(|e| Error::Internal(format!("encoding a record: {e}")))?,
-        );
-        let sealed = key.seal(&record_aad(&resident, category, version), &plaintext)?;
+        written
+            .pop()
+            .ok_or_else(|| Error::Internal("a write stored nothing".into()))
+    }
+
+    /// Checks every one of `records` (category, data) against its schema, then stores
+    /// them all as new versions with their audit entries in one transaction: all, or
+    /// (on any bad record or failure) none.
+    pub async fn write_all(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        records: &[(&str, &serde_json::Value)],
+    ) -> Result<Vec<RecordWritten>> {
+        for (category, data) in records {
+            self.catalogue.get(category)?.validate(data)?;
+        }
+        let key = self.data_key(resident).await?;
         let created_at = self.clock.now();
-        let change = RecordChange::Put {
-            resident,
-            category: category.to_owned(),
-            record: StoredRecord {
+        let mut changes = Vec::with_capacity(records.len());
+        let mut written = Vec::with_capacity(records.len());
+        for (category, data) in records {
+            let version = self
+                .store
+                .reserve_record_version(resident, category)
+                .await?;
+            let plaintext = zeroize::Zeroizing::new(
+                serde_json::to_vec(data)
+                    .map_err(|e| Error::Internal(format!("encoding a record: {e}")))?,
+            );
+            let sealed = key.seal(&record_aad(&resident, category, version), &plaintext)?;
+            let change = RecordChange::Put {
+                resident,
+                category: (*category).to_owned(),
+                record: StoredRecord {
+                    version,
+                    created_at,
+                    sealed: sealed.0,
+                },
+            };
+            changes.push((
+                self.own_entry(Action::RecordWrite, resident, category),
+                change,
+            ));
+            written.push(RecordWritten {
+                category: (*category).to_owned(),
                 version,
                 created_at,
-                sealed: sealed.0,
-            },
-        };
-        let entry = self.own_entry(Action::RecordWrite, resident, category);
-        self.audit.record_change(context, entry, change).await?;
-        Ok(RecordWritten {
-            category: category.to_owned(),
-            version,
-            created_at,
-        })
+            });
+        }
+        self.audit.record_changes(context, changes).await?;
+        Ok(written)
     }
 
     /// The current version of a category, or a given `version`.

@@ -635,14 +635,19 @@ fn case_status(resident: Uuid, posted: i64) -> CaseStatusRow {
     }
 }
 
+/// Stores `row` the way the vault does: with its audit entry.
+async fn add_case_status(store: &dyn Store, row: &CaseStatusRow) {
+    let seq = store.audit_len().await.expect("len");
+    store
+        .append_audit(&[append(seq, Some(RecordChange::AddCaseStatus(row.clone())))])
+        .await
+        .expect("append a case status");
+}
+
 async fn cases(store: &dyn Store, resident: Uuid) {
     let (late, early) = (case_status(resident, 20), case_status(resident, 10));
-    store.add_case_status(&late).await.expect("add");
-    store.add_case_status(&early).await.expect("add");
-    store
-        .add_case_status(&case_status(Uuid::new_v4(), 5))
-        .await
-        .expect("add");
+    add_case_status(store, &late).await;
+    add_case_status(store, &early).await;
     let ids = |rows: Vec<CaseStatusRow>| rows.into_iter().map(|c| c.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store
@@ -650,28 +655,53 @@ async fn cases(store: &dyn Store, resident: Uuid) {
             .await
             .expect("list")),
         vec![early.id, late.id],
-        "oldest first, nobody else's"
+        "oldest first"
     );
+    // A status about someone who is not (or no longer) a resident is not stored; its
+    // audit entry is.
+    let nobody = Uuid::new_v4();
+    let before = store.audit_len().await.expect("len");
+    add_case_status(store, &case_status(nobody, 5)).await;
+    assert_eq!(store.audit_len().await.expect("len"), before + 1);
+    assert!(
+        store
+            .case_statuses_of_resident(nobody)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // Only what was shown (posted up to the newest shown) counts as seen.
     assert_eq!(
         store
-            .mark_case_statuses_seen(resident, t(30))
+            .mark_case_statuses_seen(resident, t(15), t(30))
             .await
             .expect("mark"),
-        2
+        1
     );
     assert_eq!(
         store
-            .mark_case_statuses_seen(resident, t(40))
+            .mark_case_statuses_seen(resident, t(20), t(40))
+            .await
+            .expect("mark"),
+        1,
+        "the later one when it was shown"
+    );
+    assert_eq!(
+        store
+            .mark_case_statuses_seen(resident, t(20), t(50))
             .await
             .expect("mark"),
         0,
         "seen once"
     );
-    let seen = store
+    let seen: Vec<_> = store
         .case_statuses_of_resident(resident)
         .await
-        .expect("list");
-    assert!(seen.iter().all(|c| c.seen_at == Some(t(30))));
+        .expect("list")
+        .into_iter()
+        .map(|c| c.seen_at)
+        .collect();
+    assert_eq!(seen, vec![Some(t(30)), Some(t(40))]);
 }
 
 async fn erasure(store: &dyn Store) {
@@ -703,10 +733,7 @@ async fn erasure(store: &dyn Store) {
         .put_session(&[8; 32], &session_row(gone.id, "login-erased"))
         .await
         .expect("session");
-    store
-        .add_case_status(&case_status(gone.id, 80))
-        .await
-        .expect("case status");
+    add_case_status(store, &case_status(gone.id, 80)).await;
 
     store.erase_resident(gone.id).await.expect("erase");
     assert_eq!(store.resident(gone.id).await.expect("read"), None);
@@ -755,8 +782,8 @@ async fn erasure(store: &dyn Store) {
     );
     assert_eq!(
         store.audit_len().await.expect("len"),
-        seq + 1,
-        "the log keeps its entries"
+        seq + 2,
+        "the log keeps its entries (the record's and the status's)"
     );
     store
         .erase_resident(gone.id)

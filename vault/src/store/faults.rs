@@ -136,9 +136,8 @@ forward!(ReplayStore {
 });
 
 forward!(CaseStore {
-    write add_case_status(row: &CaseStatusRow) -> ();
     read case_statuses_of_resident(resident: Uuid) -> Vec<CaseStatusRow>;
-    write mark_case_statuses_seen(resident: Uuid, at: DateTime<Utc>) -> usize;
+    write mark_case_statuses_seen(resident: Uuid, shown: DateTime<Utc>, at: DateTime<Utc>) -> usize;
 });
 
 forward!(OfficerStore {

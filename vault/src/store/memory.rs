@@ -460,6 +460,13 @@ impl AuditStore for MemoryStore {
                         }
                     }
                 }
+                // A resident erased meanwhile gets no status.
+                Some(RecordChange::AddCaseStatus(row))
+                    if state.residents.contains_key(&row.resident) =>
+                {
+                    state.case_statuses.push(row.clone());
+                }
+                Some(RecordChange::AddCaseStatus(_)) => {}
             }
         }
         Ok(())
@@ -526,11 +533,6 @@ impl OfficerStore for MemoryStore {
 
 #[async_trait]
 impl CaseStore for MemoryStore {
-    async fn add_case_status(&self, row: &CaseStatusRow) -> StoreResult<()> {
-        self.state().case_statuses.push(row.clone());
-        Ok(())
-    }
-
     async fn case_statuses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<CaseStatusRow>> {
         let mut out: Vec<CaseStatusRow> = self
             .state()
@@ -546,13 +548,14 @@ impl CaseStore for MemoryStore {
     async fn mark_case_statuses_seen(
         &self,
         resident: Uuid,
+        shown: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<usize> {
         let mut state = self.state();
         let unseen = state
             .case_statuses
             .iter_mut()
-            .filter(|c| c.resident == resident && c.seen_at.is_none());
+            .filter(|c| c.resident == resident && c.seen_at.is_none() && c.posted_at <= shown);
         let mut marked = 0;
         for status in unseen {
             status.seen_at = Some(at);

@@ -179,14 +179,15 @@ pub trait SessionStore: Send + Sync {
 /// Departments' status updates on residents' cases.
 #[async_trait]
 pub trait CaseStore: Send + Sync {
-    /// Stores a new status. Durable on return.
-    async fn add_case_status(&self, row: &CaseStatusRow) -> StoreResult<()>;
-    /// Every status about a resident, oldest first.
+    /// Every status about a resident, oldest first. (A new status is stored with its audit
+    /// entry: [`RecordChange::AddCaseStatus`].)
     async fn case_statuses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<CaseStatusRow>>;
-    /// Marks every status about a resident not seen yet as seen at `at`; returns how many.
+    /// Marks the statuses about a resident posted up to `shown` (the newest the resident
+    /// was shown) and not seen yet as seen at `at`; returns how many.
     async fn mark_case_statuses_seen(
         &self,
         resident: Uuid,
+        shown: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<usize>;
 }

@@ -231,7 +231,8 @@ pub struct AuditAppend {
     pub change: Option<RecordChange>,
 }
 
-/// A change to a resident's records, stored together with the audit entry that reports it.
+/// A change to a resident's data (records, case statuses), stored together with the audit
+/// entry that reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordChange {
     /// Store one new version.
@@ -252,6 +253,9 @@ pub enum RecordChange {
         /// The versions to remove.
         versions: Vec<u32>,
     },
+    /// Add a department's status update on the resident's case. Dropped when the resident
+    /// is gone (erased meanwhile), so a status never outlives an erasure.
+    AddCaseStatus(CaseStatusRow),
 }
 
 /// A privacy officer's credential, issued by the operator.

@@ -35,10 +35,10 @@ pub struct CaseCard {
     pub id: String,
     /// The department's name.
     pub department: String,
-    /// The stages, each with whether it is reached.
+    /// The stages, each with whether it happened.
     pub stages: Vec<(String, bool)>,
-    /// How many stages are reached.
-    pub reached: usize,
+    /// The stages that happened, in words (the picture's text).
+    pub reached: String,
     /// The steps, oldest first.
     pub lines: Vec<Line>,
     /// How to reach the department.
@@ -63,7 +63,7 @@ struct CasesPage {
 pub async fn cases(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
     let t = me.texts;
     let cases = state.cases.of_resident(me.id).await.or_page(t)?;
-    state.cases.seen(me.id).await.or_page(t)?;
+    state.cases.seen(me.id, &cases).await.or_page(t)?;
     let cards = cases.iter().map(|case| card(&state, case, t)).collect();
     Ok(render(
         &CasesPage {
@@ -76,19 +76,22 @@ pub async fn cases(State(state): State<AppState>, me: Resident) -> Result<Respon
 
 fn card(state: &AppState, case: &Case, t: Texts) -> CaseCard {
     let name = case.department.name.as_str();
-    let mut reached = 0;
+    // Each stage is filled only when it happened: a status does not mean they looked.
+    let mut happened = [false; STAGES.len()];
     let lines = case
         .steps
         .iter()
         .map(|(at, step)| {
-            let stage = match step {
-                Step::Approved | Step::Shared => 1,
-                Step::Read => 2,
-                Step::Status(CaseStatus::DecisionMade) => 4,
-                Step::Status(_) => 3,
-                _ => 0,
-            };
-            reached = reached.max(stage);
+            match step {
+                Step::Approved | Step::Shared => happened[0] = true,
+                Step::Read => happened[1] = true,
+                Step::Status(CaseStatus::DecisionMade) => {
+                    happened[2] = true;
+                    happened[3] = true;
+                }
+                Step::Status(_) => happened[2] = true,
+                _ => {}
+            }
             line(state, name, at, step, t)
         })
         .collect();
@@ -106,10 +109,16 @@ fn card(state: &AppState, case: &Case, t: Texts) -> CaseCard {
         department: name.to_owned(),
         stages: STAGES
             .iter()
-            .enumerate()
-            .map(|(i, key)| (t.get(key).to_owned(), i < reached))
+            .zip(happened)
+            .map(|(key, done)| (t.get(key).to_owned(), done))
             .collect(),
-        reached,
+        reached: STAGES
+            .iter()
+            .zip(happened)
+            .filter(|(_, done)| *done)
+            .map(|(key, _)| t.get(key))
+            .collect::<Vec<_>>()
+            .join(", "),
         lines,
         contact,
     }

@@ -113,12 +113,14 @@ pub async fn answer(
     match read_answer(step, &form, t) {
         Ok(value) => {
             answers.insert(step.question.id.clone(), value);
-            // The answer may change which questions follow.
+            // The answer may change which questions follow; answers to questions that no
+            // longer apply (or never were questions) are not carried on.
             let steps = state
                 .life_events
                 .steps(me.id, &id, &answers)
                 .await
                 .or_page(t)?;
+            answers.retain(|question, _| steps.iter().any(|s| &s.question.id == question));
             Ok(question_or_summary(
                 &state,
                 &me,
@@ -195,7 +197,7 @@ fn read_answer(step: &Step, form: &[(String, String)], t: Texts) -> Result<Value
     let posted = value_of(form, "answer").map(str::trim).unwrap_or_default();
     match &step.field.kind {
         FieldKind::Choice(_) => {
-            let allowed = offered(step);
+            let allowed = step.options();
             allowed
                 .iter()
                 .find(|v| v.as_str() == posted)
@@ -223,23 +225,6 @@ fn read_answer(step: &Step, form: &[(String, String)], t: Texts) -> Result<Value
             }
         }
     }
-}
-
-/// The values a choice question offers: its options, and what the vault holds if that is
-/// another one (so it can be confirmed).
-fn offered(step: &Step) -> Vec<String> {
-    let mut values: Vec<String> = match &step.field.kind {
-        FieldKind::Choice(choices) if step.question.options.is_empty() => {
-            choices.iter().map(|(v, _)| v.clone()).collect()
-        }
-        _ => step.question.options.clone(),
-    };
-    if let Some(Value::String(held)) = &step.held
-        && !values.contains(held)
-    {
-        values.push(held.clone());
-    }
-    values
 }
 
 /// How a value reads: a choice's label, yes or no, or the value itself.
@@ -291,7 +276,8 @@ fn question_or_summary(
     };
     let current = step.value();
     let options = match &step.field.kind {
-        FieldKind::Choice(_) => offered(step)
+        FieldKind::Choice(_) => step
+            .options()
             .into_iter()
             .map(|v| Answer {
                 label: shown(step, &Value::String(v.clone()), t),

@@ -1,7 +1,8 @@
 //! The audit log's entries, Merkle nodes and indexes.
 
+use super::cases::by_resident;
 use super::records::{encode_record, record_key};
-use super::{SledStore, map_err, map_tx_err};
+use super::{SledStore, encode_json, map_err, map_tx_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -19,6 +20,7 @@ impl AuditStore for SledStore {
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
         // Keys of record changes are computed before the transaction, which may run again.
         let mut changes = Vec::new();
+        let mut statuses = Vec::new();
         for append in batch {
             match &append.change {
                 None => {}
@@ -39,6 +41,7 @@ impl AuditStore for SledStore {
                         changes.push((record_key(*resident, category, *version)?, None));
                     }
                 }
+                Some(RecordChange::AddCaseStatus(row)) => statuses.push(row),
             }
         }
         (
@@ -46,31 +49,45 @@ impl AuditStore for SledStore {
             &self.audit_nodes,
             &self.audit_index,
             &self.records,
+            &self.residents,
+            &self.case_statuses,
+            &self.case_statuses_by_resident,
         )
-            .transaction(|(entries, tree_nodes, index, records)| {
-                for append in batch {
-                    let seq = append.seq;
-                    if entries.get(seq.to_be_bytes())?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                            format!("audit entry {seq} exists already"),
-                        )));
+            .transaction(
+                |(entries, tree_nodes, index, records, residents, cases, cases_by_resident)| {
+                    for append in batch {
+                        let seq = append.seq;
+                        if entries.get(seq.to_be_bytes())?.is_some() {
+                            return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                                format!("audit entry {seq} exists already"),
+                            )));
+                        }
+                        entries.insert(&seq.to_be_bytes(), append.entry.as_slice())?;
+                        for (level, at, hash) in &append.nodes {
+                            tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
+                        }
+                        for key in &append.index_keys {
+                            index
+                                .insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
+                        }
                     }
-                    entries.insert(&seq.to_be_bytes(), append.entry.as_slice())?;
-                    for (level, at, hash) in &append.nodes {
-                        tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
+                    for (key, value) in &changes {
+                        match value {
+                            Some(value) => records.insert(key.as_slice(), value.as_slice())?,
+                            None => records.remove(key.as_slice())?,
+                        };
                     }
-                    for key in &append.index_keys {
-                        index.insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
+                    for row in &statuses {
+                        // A resident erased meanwhile gets no status (the erasure sweeps
+                        // statuses again after removing the resident).
+                        if residents.get(row.resident.as_bytes())?.is_some() {
+                            cases.insert(row.id.as_bytes(), encode_json(row))?;
+                            cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
+                        }
                     }
-                }
-                for (key, value) in &changes {
-                    match value {
-                        Some(value) => records.insert(key.as_slice(), value.as_slice())?,
-                        None => records.remove(key.as_slice())?,
-                    };
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .map_err(|e| map_tx_err(e, "appending to the audit log"))
     }
 

@@ -1,14 +1,13 @@
 //! Departments' status updates on residents' cases.
 
-use super::{SledStore, decode_json, encode_json, map_err, map_tx_err};
+use super::{SledStore, decode_json, encode_json, map_err};
 use crate::store::{CaseStatusRow, CaseStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 use uuid::Uuid;
 
-fn by_resident(resident: Uuid, id: Uuid) -> Vec<u8> {
+/// The key of status `id` in the by-resident index.
+pub(super) fn by_resident(resident: Uuid, id: Uuid) -> Vec<u8> {
     [resident.as_bytes().as_slice(), id.as_bytes()].concat()
 }
 
@@ -34,17 +33,6 @@ impl SledStore {
 
 #[async_trait]
 impl CaseStore for SledStore {
-    async fn add_case_status(&self, row: &CaseStatusRow) -> StoreResult<()> {
-        (&self.case_statuses, &self.case_statuses_by_resident)
-            .transaction(|(statuses, index)| {
-                statuses.insert(row.id.as_bytes(), encode_json(row))?;
-                index.insert(by_resident(row.resident, row.id), &[])?;
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(|e| map_tx_err(e, "storing a case status"))?;
-        self.durable().await
-    }
-
     async fn case_statuses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<CaseStatusRow>> {
         let mut out = Vec::new();
         for key in self
@@ -67,15 +55,37 @@ impl CaseStore for SledStore {
     async fn mark_case_statuses_seen(
         &self,
         resident: Uuid,
+        shown: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<usize> {
         let mut marked = 0;
-        for mut row in self.case_statuses_of_resident(resident).await? {
-            if row.seen_at.is_none() {
-                row.seen_at = Some(at);
-                self.case_statuses
-                    .insert(row.id.as_bytes(), encode_json(&row))
-                    .map_err(|e| map_err(e, "marking a case status seen"))?;
+        for key in self
+            .case_statuses_by_resident
+            .scan_prefix(resident.as_bytes())
+            .keys()
+        {
+            let key = key.map_err(|e| map_err(e, "listing case statuses"))?;
+            let Some(stored) = self
+                .case_statuses
+                .get(&key[16..])
+                .map_err(|e| map_err(e, "reading a case status"))?
+            else {
+                continue;
+            };
+            let row: CaseStatusRow = decode_json(&stored, "case status")?;
+            if row.seen_at.is_some() || row.posted_at > shown {
+                continue;
+            }
+            let seen = CaseStatusRow {
+                seen_at: Some(at),
+                ..row
+            };
+            // Only if the row is still as read: an erasure in between stays an erasure.
+            let swapped = self
+                .case_statuses
+                .compare_and_swap(&key[16..], Some(stored), Some(encode_json(&seen)))
+                .map_err(|e| map_err(e, "marking a case status seen"))?;
+            if swapped.is_ok() {
                 marked += 1;
             }
         }

@@ -190,6 +190,8 @@ impl ResidentStore for SledStore {
         self.residents
             .remove(id.as_bytes())
             .map_err(|e| map_err(e, "erasing a resident"))?;
+        // A status stored while this erasure ran (its resident still there) goes too.
+        self.erase_case_statuses(id)?;
         self.durable().await
     }
 
