@@ -4,10 +4,12 @@
 //! Sections: `records` (record write and read through store and crypto, and through the
 //! HTTP API) and `consent` (consented reads by a department over HTTP through the SDK, and
 //! the cost of the crypto alone per read), and `audit` (append throughput with and without
-//! concurrency, proof generation at a million entries, offline verification speed). With
-//! no section, all run. `KLUIS_BENCH_QUICK=1` runs a short smoke version.
+//! concurrency, proof generation at a million entries, offline verification speed), and
+//! `schemes` (every scheme for one resident: decrypt, evaluate, receipt; the uptake report
+//! over 1,000 residents). With no section, all run. `KLUIS_BENCH_QUICK=1` runs a short smoke version.
 //! Every run prints the machine it ran on and the process's memory at the end.
 
+mod schemes;
 mod support;
 
 use kluis::{App, Clock, Config};
@@ -541,6 +543,9 @@ fn main() {
         }
         if runs("audit") {
             audit().await;
+        }
+        if runs("schemes") {
+            schemes::schemes().await;
         }
     });
     println!("memory: {}", memory());

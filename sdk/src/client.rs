@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The category that holds whether the municipality may approach the resident.
+pub const APPROACH_CATEGORY: &str = "regelingen.benaderen";
+
 /// How often a call that is safe to repeat is tried in all.
 const ATTEMPTS: u32 = 3;
 
@@ -270,6 +273,26 @@ impl Client {
             true,
         )
         .await
+    }
+
+    /// Whether the resident lets the municipality approach them about support they may
+    /// be entitled to (proactive services): `None` when they have not chosen. Read under
+    /// `grant` like any record, so the grant must include `regelingen.benaderen`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: kluis_sdk::Client, grant: kluis_sdk::Grant) -> Result<(), kluis_sdk::Error> {
+    /// if client.may_approach(&grant).await? == Some(true) {
+    ///     println!("we may tell this resident about schemes they may be missing");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn may_approach(&self, grant: &Grant) -> Result<Option<bool>, Error> {
+        let read = self.read(grant, &[APPROACH_CATEGORY]).await?;
+        Ok(read
+            .records
+            .iter()
+            .find(|r| r.category == APPROACH_CATEGORY)
+            .and_then(|r| r.data["benaderen"].as_bool()))
     }
 
     /// The grant's current state (active, revoked, expired) as the vault records it.

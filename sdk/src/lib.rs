@@ -35,7 +35,7 @@ mod client;
 mod error;
 mod key;
 
-pub use client::Client;
+pub use client::{APPROACH_CATEGORY, Client};
 pub use error::Error;
 pub use key::DepartmentKey;
 pub use kluis_proto as proto;

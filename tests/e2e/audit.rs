@@ -19,7 +19,7 @@ use std::path::Path;
 /// Exports the whole log of the vault whose data lives in `dir` through `kluis audit
 /// export` on its admin socket, and checks it with `kluis audit verify` against the
 /// vault's published JWKS. Returns the entries.
-async fn export_and_verify(dir: &Path, url: &str) -> Vec<Value> {
+pub(crate) async fn export_and_verify(dir: &Path, url: &str) -> Vec<Value> {
     let socket = dir.join("data/admin.sock");
     let export = dir.join("export.jsonl");
     let (ok, _, err) = kluis_cli(&[

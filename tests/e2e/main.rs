@@ -32,3 +32,5 @@ mod read_pipeline;
 mod records;
 mod refusals;
 mod revocation;
+mod schemes;
+mod schemes_browser;

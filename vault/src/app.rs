@@ -15,6 +15,8 @@ use crate::life_events::LifeEvents;
 use crate::life_events::catalogue::LifeEventCatalogue;
 use crate::residents::Residents;
 use crate::residents::catalogue::Catalogue;
+use crate::schemes::Schemes;
+use crate::schemes::rules::RuleSet;
 use crate::state::{AppState, Site};
 use crate::store::Store;
 use crate::{Error, auth, crypto, http, jose, web};
@@ -99,14 +101,26 @@ impl App {
                     })?;
                 events
             }
-            None => {
-                if !config.dev_login {
-                    tracing::warn!(
-                        "no [life_events] file: residents see the built-in example life events, with example phone numbers; set your municipality's own"
-                    );
-                }
-                LifeEventCatalogue::builtin(&catalogue).map_err(StartError::Catalogue)?
+            None => LifeEventCatalogue::builtin(&catalogue).map_err(StartError::Catalogue)?,
+        };
+        let year = chrono::Datelike::year(&clock.now());
+        let rules = match &config.schemes {
+            Some(path) => {
+                let rules =
+                    RuleSet::from_file(path, &catalogue, year).map_err(StartError::Catalogue)?;
+                rules
+                    .check_departments(&store.departments().await?)
+                    .map_err(|e| {
+                        StartError::Catalogue(
+                            e.lines()
+                                .map(|l| format!("schemes file {}: {l}", path.display()))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    })?;
+                rules
             }
+            None => RuleSet::builtin(&catalogue, year).map_err(StartError::Catalogue)?,
         };
         let vault_keys = jose::keys::VaultKeys::load_or_create(&keyring).map_err(|reason| {
             StartError::Keyring {
@@ -181,6 +195,13 @@ impl App {
             audit.clone(),
             clock.clone(),
         );
+        let schemes = Schemes::new(
+            Arc::new(rules),
+            residents.clone(),
+            consent.clone(),
+            audit.clone(),
+            clock.clone(),
+        );
         let state = AppState {
             officers: Officers::new(store.clone(), audit.clone(), clock.clone()),
             residents,
@@ -188,6 +209,7 @@ impl App {
             consent,
             life_events,
             cases,
+            schemes,
             departments,
             desk,
             oidc,
@@ -201,6 +223,17 @@ impl App {
             },
             clock,
         };
+        // Once the vault can start: a production vault on the demo municipality's data.
+        if !config.dev_login && config.life_events.is_none() {
+            tracing::warn!(
+                "no [life_events] file: residents see the built-in example life events, with example phone numbers; set your municipality's own"
+            );
+        }
+        if !config.dev_login && config.schemes.is_none() {
+            tracing::warn!(
+                "no [schemes] file: residents see the built-in example schemes, with example amounts; set your municipality's own"
+            );
+        }
         Ok(App {
             state,
             audit,
@@ -235,6 +268,11 @@ impl App {
     /// The life-event service.
     pub fn life_events(&self) -> &LifeEvents {
         &self.state.life_events
+    }
+
+    /// The scheme service.
+    pub fn schemes(&self) -> &Schemes {
+        &self.state.schemes
     }
 
     /// Where residents' cases stand.

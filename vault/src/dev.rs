@@ -169,6 +169,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                         "wonen.situatie",
                         "werk.profiel",
                         "schulden.overzicht",
+                        "regelingen.benaderen",
                     ],
                     3650,
                 ),

@@ -18,6 +18,7 @@
 //! - [`audit`]: the tamper-evident log, its proofs, and the officer's questions.
 //! - [`life_events`]: start from what happened: questions that fit, share with all who help.
 //! - [`cases`]: where a resident's case stands: departments' status updates, open actions.
+//! - [`schemes`]: schemes a resident may be missing, computed inside their vault.
 //! - [`auth`]: who is calling (sessions, logins, departments, officers).
 //! - [`language`]: Dutch and English, every sentence a resident reads.
 //! - [`ids`]: the shape of operator-chosen ids.
@@ -55,6 +56,7 @@ pub mod jose;
 pub mod language;
 pub mod life_events;
 pub mod residents;
+pub mod schemes;
 pub mod state;
 pub mod store;
 pub mod web;

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::consent::Consent;
 use crate::life_events::LifeEvents;
 use crate::residents::Residents;
+use crate::schemes::Schemes;
 use crate::store::Health;
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub(crate) consent: Consent,
     pub(crate) life_events: LifeEvents,
     pub(crate) cases: Cases,
+    pub(crate) schemes: Schemes,
     pub(crate) departments: DepartmentAuth,
     pub(crate) officers: Officers,
     pub(crate) desk: OfficerDesk,
@@ -66,6 +68,7 @@ parts!(
     consent: Consent,
     life_events: LifeEvents,
     cases: Cases,
+    schemes: Schemes,
     departments: DepartmentAuth,
     officers: Officers,
     desk: OfficerDesk,

@@ -316,3 +316,50 @@ fn serve_refuses_a_life_event_file_with_a_mistake() {
         assert_one_line(&stderr, &[needle, "levensgebeurtenissen.json"]);
     }
 }
+
+#[test]
+fn a_bad_scheme_file_stops_serve_with_one_line_naming_file_and_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("regelingen.json");
+    let builtin: serde_json::Value =
+        serde_json::from_str(include_str!("../src/schemes/schemes.json")).unwrap();
+    let changed = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut file = builtin.clone();
+        change(&mut file);
+        file.to_string()
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "{\"id\": \"x\", \"version\": 1, \"schemes\": [".to_owned(),
+            "schemes file",
+        ),
+        (
+            changed(&|f| {
+                f["schemes"][3]["rule"] = serde_json::json!({"<=": [{"var": "inkomen"}, 5]})
+            }),
+            "scheme stadspas: uses unknown field \"inkomen\"",
+        ),
+        (
+            changed(&|f| {
+                f["parameters"]["bijstandsnorm"]["values"] =
+                    serde_json::json!({"2019": {"alleenstaand": 1.0}})
+            }),
+            "parameter bijstandsnorm has no value for",
+        ),
+    ];
+    for (text, needle) in cases {
+        std::fs::write(&rules, text).unwrap();
+        let config = write_config(
+            dir.path(),
+            &format!("[schemes]\nfile = \"{}\"\n", rules.display()),
+        );
+        let (_, stderr) = serve_fails(
+            &config,
+            &[(
+                "KLUIS_ROOT_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            )],
+        );
+        assert_one_line(&stderr, &[needle, "regelingen.json"]);
+    }
+}

@@ -42,11 +42,15 @@ pub enum Action {
     OfficerQuery,
     /// A department told the resident where their case stands.
     CaseStatus,
+    /// A resident's schemes were evaluated in their vault (a receipt: ids only).
+    SchemeCheck,
+    /// A resident applied for a scheme by sharing with its department.
+    SchemeApplication,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 16] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -61,6 +65,8 @@ impl Action {
         Action::OfficerChange,
         Action::OfficerQuery,
         Action::CaseStatus,
+        Action::SchemeCheck,
+        Action::SchemeApplication,
     ];
 
     /// The snake_case name.
@@ -80,6 +86,8 @@ impl Action {
             Action::OfficerChange => "officer_change",
             Action::OfficerQuery => "officer_query",
             Action::CaseStatus => "case_status",
+            Action::SchemeCheck => "scheme_check",
+            Action::SchemeApplication => "scheme_application",
         }
     }
 }

@@ -21,5 +21,6 @@ pub mod error;
 pub mod jwk;
 pub mod life_events;
 pub mod records;
+pub mod schemes;
 
 pub use error::{ErrorCode, Problem};

@@ -4,6 +4,7 @@ pub mod chromium;
 pub mod department;
 pub mod oidc;
 pub mod process;
+pub mod sockets;
 
 pub use department::TestDepartment;
 pub use process::VaultProcess;

@@ -26,12 +26,20 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) life_events: LifeEventsSection,
     #[serde(default)]
+    pub(super) schemes: SchemesSection,
+    #[serde(default)]
     pub(super) oidc: Vec<OidcSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LifeEventsSection {
+    pub(super) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SchemesSection {
     pub(super) file: Option<PathBuf>,
 }
 

@@ -60,6 +60,9 @@ pub struct Config {
     /// The municipality's own life-event catalogue (`[life_events] file`,
     /// `KLUIS_LIFE_EVENTS`); without one, the built-in demo catalogue.
     pub life_events: Option<PathBuf>,
+    /// The municipality's own scheme catalogue (`[schemes] file`, `KLUIS_SCHEMES`);
+    /// without one, the built-in example schemes.
+    pub schemes: Option<PathBuf>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// A session ends after this long without use.
@@ -283,6 +286,10 @@ impl Config {
                 .var("KLUIS_LIFE_EVENTS")
                 .map(PathBuf::from)
                 .or(file.life_events.file),
+            schemes: env
+                .var("KLUIS_SCHEMES")
+                .map(PathBuf::from)
+                .or(file.schemes.file),
             oidc,
             data_dir,
             key_dir,
@@ -306,6 +313,7 @@ impl Config {
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             verify_audit_at_start: true,
             life_events: None,
+            schemes: None,
             data_dir: dir.join("data"),
             key_dir: dir.join("keys"),
             root_key,

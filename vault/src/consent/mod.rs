@@ -25,6 +25,7 @@ pub mod access;
 pub mod departments;
 pub mod grants;
 pub mod history;
+pub mod offers;
 pub mod portability;
 pub mod reads;
 pub mod requests;

@@ -10,6 +10,7 @@
 //! - [`consent`]: the resident's requests and grants, `/v1/me/requests`, `/v1/me/grants`.
 //! - [`departments`]: the department API, `/v1/dept/...` (reads, status updates, shares).
 //! - `life_events`: the life-event flow, `/v1/life-events`, `/v1/me/life-events/...`.
+//! - `schemes`: scheme suggestions and the approach preference, `/v1/me/schemes/...`.
 //! - [`admin`]: the operator's routes, served only on the local admin socket.
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
 //! - [`login`]: logins through OpenID Providers, for browsers.
@@ -31,6 +32,7 @@ mod login;
 mod officer;
 pub mod problem;
 mod records;
+mod schemes;
 
 use crate::clock::Clock;
 use crate::state::AppState;
@@ -70,7 +72,15 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/grants/{id}/revoke", post(consent::revoke))
         .route("/departments/{id}/revoke", post(consent::revoke_department))
         .route("/life-events/{id}", post(life_events::complete))
-        .route("/life-events/{id}/steps", post(life_events::steps));
+        .route("/life-events/{id}/steps", post(life_events::steps))
+        .route("/schemes", get(schemes::list))
+        .route(
+            "/schemes/approach",
+            get(schemes::approach).put(schemes::set_approach),
+        )
+        .route("/schemes/{id}/apply", post(schemes::apply))
+        .route("/schemes/{id}/hide", post(schemes::hide))
+        .route("/schemes/{id}/unhide", post(schemes::unhide));
 
     let department = Router::new()
         .route("/access-requests", post(departments::create_request))

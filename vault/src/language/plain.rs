@@ -129,4 +129,21 @@ mod tests {
         let found = problems(dutch);
         assert!(found.is_empty(), "life events: {found:#?}");
     }
+
+    #[test]
+    fn every_dutch_sentence_of_the_schemes_is_plain() {
+        let rules =
+            crate::schemes::rules::RuleSet::builtin(&Catalogue::builtin().unwrap(), 2026).unwrap();
+        let mut dutch: Vec<&str> = Vec::new();
+        for scheme in rules.schemes() {
+            dutch.extend([
+                scheme.title.nl.as_str(),
+                scheme.what.nl.as_str(),
+                scheme.gives.nl.as_str(),
+            ]);
+            dutch.extend(scheme.why.iter().map(|w| w.nl.as_str()));
+        }
+        let found = problems(dutch);
+        assert!(found.is_empty(), "schemes: {found:#?}");
+    }
 }

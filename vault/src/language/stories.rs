@@ -57,6 +57,8 @@ pub fn history_sentence(
         (Action::Erasure, _) => t.get("story.erased").to_owned(),
         (Action::OfficerQuery, _) => t.get("story.officer").to_owned(),
         (Action::CaseStatus, _) => fill("story.case_status"),
+        (Action::SchemeCheck, _) => t.get("story.scheme_check").to_owned(),
+        (Action::SchemeApplication, _) => fill("story.scheme_application"),
         (Action::DepartmentChange | Action::KeyRotation | Action::OfficerChange, _) => {
             t.get("story.operator").to_owned()
         }

@@ -80,6 +80,26 @@ impl Texts {
         local.format_localized("%-d %B %Y", locale).to_string()
     }
 
+    /// An amount of euros as residents read it: "€ 1.471,05" / "€1,471.05".
+    pub fn euros(&self, amount: f64) -> String {
+        let cents = (amount * 100.0).round() as i64;
+        let whole = (cents.abs() / 100).to_string();
+        let (thousands, decimal) = self.language.pick(('.', ','), (',', '.'));
+        let mut grouped = String::new();
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                grouped.push(thousands);
+            }
+            grouped.push(digit);
+        }
+        let sign = if cents < 0 { "-" } else { "" };
+        let cents = cents.abs() % 100;
+        self.language.pick(
+            format!("{sign}€ {grouped}{decimal}{cents:02}"),
+            format!("{sign}€{grouped}{decimal}{cents:02}"),
+        )
+    }
+
     /// A moment: the day and the time ("22 november 2026, 14:05").
     pub fn date_time(&self, at: DateTime<Utc>) -> String {
         let local = at.with_timezone(&Amsterdam);
@@ -103,6 +123,24 @@ pub fn has_message(key: &str) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn euros_read_as_residents_write_them() {
+        let (nl, en) = (
+            Texts {
+                language: Language::Nl,
+            },
+            Texts {
+                language: Language::En,
+            },
+        );
+        assert_eq!(nl.euros(1471.05), "€ 1.471,05");
+        assert_eq!(en.euros(1471.05), "€1,471.05");
+        assert_eq!(nl.euros(2628.0), "€ 2.628,00");
+        assert_eq!(nl.euros(465.0), "€ 465,00");
+        assert_eq!(nl.euros(1_234_567.8), "€ 1.234.567,80");
+        assert_eq!(nl.euros(0.01), "€ 0,01");
+    }
 
     #[test]
     fn the_message_file_parses() {

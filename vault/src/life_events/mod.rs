@@ -18,13 +18,12 @@ pub mod conditions;
 
 use crate::audit::Context;
 use crate::consent::Consent;
+use crate::consent::offers::ShareOffer;
 use crate::residents::fields::Field;
 use crate::residents::{ResidentId, Residents};
 use crate::{Error, Result};
 use catalogue::{LifeEvent, LifeEventCatalogue, Question};
-use kluis_proto::consent::{
-    CategoryLabel, DepartmentRef, GrantView, OwnInitiativeGrant, ProcessingActivity,
-};
+use kluis_proto::consent::GrantView;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -83,19 +82,6 @@ pub struct Saved {
     pub written: Vec<String>,
     /// The questions whose answer was confirmed as it stood (nothing written for them).
     pub confirmed: Vec<String>,
-}
-
-/// A department that can help with an event, and what sharing with it means.
-#[derive(Clone, Debug)]
-pub struct HelperView {
-    /// The department.
-    pub department: DepartmentRef,
-    /// Its processing activity (purpose, law, retention).
-    pub activity: ProcessingActivity,
-    /// What it would see: the activity's categories that the event touches.
-    pub categories: Vec<CategoryLabel>,
-    /// How long it may look.
-    pub duration_days: u32,
 }
 
 /// The life-event service.
@@ -296,41 +282,22 @@ impl LifeEvents {
 
     /// The departments that can help with event `id` now: registered, enabled, with the
     /// activity current, and touching at least one of the event's categories.
-    pub async fn helpers(&self, id: &str) -> Result<Vec<HelperView>> {
+    pub async fn helpers(&self, id: &str) -> Result<Vec<ShareOffer>> {
         let event = self.event(id)?;
-        let departments = self.consent.departments().await?;
         let mut out = Vec::new();
         for helper in &event.helpers {
-            let Some(department) = departments
-                .iter()
-                .find(|d| d.id == helper.department && !d.disabled)
-            else {
-                continue;
-            };
-            let Some(activity) = department
-                .processing_activities
-                .iter()
-                .find(|a| a.id == helper.activity)
-            else {
-                continue;
-            };
-            let categories: Vec<&String> = event
-                .categories
-                .iter()
-                .filter(|c| activity.categories.contains(c))
-                .collect();
-            if categories.is_empty() {
-                continue;
+            if let Some(offer) = self
+                .consent
+                .share_offer(
+                    &helper.department,
+                    &helper.activity,
+                    &event.categories,
+                    helper.duration_days,
+                )
+                .await?
+            {
+                out.push(offer);
             }
-            out.push(HelperView {
-                department: DepartmentRef {
-                    id: department.id.clone(),
-                    name: department.name.clone(),
-                },
-                activity: activity.clone(),
-                categories: self.consent.labels(categories),
-                duration_days: helper.duration_days,
-            });
         }
         Ok(out)
     }
@@ -352,9 +319,9 @@ impl LifeEvents {
     }
 
     /// The helpers `departments` names, each once; an id that cannot help is refused.
-    async fn chosen(&self, id: &str, departments: &[String]) -> Result<Vec<HelperView>> {
+    async fn chosen(&self, id: &str, departments: &[String]) -> Result<Vec<ShareOffer>> {
         let helpers = self.helpers(id).await?;
-        let mut chosen: Vec<HelperView> = Vec::new();
+        let mut chosen: Vec<ShareOffer> = Vec::new();
         for department in departments {
             let helper = helpers
                 .iter()
@@ -393,21 +360,11 @@ impl LifeEvents {
         &self,
         context: &Context,
         resident: ResidentId,
-        chosen: &[HelperView],
+        chosen: &[ShareOffer],
     ) -> Result<Vec<GrantView>> {
         let mut grants = Vec::new();
-        for helper in chosen {
-            let grant = OwnInitiativeGrant {
-                department: helper.department.id.clone(),
-                processing_activity: helper.activity.id.clone(),
-                categories: helper.categories.iter().map(|c| c.id.clone()).collect(),
-                duration_days: helper.duration_days,
-            };
-            grants.push(
-                self.consent
-                    .grant_own_initiative(context, resident, &grant)
-                    .await?,
-            );
+        for offer in chosen {
+            grants.push(self.consent.accept_offer(context, resident, offer).await?);
         }
         Ok(grants)
     }

@@ -14,6 +14,7 @@ pub struct Faults {
     audit_append: AtomicBool,
     sync: AtomicBool,
     disk_full: AtomicBool,
+    sealed_reads: AtomicBool,
 }
 
 impl Faults {
@@ -30,6 +31,11 @@ impl Faults {
     /// Every write fails, as on a full disk; reads still work.
     pub fn fill_disk(&self, on: bool) {
         self.disk_full.store(on, Ordering::SeqCst);
+    }
+
+    /// Reading a sealed record fails: whatever still works decrypts no record.
+    pub fn refuse_sealed_reads(&self, on: bool) {
+        self.sealed_reads.store(on, Ordering::SeqCst);
     }
 
     fn check(&self, switch: &AtomicBool, what: &str) -> StoreResult<()> {
@@ -79,6 +85,9 @@ macro_rules! forward {
     };
     (@write $self:ident) => { $self.faults.write()?; };
     (@read $self:ident) => {};
+    (@sealed $self:ident) => {
+        $self.faults.check(&$self.faults.sealed_reads, "sealed records may not be read")?;
+    };
 }
 
 forward!(ResidentStore {
@@ -96,7 +105,7 @@ forward!(ResidentStore {
 
 forward!(RecordStore {
     write reserve_record_version(resident: Uuid, category: &str) -> u32;
-    read record(resident: Uuid, category: &str, version: Option<u32>) -> Option<StoredRecord>;
+    sealed record(resident: Uuid, category: &str, version: Option<u32>) -> Option<StoredRecord>;
     read record_versions(resident: Uuid, category: &str) -> Vec<RecordMeta>;
     read record_summaries(resident: Uuid) -> Vec<(String, RecordMeta)>;
 });

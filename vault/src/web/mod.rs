@@ -29,6 +29,7 @@ pub mod events;
 pub mod form;
 pub mod questions;
 pub mod records;
+pub mod schemes;
 
 use crate::auth::{Principal, Session};
 use crate::http::extract::{check_form_origin, cookie};
@@ -86,6 +87,17 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         .route("/portal/events/{id}/help", get(events::help))
         .route("/portal/events/{id}/share", post(events::share))
         .route("/portal/cases", get(cases::cases))
+        .route("/portal/schemes", get(schemes::list))
+        .route(
+            "/portal/schemes/approach",
+            get(schemes::approach).post(schemes::save_approach),
+        )
+        .route("/portal/schemes/{id}/hide", post(schemes::hide))
+        .route("/portal/schemes/{id}/unhide", post(schemes::unhide))
+        .route(
+            "/portal/schemes/{id}/apply",
+            get(schemes::confirm_apply).post(schemes::apply),
+        )
         .route("/portal/account", get(account::account))
         .route("/portal/account/download", post(account::download))
         .route(

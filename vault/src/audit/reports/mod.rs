@@ -6,6 +6,8 @@
 //! prefix whose signed checkpoint is returned with it: an officer can export that prefix,
 //! verify it, and recompute the same answer offline.
 
+pub mod uptake;
+
 use super::entry::{Action, Entry, Outcome};
 use crate::store::DepartmentRow;
 use chrono::{DateTime, Utc};
@@ -26,16 +28,19 @@ pub enum Report {
     Categories,
     /// Reads per department per day, unusual days flagged.
     Volume,
+    /// Residents shown each scheme suggestion and residents who applied (no small counts).
+    SchemeUptake,
 }
 
 impl Report {
     /// Every report.
-    pub const ALL: [Report; 5] = [
+    pub const ALL: [Report; 6] = [
         Report::UnauthorizedReads,
         Report::LateAttempts,
         Report::Refusals,
         Report::Categories,
         Report::Volume,
+        Report::SchemeUptake,
     ];
 
     /// Its name in the API.
@@ -46,6 +51,7 @@ impl Report {
             Report::Refusals => "refusals",
             Report::Categories => "categories",
             Report::Volume => "volume",
+            Report::SchemeUptake => "scheme-uptake",
         }
     }
 
@@ -71,6 +77,7 @@ impl Report {
                 uses: BTreeMap::new(),
             }),
             Report::Volume => Box::<VolumeTally>::default(),
+            Report::SchemeUptake => Box::<uptake::UptakeTally>::default(),
         }
     }
 }

@@ -92,3 +92,69 @@ fn unusual_days_are_flagged() {
     assert_eq!(volume.iter().filter(|v| v.unusual).count(), 1);
     assert_eq!(volume.iter().find(|v| v.unusual).unwrap().reads, 40);
 }
+
+#[test]
+fn scheme_uptake_counts_distinct_residents_and_hides_small_counts() {
+    use super::uptake::{Uptake, UptakeTally};
+    let entry = |action: Action, resident: usize, key: &str, value: &str| {
+        let mut e = Entry::new(
+            action,
+            Outcome::Done,
+            super::super::entry::Actor::Resident {
+                reference: format!("r{resident}"),
+            },
+        );
+        e.resident = Some(format!("r{resident}"));
+        e.details.insert(key.into(), value.into());
+        e
+    };
+    let mut tally = UptakeTally::default();
+    // 12 residents shown the city pass (two of them twice), 9 shown remission, 10 apply
+    // for the city pass, 3 for remission.
+    for r in 0..12 {
+        tally.observe(&entry(Action::SchemeCheck, r, "suggested", "stadspas"));
+    }
+    for r in 0..2 {
+        tally.observe(&entry(
+            Action::SchemeCheck,
+            r,
+            "suggested",
+            "stadspas,kwijtschelding",
+        ));
+    }
+    for r in 2..9 {
+        tally.observe(&entry(
+            Action::SchemeCheck,
+            r,
+            "suggested",
+            "kwijtschelding",
+        ));
+    }
+    tally.observe(&entry(Action::SchemeCheck, 20, "suggested", ""));
+    for r in 0..10 {
+        tally.observe(&entry(Action::SchemeApplication, r, "scheme", "stadspas"));
+    }
+    for r in 0..3 {
+        tally.observe(&entry(
+            Action::SchemeApplication,
+            r,
+            "scheme",
+            "kwijtschelding",
+        ));
+    }
+    assert_eq!(
+        tally.report(),
+        vec![
+            Uptake {
+                scheme: "kwijtschelding".into(),
+                shown: None,
+                applied: None,
+            },
+            Uptake {
+                scheme: "stadspas".into(),
+                shown: Some(12),
+                applied: Some(10),
+            },
+        ]
+    );
+}

@@ -155,8 +155,10 @@ fn read_field(
             Err(_) => fail(errors, name, texts.get("form.whole_number").to_owned()),
         },
         FieldKind::Number { minimum, maximum } => {
-            let normal = raw.replace(['€', ' '], "").replace(',', ".");
-            match normal.parse::<f64>() {
+            match amount(raw)
+                .ok_or(())
+                .and_then(|n| n.parse::<f64>().map_err(|_| ()))
+            {
                 Ok(n) if n.is_finite() && in_range(n, *minimum, *maximum) => {
                     serde_json::Number::from_f64((n * 100.0).round() / 100.0).map(Value::Number)
                 }
@@ -167,6 +169,46 @@ fn read_field(
             }
         }
     }
+}
+
+/// An amount as people write it, in the form Rust parses: "€ 2.628,50", "2628,50",
+/// "1.500" (Dutch thousands) and "12.50" all work; anything that could be misread
+/// ("2.62,50", "1,2,3") is refused rather than guessed at.
+fn amount(raw: &str) -> Option<String> {
+    let plain: String = raw
+        .chars()
+        .filter(|c| !matches!(c, '€' | ' ' | '\u{a0}'))
+        .collect();
+    let (whole, decimals) = match plain.split_once(',') {
+        Some((whole, decimals)) => (whole, Some(decimals)),
+        // Without a comma, a dot before exactly three digits groups thousands; any other
+        // single dot is a decimal point.
+        None => match plain.split_once('.') {
+            Some((whole, decimals)) if !thousands(&plain) => (whole, Some(decimals)),
+            _ => (plain.as_str(), None),
+        },
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let whole = if whole.contains('.') {
+        thousands(whole).then(|| whole.replace('.', ""))?
+    } else {
+        whole.to_owned()
+    };
+    match decimals {
+        None => digits(&whole).then_some(whole),
+        Some(d) if digits(&whole) && digits(d) && d.len() <= 2 => Some(format!("{whole}.{d}")),
+        Some(_) => None,
+    }
+}
+
+/// Whether `s` is digits in groups of three after the first, split by dots ("1.500").
+fn thousands(s: &str) -> bool {
+    let mut groups = s.split('.');
+    let first = groups.next().unwrap_or_default();
+    s.contains('.')
+        && (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Records what is wrong with field `name`; the field gives no value.

@@ -129,8 +129,34 @@ fn numbers_patterns_and_choices_are_checked() {
         ("schulden.0.soort", "huurachterstand"),
         ("schulden.0.bedrag", "€ 2.628,50"),
     ]);
-    // "2.628,50" is not a number we guess at: a thousands dot is refused, not misread.
-    assert!(record_of(debts, &values, NL).is_err());
+    // As people write it: the dot groups thousands, the comma starts the cents.
+    let record = record_of(debts, &values, NL).unwrap();
+    assert_eq!(record["schulden"][0]["bedrag"], serde_json::json!(2628.5));
+    for (written, read) in [
+        ("1.500", Some(1500.0)),
+        ("1.500,00", Some(1500.0)),
+        ("12.50", Some(12.5)),
+        ("12,5", Some(12.5)),
+        ("1.234.567,89", Some(1234567.89)),
+        ("€\u{a0}900", Some(900.0)),
+        ("2.62,50", None),
+        ("1,2,3", None),
+        ("12,345", None),
+        ("1.2.3", None),
+        (",50", None),
+        ("twaalf", None),
+    ] {
+        let values = form(&[
+            ("schulden.count", "1"),
+            ("schulden.0.schuldeiser", "Woonkracht"),
+            ("schulden.0.soort", "huurachterstand"),
+            ("schulden.0.bedrag", written),
+        ]);
+        let got = record_of(debts, &values, NL)
+            .ok()
+            .and_then(|r| r["schulden"][0]["bedrag"].as_f64());
+        assert_eq!(got, read, "{written}");
+    }
     let values = form(&[
         ("schulden.count", "1"),
         ("schulden.0.schuldeiser", "Woonkracht"),
