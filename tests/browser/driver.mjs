@@ -296,6 +296,12 @@ const commands = {
     return {};
   },
 
+  // How wide the page is (CSS pixels): wider than the viewport means sideways scrolling.
+  async width() {
+    const width = await page().evaluate(() => document.documentElement.scrollWidth);
+    return { width };
+  },
+
   async close() {
     await shutdown();
     closed = true;

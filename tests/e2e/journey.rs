@@ -49,3 +49,46 @@ async fn henks_journey_against_a_real_server() {
         "record contents appeared in the log"
     );
 }
+
+/// A fresh `kluis dev` shows the core flow at once (issue 11, must-show 4): Henk has two
+/// open requests, and a restart does not ask again.
+#[tokio::test]
+async fn a_fresh_kluis_dev_shows_henk_two_open_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_requests = async |url: &str| {
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{url}/dev/login"))
+            .json(&serde_json::json!({"subject": "henk"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let requests: Vec<serde_json::Value> = http
+            .get(format!("{url}/v1/me/requests"))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut from: Vec<String> = requests
+            .iter()
+            .map(|r| r["department"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        from.sort();
+        from
+    };
+    let vault = VaultProcess::dev(dir.path());
+    assert_eq!(
+        open_requests(&vault.url).await,
+        ["jeugdhulp", "schuldhulpverlening"]
+    );
+    vault.stop();
+    let again = VaultProcess::dev(dir.path());
+    assert_eq!(open_requests(&again.url).await.len(), 2, "asked again");
+    again.stop();
+}

@@ -412,7 +412,7 @@ async fn journey(vault: &TestVault, henk: &mut Resident, resident: uuid::Uuid) {
     assert!(henk.text().await.contains("U hebt nee gezegd."));
 
     // 6. He downloads everything.
-    henk.activate("link", "Downloaden of wissen").await;
+    henk.activate("link", "Mijn account").await;
     let (file, name) = match henk.hands {
         Hands::Mouse => {
             henk.browser
@@ -486,6 +486,19 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             );
             let lang = browser.attribute("html", "lang").await;
             assert_eq!(lang.as_deref(), Some(language), "{what}");
+            // At a phone's 320 px: nothing wider than the screen, and axe still clean.
+            browser.set_viewport(320, 640).await;
+            let width = browser.width().await;
+            assert!(
+                width <= 320,
+                "{language} {what} is {width} px wide at 320 px"
+            );
+            let violations = browser.axe().await;
+            assert!(
+                violations.is_empty(),
+                "{language} {what} at 320 px: {violations:#?}"
+            );
+            browser.set_viewport(1280, 800).await;
             if let Some(dir) = &shots
                 && language == "nl"
             {
@@ -557,6 +570,8 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             ("/portal/account".into(), "account"),
             ("/portal/account/erase".into(), "erase"),
             ("/portal/records/geen.categorie".into(), "error"),
+            // An unknown path: a page with the menu, not JSON.
+            ("/bestaatniet".into(), "not-found"),
         ] {
             browser.goto(&format!("{}{path}", vault.url)).await;
             check(&mut browser, what).await;

@@ -245,7 +245,9 @@ impl App {
     pub fn router(&self) -> axum::Router {
         let dev_login = self.state.site.dev_login;
         http::serve(
-            http::api(dev_login).merge(web::routes(dev_login)),
+            http::api(dev_login)
+                .merge(web::routes(dev_login))
+                .fallback(web::not_found),
             self.state.clone(),
         )
     }

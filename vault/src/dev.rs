@@ -13,7 +13,9 @@ use crate::auth::dev_login::{DEV_ISSUER, HENK};
 use crate::consent::Consent;
 use crate::residents::Residents;
 use crate::{Error, Result};
-use kluis_proto::consent::{DepartmentSpec, LegalBasis, ProcessingActivity};
+use kluis_proto::consent::{
+    DepartmentSpec, LegalBasis, NewAccessRequest, ProcessingActivity, ResidentIdentifier,
+};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -266,6 +268,55 @@ pub async fn seed_departments(
         files.push(path);
     }
     Ok(files)
+}
+
+/// Two departments ask Henk for access, so that a fresh `kluis dev` shows the core flow at
+/// once (the home page says he has requests). Only when he never had any: a request he
+/// answered stays answered across restarts.
+pub async fn seed_requests(
+    context: &Context,
+    residents: &Residents,
+    consent: &Consent,
+) -> Result<()> {
+    let id = residents.ensure_resident(DEV_ISSUER, HENK).await?.id;
+    let earlier = consent.resident_requests(id, true).await?;
+    let henk = ResidentIdentifier::NationalId {
+        scheme: "bsn".into(),
+        value: HENK_BSN.into(),
+    };
+    let asks = [
+        (
+            "schuldhulpverlening",
+            "schuldhulp-traject",
+            &["schulden.overzicht", "inkomen.bronnen", "inkomen.uitgaven"][..],
+            180,
+        ),
+        (
+            "jeugdhulp",
+            "ondersteuning-gezin",
+            &["kinderen.situatie", "huishouden.samenstelling"][..],
+            365,
+        ),
+    ];
+    for (department, activity, categories, days) in asks {
+        if earlier.iter().any(|r| r.department.id == department) {
+            continue;
+        }
+        let principal = consent.registered_department(department).await?;
+        consent
+            .create_request(
+                context,
+                &principal,
+                &NewAccessRequest {
+                    resident: henk.clone(),
+                    processing_activity: activity.into(),
+                    categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+                    duration_days: days,
+                },
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// The public half of a private JWK.

@@ -265,6 +265,13 @@ impl Chromium {
             .await;
     }
 
+    /// How wide the page is, in CSS pixels (`scrollWidth` of the document).
+    pub async fn width(&mut self) -> u64 {
+        self.run(json!({"cmd": "width"})).await["width"]
+            .as_u64()
+            .expect("width")
+    }
+
     /// Closes the browser and waits for the driver to exit (dropping kills it instead).
     pub async fn close(mut self) {
         self.run(json!({"cmd": "close"})).await;

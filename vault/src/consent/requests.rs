@@ -143,6 +143,18 @@ impl Consent {
         }
     }
 
+    /// A registered department acting without a client assertion: only for the demo
+    /// world of `kluis dev`, which asks in the demo departments' names.
+    pub async fn registered_department(&self, id: &str) -> Result<DepartmentPrincipal> {
+        let row = self
+            .store
+            .department(id)
+            .await?
+            .ok_or(Error::NotFound("department"))?;
+        let keys = self.departments.keys_of(&row)?;
+        Ok(DepartmentPrincipal { row, keys })
+    }
+
     /// The resident's requests; only the open ones unless `all`.
     pub async fn resident_requests(
         &self,

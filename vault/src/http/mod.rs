@@ -115,12 +115,11 @@ pub fn api(dev_login: bool) -> Router<AppState> {
     router
 }
 
-/// Puts around `router` what every response gets: the fallbacks, the body limit, the
+/// Puts around `router` what every response gets: the wrong-method fallback, the body limit, the
 /// trace context, request logging by route template, `no-store` and security headers.
 pub fn serve(router: Router<AppState>, state: AppState) -> Router {
     let max_body_bytes = state.site.max_body_bytes;
     router
-        .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(

@@ -80,6 +80,22 @@ impl Texts {
         local.format_localized("%-d %B %Y", locale).to_string()
     }
 
+    /// A day without a time, in words: "14 maart 1985" / "14 March 1985".
+    pub fn day(&self, day: chrono::NaiveDate) -> String {
+        let locale = self
+            .language
+            .pick(chrono::Locale::nl_NL, chrono::Locale::en_GB);
+        day.format_localized("%-d %B %Y", locale).to_string()
+    }
+
+    /// A month in words: "juni 2026" / "June 2026".
+    pub fn month(&self, first_day: chrono::NaiveDate) -> String {
+        let locale = self
+            .language
+            .pick(chrono::Locale::nl_NL, chrono::Locale::en_GB);
+        first_day.format_localized("%B %Y", locale).to_string()
+    }
+
     /// An amount of euros as residents read it: "€ 1.471,05" / "€1,471.05".
     pub fn euros(&self, amount: f64) -> String {
         let cents = (amount * 100.0).round() as i64;

@@ -107,6 +107,90 @@ pub struct FieldLabel {
     /// English hint.
     #[serde(default)]
     pub hint_en: Option<String>,
+    /// How a text field is typed, if not as plain text.
+    #[serde(default)]
+    pub input: Option<Input>,
+    /// Its `autocomplete` token (WCAG 1.3.5), for a field about the resident.
+    #[serde(default)]
+    pub autocomplete: Option<String>,
+    /// A correct example for its error message, when the kind's own does not fit
+    /// (a birth year: "1985", not "3").
+    #[serde(default)]
+    pub example: Option<String>,
+}
+
+/// How a text field is typed and read: the form accepts the way people write it and
+/// stores one form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A day: typed "14-03-1985" or "14 maart 1985", stored "1985-03-14".
+    Date,
+    /// A month, or a day: typed "03-2021" or "maart 2021", stored "2021-03".
+    Month,
+    /// A year or a month: "2021" or "03-2021".
+    YearOrMonth,
+    /// A Dutch postcode, with or without the space, any case: stored "3311 AB".
+    Postcode,
+    /// An e-mail address.
+    Email,
+    /// A phone number.
+    Phone,
+    /// A longer text: a text area.
+    LongText,
+}
+
+impl Input {
+    /// The pattern the schema must give a field of this input, so what the form stores
+    /// is what the schema allows.
+    fn pattern(self) -> Option<&'static str> {
+        match self {
+            Input::Date => Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+            Input::Month => Some("^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"),
+            Input::YearOrMonth => Some("^[0-9]{4}(-[0-9]{2})?$"),
+            Input::Postcode => Some("^[1-9][0-9]{3} ?[A-Z]{2}$"),
+            Input::Email | Input::Phone | Input::LongText => None,
+        }
+    }
+}
+
+/// The `autocomplete` tokens a field about the resident may carry (HTML, WCAG 1.3.5).
+const AUTOCOMPLETE: [&str; 12] = [
+    "name",
+    "given-name",
+    "additional-name",
+    "family-name",
+    "bday",
+    "email",
+    "tel",
+    "street-address",
+    "address-line1",
+    "address-line2",
+    "postal-code",
+    "address-level2",
+];
+
+/// Checks a field's input and autocomplete against what it holds.
+fn check_input(label: &FieldLabel, kind: &FieldKind) -> Result<(), String> {
+    if let Some(token) = &label.autocomplete
+        && !AUTOCOMPLETE.contains(&token.as_str())
+    {
+        return Err(format!(
+            "autocomplete {token:?} is not a token for a resident's field"
+        ));
+    }
+    let Some(input) = label.input else {
+        return Ok(());
+    };
+    let FieldKind::Text { pattern, .. } = kind else {
+        return Err(format!("input {input:?} on a field that is not text"));
+    };
+    match input.pattern() {
+        Some(needed) if pattern.as_deref() != Some(needed) => {
+            Err(format!("input {input:?} needs the schema pattern {needed}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl FieldLabel {
@@ -187,6 +271,7 @@ fn object_fields(
         }
         used_fields.push(path.clone());
         let kind = field_kind(property, &path, labels, used_fields, used_values)?;
+        check_input(&label, &kind).map_err(|e| format!("{path:?}: {e}"))?;
         fields.push(Field {
             name: name.clone(),
             required: required.contains(&name.as_str()),

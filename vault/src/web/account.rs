@@ -327,6 +327,8 @@ pub async fn logout(
         path: "/".into(),
         notice: None,
         dev: state.site.dev_login,
+        alert: None,
+        menu: false,
     };
     page.notice = Some(t.get("done.logged_out").to_owned());
     let mut response = render(

@@ -141,12 +141,25 @@ pub struct Page {
     pub notice: Option<String>,
     /// Whether this is a development vault (a warning is shown).
     pub dev: bool,
+    /// Whether the portal's menu is shown (a resident's pages and error pages).
+    pub menu: bool,
+    /// Put before the title in the browser's tab only ("Let op:" when a form has errors);
+    /// the `<h1>` stays the page's title.
+    pub alert: Option<&'static str>,
 }
 
 impl Page {
     /// The message `key` in the page's language.
     pub fn t(&self, key: &str) -> &'static str {
         self.texts.get(key)
+    }
+
+    /// The title in the browser's tab.
+    pub fn head_title(&self) -> String {
+        match self.alert {
+            Some(alert) => format!("{alert} {}", self.title),
+            None => self.title.clone(),
+        }
     }
 
     /// The page's language tag.
@@ -226,6 +239,8 @@ impl Visitor {
             path: self.path.clone(),
             notice: None,
             dev: state.site.dev_login,
+            alert: None,
+            menu: false,
         }
     }
 }
@@ -299,6 +314,8 @@ impl Resident {
                 .as_deref()
                 .map(|key| self.texts.get(key).to_owned()),
             dev: state.site.dev_login,
+            alert: None,
+            menu: true,
         }
     }
 
@@ -371,6 +388,30 @@ impl<T> OrPage<T> for Result<T> {
     }
 }
 
+/// Every path nothing else answers: for a browser outside the API, a page with the menu;
+/// for anything else, the API's problem+json.
+pub async fn not_found(parts: Parts) -> Response {
+    let browser = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let api = ["/v1/", "/.well-known/"]
+        .iter()
+        .any(|prefix| parts.uri.path().starts_with(prefix));
+    if browser && !api {
+        PortalError {
+            error: Error::NotFound("page"),
+            texts: Texts {
+                language: language_of(&parts),
+            },
+        }
+        .into_response()
+    } else {
+        Error::NotFound("endpoint").into_response()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -405,6 +446,8 @@ impl IntoResponse for PortalError {
                 path: "/portal".into(),
                 notice: None,
                 dev: false,
+                alert: None,
+                menu: true,
             },
             message: texts.get(key),
         };

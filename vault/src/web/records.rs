@@ -267,7 +267,9 @@ fn push_blocks(fields: &[Field], data: &Value, t: Texts, blocks: &mut Vec<Block>
                 }
                 blocks.push(Block {
                     heading: None,
-                    facts: Vec::new(),
+                    facts: total(item, items)
+                        .map(|sum| vec![(t.get("record.total").to_owned(), t.euros(sum))])
+                        .unwrap_or_default(),
                 });
                 continue;
             }
@@ -293,7 +295,11 @@ fn push_blocks(fields: &[Field], data: &Value, t: Texts, blocks: &mut Vec<Block>
                         .join(", ")
                 })
                 .unwrap_or_default(),
-            FieldKind::Number { .. } => value.as_f64().map(|n| money(n, t)).unwrap_or_default(),
+            FieldKind::Number { .. } => value.as_f64().map(|n| t.euros(n)).unwrap_or_default(),
+            FieldKind::Text { .. } if field.label.input.is_some() => value
+                .as_str()
+                .map(|stored| readable(stored, t))
+                .unwrap_or_default(),
             _ => match value {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -305,13 +311,29 @@ fn push_blocks(fields: &[Field], data: &Value, t: Texts, blocks: &mut Vec<Block>
     }
 }
 
-fn money(n: f64, t: Texts) -> String {
-    let plain = if n.fract() == 0.0 {
-        format!("{n:.0}")
-    } else {
-        format!("{n:.2}")
-    };
-    t.language.pick(plain.replace('.', ","), plain)
+/// A stored day or month in words ("14 maart 1985", "juni 2026"); anything else as it is.
+fn readable(stored: &str, t: Texts) -> String {
+    use chrono::NaiveDate;
+    if let Ok(day) = NaiveDate::parse_from_str(stored, "%Y-%m-%d") {
+        return t.day(day);
+    }
+    match NaiveDate::parse_from_str(&format!("{stored}-01"), "%Y-%m-%d") {
+        Ok(first) => t.month(first),
+        Err(_) => stored.to_owned(),
+    }
+}
+
+/// The sum of a list's amounts, when its items have exactly one amount each ("Alles
+/// samen: € 2.628,00" under the income sources, the costs, the debts).
+fn total(item: &[Field], items: &[Value]) -> Option<f64> {
+    let mut amounts = item
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Number { .. }));
+    let amount = amounts.next()?;
+    if amounts.next().is_some() || items.len() < 2 {
+        return None;
+    }
+    Some(items.iter().filter_map(|i| i[&amount.name].as_f64()).sum())
 }
 
 #[derive(Template)]
@@ -361,7 +383,7 @@ async fn edit_page(
     };
     let mut page = me.page(state, &title, "overview");
     if !errors.is_empty() {
-        page.title = format!("{} {title}", t.get("edit.error_title_prefix"));
+        page.alert = Some(t.get("edit.error_title_prefix"));
     }
     Ok(render(
         &EditPage {

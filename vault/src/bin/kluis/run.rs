@@ -83,6 +83,9 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     kluis::dev::seed_departments(&context, app.consent(), &key_dir)
         .await
         .map_err(|e| fail(1, format!("registering the demo departments: {e}")))?;
+    kluis::dev::seed_requests(&context, app.residents(), app.consent())
+        .await
+        .map_err(|e| fail(1, format!("asking Henk for access: {e}")))?;
     tracing::warn!("development vault with the development login: NOT FOR PRODUCTION");
     let kept = if data.is_some() {
         "kept after exit"

@@ -13,7 +13,8 @@
 //! This file turns a record into widgets; `read` turns a posted form back into a record.
 
 use crate::language::Texts;
-use crate::residents::fields::{Field, FieldKind};
+use crate::residents::fields::{Field, FieldKind, Input};
+mod dutch;
 mod read;
 
 use read::is_empty_item;
@@ -82,6 +83,10 @@ pub struct Widget {
     pub max_length: Option<u64>,
     /// The keyboard a phone should show (`numeric`, `decimal`, or empty).
     pub input_mode: &'static str,
+    /// The text box's `type` (`text`, `email`, `tel`).
+    pub input_type: &'static str,
+    /// Its `autocomplete` token, for a field about the resident (empty if none).
+    pub autocomplete: String,
 }
 
 impl Widget {
@@ -99,6 +104,8 @@ impl Widget {
             required: false,
             max_length: None,
             input_mode: "",
+            input_type: "text",
+            autocomplete: String::new(),
         }
     }
 
@@ -163,6 +170,16 @@ fn put_values(fields: &[Field], record: &Value, prefix: &str, texts: Texts, out:
                     out.insert(name, show_number(n, texts));
                 }
             }
+            FieldKind::Text { .. }
+                if matches!(
+                    field.label.input,
+                    Some(Input::Date | Input::Month | Input::YearOrMonth)
+                ) =>
+            {
+                if let Some(stored) = value.as_str() {
+                    out.insert(name, dutch::as_typed(stored));
+                }
+            }
             _ => match value {
                 Value::String(s) => {
                     out.insert(name, s.clone());
@@ -222,6 +239,7 @@ fn push_widgets(
                 .map(|(_, e)| e.clone());
             w.value = value.clone();
             w.required = field.required;
+            w.autocomplete = field.label.autocomplete.clone().unwrap_or_default();
             w
         };
         match &field.kind {
@@ -299,13 +317,25 @@ fn push_widgets(
                 out.push(w);
             }
             FieldKind::Text { max_length, .. } => {
-                let long = max_length.is_none_or(|m| m > 200);
+                // A text area only where the schema allows a long text.
+                let long = match field.label.input {
+                    Some(input) => input == Input::LongText,
+                    None => max_length.is_some_and(|m| m > 200),
+                };
                 let mut w = widget(if long {
                     Control::TextArea
                 } else {
                     Control::Text
                 });
                 w.max_length = *max_length;
+                match field.label.input {
+                    Some(Input::Email) => w.input_type = "email",
+                    Some(Input::Phone) => w.input_type = "tel",
+                    Some(Input::Date | Input::Month | Input::YearOrMonth) => {
+                        w.input_mode = "numeric"
+                    }
+                    _ => {}
+                }
                 out.push(w);
             }
             FieldKind::Integer { .. } => {

@@ -1,9 +1,10 @@
 //! A posted form read back into a record, or into plain-language errors next to the
 //! fields they belong to.
 
+use super::dutch;
 use super::{Errors, Values, join, list_count};
 use crate::language::Texts;
-use crate::residents::fields::{Field, FieldKind};
+use crate::residents::fields::{Field, FieldKind, Input};
 use serde_json::{Map, Value};
 
 /// The posted form's values (the first value of each name; `csrf` is left out).
@@ -53,6 +54,7 @@ fn read_field(
     errors: &mut Errors,
 ) -> Option<Value> {
     let raw = values.get(name).map(|v| v.trim()).unwrap_or("");
+    let label = field.label.get(texts.language);
     match &field.kind {
         FieldKind::Group(inner) => {
             let object = read_object(inner, values, name, texts, errors);
@@ -73,7 +75,12 @@ fn read_field(
             }
             if max_items.is_some_and(|m| items.len() as u64 > m) {
                 let max = max_items.unwrap_or_default().to_string();
-                return fail(errors, name, texts.fill("form.too_many", &[("max", &max)]));
+                return fail(
+                    errors,
+                    name,
+                    label,
+                    texts.fill("form.too_many", &[("max", &max)]),
+                );
             }
             (!items.is_empty() || field.required).then_some(Value::Array(items))
         }
@@ -88,7 +95,12 @@ fn read_field(
                 .collect();
             if max_items.is_some_and(|m| lines.len() as u64 > m) {
                 let max = max_items.unwrap_or_default().to_string();
-                return fail(errors, name, texts.fill("form.too_many", &[("max", &max)]));
+                return fail(
+                    errors,
+                    name,
+                    label,
+                    texts.fill("form.too_many", &[("max", &max)]),
+                );
             }
             if let Some(max) =
                 max_length.filter(|m| lines.iter().any(|l| l.chars().count() as u64 > *m))
@@ -96,6 +108,7 @@ fn read_field(
                 return fail(
                     errors,
                     name,
+                    label,
                     texts.fill("form.line_too_long", &[("max", &max.to_string())]),
                 );
             }
@@ -111,7 +124,7 @@ fn read_field(
         FieldKind::Boolean => Some(Value::Bool(values.contains_key(name))),
         _ if raw.is_empty() => {
             if field.required {
-                fail(errors, name, texts.get("form.required").to_owned())
+                fail(errors, name, label, texts.get("form.required").to_owned())
             } else {
                 None
             }
@@ -120,7 +133,7 @@ fn read_field(
             if choices.iter().any(|(v, _)| v == raw) {
                 Some(Value::String(raw.to_owned()))
             } else {
-                fail(errors, name, texts.get("form.choice").to_owned())
+                fail(errors, name, label, texts.get("form.choice").to_owned())
             }
         }
         FieldKind::Text {
@@ -128,16 +141,25 @@ fn read_field(
             min_length,
             pattern,
         } => {
+            let typed = match field.label.input {
+                Some(input) => match typed(input, raw) {
+                    Ok(value) => value,
+                    Err(key) => return fail(errors, name, label, texts.get(key).to_owned()),
+                },
+                None => raw.to_owned(),
+            };
+            let raw = typed.as_str();
             let length = raw.chars().count() as u64;
             if let Some(max) = max_length.filter(|m| length > *m) {
                 return fail(
                     errors,
                     name,
+                    label,
                     texts.fill("form.too_long", &[("max", &max.to_string())]),
                 );
             }
             if min_length.is_some_and(|m| length < m) {
-                return fail(errors, name, texts.get("form.required").to_owned());
+                return fail(errors, name, label, texts.get("form.required").to_owned());
             }
             if let Some(pattern) = pattern
                 && !jsonschema::is_valid(
@@ -145,75 +167,77 @@ fn read_field(
                     &Value::String(raw.to_owned()),
                 )
             {
-                return fail(errors, name, texts.get("form.pattern").to_owned());
+                return fail(errors, name, label, texts.get("form.pattern").to_owned());
             }
             Some(Value::String(raw.to_owned()))
         }
         FieldKind::Integer { minimum, maximum } => match raw.parse::<i64>() {
             Ok(n) if in_range(n as f64, *minimum, *maximum) => Some(Value::from(n)),
-            Ok(_) => fail(errors, name, range_message(*minimum, *maximum, texts)),
-            Err(_) => fail(errors, name, texts.get("form.whole_number").to_owned()),
+            Ok(_) => fail(
+                errors,
+                name,
+                label,
+                range_message(*minimum, *maximum, texts),
+            ),
+            Err(_) => {
+                let example = field.label.example.clone().unwrap_or_else(|| {
+                    let lowest = minimum.unwrap_or(0.0).max(3.0);
+                    maximum.map_or(lowest, |m| lowest.min(m)).to_string()
+                });
+                fail(
+                    errors,
+                    name,
+                    label,
+                    texts.fill("form.whole_number", &[("example", &example)]),
+                )
+            }
         },
         FieldKind::Number { minimum, maximum } => {
-            match amount(raw)
+            match dutch::amount(raw)
                 .ok_or(())
                 .and_then(|n| n.parse::<f64>().map_err(|_| ()))
             {
                 Ok(n) if n.is_finite() && in_range(n, *minimum, *maximum) => {
                     serde_json::Number::from_f64((n * 100.0).round() / 100.0).map(Value::Number)
                 }
-                Ok(n) if n.is_finite() => {
-                    fail(errors, name, range_message(*minimum, *maximum, texts))
-                }
-                _ => fail(errors, name, texts.get("form.number").to_owned()),
+                Ok(n) if n.is_finite() => fail(
+                    errors,
+                    name,
+                    label,
+                    range_message(*minimum, *maximum, texts),
+                ),
+                _ => fail(errors, name, label, texts.get("form.number").to_owned()),
             }
         }
     }
 }
 
-/// An amount as people write it, in the form Rust parses: "€ 2.628,50", "2628,50",
-/// "1.500" (Dutch thousands) and "12.50" all work; anything that could be misread
-/// ("2.62,50", "1,2,3") is refused rather than guessed at.
-fn amount(raw: &str) -> Option<String> {
-    let plain: String = raw
-        .chars()
-        .filter(|c| !matches!(c, '€' | ' ' | '\u{a0}'))
-        .collect();
-    let (whole, decimals) = match plain.split_once(',') {
-        Some((whole, decimals)) => (whole, Some(decimals)),
-        // Without a comma, a dot before exactly three digits groups thousands; any other
-        // single dot is a decimal point.
-        None => match plain.split_once('.') {
-            Some((whole, decimals)) if !thousands(&plain) => (whole, Some(decimals)),
-            _ => (plain.as_str(), None),
-        },
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let whole = if whole.contains('.') {
-        thousands(whole).then(|| whole.replace('.', ""))?
-    } else {
-        whole.to_owned()
-    };
-    match decimals {
-        None => digits(&whole).then_some(whole),
-        Some(d) if digits(&whole) && digits(d) && d.len() <= 2 => Some(format!("{whole}.{d}")),
-        Some(_) => None,
+/// A typed value in the form the record stores, or the key of the message that says how
+/// to write it.
+fn typed(input: Input, raw: &str) -> Result<String, &'static str> {
+    match input {
+        Input::Date => dutch::date(raw)
+            .map(|day| day.format("%Y-%m-%d").to_string())
+            .ok_or("form.date"),
+        Input::Month => dutch::month_or_day(raw).ok_or("form.month"),
+        Input::YearOrMonth => dutch::year_or_month(raw).ok_or("form.year_or_month"),
+        Input::Postcode => dutch::postcode(raw).ok_or("form.postcode"),
+        Input::Email => dutch::email(raw).ok_or("form.email"),
+        Input::Phone => dutch::phone(raw).ok_or("form.phone"),
+        Input::LongText => Ok(raw.to_owned()),
     }
 }
 
-/// Whether `s` is digits in groups of three after the first, split by dots ("1.500").
-fn thousands(s: &str) -> bool {
-    let mut groups = s.split('.');
-    let first = groups.next().unwrap_or_default();
-    s.contains('.')
-        && (1..=3).contains(&first.len())
-        && first.bytes().all(|b| b.is_ascii_digit())
-        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Records what is wrong with field `name`; the field gives no value.
-fn fail(errors: &mut Errors, name: &str, message: String) -> Option<Value> {
-    errors.push((name.to_owned(), message));
+/// Records what is wrong with field `name`, naming it by its `label` ("Geboortedatum:
+/// schrijf ..."), so the message says which field in the error summary too; the field
+/// gives no value.
+fn fail(errors: &mut Errors, name: &str, label: &str, message: String) -> Option<Value> {
+    let mut chars = message.chars();
+    let fix: String = chars
+        .next()
+        .map(|first| first.to_lowercase().chain(chars).collect())
+        .unwrap_or_default();
+    errors.push((name.to_owned(), format!("{label}: {fix}")));
     None
 }
 

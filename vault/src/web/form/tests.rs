@@ -170,7 +170,7 @@ fn numbers_patterns_and_choices_are_checked() {
     assert!(
         errors
             .iter()
-            .any(|(n, e)| n == "schulden.0.soort" && e.contains("Kies")),
+            .any(|(n, e)| n == "schulden.0.soort" && e.contains("kies een van de mogelijkheden")),
         "{errors:?}"
     );
 
@@ -178,8 +178,134 @@ fn numbers_patterns_and_choices_are_checked() {
     let values = form(&[
         ("voornamen", "Henk"),
         ("achternaam", "de Vries"),
-        ("geboortedatum", "1-2-1975"),
+        ("geboortedatum", "30-02-1975"),
     ]);
     let errors = record_of(identity, &values, NL).unwrap_err();
-    assert_eq!(errors[0].0, "geboortedatum");
+    assert_eq!(
+        errors,
+        [(
+            "geboortedatum".to_owned(),
+            "Geboortedatum: schrijf de datum als dag-maand-jaar, bijvoorbeeld 14-03-1985."
+                .to_owned()
+        )]
+    );
+}
+
+#[test]
+fn dates_months_postcodes_email_and_phone_are_read_as_people_write_them() {
+    let catalogue = Catalogue::builtin().unwrap();
+    let identity = &catalogue.get("identiteit.basis").unwrap().fields;
+    let read = |field: &str, written: &str| {
+        let values = form(&[
+            ("voornamen", "Henk"),
+            ("achternaam", "Jansen"),
+            (field, written),
+        ]);
+        record_of(identity, &values, NL)
+            .ok()
+            .map(|r| r[field].as_str().unwrap_or_default().to_owned())
+    };
+    for (written, stored) in [
+        ("14-03-1985", Some("1985-03-14")),
+        ("14-3-1985", Some("1985-03-14")),
+        ("14/03/1985", Some("1985-03-14")),
+        ("14.03.1985", Some("1985-03-14")),
+        ("14 maart 1985", Some("1985-03-14")),
+        ("14 March 1985", Some("1985-03-14")),
+        ("1985-03-14", Some("1985-03-14")),
+        ("29-02-2024", Some("2024-02-29")),
+        ("29-02-2023", None),
+        ("14-03-85", None),
+        ("03-14-1985", None),
+        ("14-13-1985", None),
+        ("gisteren", None),
+    ] {
+        assert_eq!(
+            read("geboortedatum", written).as_deref(),
+            stored,
+            "{written}"
+        );
+    }
+    for (written, stored) in [
+        ("henk@example.nl", Some("henk@example.nl")),
+        ("henk at hotmail", None),
+        ("henk@hotmail", None),
+        ("@example.nl", None),
+    ] {
+        assert_eq!(read("email", written).as_deref(), stored, "{written}");
+    }
+    for (written, stored) in [
+        ("06 12345678", Some("06 12345678")),
+        ("06-12345678", Some("06-12345678")),
+        ("+31 6 12345678", Some("+31 6 12345678")),
+        ("(078) 123 45 67", Some("(078) 123 45 67")),
+        ("0612", None),
+        ("06 1234 567a", None),
+        ("06+12345678", None),
+    ] {
+        assert_eq!(read("telefoon", written).as_deref(), stored, "{written}");
+    }
+
+    let income = &catalogue.get("inkomen.bronnen").unwrap().fields;
+    for (written, stored) in [
+        ("03-2021", Some("2021-03")),
+        ("3/2021", Some("2021-03")),
+        ("maart 2021", Some("2021-03")),
+        ("2021-03", Some("2021-03")),
+        ("15-03-2021", Some("2021-03-15")),
+        ("13-2021", None),
+        ("2021", None),
+    ] {
+        let values = form(&[
+            ("bronnen.count", "1"),
+            ("bronnen.0.soort", "loon"),
+            ("bronnen.0.bedrag_per_maand", "2.628,00"),
+            ("bronnen.0.sinds", written),
+        ]);
+        let got = record_of(income, &values, NL)
+            .ok()
+            .map(|r| r["bronnen"][0]["sinds"].as_str().unwrap().to_owned());
+        assert_eq!(got.as_deref(), stored, "{written}");
+    }
+    // Shown in the form again as people write them.
+    let record =
+        json!({"bronnen": [{"soort": "loon", "bedrag_per_maand": 2628.0, "sinds": "2021-03"}]});
+    let values = values_of(income, &record, NL);
+    assert_eq!(values["bronnen.0.sinds"], "03-2021");
+    assert_eq!(values["bronnen.0.bedrag_per_maand"], "2628");
+
+    let home = &catalogue.get("wonen.situatie").unwrap().fields;
+    for (written, stored) in [
+        ("3311ab", Some("3311 AB")),
+        ("3311 AB", Some("3311 AB")),
+        (" 3311  ab ", Some("3311 AB")),
+        ("0311 AB", None),
+        ("331 AB", None),
+        ("3311 A", None),
+    ] {
+        let values = form(&[
+            ("woonvorm", "huurwoning_corporatie"),
+            ("adres.postcode", written),
+        ]);
+        let got = record_of(home, &values, NL)
+            .ok()
+            .map(|r| r["adres"]["postcode"].as_str().unwrap().to_owned());
+        assert_eq!(got.as_deref(), stored, "{written}");
+    }
+}
+
+#[test]
+fn a_whole_number_error_gives_an_example_that_fits_the_field() {
+    let fields = household();
+    let values = form(&[
+        ("leefsituatie", "alleenstaand"),
+        ("leden.count", "1"),
+        ("leden.0.rol", "kind"),
+        ("leden.0.geboortejaar", "twintig"),
+    ]);
+    let errors = record_of(&fields, &values, NL).unwrap_err();
+    assert_eq!(
+        errors[0].1,
+        "Geboortejaar: vul een heel getal in, zonder komma. Bijvoorbeeld 1985."
+    );
 }
