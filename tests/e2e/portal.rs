@@ -422,7 +422,12 @@ async fn the_form_says_what_to_correct_and_keeps_what_was_typed() {
         html.contains("Pas dit nog aan") && html.contains("href=\"#f-leefsituatie\""),
         "{html}"
     );
-    assert!(html.contains("Vul een heel getal in") && html.contains("value=\"twintig\""));
+    // The message names the field and gives an example that fits it.
+    assert!(
+        html.contains("Geboortejaar: vul een heel getal in, zonder komma. Bijvoorbeeld 1985.")
+            && html.contains("value=\"twintig\""),
+        "{html}"
+    );
     assert!(
         vault
             .app

@@ -21,15 +21,19 @@
 //! - [`account`]: start and login, who looked, download, erase, logout.
 //! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
 //! - [`cases`]: "Waar sta ik?": where each case stands.
+//! - `not_found`: the page for an unknown path (API paths keep problem+json).
 
 pub mod account;
 pub mod cases;
 pub mod decisions;
 pub mod events;
 pub mod form;
+mod not_found;
 pub mod questions;
 pub mod records;
 pub mod schemes;
+
+pub use not_found::not_found;
 
 use crate::auth::{Principal, Session};
 use crate::http::extract::{check_form_origin, cookie};
@@ -385,30 +389,6 @@ pub trait OrPage<T> {
 impl<T> OrPage<T> for Result<T> {
     fn or_page(self, texts: Texts) -> Result<T, PortalError> {
         self.map_err(|error| PortalError { error, texts })
-    }
-}
-
-/// Every path nothing else answers: for a browser outside the API, a page with the menu;
-/// for anything else, the API's problem+json.
-pub async fn not_found(parts: Parts) -> Response {
-    let browser = parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    let api = ["/v1/", "/.well-known/"]
-        .iter()
-        .any(|prefix| parts.uri.path().starts_with(prefix));
-    if browser && !api {
-        PortalError {
-            error: Error::NotFound("page"),
-            texts: Texts {
-                language: language_of(&parts),
-            },
-        }
-        .into_response()
-    } else {
-        Error::NotFound("endpoint").into_response()
     }
 }
 
