@@ -133,18 +133,7 @@ async fn records() {
 
     // Through the HTTP API: the same, plus HTTP, JSON and session lookup.
     let http = reqwest::Client::new();
-    let token: String = http
-        .post(format!("{}/dev/login", bench.url))
-        .json(&json!({"subject": "bench"}))
-        .send()
-        .await
-        .expect("login")
-        .json::<Value>()
-        .await
-        .expect("login body")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = support::dev_token(&http, &bench.url, "bench").await;
     let target = Arc::new((
         http,
         token,

@@ -74,18 +74,7 @@ pub async fn schemes() {
 
     // Over HTTP: the resident's GET /v1/me/schemes.
     let http = reqwest::Client::new();
-    let token: String = http
-        .post(format!("{}/dev/login", bench.url))
-        .json(&json!({"subject": "bench-schemes"}))
-        .send()
-        .await
-        .expect("login")
-        .json::<Value>()
-        .await
-        .expect("login body")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = super::support::dev_token(&http, &bench.url, "bench-schemes").await;
     let target = Arc::new((http, token, format!("{}/v1/me/schemes", bench.url)));
     drive(
         "HTTP GET /v1/me/schemes, 1 concurrent",

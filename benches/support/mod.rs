@@ -162,3 +162,18 @@ pub fn scaled(full: usize) -> usize {
         full
     }
 }
+
+/// A resident session token from the development login of the vault at `url`.
+pub async fn dev_token(http: &reqwest::Client, url: &str, subject: &str) -> String {
+    http.post(format!("{url}/dev/login"))
+        .json(&serde_json::json!({ "subject": subject }))
+        .send()
+        .await
+        .expect("login")
+        .json::<serde_json::Value>()
+        .await
+        .expect("login body")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
