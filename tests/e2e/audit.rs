@@ -722,12 +722,13 @@ async fn officers_see_metadata_only_and_every_query_is_logged() {
         .collect();
     assert!(
         sentences
-            .contains(&"De functionaris gegevensbescherming heeft het logboek over u bekeken."),
+            .contains(&"De privacymedewerker van de gemeente heeft het logboek over u bekeken."),
         "{sentences:?}"
     );
     assert!(
-        sentences.iter().any(|s| s
-            .starts_with("Afdeling schuldhulpverlening heeft uw gegevens bekeken: Mijn schulden.")),
+        sentences.iter().any(|s| s.starts_with(
+            "Afdeling schuldhulpverlening heeft deze gegevens bekeken: Mijn schulden."
+        )),
         "{sentences:?}"
     );
     assert_eq!(history["reference"], henk_ref);

@@ -92,7 +92,7 @@ async fn a_request_by_bsn_waits_for_the_resident_and_is_explained_plainly() {
         "Wet gemeentelijke schuldhulpverlening",
         "1 jaar",
         "5 jaar",
-        "intrekken",
+        "stoppen",
     ] {
         assert!(
             summary.contains(expected),

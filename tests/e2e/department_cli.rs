@@ -25,15 +25,26 @@ async fn operators_register_list_disable_and_enable_departments() {
     );
 
     let (_, public) = kluis::jose::keys::generate_department_jwk("wmo-1").unwrap();
-    let spec = json!({
+    let mut spec = json!({
         "id": "wmo", "name": "Wmo-loket", "jwks": {"keys": [public]},
         "processing_activities": [{
             "id": "maatwerk", "name": "Maatwerkvoorziening", "purpose": "We kijken welke hulp u thuis nodig heeft.",
-            "legal_basis": {"law": "Wet maatschappelijke ondersteuning 2015", "article": "artikel 2.3.2"},
+            "legal_basis": {"law": "Wet maatschappelijke ondersteuning 2015", "article": "artikel 2.3.2", "necessary": true},
+            "contact": "Bel 14 078 en vraag naar het Wmo-loket.",
+            "next_step": "Een consulent belt u binnen een week.",
             "categories": ["zorg.ondersteuningsbehoefte", "wonen.situatie"], "retention_days": 2555
         }]
     });
     let file = dir.path().join("wmo.json");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let (ok, _, refused) = kluis(&socket, &["add", "--file", file.to_str().unwrap()]);
+    assert!(!ok, "a necessary activity without 'if_no' is refused");
+    assert!(
+        refused.contains("activity maatwerk: if_no is required"),
+        "{refused}"
+    );
+    spec["processing_activities"][0]["if_no"] =
+        json!("Dan kan de consulent uw aanvraag niet afmaken.");
     std::fs::write(&file, spec.to_string()).unwrap();
     let (ok, added, err) = kluis(&socket, &["add", "--file", file.to_str().unwrap()]);
     assert!(ok, "{err}");

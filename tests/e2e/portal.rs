@@ -297,6 +297,23 @@ async fn every_page_is_html_with_the_strict_headers_and_no_personal_data_cached(
             "{path} refers to another host"
         );
     }
+    // The municipality's theme and logo: a stylesheet of tokens, and an SVG that can run
+    // nothing even when opened on its own.
+    let (status, headers, css) = portal.get("/assets/theme.css").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.contains(".gemeente-voorbeeld-theme"), "{css}");
+    let (status, headers, svg) = portal.get("/assets/logo.svg").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'"),
+        "{headers:?}"
+    );
+    assert!(svg.starts_with("<svg"));
     // The stylesheet holds the NL Design System (tokens and Utrecht components), not only
     // the plain fallback.
     let (status, headers, css) = portal.get("/assets/portal.css").await;

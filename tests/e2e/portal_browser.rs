@@ -61,6 +61,21 @@ impl Resident {
         }
     }
 
+    /// Opens the folded part (`<details>`) whose summary says `name`.
+    pub async fn unfold(&mut self, name: &str) {
+        match self.hands {
+            Hands::Mouse => {
+                self.browser
+                    .click(&format!("summary:has-text(\"{name}\")"))
+                    .await;
+            }
+            Hands::Keyboard => {
+                self.tab_to("DisclosureTriangle", name).await;
+                self.browser.press("Enter").await;
+            }
+        }
+    }
+
     /// Types into the text box labelled `name`.
     pub async fn type_into(&mut self, selector: &str, name: &str, text: &str) {
         match self.hands {
@@ -295,17 +310,30 @@ async fn journey(vault: &TestVault, henk: &mut Resident, resident: uuid::Uuid) {
         .await;
     assert_eq!(status, 201, "{created}");
     henk.activate("link", "Vragen aan mij").await;
+    let list = henk.text().await;
+    assert!(
+        list.contains("Afdeling schuldhulpverlening: Hulp bij schulden")
+            && !list.contains("Welke wet?"),
+        "the list names each request in one line: {list}"
+    );
+    henk.activate("link", "Hulp bij schulden").await;
     let page = henk.text().await;
     for plain in [
-        "Afdeling schuldhulpverlening",
+        "Afdeling schuldhulpverlening vraagt of zij uw gegevens mag zien.",
+        "We maken samen met u een plan om uw schulden op te lossen.",
         "Welke wet?",
         "Wet gemeentelijke schuldhulpverlening",
         "Mijn schulden",
         "Mijn huishouden",
-        "Tot wanneer?",
+        "Tot wanneer mag de afdeling kijken?",
+        "Hoe lang bewaart de afdeling wat zij ziet?\n5 jaar",
+        "Bel 14 078 en vraag naar Schuldhulpverlening.",
+        "Binnen 3 werkdagen belt een schuldhulpverlener u",
+        "Dan vragen we u de papieren mee te nemen naar een gesprek.",
     ] {
         assert!(page.contains(plain), "the request says {plain:?}: {page}");
     }
+    henk.unfold("Ik wil zelf kiezen").await;
     henk.tick("Mijn schulden").await;
     let approved = henk
         .activate("button", "Deel alleen wat ik heb aangevinkt")
@@ -317,7 +345,7 @@ async fn journey(vault: &TestVault, henk: &mut Resident, resident: uuid::Uuid) {
     assert!(
         henk.text()
             .await
-            .contains("De afdeling mag nu alleen zien wat u hebt aangevinkt.")
+            .contains("De afdeling mag nu alleen zien wat u heeft aangevinkt.")
     );
     let (_, status) = debts
         .call(
@@ -352,23 +380,23 @@ async fn journey(vault: &TestVault, henk: &mut Resident, resident: uuid::Uuid) {
     henk.activate("link", "Wie keek er").await;
     let page = henk.text().await;
     assert!(
-        page.contains("Afdeling schuldhulpverlening heeft uw gegevens bekeken: Mijn schulden."),
+        page.contains("Afdeling schuldhulpverlening heeft deze gegevens bekeken:\n\nMijn schulden"),
         "{page}"
     );
 
     // 4. He withdraws the grant; the confirmation says what will happen first.
     henk.activate("link", "Wie mag wat zien").await;
-    henk.activate("link", "Toestemming intrekken").await;
+    henk.activate("link", "Toestemming stoppen").await;
     let page = henk.text().await;
-    assert!(page.contains("Afdeling schuldhulpverlening kan deze gegevens daarna niet meer zien: Mijn schulden. Dat gaat meteen in."), "{page}");
-    let revoked = henk.activate("button", "Ja, trek de toestemming in").await;
+    assert!(page.contains("Afdeling schuldhulpverlening kan de gegevens hierboven daarna niet meer zien. Dat gaat meteen in.") && page.contains("Mijn schulden"), "{page}");
+    let revoked = henk.activate("button", "Ja, stop de toestemming").await;
     assert!(
         revoked.ends_with("/portal/grants?done=revoked"),
         "{revoked}"
     );
     let page = henk.text().await;
     assert!(
-        page.contains("De toestemming is ingetrokken") && page.contains("Door u ingetrokken"),
+        page.contains("De toestemming is gestopt") && page.contains("Door u gestopt"),
         "{page}"
     );
     let after = debts
@@ -387,6 +415,7 @@ async fn journey(vault: &TestVault, henk: &mut Resident, resident: uuid::Uuid) {
             .call(vault, Method::POST, "/v1/dept/access-requests", Some(&ask))
             .await;
         henk.activate("link", "Vragen aan mij").await;
+        henk.activate("link", "Hulp bij schulden").await;
         let answered = henk.activate("button", answer).await;
         assert!(answered.contains("/portal/requests?done="), "{answered}");
         let (_, status) = debts
@@ -409,7 +438,7 @@ async fn journey(vault: &TestVault, henk: &mut Resident, resident: uuid::Uuid) {
             );
         }
     }
-    assert!(henk.text().await.contains("U hebt nee gezegd."));
+    assert!(henk.text().await.contains("U heeft nee gezegd."));
 
     // 6. He downloads everything.
     henk.activate("link", "Mijn account").await;
@@ -486,6 +515,18 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             );
             let lang = browser.attribute("html", "lang").await;
             assert_eq!(lang.as_deref(), Some(language), "{what}");
+            let theme = browser.attribute("html", "class").await.unwrap_or_default();
+            assert!(
+                theme.contains("gemeente-voorbeeld-theme"),
+                "{what} wears the municipality's theme: {theme}"
+            );
+            // Plain Dutch as rendered, Henk's own values included: short sentences, no
+            // jargon, one form of "u heeft". Each line is a paragraph, item or label.
+            if language == "nl" {
+                let text = browser.text(None).await;
+                let problems = kluis::language::plain::problems(text.lines());
+                assert!(problems.is_empty(), "{what}: {problems:#?}");
+            }
             // At a phone's 320 px: nothing wider than the screen, and axe still clean.
             browser.set_viewport(320, 640).await;
             let width = browser.width().await;
@@ -537,9 +578,10 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
         let (_, first) = debts
             .call(&vault, Method::POST, "/v1/dept/access-requests", Some(&ask))
             .await;
-        let (_, _) = debts
+        let (_, open) = debts
             .call(&vault, Method::POST, "/v1/dept/access-requests", Some(&ask))
             .await;
+        let open_request = open["id"].as_str().unwrap().to_owned();
         let grant_id = vault
             .app
             .consent()
@@ -564,9 +606,20 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             ),
             ("/portal/records/schulden.traject".into(), "record-empty"),
             ("/portal/requests".into(), "requests"),
+            (format!("/portal/requests/{open_request}"), "request"),
             ("/portal/grants".into(), "grants"),
             (format!("/portal/grants/{grant_id}/revoke"), "revoke"),
             ("/portal/history".into(), "history"),
+            ("/portal/events".into(), "events"),
+            ("/portal/events/baan-kwijt".into(), "event-start"),
+            (
+                "/portal/events/baan-kwijt/questions".into(),
+                "event-question",
+            ),
+            ("/portal/events/baan-kwijt/help".into(), "event-help"),
+            ("/portal/cases".into(), "cases"),
+            ("/portal/schemes".into(), "schemes"),
+            ("/portal/schemes/approach".into(), "schemes-approach"),
             ("/portal/account".into(), "account"),
             ("/portal/account/erase".into(), "erase"),
             ("/portal/records/geen.categorie".into(), "error"),
@@ -589,11 +642,17 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             .await;
         check(&mut browser, "edit-with-errors").await;
         browser
-            .goto(&format!("{}/portal/requests", vault.url))
+            .goto(&format!("{}/portal/requests/{open_request}", vault.url))
             .await;
+        let choose = if language == "nl" {
+            "Ik wil zelf kiezen"
+        } else {
+            "I want to choose myself"
+        };
         browser
-            .click("form:has(input[value=some]) >> nth=0 >> button")
+            .click(&format!("summary:has-text(\"{choose}\")"))
             .await;
+        browser.click("form:has(input[value=some]) button").await;
         check(&mut browser, "requests-nothing-ticked").await;
         browser
             .goto(&format!("{}/portal/account/erase", vault.url))

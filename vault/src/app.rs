@@ -220,6 +220,7 @@ impl App {
                 max_body_bytes: config.max_body_bytes,
                 rotate_after_erasure: chrono::TimeDelta::from_std(config.rotate_after_erasure)
                     .unwrap_or(chrono::TimeDelta::hours(1)),
+                municipality: std::sync::Arc::new(config.municipality.clone()),
             },
             clock,
         };
@@ -247,7 +248,11 @@ impl App {
         http::serve(
             http::api(dev_login)
                 .merge(web::routes(dev_login))
-                .fallback(web::not_found),
+                .fallback(web::not_found)
+                .layer(axum::middleware::map_response_with_state(
+                    self.state.clone(),
+                    web::theme_error_page,
+                )),
             self.state.clone(),
         )
     }

@@ -127,23 +127,37 @@ pub async fn seed_henk(context: &Context, residents: &Residents) -> Result<()> {
     Ok(())
 }
 
+/// What a demo activity tells the resident on its request page.
+struct Explained {
+    explanation: &'static str,
+    if_no: &'static str,
+    contact: &'static str,
+    next_step: &'static str,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn activity(
     id: &str,
     name: &str,
     purpose: &str,
-    law: &str,
-    article: &str,
+    (law, article, necessary): (&str, &str, bool),
     categories: &[&str],
     retention_days: u32,
+    explained: Explained,
 ) -> ProcessingActivity {
     ProcessingActivity {
         id: id.into(),
         version: 0,
         name: name.into(),
         purpose: purpose.into(),
+        explanation: explained.explanation.into(),
+        if_no: explained.if_no.into(),
+        contact: explained.contact.into(),
+        next_step: explained.next_step.into(),
         legal_basis: LegalBasis {
             law: law.into(),
             article: article.into(),
+            necessary,
         },
         categories: categories.iter().map(|c| c.to_string()).collect(),
         retention_days,
@@ -161,8 +175,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                     "bijstand-aanvraag",
                     "Aanvraag bijstandsuitkering",
                     "We kijken of u recht heeft op een bijstandsuitkering, en hoe hoog die is.",
-                    "Participatiewet",
-                    "artikel 17 en artikel 53a",
+                    ("Participatiewet", "artikel 17 en artikel 53a", true),
                     &[
                         "identiteit.basis",
                         "huishouden.samenstelling",
@@ -174,13 +187,22 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                         "regelingen.benaderen",
                     ],
                     3650,
+                    Explained {
+                        explanation: "De wet zegt dat u ons alles moet vertellen wat nodig is voor uw uitkering. \
+                            Met deze gegevens rekenen we uit hoeveel geld u krijgt. \
+                            We bewaren ze omdat de wet dat vraagt.",
+                        if_no: "Dan kunnen we uw aanvraag niet afmaken. \
+                            U kunt de gegevens ook op papier brengen.",
+                        contact: "Bel 14 078 en vraag naar Werk en Inkomen.",
+                        next_step: "Binnen 2 weken belt een medewerker u. \
+                            Binnen 8 weken hoort u of u een uitkering krijgt.",
+                    },
                 ),
                 activity(
                     "re-integratie",
                     "Begeleiding naar werk",
                     "We zoeken samen met u werk dat past bij uw situatie en uw gezin.",
-                    "Participatiewet",
-                    "artikel 7",
+                    ("Participatiewet", "artikel 7", false),
                     &[
                         "werk.profiel",
                         "huishouden.samenstelling",
@@ -188,6 +210,13 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                         "zelfredzaamheid.zrm",
                     ],
                     1825,
+                    Explained {
+                        explanation: "Een werkcoach kijkt wat u kunt en wat u wilt. \
+                            Ook kijkt de coach wat uw gezin nodig heeft.",
+                        if_no: "Dan vraagt de werkcoach u de gegevens in een gesprek.",
+                        contact: "Bel 14 078 en vraag naar uw werkcoach.",
+                        next_step: "De werkcoach maakt een afspraak met u.",
+                    },
                 ),
             ],
         ),
@@ -197,9 +226,12 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
             vec![activity(
                 "schuldhulp-traject",
                 "Hulp bij schulden",
-                "We maken samen met u een plan om uw schulden op te lossen, en we praten met de mensen aan wie u geld moet betalen.",
-                "Wet gemeentelijke schuldhulpverlening",
-                "artikel 3 en artikel 4a",
+                "We maken samen met u een plan om uw schulden op te lossen.",
+                (
+                    "Wet gemeentelijke schuldhulpverlening",
+                    "artikel 3 en artikel 4a",
+                    false,
+                ),
                 &[
                     "schulden.overzicht",
                     "schulden.traject",
@@ -209,6 +241,13 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                     "wonen.situatie",
                 ],
                 1825,
+                Explained {
+                    explanation: "We kijken hoeveel geld u elke maand overhoudt. \
+                        Daarna praten we met de mensen aan wie u geld moet betalen.",
+                    if_no: "Dan vragen we u de papieren mee te nemen naar een gesprek.",
+                    contact: "Bel 14 078 en vraag naar Schuldhulpverlening.",
+                    next_step: "Binnen 3 werkdagen belt een schuldhulpverlener u voor een afspraak.",
+                },
             )],
         ),
         (
@@ -218,8 +257,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                 "ondersteuning-gezin",
                 "Ondersteuning van het gezin",
                 "We kijken welke hulp uw kinderen en uw gezin nodig hebben.",
-                "Jeugdwet",
-                "artikel 2.3",
+                ("Jeugdwet", "artikel 2.3", false),
                 &[
                     "kinderen.situatie",
                     "huishouden.samenstelling",
@@ -227,6 +265,13 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                     "levensgebeurtenis",
                 ],
                 7300,
+                Explained {
+                    explanation: "Een medewerker van het wijkteam praat met u en uw kinderen. \
+                        Samen kiest u welke hulp past.",
+                    if_no: "Dan vraagt het wijkteam u de gegevens in een gesprek.",
+                    contact: "Bel 14 078 en vraag naar het wijkteam.",
+                    next_step: "Het wijkteam belt u binnen een week.",
+                },
             )],
         ),
     ]

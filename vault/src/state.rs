@@ -28,6 +28,8 @@ pub struct Site {
     pub max_body_bytes: usize,
     /// How long after an erasure the completing key rotation runs.
     pub rotate_after_erasure: chrono::TimeDelta,
+    /// The municipality's name, phone number and theme.
+    pub municipality: std::sync::Arc<crate::config::Municipality>,
 }
 
 /// The services of one vault, for its routers. Cheap to clone: every part is an `Arc` or

@@ -18,6 +18,10 @@ pub struct LegalBasis {
     pub law: String,
     /// The article, such as `artikel 17`.
     pub article: String,
+    /// Whether this law makes the data necessary: without it the department cannot finish
+    /// its work (the resident then must hear what happens if they say no).
+    #[serde(default)]
+    pub necessary: bool,
 }
 
 /// A processing activity from a department's register (GDPR art. 30), as registered.
@@ -30,8 +34,21 @@ pub struct ProcessingActivity {
     pub version: u32,
     /// A short name, in Dutch.
     pub name: String,
-    /// What the department does with the data, in plain Dutch (B1).
+    /// What the department does with the data, in plain Dutch (B1), at most 15 words.
     pub purpose: String,
+    /// A longer explanation of the purpose, shown folded under "Meer uitleg".
+    #[serde(default)]
+    pub explanation: String,
+    /// What happens if the resident says no, in plain Dutch. Required when the legal
+    /// basis makes the data necessary.
+    #[serde(default)]
+    pub if_no: String,
+    /// How the resident reaches a person about this: a phone number, a desk.
+    #[serde(default)]
+    pub contact: String,
+    /// What the department does next after a yes, in plain Dutch.
+    #[serde(default)]
+    pub next_step: String,
     /// The law that allows the processing.
     pub legal_basis: LegalBasis,
     /// The categories it may ever need.

@@ -1,6 +1,7 @@
 //! The tamper-evident audit log: who did what with whose data, when, why, and how it
 //! ended. Privacy officers audit it; residents see their own part of it.
 //!
+//! - [`complaint`]: the short code a resident gives the privacy officer.
 //! - [`entry`]: the entry format (metadata only; the types are in `kluis_proto::audit`).
 //! - [`context`]: the request's trace context, which every entry carries.
 //! - `writer`: the one task that appends, in batches sharing one flush.
@@ -24,6 +25,7 @@
 //! ([`Audit::record_change`]): both or neither. An append that fails leaves no gap: the
 //! next one takes the same position.
 
+pub mod complaint;
 mod context;
 pub mod entry;
 pub mod export;

@@ -1,6 +1,7 @@
 //! Reading the log back: entries by range (each checked against its leaf hash), by index,
 //! by time, and the officer's filtered pages.
 
+use super::complaint::{complaint_code, parse_complaint_code};
 use super::entry::{Action, Entry, Outcome};
 use super::merkle::{self, Node};
 use super::writer::index_key;
@@ -158,7 +159,7 @@ impl Audit {
 /// What an officer asks the log for. Every field narrows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// A resident's audit reference.
+    /// A resident's audit reference, or their complaint code ("K7QM-3XPA").
     pub resident: Option<String>,
     /// A department id.
     pub department: Option<String>,
@@ -181,7 +182,9 @@ impl Filter {
         if let Some(g) = &self.grant {
             return Some(index_key(b'g', g.as_bytes()));
         }
-        if let Some(r) = &self.resident {
+        if let Some(r) = &self.resident
+            && parse_complaint_code(r).is_none()
+        {
             return Some(index_key(b'r', r.as_bytes()));
         }
         if let Some(d) = &self.department {
@@ -203,9 +206,13 @@ impl Filter {
                     .as_ref()
                     .is_some_and(|p| p.to_lowercase().contains(&wanted))
         };
-        self.resident
-            .as_ref()
-            .is_none_or(|r| entry.resident.as_ref() == Some(r))
+        let resident_matches = |wanted: &String| {
+            entry.resident.as_ref() == Some(wanted)
+                || parse_complaint_code(wanted).is_some_and(|code| {
+                    entry.resident.as_deref().and_then(complaint_code) == Some(code)
+                })
+        };
+        self.resident.as_ref().is_none_or(resident_matches)
             && self
                 .department
                 .as_ref()

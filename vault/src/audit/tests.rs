@@ -84,6 +84,43 @@ async fn queries_filter_and_page() {
 }
 
 #[tokio::test]
+async fn an_officer_finds_a_resident_by_the_complaint_code_they_read_out() {
+    let s = Services::start().await;
+    let henk = s
+        .residents
+        .ensure_resident("test", "henk")
+        .await
+        .unwrap()
+        .id;
+    let anna = s
+        .residents
+        .ensure_resident("test", "anna")
+        .await
+        .unwrap()
+        .id;
+    for resident in [henk, anna, henk] {
+        let reference = s.residents.audit_reference(resident);
+        s.audit
+            .record(&ctx(), read_by("wi", &reference))
+            .await
+            .unwrap();
+    }
+    let code = crate::audit::complaint::complaint_code(&s.residents.audit_reference(henk)).unwrap();
+    let spoken = code.to_lowercase().replace('-', " ");
+    let filter = Filter {
+        resident: Some(spoken),
+        ..Filter::default()
+    };
+    let (found, _) = s.audit.query(&filter, 0, 10).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 2]);
+    let wrong = Filter {
+        resident: Some("AAAA-AAAA".into()),
+        ..Filter::default()
+    };
+    assert!(s.audit.query(&wrong, 0, 10).await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
 async fn a_saved_checkpoint_catches_a_shorter_log_and_its_own_alteration() {
     let s = Services::start().await;
     for _ in 0..3 {

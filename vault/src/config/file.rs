@@ -1,6 +1,7 @@
 //! The configuration file as it is written: every section and key optional, unknown ones
 //! refused with the line they stand on.
 
+use super::municipality::MunicipalitySection;
 use super::oidc::OidcSection;
 use super::{ConfigError, io_reason};
 use serde::Deserialize;
@@ -27,6 +28,8 @@ pub(super) struct FileConfig {
     pub(super) life_events: LifeEventsSection,
     #[serde(default)]
     pub(super) schemes: SchemesSection,
+    #[serde(default)]
+    pub(super) municipality: MunicipalitySection,
     #[serde(default)]
     pub(super) oidc: Vec<OidcSection>,
 }

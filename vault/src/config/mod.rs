@@ -9,13 +9,15 @@
 //! `kluis dev` builds a [`Config`] with it, in code.
 //!
 //! - `file`: the file's sections as they are written, and reading it.
-//! - `oidc`: the OpenID Providers, checked one by one.
+//! - `municipality`: its name, phone number and theme. `oidc`: the OpenID Providers.
 
 mod env;
 mod file;
+mod municipality;
 mod oidc;
 
 pub use env::{Env, ProcessEnv};
+pub use municipality::{Municipality, Theme};
 
 pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
 
@@ -73,6 +75,8 @@ pub struct Config {
     pub dev_login: bool,
     /// OpenID Providers residents and staff log in with.
     pub oidc: Vec<OidcProvider>,
+    /// The municipality's name, phone number and theme (`[municipality]`).
+    pub municipality: Municipality,
 }
 
 impl std::fmt::Debug for Config {
@@ -270,6 +274,7 @@ impl Config {
                 reason: format!("{cache_mb} is outside 16..=65536"),
             });
         }
+        let municipality = Municipality::from_section(file.municipality)?;
         let audit_checkpoint = file
             .audit
             .checkpoint_file
@@ -291,6 +296,7 @@ impl Config {
                 .map(PathBuf::from)
                 .or(file.schemes.file),
             oidc,
+            municipality,
             data_dir,
             key_dir,
             root_key,
@@ -322,6 +328,7 @@ impl Config {
             session_absolute: Duration::from_secs(12 * 3600),
             dev_login: true,
             oidc: Vec::new(),
+            municipality: Municipality::example(),
         }
     }
 }

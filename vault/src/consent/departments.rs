@@ -10,6 +10,7 @@ use crate::audit::Context;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::ids::is_id;
 use crate::jose::keys::KeySet;
+use crate::language::plain;
 use crate::store::{ActivityRow, DepartmentRow};
 use crate::{Error, Result};
 use kluis_proto::consent::{DepartmentInfo, DepartmentSpec, ProcessingActivity};
@@ -26,10 +27,68 @@ fn text(value: &str, what: &str, max: usize) -> Result<()> {
 fn same_content(row: &ActivityRow, spec: &ProcessingActivity) -> bool {
     row.name == spec.name
         && row.purpose == spec.purpose
+        && row.explanation == spec.explanation
+        && row.if_no == spec.if_no
+        && row.contact == spec.contact
+        && row.next_step == spec.next_step
         && row.law == spec.legal_basis.law
         && row.article == spec.legal_basis.article
+        && row.necessary == spec.legal_basis.necessary
         && row.categories == spec.categories
         && row.retention_days == spec.retention_days
+}
+
+/// The longest purpose, in words: it is the one line a resident reads first.
+const MAX_PURPOSE_WORDS: usize = 15;
+
+/// The texts a resident reads on a request must be there, short and plain Dutch; the
+/// registration names the activity, the field and what to change.
+fn check_resident_texts(activity: &ProcessingActivity) -> Result<()> {
+    let refuse = |field: &str, problem: String| {
+        Err(Error::InvalidParameter(format!(
+            "activity {}: {field} {problem}",
+            activity.id
+        )))
+    };
+    let words = plain::words(&activity.purpose).len();
+    if words > MAX_PURPOSE_WORDS {
+        return refuse(
+            "purpose",
+            format!(
+                "has {words} words; keep it to {MAX_PURPOSE_WORDS} and put the rest in explanation"
+            ),
+        );
+    }
+    text(
+        &activity.contact,
+        &format!("activity {}: contact", activity.id),
+        300,
+    )?;
+    text(
+        &activity.next_step,
+        &format!("activity {}: next_step", activity.id),
+        1000,
+    )?;
+    if activity.legal_basis.necessary && activity.if_no.trim().is_empty() {
+        return refuse(
+            "if_no",
+            "is required: the law makes the data necessary, so say what happens without it".into(),
+        );
+    }
+    for (field, value, max) in [
+        ("purpose", &activity.purpose, 300),
+        ("explanation", &activity.explanation, 2000),
+        ("if_no", &activity.if_no, 1000),
+        ("next_step", &activity.next_step, 1000),
+    ] {
+        if value.len() > max {
+            return refuse(field, format!("must be at most {max} characters"));
+        }
+        if let Some(problem) = plain::sentence_problems(value).into_iter().next() {
+            return refuse(field, format!("is not plain Dutch ({problem})"));
+        }
+    }
+    Ok(())
 }
 
 impl Consent {
@@ -63,7 +122,8 @@ impl Consent {
                 )));
             }
             text(&activity.name, "an activity name", 200)?;
-            text(&activity.purpose, "a purpose", 2000)?;
+            text(&activity.purpose, "a purpose", 300)?;
+            check_resident_texts(activity)?;
             text(&activity.legal_basis.law, "a law", 200)?;
             text(&activity.legal_basis.article, "an article", 200)?;
             if !(1..=36_500).contains(&activity.retention_days) {
@@ -129,8 +189,13 @@ impl Consent {
                 version,
                 name: activity.name.clone(),
                 purpose: activity.purpose.clone(),
+                explanation: activity.explanation.clone(),
+                if_no: activity.if_no.clone(),
+                contact: activity.contact.clone(),
+                next_step: activity.next_step.clone(),
                 law: activity.legal_basis.law.clone(),
                 article: activity.legal_basis.article.clone(),
+                necessary: activity.legal_basis.necessary,
                 categories: activity.categories.clone(),
                 retention_days: activity.retention_days,
                 registered_at: now,

@@ -25,8 +25,8 @@ pub struct HistoryItem {
     pub categories: Vec<String>,
     /// The department's stated purpose.
     pub purpose: Option<String>,
-    /// The whole entry as one plain sentence.
-    pub summary: String,
+    /// The whole entry in plain sentences, its data as a list.
+    pub story: stories::Story,
 }
 
 impl Consent {
@@ -71,7 +71,7 @@ impl Consent {
                     time: e.time,
                     action: e.action,
                     outcome: e.outcome,
-                    summary: stories::history_sentence(
+                    story: stories::history_story(
                         e,
                         department.as_ref().map(|d| d.name.as_str()),
                         &labels,

@@ -61,6 +61,81 @@ async fn actions(s: &Services) -> Vec<(Action, Outcome)> {
         .collect()
 }
 
+/// Registers the debt counsellors with one change to their activity; returns why it was
+/// refused.
+async fn refused(
+    s: &Services,
+    change: impl FnOnce(&mut kluis_proto::consent::ProcessingActivity),
+) -> String {
+    let mut bad = spec();
+    change(&mut bad.processing_activities[0]);
+    match s
+        .consent
+        .register_department(&ctx(), Actor::Operator, &bad)
+        .await
+    {
+        Err(Error::InvalidParameter(message)) => message,
+        other => panic!("accepted: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn registration_refuses_requests_a_resident_cannot_decide_on() {
+    let s = Services::start().await;
+    let long = refused(&s, |a| {
+        a.purpose = "We maken samen met u een plan om uw schulden op te lossen, \
+            en we praten met de mensen aan wie u geld moet betalen."
+            .into()
+    })
+    .await;
+    assert!(
+        long.contains("schuldhulp-traject: purpose has 25 words; keep it to 15"),
+        "{long}"
+    );
+    let no_contact = refused(&s, |a| a.contact = " ".into()).await;
+    assert!(no_contact.contains("contact must be 1 to"), "{no_contact}");
+    let no_next = refused(&s, |a| a.next_step.clear()).await;
+    assert!(no_next.contains("next_step must be 1 to"), "{no_next}");
+    let silent = refused(&s, |a| {
+        a.legal_basis.necessary = true;
+        a.if_no.clear();
+    })
+    .await;
+    assert!(silent.contains("if_no is required"), "{silent}");
+    let jargon = refused(&s, |a| a.explanation = "We verwerken uw data.".into()).await;
+    assert!(
+        jargon.contains("explanation is not plain Dutch (jargon \"data\""),
+        "{jargon}"
+    );
+    let hebt = refused(&s, |a| a.if_no = "Wat u hebt gegeven, blijft.".into()).await;
+    assert!(hebt.contains("if_no is not plain Dutch"), "{hebt}");
+    assert!(
+        s.store.departments().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    assert!(s.log().await.is_empty(), "nothing logged");
+
+    let mut changed = spec();
+    s.consent
+        .register_department(&ctx(), Actor::Operator, &changed)
+        .await
+        .unwrap();
+    changed.processing_activities[0].next_step = "We bellen u morgen.".into();
+    let info = s
+        .consent
+        .register_department(&ctx(), Actor::Operator, &changed)
+        .await
+        .unwrap();
+    assert_eq!(
+        info.processing_activities[0].version, 2,
+        "a changed text is a new version"
+    );
+    assert_eq!(
+        info.processing_activities[0].next_step,
+        "We bellen u morgen."
+    );
+}
+
 #[tokio::test]
 async fn registration_is_checked_versioned_and_logged_once() {
     let s = Services::start().await;

@@ -134,7 +134,7 @@ pub async fn history(
                 "department": e.department,
                 "categories": e.categories,
                 "purpose": e.purpose,
-                "summary_nl": e.summary,
+                "summary_nl": e.story.sentence(),
             })
         })
         .collect();

@@ -50,30 +50,52 @@ pub fn words(sentence: &str) -> Vec<String> {
         .collect()
 }
 
-/// What is wrong with `texts` (each a message), as lines naming the sentence.
+/// Word pairs Kluis never writes, with the form it uses instead: one form of "u heeft".
+pub const AVOID: [(&str, &str); 2] = [("u hebt", "u heeft"), ("hebt u", "heeft u")];
+
+fn is_jargon(word: &str) -> bool {
+    JARGON.iter().any(|j| {
+        if *j == "data" {
+            word == *j
+        } else {
+            word.starts_with(j)
+        }
+    })
+}
+
+/// What is wrong with the sentences of one text, each problem naming its sentence: too
+/// long, jargon, a form Kluis does not use. The average is left to [`problems`].
+pub fn sentence_problems(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for sentence in sentences(text) {
+        let words = words(&sentence);
+        if words.len() > MAX_WORDS {
+            problems.push(format!("{} words: {sentence}", words.len()));
+        }
+        for word in words.iter().filter(|w| is_jargon(w)) {
+            problems.push(format!("jargon {word:?}: {sentence}"));
+        }
+        let joined = words.join(" ");
+        for (avoid, instead) in AVOID {
+            if format!(" {joined} ").contains(&format!(" {avoid} ")) {
+                problems.push(format!("write {instead:?}, not {avoid:?}: {sentence}"));
+            }
+        }
+    }
+    problems
+}
+
+/// What is wrong with `texts` (each a message), as lines naming the sentence, and the
+/// average sentence length over all of them.
 pub fn problems<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut problems = Vec::new();
     let mut total = 0;
     let mut count = 0;
     for text in texts {
+        problems.extend(sentence_problems(text));
         for sentence in sentences(text) {
-            let words = words(&sentence);
-            total += words.len();
+            total += words(&sentence).len();
             count += 1;
-            if words.len() > MAX_WORDS {
-                problems.push(format!("{} words: {sentence}", words.len()));
-            }
-            for word in &words {
-                if JARGON.iter().any(|j| {
-                    if *j == "data" {
-                        word == j
-                    } else {
-                        word.starts_with(j)
-                    }
-                }) {
-                    problems.push(format!("jargon {word:?}: {sentence}"));
-                }
-            }
         }
     }
     if count > 0 && total as f64 / count as f64 > MAX_AVERAGE {
@@ -101,6 +123,8 @@ mod tests {
         assert_eq!(problems([long.as_str()]).len(), 2, "long, and the average");
         assert!(problems(["Uw data staan veilig."])[0].starts_with("jargon"));
         assert!(problems(["De categorieën zijn klaar."])[0].starts_with("jargon"));
+        assert!(problems(["Wat u hebt ingevuld."])[0].starts_with("write"));
+        assert!(problems(["Wat heeft u ingevuld?"]).is_empty());
         assert!(
             problems(["Kies een datum."]).is_empty(),
             "datum is not data"

@@ -6,61 +6,88 @@ use super::Texts;
 use crate::audit::entry::{Action, Entry, Outcome};
 use kluis_proto::consent::RequestView;
 
-/// One entry of the resident's own history as a short sentence. `department` is the
-/// department's name (if one was involved) and `labels` the categories' labels, both in
-/// `t`'s language.
-pub fn history_sentence(
+/// One entry of the resident's own history, told in short sentences: a lead, the data it
+/// was about as a list (never glued into the sentence), and what followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Story {
+    /// The first sentence; it ends with ":" when `labels` follow.
+    pub lead: String,
+    /// The categories' labels, to show as a list.
+    pub labels: Vec<String>,
+    /// A sentence after the list ("Waarom: ...", "Er is niets gedeeld."), if any.
+    pub after: Option<String>,
+}
+
+impl Story {
+    /// The story as one line of text (for the API and the download).
+    pub fn sentence(&self) -> String {
+        let mut text = self.lead.clone();
+        if !self.labels.is_empty() {
+            text = format!("{text} {}.", self.labels.join(", "));
+        }
+        if let Some(after) = &self.after {
+            text = format!("{text} {after}");
+        }
+        text
+    }
+}
+
+/// One entry of the resident's own history. `department` is the department's name (if one
+/// was involved) and `labels` the categories' labels, both in `t`'s language.
+pub fn history_story(
     entry: &Entry,
     department: Option<&str>,
     labels: &[String],
     t: Texts,
-) -> String {
+) -> Story {
     let department = department.unwrap_or(t.get("story.someone"));
-    let labels = labels.join(", ");
-    let fill = |key: &str| t.fill(key, &[("department", department), ("labels", &labels)]);
-    let with = |first: String, second: Option<String>| match second {
-        Some(second) => format!("{first} {second}"),
-        None => first,
+    let fill = |key: &str| t.fill(key, &[("department", department)]);
+    let listed = |key: &str, after: Option<String>| Story {
+        lead: fill(key),
+        labels: labels.to_vec(),
+        after,
+    };
+    let plain = |lead: String| Story {
+        lead,
+        labels: Vec::new(),
+        after: None,
     };
     match (entry.action, entry.outcome) {
-        (Action::Read, Outcome::Allowed) => with(
-            fill("story.read"),
+        (Action::Read, Outcome::Allowed) => listed(
+            "story.read",
             entry
                 .purpose
                 .as_ref()
                 .map(|p| t.fill("story.why", &[("purpose", p.trim_end())])),
         ),
-        (Action::Read, _) if labels.is_empty() => with(
-            fill("story.read_refused"),
+        (Action::Read, _) if labels.is_empty() => Story {
+            after: Some(t.get("story.nothing_shared").to_owned()),
+            ..plain(fill("story.read_refused"))
+        },
+        (Action::Read, _) => listed(
+            "story.read_refused_labels",
             Some(t.get("story.nothing_shared").to_owned()),
         ),
-        (Action::Read, _) => with(
-            fill("story.read_refused_labels"),
-            Some(t.get("story.nothing_shared").to_owned()),
+        (Action::AccessRequest, _) => listed("story.asked", None),
+        (Action::RequestDecision, Outcome::Declined) => plain(fill("story.declined")),
+        (Action::RequestDecision, _) => listed("story.approved", None),
+        (Action::Grant, _) => listed(
+            "story.granted",
+            entry
+                .valid_until
+                .map(|until| t.fill("story.granted_until", &[("date", &t.date(until))])),
         ),
-        (Action::AccessRequest, _) => fill("story.asked"),
-        (Action::RequestDecision, Outcome::Declined) => fill("story.declined"),
-        (Action::RequestDecision, _) => fill("story.approved"),
-        (Action::Grant, _) => with(
-            fill("story.granted"),
-            entry.valid_until.map(|until| {
-                t.fill(
-                    "story.granted_until",
-                    &[("date", &until.format("%d-%m-%Y").to_string())],
-                )
-            }),
-        ),
-        (Action::Revocation, _) => fill("story.revoked"),
-        (Action::RecordWrite, _) => fill("story.written"),
-        (Action::RecordDelete, _) => fill("story.deleted"),
-        (Action::Export, _) => t.get("story.exported").to_owned(),
-        (Action::Erasure, _) => t.get("story.erased").to_owned(),
-        (Action::OfficerQuery, _) => t.get("story.officer").to_owned(),
-        (Action::CaseStatus, _) => fill("story.case_status"),
-        (Action::SchemeCheck, _) => t.get("story.scheme_check").to_owned(),
-        (Action::SchemeApplication, _) => fill("story.scheme_application"),
+        (Action::Revocation, _) => plain(fill("story.revoked")),
+        (Action::RecordWrite, _) => listed("story.written", None),
+        (Action::RecordDelete, _) => listed("story.deleted", None),
+        (Action::Export, _) => plain(t.get("story.exported").to_owned()),
+        (Action::Erasure, _) => plain(t.get("story.erased").to_owned()),
+        (Action::OfficerQuery, _) => plain(t.get("story.officer").to_owned()),
+        (Action::CaseStatus, _) => plain(fill("story.case_status")),
+        (Action::SchemeCheck, _) => plain(t.get("story.scheme_check").to_owned()),
+        (Action::SchemeApplication, _) => plain(fill("story.scheme_application")),
         (Action::DepartmentChange | Action::KeyRotation | Action::OfficerChange, _) => {
-            t.get("story.operator").to_owned()
+            plain(t.get("story.operator").to_owned())
         }
     }
 }
@@ -138,13 +165,19 @@ mod tests {
             Actor::Department { id: "wi".into() },
         );
         entry.purpose = Some("Uw aanvraag beoordelen. ".into());
-        let sentence = history_sentence(&entry, Some("Werk en Inkomen"), &["Werk".into()], NL);
+        let story = history_story(&entry, Some("Werk en Inkomen"), &["Werk".into()], NL);
+        assert_eq!(story.lead, "Werk en Inkomen heeft deze gegevens bekeken:");
         assert_eq!(
-            sentence,
-            "Werk en Inkomen heeft uw gegevens bekeken: Werk. Waarom: Uw aanvraag beoordelen."
+            story.labels,
+            ["Werk"],
+            "the data as a list, not in the sentence"
+        );
+        assert_eq!(
+            story.sentence(),
+            "Werk en Inkomen heeft deze gegevens bekeken: Werk. Waarom: Uw aanvraag beoordelen."
         );
         entry.outcome = Outcome::Refused;
-        let refused = history_sentence(&entry, None, &[], NL);
+        let refused = history_story(&entry, None, &[], NL).sentence();
         assert!(
             refused.starts_with("Iemand wilde uw gegevens bekijken"),
             "{refused}"

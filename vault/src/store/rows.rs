@@ -106,10 +106,25 @@ pub struct ActivityRow {
     pub name: String,
     /// Its purpose in plain Dutch.
     pub purpose: String,
+    /// The longer explanation of the purpose.
+    #[serde(default)]
+    pub explanation: String,
+    /// What happens if the resident says no.
+    #[serde(default)]
+    pub if_no: String,
+    /// How to reach a person.
+    #[serde(default)]
+    pub contact: String,
+    /// What the department does next.
+    #[serde(default)]
+    pub next_step: String,
     /// The law.
     pub law: String,
     /// The article.
     pub article: String,
+    /// Whether the law makes the data necessary.
+    #[serde(default)]
+    pub necessary: bool,
     /// The categories it may need.
     pub categories: Vec<String>,
     /// Retention in days.

@@ -144,8 +144,8 @@ pub async fn dev_login(
 pub struct HistoryLine {
     /// When.
     pub time: String,
-    /// What, in a sentence.
-    pub summary: String,
+    /// What, in short sentences with the data as a list.
+    pub story: crate::language::stories::Story,
     /// Whether it was a department reading (shown first-class: that is what people ask).
     pub read: bool,
 }
@@ -154,7 +154,10 @@ pub struct HistoryLine {
 #[template(path = "history.html")]
 struct HistoryPage {
     page: Page,
-    reference: String,
+    /// The complaint code: 8 characters to read out on the phone.
+    code: String,
+    /// How to reach the privacy officer, with the phone number when the vault has one.
+    call: String,
     lines: Vec<HistoryLine>,
 }
 
@@ -166,14 +169,18 @@ pub async fn history(State(state): State<AppState>, me: Resident) -> Result<Resp
         .into_iter()
         .map(|item| HistoryLine {
             time: t.date_time(item.time),
-            summary: item.summary,
+            story: item.story,
             read: item.action == crate::audit::entry::Action::Read,
         })
         .collect();
     Ok(render(
         &HistoryPage {
             page: me.page(&state, t.get("history.title"), "history"),
-            reference,
+            code: crate::audit::complaint::complaint_code(&reference).unwrap_or(reference),
+            call: match &state.site.municipality.phone {
+                Some(phone) => t.fill("history.call", &[("phone", phone)]),
+                None => t.get("history.no_phone").to_owned(),
+            },
             lines,
         },
         StatusCode::OK,
@@ -327,6 +334,7 @@ pub async fn logout(
         path: "/".into(),
         notice: None,
         dev: state.site.dev_login,
+        municipality: state.site.municipality.clone(),
         alert: None,
         menu: false,
     };

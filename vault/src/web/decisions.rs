@@ -4,7 +4,7 @@
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
 use crate::Error;
 use crate::http::extract::{ApiPath, Ctx};
-use crate::language::Texts;
+use crate::language::{Texts, stories};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
@@ -15,24 +15,32 @@ use uuid::Uuid;
 
 /// An open request, as the resident reads it.
 pub struct RequestCard {
-    /// Its id (for the forms).
+    /// Its id (for the link and the forms).
     pub id: Uuid,
     /// Who asks.
     pub department: String,
     /// The activity's name.
     pub activity: String,
-    /// Why, in the department's words.
+    /// Why, in the department's words (at most 15 words).
     pub purpose: String,
+    /// The longer explanation, folded under "Meer uitleg"; may be empty.
+    pub explanation: String,
     /// The law and article it rests on.
     pub law: String,
     /// The parts asked for: (id, label).
     pub categories: Vec<(String, String)>,
     /// Until when a yes would last.
     pub until: String,
+    /// How long the department keeps what it reads, in words.
+    pub kept: String,
+    /// What happens after a no.
+    pub if_no: String,
+    /// How to reach a person; may be empty for activities registered before it was asked.
+    pub contact: String,
+    /// What happens after a yes; may be empty likewise.
+    pub next_step: String,
     /// When it was asked.
     pub asked_on: String,
-    /// What is wrong with the last answer to it, if anything.
-    pub error: Option<String>,
 }
 
 #[derive(Template)]
@@ -40,6 +48,17 @@ pub struct RequestCard {
 struct RequestsPage {
     page: Page,
     requests: Vec<RequestCard>,
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage {
+    page: Page,
+    request: RequestCard,
+    /// The first line: who asks what.
+    lead: String,
+    /// What is wrong with the last answer to it, if anything.
+    error: Option<&'static str>,
 }
 
 /// A request or grant id from the path; anything else is simply not found.
@@ -58,12 +77,19 @@ fn law(activity: &ProcessingActivity) -> String {
 
 fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
     let until = state.clock.now() + chrono::TimeDelta::days(i64::from(request.duration_days));
+    let activity = request.processing_activity;
+    let if_no = if activity.if_no.trim().is_empty() {
+        t.get("requests.no_consequence").to_owned()
+    } else {
+        activity.if_no.clone()
+    };
     RequestCard {
         id: request.id,
         department: request.department.name,
-        activity: request.processing_activity.name.clone(),
-        purpose: request.processing_activity.purpose.clone(),
-        law: law(&request.processing_activity),
+        law: law(&activity),
+        activity: activity.name,
+        purpose: activity.purpose,
+        explanation: activity.explanation,
         categories: request
             .categories
             .into_iter()
@@ -73,23 +99,18 @@ fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
             })
             .collect(),
         until: t.date(until),
+        kept: stories::days(activity.retention_days, t),
+        if_no,
+        contact: activity.contact,
+        next_step: activity.next_step,
         asked_on: t.date(request.requested_at),
-        error: None,
     }
 }
 
-/// The open requests, each in plain words, with its three answers.
+/// The open requests, one line each, each a link to its own page.
 pub async fn requests(
     State(state): State<AppState>,
     me: Resident,
-) -> Result<Response, PortalError> {
-    requests_page(&state, &me, None).await
-}
-
-async fn requests_page(
-    state: &AppState,
-    me: &Resident,
-    error: Option<(Uuid, &str)>,
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let requests: Vec<RequestCard> = state
@@ -98,25 +119,58 @@ async fn requests_page(
         .await
         .or_page(t)?
         .into_iter()
-        .map(|r| {
-            let mut card = card(r, state, t);
-            if let Some((id, key)) = error
-                && id == card.id
-            {
-                card.error = Some(t.get(key).to_owned());
-            }
-            card
-        })
+        .map(|r| card(r, &state, t))
         .collect();
+    Ok(render(
+        &RequestsPage {
+            page: me.page(&state, t.get("requests.title"), "requests"),
+            requests,
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// One open request with everything needed to decide, and the three answers.
+pub async fn request(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    me: Resident,
+) -> Result<Response, PortalError> {
+    let id = parse_id(&id, me.texts)?;
+    request_page(&state, &me, id, None).await
+}
+
+async fn request_page(
+    state: &AppState,
+    me: &Resident,
+    id: Uuid,
+    error: Option<&'static str>,
+) -> Result<Response, PortalError> {
+    let t = me.texts;
+    let request = state
+        .consent
+        .resident_requests(me.id, false)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(Error::NotFound("request"))
+        .or_page(t)?;
+    let request = card(request, state, t);
+    let lead = t.fill("request.lead", &[("department", &request.department)]);
+    let mut page = me.page(state, &request.activity, "requests");
     let status = if error.is_some() {
+        page.alert = Some(t.get("edit.error_title_prefix"));
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
     Ok(render(
-        &RequestsPage {
-            page: me.page(state, t.get("requests.title"), "requests"),
-            requests,
+        &RequestPage {
+            page,
+            request,
+            lead,
+            error,
         },
         status,
     ))
@@ -140,7 +194,7 @@ pub async fn approve(
         .map(|(_, v)| v)
         .collect();
     if some && chosen.is_empty() {
-        return requests_page(&state, &me, Some((id, "requests.choose_one"))).await;
+        return request_page(&state, &me, id, Some(t.get("requests.choose_one"))).await;
     }
     let approval = Approval {
         categories: some.then_some(chosen),
@@ -189,7 +243,7 @@ pub struct GrantCard {
     /// The law and article.
     pub law: String,
     /// What, by label.
-    pub categories: String,
+    pub categories: Vec<String>,
     /// Since when.
     pub since: String,
     /// Until when (or when it ended).
@@ -216,7 +270,7 @@ fn grant_card(grant: GrantView, t: Texts) -> GrantCard {
         activity: grant.processing_activity.name.clone(),
         purpose: grant.processing_activity.purpose.clone(),
         law: law(&grant.processing_activity),
-        categories: labels.join(", "),
+        categories: labels,
         since: t.date(grant.issued_at),
         until: t.date(grant.revoked_at.unwrap_or(grant.expires_at)),
         state: t.get(state),
@@ -277,13 +331,7 @@ pub async fn confirm_revoke(
         .ok_or(Error::NotFound("grant"))
         .or_page(t)?;
     let grant = grant_card(grant, t);
-    let consequence = t.fill(
-        "revoke.consequence",
-        &[
-            ("department", &grant.department),
-            ("categories", &grant.categories),
-        ],
-    );
+    let consequence = t.fill("revoke.consequence", &[("department", &grant.department)]);
     Ok(render(
         &RevokePage {
             page: me.page(&state, t.get("revoke.title"), "grants"),

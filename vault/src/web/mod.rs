@@ -22,10 +22,14 @@
 //! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
 //! - [`cases`]: "Waar sta ik?": where each case stands.
 //! - `not_found`: the page for an unknown path (API paths keep problem+json).
+//! - `assets`: the stylesheet, and the municipality's theme and logo.
+//! - `error_page`: a failed page as a page, in the theme.
 
 pub mod account;
+mod assets;
 pub mod cases;
 pub mod decisions;
+mod error_page;
 pub mod events;
 pub mod form;
 mod not_found;
@@ -33,6 +37,7 @@ pub mod questions;
 pub mod records;
 pub mod schemes;
 
+pub use error_page::{OrPage, PortalError, theme_error_page};
 pub use not_found::not_found;
 
 use crate::auth::{Principal, Session};
@@ -46,7 +51,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -57,14 +62,13 @@ pub const LANGUAGE_COOKIE: &str = "kluis_lang";
 /// stylesheet, forms to itself. No script at all, no frames, no other hosts.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The bundled stylesheet (see `vault/build.rs`).
-const STYLESHEET: &str = include_str!(concat!(env!("OUT_DIR"), "/portal.css"));
-
 /// The portal's routes. `dev_login` adds the development login form of `kluis dev`.
 pub fn routes(dev_login: bool) -> Router<AppState> {
     let router = Router::new()
         .route("/", get(account::start))
-        .route("/assets/portal.css", get(stylesheet))
+        .route("/assets/portal.css", get(assets::stylesheet))
+        .route("/assets/theme.css", get(assets::theme_stylesheet))
+        .route("/assets/logo.svg", get(assets::logo))
         .route("/language", get(account::switch_language))
         .route("/portal", get(records::overview))
         .route("/portal/records/{category}", get(records::view))
@@ -73,6 +77,7 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             get(records::edit).post(records::save),
         )
         .route("/portal/requests", get(decisions::requests))
+        .route("/portal/requests/{id}", get(decisions::request))
         .route("/portal/requests/{id}/approve", post(decisions::approve))
         .route("/portal/requests/{id}/decline", post(decisions::decline))
         .route("/portal/grants", get(decisions::grants))
@@ -116,18 +121,6 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
     }
 }
 
-/// The stylesheet, cacheable: it holds nothing personal.
-async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
-        .into_response()
-}
-
 /// The frame every page shares: language, title, navigation, notice.
 pub struct Page {
     /// The words.
@@ -147,6 +140,8 @@ pub struct Page {
     pub dev: bool,
     /// Whether the portal's menu is shown (a resident's pages and error pages).
     pub menu: bool,
+    /// The municipality: its name, phone number and theme.
+    pub municipality: std::sync::Arc<crate::config::Municipality>,
     /// Put before the title in the browser's tab only ("Let op:" when a form has errors);
     /// the `<h1>` stays the page's title.
     pub alert: Option<&'static str>,
@@ -177,6 +172,15 @@ impl Page {
         let back =
             percent_encoding::utf8_percent_encode(&self.path, percent_encoding::NON_ALPHANUMERIC);
         format!("/language?to={other}&back={back}")
+    }
+
+    /// The classes on `<html>`: the NL Design System example theme, then the
+    /// municipality's own (its tokens win: its stylesheet comes later).
+    pub fn theme_classes(&self) -> String {
+        match &self.municipality.theme {
+            Some(theme) => format!("utrecht-document voorbeeld-theme {}", theme.class),
+            None => "utrecht-document voorbeeld-theme".into(),
+        }
     }
 
     /// The other language's tag.
@@ -243,6 +247,7 @@ impl Visitor {
             path: self.path.clone(),
             notice: None,
             dev: state.site.dev_login,
+            municipality: state.site.municipality.clone(),
             alert: None,
             menu: false,
         }
@@ -318,6 +323,7 @@ impl Resident {
                 .as_deref()
                 .map(|key| self.texts.get(key).to_owned()),
             dev: state.site.dev_login,
+            municipality: state.site.municipality.clone(),
             alert: None,
             menu: true,
         }
@@ -369,74 +375,4 @@ pub fn done_message(query: &str) -> Option<String> {
 /// A redirect after a successful post (303: the browser then GETs the page).
 pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
-}
-
-/// An error on a portal page: shown as a page in the resident's language, never as JSON.
-#[derive(Debug)]
-pub struct PortalError {
-    /// What went wrong.
-    pub error: Error,
-    /// In which language to say so.
-    pub texts: Texts,
-}
-
-/// Attaches the language to a domain error.
-pub trait OrPage<T> {
-    /// The error as a portal page in `texts`' language.
-    fn or_page(self, texts: Texts) -> Result<T, PortalError>;
-}
-
-impl<T> OrPage<T> for Result<T> {
-    fn or_page(self, texts: Texts) -> Result<T, PortalError> {
-        self.map_err(|error| PortalError { error, texts })
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    page: Page,
-    message: &'static str,
-}
-
-impl IntoResponse for PortalError {
-    fn into_response(self) -> Response {
-        let code = self.error.code();
-        let status =
-            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!(code = %code, cause = %self.error, "a portal page failed");
-        }
-        let key = match self.error {
-            Error::Unauthenticated(_) => return see_other("/?done=log_in_again"),
-            Error::CsrfRejected => "error.csrf",
-            Error::NotFound(_) | Error::UnknownCategory(_) => "error.not_found",
-            Error::Forbidden(_) => "error.forbidden",
-            Error::Conflict(_) => "error.conflict",
-            _ if status.is_server_error() => "error.server",
-            _ => "error.bad_request",
-        };
-        let texts = self.texts;
-        let page = ErrorPage {
-            page: Page {
-                texts,
-                title: texts.get("error.title").to_owned(),
-                section: "",
-                csrf: None,
-                path: "/portal".into(),
-                notice: None,
-                dev: false,
-                alert: None,
-                menu: true,
-            },
-            message: texts.get(key),
-        };
-        let mut response = render(&page, status);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        response
-    }
 }
