@@ -168,6 +168,7 @@ async fn no_form_changes_anything_without_the_token_and_the_vaults_own_origin() 
         (format!("/portal/requests/{request}/decline"), vec![]),
         (format!("/portal/grants/{}/revoke", g.id), vec![]),
         ("/portal/account/download".into(), vec![]),
+        ("/portal/story/download".into(), vec![]),
         ("/portal/account/erase".into(), vec![("confirm", "yes")]),
         ("/portal/logout".into(), vec![]),
     ];
@@ -260,6 +261,7 @@ async fn every_page_is_html_with_the_strict_headers_and_no_personal_data_cached(
         "/portal/history".into(),
         "/portal/account".into(),
         "/portal/account/erase".into(),
+        "/portal/story".into(),
     ] {
         let (status, headers, html) = portal.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -326,6 +328,54 @@ async fn every_page_is_html_with_the_strict_headers_and_no_personal_data_cached(
     assert!(
         !css.contains("@import") && !css.contains("url(http"),
         "the stylesheet loads nothing from elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn mijn_verhaal_tells_the_situation_in_words_and_downloads_as_one_printable_file() {
+    let vault = TestVault::start().await;
+    let (token, henk) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
+    residents_debts(&vault, henk).await;
+    let debts = TestDepartment::register(&vault, "schuldhulpverlening").await;
+    grant(
+        &vault,
+        &debts,
+        &token,
+        BSNS[0],
+        "schuldhulp-traject",
+        &["schulden.overzicht"],
+        json!({}),
+    )
+    .await;
+    let portal = PortalClient::login(&vault, "henk").await;
+    let (status, _, page) = portal.get("/portal/story").await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = portal.csrf().await;
+    let (status, file) = portal
+        .post(
+            "/portal/story/download",
+            &[("csrf", csrf.as_str())],
+            Some(vault.url.as_str()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{file}");
+    for html in [&page, &file] {
+        for words in [
+            "<h1",
+            "Mijn verhaal",
+            "Mijn schulden",
+            "Woonkracht",
+            "€ 2.628,00",
+            "Afdeling schuldhulpverlening mag dit zien tot",
+        ] {
+            assert!(html.contains(words), "{words:?} missing: {html}");
+        }
+        assert!(!html.contains("2628"), "no raw amounts");
+    }
+    assert!(file.starts_with("<!doctype html>") && file.contains("<style>"));
+    assert!(
+        !file.contains("/assets/") && !file.contains("<script") && !file.contains("<form"),
+        "the file stands alone and runs nothing"
     );
 }
 

@@ -621,6 +621,7 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             ("/portal/schemes".into(), "schemes"),
             ("/portal/schemes/approach".into(), "schemes-approach"),
             ("/portal/account".into(), "account"),
+            ("/portal/story".into(), "story"),
             ("/portal/account/erase".into(), "erase"),
             ("/portal/records/geen.categorie".into(), "error"),
             // An unknown path: a page with the menu, not JSON.

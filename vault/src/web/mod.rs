@@ -21,6 +21,7 @@
 //! - [`account`]: start and login, who looked, download, erase, logout.
 //! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
 //! - [`cases`]: "Waar sta ik?": where each case stands.
+//! - [`story`]: "Mijn verhaal", a printable summary to take to an appointment.
 //! - `not_found`: the page for an unknown path (API paths keep problem+json).
 //! - `assets`: the stylesheet, and the municipality's theme and logo.
 //! - `error_page`: a failed page as a page, in the theme.
@@ -36,6 +37,7 @@ mod not_found;
 pub mod questions;
 pub mod records;
 pub mod schemes;
+pub mod story;
 
 pub use error_page::{OrPage, PortalError, theme_error_page};
 pub use not_found::not_found;
@@ -107,6 +109,8 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             "/portal/schemes/{id}/apply",
             get(schemes::confirm_apply).post(schemes::apply),
         )
+        .route("/portal/story", get(story::page))
+        .route("/portal/story/download", post(story::download))
         .route("/portal/account", get(account::account))
         .route("/portal/account/download", post(account::download))
         .route(

@@ -228,7 +228,7 @@ async fn current(
     }
 }
 
-fn blocks_of(fields: &[Field], data: &Value, t: Texts) -> Vec<Block> {
+pub(super) fn blocks_of(fields: &[Field], data: &Value, t: Texts) -> Vec<Block> {
     let mut blocks = vec![Block {
         heading: None,
         facts: Vec::new(),
