@@ -21,6 +21,7 @@ async fn axe_clean(browser: &mut Chromium, what: &str) {
         "{what} ({}): {violations:#?}",
         browser.url().await
     );
+    browser.assert_plain_dutch(what).await;
     if let Some(dir) = std::env::var_os("KLUIS_SCREENSHOTS").map(std::path::PathBuf::from)
         && browser.attribute("html", "lang").await.as_deref() == Some("nl")
     {

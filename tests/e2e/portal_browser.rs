@@ -520,13 +520,7 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
                 theme.contains("gemeente-voorbeeld-theme"),
                 "{what} wears the municipality's theme: {theme}"
             );
-            // Plain Dutch as rendered, Henk's own values included: short sentences, no
-            // jargon, one form of "u heeft". Each line is a paragraph, item or label.
-            if language == "nl" {
-                let text = browser.text(None).await;
-                let problems = kluis::language::plain::problems(text.lines());
-                assert!(problems.is_empty(), "{what}: {problems:#?}");
-            }
+            browser.assert_plain_dutch(what).await;
             // At a phone's 320 px: nothing wider than the screen, and axe still clean.
             browser.set_viewport(320, 640).await;
             let width = browser.width().await;

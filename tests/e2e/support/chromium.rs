@@ -184,6 +184,18 @@ impl Chromium {
         reply
     }
 
+    /// On a Dutch page: its text as rendered, values included, is plain Dutch (no sentence
+    /// over 20 words, an average of at most 12, no listed jargon, "u heeft"). Each line is
+    /// a paragraph, list item or label.
+    pub async fn assert_plain_dutch(&mut self, what: &str) {
+        if self.attribute("html", "lang").await.as_deref() != Some("nl") {
+            return;
+        }
+        let text = self.text(None).await;
+        let problems = kluis::language::plain::problems(text.lines());
+        assert!(problems.is_empty(), "{what}: {problems:#?}");
+    }
+
     /// The visible text of `selector`, or of `main` (else `body`) by default.
     pub async fn text(&mut self, selector: Option<&str>) -> String {
         let command = match selector {
