@@ -12,23 +12,8 @@ use crate::support::{TestDepartment, TestVault};
 use kluis::auth::dev_login::DEV_ISSUER;
 use kluis_sdk::proto::cases::{CaseStatus, NewCaseStatus};
 
-/// axe finds nothing on the page the browser shows. With `KLUIS_SCREENSHOTS=DIR`, a Dutch
-/// page is also saved as `DIR/<what>.png` (how the screenshots in `docs/` are made).
 async fn axe_clean(browser: &mut Chromium, what: &str) {
-    let violations = browser.axe().await;
-    assert!(
-        violations.is_empty(),
-        "{what} ({}): {violations:#?}",
-        browser.url().await
-    );
-    browser.assert_plain_dutch(what).await;
-    if let Some(dir) = std::env::var_os("KLUIS_SCREENSHOTS").map(std::path::PathBuf::from)
-        && browser.attribute("html", "lang").await.as_deref() == Some("nl")
-    {
-        std::fs::create_dir_all(&dir).unwrap();
-        let name = format!("life-event-{}.png", what.replace(' ', "-"));
-        browser.screenshot(&dir.join(name), true).await;
-    }
+    browser.assert_clean_page("life-event-", what).await;
 }
 
 /// Henk's situation in the vault of `issuer`'s `henk`, and the two departments that help.

@@ -58,20 +58,7 @@ const ENGLISH: Words = Words {
 };
 
 async fn axe_clean(browser: &mut Chromium, what: &str) {
-    let violations = browser.axe().await;
-    assert!(
-        violations.is_empty(),
-        "{what} ({}): {violations:#?}",
-        browser.url().await
-    );
-    browser.assert_plain_dutch(what).await;
-    if let Some(dir) = std::env::var_os("KLUIS_SCREENSHOTS").map(std::path::PathBuf::from)
-        && browser.attribute("html", "lang").await.as_deref() == Some("nl")
-    {
-        std::fs::create_dir_all(&dir).unwrap();
-        let name = format!("schemes-{}.png", what.replace(' ', "-"));
-        browser.screenshot(&dir.join(name), true).await;
-    }
+    browser.assert_clean_page("schemes-", what).await;
 }
 
 /// Henk with a social assistance benefit of 1350 a month since January 2021, and the two

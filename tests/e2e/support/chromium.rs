@@ -184,6 +184,26 @@ impl Chromium {
         reply
     }
 
+    /// axe finds nothing on the page shown and its Dutch is plain. With
+    /// `KLUIS_SCREENSHOTS=DIR`, a Dutch page is also saved as `DIR/<prefix><what>.png`
+    /// (how the screenshots in `docs/` are made).
+    pub async fn assert_clean_page(&mut self, prefix: &str, what: &str) {
+        let violations = self.axe().await;
+        assert!(
+            violations.is_empty(),
+            "{what} ({}): {violations:#?}",
+            self.url().await
+        );
+        self.assert_plain_dutch(what).await;
+        if let Some(dir) = std::env::var_os("KLUIS_SCREENSHOTS").map(std::path::PathBuf::from)
+            && self.attribute("html", "lang").await.as_deref() == Some("nl")
+        {
+            std::fs::create_dir_all(&dir).unwrap();
+            let name = format!("{prefix}{}.png", what.replace(' ', "-"));
+            self.screenshot(&dir.join(name), true).await;
+        }
+    }
+
     /// On a Dutch page: its text as rendered, values included, is plain Dutch (no sentence
     /// over 20 words, an average of at most 12, no listed jargon, "u heeft"). Each line is
     /// a paragraph, list item or label.
