@@ -364,6 +364,33 @@ impl Client {
         .await
     }
 
+    /// Writes a category this department keeps for the resident, one the catalogue marks
+    /// `written_by: department` (the step of debt counselling `schulden.traject`,
+    /// self-reliance scores `zelfredzaamheid.zrm`), under a grant of yours that covers it.
+    /// The resident sees the new version and that you wrote it; they cannot change it.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: kluis_sdk::Client, grant: kluis_sdk::Grant) -> Result<(), kluis_sdk::Error> {
+    /// let step = serde_json::json!({"fase": "stabilisatie", "budgetbeheer": true});
+    /// client.write_record(&grant, "schulden.traject", &step).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn write_record(
+        &self,
+        grant: &Grant,
+        category: &str,
+        data: &serde_json::Value,
+    ) -> Result<kluis_proto::records::RecordWritten, Error> {
+        self.call(
+            Method::PUT,
+            &format!("/v1/dept/grants/{}/records/{category}", grant.id),
+            Some(data.clone()),
+            None,
+            false,
+        )
+        .await
+    }
+
     /// The grants residents gave this department on their own initiative since `after`
     /// (the cursor of the previous page; `None` the first time): how the department learns
     /// of a share, such as from a life event. A share is listed from five seconds after

@@ -18,6 +18,7 @@ mod case_status;
 mod consent;
 mod crash;
 mod department_cli;
+mod department_writes;
 mod forms_browser;
 mod integrity;
 mod isolation;

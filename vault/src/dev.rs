@@ -8,7 +8,7 @@
 //! their private keys are left in the development data directory.
 
 use crate::audit::Context;
-use crate::audit::entry::Actor;
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::auth::dev_login::{DEV_ISSUER, HENK};
 use crate::consent::Consent;
 use crate::residents::Residents;
@@ -103,7 +103,20 @@ pub fn henk_situation() -> Vec<(&'static str, Value)> {
                 {"soort": "schulden", "wanneer": "2026-08"}
             ]}),
         ),
+    ]
+}
+
+/// What departments keep in Henk's vault (the catalogue's `written_by: department`
+/// categories): department id, category, record.
+pub fn kept_by_departments() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
         (
+            "schuldhulpverlening",
+            "schulden.traject",
+            json!({"fase": "stabilisatie", "budgetbeheer": true, "gestart_op": "2026-09-15", "contactpersoon": "Mevrouw De Vries"}),
+        ),
+        (
+            "werk-en-inkomen",
             "zelfredzaamheid.zrm",
             json!({"scores": {
             "financien": 2, "werk_en_opleiding": 2, "tijdsbesteding": 3, "huisvesting": 3,
@@ -123,6 +136,23 @@ pub async fn seed_henk(context: &Context, residents: &Residents) -> Result<()> {
     }
     for (category, data) in henk_situation() {
         residents.write(context, henk.id, category, &data).await?;
+    }
+    // In a real vault a department writes these under a grant (`PUT
+    // /v1/dept/grants/{id}/records/{category}`); the demo puts them in as those departments.
+    for (department, category, data) in kept_by_departments() {
+        let mut entry = Entry::new(
+            Action::RecordWrite,
+            Outcome::Done,
+            Actor::Department {
+                id: department.into(),
+            },
+        );
+        entry.department = Some(department.into());
+        entry.resident = Some(residents.audit_reference(henk.id));
+        entry.categories = vec![category.into()];
+        residents
+            .write_for_department(context, henk.id, category, &data, entry)
+            .await?;
     }
     Ok(())
 }

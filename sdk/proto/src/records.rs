@@ -16,8 +16,24 @@ pub struct CategoryInfo {
     pub description_nl: String,
     /// Special category of personal data (GDPR art. 9), such as health.
     pub special_category: bool,
+    /// Who fills it in: the resident, or a department that knows it better (the step of
+    /// debt counselling, self-reliance scores). The resident sees it but cannot change it.
+    #[serde(default)]
+    pub written_by: WrittenBy,
     /// The JSON Schema a record of this category must satisfy.
     pub schema: serde_json::Value,
+}
+
+/// Who fills in a category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WrittenBy {
+    /// The resident, in the portal or through the API.
+    #[default]
+    Resident,
+    /// A department, through `PUT /v1/dept/grants/{id}/records/{category}`, under a grant
+    /// that covers the category.
+    Department,
 }
 
 /// The answer to a record write: which version was stored.

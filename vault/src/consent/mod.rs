@@ -12,6 +12,8 @@
 //!   record, token claims, proof, the department's keys, the read, now).
 //! - [`reads`]: the department read pipeline: one call per attempt, from the raw
 //!   credentials to records, writing exactly one audit entry.
+//! - [`writes`]: a department writing a category it keeps (debt-help step, scores), under
+//!   a grant that covers it.
 //! - [`portability`]: downloading and erasing the whole vault.
 //! - [`history`]: the resident's plain-language view of the audit log.
 //!
@@ -29,6 +31,7 @@ pub mod offers;
 pub mod portability;
 pub mod reads;
 pub mod requests;
+pub mod writes;
 
 use crate::audit::Audit;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};

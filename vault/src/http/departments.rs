@@ -126,6 +126,24 @@ pub async fn read(
     Ok(Json(consent.read(&context, attempt).await?))
 }
 
+/// Writes a category the department keeps for the resident (debt-help step, scores),
+/// under a grant the department holds that covers it.
+pub async fn write_record(
+    Ctx(context): Ctx,
+    Department(department): Department,
+    State(consent): State<Consent>,
+    ApiPath((id, category)): ApiPath<(Uuid, String)>,
+    ApiJson(data): ApiJson<serde_json::Value>,
+) -> Result<(StatusCode, Json<kluis_proto::records::RecordWritten>)> {
+    if !crate::residents::catalogue::is_category_id(&category) {
+        return Err(Error::UnknownCategory("(not a category id)".into()));
+    }
+    let written = consent
+        .department_write(&context, &department, id, &category, &data)
+        .await?;
+    Ok((StatusCode::CREATED, Json(written)))
+}
+
 /// Tells the resident where their case stands, under a grant the department holds.
 pub async fn post_status(
     Ctx(context): Ctx,

@@ -88,6 +88,10 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/grants", get(departments::grants))
         .route("/grants/{id}", get(departments::grant))
         .route("/grants/{id}/status", post(departments::post_status))
+        .route(
+            "/grants/{id}/records/{category}",
+            axum::routing::put(departments::write_record),
+        )
         .route("/shares", get(departments::shares))
         .route("/read", post(departments::read));
 

@@ -3,7 +3,7 @@
 //! `web/messages.toml` (groups `story` and `request`); this only picks and fills them.
 
 use super::Texts;
-use crate::audit::entry::{Action, Entry, Outcome};
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use kluis_proto::consent::RequestView;
 
 /// One entry of the resident's own history, told in short sentences: a lead, the data it
@@ -78,6 +78,9 @@ pub fn history_story(
                 .map(|until| t.fill("story.granted_until", &[("date", &t.date(until))])),
         ),
         (Action::Revocation, _) => plain(fill("story.revoked")),
+        (Action::RecordWrite, _) if matches!(entry.actor, Actor::Department { .. }) => {
+            listed("story.written_by_department", None)
+        }
         (Action::RecordWrite, _) => listed("story.written", None),
         (Action::RecordDelete, _) => listed("story.deleted", None),
         (Action::Export, _) => plain(t.get("story.exported").to_owned()),
@@ -142,7 +145,6 @@ pub fn request_summary(request: &RequestView, t: Texts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::entry::Actor;
     use crate::language::Language;
 
     const NL: Texts = Texts {

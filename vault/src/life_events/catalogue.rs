@@ -299,6 +299,19 @@ mod tests {
                         serde_json::json!([{"field": "zorg.mantelzorg/niets", "is": true}])
                 }),
             ),
+            (
+                "event baan-kwijt, question hulp-schulden: schulden.traject/fase is kept by a department; ask the resident only what they fill in",
+                Box::new(|f| {
+                    f["events"][0]["categories"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push("schulden.traject".into());
+                    f["events"][0]["questions"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(serde_json::json!({"id": "hulp-schulden", "field": "schulden.traject/fase", "ask": {"nl": "Waar staat u?", "en": "Where are you?"}}));
+                }),
+            ),
         ];
         for (expected, change) in cases {
             let err = changed(change).unwrap_err();

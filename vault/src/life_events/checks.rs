@@ -66,6 +66,15 @@ pub(super) fn check_event(event: &LifeEvent, categories: &Catalogue, problems: &
                 question.category()
             )));
         }
+        if categories
+            .get(question.category())
+            .is_ok_and(|c| c.kept_by_department())
+        {
+            problems.push(at(format!(
+                "{} is kept by a department; ask the resident only what they fill in",
+                question.field
+            )));
+        }
         match field(categories, question.category(), question.name()) {
             None => problems.push(at(format!("unknown field {}", question.field))),
             Some(f) if !is_one_value(&f.kind) => problems.push(at(format!(

@@ -40,6 +40,11 @@ impl Category {
         language.pick(&self.info.label_nl, &self.info.label_en)
     }
 
+    /// Whether a department fills it in (the resident only sees it).
+    pub fn kept_by_department(&self) -> bool {
+        self.info.written_by == kluis_proto::records::WrittenBy::Department
+    }
+
     /// Its one-sentence description in `language`.
     pub fn description(&self, language: Language) -> &str {
         language.pick(&self.info.description_nl, &self.description_en)

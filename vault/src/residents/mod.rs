@@ -186,12 +186,61 @@ impl Residents {
 
     /// Checks every one of `records` (category, data) against its schema, then stores
     /// them all as new versions with their audit entries in one transaction: all, or
-    /// (on any bad record or failure) none.
+    /// (on any bad record or failure) none. A category a department keeps is refused: the
+    /// resident sees it but asks the department to change it.
     pub async fn write_all(
         &self,
         context: &Context,
         resident: ResidentId,
         records: &[(&str, &serde_json::Value)],
+    ) -> Result<Vec<RecordWritten>> {
+        for (category, _) in records {
+            self.refuse_department_kept(category)?;
+        }
+        self.store_versions(context, resident, records, |category| {
+            self.own_entry(Action::RecordWrite, resident, category)
+        })
+        .await
+    }
+
+    /// Stores a record of a category a department keeps, written by that department; the
+    /// caller has checked its grant and made its audit `entry`.
+    pub async fn write_for_department(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        category: &str,
+        data: &serde_json::Value,
+        entry: Entry,
+    ) -> Result<RecordWritten> {
+        if !self.catalogue.get(category)?.kept_by_department() {
+            return Err(Error::Forbidden(
+                "the resident fills this category in; a department can only read it",
+            ));
+        }
+        let mut written = self
+            .store_versions(context, resident, &[(category, data)], |_| entry.clone())
+            .await?;
+        written
+            .pop()
+            .ok_or_else(|| Error::Internal("a write stored nothing".into()))
+    }
+
+    fn refuse_department_kept(&self, category: &str) -> Result<()> {
+        if self.catalogue.get(category)?.kept_by_department() {
+            return Err(Error::Forbidden(
+                "a department keeps this category; ask the department to change it",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn store_versions(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        records: &[(&str, &serde_json::Value)],
+        entry_for: impl Fn(&str) -> Entry,
     ) -> Result<Vec<RecordWritten>> {
         for (category, data) in records {
             self.catalogue.get(category)?.validate(data)?;
@@ -219,10 +268,7 @@ impl Residents {
                     sealed: sealed.0,
                 },
             };
-            changes.push((
-                self.own_entry(Action::RecordWrite, resident, category),
-                change,
-            ));
+            changes.push((entry_for(category), change));
             written.push(RecordWritten {
                 category: (*category).to_owned(),
                 version,
@@ -336,6 +382,7 @@ impl Residents {
         resident: ResidentId,
         category: &str,
     ) -> Result<u32> {
+        self.refuse_department_kept(category)?;
         let versions: Vec<u32> = self
             .versions(resident, category)
             .await?

@@ -75,6 +75,9 @@ pub async fn overview(
                 description: category.description(t.language).to_owned(),
                 status: match summary {
                     Some(s) => t.fill("overview.changed_on", &[("date", &t.date(s.updated_at))]),
+                    None if category.kept_by_department() => {
+                        t.get("overview.kept_empty").to_owned()
+                    }
                     None => t.get("overview.empty").to_owned(),
                 },
                 filled: summary.is_some(),
@@ -154,6 +157,8 @@ struct RecordPage {
     changed: Option<String>,
     blocks: Vec<Block>,
     viewers: Vec<Viewer>,
+    /// A department fills this in: no button to change it.
+    kept: bool,
 }
 
 /// One category: what is stored, when it changed, and who may see it.
@@ -191,6 +196,7 @@ pub async fn view(
             }),
             blocks,
             viewers,
+            kept: category.kept_by_department(),
         },
         StatusCode::OK,
     ))
@@ -354,6 +360,12 @@ pub async fn edit(
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let category = state.residents.catalogue().get(&id).or_page(t)?;
+    if category.kept_by_department() {
+        return Err(Error::Forbidden(
+            "a department keeps this category; ask the department to change it",
+        ))
+        .or_page(t);
+    }
     let data = current(&state, &me, &id)
         .await?
         .map(|r| r.data)
