@@ -4,7 +4,8 @@
 //! refused with a message that names the field and gives a correct example, while
 //! everything else he typed stays; every personal field carries its `autocomplete` token;
 //! after each submit the focus lands on the result (the error summary, or "Opgeslagen");
-//! and the pages show values as people read them ("€ 2.628,00", "14 maart 1985").
+//! and the pages show values as people read them ("€ 2.628,00", "14 maart 1985"). A long
+//! list is filled in one item per page: "Opslaan en nog een toevoegen", change one, remove one.
 
 use crate::portal_browser::{Hands, Resident};
 use crate::support::chromium::Chromium;
@@ -186,5 +187,77 @@ async fn henk_types_dutch_dates_amounts_and_postcodes_and_each_mistake_names_its
     henk.activate("button", "Opslaan").await;
     let home = stored(&vault, henk_id, "wonen.situatie").await;
     assert_eq!(home["adres"]["postcode"], "3311 AB");
+    henk.browser.close().await;
+}
+
+#[tokio::test]
+async fn henk_fills_in_his_debts_one_at_a_time_by_keyboard() {
+    let vault = TestVault::start_now().await;
+    let henk_id = vault
+        .app
+        .residents()
+        .ensure_resident(DEV_ISSUER, "henk")
+        .await
+        .unwrap()
+        .id;
+    let mut henk = Resident {
+        browser: Chromium::start().await,
+        hands: Hands::Keyboard,
+    };
+    henk.browser.new_context(false).await;
+    henk.browser.goto(&format!("{}/", vault.url)).await;
+    henk.activate("button", "Inloggen als testpersoon").await;
+    henk.browser
+        .goto(&format!("{}/portal/records/schulden.overzicht", vault.url))
+        .await;
+
+    // The first debt on a page of its own; then the next, from the same page.
+    henk.activate("link", "Gegevens invullen").await;
+    assert_eq!(henk.browser.text(Some("h1")).await, "Nieuw: Schuld");
+    retype(&mut henk, "Aan wie moet u geld betalen?", "Woonkracht").await;
+    henk.choose("#f-soort", "Soort schuld", "huurachterstand", 1)
+        .await;
+    retype(&mut henk, "Bedrag", "2.628,00").await;
+    let next = henk
+        .activate("button", "Opslaan en nog een toevoegen")
+        .await;
+    assert!(next.contains("/items/1?done=saved"), "{next}");
+    assert_eq!(henk.browser.focused().await["id"], "result");
+    retype(
+        &mut henk,
+        "Aan wie moet u geld betalen?",
+        "Incassobureau Noord",
+    )
+    .await;
+    henk.choose("#f-soort", "Soort schuld", "huurachterstand", 1)
+        .await;
+    retype(&mut henk, "Bedrag", "1.184,50").await;
+    let done = henk.activate("button", "Opslaan").await;
+    assert!(
+        done.ends_with("/portal/records/schulden.overzicht?done=saved"),
+        "{done}"
+    );
+    let debts = stored(&vault, henk_id, "schulden.overzicht").await;
+    assert_eq!(debts["schulden"][0]["schuldeiser"], "Woonkracht");
+    assert_eq!(debts["schulden"][1]["bedrag"], 1184.5);
+    let page = henk.text().await;
+    assert!(page.contains("€ 3.812,50"), "the total: {page}");
+
+    // One item changed on its own page; then one removed; the other stays.
+    henk.activate("link", "Pas Schuld 2 aan").await;
+    assert_eq!(henk.browser.text(Some("h1")).await, "Schuld 2");
+    assert!(henk.text().await.contains("2 van 2"));
+    retype(&mut henk, "Bedrag", "1.200,00").await;
+    henk.activate("button", "Opslaan").await;
+    assert_eq!(
+        stored(&vault, henk_id, "schulden.overzicht").await["schulden"][1]["bedrag"],
+        1200.0
+    );
+    henk.activate("link", "Pas Schuld 1 aan").await;
+    let removed = henk.activate("button", "Verwijder dit").await;
+    assert!(removed.ends_with("?done=removed"), "{removed}");
+    let debts = stored(&vault, henk_id, "schulden.overzicht").await;
+    assert_eq!(debts["schulden"].as_array().unwrap().len(), 1);
+    assert_eq!(debts["schulden"][0]["schuldeiser"], "Incassobureau Noord");
     henk.browser.close().await;
 }

@@ -162,6 +162,14 @@ async fn no_form_changes_anything_without_the_token_and_the_vaults_own_origin() 
             ],
         ),
         (
+            "/portal/records/schulden.overzicht/items/0".into(),
+            vec![("schuldeiser", "X"), ("soort", "anders"), ("bedrag", "1")],
+        ),
+        (
+            "/portal/records/schulden.overzicht/items/0/remove".into(),
+            vec![],
+        ),
+        (
             format!("/portal/requests/{request}/approve"),
             vec![("scope", "all")],
         ),

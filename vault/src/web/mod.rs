@@ -17,6 +17,7 @@
 //! - `messages.toml`: every sentence, in both languages (read by [`crate::language`]).
 //! - [`form`]: forms generated from a category's fields, and read back.
 //! - [`records`]: the overview and the category pages.
+//! - [`steps`]: a list-only category one item per page ("nog een toevoegen").
 //! - [`decisions`]: requests, grants and withdrawing them.
 //! - [`account`]: start and login, who looked, download, erase, logout.
 //! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
@@ -37,6 +38,7 @@ mod not_found;
 pub mod questions;
 pub mod records;
 pub mod schemes;
+pub mod steps;
 pub mod story;
 
 pub use error_page::{OrPage, PortalError, theme_error_page};
@@ -77,6 +79,14 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         .route(
             "/portal/records/{category}/edit",
             get(records::edit).post(records::save),
+        )
+        .route(
+            "/portal/records/{category}/items/{index}",
+            get(steps::item).post(steps::save_item),
+        )
+        .route(
+            "/portal/records/{category}/items/{index}/remove",
+            post(steps::remove_item),
         )
         .route("/portal/requests", get(decisions::requests))
         .route("/portal/requests/{id}", get(decisions::request))

@@ -1,7 +1,7 @@
 //! The overview of my situation, one category's page, and its edit form.
 
 use super::form::{self, Control, Errors, Values, Widget};
-use super::{OrPage, Page, PortalError, Resident, render, see_other};
+use super::{OrPage, Page, PortalError, Resident, render, see_other, steps};
 use crate::Error;
 use crate::cases::OpenAction;
 use crate::http::extract::{ApiPath, Ctx};
@@ -138,6 +138,11 @@ pub struct Block {
     pub heading: Option<String>,
     /// Label and value, in order.
     pub facts: Vec<(String, String)>,
+    /// The link to change this item on its own page (href, text), for a list edited in
+    /// steps.
+    pub edit: Option<(String, String)>,
+    /// Which item of a list this block heads.
+    item: Option<usize>,
 }
 
 /// Who may see this category now.
@@ -159,6 +164,8 @@ struct RecordPage {
     viewers: Vec<Viewer>,
     /// A department fills this in: no button to change it.
     kept: bool,
+    /// For a list edited in steps: the number of the next item ("Nog een toevoegen").
+    add_step: Option<usize>,
 }
 
 /// One category: what is stored, when it changed, and who may see it.
@@ -170,10 +177,26 @@ pub async fn view(
     let t = me.texts;
     let category = state.residents.catalogue().get(&id).or_page(t)?;
     let record = current(&state, &me, &id).await?;
-    let blocks = record
+    let stepwise = !category.kept_by_department() && steps::stepwise(category).is_some();
+    let mut blocks = record
         .as_ref()
         .map(|r| blocks_of(&category.fields, &r.data, t))
         .unwrap_or_default();
+    if stepwise {
+        for block in &mut blocks {
+            if let (Some(i), Some(heading)) = (block.item, &block.heading) {
+                block.edit = Some((
+                    format!("/portal/records/{id}/items/{i}"),
+                    t.fill("steps.change_item", &[("item", heading)]),
+                ));
+            }
+        }
+    }
+    let items = record
+        .as_ref()
+        .and_then(|r| steps::stepwise(category).map(|(list, _, _)| &r.data[&list.name]))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let viewers = active_grants_covering(&state, &me, &id)
         .await?
         .into_iter()
@@ -197,6 +220,7 @@ pub async fn view(
             blocks,
             viewers,
             kept: category.kept_by_department(),
+            add_step: stepwise.then_some(items),
         },
         StatusCode::OK,
     ))
@@ -238,6 +262,8 @@ pub(super) fn blocks_of(fields: &[Field], data: &Value, t: Texts) -> Vec<Block> 
     let mut blocks = vec![Block {
         heading: None,
         facts: Vec::new(),
+        edit: None,
+        item: None,
     }];
     push_blocks(fields, data, t, &mut blocks);
     blocks.retain(|b| b.heading.is_some() || !b.facts.is_empty());
@@ -254,11 +280,15 @@ fn push_blocks(fields: &[Field], data: &Value, t: Texts, blocks: &mut Vec<Block>
                 blocks.push(Block {
                     heading: Some(label),
                     facts: Vec::new(),
+                    edit: None,
+                    item: None,
                 });
                 push_blocks(inner, value, t, blocks);
                 blocks.push(Block {
                     heading: None,
                     facts: Vec::new(),
+                    edit: None,
+                    item: None,
                 });
                 continue;
             }
@@ -268,10 +298,14 @@ fn push_blocks(fields: &[Field], data: &Value, t: Texts, blocks: &mut Vec<Block>
                     blocks.push(Block {
                         heading: Some(format!("{label} {}", i + 1)),
                         facts: Vec::new(),
+                        edit: None,
+                        item: Some(i),
                     });
                     push_blocks(item, v, t, blocks);
                 }
                 blocks.push(Block {
+                    edit: None,
+                    item: None,
                     heading: None,
                     facts: total(item, items)
                         .map(|sum| vec![(t.get("record.total").to_owned(), t.euros(sum))])

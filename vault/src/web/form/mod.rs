@@ -24,7 +24,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// No list takes more items than this from a form, whatever its schema says.
-const LIST_CAP: usize = 50;
+pub(super) const LIST_CAP: usize = 50;
 
 /// What kind of control a widget is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
