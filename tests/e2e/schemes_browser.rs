@@ -37,7 +37,7 @@ const DUTCH: Words = Words {
     share: "Deel en vraag aan bij Werk en Inkomen",
     records_nav: "Mijn gegevens",
     income: "Mijn inkomen",
-    change: "Gegevens aanpassen",
+    change: "Pas Geld dat u krijgt 1 aan",
     amount: "Bedrag per maand (euro)",
     save: "Opslaan",
 };
@@ -52,7 +52,7 @@ const ENGLISH: Words = Words {
     share: "Share and apply at Werk en Inkomen",
     records_nav: "My information",
     income: "My income",
-    change: "Change this information",
+    change: "Change Money you receive 1",
     amount: "Amount per month (euros)",
     save: "Save",
 };
