@@ -57,6 +57,32 @@ async fn the_debt_counsellor_writes_the_step_henk_sees_it_and_cannot_change_it()
         "{history}"
     );
 
+    // Before he decides, a request says what the department fills in for him.
+    let ask = json!({"resident": {"national_id": {"scheme": "bsn", "value": BSNS[0]}}, "processing_activity": "schuldhulp-traject", "categories": ["schulden.traject", "schulden.overzicht"], "duration_days": 30});
+    let (_, asked) = debts
+        .call(
+            &vault,
+            reqwest::Method::POST,
+            "/v1/dept/access-requests",
+            Some(&ask),
+        )
+        .await;
+    let (_, _, request) = portal
+        .get(&format!(
+            "/portal/requests/{}",
+            asked["id"].as_str().unwrap()
+        ))
+        .await;
+    let told = request
+        .split("Wat vult de afdeling ook voor u in?")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not told: {request}"));
+    let told = &told[..told.find("</dd>").unwrap()];
+    assert!(
+        told.contains("Mijn hulp bij schulden") && !told.contains("Mijn schulden<"),
+        "only what it fills in: {told}"
+    );
+
     // Not through the API either: the record stays as the department wrote it.
     let (status, body) = vault
         .put(

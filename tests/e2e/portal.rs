@@ -388,6 +388,52 @@ async fn mijn_verhaal_tells_the_situation_in_words_and_downloads_as_one_printabl
 }
 
 #[tokio::test]
+async fn a_second_click_on_remove_changes_nothing_more() {
+    let vault = TestVault::start().await;
+    let (_, henk) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
+    residents_debts(&vault, henk).await;
+    vault
+        .app
+        .residents()
+        .write(
+            &ctx(),
+            henk,
+            "schulden.overzicht",
+            &json!({"schulden": [
+                {"schuldeiser": "Woonkracht", "soort": "huurachterstand", "bedrag": 2628},
+                {"schuldeiser": "Incassobureau Noord", "soort": "incassobureau", "bedrag": 1184.5}
+            ]}),
+        )
+        .await
+        .unwrap();
+    let portal = PortalClient::login(&vault, "henk").await;
+    let (_, _, page) = portal
+        .get("/portal/records/schulden.overzicht/items/0")
+        .await;
+    assert!(page.contains(r#"name="version" value="2""#), "{page}");
+    let csrf = portal.csrf().await;
+    let form = [("csrf", csrf.as_str()), ("version", "2")];
+    let path = "/portal/records/schulden.overzicht/items/0/remove";
+    let (status, location) = portal.post(path, &form, Some(vault.url.as_str())).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.ends_with("?done=removed"), "{location}");
+    // The same form again (a double click): the item now at 0 is another one; refused.
+    let (status, body) = portal.post(path, &form, Some(vault.url.as_str())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let debts = vault
+        .app
+        .residents()
+        .read(henk, "schulden.overzicht", None)
+        .await
+        .unwrap();
+    assert_eq!(debts.version, 3);
+    assert_eq!(
+        debts.data["schulden"][0]["schuldeiser"],
+        "Incassobureau Noord"
+    );
+}
+
+#[tokio::test]
 async fn errors_are_pages_in_the_residents_language() {
     let vault = TestVault::start_now().await;
     let portal = PortalClient::login(&vault, "henk").await;

@@ -190,7 +190,16 @@ fn activity(
             necessary,
         },
         categories: categories.iter().map(|c| c.to_string()).collect(),
+        writes: Vec::new(),
         retention_days,
+    }
+}
+
+/// The activity, filling in `writes` for the resident.
+fn filling_in(activity: ProcessingActivity, writes: &[&str]) -> ProcessingActivity {
+    ProcessingActivity {
+        writes: writes.iter().map(|c| c.to_string()).collect(),
+        ..activity
     }
 }
 
@@ -228,56 +237,62 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                             Binnen 8 weken hoort u of u een uitkering krijgt.",
                     },
                 ),
-                activity(
-                    "re-integratie",
-                    "Begeleiding naar werk",
-                    "We zoeken samen met u werk dat past bij uw situatie en uw gezin.",
-                    ("Participatiewet", "artikel 7", false),
-                    &[
-                        "werk.profiel",
-                        "huishouden.samenstelling",
-                        "kinderen.situatie",
-                        "zelfredzaamheid.zrm",
-                    ],
-                    1825,
-                    Explained {
-                        explanation: "Een werkcoach kijkt wat u kunt en wat u wilt. \
+                filling_in(
+                    activity(
+                        "re-integratie",
+                        "Begeleiding naar werk",
+                        "We zoeken samen met u werk dat past bij uw situatie en uw gezin.",
+                        ("Participatiewet", "artikel 7", false),
+                        &[
+                            "werk.profiel",
+                            "huishouden.samenstelling",
+                            "kinderen.situatie",
+                            "zelfredzaamheid.zrm",
+                        ],
+                        1825,
+                        Explained {
+                            explanation: "Een werkcoach kijkt wat u kunt en wat u wilt. \
                             Ook kijkt de coach wat uw gezin nodig heeft.",
-                        if_no: "Dan vraagt de werkcoach u de gegevens in een gesprek.",
-                        contact: "Bel 14 078 en vraag naar uw werkcoach.",
-                        next_step: "De werkcoach maakt een afspraak met u.",
-                    },
+                            if_no: "Dan vraagt de werkcoach u de gegevens in een gesprek.",
+                            contact: "Bel 14 078 en vraag naar uw werkcoach.",
+                            next_step: "De werkcoach maakt een afspraak met u.",
+                        },
+                    ),
+                    &["zelfredzaamheid.zrm"],
                 ),
             ],
         ),
         (
             "schuldhulpverlening",
             "Schuldhulpverlening",
-            vec![activity(
-                "schuldhulp-traject",
-                "Hulp bij schulden",
-                "We maken samen met u een plan om uw schulden op te lossen.",
-                (
-                    "Wet gemeentelijke schuldhulpverlening",
-                    "artikel 3 en artikel 4a",
-                    false,
-                ),
-                &[
-                    "schulden.overzicht",
-                    "schulden.traject",
-                    "inkomen.bronnen",
-                    "inkomen.uitgaven",
-                    "huishouden.samenstelling",
-                    "wonen.situatie",
-                ],
-                1825,
-                Explained {
-                    explanation: "We kijken hoeveel geld u elke maand overhoudt. \
+            vec![filling_in(
+                activity(
+                    "schuldhulp-traject",
+                    "Hulp bij schulden",
+                    "We maken samen met u een plan om uw schulden op te lossen.",
+                    (
+                        "Wet gemeentelijke schuldhulpverlening",
+                        "artikel 3 en artikel 4a",
+                        false,
+                    ),
+                    &[
+                        "schulden.overzicht",
+                        "schulden.traject",
+                        "inkomen.bronnen",
+                        "inkomen.uitgaven",
+                        "huishouden.samenstelling",
+                        "wonen.situatie",
+                    ],
+                    1825,
+                    Explained {
+                        explanation: "We kijken hoeveel geld u elke maand overhoudt. \
                         Daarna praten we met de mensen aan wie u geld moet betalen.",
-                    if_no: "Dan vragen we u de papieren mee te nemen naar een gesprek.",
-                    contact: "Bel 14 078 en vraag naar Schuldhulpverlening.",
-                    next_step: "Binnen 3 werkdagen belt een schuldhulpverlener u voor een afspraak.",
-                },
+                        if_no: "Dan vragen we u de papieren mee te nemen naar een gesprek.",
+                        contact: "Bel 14 078 en vraag naar Schuldhulpverlening.",
+                        next_step: "Binnen 3 werkdagen belt een schuldhulpverlener u voor een afspraak.",
+                    },
+                ),
+                &["schulden.traject"],
             )],
         ),
         (

@@ -53,6 +53,11 @@ pub struct ProcessingActivity {
     pub legal_basis: LegalBasis,
     /// The categories it may ever need.
     pub categories: Vec<String>,
+    /// Of those, the ones the department fills in for the resident (categories the
+    /// catalogue marks `written_by: department`); a grant under this activity lets it write
+    /// them, and the resident is told so before deciding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
     /// How long the department keeps data it read, in days.
     pub retention_days: u32,
 }

@@ -1,9 +1,10 @@
 //! The complaint code: eight characters a resident can read out on the phone ("K7QM-3XPA"),
 //! from which the privacy officer finds the resident's entries without learning who they
 //! are. It is the first 40 bits of the resident's audit reference (itself a keyed hash), in
-//! RFC 4648 base 32: letters and the digits 2 to 7, so no 0/O or 1/I mix-ups. Two residents
-//! share a code about once in a million pairs; the officer's search then shows both, and
-//! the full reference tells them apart.
+//! RFC 4648 base 32: letters and the digits 2 to 7, so no 0/O or 1/I mix-ups. Among 280,000
+//! residents the chance that any two share a code is about 3.5%; from about 1.5 million on,
+//! expect one shared code. The officer's search then shows both residents' entries, and the
+//! full reference on each entry tells them apart.
 
 use base64::Engine;
 use data_encoding::BASE32_NOPAD;

@@ -149,10 +149,21 @@ impl Audit {
         Ok((out, next))
     }
 
-    /// Every entry about the resident with this audit reference, oldest first.
+    /// Every entry about the resident with this audit reference, oldest first: also an
+    /// officer's search by their complaint code (logged under the code, as the officer
+    /// cannot know the reference).
     pub async fn about_resident(&self, reference: &str) -> Result<Vec<Entry>> {
-        self.indexed(&index_key(b'r', reference.as_bytes()), 0, usize::MAX)
-            .await
+        let mut entries = self
+            .indexed(&index_key(b'r', reference.as_bytes()), 0, usize::MAX)
+            .await?;
+        if let Some(code) = complaint_code(reference) {
+            entries.extend(
+                self.indexed(&index_key(b'r', code.as_bytes()), 0, usize::MAX)
+                    .await?,
+            );
+            entries.sort_by_key(|e| e.seq);
+        }
+        Ok(entries)
     }
 }
 
@@ -233,7 +244,13 @@ impl Filter {
                 details.insert(k.to_owned(), v);
             }
         };
-        put("resident", self.resident.clone());
+        // A complaint code as the vault writes it, so the resident's history finds it.
+        put(
+            "resident",
+            self.resident
+                .as_ref()
+                .map(|r| parse_complaint_code(r).unwrap_or_else(|| r.clone())),
+        );
         put("department", self.department.clone());
         put("grant", self.grant.map(|g| g.to_string()));
         put("purpose", self.purpose.clone());

@@ -113,6 +113,25 @@ async fn an_officer_finds_a_resident_by_the_complaint_code_they_read_out() {
     };
     let (found, _) = s.audit.query(&filter, 0, 10).await.unwrap();
     assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 2]);
+    // The officer's search by code is logged under the code, and Henk sees it.
+    let desk = OfficerDesk::new(s.audit.clone(), s.store.clone(), Arc::new(NoReferences));
+    let officer = Actor::Officer { id: "fg".into() };
+    let page = desk.page(&ctx(), &officer, &filter, 0, 10).await.unwrap();
+    assert_eq!(page.entries.len(), 2, "Henk's two entries");
+    let henks = s
+        .audit
+        .about_resident(&s.residents.audit_reference(henk))
+        .await
+        .unwrap();
+    assert_eq!(henks.len(), 3);
+    assert_eq!(henks[2].action, Action::OfficerQuery);
+    assert_eq!(henks[2].resident.as_deref(), Some(code.as_str()));
+    let annas = s
+        .audit
+        .about_resident(&s.residents.audit_reference(anna))
+        .await
+        .unwrap();
+    assert_eq!(annas.len(), 1, "Anna does not see a search for Henk's code");
     let wrong = Filter {
         resident: Some("AAAA-AAAA".into()),
         ..Filter::default()

@@ -35,6 +35,7 @@ fn same_content(row: &ActivityRow, spec: &ProcessingActivity) -> bool {
         && row.article == spec.legal_basis.article
         && row.necessary == spec.legal_basis.necessary
         && row.categories == spec.categories
+        && row.writes == spec.writes
         && row.retention_days == spec.retention_days
 }
 
@@ -140,6 +141,19 @@ impl Consent {
             for category in &activity.categories {
                 self.residents.catalogue().get(category)?;
             }
+            for category in &activity.writes {
+                let kept = self
+                    .residents
+                    .catalogue()
+                    .get(category)?
+                    .kept_by_department();
+                if !kept || !activity.categories.contains(category) {
+                    return Err(Error::InvalidParameter(format!(
+                        "activity {}: writes may name only its own categories that a department keeps; {category} is not one",
+                        activity.id
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -197,6 +211,7 @@ impl Consent {
                 article: activity.legal_basis.article.clone(),
                 necessary: activity.legal_basis.necessary,
                 categories: activity.categories.clone(),
+                writes: activity.writes.clone(),
                 retention_days: activity.retention_days,
                 registered_at: now,
                 retired: false,

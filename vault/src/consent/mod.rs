@@ -223,6 +223,7 @@ fn activity_view(row: &ActivityRow) -> ProcessingActivity {
             necessary: row.necessary,
         },
         categories: row.categories.clone(),
+        writes: row.writes.clone(),
         retention_days: row.retention_days,
     }
 }

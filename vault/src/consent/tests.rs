@@ -32,6 +32,11 @@ async fn department(s: &Services) -> DepartmentPrincipal {
         .register_department(&ctx(), Actor::Operator, &spec())
         .await
         .unwrap();
+    department_again(s).await
+}
+
+/// The debt counsellors as registered now.
+async fn department_again(s: &Services) -> DepartmentPrincipal {
     let row = s
         .store
         .department("schuldhulpverlening")
@@ -108,6 +113,8 @@ async fn registration_refuses_requests_a_resident_cannot_decide_on() {
         jargon.contains("explanation is not plain Dutch (jargon \"data\""),
         "{jargon}"
     );
+    let writes = refused(&s, |a| a.writes = vec!["schulden.overzicht".into()]).await;
+    assert!(writes.contains("writes may name only"), "{writes}");
     let hebt = refused(&s, |a| a.if_no = "Wat u hebt gegeven, blijft.".into()).await;
     assert!(hebt.contains("if_no is not plain Dutch"), "{hebt}");
     assert!(
@@ -363,7 +370,7 @@ async fn a_department_writes_only_what_it_keeps_under_its_own_live_grant() -> Re
         "{codes:?}"
     );
     assert!(
-        matches!(codes[1].1, Err(kluis_proto::ErrorCode::Forbidden)),
+        matches!(codes[1].1, Err(kluis_proto::ErrorCode::OutOfScope)),
         "{codes:?}"
     );
     assert!(
@@ -374,6 +381,29 @@ async fn a_department_writes_only_what_it_keeps_under_its_own_live_grant() -> Re
         matches!(codes[3].1, Err(kluis_proto::ErrorCode::NotFound)),
         "{codes:?}"
     );
+    // A new version of the activity that no longer fills it in: a grant under it may
+    // not write; the grant under the old version still may.
+    let mut reading_only = spec();
+    reading_only.processing_activities[0].writes.clear();
+    s.consent
+        .register_department(&ctx(), Actor::Operator, &reading_only)
+        .await?;
+    let debts = department_again(&s).await;
+    let later = s
+        .consent
+        .grant_own_initiative(&ctx(), henk, &shared(&["schulden.traject"]))
+        .await?;
+    let undeclared = s
+        .consent
+        .department_write(&ctx(), &debts, later.id, "schulden.traject", &step)
+        .await;
+    assert!(
+        matches!(&undeclared, Err(Error::OutOfScope(why)) if why.contains("does not fill in")),
+        "{undeclared:?}"
+    );
+    s.consent
+        .department_write(&ctx(), &debts, grant.id, "schulden.traject", &step)
+        .await?;
     s.consent.revoke(&ctx(), henk, grant.id).await?;
     assert!(matches!(
         s.consent
@@ -386,7 +416,7 @@ async fn a_department_writes_only_what_it_keeps_under_its_own_live_grant() -> Re
             .read(henk, "schulden.traject", None)
             .await?
             .version,
-        1,
+        2,
         "nothing more was stored"
     );
     Ok(())

@@ -1,7 +1,8 @@
 //! Departments writing what they know better than the resident: the categories the
 //! catalogue marks `written_by: department` (the step of debt counselling, self-reliance
 //! scores). A department writes one only under an active grant of its own that covers that
-//! category, so the resident decided it may see it; the resident sees every version and
+//! category, given under an activity that declares it `writes` it, so the resident was told
+//! before deciding; the resident sees every version and
 //! who wrote it in their history, and cannot change it themselves.
 
 use super::{Consent, access, activity_version, with_activity};
@@ -36,15 +37,24 @@ impl Consent {
                 "{category} lies outside this grant; ask the resident for it"
             )));
         }
+        // The resident was told the department fills it in: the activity version the grant
+        // was given under says so.
+        let activity =
+            activity_version(&department.row, &grant.activity_id, grant.activity_version)?;
+        if !activity.writes.iter().any(|c| c == category) {
+            return Err(Error::OutOfScope(format!(
+                "activity {} v{} does not fill in {category}; register it under `writes` and ask the resident again",
+                activity.id, activity.version
+            )));
+        }
         let actor = Actor::Department {
             id: department.id().to_owned(),
         };
-        let mut entry = Entry::new(Action::RecordWrite, Outcome::Done, actor);
-        if let Ok(activity) =
-            activity_version(&department.row, &grant.activity_id, grant.activity_version)
-        {
-            entry = with_activity(entry, department.id(), activity);
-        }
+        let mut entry = with_activity(
+            Entry::new(Action::RecordWrite, Outcome::Done, actor),
+            department.id(),
+            activity,
+        );
         entry.department = Some(department.id().to_owned());
         entry.grant = Some(grant.id);
         entry.resident = Some(self.residents.audit_reference(grant.resident));

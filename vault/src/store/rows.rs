@@ -127,6 +127,9 @@ pub struct ActivityRow {
     pub necessary: bool,
     /// The categories it may need.
     pub categories: Vec<String>,
+    /// Of those, the ones it fills in for the resident.
+    #[serde(default)]
+    pub writes: Vec<String>,
     /// Retention in days.
     pub retention_days: u32,
     /// When this version was registered.

@@ -29,6 +29,8 @@ pub struct RequestCard {
     pub law: String,
     /// The parts asked for: (id, label).
     pub categories: Vec<(String, String)>,
+    /// Of those, the parts the department fills in for the resident, by label.
+    pub writes: Vec<String>,
     /// Until when a yes would last.
     pub until: String,
     /// How long the department keeps what it reads, in words.
@@ -90,6 +92,12 @@ fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
         activity: activity.name,
         purpose: activity.purpose,
         explanation: activity.explanation,
+        writes: request
+            .categories
+            .iter()
+            .filter(|c| activity.writes.contains(&c.id))
+            .map(|c| t.language.pick(&c.label_nl, &c.label_en).to_owned())
+            .collect(),
         categories: request
             .categories
             .into_iter()

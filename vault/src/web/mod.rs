@@ -17,6 +17,7 @@
 //! - `messages.toml`: every sentence, in both languages (read by [`crate::language`]).
 //! - [`form`]: forms generated from a category's fields, and read back.
 //! - [`records`]: the overview and the category pages.
+//! - [`edit`]: the form for one whole category.
 //! - [`steps`]: a list-only category one item per page ("nog een toevoegen").
 //! - [`decisions`]: requests, grants and withdrawing them.
 //! - [`account`]: start and login, who looked, download, erase, logout.
@@ -31,6 +32,7 @@ pub mod account;
 mod assets;
 pub mod cases;
 pub mod decisions;
+pub mod edit;
 mod error_page;
 pub mod events;
 pub mod form;
@@ -78,7 +80,7 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         .route("/portal/records/{category}", get(records::view))
         .route(
             "/portal/records/{category}/edit",
-            get(records::edit).post(records::save),
+            get(edit::edit).post(edit::save),
         )
         .route(
             "/portal/records/{category}/items/{index}",

@@ -1,16 +1,14 @@
-//! The overview of my situation, one category's page, and its edit form.
+//! The overview of my situation and one category's page, its values in words.
 
-use super::form::{self, Control, Errors, Values, Widget};
-use super::{OrPage, Page, PortalError, Resident, render, see_other, steps};
+use super::{OrPage, Page, PortalError, Resident, render, steps};
 use crate::Error;
 use crate::cases::OpenAction;
-use crate::http::extract::{ApiPath, Ctx};
+use crate::http::extract::ApiPath;
 use crate::language::Texts;
-use crate::residents::catalogue::Category;
 use crate::residents::fields::{Field, FieldKind};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
@@ -197,6 +195,7 @@ pub async fn view(
         .and_then(|r| steps::stepwise(category).map(|(list, _, _)| &r.data[&list.name]))
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
+    let room = steps::stepwise(category).is_some_and(|(_, _, cap)| items < cap);
     let viewers = active_grants_covering(&state, &me, &id)
         .await?
         .into_iter()
@@ -220,14 +219,14 @@ pub async fn view(
             blocks,
             viewers,
             kept: category.kept_by_department(),
-            add_step: stepwise.then_some(items),
+            add_step: (stepwise && room).then_some(items),
         },
         StatusCode::OK,
     ))
 }
 
 /// The resident's grants in force that include `category`: who may see it now.
-async fn active_grants_covering(
+pub(super) async fn active_grants_covering(
     state: &AppState,
     me: &Resident,
     category: &str,
@@ -243,7 +242,7 @@ async fn active_grants_covering(
         .collect())
 }
 
-async fn current(
+pub(super) async fn current(
     state: &AppState,
     me: &Resident,
     category: &str,
@@ -374,105 +373,4 @@ fn total(item: &[Field], items: &[Value]) -> Option<f64> {
         return None;
     }
     Some(items.iter().filter_map(|i| i[&amount.name].as_f64()).sum())
-}
-
-#[derive(Template)]
-#[template(path = "edit.html")]
-struct EditPage {
-    page: Page,
-    id: String,
-    widgets: Vec<Widget>,
-    errors: Vec<(String, String)>,
-    shared_with: Vec<String>,
-}
-
-/// The form for one category, filled with what is stored.
-pub async fn edit(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    me: Resident,
-) -> Result<Response, PortalError> {
-    let t = me.texts;
-    let category = state.residents.catalogue().get(&id).or_page(t)?;
-    if category.kept_by_department() {
-        return Err(Error::Forbidden(
-            "a department keeps this category; ask the department to change it",
-        ))
-        .or_page(t);
-    }
-    let data = current(&state, &me, &id)
-        .await?
-        .map(|r| r.data)
-        .unwrap_or(Value::Null);
-    let values = form::values_of(&category.fields, &data, t);
-    edit_page(&state, &me, category, &values, Errors::new()).await
-}
-
-async fn edit_page(
-    state: &AppState,
-    me: &Resident,
-    category: &Category,
-    values: &Values,
-    errors: Errors,
-) -> Result<Response, PortalError> {
-    let t = me.texts;
-    let shared_with = active_grants_covering(state, me, &category.info.id)
-        .await?
-        .into_iter()
-        .map(|g| g.department.name)
-        .collect();
-    let title = t.fill("edit.title", &[("category", category.label(t.language))]);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let mut page = me.page(state, &title, "overview");
-    if !errors.is_empty() {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-    }
-    Ok(render(
-        &EditPage {
-            page,
-            id: category.info.id.clone(),
-            widgets: form::widgets(&category.fields, values, &errors, t),
-            errors: errors
-                .into_iter()
-                .map(|(name, message)| {
-                    let target = if name.is_empty() {
-                        String::new()
-                    } else {
-                        form::element_id(&name)
-                    };
-                    (target, message)
-                })
-                .collect(),
-            shared_with,
-        },
-        status,
-    ))
-}
-
-/// Saves the form as the category's new version, or shows what to correct.
-pub async fn save(
-    State(state): State<AppState>,
-    Ctx(context): Ctx,
-    ApiPath(id): ApiPath<String>,
-    me: Resident,
-    request: Request,
-) -> Result<Response, PortalError> {
-    let t = me.texts;
-    let category = state.residents.catalogue().get(&id).or_page(t)?;
-    let values = form::posted(me.form(&state, request).await?);
-    match form::record_of(&category.fields, &values, t) {
-        Ok(record) => match state.residents.write(&context, me.id, &id, &record).await {
-            Ok(_) => Ok(see_other(&format!("/portal/records/{id}?done=saved"))),
-            Err(Error::SchemaViolation(_)) => {
-                let errors = vec![(String::new(), t.get("edit.not_accepted").to_owned())];
-                edit_page(&state, &me, category, &values, errors).await
-            }
-            Err(error) => Err(PortalError { error, texts: t }),
-        },
-        Err(errors) => edit_page(&state, &me, category, &values, errors).await,
-    }
 }

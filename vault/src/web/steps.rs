@@ -2,9 +2,13 @@
 //! children and the life events are each one list, and filling in ten of them on one page
 //! is a wall. A category whose only field is a list gets a page per item: change this one,
 //! save, add the next ("Opslaan en nog een toevoegen"), or remove it. Each step stores a
-//! new version of the whole record, so nothing typed is lost between steps.
+//! new version of the whole record. Every form carries the version it was made from: a
+//! second tab or a double click that would change another item than the one shown is
+//! refused, with nothing changed.
 
+use super::edit::shared_with;
 use super::form::{self, Control, Errors, Values};
+use super::records::current;
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
 use crate::Error;
 use crate::http::extract::{ApiPath, Ctx};
@@ -17,19 +21,92 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
-/// The one list of a category edited in steps: its field name, its label, the fields of an
-/// item and its maximum; `None` when the category is more than one list.
+/// The one list of a category edited in steps: its field, the fields of an item and how
+/// many items it may hold; `None` when the category is more than one list.
 pub fn stepwise(category: &Category) -> Option<(&Field, &[Field], usize)> {
     match category.fields.as_slice() {
         [field] => match &field.kind {
             FieldKind::List { item, max_items } => Some((
                 field,
                 item.as_slice(),
-                max_items.map_or(form::LIST_CAP, |m| m as usize),
+                max_items
+                    .map_or(form::LIST_CAP, |m| m as usize)
+                    .min(form::LIST_CAP),
             )),
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// A category edited in steps, as stored now.
+struct List<'a> {
+    category: &'a Category,
+    field: &'a Field,
+    item: &'a [Field],
+    cap: usize,
+    items: Vec<Value>,
+    /// The stored version (0: nothing stored yet).
+    version: u32,
+}
+
+impl List<'_> {
+    /// An item's number from the path: an existing item, or the next new one.
+    fn index(&self, raw: &str) -> Option<usize> {
+        match raw.parse::<usize>() {
+            Ok(i) if i < self.items.len() || (i == self.items.len() && i < self.cap) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn record(&self) -> Value {
+        serde_json::json!({ self.field.name.as_str(): self.items })
+    }
+}
+
+/// The list of category `id` and item `raw`; refuses a category that is not edited in
+/// steps, one a department keeps, and an item that is not there.
+async fn list_of<'a>(
+    state: &'a AppState,
+    me: &Resident,
+    id: &str,
+    raw: &str,
+) -> Result<(List<'a>, usize), PortalError> {
+    let t = me.texts;
+    let category = state.residents.catalogue().get(id).or_page(t)?;
+    state.residents.refuse_department_kept(id).or_page(t)?;
+    let (field, item, cap) = stepwise(category)
+        .ok_or(Error::NotFound("step"))
+        .or_page(t)?;
+    let stored = current(state, me, id).await?;
+    let list = List {
+        category,
+        field,
+        item,
+        cap,
+        items: stored
+            .as_ref()
+            .and_then(|r| r.data[&field.name].as_array().cloned())
+            .unwrap_or_default(),
+        version: stored.map_or(0, |r| r.version),
+    };
+    let i = list.index(raw).ok_or(Error::NotFound("step")).or_page(t)?;
+    Ok((list, i))
+}
+
+/// Refuses a form made from another version than the one stored now.
+fn check_version(
+    list: &List<'_>,
+    posted: &Values,
+    t: crate::language::Texts,
+) -> Result<(), PortalError> {
+    if posted.get("version") == Some(&list.version.to_string()) {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "the list changed since this page was shown; open it again",
+        ))
+        .or_page(t)
     }
 }
 
@@ -39,49 +116,15 @@ struct ItemPage {
     page: Page,
     id: String,
     index: usize,
-    /// "Stap 2 van 5" (or "Nieuw" for an item not yet there).
+    /// The stored version the page was made from.
+    version: u32,
+    /// "2 van 5", or what is being added to.
     step: String,
     is_new: bool,
     can_add: bool,
     widgets: Vec<form::Widget>,
     errors: Vec<(String, String)>,
-}
-
-/// The category, its stepwise list and the stored items; refuses a category that is not
-/// edited in steps or that a department keeps.
-async fn items_of<'a>(
-    state: &'a AppState,
-    me: &Resident,
-    id: &str,
-) -> Result<(&'a Category, Vec<Value>), PortalError> {
-    let t = me.texts;
-    let category = state.residents.catalogue().get(id).or_page(t)?;
-    if category.kept_by_department() {
-        return Err(Error::Forbidden(
-            "a department keeps this category; ask the department to change it",
-        ))
-        .or_page(t);
-    }
-    let (list, _, _) = stepwise(category)
-        .ok_or(Error::NotFound("step"))
-        .or_page(t)?;
-    let items = match state.residents.read(me.id, id, None).await {
-        Ok(record) => record.data[&list.name]
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-        Err(Error::NotFound(_)) => Vec::new(),
-        Err(error) => return Err(error).or_page(t),
-    };
-    Ok((category, items))
-}
-
-/// An item's number from the path: an existing item, or the next new one.
-fn index(raw: &str, items: &[Value], cap: usize, me: &Resident) -> Result<usize, PortalError> {
-    match raw.parse::<usize>() {
-        Ok(i) if i < items.len() || (i == items.len() && i < cap) => Ok(i),
-        _ => Err(Error::NotFound("step")).or_page(me.texts),
-    }
+    shared_with: Vec<String>,
 }
 
 /// One item of the list, to change; or the next, to add.
@@ -90,44 +133,44 @@ pub async fn item(
     ApiPath((id, raw)): ApiPath<(String, String)>,
     me: Resident,
 ) -> Result<Response, PortalError> {
-    let (category, items) = items_of(&state, &me, &id).await?;
-    let (_, fields, cap) = stepwise(category)
-        .ok_or(Error::NotFound("step"))
-        .or_page(me.texts)?;
-    let i = index(&raw, &items, cap, &me)?;
-    let values = form::values_of(fields, items.get(i).unwrap_or(&Value::Null), me.texts);
-    item_page(&state, &me, category, &items, i, &values, Errors::new())
+    let (list, i) = list_of(&state, &me, &id, &raw).await?;
+    let values = form::values_of(
+        list.item,
+        list.items.get(i).unwrap_or(&Value::Null),
+        me.texts,
+    );
+    item_page(&state, &me, &list, i, &values, Errors::new()).await
 }
 
-fn item_page(
+async fn item_page(
     state: &AppState,
     me: &Resident,
-    category: &Category,
-    items: &[Value],
+    list: &List<'_>,
     i: usize,
     values: &Values,
     errors: Errors,
 ) -> Result<Response, PortalError> {
     let t = me.texts;
-    let (list, fields, cap) = stepwise(category)
-        .ok_or(Error::NotFound("step"))
-        .or_page(t)?;
-    let label = list.label.get(t.language);
-    let is_new = i == items.len();
-    let title = if is_new {
-        t.fill("form.new_item", &[("item", label)])
+    let label = list.field.label.get(t.language);
+    let is_new = i == list.items.len();
+    let (title, step) = if is_new {
+        (
+            t.fill("form.new_item", &[("item", label)]),
+            t.fill(
+                "steps.adding",
+                &[("category", list.category.label(t.language))],
+            ),
+        )
     } else {
-        format!("{label} {}", i + 1)
-    };
-    let step = if is_new {
-        t.fill("steps.adding", &[("category", category.label(t.language))])
-    } else {
-        t.fill(
-            "steps.step",
-            &[
-                ("n", &(i + 1).to_string()),
-                ("total", &items.len().to_string()),
-            ],
+        (
+            format!("{label} {}", i + 1),
+            t.fill(
+                "steps.step",
+                &[
+                    ("n", &(i + 1).to_string()),
+                    ("total", &list.items.len().to_string()),
+                ],
+            ),
         )
     };
     let mut page = me.page(state, &title, "overview");
@@ -140,16 +183,15 @@ fn item_page(
     Ok(render(
         &ItemPage {
             page,
-            id: category.info.id.clone(),
+            id: list.category.info.id.clone(),
             index: i,
+            version: list.version,
             step,
             is_new,
-            can_add: items.len() + usize::from(is_new) < cap,
-            widgets: form::widgets(fields, values, &errors, t),
-            errors: errors
-                .into_iter()
-                .map(|(name, message)| (form::element_id(&name), message))
-                .collect(),
+            can_add: list.items.len() + usize::from(is_new) < list.cap,
+            widgets: form::widgets(list.item, values, &errors, t),
+            errors: form::error_links(errors),
+            shared_with: shared_with(state, me, &list.category.info.id).await?,
         },
         status,
     ))
@@ -165,34 +207,34 @@ pub async fn save_item(
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let posted = form::posted(me.form(&state, request).await?);
-    let (category, mut items) = items_of(&state, &me, &id).await?;
-    let (list, fields, cap) = stepwise(category)
-        .ok_or(Error::NotFound("step"))
-        .or_page(t)?;
-    let i = index(&raw, &items, cap, &me)?;
-    let item = match form::record_of(fields, &posted, t) {
+    let (mut list, i) = list_of(&state, &me, &id, &raw).await?;
+    check_version(&list, &posted, t)?;
+    let item = match form::record_of(list.item, &posted, t) {
         Ok(item) => item,
-        Err(errors) => return item_page(&state, &me, category, &items, i, &posted, errors),
+        Err(errors) => return item_page(&state, &me, &list, i, &posted, errors).await,
     };
-    let held = items.len();
+    let held = list.items.len();
     if i == held {
-        items.push(item);
+        list.items.push(item);
     } else {
-        items[i] = item;
+        list.items[i] = item;
     }
-    let record = serde_json::json!({ list.name.as_str(): items });
-    match state.residents.write(&context, me.id, &id, &record).await {
+    match state
+        .residents
+        .write(&context, me.id, &id, &list.record())
+        .await
+    {
         Ok(_) => {}
         Err(Error::SchemaViolation(_)) => {
+            list.items.truncate(held);
             let errors = vec![(String::new(), t.get("edit.not_accepted").to_owned())];
-            items.truncate(held);
-            return item_page(&state, &me, category, &items, i, &posted, errors);
+            return item_page(&state, &me, &list, i, &posted, errors).await;
         }
         Err(error) => return Err(error).or_page(t),
     }
-    let add_next = posted.get("then").is_some_and(|v| v == "add") && items.len() < cap;
+    let add_next = posted.get("then").is_some_and(|v| v == "add") && list.items.len() < list.cap;
     Ok(see_other(&if add_next {
-        format!("/portal/records/{id}/items/{}?done=saved", items.len())
+        format!("/portal/records/{id}/items/{}?done=saved", list.items.len())
     } else {
         format!("/portal/records/{id}?done=saved")
     }))
@@ -207,20 +249,16 @@ pub async fn remove_item(
     request: Request,
 ) -> Result<Response, PortalError> {
     let t = me.texts;
-    me.form(&state, request).await?;
-    let (category, mut items) = items_of(&state, &me, &id).await?;
-    let (list, _, cap) = stepwise(category)
-        .ok_or(Error::NotFound("step"))
-        .or_page(t)?;
-    let i = index(&raw, &items, cap, &me)?;
-    if i == items.len() {
+    let posted = form::posted(me.form(&state, request).await?);
+    let (mut list, i) = list_of(&state, &me, &id, &raw).await?;
+    check_version(&list, &posted, t)?;
+    if i == list.items.len() {
         return Err(Error::NotFound("step")).or_page(t);
     }
-    items.remove(i);
-    let record = serde_json::json!({ list.name.as_str(): items });
+    list.items.remove(i);
     state
         .residents
-        .write(&context, me.id, &id, &record)
+        .write(&context, me.id, &id, &list.record())
         .await
         .or_page(t)?;
     Ok(see_other(&format!("/portal/records/{id}?done=removed")))

@@ -17,6 +17,8 @@ pub struct Chapter {
     pub title: String,
     /// When it was last filled in.
     pub changed: String,
+    /// A department fills it in, not the resident.
+    pub kept: bool,
     /// What it says.
     pub blocks: Vec<Block>,
 }
@@ -57,12 +59,23 @@ struct StoryFile {
 
 async fn story(state: &AppState, me: &Resident) -> Result<Story, PortalError> {
     let t = me.texts;
+    let stored: Vec<String> = state
+        .residents
+        .overview(me.id)
+        .await
+        .or_page(t)?
+        .into_iter()
+        .map(|s| s.category)
+        .collect();
+    let records = state
+        .residents
+        .read_current(me.id, &stored)
+        .await
+        .or_page(t)?;
     let mut chapters = Vec::new();
     for category in state.residents.catalogue().iter() {
-        let record = match state.residents.read(me.id, &category.info.id, None).await {
-            Ok(record) => record,
-            Err(crate::Error::NotFound(_)) => continue,
-            Err(error) => return Err(error).or_page(t),
+        let Some(record) = records.iter().find(|r| r.category == category.info.id) else {
+            continue;
         };
         chapters.push(Chapter {
             title: category.label(t.language).to_owned(),
@@ -70,6 +83,7 @@ async fn story(state: &AppState, me: &Resident) -> Result<Story, PortalError> {
                 "overview.changed_on",
                 &[("date", &t.date(record.created_at))],
             ),
+            kept: category.kept_by_department(),
             blocks: blocks_of(&category.fields, &record.data, t),
         });
     }

@@ -127,6 +127,22 @@ pub fn element_id(name: &str) -> String {
     format!("f-{}", name.replace('.', "-"))
 }
 
+/// Errors as the error summary links them: (element id, message); an error of the whole
+/// form (no name) gets no link.
+pub fn error_links(errors: Errors) -> Vec<(String, String)> {
+    errors
+        .into_iter()
+        .map(|(name, message)| {
+            let target = if name.is_empty() {
+                String::new()
+            } else {
+                element_id(&name)
+            };
+            (target, message)
+        })
+        .collect()
+}
+
 /// The form's values, by name, as strings.
 pub type Values = HashMap<String, String>;
 
