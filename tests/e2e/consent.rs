@@ -374,6 +374,7 @@ async fn a_new_activity_version_never_widens_an_old_grant() {
     let vault = TestVault::start_now().await;
     let mut activities = kluis::dev::demo_departments().remove(1).2;
     activities[0].categories = vec!["schulden.overzicht".into()];
+    activities[0].writes.clear();
     let debts =
         TestDepartment::register_with(&vault, "schuldhulpverlening", activities.clone()).await;
     let (token, id) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
