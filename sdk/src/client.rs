@@ -385,7 +385,7 @@ impl Client {
             Method::PUT,
             &format!("/v1/dept/grants/{}/records/{category}", grant.id),
             Some(data.clone()),
-            None,
+            Some(&grant.token),
             false,
         )
         .await

@@ -195,7 +195,7 @@ impl Consent {
 }
 
 /// The error a department reads for a denial.
-fn refusal(denial: Denial) -> Error {
+pub(super) fn refusal(denial: Denial) -> Error {
     let other_key = || {
         Error::InvalidDpopProof(
             "the proof is signed by another key than the grant is bound to".into(),

@@ -7,6 +7,7 @@ use crate::auth::departments::{DepartmentAuth, DepartmentPrincipal};
 use crate::cases::Cases;
 use crate::consent::Consent;
 use crate::consent::reads::ReadAttempt;
+use crate::consent::writes::WriteAttempt;
 use crate::{Error, Result};
 use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
@@ -127,19 +128,28 @@ pub async fn read(
 }
 
 /// Writes a category the department keeps for the resident (debt-help step, scores),
-/// under a grant the department holds that covers it.
+/// under a grant the department holds that covers it, proven like a read (grant token and
+/// DPoP proof).
 pub async fn write_record(
     Ctx(context): Ctx,
     Department(department): Department,
     State(consent): State<Consent>,
+    headers: HeaderMap,
     ApiPath((id, category)): ApiPath<(Uuid, String)>,
     ApiJson(data): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<kluis_proto::records::RecordWritten>)> {
     if !crate::residents::catalogue::is_category_id(&category) {
         return Err(Error::UnknownCategory("(not a category id)".into()));
     }
+    let attempt = WriteAttempt {
+        grant: id,
+        category: &category,
+        token: dpop_grant(&headers)?,
+        proof: header(&headers, "dpop")?,
+        data: &data,
+    };
     let written = consent
-        .department_write(&context, &department, id, &category, &data)
+        .department_write(&context, &department, attempt)
         .await?;
     Ok((StatusCode::CREATED, Json(written)))
 }
