@@ -10,6 +10,7 @@
 //!   resident's own initiative, and revocation.
 //! - [`access`]: whether a read may happen, as a pure function of the evidence (grant
 //!   record, token claims, proof, the department's keys, the read, now).
+//! - `proof`: the grant token and DPoP proof a read or a write presents, verified.
 //! - [`reads`]: the department read pipeline: one call per attempt, from the raw
 //!   credentials to records, writing exactly one audit entry.
 //! - [`writes`]: a department writing a category it keeps (debt-help step, scores), under
@@ -29,6 +30,7 @@ pub mod grants;
 pub mod history;
 pub mod offers;
 pub mod portability;
+mod proof;
 pub mod reads;
 pub mod requests;
 pub mod writes;

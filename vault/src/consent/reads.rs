@@ -16,10 +16,9 @@ use super::{Consent, activity_version, with_activity};
 use crate::audit::Context;
 use crate::audit::entry::{ACCESS_POLICY, Action, Actor, Entry, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
-use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
+use crate::jose::GrantClaims;
 use crate::store::GrantRow;
 use crate::{Error, Result};
-use chrono::TimeDelta;
 use kluis_proto::consent::{ActivityRef, ReadRecord, ReadRequest, ReadResponse};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -152,28 +151,19 @@ impl Consent {
         let (token, proof, read) = (attempt.grant?, attempt.proof?, attempt.body?);
         known.asked = read.categories.clone();
 
-        let token = token.ok_or_else(|| {
-            Error::InvalidGrant("present the grant as `Authorization: DPoP <grant>`".into())
-        })?;
-        let claims =
-            GrantClaims::verify(token, &self.issuer, department.id(), self.vault_keys.all())
-                .map_err(|e| Error::InvalidGrant(e.to_string()))?;
-        let id = Uuid::parse_str(&claims.jti)
-            .map_err(|_| Error::InvalidGrant("the grant id is malformed".into()))?;
-        known.grant_id = Some(id);
-
-        let now = self.clock.now();
-        let proof = proof.ok_or_else(|| {
-            Error::InvalidDpopProof("send a DPoP proof in the DPoP header".into())
-        })?;
         let url = format!("{}{READ_PATH}", self.issuer);
-        let proof = DpopProof::verify(proof, "POST", &url, token, now)
-            .map_err(|e| Error::InvalidDpopProof(e.to_string()))?;
-        let until = now + TimeDelta::seconds(2 * DPOP_WINDOW_SECS);
-        let proof_first_use = self
-            .departments
-            .first_use("dpop", &proof.jkt, &proof.jti, until)
+        let now = self.clock.now();
+        let presented = self
+            .verify_presented(
+                department,
+                token,
+                proof,
+                ("POST", &url),
+                now,
+                &mut known.grant_id,
+            )
             .await?;
+        let id = presented.id;
         let grant = match stored {
             Some(stored) if stored.id == id => Some(stored),
             _ => self.store.grant(id).await?,
@@ -181,10 +171,10 @@ impl Consent {
         let evidence = Evidence {
             department: department.id(),
             department_keys: &department.keys,
-            token,
-            claims: &claims,
-            proof: &proof,
-            proof_first_use,
+            token: presented.token,
+            claims: &presented.claims,
+            proof: &presented.proof,
+            proof_first_use: presented.first_use,
             grant: grant.as_ref(),
             resident: &read.resident,
             categories: &read.categories,

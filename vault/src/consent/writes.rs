@@ -12,10 +12,8 @@ use super::{Consent, activity_version, with_activity};
 use crate::audit::Context;
 use crate::audit::entry::{ACCESS_POLICY, Action, Actor, Entry, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
-use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
 use crate::store::GrantRow;
 use crate::{Error, Result};
-use chrono::TimeDelta;
 use kluis_proto::records::RecordWritten;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -99,40 +97,34 @@ impl Consent {
         held: &GrantRow,
         attempt: &WriteAttempt<'_>,
     ) -> Result<()> {
-        let token = attempt.token.ok_or_else(|| {
-            Error::InvalidGrant("present the grant as `Authorization: DPoP <grant>`".into())
-        })?;
-        let claims =
-            GrantClaims::verify(token, &self.issuer, department.id(), self.vault_keys.all())
-                .map_err(|e| Error::InvalidGrant(e.to_string()))?;
-        if claims.jti != held.id.to_string() {
-            return Err(Error::InvalidGrant(
-                "the grant token is for another grant than the path names".into(),
-            ));
-        }
-        let now = self.clock.now();
-        let proof = attempt.proof.ok_or_else(|| {
-            Error::InvalidDpopProof("send a DPoP proof in the DPoP header".into())
-        })?;
         let url = format!(
             "{}/v1/dept/grants/{}/records/{}",
             self.issuer, held.id, attempt.category
         );
-        let proof = DpopProof::verify(proof, "PUT", &url, token, now)
-            .map_err(|e| Error::InvalidDpopProof(e.to_string()))?;
-        let until = now + TimeDelta::seconds(2 * DPOP_WINDOW_SECS);
-        let proof_first_use = self
-            .departments
-            .first_use("dpop", &proof.jkt, &proof.jti, until)
+        let now = self.clock.now();
+        let presented = self
+            .verify_presented(
+                department,
+                attempt.token,
+                attempt.proof,
+                ("PUT", &url),
+                now,
+                &mut None,
+            )
             .await?;
+        if presented.id != held.id {
+            return Err(Error::InvalidGrant(
+                "the grant token is for another grant than the path names".into(),
+            ));
+        }
         let categories = BTreeSet::from([attempt.category.to_owned()]);
         access::decide(&Evidence {
             department: department.id(),
             department_keys: &department.keys,
-            token,
-            claims: &claims,
-            proof: &proof,
-            proof_first_use,
+            token: presented.token,
+            claims: &presented.claims,
+            proof: &presented.proof,
+            proof_first_use: presented.first_use,
             grant: Some(held),
             resident: &held.reference,
             categories: &categories,
