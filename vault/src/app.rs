@@ -173,11 +173,13 @@ impl App {
             config.session_idle,
             config.session_absolute,
         );
+        let coaches =
+            auth::coaches::Coaches::new(store.clone(), store.clone(), audit.clone(), clock.clone());
         let oidc = auth::oidc::Oidc::new(
             config.oidc.clone(),
             public_url.clone(),
             store.clone(),
-            residents.clone(),
+            (residents.clone(), coaches.clone()),
             sessions.clone(),
             clock.clone(),
         )?;
@@ -202,7 +204,15 @@ impl App {
             audit.clone(),
             clock.clone(),
         );
+        let coaching = crate::coaching::Coaching::new(
+            store.clone(),
+            coaches,
+            residents.clone(),
+            audit.clone(),
+            clock.clone(),
+        );
         let state = AppState {
+            coaching,
             officers: Officers::new(store.clone(), audit.clone(), clock.clone()),
             residents,
             sessions,
@@ -300,6 +310,11 @@ impl App {
     /// Privacy officers' credentials.
     pub fn officers(&self) -> &Officers {
         &self.state.officers
+    }
+
+    /// Coaches and the residents who let them look along.
+    pub fn coaching(&self) -> &crate::coaching::Coaching {
+        &self.state.coaching
     }
 
     /// The store this vault runs on (for operations tooling and tests).

@@ -19,7 +19,8 @@
 //! - [`life_events`]: start from what happened: questions that fit, share with all who help.
 //! - [`cases`]: where a resident's case stands: departments' status updates, open actions.
 //! - [`schemes`]: schemes a resident may be missing, computed inside their vault.
-//! - [`auth`]: who is calling (sessions, logins, departments, officers).
+//! - [`coaching`]: a coach who looks along: codes, chosen parts, proposals, every look logged.
+//! - [`auth`]: who is calling (sessions, logins, departments, officers, coaches).
 //! - [`language`]: Dutch and English, every sentence a resident reads.
 //! - [`ids`]: the shape of operator-chosen ids.
 //! - [`state`]: the parts of the application state handlers take.
@@ -45,6 +46,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod clock;
+pub mod coaching;
 pub mod config;
 pub mod consent;
 pub mod crypto;

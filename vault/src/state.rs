@@ -9,6 +9,7 @@ use crate::auth::officers::Officers;
 use crate::auth::oidc::Oidc;
 use crate::cases::Cases;
 use crate::clock::Clock;
+use crate::coaching::Coaching;
 use crate::consent::Consent;
 use crate::life_events::LifeEvents;
 use crate::residents::Residents;
@@ -42,6 +43,7 @@ pub struct AppState {
     pub(crate) life_events: LifeEvents,
     pub(crate) cases: Cases,
     pub(crate) schemes: Schemes,
+    pub(crate) coaching: Coaching,
     pub(crate) departments: DepartmentAuth,
     pub(crate) officers: Officers,
     pub(crate) desk: OfficerDesk,
@@ -71,6 +73,7 @@ parts!(
     life_events: LifeEvents,
     cases: Cases,
     schemes: Schemes,
+    coaching: Coaching,
     departments: DepartmentAuth,
     officers: Officers,
     desk: OfficerDesk,

@@ -46,11 +46,19 @@ pub enum Action {
     SchemeCheck,
     /// A resident applied for a scheme by sharing with its department.
     SchemeApplication,
+    /// The operator registered or removed a coach.
+    CoachChange,
+    /// A resident let a coach look along, asked them for help, or ended it (`details.change`).
+    LookAlong,
+    /// A coach looked (or tried to look) at a part of a resident's vault.
+    CoachView,
+    /// A coach proposed a change; the resident confirmed or declined it.
+    Proposal,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 20] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -67,6 +75,10 @@ impl Action {
         Action::CaseStatus,
         Action::SchemeCheck,
         Action::SchemeApplication,
+        Action::CoachChange,
+        Action::LookAlong,
+        Action::CoachView,
+        Action::Proposal,
     ];
 
     /// The snake_case name.
@@ -88,6 +100,10 @@ impl Action {
             Action::CaseStatus => "case_status",
             Action::SchemeCheck => "scheme_check",
             Action::SchemeApplication => "scheme_application",
+            Action::CoachChange => "coach_change",
+            Action::LookAlong => "look_along",
+            Action::CoachView => "coach_view",
+            Action::Proposal => "proposal",
         }
     }
 }
@@ -126,6 +142,15 @@ pub enum Actor {
     Officer {
         /// Their id.
         id: String,
+    },
+    /// A coach: a staff member looking along with a resident who let them.
+    Coach {
+        /// Their coach id.
+        id: String,
+        /// The department under whose responsibility they look.
+        department: String,
+        /// Their staff login: provider name and subject.
+        staff: String,
     },
     /// The operator (CLI, admin socket).
     Operator,

@@ -22,13 +22,7 @@ pub fn complaint_code(reference: &str) -> Option<String> {
 /// A complaint code as someone typed it ("k7qm 3xpa", "K7QM-3XPA"), in the form
 /// [`complaint_code`] gives; `None` when it cannot be one.
 pub fn parse_complaint_code(typed: &str) -> Option<String> {
-    let compact: String = typed
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    let valid = compact.len() == 8 && BASE32_NOPAD.decode(compact.as_bytes()).is_ok();
-    valid.then(|| format!("{}-{}", &compact[..4], &compact[4..]))
+    crate::ids::parse_spoken_code(typed)
 }
 
 #[cfg(test)]

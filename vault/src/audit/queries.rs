@@ -174,6 +174,8 @@ pub struct Filter {
     pub resident: Option<String>,
     /// A department id.
     pub department: Option<String>,
+    /// A coach id: every entry about what the coach did or was allowed.
+    pub coach: Option<String>,
     /// A grant id.
     pub grant: Option<uuid::Uuid>,
     /// A processing activity id, or a word of its purpose.
@@ -197,6 +199,9 @@ impl Filter {
             && parse_complaint_code(r).is_none()
         {
             return Some(index_key(b'r', r.as_bytes()));
+        }
+        if let Some(c) = &self.coach {
+            return Some(index_key(b'c', c.as_bytes()));
         }
         if let Some(d) = &self.department {
             return Some(index_key(b'd', d.as_bytes()));
@@ -228,6 +233,10 @@ impl Filter {
                 .department
                 .as_ref()
                 .is_none_or(|d| entry.department.as_ref() == Some(d))
+            && self
+                .coach
+                .as_ref()
+                .is_none_or(|c| entry.details.get("coach") == Some(c))
             && self.grant.is_none_or(|g| entry.grant == Some(g))
             && self.purpose.as_deref().is_none_or(purpose_matches)
             && self.action.is_none_or(|a| entry.action == a)
@@ -252,6 +261,7 @@ impl Filter {
                 .map(|r| parse_complaint_code(r).unwrap_or_else(|| r.clone())),
         );
         put("department", self.department.clone());
+        put("coach", self.coach.clone());
         put("grant", self.grant.map(|g| g.to_string()));
         put("purpose", self.purpose.clone());
         put("action", self.action.map(|a| a.as_str().to_owned()));

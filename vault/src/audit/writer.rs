@@ -33,7 +33,7 @@ pub(super) fn lock(frontier: &Mutex<Frontier>) -> MutexGuard<'_, Frontier> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The index keys of an entry (for queries by resident, department, grant, action).
+/// The index keys of an entry (for queries by resident, department, coach, grant, action).
 pub(super) fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
     let mut keys = vec![index_key(b'a', entry.action.as_str().as_bytes())];
     if let Some(r) = &entry.resident {
@@ -42,13 +42,17 @@ pub(super) fn index_keys(entry: &Entry) -> Vec<Vec<u8>> {
     if let Some(d) = &entry.department {
         keys.push(index_key(b'd', d.as_bytes()));
     }
+    if let Some(c) = entry.details.get("coach") {
+        keys.push(index_key(b'c', c.as_bytes()));
+    }
     if let Some(g) = &entry.grant {
         keys.push(index_key(b'g', g.as_bytes()));
     }
     keys
 }
 
-/// The index key of kind `kind` (`a`ction, `r`esident, `d`epartment, `g`rant) for `value`.
+/// The index key of kind `kind` (`a`ction, `r`esident, `d`epartment, `c`oach, `g`rant) for
+/// `value`.
 pub(super) fn index_key(kind: u8, value: &[u8]) -> Vec<u8> {
     [&[kind], value].concat()
 }

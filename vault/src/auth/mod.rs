@@ -8,9 +8,11 @@
 //!
 //! - [`departments`]: department authentication by client assertion.
 //! - [`officers`]: operator-issued privacy-officer credentials.
+//! - [`coaches`]: the operator's list of coaches, matched to staff logins.
 //! - [`oidc`]: logins through OpenID Providers (residents and staff).
 //! - [`dev_login`]: the clearly marked development login of `kluis dev`.
 
+pub mod coaches;
 pub mod departments;
 pub mod dev_login;
 pub mod officers;
@@ -36,6 +38,8 @@ pub enum Principal {
     Resident(ResidentId),
     /// A privacy officer (operator-issued credential, or a staff login).
     Officer(officers::OfficerPrincipal),
+    /// A coach (a staff login on the operator's list).
+    Coach(coaches::CoachPrincipal),
 }
 
 /// A live session, as resolved from a token.
@@ -105,6 +109,11 @@ impl Sessions {
                 id: officer.id.clone(),
                 name: officer.name.clone(),
             },
+            Principal::Coach(coach) => SessionSubject::Coach {
+                id: coach.id.clone(),
+                name: coach.name.clone(),
+                department: coach.department.clone(),
+            },
         };
         let login_id = match login_id {
             Some(id) => id.to_owned(),
@@ -157,6 +166,15 @@ impl Sessions {
             SessionSubject::Officer { id, name } => {
                 Principal::Officer(officers::OfficerPrincipal { id, name })
             }
+            SessionSubject::Coach {
+                id,
+                name,
+                department,
+            } => Principal::Coach(coaches::CoachPrincipal {
+                id,
+                name,
+                department,
+            }),
         };
         Ok(Session {
             principal,

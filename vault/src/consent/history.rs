@@ -42,10 +42,11 @@ impl Consent {
     }
 
     /// The resident's audit reference and their entries, newest first, told in `t`'s
-    /// language.
+    /// language; `coaches` names the coaches by id.
     pub async fn resident_history(
         &self,
         resident: ResidentId,
+        coaches: &HashMap<String, String>,
         t: Texts,
     ) -> Result<(String, Vec<HistoryItem>)> {
         let reference = self.residents.audit_reference(resident);
@@ -67,13 +68,20 @@ impl Consent {
                     name: names.get(id).unwrap_or(id).clone(),
                 });
                 let labels: Vec<String> = e.categories.iter().map(label).collect();
+                let coach = e
+                    .details
+                    .get("coach")
+                    .map(|id| coaches.get(id).unwrap_or(id));
                 HistoryItem {
                     time: e.time,
                     action: e.action,
                     outcome: e.outcome,
                     story: stories::history_story(
                         e,
-                        department.as_ref().map(|d| d.name.as_str()),
+                        (
+                            department.as_ref().map(|d| d.name.as_str()),
+                            coach.map(String::as_str),
+                        ),
                         &labels,
                         t,
                     ),

@@ -112,6 +112,18 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// The associated data that binds a coach's sealed proposal to its resident, its id and
+/// its category: a proposal moved to another resident or proposal fails to open.
+pub fn proposal_aad(resident: &uuid::Uuid, proposal: &uuid::Uuid, category: &str) -> Vec<u8> {
+    [
+        b"kluis/proposal/v1\0".as_slice(),
+        resident.as_bytes(),
+        proposal.as_bytes(),
+        category.as_bytes(),
+    ]
+    .concat()
+}
+
 /// The associated data that binds a sealed record to its place: resident, category and
 /// version. A record moved to any other place fails to open.
 pub fn record_aad(resident: &uuid::Uuid, category: &str, version: u32) -> Vec<u8> {

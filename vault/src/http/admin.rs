@@ -1,4 +1,4 @@
-//! The operator's routes: departments, officer credentials, audit exports and
+//! The operator's routes: departments, officer credentials, coaches, audit exports and
 //! checkpoints. Served only on the local admin socket
 //! (a Unix socket readable by the vault's user alone), never on the public listener: the
 //! operating system's file permissions are the authentication.
@@ -9,9 +9,10 @@ use crate::audit::entry::Actor;
 use crate::audit::officer::OfficerDesk;
 use crate::auth::officers::Officers;
 use crate::clock::Clock;
+use crate::coaching::Coaching;
 use crate::consent::Consent;
 use crate::state::AppState;
-use crate::store::OfficerRow;
+use crate::store::{CoachRow, OfficerRow};
 use crate::{Error, Result};
 use axum::extract::State;
 use axum::routing::{get, post, put};
@@ -27,6 +28,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/departments/{id}/enable", post(enable))
         .route("/admin/officers", get(officers).post(add_officer))
         .route("/admin/officers/{id}/revoke", post(revoke_officer))
+        .route("/admin/coaches", get(coaches).post(add_coach))
+        .route("/admin/coaches/{id}/remove", post(remove_coach))
         .route("/admin/audit/export", get(export))
         .route("/admin/audit/checkpoint", get(checkpoint))
         .fallback(super::problem::not_found)
@@ -124,6 +127,67 @@ async fn revoke_officer(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>> {
     Ok(Json(officer_view(&officers.revoke(&id).await?)))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCoach {
+    id: String,
+    name: String,
+    department: String,
+    provider: String,
+    subject: String,
+}
+
+fn coach_view(row: &CoachRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "name": row.name,
+        "department": row.department,
+        "provider": row.provider,
+        "subject": row.subject,
+        "created_at": row.created_at,
+        "removed_at": row.removed_at,
+    })
+}
+
+async fn coaches(State(coaching): State<Coaching>) -> Result<Json<Vec<serde_json::Value>>> {
+    Ok(Json(
+        coaching
+            .coaches()
+            .list()
+            .await?
+            .iter()
+            .map(coach_view)
+            .collect(),
+    ))
+}
+
+async fn add_coach(
+    State(coaching): State<Coaching>,
+    ApiJson(new): ApiJson<NewCoach>,
+) -> Result<Json<serde_json::Value>> {
+    let row = coaching
+        .coaches()
+        .add(&crate::auth::coaches::NewCoach {
+            id: &new.id,
+            name: &new.name,
+            department: &new.department,
+            provider: &new.provider,
+            subject: &new.subject,
+        })
+        .await?;
+    tracing::info!(coach = %row.id, "coach registered");
+    Ok(Json(coach_view(&row)))
+}
+
+async fn remove_coach(
+    State(coaching): State<Coaching>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<serde_json::Value>> {
+    let row = coaching.coaches().remove(&id).await?;
+    tracing::info!(coach = %row.id, "coach removed");
+    Ok(Json(coach_view(&row)))
 }
 
 #[derive(serde::Deserialize, Default)]

@@ -115,10 +115,13 @@ pub async fn revoke(
 pub async fn history(
     auth: ResidentAuth,
     State(consent): State<Consent>,
+    State(coaching): State<crate::coaching::Coaching>,
 ) -> Result<Json<serde_json::Value>> {
+    let coaches = coaching.coaches().names().await?;
     let (reference, items) = consent
         .resident_history(
             auth.resident,
+            &coaches,
             Texts {
                 language: Language::Nl,
             },

@@ -147,7 +147,7 @@ where
                     ..
                 }) => Ok(OfficerAuth(officer)),
                 Ok(_) => Err(Error::Forbidden(
-                    "residents cannot use the privacy officer's endpoints",
+                    "only privacy officers can use the privacy officer's endpoints",
                 )),
                 Err(_) => Err(refusal),
             },
@@ -182,6 +182,9 @@ where
             Principal::Resident(resident) => Ok(ResidentAuth { resident, session }),
             Principal::Officer(_) => Err(Error::Forbidden(
                 "a privacy officer cannot reach residents' data",
+            )),
+            Principal::Coach(_) => Err(Error::Forbidden(
+                "a coach sees what residents let them see on the coach's pages only",
             )),
         }
     }

@@ -75,6 +75,7 @@ pub async fn callback(
     let home = match logged_in.principal {
         Principal::Resident(_) => "/",
         Principal::Officer(_) => "/session",
+        Principal::Coach(_) => "/coach",
     };
     let mut response = Redirect::to(home).into_response();
     response.headers_mut().append(
@@ -97,6 +98,9 @@ pub async fn session(CookieSession(session): CookieSession) -> Json<serde_json::
     let who = match &session.principal {
         Principal::Resident(_) => json!({"kind": "resident"}),
         Principal::Officer(o) => json!({"kind": "officer", "id": o.id, "name": o.name}),
+        Principal::Coach(c) => {
+            json!({"kind": "coach", "id": c.id, "name": c.name, "department": c.department})
+        }
     };
     Json(
         json!({"principal": who, "login_method": session.login_method, "csrf_token": session.csrf_token}),

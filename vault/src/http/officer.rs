@@ -35,6 +35,7 @@ fn parse_enum<T: serde::de::DeserializeOwned>(
 pub struct AuditQuery {
     resident: Option<String>,
     department: Option<String>,
+    coach: Option<String>,
     grant: Option<uuid::Uuid>,
     purpose: Option<String>,
     action: Option<String>,
@@ -50,6 +51,7 @@ impl AuditQuery {
         Ok(Filter {
             resident: self.resident.clone(),
             department: self.department.clone(),
+            coach: self.coach.clone(),
             grant: self.grant,
             purpose: self.purpose.clone(),
             action: parse_enum(&self.action, "action")?,

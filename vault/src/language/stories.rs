@@ -32,16 +32,18 @@ impl Story {
     }
 }
 
-/// One entry of the resident's own history. `department` is the department's name (if one
-/// was involved) and `labels` the categories' labels, both in `t`'s language.
+/// One entry of the resident's own history. `department` is the department's name and
+/// `coach` the coach's (if one was involved), `labels` the categories' labels, all in
+/// `t`'s language.
 pub fn history_story(
     entry: &Entry,
-    department: Option<&str>,
+    (department, coach): (Option<&str>, Option<&str>),
     labels: &[String],
     t: Texts,
 ) -> Story {
     let department = department.unwrap_or(t.get("story.someone"));
-    let fill = |key: &str| t.fill(key, &[("department", department)]);
+    let coach = coach.unwrap_or(t.get("story.someone"));
+    let fill = |key: &str| t.fill(key, &[("department", department), ("coach", coach)]);
     let listed = |key: &str, after: Option<String>| Story {
         lead: fill(key),
         labels: labels.to_vec(),
@@ -89,9 +91,34 @@ pub fn history_story(
         (Action::CaseStatus, _) => plain(fill("story.case_status")),
         (Action::SchemeCheck, _) => plain(t.get("story.scheme_check").to_owned()),
         (Action::SchemeApplication, _) => plain(fill("story.scheme_application")),
-        (Action::DepartmentChange | Action::KeyRotation | Action::OfficerChange, _) => {
-            plain(t.get("story.operator").to_owned())
+        (Action::CoachView, Outcome::Allowed) if labels.is_empty() => {
+            plain(fill("story.coach_opened"))
         }
+        (Action::CoachView, Outcome::Allowed) => listed("story.coach_looked", None),
+        (Action::CoachView, _) => Story {
+            after: Some(t.get("story.nothing_shared").to_owned()),
+            ..plain(fill("story.coach_refused"))
+        },
+        (Action::LookAlong, _) => match entry.details.get("change").map(String::as_str) {
+            Some("ended") => plain(fill("story.look_along_ended")),
+            Some("help asked") => plain(fill("story.help_asked")),
+            _ => listed(
+                "story.look_along_started",
+                entry
+                    .valid_until
+                    .map(|until| t.fill("story.granted_until", &[("date", &t.date_time(until))])),
+            ),
+        },
+        (Action::Proposal, Outcome::Approved) => listed("story.proposal_confirmed", None),
+        (Action::Proposal, Outcome::Declined) => listed("story.proposal_declined", None),
+        (Action::Proposal, _) => listed("story.proposed", None),
+        (
+            Action::DepartmentChange
+            | Action::KeyRotation
+            | Action::OfficerChange
+            | Action::CoachChange,
+            _,
+        ) => plain(t.get("story.operator").to_owned()),
     }
 }
 
@@ -167,7 +194,12 @@ mod tests {
             Actor::Department { id: "wi".into() },
         );
         entry.purpose = Some("Uw aanvraag beoordelen. ".into());
-        let story = history_story(&entry, Some("Werk en Inkomen"), &["Werk".into()], NL);
+        let story = history_story(
+            &entry,
+            (Some("Werk en Inkomen"), None),
+            &["Werk".into()],
+            NL,
+        );
         assert_eq!(story.lead, "Werk en Inkomen heeft deze gegevens bekeken:");
         assert_eq!(
             story.labels,
@@ -179,7 +211,7 @@ mod tests {
             "Werk en Inkomen heeft deze gegevens bekeken: Werk. Waarom: Uw aanvraag beoordelen."
         );
         entry.outcome = Outcome::Refused;
-        let refused = history_story(&entry, None, &[], NL).sentence();
+        let refused = history_story(&entry, (None, None), &[], NL).sentence();
         assert!(
             refused.starts_with("Iemand wilde uw gegevens bekijken"),
             "{refused}"

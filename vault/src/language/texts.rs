@@ -118,8 +118,12 @@ impl Texts {
 
     /// A moment: the day and the time ("22 november 2026, 14:05").
     pub fn date_time(&self, at: DateTime<Utc>) -> String {
-        let local = at.with_timezone(&Amsterdam);
-        format!("{}, {}", self.date(at), local.format("%H:%M"))
+        format!("{}, {}", self.date(at), self.time(at))
+    }
+
+    /// The time of day, Dutch time ("14:05").
+    pub fn time(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&Amsterdam).format("%H:%M").to_string()
     }
 }
 

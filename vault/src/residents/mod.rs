@@ -5,11 +5,12 @@
 //! resident's data key bound to (resident, category, version) before the store sees it.
 //! Old versions stay readable to the resident. Key rotation (`rotate_keys`) lives here too
 //! because it walks every vault. `writing`: storing versions, the resident's and a
-//! department's.
+//! department's; `proposed`: a coach's proposals, sealed until the resident confirms.
 
 pub mod catalogue;
 pub mod fields;
 pub mod national_id;
+mod proposed;
 mod writing;
 
 use crate::audit::entry::{Action, Actor, Entry, Outcome};

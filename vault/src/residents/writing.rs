@@ -83,7 +83,7 @@ impl Residents {
         Ok(())
     }
 
-    async fn store_versions(
+    pub(super) async fn store_versions(
         &self,
         context: &Context,
         resident: ResidentId,

@@ -16,6 +16,7 @@ pub struct Kept {
     grant: GrantRow,
     session: ([u8; 32], SessionRow),
     record: StoredRecord,
+    look_along: LookAlongRow,
     audit_len: u64,
 }
 
@@ -107,6 +108,7 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
     let grant = consent(store.as_ref(), resident.id).await;
     replay(store.as_ref()).await;
     officers(store.as_ref()).await;
+    let look_along = coaching(store.as_ref(), resident.id).await;
     cases(store.as_ref(), resident.id).await;
     erasure(store.as_ref()).await;
     let audit_len = store.audit_len().await.expect("audit length");
@@ -116,6 +118,7 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
         grant,
         session,
         record,
+        look_along,
         audit_len,
     }
 }
@@ -140,6 +143,10 @@ pub async fn check_kept(store: &dyn Store, kept: &Kept) {
             .await
             .expect("read"),
         Some(kept.record.clone())
+    );
+    assert_eq!(
+        store.look_along(kept.look_along.id).await.expect("read"),
+        Some(kept.look_along.clone())
     );
     assert_eq!(store.audit_len().await.expect("len"), kept.audit_len);
 }
@@ -620,6 +627,139 @@ async fn officers(store: &dyn Store) {
     assert_eq!(ids, vec!["audit", "fg"]);
 }
 
+fn look_along_row(resident: Uuid, coach: &str, started: i64) -> LookAlongRow {
+    LookAlongRow {
+        id: Uuid::new_v4(),
+        resident,
+        coach: coach.into(),
+        categories: vec!["schulden.overzicht".into()],
+        may_propose: true,
+        may_see_schemes: false,
+        started_at: t(started),
+        ends_at: t(started + 7200),
+        ended_at: None,
+        help: None,
+    }
+}
+
+fn proposal_row(look_along: &LookAlongRow, created: i64) -> ProposalRow {
+    ProposalRow {
+        id: Uuid::new_v4(),
+        look_along: look_along.id,
+        resident: look_along.resident,
+        coach: look_along.coach.clone(),
+        category: "schulden.overzicht".into(),
+        base_version: 1,
+        sealed: vec![7; 40],
+        created_at: t(created),
+        expires_at: t(created) + TimeDelta::days(14),
+        state: ProposalState::Open,
+        decided_at: None,
+    }
+}
+
+/// Coaches, one-time codes, look-alongs and proposals; returns a look-along to find
+/// after a reopen.
+async fn coaching(store: &dyn Store, resident: Uuid) -> LookAlongRow {
+    let coach = |id: &str| CoachRow {
+        id: id.into(),
+        name: "Anna Jansen".into(),
+        department: "schuldhulp".into(),
+        provider: "staff".into(),
+        subject: format!("sub-{id}"),
+        created_at: t(0),
+        removed_at: None,
+    };
+    store.put_coach(&coach("bram")).await.expect("put");
+    store.put_coach(&coach("anna")).await.expect("put");
+    let removed = CoachRow {
+        removed_at: Some(t(5)),
+        ..coach("bram")
+    };
+    store.put_coach(&removed).await.expect("replace");
+    assert_eq!(
+        store.coach("bram").await.expect("read"),
+        Some(removed.clone())
+    );
+    assert_eq!(store.coach("nobody").await.expect("read"), None);
+    let ids: Vec<String> = (store.coaches().await.expect("list").into_iter())
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec!["anna", "bram"], "one row per coach, by id");
+
+    let code = CoachCodeRow {
+        coach: "anna".into(),
+        expires_at: t(600),
+    };
+    store.put_coach_code(&[5; 32], &code).await.expect("put");
+    assert_eq!(
+        store.coach_code(&[5; 32]).await.expect("peek"),
+        Some(code.clone())
+    );
+    assert_eq!(
+        store.take_coach_code(&[5; 32]).await.expect("take"),
+        Some(code)
+    );
+    assert_eq!(
+        store.take_coach_code(&[5; 32]).await.expect("take again"),
+        None,
+        "a code works once"
+    );
+    assert_eq!(store.coach_code(&[5; 32]).await.expect("peek"), None);
+
+    let later = look_along_row(resident, "anna", 100);
+    let first = look_along_row(resident, "anna", 10);
+    let other = look_along_row(Uuid::new_v4(), "bram", 20);
+    for row in [&later, &first, &other] {
+        store.put_look_along(row).await.expect("put");
+    }
+    let ended = LookAlongRow {
+        ended_at: Some(t(50)),
+        ..first.clone()
+    };
+    store.put_look_along(&ended).await.expect("replace");
+    assert_eq!(
+        store.look_alongs_of_resident(resident).await.expect("list"),
+        vec![ended.clone(), later.clone()],
+        "a resident's look-alongs, oldest first, each once"
+    );
+    assert_eq!(
+        store.look_alongs_of_coach("anna").await.expect("list"),
+        vec![ended, later.clone()]
+    );
+    assert_eq!(
+        store.look_alongs_of_coach("bram").await.expect("list"),
+        vec![other]
+    );
+
+    let second = proposal_row(&later, 200);
+    let first = proposal_row(&later, 150);
+    store.put_proposal(&second).await.expect("put");
+    store.put_proposal(&first).await.expect("put");
+    let confirmed = ProposalRow {
+        state: ProposalState::Confirmed,
+        decided_at: Some(t(300)),
+        ..first
+    };
+    store.put_proposal(&confirmed).await.expect("replace");
+    assert_eq!(
+        store.proposal(confirmed.id).await.expect("read"),
+        Some(confirmed.clone())
+    );
+    assert_eq!(
+        store.proposals_of_resident(resident).await.expect("list"),
+        vec![confirmed, second]
+    );
+    assert!(
+        store
+            .proposals_of_resident(Uuid::new_v4())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    later
+}
+
 fn case_status(resident: Uuid, posted: i64) -> CaseStatusRow {
     CaseStatusRow {
         id: Uuid::new_v4(),
@@ -734,6 +874,10 @@ async fn erasure(store: &dyn Store) {
         .await
         .expect("session");
     add_case_status(store, &case_status(gone.id, 80)).await;
+    let look_along = look_along_row(gone.id, "anna", 90);
+    store.put_look_along(&look_along).await.expect("look-along");
+    let proposal = proposal_row(&look_along, 95);
+    store.put_proposal(&proposal).await.expect("proposal");
 
     store.erase_resident(gone.id).await.expect("erase");
     assert_eq!(store.resident(gone.id).await.expect("read"), None);
@@ -780,6 +924,17 @@ async fn erasure(store: &dyn Store) {
             .expect("read")
             .is_empty()
     );
+    assert_eq!(store.look_along(look_along.id).await.expect("read"), None);
+    assert!(
+        store
+            .look_alongs_of_coach("anna")
+            .await
+            .expect("read")
+            .iter()
+            .all(|l| l.resident != gone.id),
+        "the coach's index forgets the erased vault too"
+    );
+    assert_eq!(store.proposal(proposal.id).await.expect("read"), None);
     assert_eq!(
         store.audit_len().await.expect("len"),
         seq + 2,

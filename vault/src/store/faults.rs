@@ -149,6 +149,22 @@ forward!(CaseStore {
     write mark_case_statuses_seen(resident: Uuid, shown: DateTime<Utc>, at: DateTime<Utc>) -> usize;
 });
 
+forward!(CoachStore {
+    write put_coach(row: &CoachRow) -> ();
+    read coach(id: &str) -> Option<CoachRow>;
+    read coaches() -> Vec<CoachRow>;
+    write put_coach_code(code_hash: &[u8; 32], row: &CoachCodeRow) -> ();
+    read coach_code(code_hash: &[u8; 32]) -> Option<CoachCodeRow>;
+    write take_coach_code(code_hash: &[u8; 32]) -> Option<CoachCodeRow>;
+    write put_look_along(row: &LookAlongRow) -> ();
+    read look_along(id: Uuid) -> Option<LookAlongRow>;
+    read look_alongs_of_resident(resident: Uuid) -> Vec<LookAlongRow>;
+    read look_alongs_of_coach(coach: &str) -> Vec<LookAlongRow>;
+    write put_proposal(row: &ProposalRow) -> ();
+    read proposal(id: Uuid) -> Option<ProposalRow>;
+    read proposals_of_resident(resident: Uuid) -> Vec<ProposalRow>;
+});
+
 forward!(OfficerStore {
     write put_officer(row: &OfficerRow) -> ();
     read officer_by_token(token_hash: &[u8; 32]) -> Option<OfficerRow>;

@@ -37,6 +37,10 @@ struct State {
     audit_index: BTreeMap<Vec<u8>, Vec<u64>>,
     officers: HashMap<[u8; 32], OfficerRow>,
     case_statuses: Vec<CaseStatusRow>,
+    coaches: BTreeMap<String, CoachRow>,
+    coach_codes: HashMap<[u8; 32], CoachCodeRow>,
+    look_alongs: BTreeMap<Uuid, LookAlongRow>,
+    proposals: BTreeMap<Uuid, ProposalRow>,
 }
 
 impl MemoryStore {
@@ -162,6 +166,8 @@ impl ResidentStore for MemoryStore {
             .sessions
             .retain(|_, s| s.subject != SessionSubject::Resident { id });
         state.case_statuses.retain(|c| c.resident != id);
+        state.look_alongs.retain(|_, l| l.resident != id);
+        state.proposals.retain(|_, p| p.resident != id);
         Ok(())
     }
 
@@ -528,6 +534,80 @@ impl OfficerStore for MemoryStore {
         let mut all: Vec<OfficerRow> = self.state().officers.values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
+    }
+}
+
+#[async_trait]
+impl CoachStore for MemoryStore {
+    async fn put_coach(&self, row: &CoachRow) -> StoreResult<()> {
+        self.state().coaches.insert(row.id.clone(), row.clone());
+        Ok(())
+    }
+
+    async fn coach(&self, id: &str) -> StoreResult<Option<CoachRow>> {
+        Ok(self.state().coaches.get(id).cloned())
+    }
+
+    async fn coaches(&self) -> StoreResult<Vec<CoachRow>> {
+        Ok(self.state().coaches.values().cloned().collect())
+    }
+
+    async fn put_coach_code(&self, code_hash: &[u8; 32], row: &CoachCodeRow) -> StoreResult<()> {
+        self.state().coach_codes.insert(*code_hash, row.clone());
+        Ok(())
+    }
+
+    async fn coach_code(&self, code_hash: &[u8; 32]) -> StoreResult<Option<CoachCodeRow>> {
+        Ok(self.state().coach_codes.get(code_hash).cloned())
+    }
+
+    async fn take_coach_code(&self, code_hash: &[u8; 32]) -> StoreResult<Option<CoachCodeRow>> {
+        Ok(self.state().coach_codes.remove(code_hash))
+    }
+
+    async fn put_look_along(&self, row: &LookAlongRow) -> StoreResult<()> {
+        self.state().look_alongs.insert(row.id, row.clone());
+        Ok(())
+    }
+
+    async fn look_along(&self, id: Uuid) -> StoreResult<Option<LookAlongRow>> {
+        Ok(self.state().look_alongs.get(&id).cloned())
+    }
+
+    async fn look_alongs_of_resident(&self, resident: Uuid) -> StoreResult<Vec<LookAlongRow>> {
+        let mut rows: Vec<LookAlongRow> = (self.state().look_alongs.values())
+            .filter(|l| l.resident == resident)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r.started_at);
+        Ok(rows)
+    }
+
+    async fn look_alongs_of_coach(&self, coach: &str) -> StoreResult<Vec<LookAlongRow>> {
+        let mut rows: Vec<LookAlongRow> = (self.state().look_alongs.values())
+            .filter(|l| l.coach == coach)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r.started_at);
+        Ok(rows)
+    }
+
+    async fn put_proposal(&self, row: &ProposalRow) -> StoreResult<()> {
+        self.state().proposals.insert(row.id, row.clone());
+        Ok(())
+    }
+
+    async fn proposal(&self, id: Uuid) -> StoreResult<Option<ProposalRow>> {
+        Ok(self.state().proposals.get(&id).cloned())
+    }
+
+    async fn proposals_of_resident(&self, resident: Uuid) -> StoreResult<Vec<ProposalRow>> {
+        let mut rows: Vec<ProposalRow> = (self.state().proposals.values())
+            .filter(|p| p.resident == resident)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r.created_at);
+        Ok(rows)
     }
 }
 

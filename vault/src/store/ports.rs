@@ -32,7 +32,8 @@ pub trait ResidentStore: Send + Sync {
     async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>>;
     /// Erases a vault: the resident row with its wrapped data key, its identity and
     /// national-id index entries, every record and record counter, its pairwise
-    /// references, its sessions, and the case statuses departments posted about it. Grants and requests are the caller's to end first.
+    /// references, its sessions, the case statuses departments posted about it, and its
+    /// look-alongs and coaches' proposals. Grants and requests are the caller's to end first.
     /// Durable on return. Old copies may remain in the database's files until the next
     /// key rotation destroys the key that wrapped the data key.
     async fn erase_resident(&self, id: Uuid) -> StoreResult<()>;
@@ -116,6 +117,39 @@ pub trait OfficerStore: Send + Sync {
     async fn officer_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<OfficerRow>>;
     /// Every officer.
     async fn officers(&self) -> StoreResult<Vec<OfficerRow>>;
+}
+
+/// Coaches, the codes they show residents, the residents who let them look along, and
+/// the changes they propose.
+#[async_trait]
+pub trait CoachStore: Send + Sync {
+    /// Stores (or replaces) a coach by id. Durable on return.
+    async fn put_coach(&self, row: &CoachRow) -> StoreResult<()>;
+    /// One coach.
+    async fn coach(&self, id: &str) -> StoreResult<Option<CoachRow>>;
+    /// Every coach, by id.
+    async fn coaches(&self) -> StoreResult<Vec<CoachRow>>;
+    /// Stores a coach's one-time code under its hash. Durable on return.
+    async fn put_coach_code(&self, code_hash: &[u8; 32], row: &CoachCodeRow) -> StoreResult<()>;
+    /// The code with this hash, left in place (to show the resident whose it is).
+    async fn coach_code(&self, code_hash: &[u8; 32]) -> StoreResult<Option<CoachCodeRow>>;
+    /// Removes and returns the code with this hash: a code works once only. Durable on
+    /// return.
+    async fn take_coach_code(&self, code_hash: &[u8; 32]) -> StoreResult<Option<CoachCodeRow>>;
+    /// Stores (or replaces) a look-along by id. Durable on return.
+    async fn put_look_along(&self, row: &LookAlongRow) -> StoreResult<()>;
+    /// One look-along.
+    async fn look_along(&self, id: Uuid) -> StoreResult<Option<LookAlongRow>>;
+    /// Every look-along of a resident, oldest first.
+    async fn look_alongs_of_resident(&self, resident: Uuid) -> StoreResult<Vec<LookAlongRow>>;
+    /// Every look-along with a coach, oldest first.
+    async fn look_alongs_of_coach(&self, coach: &str) -> StoreResult<Vec<LookAlongRow>>;
+    /// Stores (or replaces) a proposal by id. Durable on return.
+    async fn put_proposal(&self, row: &ProposalRow) -> StoreResult<()>;
+    /// One proposal.
+    async fn proposal(&self, id: Uuid) -> StoreResult<Option<ProposalRow>>;
+    /// Every proposal to a resident, oldest first.
+    async fn proposals_of_resident(&self, resident: Uuid) -> StoreResult<Vec<ProposalRow>>;
 }
 
 /// One-time use of token ids (client assertion and DPoP `jti`s).
@@ -211,7 +245,8 @@ impl<T: DepartmentStore + ConsentStore + ReplayStore + ?Sized> ConsentStorage fo
 
 /// The whole storage port: what an adapter implements. The vault's composition root
 /// hands each service only its part (upcast to [`VaultStore`], [`ConsentStorage`],
-/// [`CaseStore`], [`SessionStore`], [`AuditStore`], [`OfficerStore`], [`Health`]).
+/// [`CaseStore`], [`SessionStore`], [`AuditStore`], [`OfficerStore`], [`CoachStore`],
+/// [`Health`]).
 pub trait Store:
     VaultStore
     + ConsentStorage
@@ -219,6 +254,7 @@ pub trait Store:
     + SessionStore
     + AuditStore
     + OfficerStore
+    + CoachStore
     + Health
     + Send
     + Sync
@@ -232,6 +268,7 @@ impl<T> Store for T where
         + SessionStore
         + AuditStore
         + OfficerStore
+        + CoachStore
         + Health
         + 'static
 {

@@ -59,6 +59,15 @@ pub enum SessionSubject {
         /// Their name.
         name: String,
     },
+    /// A coach who logged in through the staff provider.
+    Coach {
+        /// Their coach id.
+        id: String,
+        /// Their name.
+        name: String,
+        /// Their department.
+        department: String,
+    },
 }
 
 /// A server-side session; the cookie or bearer token is only a random key to it.
@@ -312,4 +321,124 @@ pub struct CaseStatusRow {
     pub posted_at: DateTime<Utc>,
     /// When the resident first saw it.
     pub seen_at: Option<DateTime<Utc>>,
+}
+
+/// A coach: a staff member who may look along with residents who let them, registered
+/// by the operator and matched to their staff login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoachRow {
+    /// The coach's id (lowercase letters, digits, dashes).
+    pub id: String,
+    /// Their name, as residents see it.
+    pub name: String,
+    /// The department under whose responsibility they look along.
+    pub department: String,
+    /// The staff OpenID Provider they log in with (its name in `kluis.toml`).
+    pub provider: String,
+    /// Their subject (`sub`) at that provider.
+    pub subject: String,
+    /// When the operator registered them.
+    pub created_at: DateTime<Utc>,
+    /// When the operator removed them (they can no longer log in or look along).
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// A short one-time code a coach shows a resident, kept under its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoachCodeRow {
+    /// The coach who asked for it.
+    pub coach: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a resident asks their coach for help (a fixed list: no free text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HelpReason {
+    /// They do not understand a question or a letter.
+    Understand,
+    /// They cannot fill something in.
+    FillIn,
+    /// A department asked for information.
+    Request,
+    /// Money worries that cannot wait.
+    Urgent,
+    /// Something else: please call.
+    Call,
+}
+
+/// A resident's "help me" signal to the coaches who look along.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelpSignal {
+    /// Why.
+    pub reason: HelpReason,
+    /// When they asked.
+    pub at: DateTime<Utc>,
+}
+
+/// A resident lets a coach look along: which parts, how long, and what else the coach
+/// may do. A grant to a person: ended by the resident or by time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookAlongRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The resident.
+    pub resident: Uuid,
+    /// The coach.
+    pub coach: String,
+    /// The categories the coach may see (special categories only when ticked).
+    pub categories: Vec<String>,
+    /// Whether the coach may propose changes to those categories.
+    pub may_propose: bool,
+    /// Whether the coach may see the resident's scheme suggestions.
+    pub may_see_schemes: bool,
+    /// When it began.
+    pub started_at: DateTime<Utc>,
+    /// When it ends by itself (exclusive).
+    pub ends_at: DateTime<Utc>,
+    /// When the resident ended it.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The resident's latest "help me" signal, while it is open.
+    pub help: Option<HelpSignal>,
+}
+
+/// What became of a coach's proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalState {
+    /// Waiting for the resident.
+    Open,
+    /// The resident confirmed it: it is stored as their own version.
+    Confirmed,
+    /// The resident declined it.
+    Declined,
+}
+
+/// A change a coach proposes to a resident's record; the values are sealed under the
+/// resident's data key, like a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The look-along it was made under.
+    pub look_along: Uuid,
+    /// The resident.
+    pub resident: Uuid,
+    /// The coach who proposed it.
+    pub coach: String,
+    /// The category.
+    pub category: String,
+    /// The version it changes (0: the category was empty).
+    pub base_version: u32,
+    /// The whole proposed record, sealed (see `crypto::proposal_aad`).
+    pub sealed: Vec<u8>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it lapses unanswered.
+    pub expires_at: DateTime<Utc>,
+    /// Its state.
+    pub state: ProposalState,
+    /// When the resident decided.
+    pub decided_at: Option<DateTime<Utc>>,
 }

@@ -164,7 +164,12 @@ struct HistoryPage {
 /// Who looked at my data, and everything else done with it, newest first.
 pub async fn history(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
     let t = me.texts;
-    let (reference, items) = state.consent.resident_history(me.id, t).await.or_page(t)?;
+    let coaches = state.coaching.coaches().names().await.or_page(t)?;
+    let (reference, items) = state
+        .consent
+        .resident_history(me.id, &coaches, t)
+        .await
+        .or_page(t)?;
     let lines = items
         .into_iter()
         .map(|item| HistoryLine {
@@ -337,6 +342,7 @@ pub async fn logout(
         municipality: state.site.municipality.clone(),
         alert: None,
         menu: false,
+        staff: false,
     };
     page.notice = Some(t.get("done.logged_out").to_owned());
     let mut response = render(

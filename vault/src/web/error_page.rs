@@ -60,6 +60,7 @@ impl ErrorPageParts {
                 dev: false,
                 alert: None,
                 menu: true,
+                staff: false,
                 municipality,
             },
             message: self.message,

@@ -24,6 +24,9 @@
 //! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
 //! - [`cases`]: "Waar sta ik?": where each case stands.
 //! - [`story`]: "Mijn verhaal", a printable summary to take to an appointment.
+//! - [`look_along`]: "Iemand laten meekijken": letting a coach in, ending it, asking help.
+//! - [`proposals`]: "Uw coach stelt voor:", a coach's change side by side, to take over.
+//! - [`coach`]: the coach's own pages ("Mijn inwoners"), behind the staff login.
 //! - `not_found`: the page for an unknown path (API paths keep problem+json).
 //! - `assets`: the stylesheet, and the municipality's theme and logo.
 //! - `error_page`: a failed page as a page, in the theme.
@@ -31,12 +34,15 @@
 pub mod account;
 mod assets;
 pub mod cases;
+pub mod coach;
 pub mod decisions;
 pub mod edit;
 mod error_page;
 pub mod events;
 pub mod form;
+pub mod look_along;
 mod not_found;
+pub mod proposals;
 pub mod questions;
 pub mod records;
 pub mod schemes;
@@ -123,6 +129,31 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         )
         .route("/portal/story", get(story::page))
         .route("/portal/story/download", post(story::download))
+        .route("/portal/coach", get(look_along::list))
+        .route(
+            "/portal/coach/new",
+            get(look_along::new).post(look_along::choose),
+        )
+        .route("/portal/coach/start", post(look_along::start))
+        .route(
+            "/portal/coach/help",
+            get(look_along::help).post(look_along::ask_help),
+        )
+        .route("/portal/coach/{id}/end", post(look_along::end))
+        .route("/portal/proposals/{id}", get(proposals::show))
+        .route("/portal/proposals/{id}/confirm", post(proposals::confirm))
+        .route("/portal/proposals/{id}/decline", post(proposals::decline))
+        .route("/coach", get(coach::home))
+        .route("/coach/code", post(coach::new_code))
+        .route("/coach/residents/{id}", get(coach::resident))
+        .route(
+            "/coach/residents/{id}/records/{category}",
+            get(coach::record),
+        )
+        .route(
+            "/coach/residents/{id}/records/{category}/propose",
+            get(coach::propose_form).post(coach::propose),
+        )
         .route("/portal/account", get(account::account))
         .route("/portal/account/download", post(account::download))
         .route(
@@ -161,6 +192,8 @@ pub struct Page {
     /// Put before the title in the browser's tab only ("Let op:" when a form has errors);
     /// the `<h1>` stays the page's title.
     pub alert: Option<&'static str>,
+    /// A coach's page: the coach's menu, and logout through `/logout`.
+    pub staff: bool,
 }
 
 impl Page {
@@ -266,6 +299,7 @@ impl Visitor {
             municipality: state.site.municipality.clone(),
             alert: None,
             menu: false,
+            staff: false,
         }
     }
 }
@@ -311,7 +345,7 @@ impl FromRequestParts<AppState> for Resident {
         let session = state.sessions.resolve(token).await.map_err(fail)?;
         let Principal::Resident(id) = session.principal else {
             return Err(fail(Error::Forbidden(
-                "the portal is for residents; privacy officers use their own tools",
+                "the portal is for residents; staff use their own pages",
             )));
         };
         let done = parts.uri.query().and_then(done_message);
@@ -342,6 +376,7 @@ impl Resident {
             municipality: state.site.municipality.clone(),
             alert: None,
             menu: true,
+            staff: false,
         }
     }
 
@@ -352,29 +387,37 @@ impl Resident {
         state: &AppState,
         request: Request,
     ) -> Result<Vec<(String, String)>, PortalError> {
-        let headers: HeaderMap = request.headers().clone();
-        let fail = |error| PortalError {
-            error,
-            texts: self.texts,
-        };
-        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, &())
-            .await
-            .map_err(|rejection| {
-                fail(
-                    if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                        Error::UnsupportedMediaType
-                    } else {
-                        Error::InvalidParameter("the form could not be read".into())
-                    },
-                )
-            })?;
-        let csrf = pairs
-            .iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.as_str());
-        check_form_origin(&headers, &state.site.public_url, &self.session, csrf).map_err(fail)?;
-        Ok(pairs)
+        read_form(state, &self.session, self.texts, request).await
     }
+}
+
+/// Reads a posted form of a page of `session` and checks that it comes from this vault's
+/// pages with the session's CSRF token; returns its values.
+pub async fn read_form(
+    state: &AppState,
+    session: &Session,
+    texts: Texts,
+    request: Request,
+) -> Result<Vec<(String, String)>, PortalError> {
+    let headers: HeaderMap = request.headers().clone();
+    let fail = |error| PortalError { error, texts };
+    let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            fail(
+                if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    Error::UnsupportedMediaType
+                } else {
+                    Error::InvalidParameter("the form could not be read".into())
+                },
+            )
+        })?;
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
+    check_form_origin(&headers, &state.site.public_url, session, csrf).map_err(fail)?;
+    Ok(pairs)
 }
 
 /// The message key of a `done=` notice in `query` (`done=saved` → `done.saved`), if it

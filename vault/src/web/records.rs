@@ -53,14 +53,16 @@ pub async fn overview(
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let stored = state.residents.overview(me.id).await.or_page(t)?;
-    let actions = state
-        .cases
-        .open_actions(me.id)
-        .await
-        .or_page(t)?
-        .into_iter()
-        .map(|action| action_of(&state, action, t))
-        .collect();
+    let mut actions: Vec<Action> = proposal_actions(&state, &me).await?;
+    actions.extend(
+        state
+            .cases
+            .open_actions(me.id)
+            .await
+            .or_page(t)?
+            .into_iter()
+            .map(|action| action_of(&state, action, t)),
+    );
     let categories = state
         .residents
         .catalogue()
@@ -91,6 +93,36 @@ pub async fn overview(
         },
         StatusCode::OK,
     ))
+}
+
+/// "Uw coach stelt voor:": each open proposal, first on the home page.
+async fn proposal_actions(state: &AppState, me: &Resident) -> Result<Vec<Action>, PortalError> {
+    let t = me.texts;
+    let mut out = Vec::new();
+    for row in state.coaching.open_proposals(me.id).await.or_page(t)? {
+        let coach = state
+            .coaching
+            .coaches()
+            .get(&row.coach)
+            .await
+            .or_page(t)?
+            .map_or_else(|| row.coach.clone(), |c| c.name);
+        let label = state
+            .residents
+            .catalogue()
+            .get(&row.category)
+            .map(|c| c.label(t.language).to_owned())
+            .unwrap_or_else(|_| row.category.clone());
+        out.push(Action {
+            text: t.fill(
+                "overview.proposal",
+                &[("coach", &coach), ("category", &label)],
+            ),
+            link: t.get("overview.proposal_link").to_owned(),
+            href: format!("/portal/proposals/{}", row.id),
+        });
+    }
+    Ok(out)
 }
 
 fn action_of(state: &AppState, action: OpenAction, t: Texts) -> Action {
@@ -140,7 +172,7 @@ pub struct Block {
     /// steps.
     pub edit: Option<(String, String)>,
     /// Which item of a list this block heads.
-    item: Option<usize>,
+    pub(super) item: Option<usize>,
 }
 
 /// Who may see this category now.

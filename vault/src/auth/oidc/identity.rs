@@ -1,6 +1,7 @@
 //! From verified claims to who logged in: a resident (their vault is made on first login;
 //! a configured national-identifier claim is kept as a keyed hash only), or a privacy
-//! officer (only when a configured claim or subject list says so).
+//! officer (only when a configured claim or subject list says so), or a coach (only when
+//! the operator's coach list names this login).
 
 use super::verify::VerifiedLogin;
 use super::{Oidc, Provider};
@@ -51,9 +52,12 @@ impl Oidc {
                             _ => false,
                         });
                 if !officer {
-                    return Err(Error::Forbidden(
-                        "your account has no privacy-officer role in Kluis",
-                    ));
+                    return match self.coaches.by_login(name, subject).await? {
+                        Some(coach) => Ok(Principal::Coach(coach)),
+                        None => Err(Error::Forbidden(
+                            "your account has no privacy-officer or coach role in Kluis",
+                        )),
+                    };
                 }
                 let identity = self.residents.identity_pseudonym(issuer, subject);
                 let name_claim = extra

@@ -12,7 +12,8 @@
 //!
 //! A resident is `(issuer, subject)`, kept as a keyed hash; a configured claim (the BSN)
 //! is kept only as a keyed hash. A staff login becomes a privacy officer only if a
-//! configured claim or subject list says so.
+//! configured claim or subject list says so, and a coach only if the operator's coach
+//! list names its provider and subject.
 //!
 //! Discovery runs in the background and is retried: a provider that is unreachable or
 //! serves a malformed document does not stop the vault; `/readyz` says what is wrong.
@@ -25,6 +26,7 @@ mod discovery;
 mod identity;
 mod verify;
 
+use crate::auth::coaches::Coaches;
 use crate::auth::{NewSession, Principal, Sessions};
 use crate::clock::Clock;
 use crate::config::{OidcProvider, OidcRole};
@@ -59,6 +61,7 @@ pub struct Oidc {
     public_url: String,
     store: Arc<dyn SessionStore>,
     residents: Residents,
+    coaches: Coaches,
     sessions: Sessions,
     clock: Clock,
 }
@@ -81,7 +84,7 @@ impl Oidc {
         providers: Vec<OidcProvider>,
         public_url: String,
         store: Arc<dyn SessionStore>,
-        residents: Residents,
+        (residents, coaches): (Residents, Coaches),
         sessions: Sessions,
         clock: Clock,
     ) -> Result<Oidc> {
@@ -104,6 +107,7 @@ impl Oidc {
             public_url,
             store,
             residents,
+            coaches,
             sessions,
             clock,
         })

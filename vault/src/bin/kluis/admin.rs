@@ -1,5 +1,6 @@
 //! Commands that talk to a running vault over its local admin socket:
-//! `kluis department ...`, `kluis officer ...`, `kluis audit export|checkpoint`.
+//! `kluis department ...`, `kluis officer ...`, `kluis coach ...`,
+//! `kluis audit export|checkpoint`.
 
 use crate::{Failure, fail};
 use hyper::Method;
@@ -163,6 +164,62 @@ pub async fn officer_revoke(socket: &Path, id: &str) -> Result<(), Failure> {
         )
         .await?,
     )?);
+    Ok(())
+}
+
+fn print_coach(c: &Value) {
+    let state = match c["removed_at"].as_str() {
+        Some(at) => format!("REMOVED {at}"),
+        None => "active".into(),
+    };
+    println!(
+        "{}\t{}\t{}\t{}:{}\t{state}",
+        c["id"].as_str().unwrap_or(""),
+        c["name"].as_str().unwrap_or(""),
+        c["department"].as_str().unwrap_or(""),
+        c["provider"].as_str().unwrap_or(""),
+        c["subject"].as_str().unwrap_or("")
+    );
+}
+
+/// `kluis coach add --id ID --name NAME --department D [--provider P] --subject S`.
+pub async fn coach_add(socket: &Path, id: &str, body: Value) -> Result<(), Failure> {
+    path_id(id, "coach")?;
+    let coach: Value = parse(
+        &call(
+            socket,
+            Method::POST,
+            "/admin/coaches",
+            Some(body.to_string().into_bytes()),
+        )
+        .await?,
+    )?;
+    print_coach(&coach);
+    println!("registered coach {id}: they log in through the staff provider");
+    Ok(())
+}
+
+/// `kluis coach list`.
+pub async fn coach_list(socket: &Path) -> Result<(), Failure> {
+    let all: Vec<Value> = parse(&call(socket, Method::GET, "/admin/coaches", None).await?)?;
+    all.iter().for_each(print_coach);
+    println!("{} coach(es)", all.len());
+    Ok(())
+}
+
+/// `kluis coach remove ID`.
+pub async fn coach_remove(socket: &Path, id: &str) -> Result<(), Failure> {
+    path_id(id, "coach")?;
+    print_coach(&parse(
+        &call(
+            socket,
+            Method::POST,
+            &format!("/admin/coaches/{id}/remove"),
+            None,
+        )
+        .await?,
+    )?);
+    println!("removed coach {id}: their next page is refused");
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //!   `--data DIR`), generated keys, Henk's demo vault and the development login.
 //! - `kluis keys generate-root|rotate`: key management for operators.
 //! - `kluis department add|list|disable|enable`, `kluis officer add|list|revoke`,
+//!   `kluis coach add|list|remove`,
 //!   `kluis audit export|checkpoint`: through the running vault's local admin socket.
 //! - `kluis audit verify`: checks an audit export offline.
 //!
@@ -69,6 +70,13 @@ enum Command {
         #[command(subcommand)]
         command: OfficerCommand,
     },
+    /// Register and remove coaches who may look along with residents (admin socket).
+    Coach {
+        #[command(flatten)]
+        vault: VaultSocket,
+        #[command(subcommand)]
+        command: CoachCommand,
+    },
     /// Export, checkpoint and verify the audit log.
     Audit {
         #[command(subcommand)]
@@ -112,6 +120,35 @@ enum OfficerCommand {
     /// Withdraw an officer's credential at once.
     Revoke {
         /// The officer's id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CoachCommand {
+    /// Register a coach (or change one): who they are and which staff login is theirs.
+    Add {
+        /// The coach's id: lowercase letters, digits and dashes.
+        #[arg(long)]
+        id: String,
+        /// Their name, as residents see it.
+        #[arg(long)]
+        name: String,
+        /// The department under whose responsibility they look along (registered).
+        #[arg(long)]
+        department: String,
+        /// The staff OpenID Provider they log in with (its `name` in kluis.toml).
+        #[arg(long, default_value = "staff")]
+        provider: String,
+        /// Their subject (`sub`) at that provider.
+        #[arg(long)]
+        subject: String,
+    },
+    /// List coaches, removed ones too.
+    List,
+    /// Remove a coach at once: they can no longer log in or look along.
+    Remove {
+        /// The coach's id.
         id: String,
     },
 }
@@ -250,6 +287,23 @@ fn main() -> ExitCode {
                     }
                     OfficerCommand::List => admin::officer_list(&socket).await,
                     OfficerCommand::Revoke { id } => admin::officer_revoke(&socket, &id).await,
+                }
+            }
+            Command::Coach { vault, command } => {
+                let socket = vault.path()?;
+                match command {
+                    CoachCommand::Add {
+                        id,
+                        name,
+                        department,
+                        provider,
+                        subject,
+                    } => {
+                        let body = serde_json::json!({"id": id, "name": name, "department": department, "provider": provider, "subject": subject});
+                        admin::coach_add(&socket, &id, body).await
+                    }
+                    CoachCommand::List => admin::coach_list(&socket).await,
+                    CoachCommand::Remove { id } => admin::coach_remove(&socket, &id).await,
                 }
             }
             Command::Audit {

@@ -27,6 +27,13 @@
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
 //! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
+//! | `coaches` | coach id | `[1]` + JSON `CoachRow` |
+//! | `coach_codes` | SHA-256 of the code (32) | `[1]` + JSON `CoachCodeRow` |
+//! | `look_alongs` | look-along id (16) | `[1]` + JSON `LookAlongRow` |
+//! | `look_alongs_by_resident` | resident id (16), `0x00`, look-along id (16) | empty |
+//! | `look_alongs_by_coach` | coach id, `0x00`, look-along id (16) | empty |
+//! | `proposals` | proposal id (16) | `[1]` + JSON `ProposalRow` |
+//! | `proposals_by_resident` | resident id (16), `0x00`, proposal id (16) | empty |
 //!
 //! Audit entries carry no format byte of their own: their bytes are what the Merkle tree
 //! hashes, and their JSON says its own format.
@@ -38,6 +45,7 @@
 
 mod audit;
 mod cases;
+mod coaches;
 mod consent;
 mod departments;
 mod group_commit;
@@ -84,6 +92,13 @@ pub struct SledStore {
     officers: sled::Tree,
     case_statuses: sled::Tree,
     case_statuses_by_resident: sled::Tree,
+    coaches: sled::Tree,
+    coach_codes: sled::Tree,
+    look_alongs: sled::Tree,
+    look_alongs_by_resident: sled::Tree,
+    look_alongs_by_coach: sled::Tree,
+    proposals: sled::Tree,
+    proposals_by_resident: sled::Tree,
     commit: Arc<GroupCommit>,
     fresh: bool,
 }
@@ -174,6 +189,13 @@ impl SledStore {
             officers: tree("officers")?,
             case_statuses: tree("case_statuses")?,
             case_statuses_by_resident: tree("case_statuses_by_resident")?,
+            coaches: tree("coaches")?,
+            coach_codes: tree("coach_codes")?,
+            look_alongs: tree("look_alongs")?,
+            look_alongs_by_resident: tree("look_alongs_by_resident")?,
+            look_alongs_by_coach: tree("look_alongs_by_coach")?,
+            proposals: tree("proposals")?,
+            proposals_by_resident: tree("proposals_by_resident")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
             db,
             fresh,

@@ -179,6 +179,7 @@ impl ResidentStore for SledStore {
             .apply_batch(sessions)
             .map_err(|e| map_err(e, "ending sessions"))?;
         self.erase_case_statuses(id)?;
+        self.erase_coaching(id)?;
         if let Some(hash) = &row.national_id {
             self.national_ids
                 .remove(hash.as_bytes())
@@ -192,6 +193,7 @@ impl ResidentStore for SledStore {
             .map_err(|e| map_err(e, "erasing a resident"))?;
         // A status stored while this erasure ran (its resident still there) goes too.
         self.erase_case_statuses(id)?;
+        self.erase_coaching(id)?;
         self.durable().await
     }
 

@@ -14,7 +14,7 @@
 
 use crate::language::Texts;
 use crate::residents::fields::{Field, FieldKind, Input};
-mod dutch;
+pub mod dutch;
 mod read;
 
 use read::is_empty_item;
