@@ -27,6 +27,23 @@ pub(crate) fn residents(issuer: &str) -> OidcProvider {
     }
 }
 
+/// The staff provider at `issuer` (private_key_jwt with `client_key`): privacy officers by
+/// the `roles` claim, coaches by the operator's list.
+pub(crate) fn staff(issuer: &str, client_key: &str) -> OidcProvider {
+    OidcProvider {
+        name: "staff".into(),
+        issuer: issuer.into(),
+        client_id: "kluis-staff".into(),
+        client_auth: OidcClientAuth::PrivateKeyJwt(Zeroizing::new(client_key.to_owned())),
+        scopes: vec!["profile".into(), "roles".into()],
+        role: OidcRole::Staff,
+        national_id_claim: None,
+        officer_claim: Some(("roles".into(), "privacy-officer".into())),
+        officer_subjects: Vec::new(),
+        label_nl: "Inloggen voor medewerkers".into(),
+    }
+}
+
 /// A vault (no development login) with a residents provider and a staff provider
 /// (private_key_jwt), both at a real test provider.
 async fn setup() -> (TestVault, TestProvider) {
@@ -46,20 +63,7 @@ async fn setup() -> (TestVault, TestProvider) {
             config.dev_login = false;
             config.oidc = vec![
                 residents(&provider.issuer),
-                OidcProvider {
-                    name: "staff".into(),
-                    issuer: provider.issuer.clone(),
-                    client_id: "kluis-staff".into(),
-                    client_auth: OidcClientAuth::PrivateKeyJwt(Zeroizing::new(
-                        client_key.to_string(),
-                    )),
-                    scopes: vec!["profile".into(), "roles".into()],
-                    role: OidcRole::Staff,
-                    national_id_claim: None,
-                    officer_claim: Some(("roles".into(), "privacy-officer".into())),
-                    officer_subjects: Vec::new(),
-                    label_nl: "Inloggen voor medewerkers".into(),
-                },
+                staff(&provider.issuer, &client_key),
             ];
             *slot.lock().unwrap() = Some(provider);
         },

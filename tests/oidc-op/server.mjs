@@ -28,6 +28,8 @@ const accounts = {
   nobsn: { name: 'Zonder BSN' },
   fg: { name: 'Functionaris Gegevensbescherming', roles: ['privacy-officer'] },
   clerk: { name: 'Baliemedewerker', roles: ['clerk'] },
+  'coach-sanne': { name: 'Sanne Bakker', roles: ['coach'] },
+  'coach-bram': { name: 'Bram Visser', roles: ['coach'] },
 };
 
 const server = http.createServer();

@@ -127,6 +127,8 @@ impl Coach {
 struct RefusedPage {
     page: Page,
     message: &'static str,
+    /// The way back: "Mijn inwoners" for a coach, the start page for anyone else.
+    back: (&'static str, &'static str),
 }
 
 /// A refusal on a coach's page: what is not allowed, and the way back.
@@ -144,10 +146,16 @@ fn refused(state: &AppState, texts: Texts, key: &str, status: StatusCode) -> Res
         menu: false,
         staff: true,
     };
+    let back = if key == "coach.only_coaches" {
+        ("/", texts.get("coach.to_start"))
+    } else {
+        ("/coach", texts.get("coach.back_home"))
+    };
     render(
         &RefusedPage {
             page,
             message: texts.get(key),
+            back,
         },
         status,
     )
