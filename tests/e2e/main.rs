@@ -15,6 +15,7 @@ mod audit;
 mod bad_input;
 mod browser_harness;
 mod case_status;
+mod coach_browser;
 mod coaching;
 mod consent;
 mod crash;

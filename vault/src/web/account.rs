@@ -28,31 +28,37 @@ pub struct Provider {
 struct StartPage {
     page: Page,
     providers: Vec<Provider>,
+    /// The staff logins (coaches and privacy officers).
+    staff: Vec<Provider>,
     dev_login: bool,
     dev_subject: &'static str,
 }
 
 /// The start page: what Kluis is, and how to log in. A logged-in resident goes on to the
-/// overview.
+/// overview, a logged-in coach to "Mijn inwoners".
 pub async fn start(State(state): State<AppState>, visitor: Visitor, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     if let Some(token) = cookie(&parts, SESSION_COOKIE)
         && let Ok(session) = state.sessions.resolve(token).await
-        && matches!(session.principal, Principal::Resident(_))
     {
-        return see_other("/portal");
+        match session.principal {
+            Principal::Resident(_) => return see_other("/portal"),
+            Principal::Coach(_) => return see_other("/coach"),
+            Principal::Officer(_) => {}
+        }
     }
     let t = visitor.texts;
-    let providers = state
+    let (providers, staff): (Vec<_>, Vec<_>) = state
         .oidc
         .providers()
         .into_iter()
-        .filter(|(_, _, role)| *role == OidcRole::Resident)
-        .map(|(name, label, _)| Provider {
-            href: format!("/login/{name}"),
-            label,
-        })
-        .collect();
+        .partition(|(_, _, role)| *role == OidcRole::Resident);
+    let link = |(name, label, _): (String, String, OidcRole)| Provider {
+        href: format!("/login/{name}"),
+        label,
+    };
+    let providers = providers.into_iter().map(link).collect();
+    let staff = staff.into_iter().map(link).collect();
     let mut page = visitor.page(&state, t.get("start.title"));
     page.notice = parts
         .uri
@@ -63,6 +69,7 @@ pub async fn start(State(state): State<AppState>, visitor: Visitor, request: Req
         &StartPage {
             page,
             providers,
+            staff,
             dev_login: state.site.dev_login,
             dev_subject: HENK,
         },
