@@ -30,7 +30,7 @@ async fn check(browser: &mut Chromium, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
-    let (vault, provider) = vault_with_coaches().await;
+    let (vault, provider, debts_department) = vault_with_coaches().await;
     let app = &vault.app;
     let henk_id = app
         .residents()
@@ -248,6 +248,53 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
             .await
             .contains("Vraagt om hulp: Ik kom niet verder met invullen.")
     );
+
+    // Henk says "yes, share it" on the phone; Sanne approves with a witness statement, and
+    // Henk sees it at once on his home page.
+    let asked = debts_department
+        .client(&vault)
+        .request_access(&kluis_proto::consent::NewAccessRequest {
+            resident: kluis_proto::consent::ResidentIdentifier::NationalId {
+                scheme: "bsn".into(),
+                value: "999993653".into(),
+            },
+            processing_activity: "schuldhulp-traject".into(),
+            categories: vec![DEBTS.into()],
+            duration_days: 90,
+        })
+        .await
+        .unwrap();
+    sanne.browser.goto(&resident_page).await;
+    sanne
+        .activate("link", "Vraag van Schuldhulpverlening")
+        .await;
+    check(&mut sanne.browser, "ja namens inwoner").await;
+    sanne
+        .browser
+        .check("role=radio[name=/Aan de telefoon/]")
+        .await;
+    sanne.tick("Ik las de vraag voor").await;
+    sanne.activate("button", "Zeg ja namens de inwoner").await;
+    assert!(sanne.text().await.contains("U zei ja namens de inwoner."));
+    henk.activate("link", "Mijn gegevens").await;
+    let home = henk.text().await;
+    assert!(
+        home.contains("Sanne Bakker schreef op dat u ja zei tegen Schuldhulpverlening."),
+        "{home}"
+    );
+    check(&mut henk.browser, "ja van coach").await;
+    henk.activate("button", "Dit klopt").await;
+    assert!(
+        henk.text()
+            .await
+            .contains("Dank u. De toestemming blijft staan.")
+    );
+    let status = debts_department
+        .client(&vault)
+        .request_status(asked.id)
+        .await
+        .unwrap();
+    assert!(status.grant.is_some());
 
     // "Wie keek er" names the coach and what she looked at.
     henk.activate("link", "Wie keek er").await;

@@ -24,8 +24,8 @@ pub const INCOME: &str = "inkomen.bronnen";
 /// A vault with a residents provider, a staff provider and the development login, long
 /// sessions (so a test can move the clock past a look-along and keep its login), two
 /// departments and two coaches: Sanne Bakker (debt counselling) and Bram Visser (work
-/// and income).
-pub async fn vault_with_coaches() -> (TestVault, TestProvider) {
+/// and income). Also returns the debt counsellors, to ask and read.
+pub async fn vault_with_coaches() -> (TestVault, TestProvider, TestDepartment) {
     let (client_key, client_public) =
         kluis::jose::keys::generate_department_jwk("kluis-staff-1").unwrap();
     let slot: Arc<Mutex<Option<TestProvider>>> = Arc::default();
@@ -49,7 +49,7 @@ pub async fn vault_with_coaches() -> (TestVault, TestProvider) {
         },
     )
     .await;
-    TestDepartment::register_demo(&vault, "schuldhulpverlening").await;
+    let debts = TestDepartment::register_demo(&vault, "schuldhulpverlening").await;
     TestDepartment::register_demo(&vault, "werk-en-inkomen").await;
     for (id, name, department) in [
         ("sanne", "Sanne Bakker", "schuldhulpverlening"),
@@ -70,7 +70,7 @@ pub async fn vault_with_coaches() -> (TestVault, TestProvider) {
             .unwrap();
     }
     let provider = slot.lock().unwrap().take().unwrap();
-    (vault, provider)
+    (vault, provider, debts)
 }
 
 /// Henk's debts: one of € 812,50.
@@ -231,7 +231,7 @@ async fn henk(vault: &TestVault) -> (Session, uuid::Uuid) {
 
 #[tokio::test]
 async fn a_code_works_once_for_ten_minutes_and_only_for_the_coach_who_made_it() {
-    let (vault, _provider) = vault_with_coaches().await;
+    let (vault, _provider, _) = vault_with_coaches().await;
     let sanne = Session::coach(&vault, "coach-sanne").await;
     let bram = Session::coach(&vault, "coach-bram").await;
     let (henk, _) = henk(&vault).await;
@@ -313,7 +313,7 @@ async fn a_code_works_once_for_ten_minutes_and_only_for_the_coach_who_made_it() 
 
 #[tokio::test]
 async fn wrong_callers_and_bad_input_are_refused_with_nothing_changed() {
-    let (vault, _provider) = vault_with_coaches().await;
+    let (vault, _provider, _) = vault_with_coaches().await;
     let sanne = Session::coach(&vault, "coach-sanne").await;
     let bram = Session::coach(&vault, "coach-bram").await;
     let (henk, henk_id) = henk(&vault).await;
@@ -560,7 +560,7 @@ async fn bearer_of(session: &Session) -> String {
 
 #[tokio::test]
 async fn the_officer_lists_every_look_by_a_coach_and_the_resident_sees_the_same() {
-    let (vault, _provider) = vault_with_coaches().await;
+    let (vault, _provider, _) = vault_with_coaches().await;
     let sanne = Session::coach(&vault, "coach-sanne").await;
     let (henk, henk_id) = henk(&vault).await;
     let ina = Session::resident(&vault, "ina").await;
@@ -689,4 +689,167 @@ async fn the_officer_lists_every_look_by_a_coach_and_the_resident_sees_the_same(
         "{told:?}"
     );
     let _ = henk;
+}
+
+#[tokio::test]
+async fn a_yes_on_henks_behalf_is_undone_by_dit_klopt_niet_and_flagged() {
+    let (vault, _provider, debts_department) = vault_with_coaches().await;
+    let youth = TestDepartment::register_demo(&vault, "jeugdhulp").await;
+    let sanne = Session::coach(&vault, "coach-sanne").await;
+    let (henk, henk_id) = henk(&vault).await;
+    vault
+        .app
+        .residents()
+        .set_national_id(henk_id, "bsn", crate::consent::BSNS[0])
+        .await
+        .unwrap();
+    let code = code_of(&sanne).await;
+    assert_eq!(
+        let_in(&henk, &code, &[DEBTS]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let look = residents_of(&sanne).await.remove(0);
+    let ask = |activity: &str, categories: &[&str]| kluis_proto::consent::NewAccessRequest {
+        resident: kluis_proto::consent::ResidentIdentifier::NationalId {
+            scheme: "bsn".into(),
+            value: crate::consent::BSNS[0].into(),
+        },
+        processing_activity: activity.into(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        duration_days: 90,
+    };
+    let debts_client = debts_department.client(&vault);
+    let asked = debts_client
+        .request_access(&ask("schuldhulp-traject", &[DEBTS]))
+        .await
+        .unwrap();
+    let special = youth
+        .client(&vault)
+        .request_access(&ask(
+            "ondersteuning-gezin",
+            &["kinderen.situatie", "zorg.ondersteuningsbehoefte"],
+        ))
+        .await
+        .unwrap();
+
+    // Sanne sees both requests; the special one cannot be answered by her.
+    let (_, page) = sanne.get(&format!("/coach/residents/{look}")).await;
+    assert!(page.contains("Vraag van Schuldhulpverlening"), "{page}");
+    assert!(page.contains("Vraag van Jeugd en Gezin"), "{page}");
+    let special_page = format!("/coach/residents/{look}/requests/{}", special.id);
+    let (_, page) = sanne.get(&special_page).await;
+    assert!(
+        page.contains("Alleen de inwoner zelf kan hierop ja zeggen."),
+        "{page}"
+    );
+    let (status, page) = sanne
+        .post(
+            &format!("/coach/residents/{look}"),
+            &special_page,
+            &[("channel", "phone"), ("said_yes", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        page.contains("Over gezondheid en zorg zegt alleen de inwoner zelf ja."),
+        "{page}"
+    );
+    assert_eq!(
+        youth
+            .client(&vault)
+            .request_status(special.id)
+            .await
+            .unwrap()
+            .state,
+        kluis_proto::consent::RequestState::Pending
+    );
+
+    // The statement needs a channel and the tick; then it approves.
+    let request_page = format!("/coach/residents/{look}/requests/{}", asked.id);
+    let (status, page) = sanne.post(&request_page, &request_page, &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Kies hoe de inwoner ja zei. Bijvoorbeeld: Aan de telefoon."),
+        "{page}"
+    );
+    assert!(page.contains("Vink aan dat u de vraag voorlas"), "{page}");
+    let (status, to) = sanne
+        .post(
+            &request_page,
+            &request_page,
+            &[("channel", "phone"), ("said_yes", "on")],
+        )
+        .await;
+    assert_eq!(
+        (status, to),
+        (
+            StatusCode::SEE_OTHER,
+            format!("/coach/residents/{look}?done=witnessed")
+        )
+    );
+    let grant = debts_client
+        .request_status(asked.id)
+        .await
+        .unwrap()
+        .grant
+        .expect("approved on Henk's behalf");
+    assert!(debts_client.read(&grant, &[DEBTS]).await.is_ok());
+
+    // Henk sees it at once on his home page, and says it is wrong.
+    let (_, page) = henk.get("/portal").await;
+    assert!(page.contains("Uw coach zei namens u ja"), "{page}");
+    assert!(
+        page.contains("Sanne Bakker schreef op dat u ja zei tegen Schuldhulpverlening."),
+        "{page}"
+    );
+    assert!(page.contains("aan de telefoon"), "{page}");
+    let start = page.find("/portal/witness/").unwrap();
+    let statement = page[start + 16..start + 52].to_owned();
+    let (status, to) = henk
+        .post(
+            "/portal",
+            &format!("/portal/witness/{statement}/wrong"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/portal?done=witness_disputed")
+    );
+    assert!(
+        matches!(
+            debts_client.read(&grant, &[DEBTS]).await,
+            Err(kluis_sdk::Error::Revoked)
+        ),
+        "the department's next read is refused"
+    );
+    let (_, page) = henk.get("/portal").await;
+    assert!(!page.contains("Uw coach zei namens u ja"), "answered once");
+
+    // The officer's report lists the flagged statement and the refused try.
+    let (_, token) = vault
+        .app
+        .officers()
+        .issue("fg", "Functionaris", 30)
+        .await
+        .unwrap();
+    let (status, report) = status_and_json(
+        vault
+            .http
+            .get(format!(
+                "{}/v1/officer/reports/witness-statements",
+                vault.url
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let result = &report["result"];
+    assert_eq!(result["statements_per_coach"]["sanne"], 1);
+    assert_eq!(result["disputed"][0]["statement"], statement.as_str());
+    assert_eq!(result["disputed"][0]["coach"], "sanne");
+    assert_eq!(result["refused"].as_array().unwrap().len(), 1);
 }

@@ -207,7 +207,7 @@ impl App {
         let coaching = crate::coaching::Coaching::new(
             store.clone(),
             coaches,
-            residents.clone(),
+            (residents.clone(), consent.clone()),
             audit.clone(),
             clock.clone(),
         );

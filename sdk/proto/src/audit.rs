@@ -54,11 +54,14 @@ pub enum Action {
     CoachView,
     /// A coach proposed a change; the resident confirmed or declined it.
     Proposal,
+    /// A coach approved a request on the resident's behalf with a witness statement; the
+    /// resident confirmed or disputed it.
+    WitnessStatement,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -79,6 +82,7 @@ impl Action {
         Action::LookAlong,
         Action::CoachView,
         Action::Proposal,
+        Action::WitnessStatement,
     ];
 
     /// The snake_case name.
@@ -104,6 +108,7 @@ impl Action {
             Action::LookAlong => "look_along",
             Action::CoachView => "coach_view",
             Action::Proposal => "proposal",
+            Action::WitnessStatement => "witness_statement",
         }
     }
 }

@@ -16,11 +16,18 @@
 //!   as the resident's own version, the coach named as proposer) or declines it; it lapses
 //!   after 14 days.
 //!
+//! - A coach may approve a pending request on the resident's behalf only with a witness
+//!   statement (who, when, which channel, the exact request); the resident sees it at once
+//!   and can say it is wrong, which revokes the grant and flags the statement. Never for
+//!   special-category data.
+//!
 //! - `look_along`: codes, starting, ending, help signals, and what a coach may open.
 //! - `proposals`: proposing, confirming and declining changes.
+//! - `witness`: approving on the resident's behalf, and the resident's answer.
 
 mod look_along;
 mod proposals;
+mod witness;
 
 pub use look_along::{Choice, Length, Via};
 pub use proposals::Proposal;
@@ -30,6 +37,7 @@ use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
 use crate::auth::coaches::Coaches;
 use crate::clock::Clock;
+use crate::consent::Consent;
 use crate::residents::{ResidentId, Residents};
 use crate::store::{CoachRow, CoachStore, LookAlongRow};
 use chrono::TimeDelta;
@@ -50,17 +58,18 @@ pub struct Coaching {
     store: Arc<dyn CoachStore>,
     coaches: Coaches,
     residents: Residents,
+    consent: Consent,
     audit: Arc<Audit>,
     clock: Clock,
 }
 
 impl Coaching {
-    /// The service over `store`, with the coach register, the residents' vaults and the
-    /// log.
+    /// The service over `store`, with the coach register, the residents' vaults, their
+    /// requests and grants, and the log.
     pub fn new(
         store: Arc<dyn CoachStore>,
         coaches: Coaches,
-        residents: Residents,
+        (residents, consent): (Residents, Consent),
         audit: Arc<Audit>,
         clock: Clock,
     ) -> Coaching {
@@ -68,6 +77,7 @@ impl Coaching {
             store,
             coaches,
             residents,
+            consent,
             audit,
             clock,
         }

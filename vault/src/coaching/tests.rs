@@ -1,19 +1,23 @@
 //! The look-along rules against the in-memory store: codes work once and for ten
 //! minutes, a look-along ends by time or at once, a coach sees only what was allowed (and
 //! every refusal is logged about the resident), proposals pass the schema and are stored
-//! as the resident's own version only when confirmed.
+//! as the resident's own version only when confirmed; a yes on the resident's behalf needs a
+//! witness statement, never covers special-category data, and is undone by "Dit klopt
+//! niet".
 
 use super::{Choice, Coaching, Length, Via};
 use crate::Error;
 use crate::audit::entry::{Action, Actor, Outcome};
 use crate::auth::coaches::{CoachPrincipal, Coaches, NewCoach, principal};
-use crate::jose::keys::generate_department_jwk;
+use crate::auth::departments::DepartmentPrincipal;
+use crate::jose::keys::{KeySet, generate_department_jwk};
 use crate::residents::ResidentId;
-use crate::store::HelpReason;
+use crate::store::{HelpReason, WitnessChannel};
 use crate::testing::{Services, ctx};
 use chrono::TimeDelta;
-use kluis_proto::consent::DepartmentSpec;
+use kluis_proto::consent::{DepartmentSpec, NewAccessRequest, ResidentIdentifier};
 use serde_json::json;
+use std::sync::Arc;
 
 const DEBTS: &str = "schulden.overzicht";
 const INCOME: &str = "inkomen.bronnen";
@@ -26,19 +30,27 @@ struct World {
     henk: ResidentId,
 }
 
-async fn world() -> World {
-    let s = Services::start().await;
-    let (_, public) = generate_department_jwk("schuld-1").unwrap();
+/// Registers demo department number `index` as `id`; returns it as authenticated.
+async fn register(s: &Services, id: &str, index: usize) -> DepartmentPrincipal {
+    let (_, public) = generate_department_jwk(&format!("{id}-1")).unwrap();
     let spec = DepartmentSpec {
-        id: "schuldhulp".into(),
-        name: "Schuldhulpverlening".into(),
+        id: id.into(),
+        name: crate::dev::demo_departments()[index].1.into(),
         jwks: json!({"keys": [public]}),
-        processing_activities: crate::dev::demo_departments().remove(1).2,
+        processing_activities: crate::dev::demo_departments().remove(index).2,
     };
     s.consent
         .register_department(&ctx(), Actor::Operator, &spec)
         .await
         .unwrap();
+    let row = s.store.department(id).await.unwrap().unwrap();
+    let keys = Arc::new(KeySet::from_jwks(&row.jwks).unwrap());
+    DepartmentPrincipal { row, keys }
+}
+
+async fn world() -> World {
+    let s = Services::start().await;
+    register(&s, "schuldhulp", 1).await;
     let coaches = Coaches::new(
         s.store.clone(),
         s.store.clone(),
@@ -57,7 +69,7 @@ async fn world() -> World {
     let coaching = Coaching::new(
         s.store.clone(),
         coaches,
-        s.residents.clone(),
+        (s.residents.clone(), s.consent.clone()),
         s.audit.clone(),
         s.clock.clone(),
     );
@@ -356,4 +368,153 @@ async fn a_proposal_is_written_only_when_the_resident_confirms_it() {
         w.coaching.confirm(&ctx(), w.henk, lapsing.id).await,
         Err(Error::NotFound(_))
     ));
+}
+
+/// Asks Henk (by BSN) for `categories` under `activity` of `department`.
+async fn ask(
+    w: &World,
+    department: &DepartmentPrincipal,
+    activity: &str,
+    categories: &[&str],
+) -> uuid::Uuid {
+    w.s.consent
+        .create_request(
+            &ctx(),
+            department,
+            &NewAccessRequest {
+                resident: ResidentIdentifier::NationalId {
+                    scheme: "bsn".into(),
+                    value: "999993653".into(),
+                },
+                processing_activity: activity.into(),
+                categories: categories.iter().map(|c| c.to_string()).collect(),
+                duration_days: 90,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_klopt_niet() {
+    let w = world().await;
+    w.s.residents
+        .set_national_id(w.henk, "bsn", "999993653")
+        .await
+        .unwrap();
+    let debts_department = register(&w.s, "schuldhulpverlening", 1).await;
+    let youth = register(&w.s, "jeugdhulp", 2).await;
+    let (code, _) = w.coaching.issue_code(&w.anna).await.unwrap();
+    let look = w
+        .coaching
+        .start(&ctx(), w.henk, &choice(&code, &[DEBTS]))
+        .await
+        .unwrap();
+    let request = ask(&w, &debts_department, "schuldhulp-traject", &[DEBTS]).await;
+    let special = ask(
+        &w,
+        &youth,
+        "ondersteuning-gezin",
+        &["kinderen.situatie", "zorg.ondersteuningsbehoefte"],
+    )
+    .await;
+
+    // Special-category data: never on a statement; the request stays pending.
+    let refused = w
+        .coaching
+        .approve_as_witness(&ctx(), &w.anna, (look.id, special), WitnessChannel::Phone)
+        .await;
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    assert!(
+        w.s.consent
+            .resident_grants(w.henk)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Another coach, and a request that is not Henk's, are refused too.
+    assert!(matches!(
+        w.coaching
+            .approve_as_witness(&ctx(), &w.bram, (look.id, request), WitnessChannel::Phone)
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        w.coaching
+            .approve_as_witness(
+                &ctx(),
+                &w.anna,
+                (look.id, uuid::Uuid::new_v4()),
+                WitnessChannel::Phone
+            )
+            .await,
+        Err(Error::NotFound(_))
+    ));
+
+    let statement = w
+        .coaching
+        .approve_as_witness(&ctx(), &w.anna, (look.id, request), WitnessChannel::Phone)
+        .await
+        .unwrap();
+    let grant = statement.grant.unwrap();
+    let grants = w.s.consent.resident_grants(w.henk).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].id, grant);
+    let decision =
+        w.s.log()
+            .await
+            .into_iter()
+            .find(|e| e.action == Action::RequestDecision)
+            .unwrap();
+    assert!(
+        matches!(decision.actor, Actor::Coach { .. }),
+        "the coach decided, not Henk"
+    );
+    assert_eq!(
+        decision.details.get("witness_statement"),
+        Some(&statement.id.to_string())
+    );
+    assert_eq!(
+        w.coaching.open_statements(w.henk).await.unwrap(),
+        vec![statement.clone()]
+    );
+    assert!(
+        matches!(
+            w.coaching
+                .approve_as_witness(&ctx(), &w.anna, (look.id, request), WitnessChannel::Desk)
+                .await,
+            Err(Error::Conflict(_))
+        ),
+        "a request is decided once"
+    );
+
+    // "Dit klopt niet": the grant is revoked, the statement flagged.
+    let ina = w.s.resident("ina").await;
+    assert!(matches!(
+        w.coaching
+            .answer_statement(&ctx(), ina, statement.id, false)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    w.coaching
+        .answer_statement(&ctx(), w.henk, statement.id, false)
+        .await
+        .unwrap();
+    let after = w.s.consent.resident_grants(w.henk).await.unwrap();
+    assert_eq!(after[0].state, kluis_proto::consent::GrantState::Revoked);
+    assert!(w.coaching.open_statements(w.henk).await.unwrap().is_empty());
+    let mut tally = crate::audit::reports::Report::WitnessStatements.tally(0, Vec::new());
+    for entry in w.s.log().await {
+        tally.observe(&entry);
+    }
+    let report = tally.answer();
+    assert_eq!(report["statements_per_coach"]["anna"], 1);
+    assert_eq!(report["disputed"][0]["statement"], statement.id.to_string());
+    assert_eq!(report["disputed"][0]["grant"], grant.to_string());
+    assert_eq!(
+        report["refused"].as_array().unwrap().len(),
+        1,
+        "the special-category try"
+    );
 }

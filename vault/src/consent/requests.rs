@@ -207,6 +207,36 @@ impl Consent {
         id: Uuid,
         approval: &Approval,
     ) -> Result<GrantView> {
+        self.decide_approval(context, resident, id, approval, None)
+            .await
+    }
+
+    /// A coach approves a whole request on the resident's behalf, on witness statement
+    /// `statement`: the decision and the grant are logged as done by `coach`, naming the
+    /// statement.
+    pub async fn approve_witnessed(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        id: Uuid,
+        (coach, statement): (Actor, Uuid),
+    ) -> Result<GrantView> {
+        let whole = Approval {
+            categories: None,
+            duration_days: None,
+        };
+        self.decide_approval(context, resident, id, &whole, Some((coach, statement)))
+            .await
+    }
+
+    async fn decide_approval(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        id: Uuid,
+        approval: &Approval,
+        witnessed: Option<(Actor, Uuid)>,
+    ) -> Result<GrantView> {
         let row = self.own_request(resident, id).await?;
         if row.state != RequestState::Pending {
             return Err(Error::Conflict("this request has already been decided"));
@@ -247,7 +277,10 @@ impl Consent {
         if !self.store.decide_request(&decided, Some(&grant)).await? {
             return Err(Error::Conflict("this request has already been decided"));
         }
-        let actor = self.resident_actor(resident);
+        let (actor, statement) = match witnessed {
+            Some((coach, statement)) => (coach, Some(statement.to_string())),
+            None => (self.resident_actor(resident), None),
+        };
         let mut decision = self.grant_entry(
             Action::RequestDecision,
             Outcome::Approved,
@@ -257,8 +290,14 @@ impl Consent {
         );
         decision.valid_from = None;
         decision.valid_until = None;
+        let mut issued = self.grant_entry(Action::Grant, Outcome::Done, actor, &grant, activity);
+        if let Some(statement) = statement {
+            decision
+                .details
+                .insert("witness_statement".into(), statement.clone());
+            issued.details.insert("witness_statement".into(), statement);
+        }
         self.audit.record(context, decision).await?;
-        let issued = self.grant_entry(Action::Grant, Outcome::Done, actor, &grant, activity);
         self.audit.record(context, issued).await?;
         self.grant_view(&grant).await
     }

@@ -165,7 +165,8 @@ pub async fn consistency(
     ))
 }
 
-/// A report: `unauthorized-reads`, `late-attempts`, `refusals`, `categories` or `volume`,
+/// A report: `unauthorized-reads`, `late-attempts`, `refusals`, `categories`, `volume`,
+/// `scheme-uptake` or `witness-statements`,
 /// over a range, with the signed checkpoint of the log it was computed from.
 pub async fn report(
     Ctx(context): Ctx,

@@ -72,6 +72,9 @@ pub fn history_story(
         ),
         (Action::AccessRequest, _) => listed("story.asked", None),
         (Action::RequestDecision, Outcome::Declined) => plain(fill("story.declined")),
+        (Action::RequestDecision, _) if matches!(entry.actor, Actor::Coach { .. }) => {
+            listed("story.witness_approved", None)
+        }
         (Action::RequestDecision, _) => listed("story.approved", None),
         (Action::Grant, _) => listed(
             "story.granted",
@@ -112,6 +115,10 @@ pub fn history_story(
         (Action::Proposal, Outcome::Approved) => listed("story.proposal_confirmed", None),
         (Action::Proposal, Outcome::Declined) => listed("story.proposal_declined", None),
         (Action::Proposal, _) => listed("story.proposed", None),
+        (Action::WitnessStatement, Outcome::Done) => listed("story.witness_recorded", None),
+        (Action::WitnessStatement, Outcome::Approved) => plain(fill("story.witness_confirmed")),
+        (Action::WitnessStatement, Outcome::Declined) => plain(fill("story.witness_disputed")),
+        (Action::WitnessStatement, _) => plain(fill("story.witness_refused")),
         (
             Action::DepartmentChange
             | Action::KeyRotation

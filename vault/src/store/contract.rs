@@ -757,7 +757,43 @@ async fn coaching(store: &dyn Store, resident: Uuid) -> LookAlongRow {
             .expect("list")
             .is_empty()
     );
+
+    let second = witness_row(&later, 400);
+    let first = witness_row(&later, 350);
+    store.put_witness(&second).await.expect("put");
+    store.put_witness(&first).await.expect("put");
+    let disputed = WitnessRow {
+        answer: Some(WitnessAnswer::Disputed),
+        answered_at: Some(t(500)),
+        ..first
+    };
+    store.put_witness(&disputed).await.expect("replace");
+    assert_eq!(
+        store.witness(disputed.id).await.expect("read"),
+        Some(disputed.clone())
+    );
+    assert_eq!(
+        store.witnesses_of_resident(resident).await.expect("list"),
+        vec![disputed, second]
+    );
     later
+}
+
+fn witness_row(look_along: &LookAlongRow, recorded: i64) -> WitnessRow {
+    WitnessRow {
+        id: Uuid::new_v4(),
+        look_along: look_along.id,
+        resident: look_along.resident,
+        coach: look_along.coach.clone(),
+        request: Uuid::new_v4(),
+        grant: Some(Uuid::new_v4()),
+        department: "schuldhulp".into(),
+        categories: vec!["schulden.overzicht".into()],
+        channel: WitnessChannel::Phone,
+        recorded_at: t(recorded),
+        answer: None,
+        answered_at: None,
+    }
 }
 
 fn case_status(resident: Uuid, posted: i64) -> CaseStatusRow {
@@ -878,6 +914,8 @@ async fn erasure(store: &dyn Store) {
     store.put_look_along(&look_along).await.expect("look-along");
     let proposal = proposal_row(&look_along, 95);
     store.put_proposal(&proposal).await.expect("proposal");
+    let witness = witness_row(&look_along, 96);
+    store.put_witness(&witness).await.expect("witness");
 
     store.erase_resident(gone.id).await.expect("erase");
     assert_eq!(store.resident(gone.id).await.expect("read"), None);
@@ -935,6 +973,7 @@ async fn erasure(store: &dyn Store) {
         "the coach's index forgets the erased vault too"
     );
     assert_eq!(store.proposal(proposal.id).await.expect("read"), None);
+    assert_eq!(store.witness(witness.id).await.expect("read"), None);
     assert_eq!(
         store.audit_len().await.expect("len"),
         seq + 2,

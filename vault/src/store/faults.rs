@@ -163,6 +163,9 @@ forward!(CoachStore {
     write put_proposal(row: &ProposalRow) -> ();
     read proposal(id: Uuid) -> Option<ProposalRow>;
     read proposals_of_resident(resident: Uuid) -> Vec<ProposalRow>;
+    write put_witness(row: &WitnessRow) -> ();
+    read witness(id: Uuid) -> Option<WitnessRow>;
+    read witnesses_of_resident(resident: Uuid) -> Vec<WitnessRow>;
 });
 
 forward!(OfficerStore {

@@ -41,6 +41,7 @@ struct State {
     coach_codes: HashMap<[u8; 32], CoachCodeRow>,
     look_alongs: BTreeMap<Uuid, LookAlongRow>,
     proposals: BTreeMap<Uuid, ProposalRow>,
+    witnesses: BTreeMap<Uuid, WitnessRow>,
 }
 
 impl MemoryStore {
@@ -168,6 +169,7 @@ impl ResidentStore for MemoryStore {
         state.case_statuses.retain(|c| c.resident != id);
         state.look_alongs.retain(|_, l| l.resident != id);
         state.proposals.retain(|_, p| p.resident != id);
+        state.witnesses.retain(|_, w| w.resident != id);
         Ok(())
     }
 
@@ -607,6 +609,24 @@ impl CoachStore for MemoryStore {
             .cloned()
             .collect();
         rows.sort_by_key(|r| r.created_at);
+        Ok(rows)
+    }
+
+    async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()> {
+        self.state().witnesses.insert(row.id, row.clone());
+        Ok(())
+    }
+
+    async fn witness(&self, id: Uuid) -> StoreResult<Option<WitnessRow>> {
+        Ok(self.state().witnesses.get(&id).cloned())
+    }
+
+    async fn witnesses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<WitnessRow>> {
+        let mut rows: Vec<WitnessRow> = (self.state().witnesses.values())
+            .filter(|w| w.resident == resident)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r.recorded_at);
         Ok(rows)
     }
 }

@@ -33,7 +33,7 @@ pub trait ResidentStore: Send + Sync {
     /// Erases a vault: the resident row with its wrapped data key, its identity and
     /// national-id index entries, every record and record counter, its pairwise
     /// references, its sessions, the case statuses departments posted about it, and its
-    /// look-alongs and coaches' proposals. Grants and requests are the caller's to end first.
+    /// look-alongs, coaches' proposals and witness statements. Grants and requests are the caller's to end first.
     /// Durable on return. Old copies may remain in the database's files until the next
     /// key rotation destroys the key that wrapped the data key.
     async fn erase_resident(&self, id: Uuid) -> StoreResult<()>;
@@ -119,8 +119,8 @@ pub trait OfficerStore: Send + Sync {
     async fn officers(&self) -> StoreResult<Vec<OfficerRow>>;
 }
 
-/// Coaches, the codes they show residents, the residents who let them look along, and
-/// the changes they propose.
+/// Coaches, the codes they show residents, the residents who let them look along, the
+/// changes they propose, and their witness statements.
 #[async_trait]
 pub trait CoachStore: Send + Sync {
     /// Stores (or replaces) a coach by id. Durable on return.
@@ -150,6 +150,12 @@ pub trait CoachStore: Send + Sync {
     async fn proposal(&self, id: Uuid) -> StoreResult<Option<ProposalRow>>;
     /// Every proposal to a resident, oldest first.
     async fn proposals_of_resident(&self, resident: Uuid) -> StoreResult<Vec<ProposalRow>>;
+    /// Stores (or replaces) a witness statement by id. Durable on return.
+    async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()>;
+    /// One witness statement.
+    async fn witness(&self, id: Uuid) -> StoreResult<Option<WitnessRow>>;
+    /// Every witness statement about a resident, oldest first.
+    async fn witnesses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<WitnessRow>>;
 }
 
 /// One-time use of token ids (client assertion and DPoP `jti`s).

@@ -442,3 +442,55 @@ pub struct ProposalRow {
     /// When the resident decided.
     pub decided_at: Option<DateTime<Utc>>,
 }
+
+/// How a resident told a coach "yes, share it".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WitnessChannel {
+    /// On the phone.
+    Phone,
+    /// At the desk, side by side.
+    Desk,
+    /// In a video call.
+    Video,
+}
+
+/// What the resident said about a witness statement afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WitnessAnswer {
+    /// "Dit klopt".
+    Confirmed,
+    /// "Dit klopt niet": the grant was revoked and the statement flagged.
+    Disputed,
+}
+
+/// A coach's statement that the resident said yes to a request, on which the coach
+/// approved it on the resident's behalf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The look-along it was made under.
+    pub look_along: Uuid,
+    /// The resident.
+    pub resident: Uuid,
+    /// The coach who made it.
+    pub coach: String,
+    /// The request approved.
+    pub request: Uuid,
+    /// The grant that followed (none until it is issued).
+    pub grant: Option<Uuid>,
+    /// The department that asked.
+    pub department: String,
+    /// The categories of the request, as it was approved.
+    pub categories: Vec<String>,
+    /// How the resident said yes.
+    pub channel: WitnessChannel,
+    /// When the coach recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// The resident's answer, once given.
+    pub answer: Option<WitnessAnswer>,
+    /// When the resident answered.
+    pub answered_at: Option<DateTime<Utc>>,
+}

@@ -81,7 +81,7 @@ impl FromRequestParts<AppState> for Coach {
 
 impl Coach {
     /// The frame of a coach's page.
-    fn page(&self, state: &AppState, title: &str) -> Page {
+    pub(super) fn page(&self, state: &AppState, title: &str) -> Page {
         Page {
             texts: self.texts,
             title: title.to_owned(),
@@ -101,7 +101,7 @@ impl Coach {
     }
 
     /// Turns a domain error into the page a coach sees.
-    fn refusal(&self, state: &AppState) -> impl Fn(Error) -> Response + '_ {
+    pub(super) fn refusal(&self, state: &AppState) -> impl Fn(Error) -> Response + '_ {
         let state = state.clone();
         move |error| match error {
             Error::Forbidden(_) => {
@@ -132,7 +132,7 @@ struct RefusedPage {
 }
 
 /// A refusal on a coach's page: what is not allowed, and the way back.
-fn refused(state: &AppState, texts: Texts, key: &str, status: StatusCode) -> Response {
+pub(super) fn refused(state: &AppState, texts: Texts, key: &str, status: StatusCode) -> Response {
     let page = Page {
         texts,
         title: texts.get("coach.refused_title").to_owned(),
@@ -288,6 +288,8 @@ struct ResidentPage {
     open: Vec<String>,
     parts: Vec<PartLink>,
     may_propose: bool,
+    /// Pending requests the coach may approve on a witness statement.
+    requests: Vec<PartLink>,
 }
 
 /// One resident: what they let the coach see, and what is open.
@@ -304,6 +306,17 @@ pub async fn resident(
         .look_at_resident(&context, &me.principal, id)
         .await
         .map_err(&fail)?;
+    let requests = state
+        .consent
+        .resident_requests(row.resident, false)
+        .await
+        .map_err(&fail)?
+        .into_iter()
+        .map(|r| PartLink {
+            href: format!("/coach/residents/{id}/requests/{}", r.id),
+            label: t.fill("coach.request_from", &[("department", &r.department.name)]),
+        })
+        .collect();
     let catalogue = state.residents.catalogue();
     let parts = row
         .categories
@@ -325,6 +338,7 @@ pub async fn resident(
             open: open_items(&state, &row, t).await.map_err(&fail)?,
             parts,
             may_propose: row.may_propose,
+            requests,
         },
         StatusCode::OK,
     ))

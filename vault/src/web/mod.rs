@@ -27,6 +27,7 @@
 //! - [`look_along`]: "Iemand laten meekijken": letting a coach in, ending it, asking help.
 //! - [`proposals`]: "Uw coach stelt voor:", a coach's change side by side, to take over.
 //! - [`coach`]: the coach's own pages ("Mijn inwoners"), behind the staff login.
+//! - [`witness`]: a coach's yes on the resident's behalf, and the resident's answer.
 //! - `not_found`: the page for an unknown path (API paths keep problem+json).
 //! - `assets`: the stylesheet, and the municipality's theme and logo.
 //! - `error_page`: a failed page as a page, in the theme.
@@ -48,6 +49,7 @@ pub mod records;
 pub mod schemes;
 pub mod steps;
 pub mod story;
+pub mod witness;
 
 pub use error_page::{OrPage, PortalError, theme_error_page};
 pub use not_found::not_found;
@@ -154,6 +156,11 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             "/coach/residents/{id}/records/{category}/propose",
             get(coach::propose_form).post(coach::propose),
         )
+        .route(
+            "/coach/residents/{id}/requests/{request}",
+            get(witness::form).post(witness::approve),
+        )
+        .route("/portal/witness/{id}/{answer}", post(witness::answer))
         .route("/portal/account", get(account::account))
         .route("/portal/account/download", post(account::download))
         .route(

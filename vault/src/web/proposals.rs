@@ -56,9 +56,11 @@ pub fn compare(fields: &[Field], now: &Value, proposed: &Value, t: Texts) -> Vec
                 .find(|(l, _)| l == label)
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
+            // An unticked box the record never held is "no" either way.
+            let same = &before == value || (before.is_empty() && value == t.get("no"));
             Row {
                 label: label.clone(),
-                changed: &before != value,
+                changed: !same,
                 now: before,
                 proposed: value.clone(),
             }

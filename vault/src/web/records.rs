@@ -41,6 +41,8 @@ pub struct Action {
 #[template(path = "overview.html")]
 struct Overview {
     page: Page,
+    /// What coaches said yes to on the resident's behalf, to confirm or dispute.
+    statements: Vec<super::witness::Statement>,
     actions: Vec<Action>,
     categories: Vec<CategoryItem>,
 }
@@ -88,6 +90,7 @@ pub async fn overview(
     Ok(render(
         &Overview {
             page,
+            statements: super::witness::statements(&state, &me).await?,
             actions,
             categories,
         },

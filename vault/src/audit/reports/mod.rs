@@ -7,6 +7,7 @@
 //! verify it, and recompute the same answer offline.
 
 pub mod uptake;
+pub mod witness;
 
 use super::entry::{Action, Entry, Outcome};
 use crate::store::DepartmentRow;
@@ -30,17 +31,20 @@ pub enum Report {
     Volume,
     /// Residents shown each scheme suggestion and residents who applied (no small counts).
     SchemeUptake,
+    /// Requests coaches approved on a resident's behalf; those the resident disputed.
+    WitnessStatements,
 }
 
 impl Report {
     /// Every report.
-    pub const ALL: [Report; 6] = [
+    pub const ALL: [Report; 7] = [
         Report::UnauthorizedReads,
         Report::LateAttempts,
         Report::Refusals,
         Report::Categories,
         Report::Volume,
         Report::SchemeUptake,
+        Report::WitnessStatements,
     ];
 
     /// Its name in the API.
@@ -52,6 +56,7 @@ impl Report {
             Report::Categories => "categories",
             Report::Volume => "volume",
             Report::SchemeUptake => "scheme-uptake",
+            Report::WitnessStatements => "witness-statements",
         }
     }
 
@@ -78,6 +83,7 @@ impl Report {
             }),
             Report::Volume => Box::<VolumeTally>::default(),
             Report::SchemeUptake => Box::<uptake::UptakeTally>::default(),
+            Report::WitnessStatements => Box::<witness::WitnessTally>::default(),
         }
     }
 }

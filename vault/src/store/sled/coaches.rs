@@ -1,8 +1,9 @@
-//! Coaches, their one-time codes, look-alongs and proposals.
+//! Coaches, their one-time codes, look-alongs, proposals and witness statements.
 
 use super::{SledStore, decode_json, encode_json, map_err};
 use crate::store::{
     CoachCodeRow, CoachRow, CoachStore, LookAlongRow, ProposalRow, StoreError, StoreResult,
+    WitnessRow,
 };
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -35,8 +36,8 @@ impl SledStore {
         Ok(out)
     }
 
-    /// Removes a resident's look-alongs and proposals (part of an erasure; flushed by the
-    /// caller).
+    /// Removes a resident's look-alongs, proposals and witness statements (part of an
+    /// erasure; flushed by the caller).
     pub(super) fn erase_coaching(&self, resident: Uuid) -> StoreResult<()> {
         let owner = [resident.as_bytes().as_slice(), &[0]].concat();
         for key in self.look_alongs_by_resident.scan_prefix(&owner).keys() {
@@ -56,14 +57,18 @@ impl SledStore {
                 .remove(&key)
                 .map_err(|e| map_err(e, "erasing a look-along"))?;
         }
-        for key in self.proposals_by_resident.scan_prefix(&owner).keys() {
-            let key = key.map_err(|e| map_err(e, "listing proposals"))?;
-            self.proposals
-                .remove(&key[owner.len()..])
-                .map_err(|e| map_err(e, "erasing a proposal"))?;
-            self.proposals_by_resident
-                .remove(&key)
-                .map_err(|e| map_err(e, "erasing a proposal"))?;
+        for (index, tree) in [
+            (&self.proposals_by_resident, &self.proposals),
+            (&self.witnesses_by_resident, &self.witnesses),
+        ] {
+            for key in index.scan_prefix(&owner).keys() {
+                let key = key.map_err(|e| map_err(e, "listing a vault's coaching"))?;
+                tree.remove(&key[owner.len()..])
+                    .map_err(|e| map_err(e, "erasing a vault's coaching"))?;
+                index
+                    .remove(&key)
+                    .map_err(|e| map_err(e, "erasing a vault's coaching"))?;
+            }
         }
         Ok(())
     }
@@ -190,6 +195,35 @@ impl CoachStore for SledStore {
             "proposal",
         )?;
         rows.sort_by_key(|r| r.created_at);
+        Ok(rows)
+    }
+
+    async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()> {
+        self.witnesses_by_resident
+            .insert(owned(row.resident.as_bytes(), row.id), &[])
+            .map_err(|e| map_err(e, "indexing a witness statement"))?;
+        self.witnesses
+            .insert(row.id.as_bytes(), encode_json(row))
+            .map_err(|e| map_err(e, "writing a witness statement"))?;
+        self.durable().await
+    }
+
+    async fn witness(&self, id: Uuid) -> StoreResult<Option<WitnessRow>> {
+        self.witnesses
+            .get(id.as_bytes())
+            .map_err(|e| map_err(e, "reading a witness statement"))?
+            .map(|v| decode_json(&v, "witness statement"))
+            .transpose()
+    }
+
+    async fn witnesses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<WitnessRow>> {
+        let mut rows: Vec<WitnessRow> = self.rows_of(
+            &self.witnesses_by_resident,
+            &self.witnesses,
+            resident.as_bytes(),
+            "witness statement",
+        )?;
+        rows.sort_by_key(|r| r.recorded_at);
         Ok(rows)
     }
 }

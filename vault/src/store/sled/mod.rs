@@ -34,6 +34,8 @@
 //! | `look_alongs_by_coach` | coach id, `0x00`, look-along id (16) | empty |
 //! | `proposals` | proposal id (16) | `[1]` + JSON `ProposalRow` |
 //! | `proposals_by_resident` | resident id (16), `0x00`, proposal id (16) | empty |
+//! | `witnesses` | statement id (16) | `[1]` + JSON `WitnessRow` |
+//! | `witnesses_by_resident` | resident id (16), `0x00`, statement id (16) | empty |
 //!
 //! Audit entries carry no format byte of their own: their bytes are what the Merkle tree
 //! hashes, and their JSON says its own format.
@@ -99,6 +101,8 @@ pub struct SledStore {
     look_alongs_by_coach: sled::Tree,
     proposals: sled::Tree,
     proposals_by_resident: sled::Tree,
+    witnesses: sled::Tree,
+    witnesses_by_resident: sled::Tree,
     commit: Arc<GroupCommit>,
     fresh: bool,
 }
@@ -196,6 +200,8 @@ impl SledStore {
             look_alongs_by_coach: tree("look_alongs_by_coach")?,
             proposals: tree("proposals")?,
             proposals_by_resident: tree("proposals_by_resident")?,
+            witnesses: tree("witnesses")?,
+            witnesses_by_resident: tree("witnesses_by_resident")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
             db,
             fresh,
