@@ -853,3 +853,152 @@ async fn a_yes_on_henks_behalf_is_undone_by_dit_klopt_niet_and_flagged() {
     assert_eq!(result["disputed"][0]["coach"], "sanne");
     assert_eq!(result["refused"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_api_keeps_the_same_rules_with_problem_json_answers() {
+    let (vault, _provider, _) = vault_with_coaches().await;
+    let sanne = Session::coach(&vault, "coach-sanne").await;
+    let (_, henk_id) = henk(&vault).await;
+    let henk = vault.login("henk").await;
+    let coach = bearer_of(&sanne).await;
+    let call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = vault
+            .http
+            .request(method, format!("{}{path}", vault.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { status_and_json(request.send().await.unwrap()).await }
+    };
+    use reqwest::Method;
+
+    // Who may call what.
+    let got = call(Method::GET, "/v1/coach/residents", &henk, None).await;
+    crate::support::assert_problem(&got, 403, "forbidden");
+    let got = call(Method::GET, "/v1/coach/residents", "", None).await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED);
+    let got = call(Method::GET, "/v1/me/look-alongs", &coach, None).await;
+    crate::support::assert_problem(&got, 403, "forbidden");
+
+    // A code, redeemed once through the resident's API.
+    let (status, code) = call(Method::POST, "/v1/coach/codes", &coach, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{code}");
+    let code = code["code"].as_str().unwrap().to_owned();
+    let both = json!({"code": code, "coach": "sanne", "categories": [DEBTS]});
+    let got = call(Method::POST, "/v1/me/look-alongs", &henk, Some(both)).await;
+    crate::support::assert_problem(&got, 400, "invalid_parameter");
+    let new = json!({"code": code, "categories": [DEBTS], "may_propose": true});
+    let (status, look) = call(Method::POST, "/v1/me/look-alongs", &henk, Some(new.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{look}");
+    assert_eq!(look["coach"]["name"], "Sanne Bakker");
+    let got = call(Method::POST, "/v1/me/look-alongs", &henk, Some(new)).await;
+    crate::support::assert_problem(&got, 403, "forbidden");
+    let id = look["id"].as_str().unwrap().to_owned();
+
+    // The coach reads what is allowed, and only that.
+    let (status, residents) = call(Method::GET, "/v1/coach/residents", &coach, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(residents[0]["id"], id.as_str());
+    let (status, record) = call(
+        Method::GET,
+        &format!("/v1/coach/residents/{id}/records/{DEBTS}"),
+        &coach,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    assert_eq!(record["data"], debts(812.5));
+    let got = call(
+        Method::GET,
+        &format!("/v1/coach/residents/{id}/records/{INCOME}"),
+        &coach,
+        None,
+    )
+    .await;
+    crate::support::assert_problem(&got, 403, "forbidden");
+
+    // A proposal that fails the schema, then one that passes; Henk takes it over.
+    let bad =
+        json!({"category": DEBTS, "base_version": 1, "data": {"schulden": [{"bedrag": "veel"}]}});
+    let got = call(
+        Method::POST,
+        &format!("/v1/coach/residents/{id}/proposals"),
+        &coach,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", got.1);
+    let good = json!({"category": DEBTS, "base_version": 1, "data": debts(900.0)});
+    let (status, made) = call(
+        Method::POST,
+        &format!("/v1/coach/residents/{id}/proposals"),
+        &coach,
+        Some(good),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (_, open) = call(Method::GET, "/v1/me/proposals", &henk, None).await;
+    assert_eq!(open[0]["current"], debts(812.5));
+    assert_eq!(open[0]["proposed"], debts(900.0));
+    assert_eq!(open[0]["coach"]["name"], "Sanne Bakker");
+    let (status, _) = call(
+        Method::POST,
+        &format!("/v1/me/proposals/{}/confirm", made["id"].as_str().unwrap()),
+        &henk,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        vault
+            .app
+            .residents()
+            .read(henk_id, DEBTS, None)
+            .await
+            .unwrap()
+            .data,
+        debts(900.0)
+    );
+    let got = call(
+        Method::POST,
+        &format!("/v1/me/proposals/{}/confirm", made["id"].as_str().unwrap()),
+        &henk,
+        None,
+    )
+    .await;
+    crate::support::assert_problem(&got, 404, "not_found");
+
+    // A witness statement without the resident's yes is refused.
+    let got = call(
+        Method::POST,
+        &format!(
+            "/v1/coach/residents/{id}/requests/{}/approve",
+            uuid::Uuid::new_v4()
+        ),
+        &coach,
+        Some(json!({"channel": "phone", "resident_said_yes": false})),
+    )
+    .await;
+    crate::support::assert_problem(&got, 400, "invalid_parameter");
+
+    // Henk ends it; the coach's next read is refused.
+    let (status, _) = call(
+        Method::DELETE,
+        &format!("/v1/me/look-alongs/{id}"),
+        &henk,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let got = call(
+        Method::GET,
+        &format!("/v1/coach/residents/{id}/records/{DEBTS}"),
+        &coach,
+        None,
+    )
+    .await;
+    crate::support::assert_problem(&got, 403, "forbidden");
+    let (_, list) = call(Method::GET, "/v1/me/look-alongs", &henk, None).await;
+    assert_eq!(list, json!([]));
+}

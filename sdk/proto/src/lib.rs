@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod coaching;
 pub mod consent;
 pub mod error;
 pub mod jwk;

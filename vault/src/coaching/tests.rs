@@ -12,9 +12,10 @@ use crate::auth::coaches::{CoachPrincipal, Coaches, NewCoach, principal};
 use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::keys::{KeySet, generate_department_jwk};
 use crate::residents::ResidentId;
-use crate::store::{HelpReason, WitnessChannel};
+use crate::store::HelpReason;
 use crate::testing::{Services, ctx};
 use chrono::TimeDelta;
+use kluis_proto::coaching::Channel;
 use kluis_proto::consent::{DepartmentSpec, NewAccessRequest, ResidentIdentifier};
 use serde_json::json;
 use std::sync::Arc;
@@ -423,7 +424,7 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
     // Special-category data: never on a statement; the request stays pending.
     let refused = w
         .coaching
-        .approve_as_witness(&ctx(), &w.anna, (look.id, special), WitnessChannel::Phone)
+        .approve_as_witness(&ctx(), &w.anna, (look.id, special), Channel::Phone)
         .await;
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
     assert!(
@@ -436,7 +437,7 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
     // Another coach, and a request that is not Henk's, are refused too.
     assert!(matches!(
         w.coaching
-            .approve_as_witness(&ctx(), &w.bram, (look.id, request), WitnessChannel::Phone)
+            .approve_as_witness(&ctx(), &w.bram, (look.id, request), Channel::Phone)
             .await,
         Err(Error::Forbidden(_))
     ));
@@ -446,7 +447,7 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
                 &ctx(),
                 &w.anna,
                 (look.id, uuid::Uuid::new_v4()),
-                WitnessChannel::Phone
+                Channel::Phone
             )
             .await,
         Err(Error::NotFound(_))
@@ -454,7 +455,7 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
 
     let statement = w
         .coaching
-        .approve_as_witness(&ctx(), &w.anna, (look.id, request), WitnessChannel::Phone)
+        .approve_as_witness(&ctx(), &w.anna, (look.id, request), Channel::Phone)
         .await
         .unwrap();
     let grant = statement.grant.unwrap();
@@ -482,7 +483,7 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
     assert!(
         matches!(
             w.coaching
-                .approve_as_witness(&ctx(), &w.anna, (look.id, request), WitnessChannel::Desk)
+                .approve_as_witness(&ctx(), &w.anna, (look.id, request), Channel::Desk)
                 .await,
             Err(Error::Conflict(_))
         ),

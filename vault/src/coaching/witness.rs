@@ -9,8 +9,9 @@ use crate::audit::Context;
 use crate::audit::entry::{Action, Outcome};
 use crate::auth::coaches::{CoachPrincipal, actor};
 use crate::residents::ResidentId;
-use crate::store::{WitnessAnswer, WitnessChannel, WitnessRow};
+use crate::store::{WitnessAnswer, WitnessRow};
 use crate::{Error, Result};
+use kluis_proto::coaching::Channel;
 use uuid::Uuid;
 
 impl Coaching {
@@ -23,7 +24,7 @@ impl Coaching {
         context: &Context,
         coach: &CoachPrincipal,
         (id, request): (Uuid, Uuid),
-        channel: WitnessChannel,
+        channel: Channel,
     ) -> Result<WitnessRow> {
         let (look_along, me) = self.open(context, coach, id).await?;
         let resident = look_along.resident;

@@ -1,6 +1,6 @@
 //! Extractors that turn every bad input into the vault's [`Error`], so that no request
 //! gets axum's plain-text rejections: the JSON body, the path, the query, the trace, the
-//! calling resident or officer, the browser's session; and the cookie and form-origin
+//! calling resident, officer or coach, the browser's session; and the cookie and form-origin
 //! helpers the portal shares. The portal (`web`) uses these and nothing else of `http`.
 
 use crate::Error;
@@ -187,6 +187,36 @@ where
                 "a coach sees what residents let them see on the coach's pages only",
             )),
         }
+    }
+}
+
+/// A coach calling the API with a bearer token of their staff login (`/login/token`),
+/// while they are on the operator's list. A resident's or officer's session is refused.
+pub struct CoachAuth(pub crate::auth::coaches::CoachPrincipal);
+
+impl<S> FromRequestParts<S> for CoachAuth
+where
+    S: Send + Sync,
+    Sessions: FromRef<S>,
+    crate::coaching::Coaching: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let token = bearer_token(parts).ok_or(Error::Unauthenticated(
+            "send the coach's session token as `Authorization: Bearer <token>`",
+        ))?;
+        let session = Sessions::from_ref(state).resolve(token).await?;
+        let Principal::Coach(coach) = session.principal else {
+            return Err(Error::Forbidden(
+                "only coaches can use the coach's endpoints",
+            ));
+        };
+        crate::coaching::Coaching::from_ref(state)
+            .coaches()
+            .current(&coach.id)
+            .await?;
+        Ok(CoachAuth(coach))
     }
 }
 

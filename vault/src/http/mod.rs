@@ -11,6 +11,8 @@
 //! - [`departments`]: the department API, `/v1/dept/...` (reads, status updates, shares).
 //! - `life_events`: the life-event flow, `/v1/life-events`, `/v1/me/life-events/...`.
 //! - `schemes`: scheme suggestions and the approach preference, `/v1/me/schemes/...`.
+//! - `coaching`: look-alongs, proposals and witness statements, `/v1/me/...` for the
+//!   resident and `/v1/coach/...` for the coach.
 //! - [`admin`]: the operator's routes, served only on the local admin socket.
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
 //! - [`login`]: logins through OpenID Providers, for browsers.
@@ -22,6 +24,7 @@
 //! router (the API merged with the portal, in the composition root).
 
 pub mod admin;
+mod coaching;
 mod consent;
 mod departments;
 mod dev;
@@ -80,7 +83,27 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         )
         .route("/schemes/{id}/apply", post(schemes::apply))
         .route("/schemes/{id}/hide", post(schemes::hide))
-        .route("/schemes/{id}/unhide", post(schemes::unhide));
+        .route("/schemes/{id}/unhide", post(schemes::unhide))
+        .route(
+            "/look-alongs",
+            get(coaching::look_alongs).post(coaching::start),
+        )
+        .route("/look-alongs/{id}", axum::routing::delete(coaching::end))
+        .route("/proposals", get(coaching::proposals))
+        .route("/proposals/{id}/confirm", post(coaching::confirm))
+        .route("/proposals/{id}/decline", post(coaching::decline))
+        .route("/witness-statements", get(coaching::statements))
+        .route("/witness-statements/{id}/{answer}", post(coaching::answer));
+
+    let coach = Router::new()
+        .route("/codes", post(coaching::code))
+        .route("/residents", get(coaching::residents))
+        .route("/residents/{id}/records/{category}", get(coaching::record))
+        .route("/residents/{id}/proposals", post(coaching::propose))
+        .route(
+            "/residents/{id}/requests/{request}/approve",
+            post(coaching::witness),
+        );
 
     let department = Router::new()
         .route("/access-requests", post(departments::create_request))
@@ -112,6 +135,7 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/v1/session/logout", post(records::logout))
         .nest("/v1/me", me)
         .nest("/v1/dept", department)
+        .nest("/v1/coach", coach)
         .nest("/v1/officer", officer_routes());
     if dev_login {
         router = router.route("/dev/login", get(dev::page).post(dev::login));

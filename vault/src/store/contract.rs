@@ -789,7 +789,7 @@ fn witness_row(look_along: &LookAlongRow, recorded: i64) -> WitnessRow {
         grant: Some(Uuid::new_v4()),
         department: "schuldhulp".into(),
         categories: vec!["schulden.overzicht".into()],
-        channel: WitnessChannel::Phone,
+        channel: kluis_proto::coaching::Channel::Phone,
         recorded_at: t(recorded),
         answer: None,
         answered_at: None,

@@ -443,18 +443,6 @@ pub struct ProposalRow {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
-/// How a resident told a coach "yes, share it".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WitnessChannel {
-    /// On the phone.
-    Phone,
-    /// At the desk, side by side.
-    Desk,
-    /// In a video call.
-    Video,
-}
-
 /// What the resident said about a witness statement afterwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -486,7 +474,7 @@ pub struct WitnessRow {
     /// The categories of the request, as it was approved.
     pub categories: Vec<String>,
     /// How the resident said yes.
-    pub channel: WitnessChannel,
+    pub channel: kluis_proto::coaching::Channel,
     /// When the coach recorded it.
     pub recorded_at: DateTime<Utc>,
     /// The resident's answer, once given.

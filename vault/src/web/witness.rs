@@ -8,18 +8,19 @@ use crate::Error;
 use crate::http::extract::{ApiPath, Ctx};
 use crate::language::{Texts, stories};
 use crate::state::AppState;
-use crate::store::{WitnessChannel, WitnessRow};
+use crate::store::WitnessRow;
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kluis_proto::coaching::Channel;
 use uuid::Uuid;
 
 /// The channels, as the form offers them: value, message key.
-const CHANNELS: [(WitnessChannel, &str, &str); 3] = [
-    (WitnessChannel::Phone, "phone", "witness.channel_phone"),
-    (WitnessChannel::Desk, "desk", "witness.channel_desk"),
-    (WitnessChannel::Video, "video", "witness.channel_video"),
+const CHANNELS: [(Channel, &str, &str); 3] = [
+    (Channel::Phone, "phone", "witness.channel_phone"),
+    (Channel::Desk, "desk", "witness.channel_desk"),
+    (Channel::Video, "video", "witness.channel_video"),
 ];
 
 #[derive(Template)]
