@@ -103,6 +103,7 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
     henk.browser.press("ArrowDown").await;
     henk.tick("Mijn schulden").await;
     henk.tick("Mijn inkomen").await;
+    henk.tick("Mijn coach mag zien welke regelingen").await;
     henk.activate("button", "Laat meekijken: Sanne Bakker")
         .await;
     let page = henk.text().await;
@@ -126,6 +127,9 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
         "{parts}"
     );
     check(&mut sanne.browser, "inwoner").await;
+    sanne.activate("link", "Regelingen die misschien passen").await;
+    check(&mut sanne.browser, "regelingen").await;
+    sanne.browser.goto(&resident_page).await;
     sanne.activate("link", "Mijn schulden").await;
     assert!(sanne.text().await.contains("€ 812,50"));
     check(&mut sanne.browser, "mijn schulden").await;

@@ -1002,3 +1002,59 @@ async fn the_api_keeps_the_same_rules_with_problem_json_answers() {
     let (_, list) = call(Method::GET, "/v1/me/look-alongs", &henk, None).await;
     assert_eq!(list, json!([]));
 }
+
+#[tokio::test]
+async fn the_coach_sees_scheme_suggestions_only_when_the_resident_ticked_it() {
+    let (vault, _provider, _) = vault_with_coaches().await;
+    let sanne = Session::coach(&vault, "coach-sanne").await;
+    let (henk, _) = henk(&vault).await;
+    let ina = Session::resident(&vault, "ina").await;
+    let code = code_of(&sanne).await;
+    assert_eq!(let_in(&ina, &code, &[DEBTS]).await.0, StatusCode::SEE_OTHER);
+    let code = code_of(&sanne).await;
+    let (_, page) = henk
+        .post("/portal/coach/new", "/portal/coach/new", &[("code", &code)])
+        .await;
+    assert!(page.contains("Mijn coach mag zien welke regelingen misschien bij mij passen."));
+    let (status, _) = henk
+        .post(
+            "/portal/coach/new",
+            "/portal/coach/start",
+            &[
+                ("code", &code),
+                ("parts", "chosen"),
+                ("category", DEBTS),
+                ("length", "conversation"),
+                ("may_see_schemes", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let henk_id = vault
+        .app
+        .residents()
+        .ensure_resident(DEV_ISSUER, "henk")
+        .await
+        .unwrap()
+        .id;
+    let henks = vault.app.coaching().of_resident(henk_id).await.unwrap()[0].id;
+    let inas = residents_of(&sanne)
+        .await
+        .into_iter()
+        .find(|l| *l != henks.to_string())
+        .unwrap();
+    let (_, page) = sanne.get(&format!("/coach/residents/{henks}")).await;
+    assert!(page.contains("Regelingen die misschien passen"), "{page}");
+    let (status, page) = sanne
+        .get(&format!("/coach/residents/{henks}/schemes"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("De kluis van de inwoner rekende dit uit."),
+        "{page}"
+    );
+    let (_, page) = sanne.get(&format!("/coach/residents/{inas}")).await;
+    assert!(!page.contains("Regelingen die misschien passen"), "{page}");
+    let (status, _) = sanne.get(&format!("/coach/residents/{inas}/schemes")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "Ina did not tick it");
+}

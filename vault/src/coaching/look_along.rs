@@ -397,6 +397,38 @@ impl Coaching {
         }
     }
 
+    /// Coach `coach` asks for the scheme suggestions of look-along `id`'s resident: the
+    /// resident, if they let the coach see them (logged as a look); refused and logged if
+    /// not.
+    pub async fn look_at_schemes(
+        &self,
+        context: &Context,
+        coach: &CoachPrincipal,
+        id: Uuid,
+    ) -> Result<ResidentId> {
+        let (row, me) = self.open(context, coach, id).await?;
+        if !row.may_see_schemes {
+            self.refusal(context, &me, &row, None, "schemes_not_allowed")
+                .await?;
+            return Err(Error::Forbidden(
+                "the resident did not let you see their scheme suggestions",
+            ));
+        }
+        let mut entry = self.entry(
+            Action::CoachView,
+            Outcome::Allowed,
+            actor(&me),
+            row.resident,
+            &me,
+        );
+        entry
+            .details
+            .insert("look_along".into(), row.id.to_string());
+        entry.details.insert("page".into(), "schemes".into());
+        self.log(context, entry).await?;
+        Ok(row.resident)
+    }
+
     /// Coach `coach` opens the page of look-along `id` (the allowed parts, without their
     /// contents): logged as a look at the resident.
     pub async fn look_at_resident(

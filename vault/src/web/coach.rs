@@ -288,6 +288,8 @@ struct ResidentPage {
     open: Vec<String>,
     parts: Vec<PartLink>,
     may_propose: bool,
+    /// The link to the resident's scheme suggestions, when they let the coach see them.
+    schemes: Option<String>,
     /// Pending requests the coach may approve on a witness statement.
     requests: Vec<PartLink>,
 }
@@ -338,7 +340,57 @@ pub async fn resident(
             open: open_items(&state, &row, t).await.map_err(&fail)?,
             parts,
             may_propose: row.may_propose,
+            schemes: row
+                .may_see_schemes
+                .then(|| format!("/coach/residents/{id}/schemes")),
             requests,
+        },
+        StatusCode::OK,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "coach_schemes.html")]
+struct SchemesPage {
+    page: Page,
+    back: String,
+    /// Each scheme that may fit: its title and what it gives.
+    schemes: Vec<(String, String)>,
+}
+
+/// The resident's scheme suggestions, when they let the coach see them.
+pub async fn schemes(
+    State(state): State<AppState>,
+    Ctx(context): Ctx,
+    ApiPath(id): ApiPath<Uuid>,
+    me: Coach,
+) -> Result<Response, Response> {
+    let t = me.texts;
+    let fail = me.refusal(&state);
+    let resident = state
+        .coaching
+        .look_at_schemes(&context, &me.principal, id)
+        .await
+        .map_err(&fail)?;
+    let evaluation = state
+        .schemes
+        .evaluate(&context, resident)
+        .await
+        .map_err(&fail)?;
+    let schemes = evaluation
+        .shown()
+        .map(|s| {
+            (
+                s.scheme.title.get(t.language).to_owned(),
+                s.scheme.gives.get(t.language).to_owned(),
+            )
+        })
+        .collect();
+    Ok(render(
+        &SchemesPage {
+            page: me.page(&state, t.get("coach.schemes_title")),
+            back: format!("/coach/residents/{id}"),
+            schemes,
         },
         StatusCode::OK,
     ))

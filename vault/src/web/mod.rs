@@ -148,6 +148,7 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         .route("/coach", get(coach::home))
         .route("/coach/code", post(coach::new_code))
         .route("/coach/residents/{id}", get(coach::resident))
+        .route("/coach/residents/{id}/schemes", get(coach::schemes))
         .route(
             "/coach/residents/{id}/records/{category}",
             get(coach::record),
