@@ -127,7 +127,9 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
         "{parts}"
     );
     check(&mut sanne.browser, "inwoner").await;
-    sanne.activate("link", "Regelingen die misschien passen").await;
+    sanne
+        .activate("link", "Regelingen die misschien passen")
+        .await;
     check(&mut sanne.browser, "regelingen").await;
     sanne.browser.goto(&resident_page).await;
     sanne.activate("link", "Mijn schulden").await;

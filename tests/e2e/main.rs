@@ -16,6 +16,7 @@ mod bad_input;
 mod browser_harness;
 mod case_status;
 mod coach_browser;
+mod coach_cli;
 mod coaching;
 mod consent;
 mod crash;
