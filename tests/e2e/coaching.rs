@@ -1058,3 +1058,66 @@ async fn the_coach_sees_scheme_suggestions_only_when_the_resident_ticked_it() {
     let (status, _) = sanne.get(&format!("/coach/residents/{inas}/schemes")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "Ina did not tick it");
 }
+
+#[tokio::test]
+async fn kluis_dev_has_a_demo_coach_behind_the_development_login_only() {
+    let vault = TestVault::start_now().await;
+    TestDepartment::register_demo(&vault, "schuldhulpverlening").await;
+    kluis::dev::seed_coach(vault.app.coaching().coaches())
+        .await
+        .unwrap();
+    kluis::dev::seed_coach(vault.app.coaching().coaches())
+        .await
+        .unwrap();
+    assert_eq!(
+        vault.app.coaching().coaches().list().await.unwrap().len(),
+        1
+    );
+    let browser = Browser::default();
+    let login = |origin: Option<&str>| {
+        let mut request = browser
+            .http
+            .post(format!("{}/coach/dev-login", vault.url))
+            .form(&[("x", "")]);
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        request.send()
+    };
+    assert_eq!(login(None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        login(Some("https://evil.example")).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let response = login(Some(&vault.url)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/coach");
+    let page = browser
+        .http
+        .get(format!("{}/coach", vault.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Maak een nieuwe code"), "{page}");
+
+    // A vault without the development login has no such door.
+    let vault_no_dev = TestVault::start_configured(
+        tempfile::tempdir().unwrap(),
+        Clock::system(),
+        |config, _| {
+            config.dev_login = false;
+        },
+    )
+    .await;
+    let response = vault_no_dev
+        .http
+        .post(format!("{}/coach/dev-login", vault_no_dev.url))
+        .header(header::ORIGIN, &vault_no_dev.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

@@ -127,6 +127,31 @@ pub fn kept_by_departments() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
+/// The demo coach's login (the development coach login, `POST /coach/dev-login`).
+pub const DEV_COACH_LOGIN: (&str, &str) = ("dev", "coach");
+
+/// Puts the demo coach on the coach list: Sanne Bakker, debt counselling, who logs in
+/// with the development coach login. Call after [`seed_departments`].
+pub async fn seed_coach(coaches: &crate::auth::coaches::Coaches) -> Result<()> {
+    if coaches
+        .by_login(DEV_COACH_LOGIN.0, DEV_COACH_LOGIN.1)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    coaches
+        .add(&crate::auth::coaches::NewCoach {
+            id: "demo-coach",
+            name: "Sanne Bakker",
+            department: "schuldhulpverlening",
+            provider: DEV_COACH_LOGIN.0,
+            subject: DEV_COACH_LOGIN.1,
+        })
+        .await
+        .map(|_| ())
+}
+
 /// Creates Henk's vault with his situation, unless he already has records.
 pub async fn seed_henk(context: &Context, residents: &Residents) -> Result<()> {
     let henk = residents.ensure_resident(DEV_ISSUER, HENK).await?;

@@ -147,6 +147,41 @@ pub async fn dev_login(
     Ok(([(header::SET_COOKIE, cookie)], see_other("/portal")).into_response())
 }
 
+/// The development coach login of `kluis dev`: a session as the demo coach.
+pub async fn dev_coach_login(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    request: Request,
+) -> Result<Response, PortalError> {
+    let t = visitor.texts;
+    let own_origin = state.site.public_url.trim_end_matches('/');
+    if request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        != Some(own_origin)
+    {
+        return Err(Error::CsrfRejected).or_page(t);
+    }
+    let (provider, subject) = crate::dev::DEV_COACH_LOGIN;
+    let coach = state
+        .coaching
+        .coaches()
+        .by_login(provider, subject)
+        .await
+        .or_page(t)?
+        .ok_or(Error::Forbidden("the demo coach is not on the coach list"))
+        .or_page(t)?;
+    tracing::warn!(login_method = "dev", "development coach login used");
+    let session = state
+        .sessions
+        .create(&Principal::Coach(coach), "dev", None)
+        .await
+        .or_page(t)?;
+    let cookie = set_cookie(&state.site, SESSION_COOKIE, &session.token, "/", None);
+    Ok(([(header::SET_COOKIE, cookie)], see_other("/coach")).into_response())
+}
+
 /// One line of my history.
 pub struct HistoryLine {
     /// When.

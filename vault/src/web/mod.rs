@@ -170,7 +170,9 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         )
         .route("/portal/logout", post(account::logout));
     if dev_login {
-        router.route("/portal/dev-login", post(account::dev_login))
+        router
+            .route("/portal/dev-login", post(account::dev_login))
+            .route("/coach/dev-login", post(account::dev_coach_login))
     } else {
         router
     }

@@ -86,6 +86,9 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     kluis::dev::seed_requests(&context, app.residents(), app.consent())
         .await
         .map_err(|e| fail(1, format!("asking Henk for access: {e}")))?;
+    kluis::dev::seed_coach(app.coaching().coaches())
+        .await
+        .map_err(|e| fail(1, format!("adding the demo coach: {e}")))?;
     tracing::warn!("development vault with the development login: NOT FOR PRODUCTION");
     let kept = if data.is_some() {
         "kept after exit"
@@ -98,6 +101,7 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
         "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
 listening on {url}
   portal:         {url}/ (press \"Inloggen als testpersoon\" to open Henk's vault)
+  coach:          {url}/ (press \"Inloggen als testcoach\"; in another browser, Henk lets her look along)
   data directory: {dir} ({kept})
   log in as Henk: curl -s -X POST {url}/dev/login -H 'content-type: application/json' -d '{{\"subject\":\"henk\"}}'
   then:           curl -s {url}/v1/me/records -H 'authorization: Bearer <token>'
