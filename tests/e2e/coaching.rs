@@ -703,11 +703,10 @@ async fn a_yes_on_henks_behalf_is_undone_by_dit_klopt_niet_and_flagged() {
         .set_national_id(henk_id, "bsn", crate::consent::BSNS[0])
         .await
         .unwrap();
+    // Henk lets Sanne see his debts, and (ticked one by one) his children and care needs.
     let code = code_of(&sanne).await;
-    assert_eq!(
-        let_in(&henk, &code, &[DEBTS]).await.0,
-        StatusCode::SEE_OTHER
-    );
+    let parts = [DEBTS, "kinderen.situatie", "zorg.ondersteuningsbehoefte"];
+    assert_eq!(let_in(&henk, &code, &parts).await.0, StatusCode::SEE_OTHER);
     let look = residents_of(&sanne).await.remove(0);
     let ask = |activity: &str, categories: &[&str]| kluis_proto::consent::NewAccessRequest {
         resident: kluis_proto::consent::ResidentIdentifier::NationalId {
@@ -732,10 +731,47 @@ async fn a_yes_on_henks_behalf_is_undone_by_dit_klopt_niet_and_flagged() {
         .await
         .unwrap();
 
-    // Sanne sees both requests; the special one cannot be answered by her.
+    let income = TestDepartment::register_demo(&vault, "werk-en-inkomen").await;
+    let outside = income
+        .client(&vault)
+        .request_access(&ask("bijstand-aanvraag", &[INCOME]))
+        .await;
+    let outside = match outside {
+        Ok(asked) => asked,
+        Err(e) => panic!("{e}"),
+    };
+
+    // Sanne sees the requests within the parts Henk chose, and only those.
     let (_, page) = sanne.get(&format!("/coach/residents/{look}")).await;
     assert!(page.contains("Vraag van Schuldhulpverlening"), "{page}");
     assert!(page.contains("Vraag van Jeugd en Gezin"), "{page}");
+    assert!(!page.contains("Vraag van Werk en Inkomen"), "{page}");
+    let outside_page = format!("/coach/residents/{look}/requests/{}", outside.id);
+    let (status, page) = sanne.get(&outside_page).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        page.contains("De inwoner heeft dit niet voor u opengezet"),
+        "{page}"
+    );
+    let (status, _) = sanne
+        .post(
+            &format!("/coach/residents/{look}"),
+            &outside_page,
+            &[("channel", "phone"), ("said_yes", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        income
+            .client(&vault)
+            .request_status(outside.id)
+            .await
+            .unwrap()
+            .state,
+        kluis_proto::consent::RequestState::Pending
+    );
+
+    // The special one cannot be answered by her.
     let special_page = format!("/coach/residents/{look}/requests/{}", special.id);
     let (_, page) = sanne.get(&special_page).await;
     assert!(
@@ -852,6 +888,79 @@ async fn a_yes_on_henks_behalf_is_undone_by_dit_klopt_niet_and_flagged() {
     assert_eq!(result["disputed"][0]["statement"], statement.as_str());
     assert_eq!(result["disputed"][0]["coach"], "sanne");
     assert_eq!(result["refused"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_removed_coach_is_refused_at_the_next_page_and_her_look_alongs_end() {
+    let (vault, _provider, _) = vault_with_coaches().await;
+    let sanne = Session::coach(&vault, "coach-sanne").await;
+    let token = bearer_of(&sanne).await;
+    let (henk, _) = henk(&vault).await;
+    let code = code_of(&sanne).await;
+    assert_eq!(
+        let_in(&henk, &code, &[DEBTS]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let look = residents_of(&sanne).await.remove(0);
+
+    vault
+        .app
+        .coaching()
+        .remove_coach(&crate::support::ctx(), "sanne")
+        .await
+        .unwrap();
+    let (status, _) = sanne
+        .get(&format!("/coach/residents/{look}/records/{DEBTS}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "sent back to the start to log in"
+    );
+    let got = status_and_json(
+        vault
+            .http
+            .get(format!("{}/v1/coach/residents", vault.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
+    let (_, page) = henk.get("/portal/coach").await;
+    assert!(page.contains("Er kijkt nu niemand mee."), "{page}");
+    let (_, history) = henk.get("/portal/history").await;
+    assert!(
+        history.contains("Sanne Bakker werkt niet meer als coach."),
+        "{history}"
+    );
+
+    // Her id is not given to anyone else, and her login gets no session.
+    let again = vault
+        .app
+        .coaching()
+        .coaches()
+        .add(&NewCoach {
+            id: "sanne",
+            name: "Sanne Bakker",
+            department: "schuldhulpverlening",
+            provider: "staff",
+            subject: "coach-bram",
+        })
+        .await;
+    assert!(matches!(again, Err(kluis::Error::Conflict(_))), "{again:?}");
+    let browser = Browser::default();
+    let landed = browser
+        .walk(
+            &format!("{}/login/staff", vault.url),
+            "coach-sanne",
+            &vault.url,
+            &|u| u,
+            None,
+        )
+        .await;
+    assert_eq!(landed.status, StatusCode::FORBIDDEN, "{}", landed.body);
 }
 
 #[tokio::test]

@@ -1,3 +1,4 @@
+// Long: the whole demo (Henk, the departments, their requests, the coach) is one story told in one place.
 //! The demo world of `kluis dev`: Henk's vault and three departments.
 //!
 //! Henk (41) is the persona of `USERS.md`: a single father of Sanne (9) who lost his job

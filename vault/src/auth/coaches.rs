@@ -4,7 +4,9 @@
 //! name residents see, the department under whose responsibility they look, and the staff
 //! login (provider and subject) that makes them this coach. A staff login matches a coach
 //! only while the coach is on the list; removing a coach ends their sessions' use at the
-//! next page (every coach page checks the list). Every change is logged.
+//! next page (every coach page checks the list), and an id is never given to another login
+//! or department, so an old session can never come back as someone else. Every change is
+//! logged.
 
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
@@ -70,7 +72,8 @@ impl Coaches {
         Ok(self.store.coaches().await?)
     }
 
-    /// Registers (or re-registers, replacing the old entry) a coach.
+    /// Registers a coach, or changes the name of one registered with the same login and
+    /// department. A removed coach's id is never given out again.
     pub async fn add(&self, new: &NewCoach<'_>) -> Result<CoachRow> {
         let invalid = |why: &str| Err(Error::InvalidParameter(why.into()));
         if !crate::ids::is_id(new.id) {
@@ -97,7 +100,27 @@ impl Coaches {
                 ));
             }
         }
-        let taken = self.store.coaches().await?.into_iter().any(|c| {
+        let coaches = self.store.coaches().await?;
+        if let Some(old) = coaches.iter().find(|c| c.id == new.id) {
+            // An id stays with one person and one department: sessions and look-alongs
+            // name the id, and residents chose that person.
+            if old.removed_at.is_some() {
+                return Err(Error::Conflict(
+                    "this id belonged to a removed coach; give the coach a new id",
+                ));
+            }
+            if (
+                old.provider.as_str(),
+                old.subject.as_str(),
+                old.department.as_str(),
+            ) != (new.provider, subject, new.department)
+            {
+                return Err(Error::Conflict(
+                    "this coach is registered with another login or department; remove them and add them under a new id",
+                ));
+            }
+        }
+        let taken = coaches.iter().any(|c| {
             c.id != new.id
                 && c.removed_at.is_none()
                 && c.provider == new.provider

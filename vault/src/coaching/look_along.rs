@@ -1,12 +1,12 @@
-//! Codes, starting and ending a look-along, help signals, and what a coach may open.
+//! Codes, starting and ending a look-along, and help signals.
 
 use super::{CODE_LIFETIME, CONVERSATION, Coaching, MAX_DAYS};
 use crate::audit::Context;
 use crate::audit::entry::{Action, Outcome};
-use crate::auth::coaches::{CoachPrincipal, actor};
+use crate::auth::coaches::CoachPrincipal;
 use crate::crypto::{random_bytes, sha256};
 use crate::residents::ResidentId;
-use crate::store::{CoachCodeRow, CoachRow, HelpReason, HelpSignal, LookAlongRow};
+use crate::store::{CoachCodeRow, CoachRow, HelpReason, HelpSignal, LookAlongChange, LookAlongRow};
 use crate::{Error, Result};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use std::collections::BTreeSet;
@@ -87,9 +87,7 @@ impl Coaching {
             return Ok(None);
         };
         match self.store.coach_code(&code_hash(&code)).await? {
-            Some(row) if self.clock.now() < row.expires_at => {
-                Ok(self.coaches.current(&row.coach).await.ok())
-            }
+            Some(row) if self.clock.now() < row.expires_at => self.active_coach(&row.coach).await,
             _ => Ok(None),
         }
     }
@@ -106,12 +104,21 @@ impl Coaching {
             .collect();
         let mut out = Vec::new();
         for id in ids {
-            if let Ok(row) = self.coaches.current(&id).await {
+            if let Some(row) = self.active_coach(&id).await? {
                 out.push(row);
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// Coach `id` while on the list; `None` once removed (a store failure is an error).
+    async fn active_coach(&self, id: &str) -> Result<Option<CoachRow>> {
+        Ok(self
+            .coaches
+            .get(id)
+            .await?
+            .filter(|c| c.removed_at.is_none()))
     }
 
     /// The resident lets a coach look along.
@@ -242,12 +249,13 @@ impl Coaching {
 
     /// The resident ends a look-along at once.
     pub async fn end(&self, context: &Context, resident: ResidentId, id: Uuid) -> Result<()> {
-        let mut row = self.own(resident, id).await?;
+        let row = self.own(resident, id).await?;
         if !self.in_force(&row) {
             return Ok(());
         }
-        row.ended_at = Some(self.clock.now());
-        self.store.put_look_along(&row).await?;
+        self.store
+            .change_look_along(row.id, &LookAlongChange::End(self.clock.now()))
+            .await?;
         let coach = self.coach_row(&row.coach).await?;
         let mut entry = self.entry(
             Action::LookAlong,
@@ -276,12 +284,12 @@ impl Coaching {
                 "no coach looks along with you now; let one look along first",
             ));
         }
-        for mut row in rows.iter().cloned() {
-            row.help = Some(HelpSignal {
-                reason,
-                at: self.clock.now(),
-            });
-            self.store.put_look_along(&row).await?;
+        let signal = LookAlongChange::Help(HelpSignal {
+            reason,
+            at: self.clock.now(),
+        });
+        for row in &rows {
+            self.store.change_look_along(row.id, &signal).await?;
             let coach = self.coach_row(&row.coach).await?;
             let mut entry = self.entry(
                 Action::LookAlong,
@@ -299,6 +307,36 @@ impl Coaching {
         Ok(rows.len())
     }
 
+    /// The operator removes coach `id`: they can no longer log in, and every look-along
+    /// of theirs ends now (each logged about its resident).
+    pub async fn remove_coach(&self, context: &Context, id: &str) -> Result<CoachRow> {
+        let coach = self.coaches.remove(id).await?;
+        let now = self.clock.now();
+        for row in self.store.look_alongs_of_coach(id).await? {
+            if !self.in_force(&row) {
+                continue;
+            }
+            self.store
+                .change_look_along(row.id, &LookAlongChange::End(now))
+                .await?;
+            let mut entry = self.entry(
+                Action::LookAlong,
+                Outcome::Done,
+                crate::audit::entry::Actor::Operator,
+                row.resident,
+                &coach,
+            );
+            entry
+                .details
+                .insert("change".into(), "ended: coach removed".into());
+            entry
+                .details
+                .insert("look_along".into(), row.id.to_string());
+            self.log(context, entry).await?;
+        }
+        Ok(coach)
+    }
+
     /// One of the resident's own look-alongs (any state); another's is `NotFound`.
     async fn own(&self, resident: ResidentId, id: Uuid) -> Result<LookAlongRow> {
         match self.store.look_along(id).await? {
@@ -309,147 +347,5 @@ impl Coaching {
 
     pub(super) async fn coach_row(&self, id: &str) -> Result<CoachRow> {
         self.coaches.get(id).await?.ok_or(Error::NotFound("coach"))
-    }
-
-    /// What coach `coach` may open of look-along `id`: the look-along, if it is theirs and
-    /// in force, with the coach's register entry. Anything else is refused, and a refusal
-    /// about a real look-along is logged about its resident.
-    pub async fn open(
-        &self,
-        context: &Context,
-        coach: &CoachPrincipal,
-        id: Uuid,
-    ) -> Result<(LookAlongRow, CoachRow)> {
-        let me = self.coaches.current(&coach.id).await?;
-        let Some(row) = self.store.look_along(id).await? else {
-            return Err(Error::NotFound("look-along"));
-        };
-        if row.coach != me.id || !self.in_force(&row) {
-            self.refusal(context, &me, &row, None, "look_along_not_in_force")
-                .await?;
-            return Err(Error::Forbidden(
-                "this resident does not let you look along (any more)",
-            ));
-        }
-        Ok((row, me))
-    }
-
-    /// Logs a refused look by `coach` at `row` (a category, or the resident's page).
-    pub(super) async fn refusal(
-        &self,
-        context: &Context,
-        coach: &CoachRow,
-        row: &LookAlongRow,
-        category: Option<&str>,
-        reason: &str,
-    ) -> Result<()> {
-        let mut entry = self.entry(
-            Action::CoachView,
-            Outcome::Refused,
-            actor(coach),
-            row.resident,
-            coach,
-        );
-        entry.reason = Some(reason.to_owned());
-        entry.categories = category.map(str::to_owned).into_iter().collect();
-        entry
-            .details
-            .insert("look_along".into(), row.id.to_string());
-        self.log(context, entry).await
-    }
-
-    /// Coach `coach` looks at category `category` of look-along `id`: the current record
-    /// (`None` when the resident has not filled it in), logged. A category not allowed is
-    /// refused and logged.
-    pub async fn view(
-        &self,
-        context: &Context,
-        coach: &CoachPrincipal,
-        id: Uuid,
-        category: &str,
-    ) -> Result<Option<kluis_proto::records::Record>> {
-        let (row, me) = self.open(context, coach, id).await?;
-        self.residents.catalogue().get(category)?;
-        if !row.categories.iter().any(|c| c == category) {
-            self.refusal(context, &me, &row, Some(category), "category_not_allowed")
-                .await?;
-            return Err(Error::Forbidden(
-                "the resident did not let you see this part",
-            ));
-        }
-        let mut entry = self.entry(
-            Action::CoachView,
-            Outcome::Allowed,
-            actor(&me),
-            row.resident,
-            &me,
-        );
-        entry.categories = vec![category.to_owned()];
-        entry
-            .details
-            .insert("look_along".into(), row.id.to_string());
-        // Fail closed: no durable entry, no data.
-        self.log(context, entry).await?;
-        match self.residents.read(row.resident, category, None).await {
-            Ok(record) => Ok(Some(record)),
-            Err(Error::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Coach `coach` asks for the scheme suggestions of look-along `id`'s resident: the
-    /// resident, if they let the coach see them (logged as a look); refused and logged if
-    /// not.
-    pub async fn look_at_schemes(
-        &self,
-        context: &Context,
-        coach: &CoachPrincipal,
-        id: Uuid,
-    ) -> Result<ResidentId> {
-        let (row, me) = self.open(context, coach, id).await?;
-        if !row.may_see_schemes {
-            self.refusal(context, &me, &row, None, "schemes_not_allowed")
-                .await?;
-            return Err(Error::Forbidden(
-                "the resident did not let you see their scheme suggestions",
-            ));
-        }
-        let mut entry = self.entry(
-            Action::CoachView,
-            Outcome::Allowed,
-            actor(&me),
-            row.resident,
-            &me,
-        );
-        entry
-            .details
-            .insert("look_along".into(), row.id.to_string());
-        entry.details.insert("page".into(), "schemes".into());
-        self.log(context, entry).await?;
-        Ok(row.resident)
-    }
-
-    /// Coach `coach` opens the page of look-along `id` (the allowed parts, without their
-    /// contents): logged as a look at the resident.
-    pub async fn look_at_resident(
-        &self,
-        context: &Context,
-        coach: &CoachPrincipal,
-        id: Uuid,
-    ) -> Result<LookAlongRow> {
-        let (row, me) = self.open(context, coach, id).await?;
-        let mut entry = self.entry(
-            Action::CoachView,
-            Outcome::Allowed,
-            actor(&me),
-            row.resident,
-            &me,
-        );
-        entry
-            .details
-            .insert("look_along".into(), row.id.to_string());
-        entry.details.insert("page".into(), "overview".into());
-        self.log(context, entry).await?;
-        Ok(row)
     }
 }

@@ -21,16 +21,19 @@
 //!   and can say it is wrong, which revokes the grant and flags the statement. Never for
 //!   special-category data.
 //!
-//! - `look_along`: codes, starting, ending, help signals, and what a coach may open.
+//! - `look_along`: codes, starting, ending, help signals.
+//! - `looks`: what a coach may open, each look and refusal logged.
 //! - `proposals`: proposing, confirming and declining changes.
 //! - `witness`: approving on the resident's behalf, and the resident's answer.
 
 mod look_along;
+mod looks;
 mod proposals;
 mod witness;
 
 pub use look_along::{Choice, Length, Via};
 pub use proposals::Proposal;
+pub use witness::ONLY_THE_RESIDENT;
 
 use crate::Result;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};

@@ -1,3 +1,4 @@
+// Long: the look-along rules are one world of coaches, codes and residents; each test builds on the same set-up.
 //! The look-along rules against the in-memory store: codes work once and for ten
 //! minutes, a look-along ends by time or at once, a coach sees only what was allowed (and
 //! every refusal is logged about the resident), proposals pass the schema and are stored
@@ -164,6 +165,7 @@ async fn a_coach_sees_only_the_allowed_parts_while_the_look_along_lasts() {
         .view(&ctx(), &w.anna, row.id, DEBTS)
         .await
         .unwrap()
+        .1
         .unwrap();
     assert_eq!(seen.data, debts(812.5));
     assert!(
@@ -171,6 +173,7 @@ async fn a_coach_sees_only_the_allowed_parts_while_the_look_along_lasts() {
             .view(&ctx(), &w.anna, row.id, INCOME)
             .await
             .unwrap()
+            .1
             .is_none(),
         "allowed but empty"
     );
@@ -409,7 +412,14 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
     let (code, _) = w.coaching.issue_code(&w.anna).await.unwrap();
     let look = w
         .coaching
-        .start(&ctx(), w.henk, &choice(&code, &[DEBTS]))
+        .start(
+            &ctx(),
+            w.henk,
+            &choice(
+                &code,
+                &[DEBTS, "kinderen.situatie", "zorg.ondersteuningsbehoefte"],
+            ),
+        )
         .await
         .unwrap();
     let request = ask(&w, &debts_department, "schuldhulp-traject", &[DEBTS]).await;
@@ -453,6 +463,33 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
         Err(Error::NotFound(_))
     ));
 
+    // A request for more than the resident lets the coach see: refused.
+    let wider = ask(
+        &w,
+        &debts_department,
+        "schuldhulp-traject",
+        &[DEBTS, INCOME],
+    )
+    .await;
+    assert!(matches!(
+        w.coaching
+            .approve_as_witness(&ctx(), &w.anna, (look.id, wider), Channel::Phone)
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    let (_, listed) = w
+        .coaching
+        .look_at_resident(&ctx(), &w.anna, look.id)
+        .await
+        .unwrap();
+    let mut listed: Vec<uuid::Uuid> = listed.iter().map(|r| r.id).collect();
+    listed.sort();
+    let mut expected = vec![request, special];
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "the coach sees only requests within the parts"
+    );
     let statement = w
         .coaching
         .approve_as_witness(&ctx(), &w.anna, (look.id, request), Channel::Phone)
@@ -517,5 +554,66 @@ async fn a_yes_on_the_residents_behalf_needs_a_statement_and_is_undone_by_dit_kl
         report["refused"].as_array().unwrap().len(),
         1,
         "the special-category try"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_coach_is_out_for_good_and_their_look_alongs_end() {
+    let w = world().await;
+    let (code, _) = w.coaching.issue_code(&w.anna).await.unwrap();
+    let look = w
+        .coaching
+        .start(&ctx(), w.henk, &choice(&code, &[DEBTS]))
+        .await
+        .unwrap();
+    let (late_code, _) = w.coaching.issue_code(&w.anna).await.unwrap();
+    let coaches = w.coaching.coaches();
+    let again = |subject: &'static str, department: &'static str| NewCoach {
+        id: "anna",
+        name: "Anna de Vries",
+        department,
+        provider: "staff",
+        subject,
+    };
+    assert!(
+        coaches.add(&again("anna", "schuldhulp")).await.is_ok(),
+        "the same login may change its name"
+    );
+    assert!(matches!(
+        coaches.add(&again("someone-else", "schuldhulp")).await,
+        Err(Error::Conflict(_))
+    ));
+    w.coaching.remove_coach(&ctx(), "anna").await.unwrap();
+    assert!(w.coaching.of_resident(w.henk).await.unwrap().is_empty());
+    assert!(matches!(
+        w.coaching.view(&ctx(), &w.anna, look.id, DEBTS).await,
+        Err(Error::Unauthenticated(_))
+    ));
+    assert!(
+        matches!(
+            coaches.add(&again("anna", "schuldhulp")).await,
+            Err(Error::Conflict(_))
+        ),
+        "a removed coach's id is never given out again"
+    );
+    assert!(
+        matches!(
+            w.coaching
+                .start(&ctx(), w.henk, &choice(&late_code, &[DEBTS]))
+                .await,
+            Err(Error::Forbidden(_))
+        ),
+        "their last code is dead too"
+    );
+    let ended =
+        w.s.log()
+            .await
+            .into_iter()
+            .rfind(|e| e.action == Action::LookAlong)
+            .unwrap();
+    assert_eq!(ended.actor, Actor::Operator);
+    assert_eq!(
+        ended.details.get("change").map(String::as_str),
+        Some("ended: coach removed")
     );
 }

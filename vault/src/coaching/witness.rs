@@ -14,11 +14,15 @@ use crate::{Error, Result};
 use kluis_proto::coaching::Channel;
 use uuid::Uuid;
 
+/// Why a witness approval of special-category data is refused.
+pub const ONLY_THE_RESIDENT: &str =
+    "a request for special-category data can only be answered by the resident";
+
 impl Coaching {
     /// Coach `coach` approves request `request` of the resident of look-along `id` on their
-    /// behalf, on a witness statement made through `channel`. Refused (and logged) for a
-    /// request touching special-category data; a request that is not the resident's, or
-    /// no longer pending, is refused too.
+    /// behalf, on a witness statement made through `channel`. Only a request within the
+    /// parts the resident lets the coach see, still pending, and touching no
+    /// special-category data (refused and logged otherwise).
     pub async fn approve_as_witness(
         &self,
         context: &Context,
@@ -26,14 +30,18 @@ impl Coaching {
         (id, request): (Uuid, Uuid),
         channel: Channel,
     ) -> Result<WitnessRow> {
-        let (look_along, me) = self.open(context, coach, id).await?;
+        let (look_along, me, view) = self.look_at_request(context, coach, (id, request)).await?;
         let resident = look_along.resident;
-        let view = self.consent.resident_request(resident, request).await?;
         if view.state != kluis_proto::consent::RequestState::Pending {
             return Err(Error::Conflict("this request has already been decided"));
         }
         let categories: Vec<String> = view.categories.iter().map(|c| c.id.clone()).collect();
-        if view.categories.iter().any(|c| c.special_category) {
+        // From the catalogue itself: a category it does not know counts as special.
+        let catalogue = self.residents.catalogue();
+        let special = categories
+            .iter()
+            .any(|c| catalogue.get(c).map_or(true, |c| c.info.special_category));
+        if special {
             let mut entry = self.entry(
                 Action::WitnessStatement,
                 Outcome::Refused,
@@ -45,9 +53,7 @@ impl Coaching {
             entry.request = Some(request);
             entry.categories = categories;
             self.log(context, entry).await?;
-            return Err(Error::Forbidden(
-                "a request for special-category data can only be answered by the resident",
-            ));
+            return Err(Error::Forbidden(ONLY_THE_RESIDENT));
         }
         let mut row = WitnessRow {
             id: Uuid::new_v4(),
@@ -64,6 +70,14 @@ impl Coaching {
             answered_at: None,
         };
         // The statement is kept before the grant exists: no grant without its statement.
+        // Until the grant is issued it shows nowhere (it may never be, if the request was
+        // decided meanwhile).
+        self.store.put_witness(&row).await?;
+        let grant = self
+            .consent
+            .approve_witnessed(context, resident, request, (actor(&me), row.id))
+            .await?;
+        row.grant = Some(grant.id);
         self.store.put_witness(&row).await?;
         let mut entry = self.entry(
             Action::WitnessStatement,
@@ -73,6 +87,7 @@ impl Coaching {
             &me,
         );
         entry.request = Some(request);
+        entry.grant = row.grant;
         entry.categories = row.categories.clone();
         entry.details.insert("statement".into(), row.id.to_string());
         entry
@@ -86,12 +101,6 @@ impl Coaching {
                 .unwrap_or_default(),
         );
         self.log(context, entry).await?;
-        let grant = self
-            .consent
-            .approve_witnessed(context, resident, request, (actor(&me), row.id))
-            .await?;
-        row.grant = Some(grant.id);
-        self.store.put_witness(&row).await?;
         Ok(row)
     }
 

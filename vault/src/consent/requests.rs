@@ -292,10 +292,14 @@ impl Consent {
         decision.valid_until = None;
         let mut issued = self.grant_entry(Action::Grant, Outcome::Done, actor, &grant, activity);
         if let Some(statement) = statement {
-            decision
-                .details
-                .insert("witness_statement".into(), statement.clone());
-            issued.details.insert("witness_statement".into(), statement);
+            for entry in [&mut decision, &mut issued] {
+                entry
+                    .details
+                    .insert("witness_statement".into(), statement.clone());
+                if let Actor::Coach { id, .. } = &entry.actor {
+                    entry.details.insert("coach".into(), id.clone());
+                }
+            }
         }
         self.audit.record(context, decision).await?;
         self.audit.record(context, issued).await?;

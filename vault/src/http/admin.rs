@@ -183,9 +183,10 @@ async fn add_coach(
 
 async fn remove_coach(
     State(coaching): State<Coaching>,
+    State(clock): State<Clock>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>> {
-    let row = coaching.coaches().remove(&id).await?;
+    let row = coaching.remove_coach(&Context::new(&clock), &id).await?;
     tracing::info!(coach = %row.id, "coach removed");
     Ok(Json(coach_view(&row)))
 }

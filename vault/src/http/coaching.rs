@@ -220,6 +220,7 @@ pub async fn record(
     coaching
         .view(&context, &coach, id, &category)
         .await?
+        .1
         .map(Json)
         .ok_or(Error::NotFound("record"))
 }

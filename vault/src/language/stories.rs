@@ -104,6 +104,7 @@ pub fn history_story(
         },
         (Action::LookAlong, _) => match entry.details.get("change").map(String::as_str) {
             Some("ended") => plain(fill("story.look_along_ended")),
+            Some("ended: coach removed") => plain(fill("story.look_along_coach_removed")),
             Some("help asked") => plain(fill("story.help_asked")),
             _ => listed(
                 "story.look_along_started",

@@ -144,6 +144,33 @@ impl Schemes {
 
     /// Evaluates every scheme for the resident and writes the receipt.
     pub async fn evaluate(&self, context: &Context, resident: ResidentId) -> Result<Evaluation> {
+        let (evaluation, read) = self.evaluate_quietly(resident).await?;
+        let (id, version, hash) = self.rules.identity();
+        let mut entry = self.own_entry(Action::SchemeCheck, resident);
+        entry.categories = read;
+        let suggested: Vec<&str> = evaluation.shown().map(|s| s.scheme.id.as_str()).collect();
+        entry.details.insert("rule_set".into(), id.to_owned());
+        entry
+            .details
+            .insert("rule_set_version".into(), version.to_string());
+        entry
+            .details
+            .insert("rule_set_hash".into(), hash.to_owned());
+        entry
+            .details
+            .insert("suggested".into(), suggested.join(","));
+        self.audit.record(context, entry).await?;
+        Ok(evaluation)
+    }
+
+    /// The resident's suggestions without a receipt of their own: for a coach the resident
+    /// let see them, whose look the caller has logged.
+    pub async fn suggestions(&self, resident: ResidentId) -> Result<Evaluation> {
+        Ok(self.evaluate_quietly(resident).await?.0)
+    }
+
+    /// Every scheme's outcome, and the categories read for it.
+    async fn evaluate_quietly(&self, resident: ResidentId) -> Result<(Evaluation, Vec<String>)> {
         let mut categories = facts::categories();
         categories.push(HIDDEN);
         let records = self.records(resident, &categories).await?;
@@ -161,24 +188,9 @@ impl Schemes {
             })
             .collect();
         let evaluation = Evaluation { facts, suggestions };
-        let (id, version, hash) = self.rules.identity();
-        let mut entry = self.own_entry(Action::SchemeCheck, resident);
         let mut read: Vec<String> = records.into_keys().collect();
         read.sort();
-        entry.categories = read;
-        let suggested: Vec<&str> = evaluation.shown().map(|s| s.scheme.id.as_str()).collect();
-        entry.details.insert("rule_set".into(), id.to_owned());
-        entry
-            .details
-            .insert("rule_set_version".into(), version.to_string());
-        entry
-            .details
-            .insert("rule_set_hash".into(), hash.to_owned());
-        entry
-            .details
-            .insert("suggested".into(), suggested.join(","));
-        self.audit.record(context, entry).await?;
-        Ok(evaluation)
+        Ok((evaluation, read))
     }
 
     fn own_entry(&self, action: Action, resident: ResidentId) -> Entry {

@@ -713,11 +713,47 @@ async fn coaching(store: &dyn Store, resident: Uuid) -> LookAlongRow {
     for row in [&later, &first, &other] {
         store.put_look_along(row).await.expect("put");
     }
-    let ended = LookAlongRow {
-        ended_at: Some(t(50)),
-        ..first.clone()
+    let help = HelpSignal {
+        reason: HelpReason::Call,
+        at: t(40),
     };
-    store.put_look_along(&ended).await.expect("replace");
+    let ended = store
+        .change_look_along(first.id, &LookAlongChange::End(t(50)))
+        .await
+        .expect("end")
+        .expect("there");
+    assert_eq!(ended.ended_at, Some(t(50)));
+    let after = store
+        .change_look_along(first.id, &LookAlongChange::Help(help.clone()))
+        .await
+        .expect("help")
+        .expect("there");
+    assert_eq!(
+        after, ended,
+        "an ended look-along takes no help signal, and stays ended"
+    );
+    assert_eq!(
+        store
+            .change_look_along(first.id, &LookAlongChange::End(t(60)))
+            .await
+            .expect("end again"),
+        Some(ended.clone()),
+        "ending twice keeps the first end"
+    );
+    let helped = store
+        .change_look_along(later.id, &LookAlongChange::Help(help.clone()))
+        .await
+        .expect("help")
+        .expect("there");
+    assert_eq!(helped.help, Some(help));
+    assert_eq!(
+        store
+            .change_look_along(Uuid::new_v4(), &LookAlongChange::End(t(1)))
+            .await
+            .expect("none"),
+        None
+    );
+    let later = helped;
     assert_eq!(
         store.look_alongs_of_resident(resident).await.expect("list"),
         vec![ended.clone(), later.clone()],

@@ -157,6 +157,7 @@ forward!(CoachStore {
     read coach_code(code_hash: &[u8; 32]) -> Option<CoachCodeRow>;
     write take_coach_code(code_hash: &[u8; 32]) -> Option<CoachCodeRow>;
     write put_look_along(row: &LookAlongRow) -> ();
+    write change_look_along(id: Uuid, change: &LookAlongChange) -> Option<LookAlongRow>;
     read look_along(id: Uuid) -> Option<LookAlongRow>;
     read look_alongs_of_resident(resident: Uuid) -> Vec<LookAlongRow>;
     read look_alongs_of_coach(coach: &str) -> Vec<LookAlongRow>;

@@ -572,6 +572,20 @@ impl CoachStore for MemoryStore {
         Ok(())
     }
 
+    async fn change_look_along(
+        &self,
+        id: Uuid,
+        change: &LookAlongChange,
+    ) -> StoreResult<Option<LookAlongRow>> {
+        let mut state = self.state();
+        let Some(row) = state.look_alongs.get(&id).cloned() else {
+            return Ok(None);
+        };
+        let changed = change.apply(row);
+        state.look_alongs.insert(id, changed.clone());
+        Ok(Some(changed))
+    }
+
     async fn look_along(&self, id: Uuid) -> StoreResult<Option<LookAlongRow>> {
         Ok(self.state().look_alongs.get(&id).cloned())
     }

@@ -136,8 +136,15 @@ pub trait CoachStore: Send + Sync {
     /// Removes and returns the code with this hash: a code works once only. Durable on
     /// return.
     async fn take_coach_code(&self, code_hash: &[u8; 32]) -> StoreResult<Option<CoachCodeRow>>;
-    /// Stores (or replaces) a look-along by id. Durable on return.
+    /// Stores a new look-along. Durable on return.
     async fn put_look_along(&self, row: &LookAlongRow) -> StoreResult<()>;
+    /// Makes `change` to look-along `id` atomically; returns the row afterwards (none if
+    /// there is no such look-along). Durable on return.
+    async fn change_look_along(
+        &self,
+        id: Uuid,
+        change: &LookAlongChange,
+    ) -> StoreResult<Option<LookAlongRow>>;
     /// One look-along.
     async fn look_along(&self, id: Uuid) -> StoreResult<Option<LookAlongRow>>;
     /// Every look-along of a resident, oldest first.

@@ -1,3 +1,4 @@
+// Long: every row the store keeps, one type after another; split, they would only point at each other.
 //! The rows the storage port stores: ids, keyed hashes, wrapped keys, sealed bytes and
 //! metadata. No row holds a plaintext record or a national identifier.
 
@@ -375,6 +376,32 @@ pub struct HelpSignal {
     pub reason: HelpReason,
     /// When they asked.
     pub at: DateTime<Utc>,
+}
+
+/// One change to a look-along, applied atomically by the store (so that a help signal and
+/// the resident's "stop" at the same moment both hold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookAlongChange {
+    /// It ends at this time (unless it ended already).
+    End(DateTime<Utc>),
+    /// The resident asks for help (unless it ended).
+    Help(HelpSignal),
+}
+
+impl LookAlongChange {
+    /// `row` with this change made.
+    pub fn apply(&self, mut row: LookAlongRow) -> LookAlongRow {
+        match self {
+            LookAlongChange::End(at) => {
+                row.ended_at = row.ended_at.or(Some(*at));
+            }
+            LookAlongChange::Help(signal) if row.ended_at.is_none() => {
+                row.help = Some(signal.clone());
+            }
+            LookAlongChange::Help(_) => {}
+        }
+        row
+    }
 }
 
 /// A resident lets a coach look along: which parts, how long, and what else the coach

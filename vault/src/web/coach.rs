@@ -1,4 +1,4 @@
-// Long: the coach's four pages (residents, one resident, one part, a proposal) share one extractor and one refusal page.
+// Long: the coach's pages (residents, one resident, one part, schemes, a proposal) share one extractor and one refusal page.
 //! The coach's pages: "Mijn inwoners" (who lets them look along now, help signals first,
 //! and a one-time code to show a resident), one resident's allowed parts, one part
 //! read-only with the resident's own labels, and the form to propose a change.
@@ -8,7 +8,7 @@
 //! refusal is a page that says why, in the coach's language.
 
 use super::form::{self, Control, Errors, Values, Widget};
-use super::look_along::reason_text;
+use super::help::reason_text;
 use super::records::{Block, blocks_of};
 use super::{Page, PortalError, read_form, render, see_other};
 use crate::Error;
@@ -303,16 +303,12 @@ pub async fn resident(
 ) -> Result<Response, Response> {
     let t = me.texts;
     let fail = me.refusal(&state);
-    let row = state
+    let (row, requests) = state
         .coaching
         .look_at_resident(&context, &me.principal, id)
         .await
         .map_err(&fail)?;
-    let requests = state
-        .consent
-        .resident_requests(row.resident, false)
-        .await
-        .map_err(&fail)?
+    let requests = requests
         .into_iter()
         .map(|r| PartLink {
             href: format!("/coach/residents/{id}/requests/{}", r.id),
@@ -372,11 +368,7 @@ pub async fn schemes(
         .look_at_schemes(&context, &me.principal, id)
         .await
         .map_err(&fail)?;
-    let evaluation = state
-        .schemes
-        .evaluate(&context, resident)
-        .await
-        .map_err(&fail)?;
+    let evaluation = state.schemes.suggestions(resident).await.map_err(&fail)?;
     let schemes = evaluation
         .shown()
         .map(|s| {
@@ -416,14 +408,9 @@ pub async fn record(
 ) -> Result<Response, Response> {
     let t = me.texts;
     let fail = me.refusal(&state);
-    let stored = state
+    let (row, stored) = state
         .coaching
         .view(&context, &me.principal, id, &category)
-        .await
-        .map_err(&fail)?;
-    let (row, _) = state
-        .coaching
-        .open(&context, &me.principal, id)
         .await
         .map_err(&fail)?;
     let part = state.residents.catalogue().get(&category).map_err(&fail)?;
@@ -541,9 +528,9 @@ async fn target<'a>(
     item: Option<usize>,
 ) -> Result<Target<'a>, Response> {
     let fail = me.refusal(state);
-    let stored = state
+    let (_, stored) = state
         .coaching
-        .view(context, &me.principal, id, category)
+        .view_to_propose(context, &me.principal, id, category)
         .await
         .map_err(&fail)?;
     let part = state.residents.catalogue().get(category).map_err(&fail)?;

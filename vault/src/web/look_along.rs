@@ -1,6 +1,6 @@
 //! "Iemand laten meekijken": the resident lets a coach look along (by the coach's code, or
-//! a coach from before), chooses what and how long, sees who looks along now, ends it
-//! with one click, and asks their coach for help.
+//! a coach from before), chooses what and how long, sees who looks along now, and ends it
+//! with one click.
 
 use super::form::dutch;
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
@@ -9,7 +9,7 @@ use crate::coaching::{Choice, Length, Via};
 use crate::http::extract::{ApiPath, Ctx};
 use crate::language::Texts;
 use crate::state::AppState;
-use crate::store::{CoachRow, HelpReason};
+use crate::store::CoachRow;
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -379,115 +379,4 @@ pub async fn end(
     me.form(&state, request).await?;
     state.coaching.end(&context, me.id, id).await.or_page(t)?;
     Ok(see_other("/portal/coach?done=look_along_ended"))
-}
-
-/// A reason to ask for help, for the form.
-struct Reason {
-    value: &'static str,
-    label: &'static str,
-}
-
-const REASONS: [(HelpReason, &str, &str); 5] = [
-    (
-        HelpReason::Understand,
-        "understand",
-        "coach_help.reason_understand",
-    ),
-    (HelpReason::FillIn, "fill_in", "coach_help.reason_fill_in"),
-    (HelpReason::Request, "request", "coach_help.reason_request"),
-    (HelpReason::Urgent, "urgent", "coach_help.reason_urgent"),
-    (HelpReason::Call, "call", "coach_help.reason_call"),
-];
-
-/// The words of a help reason.
-pub fn reason_text(reason: HelpReason, t: Texts) -> &'static str {
-    let key = REASONS
-        .iter()
-        .find(|(r, _, _)| *r == reason)
-        .map_or("coach_help.reason_call", |(_, _, key)| key);
-    t.get(key)
-}
-
-#[derive(Template)]
-#[template(path = "coach_help.html")]
-struct HelpPage {
-    page: Page,
-    has_coach: bool,
-    reasons: Vec<Reason>,
-    errors: Vec<(String, String)>,
-}
-
-async fn help_page(
-    state: &AppState,
-    me: &Resident,
-    errors: Vec<(String, String)>,
-) -> Result<Response, PortalError> {
-    let t = me.texts;
-    let has_coach = !state
-        .coaching
-        .of_resident(me.id)
-        .await
-        .or_page(t)?
-        .is_empty();
-    let mut page = me.page(state, t.get("coach_help.title"), "coach");
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let reasons = REASONS
-        .iter()
-        .map(|(_, value, key)| Reason {
-            value,
-            label: t.get(key),
-        })
-        .collect();
-    Ok(render(
-        &HelpPage {
-            page,
-            has_coach,
-            reasons,
-            errors,
-        },
-        status,
-    ))
-}
-
-/// "Ik wil hulp van mijn coach": why, from a fixed list.
-pub async fn help(State(state): State<AppState>, me: Resident) -> Result<Response, PortalError> {
-    help_page(&state, &me, Vec::new()).await
-}
-
-/// Sends the help signal to every coach who looks along now.
-pub async fn ask_help(
-    State(state): State<AppState>,
-    Ctx(context): Ctx,
-    me: Resident,
-    request: Request,
-) -> Result<Response, PortalError> {
-    let t = me.texts;
-    let pairs = me.form(&state, request).await?;
-    let chosen = pairs
-        .iter()
-        .find(|(k, _)| k == "reason")
-        .and_then(|(_, v)| {
-            REASONS
-                .iter()
-                .find(|(_, value, _)| value == v)
-                .map(|(reason, _, _)| *reason)
-        });
-    let Some(reason) = chosen else {
-        let errors = vec![(
-            "reason-understand".to_owned(),
-            t.get("coach_help.no_reason").to_owned(),
-        )];
-        return help_page(&state, &me, errors).await;
-    };
-    state
-        .coaching
-        .ask_help(&context, me.id, reason)
-        .await
-        .or_page(t)?;
-    Ok(see_other("/portal/coach?done=help_asked"))
 }

@@ -24,7 +24,8 @@
 //! - [`events`] and [`questions`]: "Wat is er gebeurd?": the life-event flow.
 //! - [`cases`]: "Waar sta ik?": where each case stands.
 //! - [`story`]: "Mijn verhaal", a printable summary to take to an appointment.
-//! - [`look_along`]: "Iemand laten meekijken": letting a coach in, ending it, asking help.
+//! - [`look_along`]: "Iemand laten meekijken": letting a coach in, ending it.
+//! - [`help`]: "Ik wil hulp van mijn coach".
 //! - [`proposals`]: "Uw coach stelt voor:", a coach's change side by side, to take over.
 //! - [`coach`]: the coach's own pages ("Mijn inwoners"), behind the staff login.
 //! - [`witness`]: a coach's yes on the resident's behalf, and the resident's answer.
@@ -41,6 +42,7 @@ pub mod edit;
 mod error_page;
 pub mod events;
 pub mod form;
+pub mod help;
 pub mod look_along;
 mod not_found;
 pub mod proposals;
@@ -137,10 +139,7 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             get(look_along::new).post(look_along::choose),
         )
         .route("/portal/coach/start", post(look_along::start))
-        .route(
-            "/portal/coach/help",
-            get(look_along::help).post(look_along::ask_help),
-        )
+        .route("/portal/coach/help", get(help::help).post(help::ask_help))
         .route("/portal/coach/{id}/end", post(look_along::end))
         .route("/portal/proposals/{id}", get(proposals::show))
         .route("/portal/proposals/{id}/confirm", post(proposals::confirm))

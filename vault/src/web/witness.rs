@@ -37,22 +37,17 @@ struct WitnessPage {
 
 async fn witness_page(
     state: &AppState,
+    context: &crate::audit::Context,
     me: &Coach,
     (id, request): (Uuid, Uuid),
     errors: Vec<(String, String)>,
 ) -> Result<Response, Response> {
     let t = me.texts;
-    let fail = me.refusal(state);
-    let (row, _) = state
+    let (_, _, view) = state
         .coaching
-        .open(&crate::audit::Context::new(&state.clock), &me.principal, id)
+        .look_at_request(context, &me.principal, (id, request))
         .await
-        .map_err(&fail)?;
-    let view = state
-        .consent
-        .resident_request(row.resident, request)
-        .await
-        .map_err(&fail)?;
+        .map_err(me.refusal(state))?;
     let mut page = me.page(state, t.get("witness.title"));
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -80,10 +75,11 @@ async fn witness_page(
 /// The exact request, and the form to approve it on the resident's behalf.
 pub async fn form(
     State(state): State<AppState>,
+    Ctx(context): Ctx,
     ApiPath((id, request)): ApiPath<(Uuid, Uuid)>,
     me: Coach,
 ) -> Result<Response, Response> {
-    witness_page(&state, &me, (id, request), Vec::new()).await
+    witness_page(&state, &context, &me, (id, request), Vec::new()).await
 }
 
 /// Approves the request on the resident's behalf, or says what is missing.
@@ -124,14 +120,14 @@ pub async fn approve(
         ));
     }
     let Some(channel) = channel.filter(|_| errors.is_empty()) else {
-        return witness_page(&state, &me, (id, request), errors).await;
+        return witness_page(&state, &context, &me, (id, request), errors).await;
     };
     state
         .coaching
         .approve_as_witness(&context, &me.principal, (id, request), channel)
         .await
         .map_err(|e| match e {
-            Error::Forbidden(_) => {
+            Error::Forbidden(why) if why == crate::coaching::ONLY_THE_RESIDENT => {
                 super::coach::refused(&state, t, "witness.special_refused", StatusCode::FORBIDDEN)
             }
             e => me.refusal(&state)(e),

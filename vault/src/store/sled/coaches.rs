@@ -2,8 +2,8 @@
 
 use super::{SledStore, decode_json, encode_json, map_err};
 use crate::store::{
-    CoachCodeRow, CoachRow, CoachStore, LookAlongRow, ProposalRow, StoreError, StoreResult,
-    WitnessRow,
+    CoachCodeRow, CoachRow, CoachStore, LookAlongChange, LookAlongRow, ProposalRow, StoreError,
+    StoreResult, WitnessRow,
 };
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -137,6 +137,29 @@ impl CoachStore for SledStore {
             .insert(row.id.as_bytes(), encode_json(row))
             .map_err(|e| map_err(e, "writing a look-along"))?;
         self.durable().await
+    }
+
+    async fn change_look_along(
+        &self,
+        id: Uuid,
+        change: &LookAlongChange,
+    ) -> StoreResult<Option<LookAlongRow>> {
+        // `update_and_fetch` retries the closure until its compare-and-swap holds: no
+        // concurrent change is lost. A value that does not decode is left as it is.
+        let updated = self
+            .look_alongs
+            .update_and_fetch(id.as_bytes(), |old| {
+                let old = old?;
+                match decode_json::<LookAlongRow>(old, "look-along") {
+                    Ok(row) => Some(encode_json(&change.apply(row))),
+                    Err(_) => Some(old.to_vec()),
+                }
+            })
+            .map_err(|e| map_err(e, "changing a look-along"))?
+            .map(|v| decode_json(&v, "look-along"))
+            .transpose()?;
+        self.durable().await?;
+        Ok(updated)
     }
 
     async fn look_along(&self, id: Uuid) -> StoreResult<Option<LookAlongRow>> {
