@@ -333,11 +333,14 @@ impl App {
     }
 
     /// Background upkeep, once a minute while the vault serves: forget expired one-time
-    /// token ids, sign and save an audit checkpoint if the log grew, and run the key
+    /// token ids and coach codes, drop the values of lapsed proposals, sign and save an audit checkpoint if the log grew, and run the key
     /// rotation that completes erasures when it is due.
     pub(crate) async fn maintain(&self) {
         if let Err(e) = self.store.purge_replays(self.clock().now()).await {
             tracing::warn!(error = %e, "purging expired token ids failed");
+        }
+        if let Err(e) = self.store.purge_coaching(self.clock().now()).await {
+            tracing::warn!(error = %e, "purging expired coach codes and proposals failed");
         }
         if let Err(e) = self.audit.checkpoint_if_grown().await {
             tracing::error!(error = %e, "saving an audit checkpoint failed");

@@ -706,6 +706,16 @@ async fn coaching(store: &dyn Store, resident: Uuid) -> LookAlongRow {
         "a code works once"
     );
     assert_eq!(store.coach_code(&[5; 32]).await.expect("peek"), None);
+    let old = CoachCodeRow {
+        coach: "anna".into(),
+        expires_at: t(10),
+    };
+    let fresh = CoachCodeRow {
+        coach: "anna".into(),
+        expires_at: t(1000),
+    };
+    store.put_coach_code(&[6; 32], &old).await.expect("put");
+    store.put_coach_code(&[7; 32], &fresh).await.expect("put");
 
     let later = look_along_row(resident, "anna", 100);
     let first = look_along_row(resident, "anna", 10);
@@ -782,6 +792,7 @@ async fn coaching(store: &dyn Store, resident: Uuid) -> LookAlongRow {
         store.proposal(confirmed.id).await.expect("read"),
         Some(confirmed.clone())
     );
+    let confirmed_id = confirmed.id;
     assert_eq!(
         store.proposals_of_resident(resident).await.expect("list"),
         vec![confirmed, second]
@@ -792,6 +803,40 @@ async fn coaching(store: &dyn Store, resident: Uuid) -> LookAlongRow {
             .await
             .expect("list")
             .is_empty()
+    );
+
+    // At t(150 + 14 days) the proposal made at t(150) is confirmed already; the one of
+    // t(200) lapses; the expired code goes, the fresh one stays.
+    let lapse_at = t(200) + TimeDelta::days(14);
+    let fresh_code = store.coach_code(&[7; 32]).await.expect("peek");
+    assert_eq!(
+        store.purge_coaching(t(500)).await.expect("purge"),
+        1,
+        "the old code"
+    );
+    assert_eq!(store.coach_code(&[6; 32]).await.expect("peek"), None);
+    assert_eq!(store.coach_code(&[7; 32]).await.expect("peek"), fresh_code);
+    let second_id = store.proposals_of_resident(resident).await.expect("list")[1].id;
+    assert_eq!(
+        store.purge_coaching(lapse_at).await.expect("purge"),
+        2,
+        "code and proposal"
+    );
+    let lapsed = store
+        .proposal(second_id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(lapsed.state, ProposalState::Lapsed);
+    assert!(lapsed.sealed.is_empty(), "its values are gone");
+    assert_eq!(
+        store
+            .proposal(confirmed_id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .state,
+        ProposalState::Confirmed
     );
 
     let second = witness_row(&later, 400);

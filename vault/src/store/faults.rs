@@ -164,6 +164,7 @@ forward!(CoachStore {
     write put_proposal(row: &ProposalRow) -> ();
     read proposal(id: Uuid) -> Option<ProposalRow>;
     read proposals_of_resident(resident: Uuid) -> Vec<ProposalRow>;
+    write purge_coaching(now: DateTime<Utc>) -> usize;
     write put_witness(row: &WitnessRow) -> ();
     read witness(id: Uuid) -> Option<WitnessRow>;
     read witnesses_of_resident(resident: Uuid) -> Vec<WitnessRow>;

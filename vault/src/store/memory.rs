@@ -626,6 +626,21 @@ impl CoachStore for MemoryStore {
         Ok(rows)
     }
 
+    async fn purge_coaching(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        let mut state = self.state();
+        let before = state.coach_codes.len();
+        state.coach_codes.retain(|_, c| c.expires_at > now);
+        let mut purged = before - state.coach_codes.len();
+        for row in state.proposals.values_mut() {
+            if row.state == ProposalState::Open && row.expires_at <= now {
+                row.state = ProposalState::Lapsed;
+                row.sealed = Vec::new();
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()> {
         self.state().witnesses.insert(row.id, row.clone());
         Ok(())

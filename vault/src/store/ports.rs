@@ -157,6 +157,9 @@ pub trait CoachStore: Send + Sync {
     async fn proposal(&self, id: Uuid) -> StoreResult<Option<ProposalRow>>;
     /// Every proposal to a resident, oldest first.
     async fn proposals_of_resident(&self, resident: Uuid) -> StoreResult<Vec<ProposalRow>>;
+    /// Forgets codes that expired before `now`, and marks proposals that lapsed before
+    /// `now` unanswered as lapsed, dropping their sealed values; returns how many.
+    async fn purge_coaching(&self, now: DateTime<Utc>) -> StoreResult<usize>;
     /// Stores (or replaces) a witness statement by id. Durable on return.
     async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()>;
     /// One witness statement.

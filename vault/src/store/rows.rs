@@ -440,6 +440,8 @@ pub enum ProposalState {
     Confirmed,
     /// The resident declined it.
     Declined,
+    /// Nobody answered within 14 days; its sealed values are gone.
+    Lapsed,
 }
 
 /// A change a coach proposes to a resident's record; the values are sealed under the

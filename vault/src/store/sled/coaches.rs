@@ -2,8 +2,8 @@
 
 use super::{SledStore, decode_json, encode_json, map_err};
 use crate::store::{
-    CoachCodeRow, CoachRow, CoachStore, LookAlongChange, LookAlongRow, ProposalRow, StoreError,
-    StoreResult, WitnessRow,
+    CoachCodeRow, CoachRow, CoachStore, LookAlongChange, LookAlongRow, ProposalRow, ProposalState,
+    StoreError, StoreResult, WitnessRow,
 };
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -219,6 +219,39 @@ impl CoachStore for SledStore {
         )?;
         rows.sort_by_key(|r| r.created_at);
         Ok(rows)
+    }
+
+    async fn purge_coaching(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<usize> {
+        let mut purged = 0;
+        for item in self.coach_codes.iter() {
+            let (key, value) = item.map_err(|e| map_err(e, "listing coach codes"))?;
+            let code: CoachCodeRow = decode_json(&value, "coach code")?;
+            if code.expires_at <= now {
+                self.coach_codes
+                    .remove(key)
+                    .map_err(|e| map_err(e, "forgetting a coach code"))?;
+                purged += 1;
+            }
+        }
+        for item in self.proposals.iter() {
+            let (key, value) = item.map_err(|e| map_err(e, "listing proposals"))?;
+            let row: ProposalRow = decode_json(&value, "proposal")?;
+            if row.state == ProposalState::Open && row.expires_at <= now {
+                let lapsed = ProposalRow {
+                    state: ProposalState::Lapsed,
+                    sealed: Vec::new(),
+                    ..row
+                };
+                self.proposals
+                    .insert(key, encode_json(&lapsed))
+                    .map_err(|e| map_err(e, "marking a proposal lapsed"))?;
+                purged += 1;
+            }
+        }
+        if purged > 0 {
+            self.durable().await?;
+        }
+        Ok(purged)
     }
 
     async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()> {
