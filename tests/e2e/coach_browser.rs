@@ -263,6 +263,8 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
 
     // Henk says "yes, share it" on the phone; Sanne approves with a witness statement, and
     // Henk sees it at once on his home page.
+    // The SDK signs with the real clock: bring the vault's (manual) clock up to it.
+    app.clock().set(kluis::Clock::system().now());
     let asked = debts_department
         .client(&vault)
         .request_access(&kluis_proto::consent::NewAccessRequest {
@@ -372,6 +374,7 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
         check(&mut sanne.browser, what).await;
     }
     // A second request: Sanne says yes in English, Henk (in English) says it is wrong.
+    app.clock().set(kluis::Clock::system().now());
     let again = debts_department
         .client(&vault)
         .request_access(&kluis_proto::consent::NewAccessRequest {
