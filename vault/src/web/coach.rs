@@ -569,12 +569,7 @@ fn propose_page(
         &[("category", target.part.label(t.language))],
     );
     let mut page = me.page(state, &title);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = page.answering(!errors.is_empty());
     render(
         &ProposePage {
             page,

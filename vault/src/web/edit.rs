@@ -11,7 +11,6 @@ use crate::residents::catalogue::Category;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
@@ -52,15 +51,8 @@ async fn edit_page(
     let t = me.texts;
     let shared_with = shared_with(state, me, &category.info.id).await?;
     let title = t.fill("edit.title", &[("category", category.label(t.language))]);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let mut page = me.page(state, &title, "overview");
-    if !errors.is_empty() {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-    }
+    let status = page.answering(!errors.is_empty());
     Ok(render(
         &EditPage {
             page,

@@ -8,7 +8,6 @@ use crate::state::AppState;
 use crate::store::HelpReason;
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 /// A reason to ask for help, for the form.
@@ -60,12 +59,7 @@ async fn help_page(
         .or_page(t)?
         .is_empty();
     let mut page = me.page(state, t.get("coach_help.title"), "coach");
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = page.answering(!errors.is_empty());
     let reasons = REASONS
         .iter()
         .map(|(_, value, key)| Reason {

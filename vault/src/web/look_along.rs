@@ -2,7 +2,7 @@
 //! a coach from before), chooses what and how long, sees who looks along now, and ends it
 //! with one click.
 
-use super::form::dutch;
+use super::form::{self, dutch};
 use super::{OrPage, Page, PortalError, Resident, render, see_other};
 use crate::Error;
 use crate::coaching::{Choice, Length, Via};
@@ -104,12 +104,7 @@ async fn code_page(
     let t = me.texts;
     let earlier = state.coaching.earlier_coaches(me.id).await.or_page(t)?;
     let mut page = me.page(state, t.get("look.new_title"), "coach");
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = page.answering(!errors.is_empty());
     Ok(render(
         &CodePage {
             page,
@@ -159,12 +154,7 @@ struct Chosen {
 
 impl Chosen {
     fn of(pairs: &[(String, String)]) -> Chosen {
-        let value = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.trim().to_owned())
-        };
+        let value = |name: &str| form::field(pairs, name).map(str::to_owned);
         Chosen {
             all: value("parts").as_deref() != Some("chosen"),
             categories: pairs
@@ -201,12 +191,7 @@ async fn choose_page(
     };
     let title = t.fill("look.choose_title", &[("coach", &coach.name)]);
     let mut page = me.page(state, &title, "coach");
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = page.answering(!errors.is_empty());
     Ok(render(
         &ChoosePage {
             page,
@@ -226,6 +211,19 @@ async fn choose_page(
     ))
 }
 
+/// A coach who looked along with the resident before, by id.
+async fn earlier_coach(state: &AppState, me: &Resident, id: &str) -> Result<CoachRow, PortalError> {
+    state
+        .coaching
+        .earlier_coaches(me.id)
+        .await
+        .or_page(me.texts)?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(Error::NotFound("coach"))
+        .or_page(me.texts)
+}
+
 fn code_error(t: Texts, key: &str) -> Vec<(String, String)> {
     vec![("code".into(), t.get(key).to_owned())]
 }
@@ -238,12 +236,7 @@ pub async fn choose(
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let pairs = me.form(&state, request).await?;
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-    };
+    let value = |name: &str| form::field(&pairs, name).map(str::to_owned);
     let initial = Chosen {
         all: true,
         conversation: true,
@@ -251,12 +244,7 @@ pub async fn choose(
         ..Chosen::default()
     };
     if let Some(id) = value("coach") {
-        let earlier = state.coaching.earlier_coaches(me.id).await.or_page(t)?;
-        let coach = earlier
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or(Error::NotFound("coach"))
-            .or_page(t)?;
+        let coach = earlier_coach(&state, &me, &id).await?;
         return choose_page(&state, &me, (coach, ("coach", id)), &initial, Vec::new()).await;
     }
     let typed = value("code").unwrap_or_default();
@@ -283,12 +271,7 @@ pub async fn start(
 ) -> Result<Response, PortalError> {
     let t = me.texts;
     let pairs = me.form(&state, request).await?;
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-    };
+    let value = |name: &str| form::field(&pairs, name).map(str::to_owned);
     let chosen = Chosen::of(&pairs);
     let (via, coach) = match (value("code"), value("coach")) {
         (Some(code), None) => {
@@ -298,12 +281,7 @@ pub async fn start(
             ((("code"), code.clone()), coach)
         }
         (None, Some(id)) => {
-            let earlier = state.coaching.earlier_coaches(me.id).await.or_page(t)?;
-            let coach = earlier
-                .into_iter()
-                .find(|c| c.id == id)
-                .ok_or(Error::NotFound("coach"))
-                .or_page(t)?;
+            let coach = earlier_coach(&state, &me, &id).await?;
             (("coach", id), coach)
         }
         _ => return Err(Error::InvalidParameter("no coach chosen".into())).or_page(t),

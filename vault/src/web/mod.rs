@@ -219,6 +219,17 @@ impl Page {
         }
     }
 
+    /// The status of a form page: 200, or (when `mistakes`) 422 with "Let op:" before the
+    /// title in the browser's tab.
+    pub fn answering(&mut self, mistakes: bool) -> StatusCode {
+        if mistakes {
+            self.alert = Some(self.texts.get("edit.error_title_prefix"));
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
+    }
+
     /// The page's language tag.
     pub fn lang(&self) -> &'static str {
         self.texts.language.tag()

@@ -17,7 +17,6 @@ use crate::residents::fields::{Field, FieldKind};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
@@ -174,12 +173,7 @@ async fn item_page(
         )
     };
     let mut page = me.page(state, &title, "overview");
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = page.answering(!errors.is_empty());
     Ok(render(
         &ItemPage {
             page,

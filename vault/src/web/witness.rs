@@ -49,12 +49,7 @@ async fn witness_page(
         .await
         .map_err(me.refusal(state))?;
     let mut page = me.page(state, t.get("witness.title"));
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        page.alert = Some(t.get("edit.error_title_prefix"));
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = page.answering(!errors.is_empty());
     Ok(render(
         &WitnessPage {
             page,
@@ -94,12 +89,7 @@ pub async fn approve(
     let pairs = read_form(&state, &me.session, t, request_body)
         .await
         .map_err(IntoResponse::into_response)?;
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let value = |name: &str| super::form::field(&pairs, name);
     let channel = value("channel").and_then(|v| {
         CHANNELS
             .iter()

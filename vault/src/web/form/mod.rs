@@ -18,7 +18,7 @@ pub mod dutch;
 mod read;
 
 use read::is_empty_item;
-pub use read::{posted, record_of};
+pub use read::{field, posted, record_of};
 
 use serde_json::Value;
 use std::collections::HashMap;

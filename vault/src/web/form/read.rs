@@ -18,6 +18,12 @@ pub fn posted(pairs: Vec<(String, String)>) -> Values {
     values
 }
 
+/// The first value posted under `name`, trimmed (for forms with repeated names, such as
+/// ticked boxes, whose pairs the caller keeps).
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
+}
+
 /// The record a posted form describes, or what is wrong with it.
 pub fn record_of(fields: &[Field], values: &Values, texts: Texts) -> Result<Value, Errors> {
     let mut errors = Errors::new();
