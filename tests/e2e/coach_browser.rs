@@ -18,6 +18,29 @@ use crate::portal_browser::{Hands, Resident};
 use crate::support::chromium::Chromium;
 use kluis::audit::entry::{Action, Actor};
 
+/// The debt counsellors ask Henk (by his BSN) for his debts, for `days`. The SDK signs with
+/// the real clock: the vault's manual clock is brought up to it first.
+async fn ask_henk(
+    vault: &crate::support::TestVault,
+    department: &crate::support::TestDepartment,
+    days: u32,
+) -> kluis_proto::consent::DepartmentRequestStatus {
+    vault.app.clock().set(kluis::Clock::system().now());
+    department
+        .client(vault)
+        .request_access(&kluis_proto::consent::NewAccessRequest {
+            resident: kluis_proto::consent::ResidentIdentifier::NationalId {
+                scheme: "bsn".into(),
+                value: "999993653".into(),
+            },
+            processing_activity: "schuldhulp-traject".into(),
+            categories: vec![DEBTS.into()],
+            duration_days: days,
+        })
+        .await
+        .unwrap()
+}
+
 /// Replaces what the text box labelled `name` holds, by keyboard.
 async fn retype(person: &mut Resident, name: &str, text: &str) {
     person.tab_to("textbox", name).await;
@@ -263,21 +286,7 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
 
     // Henk says "yes, share it" on the phone; Sanne approves with a witness statement, and
     // Henk sees it at once on his home page.
-    // The SDK signs with the real clock: bring the vault's (manual) clock up to it.
-    app.clock().set(kluis::Clock::system().now());
-    let asked = debts_department
-        .client(&vault)
-        .request_access(&kluis_proto::consent::NewAccessRequest {
-            resident: kluis_proto::consent::ResidentIdentifier::NationalId {
-                scheme: "bsn".into(),
-                value: "999993653".into(),
-            },
-            processing_activity: "schuldhulp-traject".into(),
-            categories: vec![DEBTS.into()],
-            duration_days: 90,
-        })
-        .await
-        .unwrap();
+    let asked = ask_henk(&vault, &debts_department, 90).await;
     sanne.browser.goto(&resident_page).await;
     sanne
         .activate("link", "Vraag van Schuldhulpverlening")
@@ -374,20 +383,7 @@ async fn henk_lets_his_coach_look_along_and_takes_over_her_proposal() {
         check(&mut sanne.browser, what).await;
     }
     // A second request: Sanne says yes in English, Henk (in English) says it is wrong.
-    app.clock().set(kluis::Clock::system().now());
-    let again = debts_department
-        .client(&vault)
-        .request_access(&kluis_proto::consent::NewAccessRequest {
-            resident: kluis_proto::consent::ResidentIdentifier::NationalId {
-                scheme: "bsn".into(),
-                value: "999993653".into(),
-            },
-            processing_activity: "schuldhulp-traject".into(),
-            categories: vec![DEBTS.into()],
-            duration_days: 30,
-        })
-        .await
-        .unwrap();
+    let again = ask_henk(&vault, &debts_department, 30).await;
     sanne.browser.goto(&resident_page).await;
     sanne
         .activate("link", "Request from Schuldhulpverlening")

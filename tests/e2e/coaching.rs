@@ -173,6 +173,23 @@ impl Session {
     }
 }
 
+/// The coach proposes debt 1 of `form` (a form post with the page's CSRF token): the
+/// version it was made from, the kind of debt and the amount as typed.
+async fn propose_debt(
+    coach: &Session,
+    path: &str,
+    (version, soort, bedrag): (&str, &str, &str),
+) -> (StatusCode, String) {
+    let form = [
+        ("version", version),
+        ("item", "0"),
+        ("schuldeiser", "Belastingdienst"),
+        ("soort", soort),
+        ("bedrag", bedrag),
+    ];
+    coach.post("/coach", path, &form).await
+}
+
 /// A fresh code from the coach's page.
 pub async fn code_of(coach: &Session) -> String {
     let (status, page) = coach.post("/coach", "/coach/code", &[]).await;
@@ -391,49 +408,13 @@ async fn wrong_callers_and_bad_input_are_refused_with_nothing_changed() {
 
     // A value that fails the schema: named per field, nothing proposed.
     let propose = format!("/coach/residents/{look}/records/{DEBTS}/propose");
-    let (status, page) = sanne
-        .post(
-            "/coach",
-            &propose,
-            &[
-                ("version", "1"),
-                ("item", "0"),
-                ("schuldeiser", "Belastingdienst"),
-                ("soort", "belastingdienst"),
-                ("bedrag", "veel"),
-            ],
-        )
-        .await;
+    let (status, page) = propose_debt(&sanne, &propose, ("1", "belastingdienst", "veel")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("Bedrag"), "{page}");
-    let (status, _) = sanne
-        .post(
-            "/coach",
-            &propose,
-            &[
-                ("version", "1"),
-                ("item", "0"),
-                ("schuldeiser", "Belastingdienst"),
-                ("soort", "geen-soort"),
-                ("bedrag", "10"),
-            ],
-        )
-        .await;
+    let (status, _) = propose_debt(&sanne, &propose, ("1", "geen-soort", "10")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // Made from an old version: refused.
-    let (status, _) = sanne
-        .post(
-            "/coach",
-            &propose,
-            &[
-                ("version", "0"),
-                ("item", "0"),
-                ("schuldeiser", "Belastingdienst"),
-                ("soort", "belastingdienst"),
-                ("bedrag", "10"),
-            ],
-        )
-        .await;
+    let (status, _) = propose_debt(&sanne, &propose, ("0", "belastingdienst", "10")).await;
     assert_eq!(status, StatusCode::CONFLICT);
     // No CSRF token: refused.
     let response = sanne
@@ -486,19 +467,7 @@ async fn wrong_callers_and_bad_input_are_refused_with_nothing_changed() {
     assert_eq!((record.version, record.data), (1, debts(812.5)));
 
     // Another resident cannot confirm Henk's proposal.
-    let (status, to) = sanne
-        .post(
-            "/coach",
-            &propose,
-            &[
-                ("version", "1"),
-                ("item", "0"),
-                ("schuldeiser", "Belastingdienst"),
-                ("soort", "belastingdienst"),
-                ("bedrag", "900,00"),
-            ],
-        )
-        .await;
+    let (status, to) = propose_debt(&sanne, &propose, ("1", "belastingdienst", "900,00")).await;
     assert_eq!(
         (status, to),
         (
