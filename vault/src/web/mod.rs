@@ -29,6 +29,7 @@
 //! - [`proposals`]: "Uw coach stelt voor:", a coach's change side by side, to take over.
 //! - [`coach`]: the coach's own pages ("Mijn inwoners"), behind the staff login.
 //! - [`witness`]: a coach's yes on the resident's behalf, and the resident's answer.
+//! - `routes`: every page's path.
 //! - `not_found`: the page for an unknown path (API paths keep problem+json).
 //! - `assets`: the stylesheet, and the municipality's theme and logo.
 //! - `error_page`: a failed page as a page, in the theme.
@@ -48,6 +49,7 @@ mod not_found;
 pub mod proposals;
 pub mod questions;
 pub mod records;
+mod routes;
 pub mod schemes;
 pub mod steps;
 pub mod story;
@@ -55,6 +57,7 @@ pub mod witness;
 
 pub use error_page::{OrPage, PortalError, theme_error_page};
 pub use not_found::not_found;
+pub use routes::routes;
 
 use crate::auth::{Principal, Session};
 use crate::http::extract::{check_form_origin, cookie};
@@ -64,12 +67,10 @@ use crate::residents::ResidentId;
 use crate::state::AppState;
 use crate::{Error, Result};
 use askama::Template;
-use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 
 /// The cookie that remembers the chosen language (not personal data).
 pub const LANGUAGE_COOKIE: &str = "kluis_lang";
@@ -77,105 +78,6 @@ pub const LANGUAGE_COOKIE: &str = "kluis_lang";
 /// What a portal page may load and do: its own stylesheet, data-URL icons from that
 /// stylesheet, forms to itself. No script at all, no frames, no other hosts.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// The portal's routes. `dev_login` adds the development login form of `kluis dev`.
-pub fn routes(dev_login: bool) -> Router<AppState> {
-    let router = Router::new()
-        .route("/", get(account::start))
-        .route("/assets/portal.css", get(assets::stylesheet))
-        .route("/assets/theme.css", get(assets::theme_stylesheet))
-        .route("/assets/logo.svg", get(assets::logo))
-        .route("/language", get(account::switch_language))
-        .route("/portal", get(records::overview))
-        .route("/portal/records/{category}", get(records::view))
-        .route(
-            "/portal/records/{category}/edit",
-            get(edit::edit).post(edit::save),
-        )
-        .route(
-            "/portal/records/{category}/items/{index}",
-            get(steps::item).post(steps::save_item),
-        )
-        .route(
-            "/portal/records/{category}/items/{index}/remove",
-            post(steps::remove_item),
-        )
-        .route("/portal/requests", get(decisions::requests))
-        .route("/portal/requests/{id}", get(decisions::request))
-        .route("/portal/requests/{id}/approve", post(decisions::approve))
-        .route("/portal/requests/{id}/decline", post(decisions::decline))
-        .route("/portal/grants", get(decisions::grants))
-        .route(
-            "/portal/grants/{id}/revoke",
-            get(decisions::confirm_revoke).post(decisions::revoke),
-        )
-        .route("/portal/history", get(account::history))
-        .route("/portal/events", get(events::list))
-        .route("/portal/events/{id}", get(events::start))
-        .route(
-            "/portal/events/{id}/questions",
-            get(questions::first).post(questions::answer),
-        )
-        .route("/portal/events/{id}/save", post(questions::save))
-        .route("/portal/events/{id}/help", get(events::help))
-        .route("/portal/events/{id}/share", post(events::share))
-        .route("/portal/cases", get(cases::cases))
-        .route("/portal/schemes", get(schemes::list))
-        .route(
-            "/portal/schemes/approach",
-            get(schemes::approach).post(schemes::save_approach),
-        )
-        .route("/portal/schemes/{id}/hide", post(schemes::hide))
-        .route("/portal/schemes/{id}/unhide", post(schemes::unhide))
-        .route(
-            "/portal/schemes/{id}/apply",
-            get(schemes::confirm_apply).post(schemes::apply),
-        )
-        .route("/portal/story", get(story::page))
-        .route("/portal/story/download", post(story::download))
-        .route("/portal/coach", get(look_along::list))
-        .route(
-            "/portal/coach/new",
-            get(look_along::new).post(look_along::choose),
-        )
-        .route("/portal/coach/start", post(look_along::start))
-        .route("/portal/coach/help", get(help::help).post(help::ask_help))
-        .route("/portal/coach/{id}/end", post(look_along::end))
-        .route("/portal/proposals/{id}", get(proposals::show))
-        .route("/portal/proposals/{id}/confirm", post(proposals::confirm))
-        .route("/portal/proposals/{id}/decline", post(proposals::decline))
-        .route("/coach", get(coach::home))
-        .route("/coach/code", post(coach::new_code))
-        .route("/coach/residents/{id}", get(coach::resident))
-        .route("/coach/residents/{id}/schemes", get(coach::schemes))
-        .route(
-            "/coach/residents/{id}/records/{category}",
-            get(coach::record),
-        )
-        .route(
-            "/coach/residents/{id}/records/{category}/propose",
-            get(coach::propose_form).post(coach::propose),
-        )
-        .route(
-            "/coach/residents/{id}/requests/{request}",
-            get(witness::form).post(witness::approve),
-        )
-        .route("/portal/witness/{id}/{answer}", post(witness::answer))
-        .route("/portal/account", get(account::account))
-        .route("/portal/account/download", post(account::download))
-        .route(
-            "/portal/account/erase",
-            get(account::confirm_erase).post(account::erase),
-        )
-        .route("/portal/logout", post(account::logout));
-    if dev_login {
-        router
-            .route("/portal/dev-login", post(account::dev_login))
-            .route("/coach/dev-login", post(account::dev_coach_login))
-    } else {
-        router
-    }
-}
 
 /// The frame every page shares: language, title, navigation, notice.
 pub struct Page {
