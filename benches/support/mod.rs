@@ -2,6 +2,7 @@
 //! concurrent driver. Figures are printed, never asserted: these machines are noisy, so
 //! compare figures within one run.
 
+use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,4 +177,16 @@ pub async fn dev_token(http: &reqwest::Client, url: &str, subject: &str) -> Stri
         .as_str()
         .expect("token")
         .to_owned()
+}
+
+/// A realistic record of about 1 KB.
+pub fn one_kb_record(i: usize) -> Value {
+    let debts: Vec<Value> = (0..6)
+        .map(|d| {
+            json!({"schuldeiser": format!("Schuldeiser {d} van schrijfactie {i}"), "soort": "incassobureau",
+                   "bedrag": 100.0 + d as f64, "bij_incassobureau_of_deurwaarder": true,
+                   "toelichting": "Een oude rekening die via een incassobureau loopt."})
+        })
+        .collect();
+    json!({ "schulden": debts })
 }

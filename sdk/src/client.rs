@@ -21,6 +21,8 @@ pub const APPROACH_CATEGORY: &str = "regelingen.benaderen";
 
 /// How often a call that is safe to repeat is tried in all.
 const ATTEMPTS: u32 = 3;
+/// The read endpoint.
+const READ_PATH: &str = "/v1/dept/read";
 
 /// A client for one department.
 ///
@@ -131,10 +133,12 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header(CLIENT_ASSERTION_HEADER, self.assertion()?);
+            let mut request = self.http.request(method.clone(), &url);
+            // A read is authenticated by its DPoP proof alone (the key the grant is bound
+            // to); every other call by a client assertion.
+            if !(grant.is_some() && path == READ_PATH) {
+                request = request.header(CLIENT_ASSERTION_HEADER, self.assertion()?);
+            }
             if let Some(token) = grant {
                 request = request
                     .header(reqwest::header::AUTHORIZATION, format!("DPoP {token}"))
@@ -267,7 +271,7 @@ impl Client {
         let body = serde_json::to_value(body).map_err(|e| Error::Protocol(e.to_string()))?;
         self.call(
             Method::POST,
-            "/v1/dept/read",
+            READ_PATH,
             Some(body),
             Some(&grant.token),
             true,

@@ -8,7 +8,7 @@
 use crate::henks_journey;
 
 use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::support::department::{assertion, dpop};
+use crate::support::department::dpop;
 use crate::support::process::kluis_cli;
 use crate::support::{TestDepartment, TestVault, VaultProcess, assert_problem, ctx};
 use kluis::audit::export::{VerifyError, verify};
@@ -545,12 +545,9 @@ async fn a_killed_vault_keeps_an_entry_for_every_read_that_returned_data() {
                 loop {
                     let trace = uuid::Uuid::new_v4().simple().to_string();
                     let now = kluis::Clock::system().now().timestamp();
+                    // As departments read: the DPoP proof alone, no client assertion.
                     let sent = http
                         .post(format!("{url}/v1/dept/read"))
-                        .header(
-                            "Client-Assertion",
-                            assertion(&key, "schuldhulpverlening", &url, now, json!({})),
-                        )
                         .header("authorization", format!("DPoP {}", g.token))
                         .header("DPoP", dpop(&key, &url, &g.token, now, json!({})))
                         .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
@@ -850,4 +847,86 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&path, &target).unwrap();
         }
     }
+}
+
+/// Start-up does not rehash the whole log (issue 14): a rewritten entry older than the
+/// newest 4,096 is found by the check that runs while the vault serves; `/readyz` then
+/// answers 503 and the vault fails closed: no audited action is done any more.
+#[tokio::test]
+async fn an_old_rewritten_entry_is_found_while_serving_and_the_vault_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    let http = crate::support::client();
+    // Five thousand refused reads: each writes one entry.
+    use futures_util::StreamExt;
+    let statuses: Vec<_> = futures_util::stream::iter(0..5_000)
+        .map(|_| {
+            let (http, url) = (http.clone(), vault.url.clone());
+            async move {
+                http.post(format!("{url}/v1/dept/read"))
+                    .json(&json!({"resident": "x", "categories": ["schulden.overzicht"]}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| s.is_client_error()));
+    vault.stop();
+    {
+        let db = sled::Config::new()
+            .path(dir.path().join("data"))
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
+        let entries = db.open_tree("audit_entries").unwrap();
+        let first = entries.get(0u64.to_be_bytes()).unwrap().unwrap();
+        let mut changed = first.to_vec();
+        changed.push(b' ');
+        entries.insert(0u64.to_be_bytes(), changed).unwrap();
+        db.flush().unwrap();
+    }
+
+    let vault = VaultProcess::dev(dir.path());
+    let mut ready = Value::Null;
+    for _ in 0..200 {
+        let answer = http
+            .get(format!("{}/readyz", vault.url))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        ready = answer.json().await.unwrap();
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let audit = ready["checks"]["audit"].as_str().unwrap_or_default();
+    assert!(
+        audit.contains("between 0 and 4096") && audit.contains("rewritten"),
+        "{ready}"
+    );
+    // Fail closed: a resident's change, which needs its entry, is refused.
+    let login = http
+        .post(format!("{}/dev/login", vault.url))
+        .json(&json!({"subject": "anna"}))
+        .send()
+        .await
+        .unwrap();
+    let token = login.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = http
+        .put(format!("{}/v1/me/records/werk.profiel", vault.url))
+        .bearer_auth(&token)
+        .json(&json!({"situatie": "werkend"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 503);
 }

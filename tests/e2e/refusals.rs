@@ -5,7 +5,7 @@
 
 use crate::consent::{BSNS, grant, resident_with_bsn};
 use crate::support::department::b64;
-use crate::support::{TestDepartment, TestVault, assert_problem};
+use crate::support::{TestDepartment, TestVault, assert_problem, status_and_json};
 use kluis_sdk::Grant;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -389,7 +389,20 @@ async fn client_assertions_each_say_no() {
             body(&w.henk, &["schulden.overzicht"]),
         )
     };
-    refused(&read(None).await, 401, "invalid_client");
+    // A read needs none: its proof authenticates the department (one signature per
+    // read). Every other department call does.
+    assert_eq!(read(None).await.0, 200);
+    let (status, grants) = status_and_json(
+        w.vault
+            .http
+            .get(format!("{}/v1/dept/grants", w.vault.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    refused(&(status, grants), 401, "invalid_client");
+    // One that is sent is checked like on every other call.
     let url = w.vault.url.clone();
     for overrides in [
         json!({"aud": [url]}),

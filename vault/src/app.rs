@@ -22,6 +22,9 @@ use crate::store::Store;
 use crate::{Error, auth, crypto, http, jose, web};
 use std::sync::Arc;
 
+/// How many of the newest audit entries are rehashed before the vault serves.
+const START_SAMPLE: u64 = 4096;
+
 /// Why a vault could not start. Each message is one line saying what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -138,13 +141,24 @@ impl App {
         )
         .await
         .map_err(|e| StartError::Audit(e.0))?;
-        if config.verify_audit_at_start {
-            audit
-                .verify_all_entries()
-                .await
-                .map_err(|e| StartError::Audit(e.0))?;
-        }
+        // Start-up checks what does not grow with the log: the tree against the saved
+        // signed checkpoint (in `Audit::open`) and the newest entries. Every entry is
+        // rehashed while the vault serves (`/readyz` reports it), or before, if configured.
+        let size = audit.size().await;
+        audit
+            .verify_entries(size.saturating_sub(START_SAMPLE), size)
+            .await
+            .map_err(|e| StartError::Audit(e.0))?;
         let audit = Arc::new(audit);
+        let full_check = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.check_all_entries().await }
+        });
+        if config.verify_audit_at_start
+            && let Ok(crate::audit::CheckState::Failed(why)) = full_check.await
+        {
+            return Err(StartError::Audit(why));
+        }
         let residents = Residents::new(
             store.clone(),
             keyring,
@@ -211,7 +225,8 @@ impl App {
             audit.clone(),
             clock.clone(),
         );
-        let state = AppState {
+        let state = AppState::new(crate::state::Services {
+            audit_check: audit.integrity(),
             coaching,
             officers: Officers::new(store.clone(), audit.clone(), clock.clone()),
             residents,
@@ -233,7 +248,7 @@ impl App {
                 municipality: std::sync::Arc::new(config.municipality.clone()),
             },
             clock,
-        };
+        });
         // Once the vault can start: a production vault on the demo municipality's data.
         if !config.dev_login && config.life_events.is_none() {
             tracing::warn!(

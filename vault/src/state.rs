@@ -2,6 +2,7 @@
 //! it uses (`State<Consent>`, `State<Sessions>`, ...) through axum's `FromRef`, so a
 //! reader sees from a handler's signature which services it can reach.
 
+use crate::audit::IntegrityCheck;
 use crate::audit::officer::OfficerDesk;
 use crate::auth::Sessions;
 use crate::auth::departments::DepartmentAuth;
@@ -33,10 +34,28 @@ pub struct Site {
     pub municipality: std::sync::Arc<crate::config::Municipality>,
 }
 
-/// The services of one vault, for its routers. Cheap to clone: every part is an `Arc` or
-/// a handle around one.
+/// The services of one vault, for its routers. One `Arc`: axum clones the state for every
+/// layer of every request, so a clone must cost one atomic increment, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state over `services`.
+    pub(crate) fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services themselves. Each is a handle around `Arc`s, cloned when a handler takes it.
+pub struct Services {
     pub(crate) residents: Residents,
     pub(crate) sessions: Sessions,
     pub(crate) consent: Consent,
@@ -49,6 +68,7 @@ pub struct AppState {
     pub(crate) desk: OfficerDesk,
     pub(crate) oidc: Oidc,
     pub(crate) health: Arc<dyn Health>,
+    pub(crate) audit_check: IntegrityCheck,
     pub(crate) site: Site,
     pub(crate) clock: Clock,
 }
@@ -79,6 +99,7 @@ parts!(
     desk: OfficerDesk,
     oidc: Oidc,
     health: Arc<dyn Health>,
+    audit_check: IntegrityCheck,
     site: Site,
     clock: Clock,
 );

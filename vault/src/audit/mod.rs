@@ -29,6 +29,7 @@ pub mod complaint;
 mod context;
 pub mod entry;
 pub mod export;
+mod integrity;
 pub mod merkle;
 pub mod officer;
 mod queries;
@@ -38,6 +39,7 @@ mod tree;
 mod writer;
 
 pub use context::Context;
+pub use integrity::{CheckState, IntegrityCheck};
 pub use queries::Filter;
 
 use crate::clock::Clock;
@@ -64,6 +66,8 @@ pub struct Audit {
     saved: AtomicU64,
     /// Entries waiting for the writer task.
     queue: tokio::sync::mpsc::Sender<Pending>,
+    /// The full check of every entry, which runs while the vault serves.
+    integrity: IntegrityCheck,
 }
 
 impl std::fmt::Debug for Audit {
@@ -121,6 +125,7 @@ impl Audit {
             frontier,
             saved: AtomicU64::new(0),
             queue,
+            integrity: IntegrityCheck::new(size),
         };
         let saved = audit.check_against_saved_checkpoint().await?;
         audit.saved.store(saved, Ordering::SeqCst);
@@ -178,6 +183,10 @@ impl Audit {
         context: &Context,
         entries: Vec<(Entry, Option<RecordChange>)>,
     ) -> Result<Vec<u64>> {
+        // Fail closed: after the full check found a rewritten entry, nothing more is done.
+        if self.integrity.failed() {
+            return Err(Error::AuditUnavailable);
+        }
         let (done, answer) = tokio::sync::oneshot::channel();
         self.queue
             .send(Pending {

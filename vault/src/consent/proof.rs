@@ -1,66 +1,85 @@
-//! The proof a department presents with a grant, for a read or a write: the grant token
-//! the vault issued (signature, issuer, audience) and a fresh DPoP proof for this method
-//! and URL, whose id is recorded once. What it establishes then goes to
-//! [`access::decide`](super::access::decide) with the stored grant.
+//! The proof a department presents with a grant, for a read or a write: the grant token,
+//! which must be byte for byte the token the vault issued and keeps, and a fresh DPoP
+//! proof for this method and URL, signed by the key the grant is bound to while that key
+//! is still registered to the department. The proof's id is recorded once. What it
+//! establishes then goes to [`access::decide`](super::access::decide) with the stored grant.
+//!
+//! One signature is checked: the proof's. The vault's own signature on the grant is not
+//! verified again, because the vault keeps the exact token it signed and compares it in
+//! constant time; and the proof's key is the registered key with the thumbprint the proof
+//! names, parsed once per department key set, never a key built from the request (see
+//! `docs/threat-model.md`, "One signature per read").
 
 use super::Consent;
-use crate::auth::departments::DepartmentPrincipal;
+use super::access::Denial;
+use super::reads::refusal;
+use crate::jose::keys::KeySet;
 use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
+use crate::store::GrantRow;
 use crate::{Error, Result};
-use chrono::TimeDelta;
-use uuid::Uuid;
+use chrono::{DateTime, TimeDelta, Utc};
 
-/// A grant token and its DPoP proof, verified for one request.
-pub(super) struct Presented<'a> {
-    /// The token as presented.
-    pub token: &'a str,
-    /// Its verified claims.
-    pub claims: GrantClaims,
-    /// The grant id it names.
-    pub id: Uuid,
+/// A DPoP proof, verified for one request.
+pub(super) struct Presented {
     /// The verified proof.
     pub proof: DpopProof,
     /// Whether the proof's id was seen for the first time.
     pub first_use: bool,
 }
 
+/// The grant token of a request, or the refusal for its absence.
+pub(super) fn required_token(token: Option<&str>) -> Result<&str> {
+    token.ok_or_else(|| {
+        Error::InvalidGrant("present the grant as `Authorization: DPoP <grant>`".into())
+    })
+}
+
+/// Whether `token` is exactly the token the vault issued for `grant` (constant time).
+pub(super) fn is_issued_token(grant: &GrantRow, token: &str) -> bool {
+    crate::crypto::secrets_equal(&grant.token, token)
+}
+
 impl Consent {
-    /// Verifies `token` and `proof` for `method` and `url` at `now`. `grant_id` learns the
-    /// grant id as soon as the token verifies, so that a later refusal is logged under it.
-    pub(super) async fn verify_presented<'a>(
+    /// The stored grant whose id `token` claims, if any. Whether `token` is that grant's
+    /// token is for [`is_issued_token`] to say.
+    pub(super) async fn stored_grant_of(&self, token: Option<&str>) -> Result<Option<GrantRow>> {
+        match token.and_then(GrantClaims::claimed_id) {
+            Some(id) => Ok(self.store.grant(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Verifies `proof` for `method` on `url` at `now`: signed by the key `grant` is
+    /// bound to, which `keys` (its department's registered keys) must still hold, and
+    /// bound to `token` through `ath`. Records the proof's id for one-time use.
+    pub(super) async fn verify_proof(
         &self,
-        department: &DepartmentPrincipal,
-        token: Option<&'a str>,
+        grant: &GrantRow,
+        keys: &KeySet,
+        token: &str,
         proof: Option<&str>,
         (method, url): (&str, &str),
-        now: chrono::DateTime<chrono::Utc>,
-        grant_id: &mut Option<Uuid>,
-    ) -> Result<Presented<'a>> {
-        let token = token.ok_or_else(|| {
-            Error::InvalidGrant("present the grant as `Authorization: DPoP <grant>`".into())
-        })?;
-        let claims =
-            GrantClaims::verify(token, &self.issuer, department.id(), self.vault_keys.all())
-                .map_err(|e| Error::InvalidGrant(e.to_string()))?;
-        let id = Uuid::parse_str(&claims.jti)
-            .map_err(|_| Error::InvalidGrant("the grant id is malformed".into()))?;
-        *grant_id = Some(id);
+        now: DateTime<Utc>,
+    ) -> Result<Presented> {
         let proof = proof.ok_or_else(|| {
             Error::InvalidDpopProof("send a DPoP proof in the DPoP header".into())
         })?;
-        let proof = DpopProof::verify(proof, method, url, token, now)
+        let unverified =
+            DpopProof::parse(proof).map_err(|e| Error::InvalidDpopProof(e.to_string()))?;
+        if unverified.jkt != grant.jkt {
+            return Err(refusal(Denial::ProofNotByGrantKey));
+        }
+        let key = keys
+            .by_thumbprint(&unverified.jkt)
+            .ok_or_else(|| refusal(Denial::KeyNoLongerRegistered))?;
+        let proof = unverified
+            .verify(key, method, url, token, now)
             .map_err(|e| Error::InvalidDpopProof(e.to_string()))?;
         let until = now + TimeDelta::seconds(2 * DPOP_WINDOW_SECS);
         let first_use = self
             .departments
             .first_use("dpop", &proof.jkt, &proof.jti, until)
             .await?;
-        Ok(Presented {
-            token,
-            claims,
-            id,
-            proof,
-            first_use,
-        })
+        Ok(Presented { proof, first_use })
     }
 }

@@ -1,22 +1,24 @@
 //! The department read pipeline: one call per attempt, exactly one audit entry per call.
 //!
-//! HTTP hands over the attempt as it arrived ([`ReadAttempt`]): the client assertion, the
-//! grant token, the DPoP proof and the body, or the error met while reading each. In
-//! order, the department is authenticated; the grant token is verified (signature,
-//! issuer, audience); the DPoP proof is verified (method, URL, time, `ath`) and its id
-//! recorded once; the stored grant record is loaded; and [`access::decide`] weighs all of
-//! it. Whatever the outcome (an allowed read, any refusal, a caller that could not even be
+//! HTTP hands over the attempt as it arrived ([`ReadAttempt`]): the client assertion (if
+//! the department sends one), the grant token, the DPoP proof and the body, or the error
+//! met while reading each. In order: the stored grant the token claims is loaded and the
+//! token compared with it; a client assertion, if sent, authenticates its department;
+//! the DPoP proof is verified (the key the grant is bound to, still registered to the
+//! department; method, URL, time, `ath`) and its id recorded once, which authenticates
+//! the grant's department when no assertion was sent; and [`access::decide`] weighs all
+//! of it. Whatever the outcome (an allowed read, any refusal, a caller that could not even be
 //! authenticated) one entry is written. An allowed read is logged durably *before* any
 //! record is decrypted: if the log cannot be written, the read is refused and no data
 //! leaves the vault. A refusal that cannot be logged stays a refusal; the operator's log
 //! reports the failure.
 
 use super::access::{self, Denial, Evidence};
+use super::proof::{is_issued_token, required_token};
 use super::{Consent, activity_version, with_activity};
 use crate::audit::Context;
 use crate::audit::entry::{ACCESS_POLICY, Action, Actor, Entry, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
-use crate::jose::GrantClaims;
 use crate::store::GrantRow;
 use crate::{Error, Result};
 use kluis_proto::consent::{ActivityRef, ReadRecord, ReadRequest, ReadResponse};
@@ -139,43 +141,50 @@ impl Consent {
         // see attempts with a stolen grant too. The stored token matching byte for byte
         // is the proof; the id the token claims only finds it.
         let token = attempt.grant.as_ref().ok().copied().flatten();
-        let stored = match token.and_then(GrantClaims::claimed_id) {
-            Some(id) => self.store.grant(id).await?,
-            None => None,
-        };
-        known.grant = stored.clone().filter(|g| Some(g.token.as_str()) == token);
+        let stored = self.stored_grant_of(token).await?;
+        known.grant = stored
+            .clone()
+            .filter(|g| token.is_some_and(|t| is_issued_token(g, t)));
         known.grant_id = known.grant.as_ref().map(|g| g.id);
 
-        let department = self.departments.authenticate(attempt.assertion?).await?;
-        let department = known.department.insert(department);
+        // A department that sends a client assertion is authenticated by it first.
+        if let Some(assertion) = attempt.assertion? {
+            known.department = Some(self.departments.authenticate(Some(assertion)).await?);
+        }
         let (token, proof, read) = (attempt.grant?, attempt.proof?, attempt.body?);
         known.asked = read.categories.clone();
+        let token = required_token(token)?;
+        let grant = match (&known.grant, stored) {
+            (Some(grant), _) => grant.clone(),
+            (None, Some(_)) => return Err(refusal(Denial::NotTheIssuedToken)),
+            (None, None) => return Err(refusal(Denial::NoSuchGrant)),
+        };
+        // Otherwise the department is the grant's, once a proof by the key the grant is
+        // bound to, still registered to it, shows it is asking.
+        let department = match &known.department {
+            Some(asserted) if asserted.id() != grant.department => {
+                return Err(refusal(Denial::OtherDepartment));
+            }
+            Some(asserted) => asserted.clone(),
+            None => self.registered_department(&grant.department).await?,
+        };
 
         let url = format!("{}{READ_PATH}", self.issuer);
         let now = self.clock.now();
         let presented = self
-            .verify_presented(
-                department,
-                token,
-                proof,
-                ("POST", &url),
-                now,
-                &mut known.grant_id,
-            )
+            .verify_proof(&grant, &department.keys, token, proof, ("POST", &url), now)
             .await?;
-        let id = presented.id;
-        let grant = match stored {
-            Some(stored) if stored.id == id => Some(stored),
-            _ => self.store.grant(id).await?,
-        };
+        let department = known.department.insert(department);
+        if department.row.disabled {
+            return Err(Error::DepartmentDisabled);
+        }
         let evidence = Evidence {
             department: department.id(),
             department_keys: &department.keys,
-            token: presented.token,
-            claims: &presented.claims,
+            token,
             proof: &presented.proof,
             proof_first_use: presented.first_use,
-            grant: grant.as_ref(),
+            grant: Some(&grant),
             resident: &read.resident,
             categories: &read.categories,
             now,
@@ -186,13 +195,10 @@ impl Consent {
 
 /// The error a department reads for a denial.
 pub(super) fn refusal(denial: Denial) -> Error {
-    let other_key = || {
-        Error::InvalidDpopProof(
-            "the proof is signed by another key than the grant is bound to".into(),
-        )
-    };
     match denial {
-        Denial::ProofNotByGrantKey | Denial::OtherKey => other_key(),
+        Denial::ProofNotByGrantKey => Error::InvalidDpopProof(
+            "the proof is signed by another key than the grant is bound to".into(),
+        ),
         Denial::KeyNoLongerRegistered => {
             Error::InvalidDpopProof("the key the grant is bound to is no longer registered".into())
         }

@@ -1,6 +1,6 @@
 //! Departments writing what they know better than the resident: the categories the
 //! catalogue marks `written_by: department` (the step of debt counselling, self-reliance
-//! scores). A write is held to the same proof as a read: the client assertion, the grant
+//! scores). A write is held to a read's proof and a client assertion: the assertion, the grant
 //! token the vault issued, and a fresh DPoP proof by the key the grant is bound to, for
 //! this method and URL; the grant must be in force, cover the category, and have been
 //! given under an activity version that declares it `writes` the category, so the
@@ -8,10 +8,12 @@
 //! entry; the resident sees every version and who wrote it, and cannot change it.
 
 use super::access::{self, Evidence};
+use super::proof::required_token;
 use super::{Consent, activity_version, with_activity};
 use crate::audit::Context;
 use crate::audit::entry::{ACCESS_POLICY, Action, Actor, Entry, Outcome};
 use crate::auth::departments::DepartmentPrincipal;
+use crate::jose::GrantClaims;
 use crate::store::GrantRow;
 use crate::{Error, Result};
 use kluis_proto::records::RecordWritten;
@@ -101,28 +103,28 @@ impl Consent {
             "{}/v1/dept/grants/{}/records/{}",
             self.issuer, held.id, attempt.category
         );
-        let now = self.clock.now();
-        let presented = self
-            .verify_presented(
-                department,
-                attempt.token,
-                attempt.proof,
-                ("PUT", &url),
-                now,
-                &mut None,
-            )
-            .await?;
-        if presented.id != held.id {
+        let token = required_token(attempt.token)?;
+        if GrantClaims::claimed_id(token) != Some(held.id) {
             return Err(Error::InvalidGrant(
                 "the grant token is for another grant than the path names".into(),
             ));
         }
+        let now = self.clock.now();
+        let presented = self
+            .verify_proof(
+                held,
+                &department.keys,
+                token,
+                attempt.proof,
+                ("PUT", &url),
+                now,
+            )
+            .await?;
         let categories = BTreeSet::from([attempt.category.to_owned()]);
         access::decide(&Evidence {
             department: department.id(),
             department_keys: &department.keys,
-            token: presented.token,
-            claims: &presented.claims,
+            token,
             proof: &presented.proof,
             proof_first_use: presented.first_use,
             grant: Some(held),

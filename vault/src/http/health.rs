@@ -1,9 +1,11 @@
 //! Liveness and readiness for orchestrators and monitoring.
 //!
 //! `/healthz` answers while the process runs. `/readyz` answers 200 only when the vault can
-//! serve: the store is open and its last flush succeeded. Neither needs authentication and
-//! neither reveals anything but check names.
+//! serve: the store is open and its last flush succeeded, and the full check of the audit
+//! log has not found a rewritten entry (while it runs, `audit` says how far it is).
+//! Neither needs authentication and neither reveals anything but check names and counts.
 
+use crate::audit::{CheckState, IntegrityCheck};
 use crate::auth::oidc::Oidc;
 use crate::store::Health;
 use axum::Json;
@@ -16,9 +18,24 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn readyz(State(store): State<Arc<dyn Health>>, State(oidc): State<Oidc>) -> Response {
+pub async fn readyz(
+    State(store): State<Arc<dyn Health>>,
+    State(oidc): State<Oidc>,
+    State(audit): State<IntegrityCheck>,
+) -> Response {
     let mut checks = serde_json::Map::new();
     let mut ready = true;
+    let audit = match audit.state() {
+        CheckState::Passed { of } => format!("ok; all {of} entries checked"),
+        CheckState::Running { checked, of } => {
+            format!("ok; checking every entry: {checked} of {of} done")
+        }
+        CheckState::Failed(why) => {
+            ready = false;
+            why
+        }
+    };
+    checks.insert("audit".into(), json!(audit));
     match store.check().await {
         Ok(()) => {
             checks.insert("store".into(), json!("ok"));

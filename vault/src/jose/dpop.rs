@@ -1,7 +1,14 @@
 //! DPoP proofs (RFC 9449): a department proves it holds the key a grant is bound to.
+//!
+//! In two steps, so that a proof's key is never built from what the caller sends: [`parse`]
+//! checks the token's form and computes the thumbprint of the key in its `jwk` header;
+//! the caller finds the *registered* key with that thumbprint (parsed once per department)
+//! and [`UnverifiedProof::verify`] checks the claims and the signature with it.
+//!
+//! [`parse`]: DpopProof::parse
 
-use super::compact::{self, B64URL};
-use super::keys::PublicKey;
+use super::compact::{self, B64URL, Compact};
+use super::keys::{CheckedJwk, PublicKey};
 use super::{DPOP_WINDOW_SECS, JoseError, Kind, check_header, jti_claim, string_claim, time_claim};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -16,17 +23,17 @@ pub struct DpopProof {
     pub jti: String,
 }
 
+/// A DPoP proof whose form is checked and whose key is named, not yet verified.
+pub struct UnverifiedProof<'a> {
+    parsed: Compact<'a>,
+    /// The thumbprint of the key in its `jwk` header.
+    pub jkt: String,
+}
+
 impl DpopProof {
-    /// Verifies a DPoP proof for a request `method` on `url` (scheme, host, port, path; no
-    /// query), bound to `access_token` through `ath`. `iat` must lie within
-    /// [`DPOP_WINDOW_SECS`] of `now`.
-    pub fn verify(
-        token: &str,
-        method: &str,
-        url: &str,
-        access_token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DpopProof, JoseError> {
+    /// Parses a DPoP proof: strict form, the DPoP header allow-list, a public EC P-256
+    /// key in `jwk`.
+    pub fn parse(token: &str) -> Result<UnverifiedProof<'_>, JoseError> {
         let parsed = compact::parse(token)?;
         check_header(&parsed, Kind::Dpop)?;
         let jwk = parsed
@@ -36,8 +43,27 @@ impl DpopProof {
             .ok_or(JoseError::Header(
                 "a DPoP proof carries its public key in jwk",
             ))?;
-        let key = PublicKey::from_jwk(jwk)?;
-        let claims = parsed.claims()?;
+        let jkt = CheckedJwk::from_map(jwk)?.thumbprint();
+        Ok(UnverifiedProof { parsed, jkt })
+    }
+}
+
+impl UnverifiedProof<'_> {
+    /// Verifies the proof with `key` (the registered key its thumbprint names) for a
+    /// request `method` on `url` (scheme, host, port, path; no query), bound to
+    /// `access_token` through `ath`. `iat` must lie within [`DPOP_WINDOW_SECS`] of `now`.
+    pub fn verify(
+        self,
+        key: &PublicKey,
+        method: &str,
+        url: &str,
+        access_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DpopProof, JoseError> {
+        if key.thumbprint() != self.jkt {
+            return Err(JoseError::Key("the proof is signed by another key"));
+        }
+        let claims = self.parsed.claims()?;
         if string_claim(&claims, "htm")? != method {
             return Err(JoseError::Claims("htm does not match the request method"));
         }
@@ -57,10 +83,7 @@ impl DpopProof {
             return Err(JoseError::Claims("ath does not match the grant"));
         }
         let jti = jti_claim(&claims)?;
-        key.verify(parsed.signing_input.as_bytes(), &parsed.signature)?;
-        Ok(DpopProof {
-            jkt: key.thumbprint().to_owned(),
-            jti,
-        })
+        key.verify(self.parsed.signing_input.as_bytes(), &self.parsed.signature)?;
+        Ok(DpopProof { jkt: self.jkt, jti })
     }
 }

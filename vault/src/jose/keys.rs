@@ -14,6 +14,53 @@ use josekit::jws::{ES256, JwsSigner, JwsVerifier};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
+/// A string member of a JWK: absent, or a string (anything else is refused).
+fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, JoseError> {
+    match jwk.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(JoseError::Key("a JWK member is not a string")),
+    }
+}
+
+/// The members of a public EC P-256 JWK that name the key, checked for form only: the
+/// key type and curve, no private part, two 32-byte coordinates. Enough to compute the
+/// thumbprint and find a registered key by it, without building a verifier.
+pub struct CheckedJwk<'a> {
+    x: &'a str,
+    y: &'a str,
+}
+
+impl<'a> CheckedJwk<'a> {
+    /// Checks the form of `jwk`.
+    pub fn from_map(jwk: &'a Map<String, Value>) -> Result<CheckedJwk<'a>, JoseError> {
+        if text(jwk, "kty")? != Some("EC") || text(jwk, "crv")? != Some("P-256") {
+            return Err(JoseError::Key("only EC P-256 keys are accepted"));
+        }
+        if jwk.contains_key("d") {
+            return Err(JoseError::Key("a public JWK must not hold a private part"));
+        }
+        let coordinate = |name: &str| -> Result<&'a str, JoseError> {
+            let value = text(jwk, name)?.ok_or(JoseError::Key("an EC key needs x and y"))?;
+            match B64URL.decode(value) {
+                Ok(bytes) if bytes.len() == 32 => Ok(value),
+                _ => Err(JoseError::Key(
+                    "an EC P-256 coordinate must be 32 bytes of base64url",
+                )),
+            }
+        };
+        Ok(CheckedJwk {
+            x: coordinate("x")?,
+            y: coordinate("y")?,
+        })
+    }
+
+    /// The RFC 7638 thumbprint.
+    pub fn thumbprint(&self) -> String {
+        kluis_proto::jwk::ec_p256_thumbprint(self.x, self.y, crate::crypto::sha256)
+    }
+}
+
 /// A validated EC P-256 public key for ES256.
 #[derive(Clone, Debug)]
 pub struct PublicKey {
@@ -27,21 +74,11 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
-    /// Validates one public JWK (a JSON object). `what` names it in errors.
+    /// Validates one public JWK (a JSON object).
     pub fn from_jwk(jwk: &Map<String, Value>) -> Result<PublicKey, JoseError> {
-        let text = |name: &str| match jwk.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(JoseError::Key("a JWK member is not a string")),
-        };
-        if text("kty")? != Some("EC") || text("crv")? != Some("P-256") {
-            return Err(JoseError::Key("only EC P-256 keys are accepted"));
-        }
-        if jwk.contains_key("d") {
-            return Err(JoseError::Key("a public JWK must not hold a private part"));
-        }
-        if !matches!(text("alg")?, None | Some("ES256"))
-            || !matches!(text("use")?, None | Some("sig"))
+        let checked = CheckedJwk::from_map(jwk)?;
+        if !matches!(text(jwk, "alg")?, None | Some("ES256"))
+            || !matches!(text(jwk, "use")?, None | Some("sig"))
         {
             return Err(JoseError::Key("the key is not an ES256 signing key"));
         }
@@ -53,17 +90,8 @@ impl PublicKey {
                 return Err(JoseError::Key("the key's key_ops do not include verify"));
             }
         }
-        let coordinate = |name: &str| -> Result<String, JoseError> {
-            let value = text(name)?.ok_or(JoseError::Key("an EC key needs x and y"))?;
-            match B64URL.decode(value) {
-                Ok(bytes) if bytes.len() == 32 => Ok(value.to_owned()),
-                _ => Err(JoseError::Key(
-                    "an EC P-256 coordinate must be 32 bytes of base64url",
-                )),
-            }
-        };
-        let (x, y) = (coordinate("x")?, coordinate("y")?);
-        let kid = text("kid")?.map(str::to_owned);
+        let kid = text(jwk, "kid")?.map(str::to_owned);
+        let (x, y) = (checked.x.to_owned(), checked.y.to_owned());
         let mut minimal = Map::new();
         minimal.insert("kty".into(), json!("EC"));
         minimal.insert("crv".into(), json!("P-256"));
@@ -75,12 +103,11 @@ impl PublicKey {
         let verifier = ES256
             .verifier_from_jwk(&jwk)
             .map_err(|_| JoseError::Key("the point is not a valid P-256 key"))?;
-        let thumbprint = kluis_proto::jwk::ec_p256_thumbprint(&x, &y, crate::crypto::sha256);
         Ok(PublicKey {
             kid,
             x,
             y,
-            thumbprint,
+            thumbprint: checked.thumbprint(),
             verifier,
         })
     }
@@ -164,7 +191,12 @@ impl KeySet {
 
     /// Whether a key with this thumbprint is registered.
     pub fn has_thumbprint(&self, jkt: &str) -> bool {
-        self.signing.iter().any(|k| k.thumbprint() == jkt)
+        self.by_thumbprint(jkt).is_some()
+    }
+
+    /// The registered key with this thumbprint.
+    pub fn by_thumbprint(&self, jkt: &str) -> Option<&PublicKey> {
+        self.signing.iter().find(|k| k.thumbprint() == jkt)
     }
 
     /// The thumbprints of every signing key.

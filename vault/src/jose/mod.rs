@@ -31,7 +31,7 @@ mod strict_json;
 
 pub use assertion::{ClientAssertion, UnverifiedAssertion, sign_client_assertion};
 pub use checkpoint::Checkpoint;
-pub use dpop::DpopProof;
+pub use dpop::{DpopProof, UnverifiedProof};
 pub use grant::{GrantActivity, GrantClaims};
 
 use compact::Compact;

@@ -279,17 +279,20 @@ fn a_token_of_another_kind_is_not_a_grant() {
         ClientAssertion::parse(&token, ISSUER, now()).unwrap_err(),
         JoseError::Type
     );
-    assert_eq!(
-        DpopProof::verify(
-            &token,
-            "POST",
-            "https://kluis.test/v1/dept/read",
-            "x",
-            now()
-        )
-        .unwrap_err(),
-        JoseError::Type
-    );
+    assert_eq!(DpopProof::parse(&token).err(), Some(JoseError::Type));
+}
+
+/// Verifies a DPoP proof as the vault does: its header names the key, the registered
+/// key with that thumbprint (here `registered`) checks it.
+fn verify_dpop(
+    registered: &VaultKey,
+    proof: &str,
+    method: &str,
+    url: &str,
+    access_token: &str,
+    at: DateTime<Utc>,
+) -> Result<DpopProof, JoseError> {
+    DpopProof::parse(proof)?.verify(registered.public(), method, url, access_token, at)
 }
 
 fn dpop(key: &VaultKey, claims: Value) -> String {
@@ -312,7 +315,8 @@ fn dpop_proofs_are_bound_to_method_url_time_token_and_key() {
     let k = key("dept");
     let url = "https://kluis.test/v1/dept/read";
     let t = now().timestamp();
-    let ok = DpopProof::verify(
+    let ok = verify_dpop(
+        &k,
         &dpop(&k, dpop_claims("grant", t)),
         "POST",
         url,
@@ -324,11 +328,12 @@ fn dpop_proofs_are_bound_to_method_url_time_token_and_key() {
 
     let proof = dpop(&k, dpop_claims("grant", t));
     assert!(
-        DpopProof::verify(&proof, "GET", url, "grant", now()).is_err(),
+        verify_dpop(&k, &proof, "GET", url, "grant", now()).is_err(),
         "other method"
     );
     assert!(
-        DpopProof::verify(
+        verify_dpop(
+            &k,
             &proof,
             "POST",
             "https://kluis.test/v1/dept/grants",
@@ -339,15 +344,31 @@ fn dpop_proofs_are_bound_to_method_url_time_token_and_key() {
         "other URL"
     );
     assert!(
-        DpopProof::verify(&proof, "POST", url, "another-grant", now()).is_err(),
+        verify_dpop(&k, &proof, "POST", url, "another-grant", now()).is_err(),
         "other token"
     );
     assert!(
-        DpopProof::verify(&proof, "POST", url, "grant", now() + TimeDelta::seconds(61)).is_err(),
+        verify_dpop(
+            &k,
+            &proof,
+            "POST",
+            url,
+            "grant",
+            now() + TimeDelta::seconds(61)
+        )
+        .is_err(),
         "too old"
     );
     assert!(
-        DpopProof::verify(&proof, "POST", url, "grant", now() - TimeDelta::seconds(61)).is_err(),
+        verify_dpop(
+            &k,
+            &proof,
+            "POST",
+            url,
+            "grant",
+            now() - TimeDelta::seconds(61)
+        )
+        .is_err(),
         "from the future"
     );
     for value in [
@@ -360,13 +381,13 @@ fn dpop_proofs_are_bound_to_method_url_time_token_and_key() {
         let mut claims = dpop_claims("grant", t);
         claims["iat"] = value.clone();
         assert!(
-            DpopProof::verify(&dpop(&k, claims.clone()), "POST", url, "grant", now()).is_err(),
+            verify_dpop(&k, &dpop(&k, claims.clone()), "POST", url, "grant", now()).is_err(),
             "iat {value}"
         );
         claims["iat"] = json!(t);
         claims["exp"] = value.clone();
         assert!(
-            DpopProof::verify(&dpop(&k, claims), "POST", url, "grant", now()).is_err(),
+            verify_dpop(&k, &dpop(&k, claims), "POST", url, "grant", now()).is_err(),
             "exp {value}"
         );
     }
@@ -380,7 +401,7 @@ fn dpop_proofs_are_bound_to_method_url_time_token_and_key() {
         &dpop_claims("grant", t),
     );
     assert_eq!(
-        DpopProof::verify(&forged, "POST", url, "grant", now()).unwrap_err(),
+        verify_dpop(&k, &forged, "POST", url, "grant", now()).unwrap_err(),
         JoseError::Signature
     );
     // A private key in the header is refused.
@@ -391,5 +412,11 @@ fn dpop_proofs_are_bound_to_method_url_time_token_and_key() {
         json!({"alg": "ES256", "typ": DPOP_TYP, "jwk": private}),
         &dpop_claims("grant", t),
     );
-    assert!(DpopProof::verify(&leaky, "POST", url, "grant", now()).is_err());
+    assert!(verify_dpop(&k, &leaky, "POST", url, "grant", now()).is_err());
+    // A proof whose header names another key than the registered one it is checked with.
+    let theirs = dpop(&other, dpop_claims("grant", t));
+    assert_eq!(
+        verify_dpop(&k, &theirs, "POST", url, "grant", now()).unwrap_err(),
+        JoseError::Key("the proof is signed by another key")
+    );
 }

@@ -57,12 +57,14 @@ impl AuditStore for SledStore {
                 |(entries, tree_nodes, index, records, residents, cases, cases_by_resident)| {
                     for append in batch {
                         let seq = append.seq;
-                        if entries.get(seq.to_be_bytes())?.is_some() {
+                        if entries
+                            .insert(&seq.to_be_bytes(), append.entry.as_slice())?
+                            .is_some()
+                        {
                             return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
                                 format!("audit entry {seq} exists already"),
                             )));
                         }
-                        entries.insert(&seq.to_be_bytes(), append.entry.as_slice())?;
                         for (level, at, hash) in &append.nodes {
                             tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
                         }
