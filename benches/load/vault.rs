@@ -1,0 +1,243 @@
+//! The vault under load: a `kluis dev` process of its own, and what `/proc` says about it.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One grant the departments read under.
+pub struct Grant {
+    pub token: String,
+    pub resident: String,
+}
+
+/// A running vault and the department that loads it.
+pub struct Vault {
+    pub label: String,
+    pub url: String,
+    /// The department's key (`schuldhulpverlening`, from the dev vault's key directory).
+    pub key: kluis_sdk::DepartmentKey,
+    /// Whether every read carries a client assertion (a vault from before one signature
+    /// per read wants one).
+    pub with_assertion: bool,
+    pub grants: Vec<Grant>,
+    /// How many load residents exist.
+    pub residents: usize,
+    pub data: PathBuf,
+    binary: PathBuf,
+    /// The most reads/s seen, as `f64` bits.
+    fastest: std::sync::atomic::AtomicU64,
+    child: Child,
+    started_in: Duration,
+    _dir: tempfile::TempDir,
+}
+
+/// The release `kluis` of this checkout (built if needed; a debug build for the smoke).
+pub fn this_checkouts_binary() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let release = !cfg!(debug_assertions);
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build
+        .args(["build", "--quiet", "-p", "kluis", "--bin", "kluis"])
+        .current_dir(&root);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building kluis failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target
+        .join(if release { "release" } else { "debug" })
+        .join("kluis")
+}
+
+impl Vault {
+    /// Starts `binary dev` on a fresh data directory and waits until it listens.
+    pub async fn start(label: &str, binary: &Path, with_assertion: bool) -> Vault {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let (child, url, started_in) = spawn(binary, &data, "127.0.0.1:0");
+        let key = kluis_sdk::DepartmentKey::from_file(
+            data.join("departments").join("schuldhulpverlening.jwk"),
+        )
+        .expect("the dev vault's department key");
+        Vault {
+            label: label.to_owned(),
+            url,
+            key,
+            with_assertion,
+            grants: Vec::new(),
+            residents: 0,
+            data,
+            binary: binary.to_owned(),
+            fastest: std::sync::atomic::AtomicU64::new(0),
+            child,
+            started_in,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the vault (SIGKILL: no shutdown work) and starts it again on the same data
+    /// and address; returns how long until it listened.
+    pub fn restart(&mut self) -> Duration {
+        self.stop();
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        let (child, url, started_in) = spawn(&self.binary, &self.data, &listen);
+        (self.child, self.url, self.started_in) = (child, url, started_in);
+        started_in
+    }
+
+    /// What `/readyz` says of the audit log.
+    pub async fn audit_readiness(&self) -> String {
+        let answer: serde_json::Value = match reqwest::get(format!("{}/readyz", self.url)).await {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let checks = answer.get("checks").unwrap_or(&answer);
+        checks["audit"].as_str().unwrap_or("unknown").to_owned()
+    }
+
+    pub fn print_start(&self) {
+        let stats = self.stats();
+        println!(
+            "{}: {} (pid {}), listening after {:.0} ms, RSS {:.1} MiB",
+            self.label,
+            self.url,
+            self.child.id(),
+            self.started_in.as_secs_f64() * 1e3,
+            stats.rss_mib
+        );
+    }
+
+    /// The process's counters now.
+    pub fn stats(&self) -> Stats {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command name (which may hold spaces) in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clock_ticks());
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+        let written = io
+            .lines()
+            .find_map(|l| l.strip_prefix("write_bytes: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        Stats {
+            cpu,
+            rss_mib: kib("VmRSS:") / 1024.0,
+            written,
+            kept: allocated_bytes(&self.data),
+        }
+    }
+
+    /// The most reads/s seen so far (to know how many requests to sign).
+    pub fn fastest_rate(&self) -> f64 {
+        f64::from_bits(self.fastest.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    pub fn saw_rate(&self, rate: f64) {
+        let fastest = self.fastest_rate().max(rate);
+        self.fastest
+            .store(fastest.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The department's key file.
+    pub fn key_file(&self) -> PathBuf {
+        self.data
+            .join("departments")
+            .join("schuldhulpverlening.jwk")
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `binary dev --data data --listen listen`; waits for its "listening on" line.
+fn spawn(binary: &Path, data: &Path, listen: &str) -> (Child, String, Duration) {
+    let began = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["dev", "--listen", listen, "--data"])
+        .arg(data)
+        .env("KLUIS_LOG", "warn,sled=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the vault did not start");
+    (child, url, began.elapsed())
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Counters of the vault process at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub cpu: Duration,
+    pub rss_mib: f64,
+    /// Bytes the process caused to be written to the disk.
+    pub written: u64,
+    /// Bytes the data directory takes on disk.
+    pub kept: u64,
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// The disk blocks the files under `dir` take, in bytes.
+fn allocated_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => allocated_bytes(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
