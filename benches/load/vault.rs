@@ -33,8 +33,12 @@ pub struct Vault {
     _dir: tempfile::TempDir,
 }
 
-/// The release `kluis` of this checkout (built if needed; a debug build for the smoke).
+/// The `kluis` to load: `KLUIS_LOAD_BINARY` if set (scripts/load builds it first), else
+/// this checkout's, built if needed (release; a debug build for the smoke).
 pub fn this_checkouts_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("KLUIS_LOAD_BINARY") {
+        return PathBuf::from(binary);
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let release = !cfg!(debug_assertions);
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

@@ -17,6 +17,12 @@ mod audit;
 mod keys;
 mod run;
 
+/// mimalloc instead of the system allocator: the database allocates and frees many small
+/// buffers per request from many threads, which glibc's arenas keep as unreturned memory
+/// (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use kluis::Config;
 use std::net::SocketAddr;
