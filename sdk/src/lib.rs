@@ -22,8 +22,8 @@
 //! ```
 //!
 //! Every call proves the department holds its registered private key: a fresh
-//! `private_key_jwt` client assertion (RFC 7523) each time, and on reads a DPoP proof
-//! (RFC 9449) bound to the grant. Keys are EC P-256 (ES256), loaded from a PEM (PKCS#8) or
+//! `private_key_jwt` client assertion (RFC 7523) on every call but a read, and on a read a
+//! DPoP proof (RFC 9449) bound to the grant, which is all a read needs. Keys are EC P-256 (ES256), loaded from a PEM (PKCS#8) or
 //! JWK file. Errors are typed ([`Error`]) so a department's system can tell a revoked grant
 //! from an expired one from a vault that is down. Only calls that are safe to repeat are
 //! retried.

@@ -150,12 +150,10 @@ impl App {
             .await
             .map_err(|e| StartError::Audit(e.0))?;
         let audit = Arc::new(audit);
-        let full_check = tokio::spawn({
-            let audit = audit.clone();
-            async move { audit.check_all_entries().await }
-        });
+        let full_check = audit.spawn_full_check();
         if config.verify_audit_at_start
-            && let Ok(crate::audit::CheckState::Failed(why)) = full_check.await
+            && let Ok(crate::audit::CheckState::Failed(why)) | Err(why) =
+                full_check.await.map_err(|e| e.to_string())
         {
             return Err(StartError::Audit(why));
         }

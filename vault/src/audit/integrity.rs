@@ -7,7 +7,11 @@
 
 use super::Audit;
 use super::queries::CHUNK;
+use crate::Error;
 use std::sync::{Arc, Mutex};
+
+/// How often a chunk the store could not read is tried again before the check fails.
+const READ_TRIES: u32 = 3;
 
 /// Where the full check stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,19 +62,30 @@ impl Audit {
             done => return done,
         };
         let mut at = 0;
+        let mut tries = 0;
         while at < of {
             let to = (at + CHUNK).min(of);
-            if self.raw_entries(at, to).await.is_err() {
-                let why = format!(
-                    "an audit entry between {at} and {to} no longer matches its hash: the log was rewritten; restore the database"
-                );
-                tracing::error!(
-                    from = at,
-                    to,
-                    "the full audit check failed: the vault refuses every audited action"
-                );
-                self.integrity.set(CheckState::Failed(why));
-                return self.integrity.state();
+            match self.raw_entries(at, to).await {
+                Ok(_) => tries = 0,
+                Err(Error::Integrity(_)) => {
+                    return self.fail(format!(
+                        "an audit entry between {at} and {to} no longer matches its hash: the log was rewritten; restore the database"
+                    ));
+                }
+                // The store could not answer: try again before calling it a failure,
+                // and never call it a rewrite.
+                Err(e) if tries < READ_TRIES => {
+                    tries += 1;
+                    tracing::warn!(from = at, to, error = %e, "the full audit check could not read; trying again");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    return self.fail(format!(
+                        "the audit entries between {at} and {to} cannot be read ({}); see the operator log",
+                        e.code().as_str()
+                    ));
+                }
             }
             at = to;
             self.integrity.set(CheckState::Running { checked: at, of });
@@ -78,6 +93,29 @@ impl Audit {
         }
         self.integrity.set(CheckState::Passed { of });
         tracing::info!(entries = of, "the full audit check passed");
+        self.integrity.state()
+    }
+
+    /// Starts the full check in the background. If the check itself stops (a panic), the
+    /// state says so: the vault fails closed rather than report "checking" for ever.
+    pub fn spawn_full_check(self: &Arc<Audit>) -> tokio::task::JoinHandle<CheckState> {
+        let check = tokio::spawn({
+            let audit = self.clone();
+            async move { audit.check_all_entries().await }
+        });
+        let audit = self.clone();
+        tokio::spawn(async move {
+            match check.await {
+                Ok(state) => state,
+                Err(stopped) => audit.fail(format!("the full audit check stopped: {stopped}")),
+            }
+        })
+    }
+
+    /// Records that the full check failed, for `/readyz` and the appends that follow.
+    fn fail(&self, why: String) -> CheckState {
+        tracing::error!(reason = %why, "the full audit check failed: the vault refuses every audited action");
+        self.integrity.set(CheckState::Failed(why));
         self.integrity.state()
     }
 }

@@ -1,5 +1,6 @@
 //! Department authentication: a `private_key_jwt` client assertion (RFC 7523) on every
-//! call, signed with a key the operator registered for the department.
+//! call but a read (where it is optional: a read's DPoP proof authenticates it, see
+//! `consent::proof`), signed with a key the operator registered for the department.
 //!
 //! The order matters: the assertion's form and claims are checked first (nothing looked
 //! up yet), then the department it names is looked up and its signature verified, then its
@@ -19,7 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// An authenticated department.
+/// An authenticated department (by its client assertion, or by a read's DPoP proof).
 #[derive(Clone, Debug)]
 pub struct DepartmentPrincipal {
     /// Its registration.

@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The default page cache of the database, in MiB: with it, a vault under sustained load
-/// stays well under 150 MiB of memory (see `docs/performance.md`).
+/// The default page cache of the database, in MiB. sled treats it as a target, not a
+/// bound: see `docs/performance.md` for the memory under load.
 pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// The default body limit: generous for a situation record, small enough to bound memory.

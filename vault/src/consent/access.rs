@@ -88,6 +88,8 @@ pub fn decide<'a>(evidence: &Evidence<'a>) -> Result<&'a GrantRow, Denial> {
     if !super::proof::is_issued_token(grant, e.token) {
         return Err(Denial::NotTheIssuedToken);
     }
+    // The read pipeline refuses these two before it verifies the proof; they stay here so
+    // that the decision holds on its own, whatever gathered the evidence.
     if e.proof.jkt != grant.jkt {
         return Err(Denial::ProofNotByGrantKey);
     }

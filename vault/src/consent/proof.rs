@@ -13,6 +13,7 @@
 use super::Consent;
 use super::access::Denial;
 use super::reads::refusal;
+use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::keys::KeySet;
 use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
 use crate::store::GrantRow;
@@ -47,6 +48,19 @@ impl Consent {
             Some(id) => Ok(self.store.grant(id).await?),
             None => Ok(None),
         }
+    }
+
+    /// The department `grant` was given to, with its registered keys: whom a read without
+    /// a client assertion is checked against. A grant always names a registered
+    /// department (departments are disabled, never deleted); if not, the grant is refused.
+    pub(super) async fn grant_department(&self, grant: &GrantRow) -> Result<DepartmentPrincipal> {
+        let row = self
+            .store
+            .department(&grant.department)
+            .await?
+            .ok_or_else(|| refusal(Denial::NoSuchGrant))?;
+        let keys = self.departments.keys_of(&row)?;
+        Ok(DepartmentPrincipal { row, keys })
     }
 
     /// Verifies `proof` for `method` on `url` at `now`: signed by the key `grant` is

@@ -154,10 +154,10 @@ impl Consent {
         let (token, proof, read) = (attempt.grant?, attempt.proof?, attempt.body?);
         known.asked = read.categories.clone();
         let token = required_token(token)?;
-        let grant = match (&known.grant, stored) {
-            (Some(grant), _) => grant.clone(),
-            (None, Some(_)) => return Err(refusal(Denial::NotTheIssuedToken)),
-            (None, None) => return Err(refusal(Denial::NoSuchGrant)),
+        // An unknown grant id and a token that differs from the stored one get the same
+        // answer: nobody learns which grant ids exist before proving who they are.
+        let Some(grant) = known.grant.clone() else {
+            return Err(refusal(Denial::NoSuchGrant));
         };
         // Otherwise the department is the grant's, once a proof by the key the grant is
         // bound to, still registered to it, shows it is asking.
@@ -166,7 +166,7 @@ impl Consent {
                 return Err(refusal(Denial::OtherDepartment));
             }
             Some(asserted) => asserted.clone(),
-            None => self.registered_department(&grant.department).await?,
+            None => self.grant_department(&grant).await?,
         };
 
         let url = format!("{}{READ_PATH}", self.issuer);
@@ -174,6 +174,11 @@ impl Consent {
         let presented = self
             .verify_proof(&grant, &department.keys, token, proof, ("POST", &url), now)
             .await?;
+        // A proof seen before proves nothing about who sends it now: refused before the
+        // department is taken as the sender (or told it is disabled).
+        if !presented.first_use {
+            return Err(refusal(Denial::ProofReplayed));
+        }
         let department = known.department.insert(department);
         if department.row.disabled {
             return Err(Error::DepartmentDisabled);
@@ -205,9 +210,8 @@ pub(super) fn refusal(denial: Denial) -> Error {
         Denial::ProofReplayed => Error::InvalidDpopProof(
             "this proof was used before; make a new one for every request".into(),
         ),
-        Denial::NoSuchGrant => Error::InvalidGrant("the vault has no such grant".into()),
-        Denial::NotTheIssuedToken => {
-            Error::InvalidGrant("the grant does not match the vault's record".into())
+        Denial::NoSuchGrant | Denial::NotTheIssuedToken => {
+            Error::InvalidGrant("the vault holds no grant with this token".into())
         }
         Denial::OtherDepartment => {
             Error::InvalidGrant("the grant is for another department".into())

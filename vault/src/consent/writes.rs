@@ -104,6 +104,8 @@ impl Consent {
             self.issuer, held.id, attempt.category
         );
         let token = required_token(attempt.token)?;
+        // `decide` compares the token with the stored one; this only gives the clearer
+        // answer for a token of another grant.
         if GrantClaims::claimed_id(token) != Some(held.id) {
             return Err(Error::InvalidGrant(
                 "the grant token is for another grant than the path names".into(),

@@ -1,6 +1,6 @@
-//! The department API: `/v1/dept/...`. Every call carries a client assertion
-//! (`Client-Assertion` header); a read also carries the grant (`Authorization: DPoP
-//! <grant>`) and a DPoP proof (`DPoP` header).
+//! The department API: `/v1/dept/...`. Every call but a read carries a client assertion
+//! (`Client-Assertion` header); a read carries the grant (`Authorization: DPoP <grant>`)
+//! and a DPoP proof (`DPoP` header), which authenticates it, and optionally an assertion.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Ctx};
 use crate::auth::departments::{DepartmentAuth, DepartmentPrincipal};

@@ -1,4 +1,4 @@
-//! Client assertions: a department proves who it is on every call (RFC 7523,
+//! Client assertions: a department proves who it is on every call but a read (RFC 7523,
 //! `private_key_jwt`), and the vault proves who it is to an OpenID Provider the same way.
 
 use super::compact::{self, B64URL};

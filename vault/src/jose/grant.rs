@@ -62,9 +62,11 @@ impl GrantClaims {
         uuid::Uuid::parse_str(&jti_claim(&claims).ok()?).ok()
     }
 
-    /// Verifies a grant: strict parsing, `typ`, ES256, a `kid` that names one of the vault's
-    /// keys exactly, the signature, `iss` = this vault, `aud` = `department` (a string),
-    /// every claim present and well-typed. Whether the grant is valid *now* is not decided
+    /// Verifies a grant as anyone holding the vault's published keys can (a department, an
+    /// officer, a court); the vault itself compares a presented grant with the token it
+    /// keeps instead (`consent::proof`). Strict parsing, `typ`, ES256, a `kid` that names
+    /// one of the vault's keys exactly, the signature, `iss` = this vault, `aud` =
+    /// `department` (a string), every claim present and well-typed. Whether the grant is valid *now* is not decided
     /// here: the stored grant record is the authority (see `consent`).
     pub fn verify(
         token: &str,
