@@ -21,7 +21,6 @@ pub const APPROACH_CATEGORY: &str = "regelingen.benaderen";
 
 /// How often a call that is safe to repeat is tried in all.
 const ATTEMPTS: u32 = 3;
-/// The read endpoint.
 const READ_PATH: &str = "/v1/dept/read";
 
 /// A client for one department.
@@ -134,8 +133,7 @@ impl Client {
         loop {
             attempt += 1;
             let mut request = self.http.request(method.clone(), &url);
-            // A read is authenticated by its DPoP proof alone (the key the grant is bound
-            // to); every other call by a client assertion.
+            // A read's DPoP proof authenticates it; every other call needs an assertion.
             if !(grant.is_some() && path == READ_PATH) {
                 request = request.header(CLIENT_ASSERTION_HEADER, self.assertion()?);
             }

@@ -29,6 +29,7 @@ mod journey;
 mod life_events;
 mod life_events_browser;
 mod login;
+mod one_signature;
 mod openapi;
 mod portability;
 mod portal;

@@ -27,8 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The default page cache of the database, in MiB. sled treats it as a target, not a
-/// bound: see `docs/performance.md` for the memory under load.
+/// The default page cache of the database, in MiB (a target for sled, not a bound).
 pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// The default body limit: generous for a situation record, small enough to bound memory.
