@@ -42,16 +42,7 @@ async fn record_plaintext_is_nowhere_on_disk_or_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let vault = VaultProcess::dev(dir.path());
     let http = client();
-    let login = http
-        .post(format!("{}/dev/login", vault.url))
-        .json(&json!({"subject": "marker-test"}))
-        .send()
-        .await
-        .unwrap();
-    let token = login.json::<serde_json::Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = crate::support::dev_login(&http, &vault.url, "marker-test").await;
 
     let marker = format!("KM-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let put = |category: &'static str, body: serde_json::Value| {

@@ -768,24 +768,7 @@ async fn a_vault_whose_log_was_truncated_or_rewritten_refuses_to_start() {
     // More happens, the vault stops cleanly and saves its checkpoint; then someone
     // restores the older database (a truncated log).
     let vault = VaultProcess::dev(dir.path());
-    let login = crate::support::client()
-        .post(format!("{}/dev/login", vault.url))
-        .json(&json!({"subject": "anna"}))
-        .send()
-        .await
-        .unwrap();
-    let token = login.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let put = crate::support::client()
-        .put(format!("{}/v1/me/records/werk.profiel", vault.url))
-        .bearer_auth(&token)
-        .json(&json!({"situatie": "werkend"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 201);
+    assert_eq!(anna_stores_her_work(&vault.url).await, 201);
     vault.stop();
     let current = tempfile::tempdir().unwrap();
     copy_dir(&dir.path().join("data"), current.path());
@@ -806,23 +789,12 @@ async fn a_vault_whose_log_was_truncated_or_rewritten_refuses_to_start() {
     // The current database, with one entry rewritten behind the vault's back.
     std::fs::remove_dir_all(dir.path().join("data")).unwrap();
     copy_dir(current.path(), &dir.path().join("data"));
-    {
-        let db = sled::Config::new()
-            .path(dir.path().join("data"))
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        let entries = db.open_tree("audit_entries").unwrap();
-        let first = entries.get(0u64.to_be_bytes()).unwrap().unwrap();
-        let changed =
-            String::from_utf8(first.to_vec())
-                .unwrap()
-                .replacen("record_write", "record_delete", 1);
-        entries
-            .insert(0u64.to_be_bytes(), changed.as_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
+    rewrite_first_entry(&dir.path().join("data"), |first| {
+        String::from_utf8(first)
+            .unwrap()
+            .replacen("record_write", "record_delete", 1)
+            .into_bytes()
+    });
     let (ok, _, err) = kluis_cli(&[
         "dev".as_ref(),
         "--listen".as_ref(),
@@ -834,6 +806,35 @@ async fn a_vault_whose_log_was_truncated_or_rewritten_refuses_to_start() {
         !ok && err.contains("refusing to serve") && err.contains("rewritten"),
         "{err}"
     );
+}
+
+/// Anna logs in to the `kluis dev` at `url` and stores that she works: a change that
+/// needs its audit entry. Returns the answer's status.
+async fn anna_stores_her_work(url: &str) -> reqwest::StatusCode {
+    let http = crate::support::client();
+    let token = crate::support::dev_login(&http, url, "anna").await;
+    http.put(format!("{url}/v1/me/records/werk.profiel"))
+        .bearer_auth(&token)
+        .json(&json!({"situatie": "werkend"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Rewrites the log's first entry in the database at `data` behind the vault's back.
+fn rewrite_first_entry(data: &Path, change: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+    let db = sled::Config::new()
+        .path(data)
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
+    let entries = db.open_tree("audit_entries").unwrap();
+    let first = entries.get(0u64.to_be_bytes()).unwrap().unwrap();
+    entries
+        .insert(0u64.to_be_bytes(), change(first.to_vec()))
+        .unwrap();
+    db.flush().unwrap();
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -876,19 +877,10 @@ async fn an_old_rewritten_entry_is_found_while_serving_and_the_vault_fails_close
         .await;
     assert!(statuses.iter().all(|s| s.is_client_error()));
     vault.stop();
-    {
-        let db = sled::Config::new()
-            .path(dir.path().join("data"))
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        let entries = db.open_tree("audit_entries").unwrap();
-        let first = entries.get(0u64.to_be_bytes()).unwrap().unwrap();
-        let mut changed = first.to_vec();
-        changed.push(b' ');
-        entries.insert(0u64.to_be_bytes(), changed).unwrap();
-        db.flush().unwrap();
-    }
+    rewrite_first_entry(&dir.path().join("data"), |mut first| {
+        first.push(b' ');
+        first
+    });
 
     let vault = VaultProcess::dev(dir.path());
     let mut ready = Value::Null;
@@ -911,22 +903,5 @@ async fn an_old_rewritten_entry_is_found_while_serving_and_the_vault_fails_close
         "{ready}"
     );
     // Fail closed: a resident's change, which needs its entry, is refused.
-    let login = http
-        .post(format!("{}/dev/login", vault.url))
-        .json(&json!({"subject": "anna"}))
-        .send()
-        .await
-        .unwrap();
-    let token = login.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let put = http
-        .put(format!("{}/v1/me/records/werk.profiel", vault.url))
-        .bearer_auth(&token)
-        .json(&json!({"situatie": "werkend"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 503);
+    assert_eq!(anna_stores_her_work(&vault.url).await, 503);
 }

@@ -27,16 +27,7 @@ async fn acknowledged_writes_survive_sigkill() {
         let bearer = match &token {
             Some(t) => t.clone(),
             None => {
-                let login = http
-                    .post(format!("{}/dev/login", vault.url))
-                    .json(&json!({"subject": "crash"}))
-                    .send()
-                    .await
-                    .unwrap();
-                let t = login.json::<Value>().await.unwrap()["token"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
+                let t = crate::support::dev_login(&http, &vault.url, "crash").await;
                 token = Some(t.clone());
                 t
             }

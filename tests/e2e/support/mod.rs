@@ -58,6 +58,20 @@ pub fn client() -> reqwest::Client {
         .expect("client builds")
 }
 
+/// A resident's bearer token from the development login of the vault at `url`.
+pub async fn dev_login(http: &reqwest::Client, url: &str, subject: &str) -> String {
+    let login = http
+        .post(format!("{url}/dev/login"))
+        .json(&serde_json::json!({ "subject": subject }))
+        .send()
+        .await
+        .unwrap();
+    login.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A vault served in this process, on its own port and data directory.
 pub struct TestVault {
     /// Its base URL.
