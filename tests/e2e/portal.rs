@@ -487,11 +487,15 @@ async fn errors_are_pages_in_the_residents_language() {
         html.contains("<html lang=\"en\"") && html.contains("This page does not exist"),
         "{html}"
     );
-    // The switch never sends the browser to another site.
+    // The switch never sends the browser to another site, also not through characters a
+    // browser drops (`/\t/evil.example` becomes `//evil.example`), and never fails on them.
     for back in [
         "https://evil.example/",
         "//evil.example/",
         "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\u{0}/x",
     ] {
         let response = portal
             .http
@@ -500,7 +504,8 @@ async fn errors_are_pages_in_the_residents_language() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.headers()[header::LOCATION], "/", "{back}");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{back:?}");
+        assert_eq!(response.headers()[header::LOCATION], "/", "{back:?}");
     }
     // Without a login, a portal page sends the browser to the start page.
     let anonymous = portal

@@ -96,9 +96,11 @@ pub async fn switch_language(
         .and_then(Language::from_tag)
         .unwrap_or_default();
     let back = switch.back.unwrap_or_default();
-    let local =
-        back.starts_with('/') && !back.starts_with("//") && !back.contains(['\\', '\r', '\n']);
-    let target = if local { back.as_str() } else { "/" };
+    let target = if is_local_path(&back) {
+        back.as_str()
+    } else {
+        "/"
+    };
     let cookie = set_cookie(
         &state.site,
         LANGUAGE_COOKIE,
@@ -107,6 +109,15 @@ pub async fn switch_language(
         Some(365 * 24 * 3600),
     );
     ([(header::SET_COOKIE, cookie)], see_other(target)).into_response()
+}
+
+/// Whether `back` is a path on this vault and nothing a browser could read as another
+/// host: one leading slash, no backslash, no control character anywhere (browsers drop
+/// tabs and newlines, so `/\t/evil.example` would become `//evil.example`).
+fn is_local_path(back: &str) -> bool {
+    back.starts_with('/')
+        && !back.starts_with("//")
+        && !back.chars().any(|c| c == '\\' || c.is_control())
 }
 
 /// The development login of `kluis dev`: logs in as a test resident and opens the portal.
