@@ -905,3 +905,65 @@ async fn an_old_rewritten_entry_is_found_while_serving_and_the_vault_fails_close
     // Fail closed: a resident's change, which needs its entry, is refused.
     assert_eq!(anna_stores_her_work(&vault.url).await, 503);
 }
+
+/// An officer's search words are logged as their length only, never as typed (issue 16:
+/// "ids and counts only"); a filter part that is too long or holds a control character is
+/// refused, naming the part.
+#[tokio::test]
+async fn an_officers_search_words_are_logged_as_a_length_only() {
+    let vault = TestVault::start_now().await;
+    let (_, officer) = vault
+        .app
+        .officers()
+        .issue("fg", "FG Drechtsteden", 30)
+        .await
+        .unwrap();
+    let audit = vault.app.audit();
+    let last_details = || async {
+        let size = audit.size().await;
+        let entry = audit.entries(size - 1, size).await.unwrap().remove(0);
+        serde_json::to_value(&entry).unwrap()
+    };
+
+    let (status, _) = vault
+        .get(
+            &officer,
+            "/v1/officer/audit?purpose=BSN%20111222333%20van%20Henk",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let logged = last_details().await;
+    assert_eq!(
+        logged["details"]["purpose"], "(words, 22 characters)",
+        "{logged}"
+    );
+    assert!(!logged.to_string().contains("111222333"), "{logged}");
+
+    let (status, _) = vault
+        .get(&officer, "/v1/officer/audit?purpose=schuldhulp-traject")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        last_details().await["details"]["purpose"],
+        "schuldhulp-traject"
+    );
+
+    let size = audit.size().await;
+    let long = "a".repeat(10_000);
+    for query in [
+        format!("purpose={long}"),
+        "purpose=a%00b".to_owned(),
+        format!("department={long}"),
+    ] {
+        let answer = vault
+            .get(&officer, &format!("/v1/officer/audit?{query}"))
+            .await;
+        assert_problem(&answer, 400, "invalid_parameter");
+        assert!(!answer.1.to_string().contains("aaaa"), "not echoed");
+    }
+    assert_eq!(
+        audit.size().await,
+        size,
+        "a refused filter shows and logs nothing"
+    );
+}

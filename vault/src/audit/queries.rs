@@ -9,6 +9,18 @@ use super::{Audit, OpenError};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 
+/// The longest text part of an officer's filter.
+const MAX_FILTER_CHARS: usize = 128;
+
+/// Whether `text` looks like an id (an activity, a department): lowercase letters, digits,
+/// dots and dashes, at most 64 characters.
+fn is_id_like(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
 /// How many entries one read of a range takes at most.
 pub(super) const CHUNK: u64 = 4096;
 
@@ -246,6 +258,27 @@ impl Filter {
             && self.to.is_none_or(|t| entry.time < t)
     }
 
+    /// Refuses a filter with a text part that is too long or holds a control character,
+    /// naming the part (never echoing it).
+    pub fn check(&self) -> Result<()> {
+        let parts = [
+            ("resident", &self.resident),
+            ("department", &self.department),
+            ("coach", &self.coach),
+            ("purpose", &self.purpose),
+        ];
+        for (name, value) in parts {
+            if let Some(value) = value
+                && (value.chars().count() > MAX_FILTER_CHARS || value.chars().any(char::is_control))
+            {
+                return Err(Error::InvalidParameter(format!(
+                    "{name} is at most {MAX_FILTER_CHARS} characters without control characters, such as \"schuldhulp-traject\""
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The filter as entry details (for logging an officer's query): ids only.
     pub fn as_details(&self) -> std::collections::BTreeMap<String, String> {
         let mut details = std::collections::BTreeMap::new();
@@ -264,7 +297,18 @@ impl Filter {
         put("department", self.department.clone());
         put("coach", self.coach.clone());
         put("grant", self.grant.map(|g| g.to_string()));
-        put("purpose", self.purpose.clone());
+        // A purpose is logged only as an activity id; words searched for in purposes could
+        // be anything (a name, a BSN), so of those only the length is kept.
+        put(
+            "purpose",
+            self.purpose.as_ref().map(|p| {
+                if is_id_like(p) {
+                    p.clone()
+                } else {
+                    format!("(words, {} characters)", p.chars().count())
+                }
+            }),
+        );
         put("action", self.action.map(|a| a.as_str().to_owned()));
         put(
             "outcome",

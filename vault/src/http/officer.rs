@@ -48,7 +48,7 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     fn filter(&self) -> Result<Filter> {
-        Ok(Filter {
+        let filter = Filter {
             resident: self.resident.clone(),
             department: self.department.clone(),
             coach: self.coach.clone(),
@@ -58,7 +58,9 @@ impl AuditQuery {
             outcome: parse_enum(&self.outcome, "outcome")?,
             from: self.from,
             to: self.to,
-        })
+        };
+        filter.check()?;
+        Ok(filter)
     }
 }
 
