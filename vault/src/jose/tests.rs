@@ -46,6 +46,31 @@ fn a_good_client_assertion_passes() {
     assert_eq!(ok.jti, "a-1");
 }
 
+/// docs/departments.md: `exp` at most five minutes ahead, with 60 seconds of clock
+/// difference either way. The limits, to the second.
+#[test]
+fn the_documented_leeway_is_the_implemented_one() {
+    let k = key("dept-1");
+    let t = now().timestamp();
+    let at = |name: &str, value: i64| {
+        let mut claims = assertion_claims();
+        claims[name] = json!(value);
+        check_assertion(&signed(&k, assertion_header(&k), &claims), &k)
+    };
+    assert!(
+        at("exp", t + 360).is_ok(),
+        "five minutes and a minute of skew ahead"
+    );
+    assert!(at("exp", t + 361).is_err());
+    assert!(
+        at("exp", t - 59).is_ok(),
+        "up to a minute of skew after exp"
+    );
+    assert!(at("exp", t - 60).is_err());
+    assert!(at("iat", t + 60).is_ok(), "iat up to a minute ahead");
+    assert!(at("iat", t + 61).is_err());
+}
+
 #[test]
 fn client_assertion_claims_each_say_no() {
     let k = key("dept-1");
