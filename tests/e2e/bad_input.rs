@@ -128,6 +128,11 @@ async fn every_bad_input_is_refused_and_changes_nothing() {
         "text/plain",
         "application/x-www-form-urlencoded",
         "application/xml",
+        // JSON by another name, or in another encoding, is not what this API takes.
+        "application/merge-patch+json",
+        "application/vnd.evil+json",
+        "application/json; charset=latin1",
+        "application/json; boundary=x",
     ] {
         let got = status_and_json(
             send(

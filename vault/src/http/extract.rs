@@ -28,6 +28,13 @@ where
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let content_type = req.headers().get(axum::http::header::CONTENT_TYPE);
+        if !content_type
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_content_type)
+        {
+            return Err(Error::UnsupportedMediaType);
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::UnsupportedMediaType),
@@ -45,6 +52,20 @@ where
             Err(_) => Err(Error::InvalidJson("the body could not be read")),
         }
     }
+}
+
+/// Whether a `Content-Type` is `application/json`, with at most `charset=utf-8`: axum
+/// would also take any `application/*+json` and any charset, and read them all as UTF-8.
+fn is_json_content_type(value: &str) -> bool {
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|parameter| {
+            parameter.split_once('=').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("charset")
+                    && value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            })
+        })
 }
 
 /// Path parameters; a segment that does not parse is a 400 `invalid_path`.
