@@ -446,19 +446,29 @@ async fn reads_fail_closed_when_the_log_cannot_be_written() {
         before,
         "nothing was appended while the log was unwritable"
     );
-    let status = vault
-        .http
-        .get(format!("{}/readyz", vault.url))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(
-        status, 200,
-        "readiness reports the store, which is up; the log refuses per request"
+    // Not ready while the log cannot be written (issue 16), ready again once it can.
+    let readyz = || async {
+        let answer = vault
+            .http
+            .get(format!("{}/readyz", vault.url))
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.json::<Value>().await.unwrap())
+    };
+    let (status, ready) = readyz().await;
+    assert_eq!(status, 503, "{ready}");
+    assert!(
+        ready["checks"]["audit"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be written"),
+        "{ready}"
     );
 
     vault.faults.fail_audit_appends(false);
+    let (status, ready) = readyz().await;
+    assert_eq!(status, 200, "{ready}");
     let (status, read) = debts.read(&vault, &g, &["schulden.overzicht"]).await;
     assert_eq!(status, 200);
     assert!(read.to_string().contains("GEHEIM"));

@@ -2,7 +2,7 @@
 //! it uses (`State<Consent>`, `State<Sessions>`, ...) through axum's `FromRef`, so a
 //! reader sees from a handler's signature which services it can reach.
 
-use crate::audit::IntegrityCheck;
+use crate::audit::AuditHealth;
 use crate::audit::officer::OfficerDesk;
 use crate::auth::Sessions;
 use crate::auth::departments::DepartmentAuth;
@@ -68,7 +68,7 @@ pub struct Services {
     pub(crate) desk: OfficerDesk,
     pub(crate) oidc: Oidc,
     pub(crate) health: Arc<dyn Health>,
-    pub(crate) audit_check: IntegrityCheck,
+    pub(crate) audit_check: AuditHealth,
     pub(crate) site: Site,
     pub(crate) clock: Clock,
 }
@@ -99,7 +99,7 @@ parts!(
     desk: OfficerDesk,
     oidc: Oidc,
     health: Arc<dyn Health>,
-    audit_check: IntegrityCheck,
+    audit_check: AuditHealth,
     site: Site,
     clock: Clock,
 );

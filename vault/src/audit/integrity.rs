@@ -1,5 +1,6 @@
-//! The full check of the log that runs while the vault serves: every entry rehashed and
-//! compared with its stored leaf hash, chunk by chunk, from the first to the size at
+//! The log's health, for `/readyz`: whether appends currently fail, and the full check of
+//! the log that runs while the vault serves: every entry rehashed and compared with its
+//! stored leaf hash, chunk by chunk, from the first to the size at
 //! start. Start-up itself checks only what does not grow with the log (the tree against
 //! the saved signed checkpoint, the newest entries); `/readyz` reports this check's
 //! progress, and a failure fails the vault closed: no entry is appended after it, so no
@@ -8,6 +9,8 @@
 use super::Audit;
 use super::queries::CHUNK;
 use crate::Error;
+use crate::store::AuditStore;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How often a chunk the store could not read is tried again before the check fails.
@@ -24,22 +27,49 @@ pub enum CheckState {
     Failed(String),
 }
 
-/// A handle on the state of the full check, shared by the log and `/readyz`.
-#[derive(Clone, Debug)]
-pub struct IntegrityCheck(Arc<Mutex<CheckState>>);
+/// A handle on the log's health, shared by the log, its writer and `/readyz`.
+#[derive(Clone)]
+pub struct AuditHealth {
+    check: Arc<Mutex<CheckState>>,
+    /// Whether the last append failed (until one succeeds again, or a probe does).
+    appends_failing: Arc<AtomicBool>,
+    store: Arc<dyn AuditStore>,
+}
 
-impl IntegrityCheck {
-    pub(super) fn new(of: u64) -> IntegrityCheck {
-        IntegrityCheck(Arc::new(Mutex::new(CheckState::Running { checked: 0, of })))
+impl AuditHealth {
+    pub(super) fn new(of: u64, store: Arc<dyn AuditStore>) -> AuditHealth {
+        AuditHealth {
+            check: Arc::new(Mutex::new(CheckState::Running { checked: 0, of })),
+            appends_failing: Arc::default(),
+            store,
+        }
+    }
+
+    /// Whether appends fail: no read can be answered until one succeeds. While they do,
+    /// each call tries an empty append and a flush, so that a store that works again is
+    /// seen as working even when no traffic reaches the vault.
+    pub async fn appends_failing(&self) -> bool {
+        if self.appends_failing.load(Ordering::SeqCst)
+            && self.store.append_audit(&[]).await.is_ok()
+            && self.store.sync().await.is_ok()
+        {
+            self.appended(true);
+        }
+        self.appends_failing.load(Ordering::SeqCst)
+    }
+
+    /// Records how the last append ended.
+    pub(super) fn appended(&self, ok: bool) {
+        self.appends_failing.store(!ok, Ordering::SeqCst);
     }
 
     /// The state now.
     pub fn state(&self) -> CheckState {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.check.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn set(&self, state: CheckState) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        *self.check.lock().unwrap_or_else(|p| p.into_inner()) = state;
     }
 
     /// Whether the check found a rewritten entry.
@@ -50,7 +80,7 @@ impl IntegrityCheck {
 
 impl Audit {
     /// The full check's state.
-    pub fn integrity(&self) -> IntegrityCheck {
+    pub fn integrity(&self) -> AuditHealth {
         self.integrity.clone()
     }
 

@@ -39,7 +39,7 @@ mod tree;
 mod writer;
 
 pub use context::Context;
-pub use integrity::{CheckState, IntegrityCheck};
+pub use integrity::{AuditHealth, CheckState};
 pub use queries::Filter;
 
 use crate::clock::Clock;
@@ -67,7 +67,7 @@ pub struct Audit {
     /// Entries waiting for the writer task.
     queue: tokio::sync::mpsc::Sender<Pending>,
     /// The full check of every entry, which runs while the vault serves.
-    integrity: IntegrityCheck,
+    integrity: AuditHealth,
 }
 
 impl std::fmt::Debug for Audit {
@@ -110,11 +110,13 @@ impl Audit {
             })?;
         let frontier = Arc::new(std::sync::Mutex::new(frontier));
         let (queue, pending) = tokio::sync::mpsc::channel(4 * writer::MAX_BATCH);
+        let health = AuditHealth::new(size, store.clone());
         tokio::spawn(writer::run(
             store.clone(),
             clock.clone(),
             frontier.clone(),
             pending,
+            health.clone(),
         ));
         let audit = Audit {
             store,
@@ -125,7 +127,7 @@ impl Audit {
             frontier,
             saved: AtomicU64::new(0),
             queue,
-            integrity: IntegrityCheck::new(size),
+            integrity: health,
         };
         let saved = audit.check_against_saved_checkpoint().await?;
         audit.saved.store(saved, Ordering::SeqCst);

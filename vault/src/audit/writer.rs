@@ -6,6 +6,7 @@
 
 use super::context::Context;
 use super::entry::{Action, Entry};
+use super::integrity::AuditHealth;
 use super::merkle::{self, Frontier};
 use crate::clock::Clock;
 use crate::store::{AuditAppend, AuditStore, RecordChange};
@@ -73,6 +74,7 @@ pub(super) async fn run(
     clock: Clock,
     frontier: SharedFrontier,
     mut queue: mpsc::Receiver<Pending>,
+    health: AuditHealth,
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -106,15 +108,17 @@ pub(super) async fn run(
         }
         if let Err(e) = store.append_audit(&appends).await {
             tracing::error!(error = %e, entries = appends.len(), "audit entries could not be written");
+            health.appended(false);
             for p in batch {
                 let _ = p.done.send(Err(Error::AuditUnavailable));
             }
             continue;
         }
         *lock(&frontier) = next;
-        let store = store.clone();
+        let (store, health) = (store.clone(), health.clone());
         tokio::spawn(async move {
             let synced = store.sync().await;
+            health.appended(synced.is_ok());
             if let Err(e) = &synced {
                 tracing::error!(error = %e, "audit entries could not be made durable");
             }

@@ -1,11 +1,12 @@
 //! Liveness and readiness for orchestrators and monitoring.
 //!
 //! `/healthz` answers while the process runs. `/readyz` answers 200 only when the vault can
-//! serve: the store is open and its last flush succeeded, and the full check of the audit
-//! log has not found a rewritten entry (while it runs, `audit` says how far it is).
+//! serve: the store is open and its last flush succeeded, the audit log's last append
+//! succeeded, and the full check of the log has not found a rewritten entry (while it
+//! runs, `audit` says how far it is).
 //! Neither needs authentication and neither reveals anything but check names and counts.
 
-use crate::audit::{CheckState, IntegrityCheck};
+use crate::audit::{AuditHealth, CheckState};
 use crate::auth::oidc::Oidc;
 use crate::store::Health;
 use axum::Json;
@@ -21,18 +22,22 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(
     State(store): State<Arc<dyn Health>>,
     State(oidc): State<Oidc>,
-    State(audit): State<IntegrityCheck>,
+    State(audit): State<AuditHealth>,
 ) -> Response {
     let mut checks = serde_json::Map::new();
     let mut ready = true;
     let audit = match audit.state() {
-        CheckState::Passed { of } => format!("ok; all {of} entries checked"),
-        CheckState::Running { checked, of } => {
-            format!("ok; checking every entry: {checked} of {of} done")
-        }
         CheckState::Failed(why) => {
             ready = false;
             why
+        }
+        _ if audit.appends_failing().await => {
+            ready = false;
+            "the log cannot be written: every read is refused until it can".to_owned()
+        }
+        CheckState::Passed { of } => format!("ok; all {of} entries checked"),
+        CheckState::Running { checked, of } => {
+            format!("ok; checking every entry: {checked} of {of} done")
         }
     };
     checks.insert("audit".into(), json!(audit));
