@@ -650,12 +650,7 @@ async fn officers_see_metadata_only_and_every_query_is_logged() {
     )
     .await;
     assert_eq!(debts.read(&vault, &g, &["schulden.overzicht"]).await.0, 200);
-    let (_, officer) = vault
-        .app
-        .officers()
-        .issue("fg", "FG Drechtsteden", 30)
-        .await
-        .unwrap();
+    let officer = vault.officer().await;
     let henk_ref = vault.app.residents().audit_reference(henk);
     let audit = vault.app.audit();
     let size_before = audit.size().await;
@@ -922,12 +917,7 @@ async fn an_old_rewritten_entry_is_found_while_serving_and_the_vault_fails_close
 #[tokio::test]
 async fn an_officers_search_words_are_logged_as_a_length_only() {
     let vault = TestVault::start_now().await;
-    let (_, officer) = vault
-        .app
-        .officers()
-        .issue("fg", "FG Drechtsteden", 30)
-        .await
-        .unwrap();
+    let officer = vault.officer().await;
     let audit = vault.app.audit();
     let last_details = || async {
         let size = audit.size().await;

@@ -562,12 +562,7 @@ async fn the_officer_lists_every_look_by_a_coach_and_the_resident_sees_the_same(
     vault.app.clock().advance(TimeDelta::minutes(1));
     let to = vault.app.clock().now();
 
-    let (_, token) = vault
-        .app
-        .officers()
-        .issue("fg", "Functionaris", 30)
-        .await
-        .unwrap();
+    let token = vault.officer().await;
     let query = |q: String| {
         let vault = &vault;
         let token = token.clone();
@@ -832,12 +827,7 @@ async fn a_yes_on_henks_behalf_is_undone_by_dit_klopt_niet_and_flagged() {
     assert!(!page.contains("Uw coach zei namens u ja"), "answered once");
 
     // The officer's report lists the flagged statement and the refused try.
-    let (_, token) = vault
-        .app
-        .officers()
-        .issue("fg", "Functionaris", 30)
-        .await
-        .unwrap();
+    let token = vault.officer().await;
     let (status, report) = status_and_json(
         vault
             .http

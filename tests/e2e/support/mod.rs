@@ -90,6 +90,16 @@ pub struct TestVault {
 }
 
 impl TestVault {
+    /// A privacy officer's bearer token (credential `fg`, valid 30 days).
+    pub async fn officer(&self) -> String {
+        self.app
+            .officers()
+            .issue("fg", "FG Drechtsteden", 30)
+            .await
+            .expect("officer credential")
+            .1
+    }
+
     /// Starts a development vault (development login on) with a manual clock at [`t0`].
     pub async fn start() -> TestVault {
         let dir = tempfile::tempdir().expect("temp dir");
