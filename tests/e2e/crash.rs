@@ -121,3 +121,47 @@ async fn verify(http: &reqwest::Client, url: &str, token: &str, acked: &[(String
         );
     }
 }
+
+/// A client assertion used just before a SIGKILL is still used after the restart (issue 16):
+/// its one-time id is durable before the call is answered, even for a call that writes
+/// nothing else (a department listing its grants).
+#[tokio::test]
+async fn an_assertion_used_before_a_crash_is_refused_after_it() {
+    use kluis_proto::consent::CLIENT_ASSERTION_HEADER;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    let url = vault.url.clone();
+    let key =
+        kluis_sdk::DepartmentKey::from_file(dir.path().join("departments/werk-en-inkomen.jwk"))
+            .unwrap();
+    let now = kluis::Clock::system().now().timestamp();
+    let assertion =
+        crate::support::department::assertion(&key, "werk-en-inkomen", &url, now, json!({}));
+    // A new client per call: no pooled connection to the killed process.
+    let list = |assertion: String| {
+        client()
+            .get(format!("{url}/v1/dept/grants"))
+            .header(CLIENT_ASSERTION_HEADER, assertion)
+            .send()
+    };
+    assert_eq!(list(assertion.clone()).await.unwrap().status(), 200);
+    vault.kill();
+
+    let _vault = VaultProcess::dev_at(dir.path(), url.trim_start_matches("http://"));
+    let replayed = list(assertion).await.unwrap();
+    let (status, body) = crate::support::status_and_json(replayed).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "invalid_client", "{body}");
+    let fresh = crate::support::department::assertion(
+        &key,
+        "werk-en-inkomen",
+        &url,
+        kluis::Clock::system().now().timestamp(),
+        json!({}),
+    );
+    assert_eq!(
+        list(fresh).await.unwrap().status(),
+        200,
+        "a new one is taken"
+    );
+}

@@ -195,6 +195,38 @@ async fn henk_logs_in_stores_data_and_logs_out() {
     let (_, records) = vault.get(&token, "/v1/me/records").await;
     assert_eq!(records[0]["category"], "werk.profiel");
 
+    // The two credentials stay apart (issue 16): the browser's cookie is no bearer token for
+    // the API, and the API token opens neither the session endpoint nor the portal.
+    let cookie_value = landed
+        .vault_cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("kluis_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    assert_problem(
+        &vault.get(&cookie_value, "/v1/me/records").await,
+        401,
+        "unauthenticated",
+    );
+    let http = crate::support::client();
+    let with_cookie = |path: &str| {
+        http.get(format!("{}{path}", vault.url))
+            .header("cookie", format!("kluis_session={token}"))
+            .send()
+    };
+    assert_problem(
+        &status_and_json(with_cookie("/session").await.unwrap()).await,
+        401,
+        "unauthenticated",
+    );
+    let portal = with_cookie("/portal").await.unwrap();
+    assert_eq!(
+        portal.status(),
+        303,
+        "the portal sends the API token back to log in"
+    );
+
     // Logout: back to the provider's end-session endpoint; the cookie and the API token
     // from that login are worthless afterwards.
     let out = post_form(&browser, &vault, "/logout", Some(&csrf), Some(&vault.url)).await;

@@ -14,7 +14,7 @@
 use crate::clock::Clock;
 use crate::jose::keys::KeySet;
 use crate::jose::{ClientAssertion, MAX_SKEW_SECS};
-use crate::store::{DepartmentRow, DepartmentStore, ReplayStore};
+use crate::store::{DepartmentRow, DepartmentStore, Durability, ReplayStore};
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
@@ -98,14 +98,15 @@ impl DepartmentAuth {
             .remove(id);
     }
 
-    /// Records a token id of `kind` from `issuer` for one-time use until `until`; false
-    /// if it was seen before.
+    /// Records a token id of `kind` from `issuer` for one-time use until `until`, durable
+    /// as `durability` says; false if it was seen before.
     pub async fn first_use(
         &self,
         kind: &str,
         issuer: &str,
         jti: &str,
         until: DateTime<Utc>,
+        durability: Durability,
     ) -> Result<bool> {
         let key = crate::crypto::sha256_of_parts(&[
             kind.as_bytes(),
@@ -114,7 +115,7 @@ impl DepartmentAuth {
             &[0],
             jti.as_bytes(),
         ]);
-        Ok(self.replays.first_use(&key, until).await?)
+        Ok(self.replays.first_use(&key, until, durability).await?)
     }
 
     /// Authenticates the department behind `assertion`.
@@ -143,6 +144,9 @@ impl DepartmentAuth {
                 &verified.department,
                 &verified.jti,
                 until,
+                // Most department calls write nothing durable themselves: the id must not
+                // be forgotten in a crash, or the assertion could be replayed after it.
+                Durability::Now,
             )
             .await?
         {

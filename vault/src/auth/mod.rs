@@ -3,8 +3,10 @@
 //! `auth` answers "who is this?" with a [`Principal`]; it never decides what that
 //! principal may see (that is `consent`). A login, of whatever kind, ends in
 //! [`Sessions::create`]: a random token whose SHA-256 keys a server-side session, so the
-//! store never holds a usable token. The token travels as a bearer token (API clients) or
-//! in the `kluis_session` cookie (the portal).
+//! store never holds a usable token. A session is of one [`SessionKind`]: a browser's token
+//! travels only in the `kluis_session` cookie (the portal), an API client's only as a bearer
+//! token, and neither is accepted in the other's place, so a stolen cookie is no API key and
+//! a leaked API token opens no portal.
 //!
 //! - [`departments`]: department authentication by client assertion.
 //! - [`officers`]: operator-issued privacy-officer credentials.
@@ -21,6 +23,7 @@ pub mod oidc;
 use crate::clock::Clock;
 use crate::crypto::{random_token, sha256};
 use crate::residents::ResidentId;
+pub use crate::store::SessionKind;
 use crate::store::{SessionRow, SessionStore, SessionSubject};
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -55,6 +58,8 @@ pub struct Session {
     pub login_method: String,
     /// The login it belongs to.
     pub login_id: String,
+    /// Where its token is accepted.
+    pub kind: SessionKind,
 }
 
 /// A freshly created session: the token is shown to the client once, here.
@@ -93,11 +98,12 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for `principal`: a new login, or one more session of an existing
-    /// login (`login_id`), which ends with it.
+    /// Starts a session of `kind` for `principal`: a new login, or one more session of an
+    /// existing login (`login_id`), which ends with it.
     pub async fn create(
         &self,
         principal: &Principal,
+        kind: SessionKind,
         login_method: &str,
         login_id: Option<&str>,
     ) -> Result<NewSession> {
@@ -125,6 +131,7 @@ impl Sessions {
             last_seen: now,
             csrf_token: random_token()?,
             login_method: login_method.to_owned(),
+            kind,
             login_id: login_id.clone(),
         };
         self.store
@@ -137,8 +144,9 @@ impl Sessions {
         })
     }
 
-    /// The live session behind `token`, or `Unauthenticated`. Uses count as activity.
-    pub async fn resolve(&self, token: &str) -> Result<Session> {
+    /// The live session of `kind` behind `token`, or `Unauthenticated`; a session of the
+    /// other kind is refused with the same answer as an unknown one. Uses count as activity.
+    pub async fn resolve(&self, token: &str, kind: SessionKind) -> Result<Session> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::Unauthenticated("the session token is malformed"));
         }
@@ -147,6 +155,7 @@ impl Sessions {
             .store
             .session(&token_hash)
             .await?
+            .filter(|row| row.kind == kind)
             .ok_or(Error::Unauthenticated(
                 "the session does not exist or has ended; log in again",
             ))?;
@@ -182,6 +191,7 @@ impl Sessions {
             csrf_token: row.csrf_token,
             login_method: row.login_method,
             login_id: row.login_id,
+            kind: row.kind,
         })
     }
 

@@ -16,7 +16,7 @@ use super::reads::refusal;
 use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::keys::KeySet;
 use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
-use crate::store::GrantRow;
+use crate::store::{Durability, GrantRow};
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -92,7 +92,15 @@ impl Consent {
         let until = now + TimeDelta::seconds(2 * DPOP_WINDOW_SECS);
         let first_use = self
             .departments
-            .first_use("dpop", &proof.jkt, &proof.jti, until)
+            .first_use(
+                "dpop",
+                &proof.jkt,
+                &proof.jti,
+                until,
+                // The read's audit entry is flushed before any data leaves, and the id
+                // with it; a refused proof changes nothing a replay could repeat.
+                Durability::WithNextWrite,
+            )
             .await?;
         Ok(Presented { proof, first_use })
     }

@@ -6,7 +6,7 @@
 use super::extract::ApiJson;
 use crate::Result;
 use crate::auth::dev_login::{DEV_ISSUER, validate_subject};
-use crate::auth::{Principal, SESSION_COOKIE, Sessions};
+use crate::auth::{Principal, SESSION_COOKIE, SessionKind, Sessions};
 use crate::residents::Residents;
 use axum::Json;
 use axum::extract::State;
@@ -43,12 +43,23 @@ pub async fn login(
     validate_subject(&body.subject)?;
     tracing::warn!(login_method = "dev", "development login used");
     let resident = residents.ensure_resident(DEV_ISSUER, &body.subject).await?;
+    // Two sessions of one login: the bearer token for API clients, and the cookie for a
+    // browser that follows on to the portal. Neither is accepted in the other's place.
+    let principal = Principal::Resident(resident.id);
     let session = sessions
-        .create(&Principal::Resident(resident.id), "dev", None)
+        .create(&principal, SessionKind::Api, "dev", None)
+        .await?;
+    let browser = sessions
+        .create(
+            &principal,
+            SessionKind::Browser,
+            "dev",
+            Some(&session.login_id),
+        )
         .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
-        session.token
+        browser.token
     );
     Ok((
         [(axum::http::header::SET_COOKIE, cookie)],

@@ -6,7 +6,7 @@
 use crate::Error;
 use crate::auth::Sessions;
 use crate::auth::officers::Officers;
-use crate::auth::{Principal, Session};
+use crate::auth::{Principal, Session, SessionKind};
 use crate::residents::ResidentId;
 use crate::state::Site;
 use axum::extract::rejection::JsonRejection;
@@ -162,7 +162,10 @@ where
         ))?;
         match Officers::from_ref(state).authenticate(token).await {
             Ok(officer) => Ok(OfficerAuth(officer)),
-            Err(refusal) => match Sessions::from_ref(state).resolve(token).await {
+            Err(refusal) => match Sessions::from_ref(state)
+                .resolve(token, SessionKind::Api)
+                .await
+            {
                 Ok(Session {
                     principal: Principal::Officer(officer),
                     ..
@@ -198,7 +201,9 @@ where
         let token = bearer_token(parts).ok_or(Error::Unauthenticated(
             "send the session token as `Authorization: Bearer <token>`",
         ))?;
-        let session = Sessions::from_ref(state).resolve(token).await?;
+        let session = Sessions::from_ref(state)
+            .resolve(token, SessionKind::Api)
+            .await?;
         match session.principal {
             Principal::Resident(resident) => Ok(ResidentAuth { resident, session }),
             Principal::Officer(_) => Err(Error::Forbidden(
@@ -227,7 +232,9 @@ where
         let token = bearer_token(parts).ok_or(Error::Unauthenticated(
             "send the coach's session token as `Authorization: Bearer <token>`",
         ))?;
-        let session = Sessions::from_ref(state).resolve(token).await?;
+        let session = Sessions::from_ref(state)
+            .resolve(token, SessionKind::Api)
+            .await?;
         let Principal::Coach(coach) = session.principal else {
             return Err(Error::Forbidden(
                 "only coaches can use the coach's endpoints",
@@ -270,7 +277,9 @@ where
         let token = cookie(parts, crate::auth::SESSION_COOKIE)
             .ok_or(Error::Unauthenticated("log in first"))?;
         Ok(CookieSession(
-            Sessions::from_ref(state).resolve(token).await?,
+            Sessions::from_ref(state)
+                .resolve(token, SessionKind::Browser)
+                .await?,
         ))
     }
 }

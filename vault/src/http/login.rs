@@ -8,7 +8,7 @@
 
 use super::extract::{ApiPath, ApiQuery, CookieSession, check_form_origin, cookie, set_cookie};
 use crate::auth::oidc::{LOGIN_COOKIE, Oidc};
-use crate::auth::{Principal, SESSION_COOKIE, Sessions};
+use crate::auth::{Principal, SESSION_COOKIE, SessionKind, Sessions};
 use crate::state::Site;
 use crate::{Error, Result};
 use axum::Json;
@@ -156,7 +156,12 @@ pub async fn token(
     check_form_origin(&headers, &site.public_url, &session, form.csrf.as_deref())?;
     let method = format!("{}:api-token", session.login_method);
     let new = sessions
-        .create(&session.principal, &method, Some(&session.login_id))
+        .create(
+            &session.principal,
+            SessionKind::Api,
+            &method,
+            Some(&session.login_id),
+        )
         .await?;
     Ok(
         Json(json!({"token": new.token, "token_type": "Bearer", "expires_at": new.expires_at}))

@@ -49,6 +49,7 @@ fn session_row(resident: Uuid, login_id: &str) -> SessionRow {
         last_seen: t(0),
         csrf_token: "csrf".into(),
         login_method: "test".into(),
+        kind: SessionKind::Browser,
         login_id: login_id.into(),
     }
 }
@@ -582,18 +583,39 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
 
 async fn replay(store: &dyn Store) {
     let (old, new) = ([1u8; 32], [2u8; 32]);
-    assert!(store.first_use(&old, t(10)).await.expect("first"));
     assert!(
-        !store.first_use(&old, t(10)).await.expect("again"),
+        store
+            .first_use(&old, t(10), Durability::WithNextWrite)
+            .await
+            .expect("first")
+    );
+    assert!(
+        !store
+            .first_use(&old, t(10), Durability::WithNextWrite)
+            .await
+            .expect("again"),
         "a replay"
     );
-    assert!(store.first_use(&new, t(100)).await.expect("first"));
+    assert!(
+        store
+            .first_use(&new, t(100), Durability::WithNextWrite)
+            .await
+            .expect("first")
+    );
     assert_eq!(store.purge_replays(t(50)).await.expect("purge"), 1);
     assert!(
-        store.first_use(&old, t(60)).await.expect("after purge"),
+        store
+            .first_use(&old, t(60), Durability::WithNextWrite)
+            .await
+            .expect("after purge"),
         "an expired id is forgotten"
     );
-    assert!(!store.first_use(&new, t(100)).await.expect("kept"));
+    assert!(
+        !store
+            .first_use(&new, t(100), Durability::WithNextWrite)
+            .await
+            .expect("kept")
+    );
 }
 
 async fn officers(store: &dyn Store) {

@@ -400,7 +400,12 @@ impl ConsentStore for MemoryStore {
 
 #[async_trait]
 impl ReplayStore for MemoryStore {
-    async fn first_use(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn first_use(
+        &self,
+        key: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        _: Durability,
+    ) -> StoreResult<bool> {
         let mut state = self.state();
         if state.replay.contains_key(key) {
             return Ok(false);

@@ -168,11 +168,28 @@ pub trait CoachStore: Send + Sync {
     async fn witnesses_of_resident(&self, resident: Uuid) -> StoreResult<Vec<WitnessRow>>;
 }
 
+/// When a one-time token id must be durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// With the caller's next durable write (a read's audit entry): a crash before it loses
+    /// the id together with everything the call did, so a replay finds nothing done.
+    WithNextWrite,
+    /// Before `first_use` returns: for calls that write nothing durable themselves (a
+    /// department listing its grants), whose token must stay used after a crash.
+    Now,
+}
+
 /// One-time use of token ids (client assertion and DPoP `jti`s).
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
-    /// Records `key` until `expires_at`; false if it was already recorded (a replay).
-    async fn first_use(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Records `key` until `expires_at`, durable as `durability` says; false if it was
+    /// already recorded (a replay).
+    async fn first_use(
+        &self,
+        key: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        durability: Durability,
+    ) -> StoreResult<bool>;
     /// Forgets keys that expired before `now`; returns how many.
     async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize>;
 }

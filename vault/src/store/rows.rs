@@ -44,6 +44,17 @@ pub struct RecordMeta {
     pub created_at: DateTime<Utc>,
 }
 
+/// Where a session's token is accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// The portal's `kluis_session` cookie, never a bearer token.
+    #[default]
+    Browser,
+    /// An API client's bearer token, never a cookie.
+    Api,
+}
+
 /// Who a session belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -84,6 +95,10 @@ pub struct SessionRow {
     pub csrf_token: String,
     /// How the session was made (`dev`, `oidc:<provider>`), for the log and page.
     pub login_method: String,
+    /// Whether the token is a browser's cookie or an API client's bearer token: each is
+    /// accepted only in its own place. A row from before kinds existed is a browser's.
+    #[serde(default)]
+    pub kind: SessionKind,
     /// The login this session belongs to: a logout ends every session of the login
     /// (the browser's cookie and API tokens made from it).
     #[serde(default)]

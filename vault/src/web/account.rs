@@ -4,7 +4,7 @@
 use super::{LANGUAGE_COOKIE, OrPage, Page, PortalError, Resident, Visitor, render, see_other};
 use crate::Error;
 use crate::auth::dev_login::{DEV_ISSUER, HENK, validate_subject};
-use crate::auth::{Principal, SESSION_COOKIE};
+use crate::auth::{Principal, SESSION_COOKIE, SessionKind};
 use crate::config::OidcRole;
 use crate::http::extract::{ApiQuery, Ctx, cookie, set_cookie};
 use crate::language::Language;
@@ -39,7 +39,7 @@ struct StartPage {
 pub async fn start(State(state): State<AppState>, visitor: Visitor, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     if let Some(token) = cookie(&parts, SESSION_COOKIE)
-        && let Ok(session) = state.sessions.resolve(token).await
+        && let Ok(session) = state.sessions.resolve(token, SessionKind::Browser).await
     {
         match session.principal {
             Principal::Resident(_) => return see_other("/portal"),
@@ -151,7 +151,12 @@ pub async fn dev_login(
         .or_page(t)?;
     let session = state
         .sessions
-        .create(&Principal::Resident(resident.id), "dev", None)
+        .create(
+            &Principal::Resident(resident.id),
+            SessionKind::Browser,
+            "dev",
+            None,
+        )
         .await
         .or_page(t)?;
     let cookie = set_cookie(&state.site, SESSION_COOKIE, &session.token, "/", None);
@@ -186,7 +191,7 @@ pub async fn dev_coach_login(
     tracing::warn!(login_method = "dev", "development coach login used");
     let session = state
         .sessions
-        .create(&Principal::Coach(coach), "dev", None)
+        .create(&Principal::Coach(coach), SessionKind::Browser, "dev", None)
         .await
         .or_page(t)?;
     let cookie = set_cookie(&state.site, SESSION_COOKIE, &session.token, "/", None);

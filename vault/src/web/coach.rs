@@ -13,7 +13,7 @@ use super::records::{Block, blocks_of};
 use super::{Page, PortalError, read_form, render, see_other};
 use crate::Error;
 use crate::auth::coaches::CoachPrincipal;
-use crate::auth::{Principal, Session};
+use crate::auth::{Principal, Session, SessionKind};
 use crate::cases::OpenAction;
 use crate::http::extract::{ApiPath, ApiQuery, Ctx, cookie};
 use crate::language::Texts;
@@ -54,7 +54,11 @@ impl FromRequestParts<AppState> for Coach {
         let fail = |error| PortalError { error, texts }.into_response();
         let token = cookie(parts, crate::auth::SESSION_COOKIE)
             .ok_or_else(|| fail(Error::Unauthenticated("log in first")))?;
-        let session = state.sessions.resolve(token).await.map_err(fail)?;
+        let session = state
+            .sessions
+            .resolve(token, SessionKind::Browser)
+            .await
+            .map_err(fail)?;
         let Principal::Coach(principal) = session.principal.clone() else {
             return Err(refused(
                 state,

@@ -59,7 +59,7 @@ pub use error_page::{OrPage, PortalError, theme_error_page};
 pub use not_found::not_found;
 pub use routes::routes;
 
-use crate::auth::{Principal, Session};
+use crate::auth::{Principal, Session, SessionKind};
 use crate::http::extract::{check_form_origin, cookie};
 use crate::language::Language;
 use crate::language::Texts;
@@ -264,7 +264,11 @@ impl FromRequestParts<AppState> for Resident {
         let fail = |error| PortalError { error, texts };
         let token = cookie(parts, crate::auth::SESSION_COOKIE)
             .ok_or_else(|| fail(Error::Unauthenticated("log in first")))?;
-        let session = state.sessions.resolve(token).await.map_err(fail)?;
+        let session = state
+            .sessions
+            .resolve(token, SessionKind::Browser)
+            .await
+            .map_err(fail)?;
         let Principal::Resident(id) = session.principal else {
             return Err(fail(Error::Forbidden(
                 "the portal is for residents; staff use their own pages",

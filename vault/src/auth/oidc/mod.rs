@@ -27,7 +27,7 @@ mod identity;
 mod verify;
 
 use crate::auth::coaches::Coaches;
-use crate::auth::{NewSession, Principal, Sessions};
+use crate::auth::{NewSession, Principal, SessionKind, Sessions};
 use crate::clock::Clock;
 use crate::config::{OidcProvider, OidcRole};
 use crate::crypto::{random_token, sha256};
@@ -195,7 +195,10 @@ impl Oidc {
         } else {
             format!("oidc:{name}:no-end-session")
         };
-        let session = self.sessions.create(&principal, &method, None).await?;
+        let session = self
+            .sessions
+            .create(&principal, SessionKind::Browser, &method, None)
+            .await?;
         tracing::info!(provider = name, "login through an OpenID Provider");
         Ok(LoggedIn { session, principal })
     }

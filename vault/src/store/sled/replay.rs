@@ -1,14 +1,19 @@
-//! One-time token ids. Not flushed on their own: the read or call that used the id is
-//! flushed (its audit entry), and with it the id.
+//! One-time token ids. Flushed on their own only when asked ([`Durability::Now`]); else the
+//! read that used the id is flushed (its audit entry), and with it the id.
 
 use super::{SledStore, map_err};
-use crate::store::{ReplayStore, StoreResult};
+use crate::store::{Durability, ReplayStore, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl ReplayStore for SledStore {
-    async fn first_use(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn first_use(
+        &self,
+        key: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        durability: Durability,
+    ) -> StoreResult<bool> {
         let inserted = self
             .replay
             .compare_and_swap(
@@ -17,6 +22,9 @@ impl ReplayStore for SledStore {
                 Some(&expires_at.timestamp_micros().to_be_bytes()[..]),
             )
             .map_err(|e| map_err(e, "recording a token id"))?;
+        if inserted.is_ok() && durability == Durability::Now {
+            self.durable().await?;
+        }
         Ok(inserted.is_ok())
     }
 
