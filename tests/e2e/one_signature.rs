@@ -1,7 +1,8 @@
 //! One signature per read (issue 14): a read needs no client assertion. The DPoP proof by
 //! the key the grant is bound to, still registered to the grant's department, is what
 //! authenticates it; without an assertion every other check still says no, and each
-//! attempt writes exactly one audit entry.
+//! attempt with a genuine grant writes exactly one audit entry (an attempt in which nothing
+//! verified is counted per source and minute).
 
 use crate::read_pipeline::{one_entry, raw_read};
 use crate::support::TestVault;
@@ -134,12 +135,8 @@ async fn a_proof_by_the_grants_key_is_enough_and_every_check_still_says_no() {
     altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).unwrap();
     let bent = debts.dpop_with(&vault, &altered, json!({}));
-    let (status, answer) = one_entry(
-        &vault,
-        "altered token",
-        proof_only(&vault, &altered, &bent, &body),
-    )
-    .await;
+    let before = vault.app.audit().size().await;
+    let (status, answer) = proof_only(&vault, &altered, &bent, &body).await;
     assert_eq!(
         (status.as_u16(), answer["code"].as_str()),
         (401, Some("invalid_grant"))
@@ -151,7 +148,18 @@ async fn a_proof_by_the_grants_key_is_enough_and_every_check_still_says_no() {
             .contains("no grant with this token"),
         "{answer}"
     );
-    assert_eq!(last_entry(&vault).await.resident, None);
+    // Nothing in it verified: counted for its source and minute, never in Henk's history.
+    assert_eq!(
+        vault.app.audit().size().await,
+        before,
+        "counted, not logged alone"
+    );
+    vault.app.clock().advance(chrono::TimeDelta::minutes(1));
+    assert_eq!(vault.app.audit().log_tallies(false).await.unwrap(), 1);
+    let counted = last_entry(&vault).await;
+    assert_eq!(counted.resident, None);
+    assert_eq!(counted.reason.as_deref(), Some("invalid_grant"));
+    assert_eq!(counted.details["count"], "1");
 
     // A disabled department is told so once its proof verifies.
     let operator = || (crate::support::ctx(), Actor::Operator);

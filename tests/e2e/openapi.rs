@@ -55,3 +55,28 @@ fn error_codes_match_the_shared_enum() {
         "docs/openapi.json lists other error codes than kluis-proto"
     );
 }
+
+#[test]
+fn audit_actions_match_the_shared_enum() {
+    let doc: serde_json::Value = serde_json::from_str(kluis::http::OPENAPI_JSON).unwrap();
+    let documented: Vec<String> = doc["components"]["schemas"]["AuditAction"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let shared: Vec<String> = kluis::audit::entry::Action::ALL
+        .iter()
+        .map(|a| {
+            serde_json::to_value(a)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        documented, shared,
+        "docs/openapi.json lists other audit actions than kluis-proto"
+    );
+}

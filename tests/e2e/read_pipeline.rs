@@ -1,7 +1,8 @@
 //! One read attempt, one audit entry (issue 9, must-show 3): whatever happens to a
-//! department's read (allowed, refused for any reason, or a caller that could not even be
-//! authenticated), the log grows by exactly one entry, and that entry says how it ended
-//! and why, in the same words the department was told.
+//! department's read (allowed, or refused for any reason), the log grows by exactly one
+//! entry, and that entry says how it ended and why, in the same words the department was
+//! told. An attempt in which nothing verified (no grant the vault issued, no department that
+//! proved itself) is counted instead, in one entry per source and minute (issue 16).
 
 use crate::support::{TestVault, status_and_json};
 use kluis::audit::entry::{Action, Actor, Outcome};
@@ -115,8 +116,23 @@ async fn every_read_attempt_writes_exactly_one_entry() {
             ],
         ),
     ];
+    let mut counted = 0;
     for (what, headers) in cases {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let stolen = what.ends_with("stolen grant");
+        if !stolen {
+            let before = vault.app.audit().size().await;
+            let (status, answer) =
+                raw_read(&vault, &headers, body(&categories).to_string().into()).await;
+            assert!(status.is_client_error(), "{what}: {status} {answer}");
+            assert_eq!(
+                vault.app.audit().size().await,
+                before,
+                "{what}: counted, not logged on its own"
+            );
+            counted += 1;
+            continue;
+        }
         let (status, _) = one_entry(
             &vault,
             what,
@@ -131,13 +147,28 @@ async fn every_read_attempt_writes_exactly_one_entry() {
             .unwrap();
         assert_eq!(last[0].actor, Actor::Unknown, "{what}");
         assert_eq!(last[0].department, None, "{what}");
-        let stolen = what.ends_with("stolen grant");
-        assert_eq!(
-            last[0].resident.is_some(),
-            stolen,
-            "{what}: attributed only with a genuine grant"
-        );
+        assert!(last[0].resident.is_some(), "{what}: in Henk's history");
     }
+    // The attempts nothing verified in: one entry for this source once the minute is over.
+    vault.app.clock().advance(chrono::TimeDelta::minutes(1));
+    assert_eq!(vault.app.audit().log_tallies(false).await.unwrap(), 1);
+    let log = vault.app.audit();
+    let tally = log
+        .entries(log.size().await - 1, log.size().await)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (
+            tally.action,
+            tally.outcome,
+            &tally.actor,
+            tally.resident.as_ref()
+        ),
+        (Action::Read, Outcome::Refused, &Actor::Unknown, None)
+    );
+    assert_eq!(tally.details["count"], counted.to_string());
+    assert_eq!(tally.details["source"], "127.0.0.1");
 
     // Authenticated, but the rest is malformed or missing.
     let proof_now = proof();

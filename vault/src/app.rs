@@ -164,11 +164,13 @@ impl App {
             audit.clone(),
             clock.clone(),
         );
+        let throttle = Arc::new(crate::throttle::Throttle::new(&config.limits));
         let departments = DepartmentAuth::new(
             store.clone(),
             store.clone(),
             clock.clone(),
             public_url.clone(),
+            throttle.clone(),
         );
         let consent = Consent::new(ConsentParts {
             store: store.clone(),
@@ -246,6 +248,11 @@ impl App {
                 municipality: std::sync::Arc::new(config.municipality.clone()),
             },
             clock,
+            limits: config.limits.clone(),
+            throttle,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.concurrent_requests,
+            )),
         });
         // Once the vault can start: a production vault on the demo municipality's data.
         if !config.dev_login && config.life_events.is_none() {
@@ -278,6 +285,11 @@ impl App {
                 )),
             self.state.clone(),
         )
+    }
+
+    /// The limits this vault was configured with.
+    pub fn limits(&self) -> &crate::config::Limits {
+        &self.state.limits
     }
 
     /// The operator's router, for the local admin socket only.
@@ -346,9 +358,14 @@ impl App {
     }
 
     /// Background upkeep, once a minute while the vault serves: forget expired one-time
-    /// token ids and coach codes, drop the values of lapsed proposals, sign and save an audit checkpoint if the log grew, and run the key
+    /// token ids, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
+    /// lapsed proposals, sign and save an audit checkpoint if the log grew, and run the key
     /// rotation that completes erasures when it is due.
     pub(crate) async fn maintain(&self) {
+        self.state.throttle.forget_quiet();
+        if let Err(e) = self.state.oidc.purge_expired().await {
+            tracing::warn!(error = %e, "purging logins in progress that expired failed");
+        }
         if let Err(e) = self.store.purge_replays(self.clock().now()).await {
             tracing::warn!(error = %e, "purging expired token ids failed");
         }

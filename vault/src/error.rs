@@ -43,6 +43,32 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// The request took longer than the configured request timeout.
+    #[error("request timeout after {seconds} s")]
+    RequestTimeout {
+        /// The configured timeout.
+        seconds: u64,
+    },
+    /// The headers exceed the configured limit.
+    #[error("headers over {limit} bytes")]
+    HeadersTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Over a rate limit; `retry_after` seconds until the next request is taken.
+    #[error("rate limited: {what}")]
+    RateLimited {
+        /// Which limit: "this department" or "refused requests from this address".
+        what: &'static str,
+        /// Seconds until a request is taken again.
+        retry_after: u64,
+    },
+    /// Too many logins are in progress (the cap on pending logins).
+    #[error("too many logins in progress")]
+    TooManyLogins,
+    /// Every request slot is taken (the concurrency cap): try again in a moment.
+    #[error("overloaded")]
+    Overloaded,
     /// The body's content type is not accepted.
     #[error("unsupported content type")]
     UnsupportedMediaType,
@@ -126,6 +152,10 @@ impl Error {
             Error::SchemaViolation(_) => ErrorCode::SchemaViolation,
             Error::UnknownCategory(_) => ErrorCode::UnknownCategory,
             Error::NotFound(_) => ErrorCode::NotFound,
+            Error::RequestTimeout { .. } => ErrorCode::RequestTimeout,
+            Error::HeadersTooLarge { .. } => ErrorCode::HeadersTooLarge,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Overloaded | Error::TooManyLogins => ErrorCode::Unavailable,
             Error::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Error::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Error::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
@@ -162,6 +192,22 @@ impl Error {
             Error::SchemaViolation(problems) => Some(problems.clone()),
             Error::UnknownCategory(id) => Some(format!("{id} is not in the catalogue; GET /v1/categories lists them")),
             Error::NotFound(what) => Some(format!("no such {what}")),
+            Error::RequestTimeout { seconds } => Some(format!(
+                "the request was not received and answered within {seconds} seconds"
+            )),
+            Error::HeadersTooLarge { limit } => Some(format!(
+                "the request headers may be at most {limit} bytes in all"
+            )),
+            Error::RateLimited { what, retry_after } => Some(format!(
+                "too many requests for {what}; try again in {retry_after} seconds"
+            )),
+            Error::TooManyLogins => Some(
+                "too many logins are in progress; try again in a few minutes".to_owned(),
+            ),
+            Error::Overloaded => Some(
+                "the vault is handling as many requests as it takes at once; try again in a second"
+                    .to_owned(),
+            ),
             Error::MethodNotAllowed => None,
             Error::PayloadTooLarge { limit } => Some(format!("the body may be at most {limit} bytes")),
             Error::UnsupportedMediaType => Some("send the body as application/json".to_owned()),

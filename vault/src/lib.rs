@@ -23,12 +23,15 @@
 //! - [`auth`]: who is calling (sessions, logins, departments, officers, coaches).
 //! - [`language`]: Dutch and English, every sentence a resident reads.
 //! - [`ids`]: the shape of operator-chosen ids.
+//! - [`throttle`]: the rate limits per department and per source of refused requests.
 //! - [`state`]: the parts of the application state handlers take.
-//! - [`http`]: the JSON API: axum routes, extractors, the one error-to-response mapping.
+//! - [`http`]: the JSON API: axum routes, extractors, the one error-to-response mapping,
+//!   the limits every request meets, and the listener with its timeouts.
 //! - [`web`]: the resident portal (server-rendered pages); uses `http`'s extractors only.
 //! - [`admin`]: the local admin socket and its client.
 //! - [`dev`]: Henk's demo vault and three demo departments for `kluis dev`.
 //! - `app`: the composition root ([`App`]): services from a configuration and a store.
+//! - `fuzzing` (feature `fuzzing`): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! A request flows `http` or `web` (extract, authenticate) → a domain service
 //! (`residents`, `consent`, `audit`) → `crypto` (seal/open) → `store` (durable on return)
@@ -52,6 +55,8 @@ pub mod consent;
 pub mod crypto;
 pub mod dev;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod jose;
@@ -61,6 +66,7 @@ pub mod residents;
 pub mod schemes;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod web;
 
 pub use app::{App, StartError};
@@ -84,10 +90,20 @@ pub async fn run(
             upkeep.maintain().await;
         }
     });
-    let served = axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Counted refusals are logged a few seconds after their minute ends.
+    let counts = app.clone();
+    let tallies = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            let _ = counts.audit().log_tallies(false).await;
+        }
+    });
+    let served =
+        http::listener::serve(listener, app.router(), app.limits().header_read, shutdown).await;
     maintenance.abort();
+    tallies.abort();
+    let _ = app.audit().log_tallies(true).await;
     if let Err(e) = app.audit().checkpoint_if_grown().await {
         tracing::error!(error = %e, "the final audit checkpoint could not be saved");
     }

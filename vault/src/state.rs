@@ -71,6 +71,10 @@ pub struct Services {
     pub(crate) audit_check: AuditHealth,
     pub(crate) site: Site,
     pub(crate) clock: Clock,
+    pub(crate) limits: crate::config::Limits,
+    pub(crate) throttle: Arc<crate::throttle::Throttle>,
+    /// One permit per request served at once (`limits.concurrent_requests`).
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Lets handlers and extractors take one part of [`AppState`].

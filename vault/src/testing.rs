@@ -83,6 +83,9 @@ impl Services {
                 store.clone(),
                 clock.clone(),
                 ISSUER.into(),
+                Arc::new(crate::throttle::Throttle::new(
+                    &crate::config::Limits::default(),
+                )),
             ),
             vault_keys,
             issuer: ISSUER.into(),

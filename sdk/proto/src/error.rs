@@ -68,6 +68,13 @@ error_codes! {
     MethodNotAllowed = ("method_not_allowed", 405, "Method not allowed"),
     /// The body is larger than the vault accepts.
     PayloadTooLarge = ("payload_too_large", 413, "The request body is too large"),
+    /// The request took longer than the vault allows (sending it included).
+    RequestTimeout = ("request_timeout", 408, "The request took too long"),
+    /// The request's headers are larger than the vault accepts.
+    HeadersTooLarge = ("headers_too_large", 431, "The request headers are too large"),
+    /// Too many requests from this department, or too many refused ones from this address;
+    /// `Retry-After` says when to try again.
+    RateLimited = ("rate_limited", 429, "Too many requests"),
     /// The body has a content type this endpoint does not take.
     UnsupportedMediaType = ("unsupported_media_type", 415, "Unsupported content type"),
     /// No valid credentials were presented (missing, unknown or expired session or token).

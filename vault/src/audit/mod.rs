@@ -5,6 +5,7 @@
 //! - [`entry`]: the entry format (metadata only; the types are in `kluis_proto::audit`).
 //! - [`context`]: the request's trace context, which every entry carries.
 //! - `writer`: the one task that appends, in batches sharing one flush.
+//! - `tally`: refusals nothing can be attributed to, one entry per source and minute.
 //! - `tree`: roots, signed checkpoints (kept outside the store), proofs.
 //! - `queries`: reading entries back, by range, index, time or filter.
 //! - [`merkle`]: RFC 9162 hashing, proofs and their verification.
@@ -35,6 +36,7 @@ pub mod officer;
 mod queries;
 pub mod reports;
 pub mod standards;
+mod tally;
 mod tree;
 mod writer;
 
@@ -68,6 +70,8 @@ pub struct Audit {
     queue: tokio::sync::mpsc::Sender<Pending>,
     /// The full check of every entry, which runs while the vault serves.
     integrity: AuditHealth,
+    /// Unattributed refusals waiting for their minute to end.
+    tally: tally::Tally,
 }
 
 impl std::fmt::Debug for Audit {
@@ -128,10 +132,32 @@ impl Audit {
             saved: AtomicU64::new(0),
             queue,
             integrity: health,
+            tally: tally::Tally::default(),
         };
         let saved = audit.check_against_saved_checkpoint().await?;
         audit.saved.store(saved, Ordering::SeqCst);
         Ok(audit)
+    }
+
+    /// Counts a refusal with error code `reason` that nothing in the attempt can be
+    /// attributed to (no grant the vault issued, no department that proved itself): logged
+    /// with the others from the same source in one entry when the minute is over.
+    pub fn count_unattributed(&self, context: &Context, reason: &str) {
+        self.tally.add(self.clock.now(), context.source, reason);
+    }
+
+    /// Logs the counted refusals of every minute that is over (of every minute, with
+    /// `all`, when the vault stops); returns how many entries it wrote.
+    pub async fn log_tallies(&self, all: bool) -> Result<usize> {
+        let entries = self.tally.take_entries(self.clock.now(), all);
+        let context = Context::new(&self.clock);
+        for (written, entry) in entries.iter().enumerate() {
+            if let Err(e) = self.record(&context, entry.clone()).await {
+                tracing::error!(error = %e, lost = entries.len() - written, "counted refusals could not be logged");
+                return Err(e);
+            }
+        }
+        Ok(entries.len())
     }
 
     /// Appends `entry` (its position, times and trace filled in from `context` and the

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::jose::keys::KeySet;
 use crate::jose::{ClientAssertion, MAX_SKEW_SECS};
 use crate::store::{DepartmentRow, DepartmentStore, Durability, ReplayStore};
+use crate::throttle::Throttle;
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
@@ -50,15 +51,18 @@ pub struct DepartmentAuth {
     clock: Clock,
     issuer: String,
     parsed: Arc<Mutex<HashMap<String, ParsedKeys>>>,
+    throttle: Arc<Throttle>,
 }
 
 impl DepartmentAuth {
-    /// Authentication for the vault `issuer` (the assertions' audience).
+    /// Authentication for the vault `issuer` (the assertions' audience); every department
+    /// it authenticates is held to its rate in `throttle`.
     pub fn new(
         departments: Arc<dyn DepartmentStore>,
         replays: Arc<dyn ReplayStore>,
         clock: Clock,
         issuer: String,
+        throttle: Arc<Throttle>,
     ) -> DepartmentAuth {
         DepartmentAuth {
             departments,
@@ -66,7 +70,14 @@ impl DepartmentAuth {
             clock,
             issuer,
             parsed: Arc::default(),
+            throttle,
         }
+    }
+
+    /// Takes one request of the authenticated department `id`, or refuses it as over the
+    /// department's rate (`rate_limited`, with when to try again).
+    pub fn admit(&self, id: &str) -> Result<()> {
+        self.throttle.department(id)
     }
 
     /// The parsed keys of `row`: from the cache while its key set is unchanged.
@@ -157,6 +168,7 @@ impl DepartmentAuth {
         if row.disabled {
             return Err(Error::DepartmentDisabled);
         }
+        self.admit(&row.id)?;
         Ok(DepartmentPrincipal { row, keys })
     }
 }

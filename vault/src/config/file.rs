@@ -31,6 +31,8 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) municipality: MunicipalitySection,
     #[serde(default)]
+    pub(super) limits: super::limits::LimitsSection,
+    #[serde(default)]
     pub(super) oidc: Vec<OidcSection>,
 }
 

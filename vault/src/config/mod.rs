@@ -1,3 +1,4 @@
+// Long: the whole configuration, its one-line errors and the rules between settings, validated in one place.
 //! Configuration: a TOML file plus `KLUIS_*` environment variables, validated once at start.
 //!
 //! Every problem is reported as one [`ConfigError`] line that names the setting and says how
@@ -10,13 +11,16 @@
 //!
 //! - `file`: the file's sections as they are written, and reading it.
 //! - `municipality`: its name, phone number and theme. `oidc`: the OpenID Providers.
+//! - `limits`: timeouts, the concurrency cap and the rate limits (`[limits]`).
 
 mod env;
 mod file;
+mod limits;
 mod municipality;
 mod oidc;
 
 pub use env::{Env, ProcessEnv};
+pub use limits::Limits;
 pub use municipality::{Municipality, Theme};
 
 pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
@@ -77,6 +81,8 @@ pub struct Config {
     pub oidc: Vec<OidcProvider>,
     /// The municipality's name, phone number and theme (`[municipality]`).
     pub municipality: Municipality,
+    /// Timeouts, the concurrency cap and the rate limits (`[limits]`).
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -275,6 +281,7 @@ impl Config {
             });
         }
         let municipality = Municipality::from_section(file.municipality)?;
+        let limits = Limits::from_section(file.limits, env)?;
         let audit_checkpoint = file
             .audit
             .checkpoint_file
@@ -297,6 +304,7 @@ impl Config {
                 .or(file.schemes.file),
             oidc,
             municipality,
+            limits,
             data_dir,
             key_dir,
             root_key,
@@ -329,6 +337,7 @@ impl Config {
             dev_login: true,
             oidc: Vec::new(),
             municipality: Municipality::example(),
+            limits: Limits::default(),
         }
     }
 }

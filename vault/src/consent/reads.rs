@@ -56,6 +56,12 @@ impl Consent {
         let decision = self.decide_read(attempt, &mut known).await;
         let entry = self.read_entry(&known, decision.as_ref().err());
         let grant = match decision {
+            Err(refusal) if known.grant.is_none() && known.department.is_none() => {
+                // Nothing verified: counted per source and minute, not logged one by one.
+                self.audit
+                    .count_unattributed(context, refusal.code().as_str());
+                return Err(refusal);
+            }
             Err(refusal) => {
                 if let Err(e) = self.audit.record(context, entry).await {
                     tracing::error!(error = %e, "a refused read could not be logged");
@@ -161,6 +167,7 @@ impl Consent {
         };
         // Otherwise the department is the grant's, once a proof by the key the grant is
         // bound to, still registered to it, shows it is asking.
+        let known_by_proof = known.department.is_none();
         let department = match &known.department {
             Some(asserted) if asserted.id() != grant.department => {
                 return Err(refusal(Denial::OtherDepartment));
@@ -182,6 +189,10 @@ impl Consent {
         let department = known.department.insert(department);
         if department.row.disabled {
             return Err(Error::DepartmentDisabled);
+        }
+        // An assertion, when sent, was counted when it was checked.
+        if known_by_proof {
+            self.departments.admit(department.id())?;
         }
         let evidence = Evidence {
             department: department.id(),

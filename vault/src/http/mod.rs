@@ -21,7 +21,9 @@
 //!   `web`, uses too: it imports nothing else from here).
 //!
 //! [`api`] holds the routes; [`serve`] puts the layers every response gets around a
-//! router (the API merged with the portal, in the composition root).
+//! router (the API merged with the portal, in the composition root): `guard` (the limits:
+//! header size, concurrency cap, request timeout, refused requests per source), the trace
+//! context, logging and headers. [`listener`] accepts connections, with timeouts.
 
 pub mod admin;
 mod coaching;
@@ -29,8 +31,10 @@ mod consent;
 mod departments;
 mod dev;
 pub mod extract;
+mod guard;
 mod health;
 mod life_events;
+pub mod listener;
 mod login;
 mod officer;
 pub mod problem;
@@ -186,6 +190,10 @@ pub fn serve(router: Router<AppState>, state: AppState) -> Router {
             HeaderName::from_static("content-security-policy"),
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state)
 }
 
@@ -219,7 +227,11 @@ async fn trace_context(
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok());
-    let context = crate::audit::Context::from_traceparent(header, &clock);
+    let mut context = crate::audit::Context::from_traceparent(header, &clock);
+    context.source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
     let traceparent = HeaderValue::from_str(&context.traceparent()).ok();
     request.extensions_mut().insert(context);
     let mut response = next.run(request).await;

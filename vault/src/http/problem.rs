@@ -29,6 +29,15 @@ impl IntoResponse for Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
+        let retry_after = match &self {
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            Error::Overloaded | Error::AuditUnavailable => Some(1),
+            Error::TooManyLogins => Some(60),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match code {
                 kluis_proto::ErrorCode::InvalidDpopProof => r#"DPoP algs="ES256""#,

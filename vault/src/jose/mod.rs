@@ -27,7 +27,7 @@ pub mod compact;
 mod dpop;
 mod grant;
 pub mod keys;
-mod strict_json;
+pub(crate) mod strict_json;
 
 pub use assertion::{ClientAssertion, UnverifiedAssertion, sign_client_assertion};
 pub use checkpoint::Checkpoint;

@@ -426,12 +426,33 @@ async fn sessions(store: &dyn Store, resident: Uuid) -> ([u8; 32], SessionRow) {
         .expect("put");
     assert_eq!(
         store.take_pending_login(&[9; 32]).await.expect("take"),
-        Some(pending)
+        Some(pending.clone())
     );
     assert_eq!(
         store.take_pending_login(&[9; 32]).await.expect("take"),
         None,
         "a login in progress is taken once"
+    );
+    for (key, minute) in [([1; 32], 0), ([2; 32], 5), ([3; 32], 20)] {
+        let row = PendingLoginRow {
+            created_at: t(minute * 60),
+            ..pending.clone()
+        };
+        store.put_pending_login(&key, &row).await.expect("put");
+    }
+    assert_eq!(store.pending_login_count().await.expect("count"), 3);
+    assert_eq!(
+        store.purge_pending_logins(t(10 * 60)).await.expect("purge"),
+        2,
+        "the two started before minute 10"
+    );
+    assert_eq!(store.pending_login_count().await.expect("count"), 1);
+    assert!(
+        store
+            .take_pending_login(&[3; 32])
+            .await
+            .expect("take")
+            .is_some()
     );
     (c, kept)
 }

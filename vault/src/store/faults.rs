@@ -118,6 +118,8 @@ forward!(SessionStore {
     write delete_login(login_id: &str) -> usize;
     write put_pending_login(state_hash: &[u8; 32], row: &PendingLoginRow) -> ();
     write take_pending_login(state_hash: &[u8; 32]) -> Option<PendingLoginRow>;
+    write purge_pending_logins(started_before: DateTime<Utc>) -> usize;
+    read pending_login_count() -> usize;
 });
 
 forward!(DepartmentStore {

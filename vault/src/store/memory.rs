@@ -301,6 +301,19 @@ impl SessionStore for MemoryStore {
     ) -> StoreResult<Option<PendingLoginRow>> {
         Ok(self.state().pending_logins.remove(state_hash))
     }
+
+    async fn purge_pending_logins(&self, started_before: DateTime<Utc>) -> StoreResult<usize> {
+        let mut state = self.state();
+        let before = state.pending_logins.len();
+        state
+            .pending_logins
+            .retain(|_, row| row.created_at >= started_before);
+        Ok(before - state.pending_logins.len())
+    }
+
+    async fn pending_login_count(&self) -> StoreResult<usize> {
+        Ok(self.state().pending_logins.len())
+    }
 }
 
 #[async_trait]

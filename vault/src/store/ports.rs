@@ -241,6 +241,11 @@ pub trait SessionStore: Send + Sync {
         &self,
         state_hash: &[u8; 32],
     ) -> StoreResult<Option<PendingLoginRow>>;
+    /// Forgets logins in progress started before `started_before` (never finished);
+    /// returns how many.
+    async fn purge_pending_logins(&self, started_before: DateTime<Utc>) -> StoreResult<usize>;
+    /// How many logins are in progress.
+    async fn pending_login_count(&self) -> StoreResult<usize>;
 }
 
 /// Departments' status updates on residents' cases.

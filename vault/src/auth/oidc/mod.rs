@@ -48,6 +48,9 @@ pub const LOGIN_COOKIE: &str = "kluis_login";
 /// How long a started login may take.
 const LOGIN_LIFETIME_MINUTES: i64 = 10;
 
+/// Logins in progress at most; past it, a new login waits until older ones expire.
+pub const MAX_PENDING_LOGINS: usize = 10_000;
+
 struct Provider {
     config: OidcProvider,
     discovery: RwLock<Discovery>,
@@ -142,6 +145,9 @@ impl Oidc {
     /// Starts a login: returns where to send the browser and the value for the
     /// `kluis_login` cookie.
     pub async fn start(&self, name: &str) -> Result<(String, String)> {
+        if self.store.pending_login_count().await? >= MAX_PENDING_LOGINS {
+            return Err(Error::TooManyLogins);
+        }
         let metadata = self.metadata(name).await?;
         let (_, provider) = self.provider(name)?;
         let redirect = RedirectUrl::new(self.redirect_uri(name))
@@ -176,6 +182,13 @@ impl Oidc {
             .put_pending_login(&sha256(state.secret().as_bytes()), &pending)
             .await?;
         Ok((url.to_string(), binding))
+    }
+
+    /// Forgets logins in progress that can no longer finish (older than their lifetime);
+    /// returns how many.
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let started_before = self.clock.now() - chrono::TimeDelta::minutes(LOGIN_LIFETIME_MINUTES);
+        Ok(self.store.purge_pending_logins(started_before).await?)
     }
 
     /// Finishes a login at the callback: verifies it, finds out who it is, and starts a

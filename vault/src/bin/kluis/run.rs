@@ -73,7 +73,9 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
         .map_err(|e| fail(1, format!("cannot create {}: {e}", dir.display())))?;
     let root_key = dev_root_key(&dir)?;
     let (listener, url) = bind(listen).await?;
-    let config = Config::development(&dir, listen, root_key);
+    let mut config = Config::development(&dir, listen, root_key);
+    config.limits =
+        kluis::config::Limits::from_env(&kluis::config::ProcessEnv).map_err(|e| fail(1, e))?;
     let app = crate::open_app(&config, url.clone()).await?;
     let context = kluis::audit::Context::new(app.clock());
     kluis::dev::seed_henk(&context, app.residents())

@@ -93,4 +93,25 @@ impl SessionStore for SledStore {
         self.durable().await?;
         taken.map(|v| decode_json(&v, "pending login")).transpose()
     }
+
+    async fn purge_pending_logins(&self, started_before: DateTime<Utc>) -> StoreResult<usize> {
+        let mut batch = sled::Batch::default();
+        let mut purged = 0;
+        for item in self.pending_logins.iter() {
+            let (key, value) = item.map_err(|e| map_err(e, "listing logins in progress"))?;
+            let row: PendingLoginRow = decode_json(&value, "pending login")?;
+            if row.created_at < started_before {
+                batch.remove(key);
+                purged += 1;
+            }
+        }
+        self.pending_logins
+            .apply_batch(batch)
+            .map_err(|e| map_err(e, "purging logins in progress"))?;
+        Ok(purged)
+    }
+
+    async fn pending_login_count(&self) -> StoreResult<usize> {
+        Ok(self.pending_logins.len())
+    }
 }

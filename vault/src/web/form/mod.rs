@@ -15,7 +15,7 @@
 use crate::language::Texts;
 use crate::residents::fields::{Field, FieldKind, Input};
 pub mod dutch;
-mod read;
+pub(crate) mod read;
 
 use read::is_empty_item;
 pub use read::{field, posted, record_of};
