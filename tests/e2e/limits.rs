@@ -92,12 +92,14 @@ async fn slow_and_silent_connections_are_closed_within_the_header_timeout() {
 /// one audit entry with the count, 429s past the configured rate, and a legitimate
 /// department's reads in the same minute all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_flood_of_unauthenticated_reads_is_counted_once_and_slowed_while_a_department_reads_on() {
+async fn a_flood_of_unauthenticated_reads_is_counted_once_and_answered_429_while_a_department_reads_on()
+ {
     let crate::refusals::World {
         vault, debts, henk, ..
     } = crate::refusals::world().await;
     let refused_per_minute = vault.app.limits().refused_per_minute as usize;
     let before = vault.app.audit().size().await;
+    let started = std::time::Instant::now();
 
     let flood = (0..8).map(|worker| {
         let (http, url) = (vault.http.clone(), vault.url.clone());
@@ -145,9 +147,12 @@ async fn a_flood_of_unauthenticated_reads_is_counted_once_and_slowed_while_a_dep
         2000,
         "only 401 or 429 with Retry-After"
     );
+    // The burst, and what refilled while the flood ran (a slow machine takes longer).
+    let refilled = (started.elapsed().as_secs_f64() * refused_per_minute as f64 / 60.0).ceil();
+    let allowed = refused_per_minute + refilled as usize + 1;
     assert!(
-        unauthorized <= refused_per_minute + 5 && limited >= 2000 - refused_per_minute - 5,
-        "{unauthorized} refused with 401, {limited} with 429; the rate is {refused_per_minute} a minute"
+        unauthorized >= refused_per_minute.min(2000) && unauthorized <= allowed,
+        "{unauthorized} refused with 401, {limited} with 429; at most {allowed} may pass at {refused_per_minute} a minute"
     );
 
     // Nothing of the flood is in the log yet: its minute is not over.
@@ -163,27 +168,13 @@ async fn a_flood_of_unauthenticated_reads_is_counted_once_and_slowed_while_a_dep
         "one entry per department read, none per junk read"
     );
 
-    vault.app.clock().advance(chrono::TimeDelta::minutes(1));
-    vault.app.audit().log_tallies(false).await.unwrap();
-    let entries = vault
-        .app
-        .audit()
-        .entries(before, vault.app.audit().size().await)
-        .await
-        .unwrap();
-    let counted: Vec<_> = entries
-        .iter()
-        .filter(|e| e.details.contains_key("count"))
-        .collect();
-    assert_eq!(
-        counted.len(),
-        1,
-        "one entry for the source and minute: {counted:?}"
-    );
-    assert_eq!(counted[0].details["source"], "127.0.0.1");
-    assert_eq!(counted[0].details["count"], "2000");
-    assert_eq!(counted[0].reason.as_deref(), Some("invalid_grant"));
-    assert_eq!(entries.len(), department_reads + 1);
+    // Once the minute is over the counts are logged (here, or first by the vault's own task).
+    let counted = crate::support::counted_refusals(&vault, before).await;
+    assert_eq!(counted.details["source"], "127.0.0.1");
+    assert_eq!(counted.details["count"], "2000");
+    assert_eq!(counted.reason.as_deref(), Some("invalid_grant"));
+    let size = vault.app.audit().size().await;
+    assert_eq!(size - before, department_reads as u64 + 1);
 }
 
 #[tokio::test]
@@ -249,4 +240,58 @@ fn tokio_stream_of(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn a_department_over_its_rate_is_told_when_to_come_back_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = TestVault::start_configured(dir, kluis::Clock::system(), |config, _| {
+        config.limits.department_per_second = 2;
+    })
+    .await;
+    let debts = crate::support::TestDepartment::register(&vault, "schuldhulpverlening").await;
+    let work = crate::support::TestDepartment::register(&vault, "werk-en-inkomen").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, body) = debts
+            .call(&vault, reqwest::Method::GET, "/v1/dept/grants", None)
+            .await;
+        if status == 429 {
+            assert_eq!(body["code"], "rate_limited", "{body}");
+        }
+        statuses.push(status.as_u16());
+    }
+    assert!(
+        statuses.contains(&429),
+        "six calls at two a second: {statuses:?}"
+    );
+    let (status, _) = work
+        .call(&vault, reqwest::Method::GET, "/v1/dept/grants", None)
+        .await;
+    assert_eq!(status, 200, "another department has a budget of its own");
+}
+
+#[tokio::test]
+async fn login_starts_from_one_address_are_limited() {
+    let vault = TestVault::start().await;
+    let per_minute = vault.app.limits().login_starts_per_minute as usize;
+    let mut limited = None;
+    for i in 0..per_minute + 5 {
+        let response = vault
+            .http
+            .get(format!("{}/login/nobody", vault.url))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+            limited = Some(i);
+            break;
+        }
+    }
+    let at = limited.expect("login starts were never limited");
+    assert!(
+        at >= per_minute,
+        "limited after {at} starts; the limit is {per_minute}"
+    );
 }

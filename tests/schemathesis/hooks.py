@@ -1,9 +1,10 @@
 """Schemathesis hooks: every operation gets the credential its OpenAPI security names.
 
-The resident's session token, the officer's credential and the coach's token come from the
-environment (scripts/api-spec-test makes them); a department call gets a fresh client
-assertion (RFC 7523, ES256) signed here with the demo department's key from `kluis dev`,
-because the vault takes each assertion once.
+The resident's session token and the officer's credential come from the environment
+(scripts/api-spec-test makes them); a department call gets a fresh client assertion
+(RFC 7523, ES256) signed here with the demo department's key from `kluis dev`, because the
+vault takes each assertion once. Coach endpoints get the resident's token: their documented
+403 is what is checked (there is no coach token without a browser login yet).
 """
 
 import base64

@@ -358,11 +358,14 @@ impl App {
     }
 
     /// Background upkeep, once a minute while the vault serves: forget expired one-time
-    /// token ids, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
+    /// token ids, sessions, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
     /// lapsed proposals, sign and save an audit checkpoint if the log grew, and run the key
     /// rotation that completes erasures when it is due.
     pub(crate) async fn maintain(&self) {
         self.state.throttle.forget_quiet();
+        if let Err(e) = self.state.sessions.purge_expired().await {
+            tracing::warn!(error = %e, "purging expired sessions failed");
+        }
         if let Err(e) = self.state.oidc.purge_expired().await {
             tracing::warn!(error = %e, "purging logins in progress that expired failed");
         }

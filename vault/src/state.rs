@@ -106,4 +106,5 @@ parts!(
     audit_check: AuditHealth,
     site: Site,
     clock: Clock,
+    throttle: Arc<crate::throttle::Throttle>,
 );

@@ -1,5 +1,5 @@
-//! Rate limits (GCRA, by the `governor` crate): requests per department, and refused
-//! requests per source address. They run on real time, not the vault's clock: a limit
+//! Rate limits (GCRA, by the `governor` crate): requests per department, refused requests
+//! per source address, and login starts per source address. They run on real time, not the vault's clock: a limit
 //! protects the machine, which lives in real time.
 
 use crate::config::Limits;
@@ -13,6 +13,7 @@ use std::num::NonZeroU32;
 pub struct Throttle {
     departments: DefaultKeyedRateLimiter<String>,
     refused: DefaultKeyedRateLimiter<IpAddr>,
+    logins: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
@@ -29,9 +30,10 @@ fn at_least_one(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// The key of a source: an IPv4 address, or the /64 of an IPv6 address (one host holds a
-/// whole /64, so counting single IPv6 addresses would count nothing).
-fn source_key(source: IpAddr) -> IpAddr {
+/// The key of a source: an IPv4 address (also when mapped into IPv6), or the /64 of an IPv6
+/// address (one host holds a whole /64, so counting single IPv6 addresses would count
+/// nothing). The rate limits and the counts of refusals in the audit log both use it.
+pub fn source_key(source: IpAddr) -> IpAddr {
     match source {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -52,6 +54,9 @@ impl Throttle {
         Throttle {
             departments: RateLimiter::keyed(Quota::per_second(per_second)),
             refused: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            logins: RateLimiter::keyed(Quota::per_minute(at_least_one(
+                limits.login_starts_per_minute,
+            ))),
             clock: DefaultClock::default(),
         }
     }
@@ -85,6 +90,17 @@ impl Throttle {
             })
     }
 
+    /// Takes one login start from `source` (each stores a login in progress until it
+    /// finishes or expires), or says when to try again.
+    pub fn login_start(&self, source: IpAddr) -> Result<()> {
+        self.logins
+            .check_key(&source_key(source))
+            .map_err(|not_until| Error::RateLimited {
+                what: "logins started from this address",
+                retry_after: self.retry_after(&not_until),
+            })
+    }
+
     /// Forgets the state of keys that have been quiet for longer than their period, so that
     /// memory follows the callers of the last minute, not every caller ever seen.
     pub fn forget_quiet(&self) {
@@ -92,6 +108,8 @@ impl Throttle {
         self.departments.shrink_to_fit();
         self.refused.retain_recent();
         self.refused.shrink_to_fit();
+        self.logins.retain_recent();
+        self.logins.shrink_to_fit();
     }
 
     /// How many departments and sources are remembered now.
@@ -114,10 +132,10 @@ mod tests {
 
     #[test]
     fn a_department_is_held_to_its_rate_and_others_are_not_touched() {
-        let throttle = Throttle::new(&limits(5, 60));
-        for _ in 0..5 {
-            throttle.department("schuldhulp").unwrap();
-        }
+        // One a second: the second call within the same second is refused, however slowly
+        // this test runs (a refill takes a whole second).
+        let throttle = Throttle::new(&limits(1, 60));
+        throttle.department("schuldhulp").unwrap();
         match throttle.department("schuldhulp") {
             Err(Error::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 1),
             other => panic!("{other:?}"),

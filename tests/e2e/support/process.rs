@@ -72,6 +72,8 @@ impl VaultProcess {
     /// Starts `command` (a `kluis` invocation) and waits for its "listening on" line.
     pub fn spawn(command: &mut Command) -> VaultProcess {
         let mut child = command
+            // Tests read as fast as they can; `limits.rs` tests the department rate.
+            .env("KLUIS_DEPARTMENT_RATE", "1000000")
             .env(
                 "KLUIS_LOG",
                 std::env::var("KLUIS_TEST_LOG").unwrap_or_else(|_| "debug,sled=info".into()),

@@ -151,13 +151,20 @@ impl Audit {
     pub async fn log_tallies(&self, all: bool) -> Result<usize> {
         let entries = self.tally.take_entries(self.clock.now(), all);
         let context = Context::new(&self.clock);
-        for (written, entry) in entries.iter().enumerate() {
-            if let Err(e) = self.record(&context, entry.clone()).await {
-                tracing::error!(error = %e, lost = entries.len() - written, "counted refusals could not be logged");
-                return Err(e);
-            }
+        let count = entries.len();
+        // Appended together, so that they share the writer's flushes.
+        let written = futures_util::future::join_all(
+            entries
+                .into_iter()
+                .map(|entry| self.record(&context, entry)),
+        )
+        .await;
+        let lost = written.iter().filter(|w| w.is_err()).count();
+        if let Some(Err(e)) = written.into_iter().find(Result::is_err) {
+            tracing::error!(error = %e, lost, "counted refusals could not be logged");
+            return Err(e);
         }
-        Ok(entries.len())
+        Ok(count)
     }
 
     /// Appends `entry` (its position, times and trace filled in from `context` and the

@@ -3,8 +3,10 @@
 //! entry each: the log stays complete about what happened, and junk cannot flood it.
 //!
 //! Counts wait in memory until their minute is over (at most a minute and a few seconds);
-//! a crash loses the counts of the current minute, never an attributed entry. The number of
-//! sources counted per minute is capped: past the cap, the rest count under `other`.
+//! a crash loses the counts of the current minute, never an attributed entry. A source is
+//! keyed as the rate limits key it (an IPv6 address by its /64, `throttle::source_key`), and
+//! the number of sources counted per minute is capped: past the cap, the rest count under
+//! `other`.
 
 use super::entry::{Action, Actor, Entry, Outcome};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -13,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// Sources counted apart per minute; the rest count together as `other`.
-pub const MAX_SOURCES_PER_MINUTE: usize = 10_000;
+pub const MAX_SOURCES_PER_MINUTE: usize = 1_000;
 
 #[derive(Default)]
 struct Counted {
@@ -44,7 +46,10 @@ impl Tally {
         let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
         let mut key = (
             minute,
-            source.map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+            source.map_or_else(
+                || "unknown".to_owned(),
+                |s| crate::throttle::source_key(s).to_string(),
+            ),
         );
         if !minutes.counted.contains_key(&key) {
             let sources = minutes.sources.entry(minute).or_default();
@@ -114,7 +119,7 @@ mod tests {
     #[test]
     fn one_entry_per_source_and_minute_with_the_counts() {
         let tally = Tally::default();
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let a: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for second in 0..50 {
             tally.add(at(1, second), Some(a), "invalid_grant");

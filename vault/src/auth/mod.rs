@@ -131,7 +131,7 @@ impl Sessions {
             last_seen: now,
             csrf_token: random_token()?,
             login_method: login_method.to_owned(),
-            kind,
+            kind: Some(kind),
             login_id: login_id.clone(),
         };
         self.store
@@ -155,7 +155,7 @@ impl Sessions {
             .store
             .session(&token_hash)
             .await?
-            .filter(|row| row.kind == kind)
+            .filter(|row| row.kind() == kind)
             .ok_or(Error::Unauthenticated(
                 "the session does not exist or has ended; log in again",
             ))?;
@@ -189,10 +189,20 @@ impl Sessions {
             principal,
             token_hash,
             csrf_token: row.csrf_token,
+            kind,
             login_method: row.login_method,
             login_id: row.login_id,
-            kind: row.kind,
         })
+    }
+
+    /// Forgets sessions that ended by their idle or absolute timeout but were never
+    /// presented again (which would have removed them); returns how many.
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .purge_sessions(now - self.idle, now - self.absolute)
+            .await?)
     }
 
     /// Ends the session (logout), and every other session of the same login. Their tokens

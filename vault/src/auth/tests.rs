@@ -115,3 +115,21 @@ async fn a_cookie_is_no_bearer_token_and_a_bearer_token_no_cookie() {
     );
     assert_eq!(s.sessions.resolve(&api.token, Api).await.unwrap().kind, Api);
 }
+
+#[test]
+fn a_session_stored_before_kinds_existed_keeps_the_place_it_was_made_for() {
+    let old = |method: &str| -> crate::store::SessionRow {
+        serde_json::from_value(serde_json::json!({
+            "subject": {"kind": "resident", "id": uuid::Uuid::nil()},
+            "created_at": "2026-11-01T00:00:00Z",
+            "last_seen": "2026-11-01T00:00:00Z",
+            "csrf_token": "c",
+            "login_method": method,
+            "login_id": "l",
+        }))
+        .unwrap()
+    };
+    assert_eq!(old("oidc:residents:api-token").kind(), Api);
+    assert_eq!(old("oidc:residents").kind(), Browser);
+    assert_eq!(old("dev").kind(), Browser);
+}

@@ -22,6 +22,9 @@ pub struct Limits {
     /// Refused, unauthenticated requests per minute from one source address (an IPv6
     /// address counts by its /64); beyond them, 429.
     pub refused_per_minute: u32,
+    /// Logins started per minute from one source address (each is stored until it finishes
+    /// or expires); beyond them, 429.
+    pub login_starts_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -31,8 +34,9 @@ impl Default for Limits {
             request: Duration::from_secs(30),
             concurrent_requests: 1024,
             max_header_bytes: 16 * 1024,
-            department_per_second: 1000,
+            department_per_second: 200,
             refused_per_minute: 120,
+            login_starts_per_minute: 30,
         }
     }
 }
@@ -47,6 +51,7 @@ pub(super) struct LimitsSection {
     max_header_bytes: Option<usize>,
     department_requests_per_second: Option<u32>,
     refused_requests_per_minute: Option<u32>,
+    login_starts_per_minute: Option<u32>,
 }
 
 fn check<T: PartialOrd + std::fmt::Display + Copy>(
@@ -122,11 +127,82 @@ impl Limits {
                     .unwrap_or(d.refused_per_minute),
                 1..=1_000_000,
             )?,
+            login_starts_per_minute: check(
+                "[limits] login_starts_per_minute",
+                section
+                    .login_starts_per_minute
+                    .unwrap_or(d.login_starts_per_minute),
+                1..=100_000,
+            )?,
         })
     }
 
     /// The defaults with the `KLUIS_*_RATE` variables applied (`kluis dev`).
     pub fn from_env(env: &dyn Env) -> Result<Limits, ConfigError> {
         Limits::from_section(LimitsSection::default(), env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(toml_text: &str) -> LimitsSection {
+        toml::from_str(toml_text).expect("a [limits] section")
+    }
+
+    #[test]
+    fn the_file_sets_limits_the_environment_overrides_rates_and_every_mistake_names_its_setting() {
+        let none: &[(&str, &str)] = &[];
+        assert_eq!(
+            Limits::from_section(section(""), &none).unwrap(),
+            Limits::default()
+        );
+        let set = Limits::from_section(
+            section("header_read_seconds = 5\nrequest_seconds = 20\ndepartment_requests_per_second = 50"),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(set.header_read, Duration::from_secs(5));
+        assert_eq!(set.request, Duration::from_secs(20));
+        assert_eq!(set.department_per_second, 50);
+        let env: &[(&str, &str)] = &[("KLUIS_DEPARTMENT_RATE", "7"), ("KLUIS_REFUSED_RATE", "9")];
+        let overridden =
+            Limits::from_section(section("department_requests_per_second = 50"), &env).unwrap();
+        assert_eq!(
+            (
+                overridden.department_per_second,
+                overridden.refused_per_minute
+            ),
+            (7, 9)
+        );
+
+        for (text, setting) in [
+            ("header_read_seconds = 0", "[limits] header_read_seconds"),
+            ("request_seconds = 601", "[limits] request_seconds"),
+            ("concurrent_requests = 0", "[limits] concurrent_requests"),
+            ("max_header_bytes = 100", "[limits] max_header_bytes"),
+            (
+                "login_starts_per_minute = 0",
+                "[limits] login_starts_per_minute",
+            ),
+        ] {
+            let error = Limits::from_section(section(text), &none)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(setting), "{text}: {error}");
+        }
+        let env: &[(&str, &str)] = &[("KLUIS_DEPARTMENT_RATE", "fast")];
+        let error = Limits::from_section(section(""), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("KLUIS_DEPARTMENT_RATE") && error.contains("1000"),
+            "{error}"
+        );
+        assert!(
+            toml::from_str::<LimitsSection>("rate = 1").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The guard around every request.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -30,10 +30,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let Ok(_slot) = state.slots.clone().try_acquire_owned() else {
         return Error::Overloaded.into_response();
     };
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+    let source = source_of(&request);
     let response = match tokio::time::timeout(limits.request, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Error::RequestTimeout {
@@ -48,4 +45,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return limited.into_response();
     }
     response
+}
+
+/// The address the request came from (set by the listener), if known.
+pub(super) fn source_of(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
 }

@@ -22,8 +22,13 @@ use serde_json::json;
 pub async fn start(
     State(oidc): State<Oidc>,
     State(site): State<Site>,
+    State(throttle): State<std::sync::Arc<crate::throttle::Throttle>>,
+    super::extract::Ctx(context): super::extract::Ctx,
     ApiPath(provider): ApiPath<String>,
 ) -> Result<Response> {
+    if let Some(source) = context.source {
+        throttle.login_start(source)?;
+    }
     let (url, binding) = oidc.start(&provider).await?;
     let cookie = set_cookie(&site, LOGIN_COOKIE, &binding, "/login", Some(600));
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())

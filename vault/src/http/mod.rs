@@ -147,13 +147,20 @@ pub fn api(dev_login: bool) -> Router<AppState> {
     router
 }
 
-/// Puts around `router` what every response gets: the wrong-method fallback, the body limit, the
-/// trace context, request logging by route template, `no-store` and security headers.
+/// Puts around `router` what every response gets: the wrong-method fallback, the body limit,
+/// the limits of `guard`, the trace context, request logging by route template,
+/// `no-store` and security headers.
 pub fn serve(router: Router<AppState>, state: AppState) -> Router {
     let max_body_bytes = state.site.max_body_bytes;
     router
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        // Inside the trace, logging and header layers: the guard's own answers (431, 408,
+        // 429, 503) carry the trace and security headers and are logged like any other.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clock.clone(),
             trace_context,
@@ -190,10 +197,6 @@ pub fn serve(router: Router<AppState>, state: AppState) -> Router {
             HeaderName::from_static("content-security-policy"),
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            guard::guard,
-        ))
         .with_state(state)
 }
 
@@ -228,10 +231,7 @@ async fn trace_context(
         .get("traceparent")
         .and_then(|v| v.to_str().ok());
     let mut context = crate::audit::Context::from_traceparent(header, &clock);
-    context.source = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
+    context.source = guard::source_of(&request);
     let traceparent = HeaderValue::from_str(&context.traceparent()).ok();
     request.extensions_mut().insert(context);
     let mut response = next.run(request).await;

@@ -49,7 +49,7 @@ fn session_row(resident: Uuid, login_id: &str) -> SessionRow {
         last_seen: t(0),
         csrf_token: "csrf".into(),
         login_method: "test".into(),
-        kind: SessionKind::Browser,
+        kind: Some(SessionKind::Browser),
         login_id: login_id.into(),
     }
 }
@@ -433,6 +433,40 @@ async fn sessions(store: &dyn Store, resident: Uuid) -> ([u8; 32], SessionRow) {
         None,
         "a login in progress is taken once"
     );
+    // Sessions whose timeouts passed are purged, with their index; live ones stay.
+    let (old, idle, live) = ([21; 32], [22; 32], [23; 32]);
+    let session_at = |created: i64, seen: i64, login: &str| SessionRow {
+        created_at: t(created),
+        last_seen: t(seen),
+        ..session_row(Uuid::from_u128(7), login)
+    };
+    // Earlier than every other session of this suite, which must all stay.
+    store
+        .put_session(&old, &session_at(-1000, -10, "old-login"))
+        .await
+        .expect("put");
+    store
+        .put_session(&idle, &session_at(-800, -800, ""))
+        .await
+        .expect("put");
+    store
+        .put_session(&live, &session_at(-100, -10, "old-login"))
+        .await
+        .expect("put");
+    assert_eq!(
+        store.purge_sessions(t(-500), t(-900)).await.expect("purge"),
+        2,
+        "made before -900, or unused since before -500"
+    );
+    assert!(store.session(&old).await.expect("read").is_none());
+    assert!(store.session(&idle).await.expect("read").is_none());
+    assert!(store.session(&live).await.expect("read").is_some());
+    assert_eq!(
+        store.delete_login("old-login").await.expect("end"),
+        1,
+        "only the live one"
+    );
+
     for (key, minute) in [([1; 32], 0), ([2; 32], 5), ([3; 32], 20)] {
         let row = PendingLoginRow {
             created_at: t(minute * 60),

@@ -277,6 +277,19 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn purge_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let mut state = self.state();
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|_, row| row.last_seen >= idle_before && row.created_at >= created_before);
+        Ok(before - state.sessions.len())
+    }
+
     async fn delete_login(&self, login_id: &str) -> StoreResult<usize> {
         let mut state = self.state();
         let before = state.sessions.len();

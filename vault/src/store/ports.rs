@@ -229,6 +229,13 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
     /// Ends every session of a login; returns how many. Durable on return.
     async fn delete_login(&self, login_id: &str) -> StoreResult<usize>;
+    /// Forgets sessions last used before `idle_before` or made before `created_before`
+    /// (ended by their timeouts, but never presented again); returns how many.
+    async fn purge_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> StoreResult<usize>;
     /// Stores a login in progress under the SHA-256 of its `state`. Durable on return.
     async fn put_pending_login(
         &self,

@@ -96,13 +96,27 @@ pub struct SessionRow {
     /// How the session was made (`dev`, `oidc:<provider>`), for the log and page.
     pub login_method: String,
     /// Whether the token is a browser's cookie or an API client's bearer token: each is
-    /// accepted only in its own place. A row from before kinds existed is a browser's.
-    #[serde(default)]
-    pub kind: SessionKind,
+    /// accepted only in its own place. `None` on rows from before kinds existed (see
+    /// [`SessionRow::kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SessionKind>,
     /// The login this session belongs to: a logout ends every session of the login
     /// (the browser's cookie and API tokens made from it).
     #[serde(default)]
     pub login_id: String,
+}
+
+impl SessionRow {
+    /// Where the session's token is accepted. A row from before kinds existed is an API
+    /// token if it was made as one (`…:api-token`), else a browser's.
+    pub fn kind(&self) -> SessionKind {
+        self.kind
+            .unwrap_or(if self.login_method.ends_with(":api-token") {
+                SessionKind::Api
+            } else {
+                SessionKind::Browser
+            })
+    }
 }
 
 /// A login in progress: what the callback needs, for at most ten minutes, once.

@@ -305,7 +305,7 @@ mod tests {
             last_seen: chrono::DateTime::UNIX_EPOCH,
             csrf_token: format!("csrf-{i}"),
             login_method: "test".into(),
-            kind: crate::store::SessionKind::Browser,
+            kind: Some(crate::store::SessionKind::Browser),
             login_id: String::new(),
         };
         let key = |i: u64| crate::crypto::sha256(&i.to_be_bytes());

@@ -71,6 +71,34 @@ impl SessionStore for SledStore {
         Ok(ended)
     }
 
+    async fn purge_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let mut purged = 0;
+        for item in self.sessions.iter() {
+            let (token_hash, value) = item.map_err(|e| map_err(e, "listing sessions"))?;
+            let row = decode_session(&value).ok();
+            if row
+                .as_ref()
+                .is_some_and(|r| r.last_seen >= idle_before && r.created_at >= created_before)
+            {
+                continue;
+            }
+            if let Some(row) = row.filter(|r| !r.login_id.is_empty()) {
+                self.session_logins
+                    .remove([row.login_id.as_bytes(), &[0], &token_hash[..]].concat())
+                    .map_err(|e| map_err(e, "purging a session"))?;
+            }
+            self.sessions
+                .remove(&token_hash)
+                .map_err(|e| map_err(e, "purging a session"))?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+
     async fn put_pending_login(
         &self,
         state_hash: &[u8; 32],
@@ -99,8 +127,10 @@ impl SessionStore for SledStore {
         let mut purged = 0;
         for item in self.pending_logins.iter() {
             let (key, value) = item.map_err(|e| map_err(e, "listing logins in progress"))?;
-            let row: PendingLoginRow = decode_json(&value, "pending login")?;
-            if row.created_at < started_before {
+            // A row that does not decode can never finish a login either: it goes too.
+            let expired = decode_json::<PendingLoginRow>(&value, "pending login")
+                .map_or(true, |row| row.created_at < started_before);
+            if expired {
                 batch.remove(key);
                 purged += 1;
             }
