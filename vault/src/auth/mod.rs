@@ -45,6 +45,10 @@ pub enum Principal {
     Coach(coaches::CoachPrincipal),
 }
 
+/// Sessions one person holds at most: a new one past it ends their oldest, so that logins
+/// and API tokens minted from them cannot grow the store without bound.
+pub const MAX_SESSIONS_PER_PERSON: usize = 20;
+
 /// A live session, as resolved from a token.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -109,7 +113,7 @@ impl Sessions {
     ) -> Result<NewSession> {
         let token = random_token()?;
         let now = self.clock.now();
-        let subject = match principal {
+        let subject: SessionSubject = match principal {
             Principal::Resident(id) => SessionSubject::Resident { id: *id },
             Principal::Officer(officer) => SessionSubject::Officer {
                 id: officer.id.clone(),
@@ -134,9 +138,16 @@ impl Sessions {
             kind: Some(kind),
             login_id: login_id.clone(),
         };
-        self.store
-            .put_session(&sha256(token.as_bytes()), &row)
-            .await?;
+        let token_hash = sha256(token.as_bytes());
+        self.store.put_session(&token_hash, &row).await?;
+        let held = self.store.sessions_of(&row.subject.key()).await?;
+        for (oldest, _) in held
+            .iter()
+            .filter(|(hash, _)| *hash != token_hash)
+            .take(held.len().saturating_sub(MAX_SESSIONS_PER_PERSON))
+        {
+            self.store.delete_session(oldest).await?;
+        }
         Ok(NewSession {
             token,
             expires_at: now + self.absolute,

@@ -133,3 +133,43 @@ fn a_session_stored_before_kinds_existed_keeps_the_place_it_was_made_for() {
     assert_eq!(old("oidc:residents").kind(), Browser);
     assert_eq!(old("dev").kind(), Browser);
 }
+
+#[tokio::test]
+async fn a_person_holds_at_most_the_cap_of_sessions_and_a_new_one_ends_the_oldest() {
+    let s = Services::start().await;
+    let henk = Principal::Resident(s.resident("henk").await);
+    let anna = Principal::Resident(s.resident("anna").await);
+    let annas = s
+        .sessions
+        .create(&anna, Browser, "test", None)
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..super::MAX_SESSIONS_PER_PERSON + 3 {
+        s.clock.advance(TimeDelta::seconds(1));
+        tokens.push(
+            s.sessions
+                .create(&henk, Api, "test", None)
+                .await
+                .unwrap()
+                .token,
+        );
+    }
+    let (ended, kept) = tokens.split_at(3);
+    for token in ended {
+        assert!(
+            is_unauthenticated(s.sessions.resolve(token, Api).await),
+            "the oldest ended"
+        );
+    }
+    for token in kept {
+        assert!(
+            s.sessions.resolve(token, Api).await.is_ok(),
+            "the newest stay"
+        );
+    }
+    assert!(
+        s.sessions.resolve(&annas.token, Browser).await.is_ok(),
+        "another person's stays"
+    );
+}

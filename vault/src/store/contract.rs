@@ -433,6 +433,34 @@ async fn sessions(store: &dyn Store, resident: Uuid) -> ([u8; 32], SessionRow) {
         None,
         "a login in progress is taken once"
     );
+    // A person's sessions, oldest first, and none once ended.
+    let person = SessionSubject::Resident {
+        id: Uuid::from_u128(8),
+    }
+    .key();
+    let of_person = |created: i64| SessionRow {
+        created_at: t(created),
+        last_seen: t(created),
+        ..session_row(Uuid::from_u128(8), "")
+    };
+    store
+        .put_session(&[31; 32], &of_person(5))
+        .await
+        .expect("put");
+    store
+        .put_session(&[32; 32], &of_person(3))
+        .await
+        .expect("put");
+    let held = store.sessions_of(&person).await.expect("list");
+    assert_eq!(held, vec![([32; 32], t(3)), ([31; 32], t(5))]);
+    store.delete_session(&[32; 32]).await.expect("end");
+    assert_eq!(
+        store.sessions_of(&person).await.expect("list"),
+        vec![([31; 32], t(5))]
+    );
+    store.delete_session(&[31; 32]).await.expect("end");
+    assert!(store.sessions_of(&person).await.expect("list").is_empty());
+
     // Sessions whose timeouts passed are purged, with their index; live ones stay.
     let (old, idle, live) = ([21; 32], [22; 32], [23; 32]);
     let session_at = |created: i64, seen: i64, login: &str| SessionRow {

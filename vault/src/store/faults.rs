@@ -120,6 +120,7 @@ forward!(SessionStore {
     write take_pending_login(state_hash: &[u8; 32]) -> Option<PendingLoginRow>;
     write purge_pending_logins(started_before: DateTime<Utc>) -> usize;
     write purge_sessions(idle_before: DateTime<Utc>, created_before: DateTime<Utc>) -> usize;
+    read sessions_of(subject: &str) -> Vec<([u8; 32], DateTime<Utc>)>;
     read pending_login_count() -> usize;
 });
 

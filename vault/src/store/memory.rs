@@ -277,6 +277,18 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn sessions_of(&self, subject: &str) -> StoreResult<Vec<([u8; 32], DateTime<Utc>)>> {
+        let mut found: Vec<_> = self
+            .state()
+            .sessions
+            .iter()
+            .filter(|(_, row)| row.subject.key() == subject)
+            .map(|(hash, row)| (*hash, row.created_at))
+            .collect();
+        found.sort_by_key(|(hash, created)| (*created, *hash));
+        Ok(found)
+    }
+
     async fn purge_sessions(
         &self,
         idle_before: DateTime<Utc>,

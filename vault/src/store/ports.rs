@@ -229,6 +229,9 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
     /// Ends every session of a login; returns how many. Durable on return.
     async fn delete_login(&self, login_id: &str) -> StoreResult<usize>;
+    /// The sessions of one person (by [`SessionSubject::key`]): token digest and when each
+    /// was made, oldest first.
+    async fn sessions_of(&self, subject: &str) -> StoreResult<Vec<([u8; 32], DateTime<Utc>)>>;
     /// Forgets sessions last used before `idle_before` or made before `created_before`
     /// (ended by their timeouts, but never presented again); returns how many.
     async fn purge_sessions(

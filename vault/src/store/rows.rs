@@ -82,6 +82,18 @@ pub enum SessionSubject {
     },
 }
 
+impl SessionSubject {
+    /// Who this is, as one key (`resident:<id>`, `officer:<id>`, `coach:<id>`): sessions are
+    /// counted per person by it.
+    pub fn key(&self) -> String {
+        match self {
+            SessionSubject::Resident { id } => format!("resident:{id}"),
+            SessionSubject::Officer { id, .. } => format!("officer:{id}"),
+            SessionSubject::Coach { id, .. } => format!("coach:{id}"),
+        }
+    }
+}
+
 /// A server-side session; the cookie or bearer token is only a random key to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRow {

@@ -11,6 +11,7 @@
 //! | `record_counters` | resident (16), category | last version handed out (u32 BE) |
 //! | `sessions` | SHA-256 of the token (32) | `[1]` + JSON [`SessionRow`] |
 //! | `session_logins` | login id, `0x00`, SHA-256 of the token (32) | empty |
+//! | `session_subjects` | subject key (`resident:<id>`, ...), `0x00`, SHA-256 of the token (32) | created (i64 µs BE) |
 //! | `pending_logins` | SHA-256 of the OIDC `state` (32) | `[1]` + JSON `PendingLoginRow` |
 //! | `national_ids` | national-id keyed hash | resident id (16) |
 //! | `departments` | department id | `[1]` + JSON `DepartmentRow` |
@@ -78,6 +79,7 @@ pub struct SledStore {
     record_counters: sled::Tree,
     sessions: sled::Tree,
     session_logins: sled::Tree,
+    session_subjects: sled::Tree,
     pending_logins: sled::Tree,
     national_ids: sled::Tree,
     departments: sled::Tree,
@@ -177,6 +179,7 @@ impl SledStore {
             record_counters: tree("record_counters")?,
             sessions: tree("sessions")?,
             session_logins: tree("session_logins")?,
+            session_subjects: tree("session_subjects")?,
             pending_logins: tree("pending_logins")?,
             national_ids: tree("national_ids")?,
             departments: tree("departments")?,
@@ -282,13 +285,25 @@ mod tests {
     use crate::store::{SessionStore, SessionSubject};
     use uuid::Uuid;
 
+    /// Opens `dir` again once sled's own background thread of the dropped handle has let go
+    /// of the file lock (it does so shortly after the last handle drops, not at once).
+    async fn reopen(dir: &std::path::Path) -> SledStore {
+        for _ in 0..100 {
+            match SledStore::open(dir, 64 << 20) {
+                Ok(store) => return store,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        SledStore::open(dir, 64 << 20).expect("the database opens again")
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn passes_the_store_contract_and_keeps_it_across_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), 64 << 20).unwrap();
         let kept = crate::store::contract::check(std::sync::Arc::new(store.clone())).await;
         drop(store);
-        let reopened = SledStore::open(dir.path(), 64 << 20).unwrap();
+        let reopened = reopen(dir.path()).await;
         assert!(!reopened.was_fresh());
         crate::store::contract::check_kept(&reopened, &kept).await;
     }
@@ -326,7 +341,7 @@ mod tests {
             "{writes} concurrent writes took {flushes} flushes: they did not share flushes"
         );
         drop(store);
-        let reopened = SledStore::open(dir.path(), 64 << 20).unwrap();
+        let reopened = reopen(dir.path()).await;
         for i in 0..writes {
             assert_eq!(reopened.session(&key(i)).await.unwrap(), Some(row(i)));
         }

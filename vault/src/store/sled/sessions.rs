@@ -5,6 +5,31 @@ use crate::store::{PendingLoginRow, SessionRow, SessionStore, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+fn subject_index_key(row: &SessionRow, token_hash: &[u8]) -> Vec<u8> {
+    [row.subject.key().as_bytes(), &[0], token_hash].concat()
+}
+
+impl SledStore {
+    /// Removes a session and its index entries (not flushed).
+    fn remove_session(&self, token_hash: &[u8]) -> StoreResult<()> {
+        let removed = self
+            .sessions
+            .remove(token_hash)
+            .map_err(|e| map_err(e, "ending a session"))?;
+        if let Some(row) = removed.and_then(|v| decode_session(&v).ok()) {
+            self.session_subjects
+                .remove(subject_index_key(&row, token_hash))
+                .map_err(|e| map_err(e, "ending a session"))?;
+            if !row.login_id.is_empty() {
+                self.session_logins
+                    .remove([row.login_id.as_bytes(), &[0], token_hash].concat())
+                    .map_err(|e| map_err(e, "ending a session"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl SessionStore for SledStore {
     async fn put_session(&self, token_hash: &[u8; 32], row: &SessionRow) -> StoreResult<()> {
@@ -13,10 +38,35 @@ impl SessionStore for SledStore {
                 .insert([row.login_id.as_bytes(), &[0], token_hash].concat(), &[])
                 .map_err(|e| map_err(e, "indexing a session"))?;
         }
+        self.session_subjects
+            .insert(
+                subject_index_key(row, token_hash),
+                &row.created_at.timestamp_micros().to_be_bytes(),
+            )
+            .map_err(|e| map_err(e, "indexing a session"))?;
         self.sessions
             .insert(token_hash, encode_json(row))
             .map_err(|e| map_err(e, "writing a session"))?;
         self.durable().await
+    }
+
+    async fn sessions_of(&self, subject: &str) -> StoreResult<Vec<([u8; 32], DateTime<Utc>)>> {
+        let prefix = [subject.as_bytes(), &[0]].concat();
+        let mut found = Vec::new();
+        for item in self.session_subjects.scan_prefix(&prefix) {
+            let (key, value) = item.map_err(|e| map_err(e, "listing a person's sessions"))?;
+            let (Ok(hash), Ok(micros)) = (
+                <[u8; 32]>::try_from(&key[prefix.len()..]),
+                <[u8; 8]>::try_from(value.as_ref()),
+            ) else {
+                continue;
+            };
+            let created = DateTime::from_timestamp_micros(i64::from_be_bytes(micros))
+                .unwrap_or(DateTime::UNIX_EPOCH);
+            found.push((hash, created));
+        }
+        found.sort_by_key(|(hash, created)| (*created, *hash));
+        Ok(found)
     }
 
     async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRow>> {
@@ -48,9 +98,7 @@ impl SessionStore for SledStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
-        self.sessions
-            .remove(token_hash)
-            .map_err(|e| map_err(e, "ending a session"))?;
+        self.remove_session(token_hash)?;
         self.durable().await
     }
 
@@ -59,9 +107,7 @@ impl SessionStore for SledStore {
         let mut ended = 0;
         for key in self.session_logins.scan_prefix(&prefix).keys() {
             let key = key.map_err(|e| map_err(e, "listing a login's sessions"))?;
-            self.sessions
-                .remove(&key[prefix.len()..])
-                .map_err(|e| map_err(e, "ending a session"))?;
+            self.remove_session(&key[prefix.len()..])?;
             self.session_logins
                 .remove(&key)
                 .map_err(|e| map_err(e, "ending a session"))?;
@@ -86,14 +132,7 @@ impl SessionStore for SledStore {
             {
                 continue;
             }
-            if let Some(row) = row.filter(|r| !r.login_id.is_empty()) {
-                self.session_logins
-                    .remove([row.login_id.as_bytes(), &[0], &token_hash[..]].concat())
-                    .map_err(|e| map_err(e, "purging a session"))?;
-            }
-            self.sessions
-                .remove(&token_hash)
-                .map_err(|e| map_err(e, "purging a session"))?;
+            self.remove_session(&token_hash)?;
             purged += 1;
         }
         Ok(purged)
