@@ -369,7 +369,12 @@ impl App {
         if let Err(e) = self.state.oidc.purge_expired().await {
             tracing::warn!(error = %e, "purging logins in progress that expired failed");
         }
-        if let Err(e) = self.store.purge_replays(self.clock().now()).await {
+        if let Err(e) = self
+            .state
+            .departments
+            .purge_replays(self.clock().now())
+            .await
+        {
             tracing::warn!(error = %e, "purging expired token ids failed");
         }
         if let Err(e) = self.store.purge_coaching(self.clock().now()).await {

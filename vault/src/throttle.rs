@@ -61,44 +61,48 @@ impl Throttle {
         }
     }
 
-    fn retry_after(&self, not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
-        not_until
-            .wait_time_from(self.clock.now())
-            .as_secs_f64()
-            .ceil()
-            .max(1.0) as u64
+    /// Takes one request of `key` from `limiter`, or says (as `what`) when to try again.
+    fn take<K: Clone + Eq + std::hash::Hash>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+        what: &'static str,
+    ) -> Result<()> {
+        limiter
+            .check_key(key)
+            .map_err(|not_until| Error::RateLimited {
+                what,
+                retry_after: not_until
+                    .wait_time_from(self.clock.now())
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0) as u64,
+            })
     }
 
     /// Takes one request of department `id`, or says when to try again.
     pub fn department(&self, id: &str) -> Result<()> {
-        self.departments
-            .check_key(&id.to_owned())
-            .map_err(|not_until| Error::RateLimited {
-                what: "this department",
-                retry_after: self.retry_after(&not_until),
-            })
+        self.take(&self.departments, &id.to_owned(), "this department")
     }
 
     /// Counts one refused, unauthenticated request from `source`; past the limit, the
     /// refusal becomes a 429.
     pub fn refused(&self, source: IpAddr) -> Result<()> {
-        self.refused
-            .check_key(&source_key(source))
-            .map_err(|not_until| Error::RateLimited {
-                what: "refused requests from this address",
-                retry_after: self.retry_after(&not_until),
-            })
+        self.take(
+            &self.refused,
+            &source_key(source),
+            "refused requests from this address",
+        )
     }
 
     /// Takes one login start from `source` (each stores a login in progress until it
     /// finishes or expires), or says when to try again.
     pub fn login_start(&self, source: IpAddr) -> Result<()> {
-        self.logins
-            .check_key(&source_key(source))
-            .map_err(|not_until| Error::RateLimited {
-                what: "logins started from this address",
-                retry_after: self.retry_after(&not_until),
-            })
+        self.take(
+            &self.logins,
+            &source_key(source),
+            "logins started from this address",
+        )
     }
 
     /// Forgets the state of keys that have been quiet for longer than their period, so that

@@ -43,6 +43,11 @@ struct ParsedKeys {
     keys: Arc<KeySet>,
 }
 
+/// One-time token ids remembered at most. Past it, calls that bring a new id are refused
+/// (503, try again) until expired ids are purged: a replay must never pass because the store
+/// of ids was full. The rate limits keep it far from this in normal use.
+pub const MAX_REPLAY_IDS: usize = 1_000_000;
+
 /// Authenticates departments, and remembers one-time token ids.
 #[derive(Clone)]
 pub struct DepartmentAuth {
@@ -52,6 +57,9 @@ pub struct DepartmentAuth {
     issuer: String,
     parsed: Arc<Mutex<HashMap<String, ParsedKeys>>>,
     throttle: Arc<Throttle>,
+    /// Token ids remembered now (counted at each purge, and up with each new one).
+    remembered: Arc<std::sync::atomic::AtomicUsize>,
+    replay_cap: usize,
 }
 
 impl DepartmentAuth {
@@ -71,7 +79,25 @@ impl DepartmentAuth {
             issuer,
             parsed: Arc::default(),
             throttle,
+            remembered: Arc::default(),
+            replay_cap: MAX_REPLAY_IDS,
         }
+    }
+
+    /// The same, with another cap on remembered token ids (for tests of the cap).
+    pub fn with_replay_cap(mut self, cap: usize) -> DepartmentAuth {
+        self.replay_cap = cap;
+        self
+    }
+
+    /// Forgets token ids that expired before `now` and counts those left; returns how many
+    /// were forgotten.
+    pub async fn purge_replays(&self, now: DateTime<Utc>) -> Result<usize> {
+        let purged = self.replays.purge_replays(now).await?;
+        let left = self.replays.replay_count().await?;
+        self.remembered
+            .store(left, std::sync::atomic::Ordering::SeqCst);
+        Ok(purged)
     }
 
     /// Takes one request of the authenticated department `id`, or refuses it as over the
@@ -126,7 +152,16 @@ impl DepartmentAuth {
             &[0],
             jti.as_bytes(),
         ]);
-        Ok(self.replays.first_use(&key, until, durability).await?)
+        use std::sync::atomic::Ordering;
+        if self.remembered.load(Ordering::SeqCst) >= self.replay_cap {
+            tracing::warn!("the store of one-time token ids is full; calls wait for the purge");
+            return Err(Error::Overloaded);
+        }
+        let first = self.replays.first_use(&key, until, durability).await?;
+        if first {
+            self.remembered.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(first)
     }
 
     /// Authenticates the department behind `assertion`.

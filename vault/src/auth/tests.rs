@@ -173,3 +173,45 @@ async fn a_person_holds_at_most_the_cap_of_sessions_and_a_new_one_ends_the_oldes
         "another person's stays"
     );
 }
+
+#[tokio::test]
+async fn a_full_store_of_token_ids_refuses_new_ones_until_the_purge() {
+    let s = Services::start().await;
+    let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(
+        &crate::config::Limits::default(),
+    ));
+    let auth = crate::auth::departments::DepartmentAuth::new(
+        s.store.clone(),
+        s.store.clone(),
+        s.clock.clone(),
+        "https://kluis.test".into(),
+        throttle,
+    )
+    .with_replay_cap(2);
+    let until = s.clock.now() + TimeDelta::minutes(1);
+    let durable = crate::store::Durability::WithNextWrite;
+    assert!(
+        auth.first_use("dpop", "k", "1", until, durable)
+            .await
+            .unwrap()
+    );
+    assert!(
+        auth.first_use("dpop", "k", "2", until, durable)
+            .await
+            .unwrap()
+    );
+    assert!(
+        matches!(
+            auth.first_use("dpop", "k", "3", until, durable).await,
+            Err(Error::Overloaded)
+        ),
+        "full: refused, never taken without a record"
+    );
+    s.clock.advance(TimeDelta::minutes(2));
+    assert_eq!(auth.purge_replays(s.clock.now()).await.unwrap(), 2);
+    assert!(
+        auth.first_use("dpop", "k", "3", until + TimeDelta::minutes(5), durable)
+            .await
+            .unwrap()
+    );
+}

@@ -685,7 +685,9 @@ async fn replay(store: &dyn Store) {
             .await
             .expect("first")
     );
+    assert_eq!(store.replay_count().await.expect("count"), 2);
     assert_eq!(store.purge_replays(t(50)).await.expect("purge"), 1);
+    assert_eq!(store.replay_count().await.expect("count"), 1);
     assert!(
         store
             .first_use(&old, t(60), Durability::WithNextWrite)

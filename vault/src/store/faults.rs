@@ -146,6 +146,7 @@ forward!(ConsentStore {
 forward!(ReplayStore {
     write first_use(key: &[u8; 32], expires_at: DateTime<Utc>, durability: Durability) -> bool;
     write purge_replays(now: DateTime<Utc>) -> usize;
+    read replay_count() -> usize;
 });
 
 forward!(CaseStore {

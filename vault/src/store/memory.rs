@@ -452,6 +452,10 @@ impl ReplayStore for MemoryStore {
         Ok(true)
     }
 
+    async fn replay_count(&self) -> StoreResult<usize> {
+        Ok(self.state().replay.len())
+    }
+
     async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize> {
         let mut state = self.state();
         let before = state.replay.len();

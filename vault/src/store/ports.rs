@@ -192,6 +192,8 @@ pub trait ReplayStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Forgets keys that expired before `now`; returns how many.
     async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize>;
+    /// How many token ids are remembered.
+    async fn replay_count(&self) -> StoreResult<usize>;
 }
 
 /// Versioned, sealed records per resident and category. Versions are stored and removed

@@ -28,6 +28,10 @@ impl ReplayStore for SledStore {
         Ok(inserted.is_ok())
     }
 
+    async fn replay_count(&self) -> StoreResult<usize> {
+        Ok(self.replay.len())
+    }
+
     async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize> {
         let now = now.timestamp_micros();
         let mut batch = sled::Batch::default();
