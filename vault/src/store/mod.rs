@@ -23,7 +23,9 @@
 //! exist for tests: [`memory`] (in memory, for unit tests of the services' rules) and
 //! [`faults`] (a wrapper around any store that fails on command).
 
+mod encoding;
 mod ports;
+pub mod postgres;
 mod rows;
 pub mod sled;
 

@@ -61,13 +61,11 @@ mod sessions;
 use super::{Health, SessionRow, StoreError, StoreResult};
 use async_trait::async_trait;
 use group_commit::GroupCommit;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The format byte every value starts with.
-pub const FORMAT_V1: u8 = 1;
+pub use crate::store::encoding::FORMAT_V1;
+use crate::store::encoding::{decode_json, encode_json};
 
 /// The sled-backed store.
 #[derive(Clone)]
@@ -254,24 +252,6 @@ fn map_tx_err(e: sled::transaction::TransactionError<StoreError>, action: &str) 
     match e {
         sled::transaction::TransactionError::Abort(inner) => inner,
         sled::transaction::TransactionError::Storage(e) => map_err(e, action),
-    }
-}
-
-/// `[FORMAT_V1]` + JSON.
-fn encode_json<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_V1];
-    // Serialising our own row types to a Vec cannot fail (no maps with non-string keys).
-    serde_json::to_writer(&mut out, value).expect("row types serialise");
-    out
-}
-
-fn decode_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
-    match bytes.split_first() {
-        Some((&FORMAT_V1, json)) => {
-            serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-        }
-        Some((v, _)) => Err(StoreError::Corrupt(format!("{what}: unknown format {v}"))),
-        None => Err(StoreError::Corrupt(format!("{what}: empty value"))),
     }
 }
 

@@ -1,0 +1,296 @@
+//! The PostgreSQL adapter: several vault nodes on one database, replicated, backed up and
+//! failed over with PostgreSQL's own tools.
+//!
+//! It holds what the sled adapter holds, nothing more: ids, keyed hashes, wrapped keys,
+//! sealed bytes and metadata. Every row value is the same `[format byte] + JSON` the sled
+//! adapter stores ([`encoding`](super::encoding)); the columns beside it exist only for the
+//! queries of the port (by resident, by department, by time). The tables are in
+//! [`schema`], created and upgraded by versioned migrations when the store opens.
+//!
+//! Durability: every write method commits before it returns, and PostgreSQL makes a commit
+//! durable (`synchronous_commit`, its default; with a synchronous standby, on both). The one
+//! exception is a one-time token id recorded [`Durability::WithNextWrite`](super::Durability):
+//! it commits asynchronously, and the WAL is written in order, so the read's audit entry,
+//! committed after it, cannot be durable without it. Concurrent commits share WAL flushes
+//! inside PostgreSQL: the adapter needs no group commit of its own.
+//!
+//! Several nodes: everything that must be one truth (grant status, sessions, token ids,
+//! registrations, the audit log) is a row here, read fresh on every call.
+
+mod audit;
+mod cases;
+mod coaches;
+mod consent;
+mod departments;
+mod officers;
+mod records;
+mod replay;
+mod residents;
+mod schema;
+#[cfg(any(test, feature = "test-support"))]
+pub mod server;
+mod sessions;
+
+use super::encoding::{decode_json, encode_json};
+use super::{Health, StoreError, StoreResult};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a call waits for a connection (or to make one) before it fails with 503.
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the database is and how to reach it (`[storage]` with `kind = "postgres"`).
+#[derive(Clone)]
+pub struct PostgresSettings {
+    /// A libpq connection URL or key-value string; it may hold a password, so it is never
+    /// printed ([`PostgresSettings::redacted_url`]).
+    pub url: String,
+    /// Connections this node keeps at most.
+    pub pool_size: usize,
+    /// A PEM file of certificate authorities to trust for TLS, besides the system's.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl PostgresSettings {
+    /// The URL with any password replaced by `***`, for messages.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.url)
+    }
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &self.redacted_url())
+            .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// `url` without its password: `user:secret@` becomes `user:***@`, `password=secret`
+/// becomes `password=***`.
+fn redact(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            let start = scheme_end + 3 + colon + 1;
+            out.replace_range(start..scheme_end + 3 + at, "***");
+        }
+    }
+    if let Some(at) = out.find("password=") {
+        let start = at + "password=".len();
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
+/// The PostgreSQL-backed store: a pool of connections to one database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    fresh: bool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database `settings` names and brings its schema to this build's
+    /// version (refusing a database of a newer version, or one that holds other tables).
+    pub async fn open(settings: &PostgresSettings) -> StoreResult<PostgresStore> {
+        let where_ = settings.redacted_url();
+        let mut config = tokio_postgres::Config::from_str(&settings.url).map_err(|e| {
+            StoreError::Incompatible(format!(
+                "[storage] url {where_} is not a PostgreSQL connection URL: {e}"
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECTION_WAIT);
+        }
+        config.application_name("kluis");
+        let tls = tls_connector(settings.ca_file.as_deref())?;
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECTION_WAIT))
+            .create_timeout(Some(CONNECTION_WAIT))
+            .recycle_timeout(Some(CONNECTION_WAIT))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("building the pool: {e}")))?;
+        let fresh = {
+            let mut client = pool.get().await.map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {where_}: {}", pool_reason(&e)))
+            })?;
+            schema::migrate(&mut client).await?
+        };
+        Ok(PostgresStore { pool, fresh })
+    }
+
+    /// A connection from the pool.
+    async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(|e| {
+            StoreError::Unavailable(format!("database unreachable: {}", pool_reason(&e)))
+        })
+    }
+}
+
+/// A TLS connector trusting the system's certificate authorities and those in `ca_file`.
+/// Whether TLS is used at all is the URL's `sslmode` (`disable`, `prefer`, `require`).
+fn tls_connector(
+    ca_file: Option<&std::path::Path>,
+) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            StoreError::Incompatible(format!(
+                "[storage] ca_file {}: cannot read it: {e}",
+                path.display()
+            ))
+        })?;
+        let mut added = 0;
+        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+            let cert: rustls::pki_types::CertificateDer = cert.map_err(|e| {
+                StoreError::Incompatible(format!(
+                    "[storage] ca_file {}: not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            roots.add(cert).map_err(|e| {
+                StoreError::Incompatible(format!("[storage] ca_file {}: {e}", path.display()))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(StoreError::Incompatible(format!(
+                "[storage] ca_file {} holds no certificate",
+                path.display()
+            )));
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Unavailable(format!("TLS setup: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// Why the pool gave no connection, in one line without the URL.
+fn pool_reason(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db_reason(e),
+        deadpool_postgres::PoolError::Timeout(_) => "no connection within 5 s".into(),
+        other => other.to_string(),
+    }
+}
+
+/// One line about a driver error: the server's SQLSTATE and message (never its DETAIL,
+/// which can quote a row's values), or what happened to the connection.
+fn db_reason(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut line = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                line = format!("{line}: {inner}");
+                source = inner.source();
+            }
+            line
+        }
+    }
+}
+
+/// Maps a driver error to the port's error, naming the operation.
+fn map_err(action: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
+    move |e| {
+        let reason = db_reason(&e);
+        match e.code() {
+            Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::Corrupt(format!("{action}: {reason}"))
+            }
+            Some(code) if code == &tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION => {
+                StoreError::Unavailable(format!(
+                    "{action}: the database is read-only (a standby, or a primary that was demoted)"
+                ))
+            }
+            _ => StoreError::Unavailable(format!("{action}: {reason}")),
+        }
+    }
+}
+
+/// A non-negative `i64` column as the `u64` it stands for.
+fn unsigned(value: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what}: negative")))
+}
+
+/// A `u64` as the `i64` PostgreSQL stores (sequence numbers never come near 2^63).
+fn signed(value: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what}: out of range")))
+}
+
+/// Decodes a `[format] + JSON` column.
+fn row<T: serde::de::DeserializeOwned>(value: &[u8], what: &str) -> StoreResult<T> {
+    decode_json(value, what)
+}
+
+/// Encodes a row for a `value` column.
+fn value<T: serde::Serialize>(row: &T) -> Vec<u8> {
+    encode_json(row)
+}
+
+#[async_trait]
+impl Health for PostgresStore {
+    async fn check(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on', \
+                 (SELECT version FROM kluis_schema)",
+                &[],
+            )
+            .await
+            .map_err(map_err("checking the database"))?;
+        if row.get::<_, bool>(0) || row.get::<_, bool>(1) {
+            return Err(StoreError::Unavailable(
+                "the database is read-only (a standby, or a primary that was demoted): point the vault at the primary"
+                    .into(),
+            ));
+        }
+        schema::check_version(row.get::<_, i32>(2))
+    }
+
+    fn was_fresh(&self) -> bool {
+        self.fresh
+    }
+}
+
+#[cfg(test)]
+mod tests;

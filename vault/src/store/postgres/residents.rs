@@ -1,0 +1,252 @@
+//! Residents, their identity and national-id lookups, erasure, and the rotation marker.
+
+use super::{PostgresStore, map_err, row, value};
+use crate::store::{ResidentRow, ResidentStore, StoreError, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+fn resident(r: &tokio_postgres::Row) -> StoreResult<ResidentRow> {
+    row(r.get::<_, &[u8]>("value"), "resident")
+}
+
+#[async_trait]
+impl ResidentStore for PostgresStore {
+    async fn resident_by_identity(&self, identity: &str) -> StoreResult<Option<ResidentRow>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT value FROM residents WHERE identity = $1")
+            .await
+            .map_err(map_err("reading an identity"))?;
+        client
+            .query_opt(&stmt, &[&identity])
+            .await
+            .map_err(map_err("reading an identity"))?
+            .map(|r| resident(&r))
+            .transpose()
+    }
+
+    async fn resident(&self, id: Uuid) -> StoreResult<Option<ResidentRow>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT value FROM residents WHERE id = $1")
+            .await
+            .map_err(map_err("reading a resident"))?;
+        client
+            .query_opt(&stmt, &[&id])
+            .await
+            .map_err(map_err("reading a resident"))?
+            .map(|r| resident(&r))
+            .transpose()
+    }
+
+    async fn insert_resident(&self, new: &ResidentRow) -> StoreResult<ResidentRow> {
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO residents (id, identity, national_id, value) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (identity) DO NOTHING",
+                &[&new.id, &new.identity, &new.national_id, &value(new)],
+            )
+            .await
+            .map_err(map_err("inserting a resident"))?;
+        if inserted == 1 {
+            return Ok(new.clone());
+        }
+        let existing = client
+            .query_one(
+                "SELECT value FROM residents WHERE identity = $1",
+                &[&new.identity],
+            )
+            .await
+            .map_err(map_err("reading an identity"))?;
+        resident(&existing)
+    }
+
+    async fn residents_after(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<ResidentRow>> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            Some(after) => {
+                client
+                    .query(
+                        "SELECT value FROM residents WHERE id > $1 ORDER BY id LIMIT $2",
+                        &[&after, &limit],
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .query(
+                        "SELECT value FROM residents ORDER BY id LIMIT $1",
+                        &[&limit],
+                    )
+                    .await
+            }
+        }
+        .map_err(map_err("listing residents"))?;
+        rows.iter().map(resident).collect()
+    }
+
+    async fn replace_wrapped_key(
+        &self,
+        id: Uuid,
+        expected: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(map_err("replacing a wrapped key"))?;
+        let Some(current) = tx
+            .query_opt(
+                "SELECT value FROM residents WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await
+            .map_err(map_err("replacing a wrapped key"))?
+        else {
+            return Ok(false);
+        };
+        let mut current = resident(&current)?;
+        if current.wrapped_key != expected {
+            return Ok(false);
+        }
+        current.wrapped_key = new.to_vec();
+        tx.execute(
+            "UPDATE residents SET value = $2 WHERE id = $1",
+            &[&id, &value(&current)],
+        )
+        .await
+        .map_err(map_err("replacing a wrapped key"))?;
+        tx.commit()
+            .await
+            .map_err(map_err("replacing a wrapped key"))?;
+        Ok(true)
+    }
+
+    async fn set_national_id(&self, id: Uuid, hash: &str) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(map_err("setting a national id"))?;
+        let Some(current) = tx
+            .query_opt(
+                "SELECT value FROM residents WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await
+            .map_err(map_err("setting a national id"))?
+        else {
+            return Err(StoreError::Corrupt(
+                "national id for an unknown resident".into(),
+            ));
+        };
+        let mut current = resident(&current)?;
+        current.national_id = Some(hash.to_owned());
+        // A hash another vault held moves to this one, as the sled index does.
+        tx.execute(
+            "UPDATE residents SET national_id = NULL WHERE national_id = $1 AND id <> $2",
+            &[&hash, &id],
+        )
+        .await
+        .map_err(map_err("setting a national id"))?;
+        tx.execute(
+            "UPDATE residents SET national_id = $2, value = $3 WHERE id = $1",
+            &[&id, &hash, &value(&current)],
+        )
+        .await
+        .map_err(map_err("setting a national id"))?;
+        tx.commit().await.map_err(map_err("setting a national id"))
+    }
+
+    async fn resident_by_national_id(&self, hash: &str) -> StoreResult<Option<ResidentRow>> {
+        let client = self.client().await?;
+        client
+            .query_opt(
+                "SELECT value FROM residents WHERE national_id = $1",
+                &[&hash],
+            )
+            .await
+            .map_err(map_err("reading a national id"))?
+            .map(|r| resident(&r))
+            .transpose()
+    }
+
+    async fn erase_resident(&self, id: Uuid) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(map_err("erasing a vault"))?;
+        let session_subject = crate::store::SessionSubject::Resident { id }.key();
+        for sql in [
+            "DELETE FROM records WHERE resident = $1",
+            "DELETE FROM record_counters WHERE resident = $1",
+            "DELETE FROM pairwise WHERE resident = $1",
+            "DELETE FROM case_statuses WHERE resident = $1",
+            "DELETE FROM look_alongs WHERE resident = $1",
+            "DELETE FROM proposals WHERE resident = $1",
+            "DELETE FROM witnesses WHERE resident = $1",
+            "DELETE FROM residents WHERE id = $1",
+        ] {
+            tx.execute(sql, &[&id])
+                .await
+                .map_err(map_err("erasing a vault"))?;
+        }
+        tx.execute(
+            "DELETE FROM sessions WHERE subject = $1",
+            &[&session_subject],
+        )
+        .await
+        .map_err(map_err("erasing a vault"))?;
+        tx.commit().await.map_err(map_err("erasing a vault"))
+    }
+
+    async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let client = self.client().await?;
+        let Some(found) = client
+            .query_opt(
+                "SELECT value FROM kluis_meta WHERE key = 'rotation_due'",
+                &[],
+            )
+            .await
+            .map_err(map_err("reading meta"))?
+        else {
+            return Ok(None);
+        };
+        let micros: [u8; 8] = found
+            .get::<_, &[u8]>(0)
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("rotation_due".into()))?;
+        Ok(DateTime::from_timestamp_micros(i64::from_be_bytes(micros)))
+    }
+
+    async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let client = self.client().await?;
+        match at {
+            Some(at) => {
+                client
+                    .execute(
+                        "INSERT INTO kluis_meta (key, value) VALUES ('rotation_due', $1) \
+                         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        &[&at.timestamp_micros().to_be_bytes().as_slice()],
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .execute("DELETE FROM kluis_meta WHERE key = 'rotation_due'", &[])
+                    .await
+            }
+        }
+        .map_err(map_err("writing meta"))?;
+        Ok(())
+    }
+}

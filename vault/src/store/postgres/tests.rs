@@ -1,0 +1,175 @@
+use super::*;
+use crate::store::{AuditStore, ResidentStore};
+
+async fn open(url: &str) -> PostgresStore {
+    PostgresStore::open(&PostgresSettings {
+        url: url.to_owned(),
+        pool_size: 8,
+        ca_file: None,
+    })
+    .await
+    .expect("the test database opens")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passes_the_store_contract_and_keeps_it_across_a_reopen() {
+    let url = server::shared().new_database().await;
+    let store = open(&url).await;
+    assert!(store.was_fresh());
+    let kept = crate::store::contract::check(std::sync::Arc::new(store.clone())).await;
+    drop(store);
+    let reopened = open(&url).await;
+    assert!(!reopened.was_fresh());
+    crate::store::contract::check_kept(&reopened, &kept).await;
+}
+
+#[tokio::test]
+async fn a_database_with_other_tables_is_refused_and_left_alone() {
+    let server = server::shared();
+    let url = server.new_database().await;
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE payroll (id int)")
+        .await
+        .unwrap();
+    let err = PostgresStore::open(&PostgresSettings {
+        url: url.clone(),
+        pool_size: 2,
+        ca_file: None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("holds 1 tables but no Kluis schema"), "{err}");
+    let schema: Option<String> = client
+        .query_one("SELECT to_regclass('kluis_schema')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(schema, None, "nothing was created in {name}");
+}
+
+#[tokio::test]
+async fn a_database_of_a_newer_schema_is_refused() {
+    let url = server::shared().new_database().await;
+    let store = open(&url).await;
+    let client = store.client().await.unwrap();
+    client
+        .execute(
+            "UPDATE kluis_schema SET version = $1",
+            &[&(schema::VERSION + 1)],
+        )
+        .await
+        .unwrap();
+    drop(client);
+    let err = store.check().await.unwrap_err().to_string();
+    assert!(err.contains("newer than this build's"), "{err}");
+    let err = PostgresStore::open(&PostgresSettings {
+        url,
+        pool_size: 2,
+        ca_file: None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(&format!(
+            "schema version {}, newer than this build's {}",
+            schema::VERSION + 1,
+            schema::VERSION
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let url = server::shared().new_database().await;
+    let (a, b) = tokio::join!(open(&url), open(&url));
+    assert!(
+        a.was_fresh() != b.was_fresh(),
+        "exactly one node created the schema"
+    );
+    assert_eq!(a.audit_len().await.unwrap(), 0);
+    assert!(b.resident(uuid::Uuid::nil()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_an_unreachable_server_is_a_clear_error_without_the_password() {
+    let server = server::shared();
+    let url = server.new_database().await;
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let wrong = format!(
+        "postgresql://kluis:hunter2-secret@127.0.0.1:{}/{name}?sslmode=disable",
+        server.port()
+    );
+    let err = PostgresStore::open(&PostgresSettings {
+        url: wrong,
+        pool_size: 2,
+        ca_file: None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cannot connect to"), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(err.contains("kluis:***@"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the password is never printed: {err}"
+    );
+
+    let closed = free_port_for_test();
+    let err = PostgresStore::open(&PostgresSettings {
+        url: format!("postgresql://kluis:pw-secret@127.0.0.1:{closed}/x?sslmode=disable"),
+        pool_size: 2,
+        ca_file: None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cannot connect to"), "{err}");
+    assert!(!err.contains("pw-secret"), "{err}");
+
+    let err = PostgresStore::open(&PostgresSettings {
+        url: "not a url at all ===".into(),
+        pool_size: 2,
+        ca_file: None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is not a PostgreSQL connection URL"), "{err}");
+}
+
+fn free_port_for_test() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn passwords_are_redacted_in_both_url_forms() {
+    assert_eq!(
+        redact("postgresql://kluis:s3cret@db.example:5432/kluis?sslmode=require"),
+        "postgresql://kluis:***@db.example:5432/kluis?sslmode=require"
+    );
+    assert_eq!(
+        redact("host=db user=kluis password=s3cret dbname=kluis"),
+        "host=db user=kluis password=*** dbname=kluis"
+    );
+    assert_eq!(
+        redact("postgresql://db/kluis?password=s3cret&sslmode=disable"),
+        "postgresql://db/kluis?password=***&sslmode=disable"
+    );
+    assert_eq!(
+        redact("postgresql://kluis@db/kluis"),
+        "postgresql://kluis@db/kluis"
+    );
+}
