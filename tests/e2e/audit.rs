@@ -10,7 +10,7 @@ use crate::henks_journey;
 use crate::consent::{BSNS, grant, resident_with_bsn};
 use crate::support::department::dpop;
 use crate::support::process::kluis_cli;
-use crate::support::{TestDepartment, TestVault, VaultProcess, assert_problem, ctx};
+use crate::support::{TestDepartment, TestVault, VaultProcess, assert_problem, ctx, store};
 use kluis::audit::export::{VerifyError, verify};
 use serde_json::{Value, json};
 use std::ffi::OsStr;
@@ -768,45 +768,29 @@ async fn a_vault_whose_log_was_truncated_or_rewritten_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let vault = VaultProcess::dev(dir.path());
     vault.stop();
-    let backup = tempfile::tempdir().unwrap();
-    copy_dir(&dir.path().join("data"), backup.path());
+    let backup = store::snapshot(dir.path());
     // More happens, the vault stops cleanly and saves its checkpoint; then someone
     // restores the older database (a truncated log).
     let vault = VaultProcess::dev(dir.path());
     assert_eq!(anna_stores_her_work(&vault.url).await, 201);
     vault.stop();
-    let current = tempfile::tempdir().unwrap();
-    copy_dir(&dir.path().join("data"), current.path());
-    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
-    copy_dir(backup.path(), &dir.path().join("data"));
-    let (ok, _, err) = kluis_cli(&[
-        "dev".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--data".as_ref(),
-        dir.path().as_os_str(),
-    ]);
+    let current = store::snapshot(dir.path());
+    store::restore(dir.path(), &backup);
+    let (ok, _, err) = dev_once(dir.path());
     assert!(
         !ok && err.contains("refusing to serve") && err.contains("truncated"),
         "{err}"
     );
 
     // The current database, with one entry rewritten behind the vault's back.
-    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
-    copy_dir(current.path(), &dir.path().join("data"));
-    rewrite_first_entry(&dir.path().join("data"), |first| {
+    store::restore(dir.path(), &current);
+    store::rewrite_first_audit_entry(dir.path(), |first| {
         String::from_utf8(first)
             .unwrap()
             .replacen("record_write", "record_delete", 1)
             .into_bytes()
     });
-    let (ok, _, err) = kluis_cli(&[
-        "dev".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--data".as_ref(),
-        dir.path().as_os_str(),
-    ]);
+    let (ok, _, err) = dev_once(dir.path());
     assert!(
         !ok && err.contains("refusing to serve") && err.contains("rewritten"),
         "{err}"
@@ -828,31 +812,20 @@ async fn anna_stores_her_work(url: &str) -> reqwest::StatusCode {
 }
 
 /// Rewrites the log's first entry in the database at `data` behind the vault's back.
-fn rewrite_first_entry(data: &Path, change: impl FnOnce(Vec<u8>) -> Vec<u8>) {
-    let db = sled::Config::new()
-        .path(data)
-        .flush_every_ms(None)
-        .open()
-        .unwrap();
-    let entries = db.open_tree("audit_entries").unwrap();
-    let first = entries.get(0u64.to_be_bytes()).unwrap().unwrap();
-    entries
-        .insert(0u64.to_be_bytes(), change(first.to_vec()))
-        .unwrap();
-    db.flush().unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for item in std::fs::read_dir(from).unwrap() {
-        let path = item.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else if path.is_file() {
-            std::fs::copy(&path, &target).unwrap();
-        }
+/// Runs `kluis dev` on the vault in `dir` (with the database the tests run on) until it
+/// exits: for a vault that must refuse to start.
+fn dev_once(dir: &Path) -> (bool, String, String) {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "dev".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data".into(),
+        dir.into(),
+    ];
+    if let Some(url) = store::store_url_for(dir) {
+        args.extend(["--store-url".into(), url.into()]);
     }
+    kluis_cli(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
 }
 
 /// Start-up does not rehash the whole log (issue 14): a rewritten entry older than the
@@ -888,7 +861,7 @@ async fn an_old_rewritten_entry_is_found_while_serving_and_the_vault_fails_close
         .await;
     assert!(statuses.iter().all(|s| s.is_success()));
     vault.stop();
-    rewrite_first_entry(&dir.path().join("data"), |mut first| {
+    store::rewrite_first_audit_entry(dir.path(), |mut first| {
         first.push(b' ');
         first
     });

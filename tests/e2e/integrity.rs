@@ -50,7 +50,7 @@ async fn moved_records_fail_to_open() {
 
     // 1. Another resident's key slot (same category and version).
     vault
-        .sled
+        .backend
         .plant_record(
             anna,
             "schulden.overzicht",
@@ -59,10 +59,11 @@ async fn moved_records_fail_to_open() {
                 ..sealed.clone()
             },
         )
+        .await
         .unwrap();
     // 2. Another category of the same resident.
     vault
-        .sled
+        .backend
         .plant_record(
             henk,
             "inkomen.uitgaven",
@@ -71,10 +72,11 @@ async fn moved_records_fail_to_open() {
                 ..sealed.clone()
             },
         )
+        .await
         .unwrap();
     // 3. Another version of the same category.
     vault
-        .sled
+        .backend
         .plant_record(
             henk,
             "schulden.overzicht",
@@ -83,6 +85,7 @@ async fn moved_records_fail_to_open() {
                 ..sealed.clone()
             },
         )
+        .await
         .unwrap();
 
     for (resident, category, version) in [
@@ -123,7 +126,7 @@ async fn moved_records_fail_to_open() {
     let last = flipped.sealed.len() - 1;
     flipped.sealed[last] ^= 1;
     vault
-        .sled
+        .backend
         .plant_record(
             henk,
             "schulden.overzicht",
@@ -132,6 +135,7 @@ async fn moved_records_fail_to_open() {
                 ..flipped
             },
         )
+        .await
         .unwrap();
     let truncated = StoredRecord {
         version: 4,
@@ -139,8 +143,9 @@ async fn moved_records_fail_to_open() {
         ..sealed.clone()
     };
     vault
-        .sled
+        .backend
         .plant_record(henk, "schulden.overzicht", &truncated)
+        .await
         .unwrap();
     for version in [3, 4] {
         assert!(matches!(

@@ -31,6 +31,7 @@ mod life_events;
 mod life_events_browser;
 mod limits;
 mod login;
+mod nodes;
 mod one_signature;
 mod openapi;
 mod portability;

@@ -117,8 +117,12 @@ async fn nothing_leaves_the_vault_and_each_evaluation_writes_one_receipt_without
     let read = work.read(grant, &shared).await.unwrap();
     assert_eq!(read.records.len(), 3);
 
-    // The vault served every one of these requests and opened no connection itself.
-    let (outgoing, served) = watch.finish();
+    // The vault served every one of these requests and opened no connection itself (but
+    // to its own database, when that is PostgreSQL).
+    let (mut outgoing, served) = watch.finish();
+    if let Some(port) = crate::support::store::database_port() {
+        outgoing.retain(|s| !s.remote.ends_with(&format!(":{port:04X}")));
+    }
     assert!(
         served >= 2,
         "the watch saw the vault serve the resident and the department ({served} clients)"

@@ -30,6 +30,18 @@ pub fn bind(path: &Path) -> std::io::Result<AdminListener> {
     }) {
         std::fs::remove_file(path)?;
     }
+    // With PostgreSQL nothing else makes the data directory the socket lives in.
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
     let listener = tokio::net::UnixListener::bind(path)?;
     #[cfg(unix)]
     {

@@ -80,8 +80,8 @@ impl App {
                     "the root key does not open it; is this the root key this vault was created with?".into()
                 }
                 crypto::CryptoError::KeyringIo { .. } if !store.was_fresh() => format!(
-                    "{e}; the database in {} holds a vault, so its keyring must be restored, not recreated",
-                    config.data_dir.display()
+                    "{e}; the database {} holds a vault, so its keyring must be restored, not recreated",
+                    config.store_description()
                 ),
                 other => other.to_string(),
             },

@@ -5,13 +5,13 @@ pub mod department;
 pub mod oidc;
 pub mod process;
 pub mod sockets;
+pub mod store;
 
 pub use department::TestDepartment;
 pub use process::VaultProcess;
 
 use chrono::{DateTime, Utc};
 use kluis::store::faults::{Faults, FaultyStore};
-use kluis::store::sled::SledStore;
 use kluis::{App, Clock, Config};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -80,10 +80,12 @@ pub struct TestVault {
     pub app: App,
     /// The switches that make its store fail (the store is real sled, wrapped).
     pub faults: Arc<Faults>,
-    /// Its sled store itself, for tests that tamper with the database.
-    pub sled: SledStore,
-    /// Its data and key directories live here (removed when the vault is dropped).
-    _dir: TempDir,
+    /// Its store itself (sled or PostgreSQL, [`store`]), for tests that tamper with the
+    /// database.
+    pub backend: store::Backend,
+    /// Its data and key directories live here (removed when the last vault using them,
+    /// of several nodes, is dropped).
+    _dir: Arc<TempDir>,
     /// An HTTP client.
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -158,8 +160,8 @@ impl TestVault {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = dev_config(dir.path(), &listener);
         configure(&mut config, &url);
-        let sled = SledStore::open(&config.data_dir, config.cache_bytes).expect("store opens");
-        let (store, faults) = FaultyStore::wrap(Arc::new(sled.clone()));
+        let backend = store::Backend::open(&config.data_dir, config.cache_bytes).await;
+        let (store, faults) = FaultyStore::wrap(backend.store());
         let app = App::open(&config, store, clock, url.clone())
             .await
             .expect("vault opens");
@@ -176,11 +178,76 @@ impl TestVault {
             url,
             app,
             faults,
-            sled,
-            _dir: dir,
+            backend,
+            _dir: Arc::new(dir),
             http: client(),
             shutdown: Some(tx),
         }
+    }
+
+    /// Starts `count` vault nodes on one PostgreSQL database (whatever
+    /// `KLUIS_TEST_STORE` says) sharing one key directory, as nodes behind a load balancer
+    /// share a volume. They share one public URL, `http://kluis-nodes.test:PORT`: node `i`
+    /// listens on `127.0.0.(i+1):PORT`, and each node's [`TestVault::http`] resolves the
+    /// name to its own node, so a request (and the DPoP proof's `htu`) looks the same
+    /// whichever node serves it.
+    pub async fn start_nodes(count: u8, clock: Clock) -> Vec<TestVault> {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let (listeners, port) = 'bind: loop {
+            let first = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let port = first.local_addr().expect("addr").port();
+            let mut listeners = vec![first];
+            for i in 1..count {
+                match tokio::net::TcpListener::bind((format!("127.0.0.{}", i + 1), port)).await {
+                    Ok(listener) => listeners.push(listener),
+                    Err(_) => continue 'bind,
+                }
+            }
+            break (listeners, port);
+        };
+        let host = "kluis-nodes.test";
+        let url = format!("http://{host}:{port}");
+        let data_dir = dir.path().join("data");
+        let database = store::shared_database_for(&data_dir);
+        let root = kluis::crypto::RootKey::generate().expect("root key");
+        let mut nodes = Vec::new();
+        // One at a time: the first creates the keyring and the schema, the others open them.
+        for listener in listeners {
+            let address = listener.local_addr().expect("addr");
+            let mut config = dev_config(dir.path(), &listener);
+            config.root_key = root.clone();
+            let backend = store::Backend::open_postgres(&database).await;
+            let (store, faults) = FaultyStore::wrap(backend.store());
+            let app = App::open(&config, store, clock.clone(), url.clone())
+                .await
+                .expect("node opens");
+            let (tx, rx) = oneshot::channel::<()>();
+            let served = app.clone();
+            tokio::spawn(async move {
+                kluis::run(listener, served, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("node serves");
+            });
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(host, address)
+                .build()
+                .expect("client builds");
+            nodes.push(TestVault {
+                url: url.clone(),
+                app,
+                faults,
+                backend,
+                _dir: dir.clone(),
+                http,
+                shutdown: Some(tx),
+            });
+        }
+        nodes
     }
 
     /// Logs in through the development login and returns the bearer token.

@@ -62,11 +62,12 @@ impl VaultProcess {
     /// Starts `kluis dev --data dir` on `listen`: a restart on the same address keeps the
     /// vault's issuer URL, so grants it issued stay valid.
     pub fn dev_at(dir: &Path, listen: &str) -> VaultProcess {
-        VaultProcess::spawn(
-            Command::new(kluis_binary())
-                .args(["dev", "--listen", listen, "--data"])
-                .arg(dir),
-        )
+        let mut command = Command::new(kluis_binary());
+        command.args(["dev", "--listen", listen, "--data"]).arg(dir);
+        if let Some(url) = super::store::store_url_for(dir) {
+            command.args(["--store-url", &url]);
+        }
+        VaultProcess::spawn(&mut command)
     }
 
     /// Starts `command` (a `kluis` invocation) and waits for its "listening on" line.

@@ -234,9 +234,14 @@ impl Audit {
         answer.await.map_err(|_| Error::AuditUnavailable)?
     }
 
-    /// How many entries the log holds.
+    /// How many entries the log holds: with several nodes on one database, those the
+    /// others appended too.
     pub async fn size(&self) -> u64 {
-        lock(&self.frontier).size()
+        let appended_here = lock(&self.frontier).size();
+        match self.store.audit_len().await {
+            Ok(len) => len.max(appended_here),
+            Err(_) => appended_here,
+        }
     }
 
     /// The vault's published keys, which verify its checkpoints.

@@ -2,7 +2,6 @@
 //! store, checked at start), and inclusion and consistency proofs.
 
 use super::merkle::{self, Hash, Node};
-use super::writer::lock;
 use super::{Audit, OpenError};
 use crate::jose::Checkpoint;
 use crate::{Error, Result};
@@ -97,7 +96,8 @@ impl Audit {
     /// Signs a checkpoint of the whole log and keeps it outside the store, replacing the
     /// saved one (atomically). Returns it.
     pub async fn checkpoint(&self) -> Result<String> {
-        let frontier = lock(&self.frontier).clone();
+        // The whole log, with what other nodes on the same database appended.
+        let size = self.size().await;
         // Never sign for entries that are not on disk yet: a crash would then make the
         // log look truncated against its own checkpoint.
         self.store
@@ -106,8 +106,8 @@ impl Audit {
             .map_err(|_| Error::AuditUnavailable)?;
         let checkpoint = Checkpoint {
             issuer: self.issuer.clone(),
-            tree_size: frontier.size(),
-            root_hash: frontier.root(),
+            tree_size: size,
+            root_hash: self.root_at(size).await?,
             time: self.clock.now().timestamp(),
             kid: self.keys.current().kid.clone(),
         };
@@ -120,7 +120,7 @@ impl Audit {
                 self.checkpoint_file.display()
             ))
         })?;
-        self.saved.fetch_max(frontier.size(), Ordering::SeqCst);
+        self.saved.fetch_max(size, Ordering::SeqCst);
         Ok(token)
     }
 
@@ -167,9 +167,11 @@ impl Audit {
 }
 
 /// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+/// The temp file's name is this process's own, so nodes sharing a key directory never
+/// write into each other's.
 fn save_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;

@@ -3,13 +3,18 @@
 //! transaction, and lets each caller go once a flush covering them is done. The next batch
 //! is collected while that flush runs, so under load many appends share one transaction
 //! and one flush.
+//!
+//! Several nodes on one PostgreSQL database each run a writer. The store appends one batch
+//! at a time across nodes and refuses a batch placed behind the log's end
+//! ([`StoreError::AuditMoved`]); the writer then loads the tree as the other nodes left
+//! it and places the batch again, so the nodes build one gapless log and one tree.
 
 use super::context::Context;
 use super::entry::{Action, Entry};
 use super::integrity::AuditHealth;
 use super::merkle::{self, Frontier};
 use crate::clock::Clock;
-use crate::store::{AuditAppend, AuditStore, RecordChange};
+use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError};
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
@@ -68,6 +73,34 @@ pub(super) fn index_key(kind: u8, value: &[u8]) -> Vec<u8> {
     [&[kind], value].concat()
 }
 
+/// How often one batch is placed anew after other nodes appended first, before it fails.
+const MAX_MOVES: usize = 64;
+
+/// Gives the batch's entries consecutive positions after `next` (which it advances): each
+/// entry's sequence number, canonical bytes and the tree nodes it completes.
+fn place(batch: &mut [Pending], appends: &mut [AuditAppend], next: &mut Frontier) {
+    let entries = batch.iter_mut().flat_map(|p| p.entries.iter_mut());
+    for ((entry, _), append) in entries.zip(appends.iter_mut()) {
+        entry.seq = next.size();
+        let bytes = entry.canonical();
+        append.nodes = next.push(merkle::leaf_hash(&bytes));
+        append.seq = entry.seq;
+        append.entry = bytes;
+    }
+}
+
+/// The tree of the log's first `len` entries, from the stored nodes.
+async fn reload(store: &dyn AuditStore, len: u64) -> std::result::Result<Frontier, StoreError> {
+    let hashes = store.audit_nodes(&merkle::frontier_nodes(len)).await?;
+    hashes
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .and_then(|h| Frontier::from_nodes(len, &h))
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("the audit tree of {len} entries is incomplete"))
+        })
+}
+
 /// Runs until every sender of `queue` is gone.
 pub(super) async fn run(
     store: Arc<dyn AuditStore>,
@@ -84,29 +117,46 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        let mut next = lock(&frontier).clone();
         let now = clock.now();
         let mut appends: Vec<AuditAppend> = Vec::new();
         for p in &mut batch {
             for (entry, change) in &mut p.entries {
-                entry.seq = next.size();
                 entry.time = now;
                 entry.started = p.context.started.min(now);
                 entry.trace_id = p.context.trace_id.clone();
                 entry.span_id = p.context.span_id.clone();
                 entry.parent_span_id = p.context.parent_span_id.clone();
-                let bytes = entry.canonical();
-                let nodes = next.push(merkle::leaf_hash(&bytes));
                 appends.push(AuditAppend {
-                    seq: entry.seq,
-                    entry: bytes,
-                    nodes,
+                    seq: 0,
+                    entry: Vec::new(),
+                    nodes: Vec::new(),
                     index_keys: index_keys(entry),
                     change: change.take(),
                 });
             }
         }
-        if let Err(e) = store.append_audit(&appends).await {
+        let mut next = lock(&frontier).clone();
+        let mut moves = 0;
+        let appended = loop {
+            place(&mut batch, &mut appends, &mut next);
+            match store.append_audit(&appends).await {
+                // Another node appended first (several nodes on one database): take up
+                // the tree where it is now and place the batch after it.
+                Err(StoreError::AuditMoved(len)) if moves < MAX_MOVES => {
+                    moves += 1;
+                    tracing::debug!(len, "the audit log grew on another node");
+                    match reload(store.as_ref(), len).await {
+                        Ok(current) => {
+                            *lock(&frontier) = current.clone();
+                            next = current;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+                other => break other,
+            }
+        };
+        if let Err(e) = appended {
             tracing::error!(error = %e, entries = appends.len(), "audit entries could not be written");
             health.appended(false);
             for p in batch {

@@ -72,8 +72,12 @@ pub(super) struct ServerSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StorageSection {
+    pub(super) kind: Option<super::storage::StoreKindName>,
     pub(super) data_dir: Option<PathBuf>,
     pub(super) cache_mb: Option<u64>,
+    pub(super) url: Option<String>,
+    pub(super) pool_size: Option<usize>,
+    pub(super) ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,18 +12,21 @@
 //! - `file`: the file's sections as they are written, and reading it.
 //! - `municipality`: its name, phone number and theme. `oidc`: the OpenID Providers.
 //! - `limits`: timeouts, the concurrency cap and the rate limits (`[limits]`).
+//! - `storage`: which database (`[storage] kind`: sled or PostgreSQL).
 
 mod env;
 mod file;
 mod limits;
 mod municipality;
 mod oidc;
+mod storage;
 
 pub use env::{Env, ProcessEnv};
 pub use limits::Limits;
 pub use municipality::{Municipality, Theme};
 
 pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
+pub use storage::{DEFAULT_POOL_SIZE, PostgresSettings, StoreKind, redact};
 
 use crate::crypto::RootKey;
 use file::{FileConfig, read_file};
@@ -44,7 +47,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The vault's public base URL (its issuer). `None`: derived from the bound address.
     pub public_url: Option<String>,
-    /// The sled data directory.
+    /// The database: embedded sled in `data_dir`, or PostgreSQL (`[storage] kind`).
+    pub store: StoreKind,
+    /// The sled data directory; with PostgreSQL, only the admin socket's default home.
     pub data_dir: PathBuf,
     /// The database's page cache, in bytes (sled uses somewhat more than this).
     pub cache_bytes: u64,
@@ -90,6 +95,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
+            .field("store", &self.store)
             .field("data_dir", &self.data_dir)
             .field("key_dir", &self.key_dir)
             .field("root_key", &"<redacted>")
@@ -280,6 +286,13 @@ impl Config {
                 reason: format!("{cache_mb} is outside 16..=65536"),
             });
         }
+        let store = storage::store_kind(
+            file.storage.kind,
+            file.storage.url,
+            file.storage.pool_size,
+            file.storage.ca_file,
+            env,
+        )?;
         let municipality = Municipality::from_section(file.municipality)?;
         let limits = Limits::from_section(file.limits, env)?;
         let audit_checkpoint = file
@@ -305,6 +318,7 @@ impl Config {
             oidc,
             municipality,
             limits,
+            store,
             data_dir,
             key_dir,
             root_key,
@@ -328,6 +342,7 @@ impl Config {
             verify_audit_at_start: false,
             life_events: None,
             schemes: None,
+            store: StoreKind::Sled,
             data_dir: dir.join("data"),
             key_dir: dir.join("keys"),
             root_key,
@@ -338,6 +353,17 @@ impl Config {
             oidc: Vec::new(),
             municipality: Municipality::example(),
             limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Where the database is, for messages: sled's directory, or PostgreSQL's URL without
+    /// its password.
+    pub fn store_description(&self) -> String {
+        match &self.store {
+            StoreKind::Sled => format!("in {}", self.data_dir.display()),
+            StoreKind::Postgres(settings) => format!("at {}", settings.redacted_url()),
         }
     }
 }

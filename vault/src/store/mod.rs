@@ -4,8 +4,9 @@
 //! each) and every service holds only the part it uses: the record service a
 //! [`VaultStore`], the consent service a [`ConsentStorage`], sessions a [`SessionStore`],
 //! the audit log an [`AuditStore`]. An adapter implements them all and is a [`Store`].
-//! The embedded default is [`sled`](self::sled) (one binary, one data directory); a
-//! PostgreSQL adapter implements the same traits for deployments that outgrow one machine.
+//! The embedded default is [`sled`](self::sled) (one binary, one data directory); the
+//! [`postgres`] adapter implements the same traits for deployments that outgrow one
+//! machine: several vault nodes on one replicated database.
 //!
 //! Contract every adapter keeps (checked by the shared suite in `contract`, which every
 //! adapter runs):
@@ -39,7 +40,7 @@ pub mod memory;
 pub use ports::*;
 pub use rows::*;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use std::sync::Arc;
 
 /// What can go wrong in storage. Messages name keys and operations, never contents.
@@ -55,15 +56,20 @@ pub enum StoreError {
     /// database at all.
     #[error("{0}")]
     Incompatible(String),
+    /// Another vault node appended to the audit log first: nothing of this batch was
+    /// stored, and its positions are taken. The writer reloads the tree and tries again.
+    #[error("the audit log grew to {0} entries on another node")]
+    AuditMoved(u64),
 }
 
 /// Shorthand for results of the storage port.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens the store `config` names: the embedded sled database in `data_dir`.
-pub fn open(config: &Config) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(sled::SledStore::open(
-        &config.data_dir,
-        config.cache_bytes,
-    )?))
+/// Opens the store `config` names: the embedded sled database in `data_dir`, or the
+/// PostgreSQL database at `[storage] url` (migrated to this build's schema).
+pub async fn open(config: &Config) -> StoreResult<Arc<dyn Store>> {
+    Ok(match &config.store {
+        StoreKind::Sled => Arc::new(sled::SledStore::open(&config.data_dir, config.cache_bytes)?),
+        StoreKind::Postgres(settings) => Arc::new(postgres::PostgresStore::open(settings).await?),
+    })
 }

@@ -94,7 +94,10 @@ pub trait ConsentStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Stores a batch of consecutive entries with their nodes, index keys and record
-    /// changes, all or nothing. Not durable on return: call [`AuditStore::sync`].
+    /// changes, all or nothing. Not durable on return: call [`AuditStore::sync`]. When
+    /// several nodes share the database and another one appended first (the batch's first
+    /// position is no longer the log's end), stores nothing and returns
+    /// [`StoreError::AuditMoved`](super::StoreError::AuditMoved) with the log's length.
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()>;
     /// Makes everything written so far durable.
     async fn sync(&self) -> StoreResult<()>;

@@ -56,6 +56,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Keep the vault's database in PostgreSQL at this URL instead of sled in DIR
+        /// (keys stay in DIR).
+        #[arg(long, env = "KLUIS_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
     },
     /// Manage keys.
     Keys {
@@ -265,7 +269,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config } => run::serve(&config).await,
-            Command::Dev { data, listen } => run::dev(data, listen).await,
+            Command::Dev {
+                data,
+                listen,
+                store_url,
+            } => run::dev(data, listen, store_url).await,
             Command::Keys {
                 command: KeysCommand::GenerateRoot { out },
             } => keys::generate_root(&out),
@@ -345,7 +353,10 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KLUIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"))
+        // The PostgreSQL driver logs every statement's parameters at debug level: rows,
+        // keyed hashes, audit entries. Never, whatever KLUIS_LOG asks for.
+        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -364,6 +375,7 @@ pub fn load_config(path: &Path) -> Result<Config, Failure> {
 /// Opens the store `config` names and builds the vault on it.
 pub async fn open_app(config: &Config, public_url: String) -> Result<kluis::App, Failure> {
     let store = kluis::store::open(config)
+        .await
         .map_err(|e| fail(1, format!("cannot open the database: {e}")))?;
     kluis::App::open(config, store, kluis::Clock::system(), public_url)
         .await

@@ -53,7 +53,11 @@ async fn serve_both(
     public.map_err(|e| fail(1, e))
 }
 
-pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failure> {
+pub async fn dev(
+    data: Option<PathBuf>,
+    listen: SocketAddr,
+    store_url: Option<String>,
+) -> Result<(), Failure> {
     // The temporary directory lives until this function returns, then is removed.
     let temp = match &data {
         Some(_) => None,
@@ -74,6 +78,17 @@ pub async fn dev(data: Option<PathBuf>, listen: SocketAddr) -> Result<(), Failur
     let root_key = dev_root_key(&dir)?;
     let (listener, url) = bind(listen).await?;
     let mut config = Config::development(&dir, listen, root_key);
+    if let Some(url) = store_url {
+        config.store = kluis::config::StoreKind::Postgres(kluis::config::PostgresSettings {
+            url,
+            pool_size: kluis::config::DEFAULT_POOL_SIZE,
+            ca_file: None,
+        });
+    }
+    let database = match &config.store {
+        kluis::config::StoreKind::Sled => dir.join("data").display().to_string(),
+        kluis::config::StoreKind::Postgres(settings) => settings.redacted_url(),
+    };
     config.limits =
         kluis::config::Limits::from_env(&kluis::config::ProcessEnv).map_err(|e| fail(1, e))?;
     let app = crate::open_app(&config, url.clone()).await?;
@@ -105,6 +120,7 @@ listening on {url}
   portal:         {url}/ (press \"Inloggen als testpersoon\" to open Henk's vault)
   coach:          {url}/ (press \"Inloggen als testcoach\"; in another browser, Henk lets her look along)
   data directory: {dir} ({kept})
+  database:       {database}
   log in as Henk: curl -s -X POST {url}/dev/login -H 'content-type: application/json' -d '{{\"subject\":\"henk\"}}'
   then:           curl -s {url}/v1/me/records -H 'authorization: Bearer <token>'
   health:         curl {url}/healthz

@@ -5,6 +5,9 @@ use super::{PostgresStore, map_err, signed, unsigned, value};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
 
+/// The advisory lock key appenders take ("kluis-au" in ASCII).
+const AUDIT_LOCK: i64 = 0x6b6c_7569_732d_6175;
+
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
@@ -29,6 +32,24 @@ impl AuditStore for PostgresStore {
         let action = "appending to the audit log";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err(action))?;
+        // One appender at a time across every node; the log's end decides whether this
+        // node's tree is current. Held until commit, so a batch is one transaction and
+        // the nodes' batches queue behind each other (each node still groups its own).
+        let end = tx
+            .prepare_cached(
+                "SELECT pg_advisory_xact_lock($1), \
+                 (SELECT coalesce(max(seq) + 1, 0) FROM audit_entries)",
+            )
+            .await
+            .map_err(map_err(action))?;
+        let len: i64 = tx
+            .query_one(&end, &[&AUDIT_LOCK])
+            .await
+            .map_err(map_err(action))?
+            .get(1);
+        if seqs.first().is_some_and(|first| *first != len) {
+            return Err(StoreError::AuditMoved(unsigned(len, "audit length")?));
+        }
         let insert_entries = tx
             .prepare_cached(
                 "INSERT INTO audit_entries (seq, entry) \

@@ -33,67 +33,14 @@ mod sessions;
 
 use super::encoding::{decode_json, encode_json};
 use super::{Health, StoreError, StoreResult};
+pub use crate::config::PostgresSettings;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// How long a call waits for a connection (or to make one) before it fails with 503.
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);
-
-/// Where the database is and how to reach it (`[storage]` with `kind = "postgres"`).
-#[derive(Clone)]
-pub struct PostgresSettings {
-    /// A libpq connection URL or key-value string; it may hold a password, so it is never
-    /// printed ([`PostgresSettings::redacted_url`]).
-    pub url: String,
-    /// Connections this node keeps at most.
-    pub pool_size: usize,
-    /// A PEM file of certificate authorities to trust for TLS, besides the system's.
-    pub ca_file: Option<PathBuf>,
-}
-
-impl PostgresSettings {
-    /// The URL with any password replaced by `***`, for messages.
-    pub fn redacted_url(&self) -> String {
-        redact(&self.url)
-    }
-}
-
-impl std::fmt::Debug for PostgresSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresSettings")
-            .field("url", &self.redacted_url())
-            .field("pool_size", &self.pool_size)
-            .field("ca_file", &self.ca_file)
-            .finish()
-    }
-}
-
-/// `url` without its password: `user:secret@` becomes `user:***@`, `password=secret`
-/// becomes `password=***`.
-fn redact(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            let start = scheme_end + 3 + colon + 1;
-            out.replace_range(start..scheme_end + 3 + at, "***");
-        }
-    }
-    if let Some(at) = out.find("password=") {
-        let start = at + "password=".len();
-        let end = out[start..]
-            .find(['&', ' '])
-            .map_or(out.len(), |e| start + e);
-        out.replace_range(start..end, "***");
-    }
-    out
-}
 
 /// The PostgreSQL-backed store: a pool of connections to one database.
 #[derive(Clone)]

@@ -199,6 +199,11 @@ rm -rf "$2"
         Err(format!("PostgreSQL did not start within 60 s: {log}"))
     }
 
+    /// The directory of its cluster (data files and WAL).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The loopback port it listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -222,6 +227,20 @@ rm -rf "$2"
         );
         self.execute(&format!("CREATE DATABASE {name}")).await;
         self.url(&name)
+    }
+
+    /// [`TestServer::new_database`] for code that is not async (or runs inside a runtime
+    /// it must not block): on a thread of its own.
+    pub fn new_database_blocking(&'static self) -> String {
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(self.new_database())
+        })
+        .join()
+        .expect("creating a test database")
     }
 
     /// Runs `sql` as the superuser in the `postgres` database.

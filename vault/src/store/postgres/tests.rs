@@ -153,23 +153,3 @@ fn free_port_for_test() -> u16 {
         .unwrap()
         .port()
 }
-
-#[test]
-fn passwords_are_redacted_in_both_url_forms() {
-    assert_eq!(
-        redact("postgresql://kluis:s3cret@db.example:5432/kluis?sslmode=require"),
-        "postgresql://kluis:***@db.example:5432/kluis?sslmode=require"
-    );
-    assert_eq!(
-        redact("host=db user=kluis password=s3cret dbname=kluis"),
-        "host=db user=kluis password=*** dbname=kluis"
-    );
-    assert_eq!(
-        redact("postgresql://db/kluis?password=s3cret&sslmode=disable"),
-        "postgresql://db/kluis?password=***&sslmode=disable"
-    );
-    assert_eq!(
-        redact("postgresql://kluis@db/kluis"),
-        "postgresql://kluis@db/kluis"
-    );
-}
