@@ -359,8 +359,9 @@ impl App {
 
     /// Background upkeep, once a minute while the vault serves: forget expired one-time
     /// token ids, sessions, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
-    /// lapsed proposals, sign and save an audit checkpoint if the log grew, and run the key
-    /// rotation that completes erasures when it is due.
+    /// lapsed proposals, sign and save an audit checkpoint if the log grew, follow key
+    /// rotations other nodes sharing the key directory made, and run the key rotation that
+    /// completes erasures when it is due.
     pub(crate) async fn maintain(&self) {
         self.state.throttle.forget_quiet();
         if let Err(e) = self.state.sessions.purge_expired().await {
@@ -382,6 +383,9 @@ impl App {
         }
         if let Err(e) = self.audit.checkpoint_if_grown().await {
             tracing::error!(error = %e, "saving an audit checkpoint failed");
+        }
+        if let Err(e) = self.residents().refresh_keys() {
+            tracing::error!(error = %e, "reading the key directory failed");
         }
         let context = audit::Context::new(self.clock());
         if let Err(e) = self.residents().rotate_if_due(&context).await {

@@ -70,6 +70,19 @@ impl VaultProcess {
         VaultProcess::spawn(&mut command)
     }
 
+    /// Starts `kluis dev --data dir` on sled, whatever the tests run on (a vault to migrate),
+    /// or on PostgreSQL at `store_url`.
+    pub fn dev_on(dir: &Path, store_url: Option<&str>) -> VaultProcess {
+        let mut command = Command::new(kluis_binary());
+        command
+            .args(["dev", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir);
+        if let Some(url) = store_url {
+            command.args(["--store-url", url]);
+        }
+        VaultProcess::spawn(&mut command)
+    }
+
     /// Starts `command` (a `kluis` invocation) and waits for its "listening on" line.
     pub fn spawn(command: &mut Command) -> VaultProcess {
         let mut child = command

@@ -9,6 +9,7 @@ use kluis::store::Store;
 use kluis::store::postgres::{PostgresSettings, PostgresStore, server};
 use kluis::store::sled::SledStore;
 use kluis::store::{StoreResult, StoredRecord};
+pub use server::PASSWORD;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,6 +33,11 @@ pub fn store_url_for(dir: &Path) -> Option<String> {
         return None;
     }
     Some(shared_database_for(dir))
+}
+
+/// A new, empty database on the test PostgreSQL server (whatever the tests run on).
+pub fn new_database() -> String {
+    server::shared().new_database_blocking()
 }
 
 /// The PostgreSQL database of the vault nodes in `dir`, whatever the tests run on.
@@ -112,6 +118,14 @@ fn blocking<T: Send + 'static>(future: impl std::future::Future<Output = T> + Se
     })
     .join()
     .expect("the database task")
+}
+
+/// The name of the PostgreSQL database under a test vault (node).
+pub fn database_name_of(vault: &super::TestVault) -> String {
+    match &vault.backend {
+        Backend::Postgres(store) => store.database_name(),
+        Backend::Sled(_) => panic!("this vault runs on sled"),
+    }
 }
 
 /// The database name in a test server URL.

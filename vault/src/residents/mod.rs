@@ -5,13 +5,17 @@
 //! resident's data key bound to (resident, category, version) before the store sees it.
 //! Old versions stay readable to the resident. Key rotation (`rotate_keys`) lives here too
 //! because it walks every vault. `writing`: storing versions, the resident's and a
-//! department's; `proposed`: a coach's proposals, sealed until the resident confirms.
+//! department's; `proposed`: a coach's proposals, sealed until the resident confirms;
+//! `check`: the operator's check that every record opens.
 
 pub mod catalogue;
+mod check;
 pub mod fields;
 pub mod national_id;
 mod proposed;
 mod writing;
+
+pub use check::Opened;
 
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
@@ -62,6 +66,14 @@ impl Residents {
             new_vaults: Arc::default(),
             rotating: Arc::default(),
         }
+    }
+
+    /// Reads the key directory again, so that this node follows a rotation another node
+    /// sharing it made (and forgets the KEKs that rotation destroyed).
+    pub fn refresh_keys(&self) -> Result<()> {
+        self.keyring
+            .refresh()
+            .map_err(|e| crate::Error::Internal(format!("refreshing the keyring: {e}")))
     }
 
     /// The resident's reference in the audit log: a pseudonym, stable for the resident and
@@ -324,15 +336,8 @@ impl Residents {
         }
     }
 
-    /// Rotates the key-encryption key: adds a new KEK, rewraps every living data key under
-    /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
-    /// the new KEK version and how many vaults were rewrapped.
-    pub async fn rotate_keys(&self, context: &Context) -> Result<(u32, usize)> {
-        let _one_at_a_time = self.rotating.lock().await;
-        let version = {
-            let _no_vault_being_created = self.new_vaults.write().await;
-            self.keyring.add_kek()?
-        };
+    /// Rewraps every data key not yet under KEK `version`; returns how many it rewrapped.
+    async fn rewrap_all(&self, version: u32) -> Result<usize> {
         let mut after = None;
         let mut rewrapped = 0;
         loop {
@@ -352,6 +357,28 @@ impl Residents {
                 {
                     rewrapped += 1;
                 }
+            }
+        }
+        Ok(rewrapped)
+    }
+
+    /// Rotates the key-encryption key: adds a new KEK, rewraps every living data key under
+    /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
+    /// the new KEK version and how many vaults were rewrapped.
+    pub async fn rotate_keys(&self, context: &Context) -> Result<(u32, usize)> {
+        let _one_at_a_time = self.rotating.lock().await;
+        let version = {
+            let _no_vault_being_created = self.new_vaults.write().await;
+            self.keyring.add_kek()?
+        };
+        let mut rewrapped = 0;
+        // Until a whole pass finds nothing left to rewrap: another node sharing the
+        // database may have created a vault under the old KEK while the pass ran.
+        loop {
+            let in_pass = self.rewrap_all(version).await?;
+            rewrapped += in_pass;
+            if in_pass == 0 {
+                break;
             }
         }
         self.keyring.destroy_older_than(version)?;

@@ -5,16 +5,18 @@
 //! - `kluis dev`: a complete local vault for trying Kluis out: temporary data (or
 //!   `--data DIR`), generated keys, Henk's demo vault and the development login.
 //! - `kluis keys generate-root|rotate`: key management for operators.
+//! - `kluis migrate --from-sled DIR --to URL`: a sled vault into PostgreSQL, checked.
 //! - `kluis department add|list|disable|enable`, `kluis officer add|list|revoke`,
 //!   `kluis coach add|list|remove`,
 //!   `kluis audit export|checkpoint`: through the running vault's local admin socket.
 //! - `kluis audit verify`: checks an audit export offline.
 //!
-//! One file per group of commands: [`run`], [`keys`], [`admin`], [`audit`].
+//! One file per group of commands: [`run`], [`keys`], [`migrate`], [`admin`], [`audit`].
 
 mod admin;
 mod audit;
 mod keys;
+mod migrate;
 mod run;
 
 /// mimalloc instead of the system allocator: the database allocates and frees many small
@@ -86,6 +88,18 @@ enum Command {
         vault: VaultSocket,
         #[command(subcommand)]
         command: CoachCommand,
+    },
+    /// Copy a stopped sled vault into an empty PostgreSQL database, then check the copy.
+    Migrate {
+        /// The sled vault: a `kluis dev --data` directory, or a data directory with --config.
+        #[arg(long = "from-sled", value_name = "DIR")]
+        from_sled: PathBuf,
+        /// The PostgreSQL database (empty) to copy it into.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The vault's configuration file (for its keys), unless DIR is a `kluis dev` one.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Export, checkpoint and verify the audit log.
     Audit {
@@ -320,6 +334,11 @@ fn main() -> ExitCode {
                     CoachCommand::Remove { id } => admin::coach_remove(&socket, &id).await,
                 }
             }
+            Command::Migrate {
+                from_sled,
+                to,
+                config,
+            } => migrate::migrate(&from_sled, &to, config.as_deref()).await,
             Command::Audit {
                 command:
                     AuditCommand::Export {

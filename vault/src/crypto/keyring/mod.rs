@@ -147,31 +147,7 @@ impl Keyring {
         if create {
             create_private_dir(dir)?;
         }
-        let mut keks = BTreeMap::new();
-        let entries = fs::read_dir(dir).map_err(|e| io_err("reading the key directory", dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_err("reading the key directory", dir, e))?;
-            let name = entry.file_name();
-            let Some(version) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("kek-"))
-                .and_then(|n| n.strip_suffix(".key"))
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let sealed =
-                fs::read(entry.path()).map_err(|e| io_err("reading a KEK", &entry.path(), e))?;
-            let opened = aead::open(&root.0, &kek_aad(version), &sealed, "key-encryption key")?;
-            let key: [u8; 32] =
-                opened
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| CryptoError::Integrity {
-                        what: "key-encryption key",
-                    })?;
-            keks.insert(version, Zeroizing::new(key));
-        }
+        let mut keks = read_keks_in(dir, &root)?;
         let pseudonym_path = dir.join(PSEUDONYM_FILE);
         if keks.is_empty() && !pseudonym_path.exists() {
             if !create {
@@ -236,6 +212,21 @@ impl Keyring {
         }
     }
 
+    /// Reads the KEKs in the key directory again: those another node sharing the directory
+    /// added, without those it destroyed (so that this node forgets them too). Keeps the
+    /// KEKs in memory if the directory holds none (a mount gone missing is not a rotation).
+    pub fn refresh(&self) -> Result<(), CryptoError> {
+        let found = read_keks_in(&self.dir, &self.root)?;
+        if found.is_empty() {
+            return Err(CryptoError::KeyringIo {
+                action: "refreshing",
+                reason: format!("{} holds no key-encryption key", self.dir.display()),
+            });
+        }
+        *self.keks.write().unwrap_or_else(|p| p.into_inner()) = found;
+        Ok(())
+    }
+
     /// The keyed hash used for identities, national identifiers and pairwise references.
     pub fn pseudonymiser(&self) -> &Pseudonymiser {
         &self.pseudonymiser
@@ -270,6 +261,12 @@ impl Keyring {
         resident: &Uuid,
         key: &Zeroizing<[u8; 32]>,
     ) -> Result<WrappedDataKey, CryptoError> {
+        // Never wrap under a KEK that another node sharing the key directory has replaced
+        // (a newer one exists) or destroyed.
+        let current = self.current_kek_version();
+        if !kek_file(&self.dir, current).exists() || kek_file(&self.dir, current + 1).exists() {
+            self.refresh()?;
+        }
         let keks = self.read_keks();
         let (&version, kek) = keks
             .iter()
@@ -291,6 +288,10 @@ impl Keyring {
         wrapped: &WrappedDataKey,
     ) -> Result<DataKey, CryptoError> {
         let version = wrapped.kek_version()?;
+        // A newer KEK than this node knows: another node sharing the key directory rotated.
+        if version > self.current_kek_version() {
+            self.refresh()?;
+        }
         let keks = self.read_keks();
         let kek = keks
             .get(&version)
@@ -321,18 +322,25 @@ impl Keyring {
     }
 
     /// Adds a new KEK and makes it current; returns its version. Durable before it returns.
+    /// If another node sharing the key directory added that version at the same moment,
+    /// its KEK becomes this node's current one too.
     pub fn add_kek(&self) -> Result<u32, CryptoError> {
+        self.refresh()?;
         let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
         let version = keks.keys().next_back().copied().unwrap_or(0) + 1;
         let mut key = Zeroizing::new([0u8; 32]);
         random_bytes(key.as_mut())?;
-        write_sealed(
+        if write_sealed_new(
             &kek_file(&self.dir, version),
             &self.root,
             &kek_aad(version),
             key.as_ref(),
-        )?;
-        keks.insert(version, key);
+        )? {
+            keks.insert(version, key);
+            return Ok(version);
+        }
+        drop(keks);
+        self.refresh()?;
         Ok(version)
     }
 
@@ -358,6 +366,42 @@ impl Keyring {
     }
 }
 
+/// Every KEK in `dir`, opened with `root`, by version.
+fn read_keks_in(
+    dir: &Path,
+    root: &RootKey,
+) -> Result<BTreeMap<u32, Zeroizing<[u8; 32]>>, CryptoError> {
+    let mut keks = BTreeMap::new();
+    let entries = fs::read_dir(dir).map_err(|e| io_err("reading the key directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("reading the key directory", dir, e))?;
+        let name = entry.file_name();
+        let Some(version) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("kek-"))
+            .and_then(|n| n.strip_suffix(".key"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let sealed = match fs::read(entry.path()) {
+            Ok(sealed) => sealed,
+            // Destroyed by another node between listing and reading.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("reading a KEK", &entry.path(), e)),
+        };
+        let opened = aead::open(&root.0, &kek_aad(version), &sealed, "key-encryption key")?;
+        let key: [u8; 32] = opened
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Integrity {
+                what: "key-encryption key",
+            })?;
+        keks.insert(version, Zeroizing::new(key));
+    }
+    Ok(keks)
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), CryptoError> {
     fs::create_dir_all(dir).map_err(|e| io_err("creating the key directory", dir, e))?;
     #[cfg(unix)]
@@ -378,9 +422,41 @@ fn sync_dir(dir: &Path) -> Result<(), CryptoError> {
 /// Seals `secret` under the root key and writes it atomically (temp file, fsync, rename,
 /// fsync of the directory), readable by the owner only.
 fn write_sealed(path: &Path, root: &RootKey, aad: &[u8], secret: &[u8]) -> Result<(), CryptoError> {
+    let tmp = write_sealed_temp(path, root, aad, secret)?;
+    fs::rename(&tmp, path).map_err(|e| io_err("writing a key", path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Like [`write_sealed`], but only if `path` does not exist yet (false if it does): two
+/// nodes sharing the key directory that rotate at once end with one KEK of a version, not
+/// the second overwriting the first.
+fn write_sealed_new(
+    path: &Path,
+    root: &RootKey,
+    aad: &[u8],
+    secret: &[u8],
+) -> Result<bool, CryptoError> {
+    let tmp = write_sealed_temp(path, root, aad, secret)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io_err("writing a key", path, e)),
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(true)
+}
+
+/// The sealed secret in a synced temporary file next to `path` (named for this process).
+fn write_sealed_temp(
+    path: &Path,
+    root: &RootKey,
+    aad: &[u8],
+    secret: &[u8],
+) -> Result<PathBuf, CryptoError> {
     let sealed = aead::seal(&root.0, aad, secret)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -396,8 +472,7 @@ fn write_sealed(path: &Path, root: &RootKey, aad: &[u8], secret: &[u8]) -> Resul
             .and_then(|_| file.sync_all())
             .map_err(|e| io_err("writing a key", &tmp, e))?;
     }
-    fs::rename(&tmp, path).map_err(|e| io_err("writing a key", path, e))?;
-    sync_dir(dir)
+    Ok(tmp)
 }
 
 #[cfg(test)]

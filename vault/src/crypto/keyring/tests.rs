@@ -88,3 +88,65 @@ fn secrets_round_trip_bound_to_label() {
     );
     assert!(ring.load_secret("signing.key", "other").is_err());
 }
+
+/// Two nodes sharing one key directory (a shared volume): a rotation by either is seen
+/// by the other, a KEK one destroyed is forgotten by the other, and two rotations at the
+/// same moment end with one KEK of the new version.
+#[test]
+fn nodes_sharing_a_key_directory_follow_each_others_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Keyring::open(dir.path(), root(), true).unwrap();
+    let b = Keyring::open(dir.path(), root(), false).unwrap();
+    let henk = Uuid::new_v4();
+    let (_, wrapped_v1) = b.new_data_key(&henk).unwrap();
+
+    // A rotates: B opens what A rewrapped, under a KEK it had never loaded.
+    let v2 = a.add_kek().unwrap();
+    let rewrapped = a.rewrap(&henk, &wrapped_v1).unwrap();
+    assert!(b.unwrap(&henk, &rewrapped).is_ok());
+
+    // A destroys the old KEK: B wraps new keys under the new one, never the destroyed,
+    // and after a refresh B cannot open the old wrapping either.
+    a.destroy_older_than(v2).unwrap();
+    let (_, fresh) = b.new_data_key(&Uuid::new_v4()).unwrap();
+    assert_eq!(fresh.kek_version().unwrap(), v2);
+    b.refresh().unwrap();
+    assert_eq!(b.kek_versions(), vec![v2]);
+    assert_eq!(
+        b.unwrap(&henk, &wrapped_v1).err(),
+        Some(CryptoError::MissingKey { version: 1 })
+    );
+
+    // One rotation after the other: each makes a KEK of its own (a rotation that
+    // completes an erasure must never settle for a KEK made before it), and each node
+    // opens what the other wrapped.
+    let (from_a, from_b) = (a.add_kek().unwrap(), b.add_kek().unwrap());
+    assert_eq!((from_a, from_b), (3, 4));
+    let by_a = a.rewrap(&henk, &rewrapped).unwrap();
+    let by_b = b.rewrap(&henk, &rewrapped).unwrap();
+    assert_eq!(
+        by_a.kek_version().unwrap(),
+        4,
+        "A wraps under B's newer KEK as soon as it exists"
+    );
+    assert!(b.unwrap(&henk, &by_a).is_ok());
+    assert!(a.unwrap(&henk, &by_b).is_ok());
+}
+
+/// Two nodes that rotate at the same moment both pick the next version: the second to
+/// write finds the first's file and takes it, never overwriting it.
+#[test]
+fn a_kek_file_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = kek_file(dir.path(), 7);
+    assert!(write_sealed_new(&path, &root(), &kek_aad(7), &[1u8; 32]).unwrap());
+    let first = std::fs::read(&path).unwrap();
+    assert!(!write_sealed_new(&path, &root(), &kek_aad(7), &[2u8; 32]).unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), first);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file is left behind");
+}

@@ -22,6 +22,7 @@ mod cases;
 mod coaches;
 mod consent;
 mod departments;
+mod import;
 mod officers;
 mod records;
 mod replay;
@@ -36,6 +37,7 @@ use super::{Health, StoreError, StoreResult};
 pub use crate::config::PostgresSettings;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+pub use import::TableCount;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -47,6 +49,7 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 pub struct PostgresStore {
     pool: Pool,
     fresh: bool,
+    database: String,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -69,6 +72,7 @@ impl PostgresStore {
             config.connect_timeout(CONNECTION_WAIT);
         }
         config.application_name("kluis");
+        let database = config.get_dbname().unwrap_or_default().to_owned();
         let tls = tls_connector(settings.ca_file.as_deref())?;
         let manager = Manager::from_config(
             config,
@@ -91,7 +95,16 @@ impl PostgresStore {
             })?;
             schema::migrate(&mut client).await?
         };
-        Ok(PostgresStore { pool, fresh })
+        Ok(PostgresStore {
+            pool,
+            fresh,
+            database,
+        })
+    }
+
+    /// The name of the database it uses.
+    pub fn database_name(&self) -> String {
+        self.database.clone()
     }
 
     /// A connection from the pool.

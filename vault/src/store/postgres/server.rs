@@ -250,10 +250,10 @@ rm -rf "$2"
                 .await
                 .expect("the test server accepts a connection");
         let task = tokio::spawn(connection);
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        client.batch_execute(sql).await.unwrap_or_else(|e| {
+            let reason = e.as_db_error().map(|d| d.message().to_owned());
+            panic!("{sql}: {e} {}", reason.unwrap_or_default())
+        });
         drop(client);
         let _ = task.await;
     }

@@ -214,6 +214,13 @@ impl SledStore {
         self.commit.durable().await
     }
 
+    /// The tree `name`, raw (for `kluis migrate`, which copies every tree elsewhere).
+    pub(in crate::store) fn raw_tree(&self, name: &str) -> StoreResult<sled::Tree> {
+        self.db
+            .open_tree(name)
+            .map_err(|e| map_err(e, "opening a tree"))
+    }
+
     /// How many flushes the store has made (for the group-commit benchmark and tests).
     pub fn flush_count(&self) -> u64 {
         self.commit.flush_count()
