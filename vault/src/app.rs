@@ -81,7 +81,7 @@ impl App {
                 }
                 crypto::CryptoError::KeyringIo { .. } if !store.was_fresh() => format!(
                     "{e}; the database {} holds a vault, so its keyring must be restored, not recreated",
-                    config.store_description()
+                    crate::store::describe(config)
                 ),
                 other => other.to_string(),
             },

@@ -26,7 +26,7 @@ pub use limits::Limits;
 pub use municipality::{Municipality, Theme};
 
 pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
-pub use storage::{DEFAULT_POOL_SIZE, PostgresSettings, StoreKind, redact};
+pub use storage::{DEFAULT_POOL_SIZE, PostgresSettings, StoreKind};
 
 use crate::crypto::RootKey;
 use file::{FileConfig, read_file};
@@ -353,17 +353,6 @@ impl Config {
             oidc: Vec::new(),
             municipality: Municipality::example(),
             limits: Limits::default(),
-        }
-    }
-}
-
-impl Config {
-    /// Where the database is, for messages: sled's directory, or PostgreSQL's URL without
-    /// its password.
-    pub fn store_description(&self) -> String {
-        match &self.store {
-            StoreKind::Sled => format!("in {}", self.data_dir.display()),
-            StoreKind::Postgres(settings) => format!("at {}", settings.redacted_url()),
         }
     }
 }

@@ -17,6 +17,9 @@ mod writing;
 
 pub use check::Opened;
 
+/// How long a node's claim on a due key rotation lasts before another node may take over.
+const ROTATION_CLAIM: TimeDelta = TimeDelta::minutes(10);
+
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
 use crate::clock::Clock;
@@ -318,22 +321,46 @@ impl Residents {
     ) -> Result<DateTime<Utc>> {
         self.store.erase_resident(resident).await?;
         let due = self.clock.now() + rotate_after;
-        let earlier = self.store.rotation_due().await?.map_or(due, |d| d.min(due));
-        self.store.set_rotation_due(Some(earlier)).await?;
-        Ok(earlier)
+        loop {
+            let current = self.store.rotation_due().await?;
+            // Always a new value, even when an earlier one is set: a rotation running now
+            // (on any node) clears the time only if nobody set it since it began, and this
+            // vault's key may already be under the KEK that rotation makes.
+            let earlier = current.map_or(due, |d| d.min(due) - TimeDelta::microseconds(1));
+            if self
+                .store
+                .replace_rotation_due(current, Some(earlier))
+                .await?
+            {
+                return Ok(earlier);
+            }
+        }
     }
 
     /// Runs the key rotation that completes erasures, if one is due; returns whether it
     /// ran.
     pub async fn rotate_if_due(&self, context: &Context) -> Result<bool> {
-        match self.store.rotation_due().await? {
-            Some(due) if due <= self.clock.now() => {
-                self.rotate_keys(context).await?;
-                self.store.set_rotation_due(None).await?;
-                Ok(true)
-            }
-            _ => Ok(false),
+        let now = self.clock.now();
+        let Some(due) = self.store.rotation_due().await? else {
+            return Ok(false);
+        };
+        if due > now {
+            return Ok(false);
         }
+        // Claim it for a while: with several nodes only one rotates, and if it dies
+        // midway another takes over once the claim runs out.
+        let claim = now + ROTATION_CLAIM;
+        if !self
+            .store
+            .replace_rotation_due(Some(due), Some(claim))
+            .await?
+        {
+            return Ok(false);
+        }
+        self.rotate_keys(context).await?;
+        // Done, unless an erasure set a new time meanwhile: then it stays due.
+        self.store.replace_rotation_due(Some(claim), None).await?;
+        Ok(true)
     }
 
     /// Rewraps every data key not yet under KEK `version`; returns how many it rewrapped.
@@ -346,7 +373,8 @@ impl Residents {
             after = Some(last.id);
             for row in &page {
                 let wrapped = WrappedDataKey(row.wrapped_key.clone());
-                if wrapped.kek_version()? == version {
+                // At `version` or newer (another node's rotation since): nothing to do.
+                if wrapped.kek_version()? >= version {
                     continue;
                 }
                 let new = self.keyring.rewrap(&row.id, &wrapped)?;

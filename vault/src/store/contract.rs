@@ -230,6 +230,39 @@ async fn residents(store: &dyn Store) -> ResidentRow {
     assert_eq!(store.rotation_due().await.expect("read"), Some(t(60)));
     store.set_rotation_due(None).await.expect("clear");
     assert_eq!(store.rotation_due().await.expect("read"), None);
+    // Compare and set: only from the value expected.
+    assert!(
+        !store
+            .replace_rotation_due(Some(t(1)), Some(t(2)))
+            .await
+            .expect("cas")
+    );
+    assert!(
+        store
+            .replace_rotation_due(None, Some(t(5)))
+            .await
+            .expect("cas")
+    );
+    assert!(
+        !store
+            .replace_rotation_due(None, Some(t(6)))
+            .await
+            .expect("cas")
+    );
+    assert!(
+        store
+            .replace_rotation_due(Some(t(5)), Some(t(7)))
+            .await
+            .expect("cas")
+    );
+    assert_eq!(store.rotation_due().await.expect("read"), Some(t(7)));
+    assert!(
+        store
+            .replace_rotation_due(Some(t(7)), None)
+            .await
+            .expect("cas")
+    );
+    assert_eq!(store.rotation_due().await.expect("read"), None);
     henk
 }
 
@@ -312,6 +345,14 @@ async fn records(store: &dyn Store, resident: Uuid) -> StoredRecord {
         .await;
     assert!(refused.is_err(), "an entry at a taken position is refused");
     assert_eq!(store.audit_len().await.expect("len"), base + 2);
+    // A batch placed behind the log's end (another node appended first) or beyond it
+    // stores nothing and says where the end is, so the writer can place it again.
+    for wrong in [base + 1, base + 3] {
+        match store.append_audit(&[append(wrong, Some(put(v3, 3)))]).await {
+            Err(StoreError::AuditMoved(len)) => assert_eq!(len, base + 2),
+            other => panic!("a batch at {wrong} of a log of {}: {other:?}", base + 2),
+        }
+    }
     assert_eq!(
         store
             .record(resident, category, Some(v3))

@@ -101,6 +101,7 @@ forward!(ResidentStore {
     write erase_resident(id: Uuid) -> ();
     read rotation_due() -> Option<DateTime<Utc>>;
     write set_rotation_due(at: Option<DateTime<Utc>>) -> ();
+    write replace_rotation_due(expected: Option<DateTime<Utc>>, new: Option<DateTime<Utc>>) -> bool;
 });
 
 forward!(RecordStore {

@@ -181,6 +181,19 @@ impl ResidentStore for MemoryStore {
         self.state().rotation_due = at;
         Ok(())
     }
+
+    async fn replace_rotation_due(
+        &self,
+        expected: Option<DateTime<Utc>>,
+        new: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        if state.rotation_due != expected {
+            return Ok(false);
+        }
+        state.rotation_due = new;
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -469,6 +482,9 @@ impl AuditStore for MemoryStore {
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
         let mut state = self.state();
         let next = state.audit_entries.len() as u64;
+        if batch.first().is_some_and(|a| a.seq != next) {
+            return Err(StoreError::AuditMoved(next));
+        }
         for (seq, append) in (next..).zip(batch) {
             if append.seq != seq {
                 return Err(StoreError::Corrupt(format!(

@@ -65,6 +65,15 @@ pub enum StoreError {
 /// Shorthand for results of the storage port.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Where the store `config` names is, for messages: sled's directory, or the PostgreSQL
+/// database described from its parts, never with a password.
+pub fn describe(config: &Config) -> String {
+    match &config.store {
+        StoreKind::Sled => format!("in {}", config.data_dir.display()),
+        StoreKind::Postgres(settings) => format!("at {}", postgres::describe(&settings.url)),
+    }
+}
+
 /// Opens the store `config` names: the embedded sled database in `data_dir`, or the
 /// PostgreSQL database at `[storage] url` (migrated to this build's schema).
 pub async fn open(config: &Config) -> StoreResult<Arc<dyn Store>> {

@@ -41,6 +41,14 @@ pub trait ResidentStore: Send + Sync {
     async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Sets (`Some`) or clears (`None`) the time a rotation is due. Durable on return.
     async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()>;
+    /// Sets the time a rotation is due to `new` only if it is still `expected`; returns
+    /// whether it did. Durable on return. (Several nodes: one claims a due rotation, and
+    /// clears it afterwards only if no erasure set it again meanwhile.)
+    async fn replace_rotation_due(
+        &self,
+        expected: Option<DateTime<Utc>>,
+        new: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
 }
 
 /// Registered departments.

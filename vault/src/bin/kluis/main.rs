@@ -94,8 +94,14 @@ enum Command {
         /// The sled vault: a `kluis dev --data` directory, or a data directory with --config.
         #[arg(long = "from-sled", value_name = "DIR")]
         from_sled: PathBuf,
-        /// The PostgreSQL database (empty) to copy it into.
-        #[arg(long, value_name = "URL")]
+        /// The PostgreSQL database (empty) to copy it into; better in KLUIS_STORE_URL, where
+        /// other users of the machine cannot see its password.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "KLUIS_STORE_URL",
+            hide_env_values = true
+        )]
         to: String,
         /// The vault's configuration file (for its keys), unless DIR is a `kluis dev` one.
         #[arg(long)]
@@ -380,10 +386,16 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // The PostgreSQL driver logs every statement with its parameters (rows, keyed hashes,
+    // audit entries): never shown, whatever KLUIS_LOG asks for.
+    let not_the_driver =
+        tracing_subscriber::filter::filter_fn(|meta| !meta.target().starts_with("tokio_postgres"));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     if std::env::var("KLUIS_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
+        builder.json().finish().with(not_the_driver).init();
     } else {
-        builder.init();
+        builder.finish().with(not_the_driver).init();
     }
 }
 

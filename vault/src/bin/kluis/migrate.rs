@@ -99,8 +99,8 @@ pub async fn migrate(from: &Path, to: &str, config: Option<&Path>) -> Result<(),
         pool_size: 8,
         ca_file: None,
     };
-    let target = settings.redacted_url();
-    let postgres = PostgresStore::open(&settings)
+    let target = kluis::store::postgres::describe(&settings.url);
+    let postgres = PostgresStore::open_unfinished_import(&settings)
         .await
         .map_err(|e| fail(1, format!("cannot open {target}: {e}")))?;
     if !postgres.is_empty().await.map_err(|e| fail(1, e))? {
@@ -157,12 +157,21 @@ pub async fn migrate(from: &Path, to: &str, config: Option<&Path>) -> Result<(),
     drop(sled);
     let mut config = source.config;
     config.store = StoreKind::Postgres(settings);
+    // Rehash every entry before the vault counts as open, not while it serves.
+    config.verify_audit_at_start = true;
     // Opening checks the log against the checkpoint saved with the original vault, whose
     // issuer the new checkpoint keeps.
     let issuer = saved_issuer(&config.audit_checkpoint)
         .or_else(|| config.public_url.clone())
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
-    let app = crate::open_app(&config, issuer).await?;
+    let app = kluis::App::open(
+        &config,
+        std::sync::Arc::new(postgres.clone()),
+        kluis::Clock::system(),
+        issuer,
+    )
+    .await
+    .map_err(|e| fail(1, format!("the copy does not open as a vault: {e}")))?;
     let opened = app
         .residents()
         .check_every_record_opens()
@@ -177,6 +186,7 @@ pub async fn migrate(from: &Path, to: &str, config: Option<&Path>) -> Result<(),
             "the migrated log's root differs from the original's",
         ));
     }
+    postgres.finish_import().await.map_err(|e| fail(1, e))?;
     println!(
         "migrated {} to {target}: {} vaults, {} record versions, {size} audit entries; rows equal in {} tables, every record opens, audit root and size equal, a new checkpoint verifies",
         from.display(),

@@ -87,7 +87,9 @@ pub async fn dev(
     }
     let database = match &config.store {
         kluis::config::StoreKind::Sled => dir.join("data").display().to_string(),
-        kluis::config::StoreKind::Postgres(settings) => settings.redacted_url(),
+        kluis::config::StoreKind::Postgres(settings) => {
+            kluis::store::postgres::describe(&settings.url)
+        }
     };
     config.limits =
         kluis::config::Limits::from_env(&kluis::config::ProcessEnv).map_err(|e| fail(1, e))?;

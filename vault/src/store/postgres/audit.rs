@@ -33,20 +33,26 @@ impl AuditStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err(action))?;
         // One appender at a time across every node; the log's end decides whether this
-        // node's tree is current. Held until commit, so a batch is one transaction and
-        // the nodes' batches queue behind each other (each node still groups its own).
+        // node's tree is current. The lock is held until commit, so the nodes' batches
+        // queue behind each other (each node still groups its own). Two statements: under
+        // READ COMMITTED a statement sees the data as of its own start, so the end must be
+        // read after the lock was granted, not in the statement that waited for it.
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(map_err(action))?;
+        tx.execute(&lock, &[&AUDIT_LOCK])
+            .await
+            .map_err(map_err(action))?;
         let end = tx
-            .prepare_cached(
-                "SELECT pg_advisory_xact_lock($1), \
-                 (SELECT coalesce(max(seq) + 1, 0) FROM audit_entries)",
-            )
+            .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries")
             .await
             .map_err(map_err(action))?;
         let len: i64 = tx
-            .query_one(&end, &[&AUDIT_LOCK])
+            .query_one(&end, &[])
             .await
             .map_err(map_err(action))?
-            .get(1);
+            .get(0);
         if seqs.first().is_some_and(|first| *first != len) {
             return Err(StoreError::AuditMoved(unsigned(len, "audit length")?));
         }
@@ -60,11 +66,10 @@ impl AuditStore for PostgresStore {
         tx.execute(&insert_entries, &[&seqs, &entries])
             .await
             .map_err(|e| match e.code() {
+                // Only a writer that bypassed the lock could get here: let the caller
+                // reload the tree rather than call the log corrupt.
                 Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                    StoreError::Corrupt(format!(
-                        "audit entries from {} on exist already (another node appended them)",
-                        seqs.first().copied().unwrap_or_default()
-                    ))
+                    StoreError::AuditMoved(u64::try_from(len).unwrap_or_default())
                 }
                 _ => map_err(action)(e),
             })?;
@@ -72,8 +77,7 @@ impl AuditStore for PostgresStore {
             let insert_nodes = tx
                 .prepare_cached(
                     "INSERT INTO audit_nodes (level, index, hash) \
-                     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) \
-                     ON CONFLICT (level, index) DO UPDATE SET hash = EXCLUDED.hash",
+                     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
                 )
                 .await
                 .map_err(map_err(action))?;
@@ -134,7 +138,7 @@ impl AuditStore for PostgresStore {
                     tx.execute(
                         "INSERT INTO case_statuses (id, resident, posted_at, seen, value) \
                          SELECT $1, $2, $3, $4, $5 WHERE EXISTS \
-                         (SELECT 1 FROM residents WHERE id = $2) \
+                         (SELECT 1 FROM residents WHERE id = $2 FOR KEY SHARE) \
                          ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, \
                          posted_at = EXCLUDED.posted_at, seen = EXCLUDED.seen",
                         &[

@@ -103,20 +103,29 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
     let v = value.to_vec();
     Ok(match tree {
         "residents" => {
+            // The national-id column comes from sled's index afterwards: the index, not a
+            // row's copy, says which vault holds a hash now.
             let r: ResidentRow = row(value, "resident")?;
             (
-                "INSERT INTO residents (id, identity, national_id, value) VALUES ($1, $2, $3, $4)",
-                vec![
-                    Box::new(r.id),
-                    Box::new(r.identity),
-                    Box::new(r.national_id),
-                    Box::new(v),
-                ],
+                "INSERT INTO residents (id, identity, value) VALUES ($1, $2, $3)",
+                vec![Box::new(r.id), Box::new(r.identity), Box::new(v)],
+            )
+        }
+        "national_ids" => {
+            let hash = std::str::from_utf8(key)
+                .map_err(|_| corrupt(tree))?
+                .to_owned();
+            (
+                "UPDATE residents SET national_id = $1 WHERE id = $2",
+                vec![Box::new(hash), Box::new(uuid_at(value, 0, "national id")?)],
             )
         }
         "records" => {
             let (resident, category, rest) = record_prefix(key, "record")?;
             let version: [u8; 4] = rest.try_into().map_err(|_| corrupt("record"))?;
+            if value.first() != Some(&crate::store::encoding::FORMAT_V1) {
+                return Err(corrupt("record"));
+            }
             let created = micros(value.get(1..).ok_or_else(|| corrupt("record"))?, "record")?;
             let sealed = value.get(9..).ok_or_else(|| corrupt("record"))?.to_vec();
             (
@@ -336,6 +345,28 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
 }
 
 impl PostgresStore {
+    /// Marks the database as an import in progress (refused by [`PostgresStore::open`]
+    /// until [`PostgresStore::finish_import`]), so that a copy that stopped halfway is never
+    /// served as a vault.
+    async fn mark_import(&self, importing: bool) -> StoreResult<()> {
+        let client = self.client().await?;
+        let sql = if importing {
+            "INSERT INTO kluis_meta (key, value) VALUES ('importing', '\\x01') ON CONFLICT (key) DO NOTHING"
+        } else {
+            "DELETE FROM kluis_meta WHERE key = 'importing'"
+        };
+        client
+            .execute(sql, &[])
+            .await
+            .map_err(map_err("marking an import"))?;
+        Ok(())
+    }
+
+    /// Ends the import: the database opens as a vault from now on.
+    pub async fn finish_import(&self) -> StoreResult<()> {
+        self.mark_import(false).await
+    }
+
     /// Whether the database holds no row of a vault (a target `kluis migrate` accepts).
     pub async fn is_empty(&self) -> StoreResult<bool> {
         for (_, table) in TABLES {
@@ -364,7 +395,11 @@ impl PostgresStore {
                 "the target database already holds a vault; migrate into an empty one".into(),
             ));
         }
-        for (tree, table) in TABLES {
+        self.mark_import(true).await?;
+        for (tree, table) in TABLES
+            .iter()
+            .chain(&[("national_ids", "residents' national ids")])
+        {
             let mut copied = 0u64;
             let mut pending: Vec<Insert> = Vec::with_capacity(CHUNK);
             for item in sled.raw_tree(tree)?.iter() {

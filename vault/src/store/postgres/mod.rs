@@ -40,6 +40,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use import::TableCount;
 use std::str::FromStr;
 use std::time::Duration;
+use tokio_postgres::config::{Host, SslMode};
 
 /// How long a call waits for a connection (or to make one) before it fails with 503.
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);
@@ -62,16 +63,44 @@ impl PostgresStore {
     /// Connects to the database `settings` names and brings its schema to this build's
     /// version (refusing a database of a newer version, or one that holds other tables).
     pub async fn open(settings: &PostgresSettings) -> StoreResult<PostgresStore> {
-        let where_ = settings.redacted_url();
-        let mut config = tokio_postgres::Config::from_str(&settings.url).map_err(|e| {
-            StoreError::Incompatible(format!(
-                "[storage] url {where_} is not a PostgreSQL connection URL: {e}"
-            ))
-        })?;
+        let store = PostgresStore::open_unfinished_import(settings).await?;
+        let client = store.client().await?;
+        let importing = client
+            .query_opt("SELECT 1 FROM kluis_meta WHERE key = 'importing'", &[])
+            .await
+            .map_err(map_err("reading meta"))?
+            .is_some();
+        if importing {
+            return Err(StoreError::Incompatible(
+                "the database holds a `kluis migrate` that did not finish; empty it and migrate again".into(),
+            ));
+        }
+        drop(client);
+        Ok(store)
+    }
+
+    /// [`PostgresStore::open`], also of a database that `kluis migrate` is filling (for
+    /// the migration itself and its checks).
+    pub async fn open_unfinished_import(settings: &PostgresSettings) -> StoreResult<PostgresStore> {
+        let mut config = parse(&settings.url)?;
+        let where_ = described(&config);
+        if config.get_ssl_mode() != SslMode::Require && !on_this_machine(&config) {
+            return Err(StoreError::Incompatible(format!(
+                "[storage] url: the database at {where_} is reached over the network without verified TLS; add sslmode=verify-full (and [storage] ca_file if its certificate authority is not the system's)"
+            )));
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECTION_WAIT);
         }
         config.application_name("kluis");
+        // Acknowledged means durable: whatever the role or database says, each commit
+        // waits for its WAL (and a synchronous standby's).
+        let options = [
+            config.get_options().unwrap_or_default(),
+            "-c synchronous_commit=on",
+        ]
+        .join(" ");
+        config.options(options.trim());
         let database = config.get_dbname().unwrap_or_default().to_owned();
         let tls = tls_connector(settings.ca_file.as_deref())?;
         let manager = Manager::from_config(
@@ -113,6 +142,60 @@ impl PostgresStore {
             StoreError::Unavailable(format!("database unreachable: {}", pool_reason(&e)))
         })
     }
+}
+
+/// The connection settings in `url`. `sslmode=verify-full` and `verify-ca` (libpq's names)
+/// become the driver's `require`: with rustls the certificate chain and the host name are
+/// always verified.
+fn parse(url: &str) -> StoreResult<tokio_postgres::Config> {
+    let url = url
+        .replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require");
+    tokio_postgres::Config::from_str(&url).map_err(|_| {
+        StoreError::Incompatible(
+            "[storage] url is not a PostgreSQL connection URL (such as postgresql://kluis@db.example.nl/kluis?sslmode=verify-full)".into(),
+        )
+    })
+}
+
+/// Whether every host in `config` is this machine (a Unix socket or loopback), where TLS
+/// adds nothing.
+fn on_this_machine(config: &tokio_postgres::Config) -> bool {
+    config.get_hosts().iter().all(|host| match host {
+        Host::Unix(_) => true,
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+    })
+}
+
+/// The database `config` names, for messages: user, hosts, ports and database, never the
+/// password.
+fn described(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            Host::Tcp(name) => format!("{name}:{port}"),
+            Host::Unix(path) => format!("{}:{port}", path.display()),
+        })
+        .collect();
+    format!(
+        "postgresql://{}@{}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// The database `url` names, for messages: user, hosts, ports and database, never the
+/// password (nor anything else of the URL).
+pub fn describe(url: &str) -> String {
+    parse(url).map_or_else(|_| "an unreadable PostgreSQL URL".into(), |c| described(&c))
 }
 
 /// A TLS connector trusting the system's certificate authorities and those in `ca_file`.

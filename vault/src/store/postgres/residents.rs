@@ -10,6 +10,40 @@ fn resident(r: &tokio_postgres::Row) -> StoreResult<ResidentRow> {
     row(r.get::<_, &[u8]>("value"), "resident")
 }
 
+impl PostgresStore {
+    /// Deletes everything of vault `id` in one transaction (`with_resident`: its row too,
+    /// first).
+    async fn erase_rows(&self, id: Uuid, with_resident: bool) -> StoreResult<()> {
+        let action = "erasing a vault";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err(action))?;
+        if with_resident {
+            tx.execute("DELETE FROM residents WHERE id = $1", &[&id])
+                .await
+                .map_err(map_err(action))?;
+        }
+        for sql in [
+            "DELETE FROM records WHERE resident = $1",
+            "DELETE FROM record_counters WHERE resident = $1",
+            "DELETE FROM pairwise WHERE resident = $1",
+            "DELETE FROM case_statuses WHERE resident = $1",
+            "DELETE FROM look_alongs WHERE resident = $1",
+            "DELETE FROM proposals WHERE resident = $1",
+            "DELETE FROM witnesses WHERE resident = $1",
+        ] {
+            tx.execute(sql, &[&id]).await.map_err(map_err(action))?;
+        }
+        let session_subject = crate::store::SessionSubject::Resident { id }.key();
+        tx.execute(
+            "DELETE FROM sessions WHERE subject = $1",
+            &[&session_subject],
+        )
+        .await
+        .map_err(map_err(action))?;
+        tx.commit().await.map_err(map_err(action))
+    }
+}
+
 #[async_trait]
 impl ResidentStore for PostgresStore {
     async fn resident_by_identity(&self, identity: &str) -> StoreResult<Option<ResidentRow>> {
@@ -180,33 +214,13 @@ impl ResidentStore for PostgresStore {
     }
 
     async fn erase_resident(&self, id: Uuid) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(map_err("erasing a vault"))?;
-        let session_subject = crate::store::SessionSubject::Resident { id }.key();
-        for sql in [
-            "DELETE FROM records WHERE resident = $1",
-            "DELETE FROM record_counters WHERE resident = $1",
-            "DELETE FROM pairwise WHERE resident = $1",
-            "DELETE FROM case_statuses WHERE resident = $1",
-            "DELETE FROM look_alongs WHERE resident = $1",
-            "DELETE FROM proposals WHERE resident = $1",
-            "DELETE FROM witnesses WHERE resident = $1",
-            "DELETE FROM residents WHERE id = $1",
-        ] {
-            tx.execute(sql, &[&id])
-                .await
-                .map_err(map_err("erasing a vault"))?;
-        }
-        tx.execute(
-            "DELETE FROM sessions WHERE subject = $1",
-            &[&session_subject],
-        )
-        .await
-        .map_err(map_err("erasing a vault"))?;
-        tx.commit().await.map_err(map_err("erasing a vault"))
+        // The resident's row goes first: a case status added with an audit entry locks
+        // that row (FOR KEY SHARE) to see the vault exists, so it either commits before
+        // this and is deleted below, or waits and then finds no vault.
+        self.erase_rows(id, true).await?;
+        // Coaching rows are written by calls of their own; a second sweep takes one that
+        // landed while the first ran, as the sled adapter does.
+        self.erase_rows(id, false).await
     }
 
     async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -226,6 +240,53 @@ impl ResidentStore for PostgresStore {
             .try_into()
             .map_err(|_| StoreError::Corrupt("rotation_due".into()))?;
         Ok(DateTime::from_timestamp_micros(i64::from_be_bytes(micros)))
+    }
+
+    async fn replace_rotation_due(
+        &self,
+        expected: Option<DateTime<Utc>>,
+        new: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let action = "writing meta";
+        let bytes =
+            |at: Option<DateTime<Utc>>| at.map(|at| at.timestamp_micros().to_be_bytes().to_vec());
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err(action))?;
+        // The row, locked, or a lock on its absence (the key is the primary key).
+        let current: Option<Vec<u8>> = tx
+            .query_opt(
+                "SELECT value FROM kluis_meta WHERE key = 'rotation_due' FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(map_err(action))?
+            .map(|r| r.get(0));
+        if current != bytes(expected) {
+            return Ok(false);
+        }
+        match bytes(new) {
+            Some(value) => {
+                tx.execute(
+                    "INSERT INTO kluis_meta (key, value) VALUES ('rotation_due', $1) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&value],
+                )
+                .await
+            }
+            None => {
+                tx.execute("DELETE FROM kluis_meta WHERE key = 'rotation_due'", &[])
+                    .await
+            }
+        }
+        .map_err(|e| match e.code() {
+            // Another node inserted it between our read of its absence and this insert.
+            Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::Unavailable("another node changed the rotation time".into())
+            }
+            _ => map_err(action)(e),
+        })?;
+        tx.commit().await.map_err(map_err(action))?;
+        Ok(true)
     }
 
     async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()> {

@@ -117,7 +117,7 @@ async fn a_wrong_password_or_an_unreachable_server_is_a_clear_error_without_the_
     .to_string();
     assert!(err.contains("cannot connect to"), "{err}");
     assert!(err.contains("password authentication failed"), "{err}");
-    assert!(err.contains("kluis:***@"), "{err}");
+    assert!(err.contains("postgresql://kluis@127.0.0.1:"), "{err}");
     assert!(
         !err.contains("hunter2"),
         "the password is never printed: {err}"
@@ -144,6 +144,52 @@ async fn a_wrong_password_or_an_unreachable_server_is_a_clear_error_without_the_
     .unwrap_err()
     .to_string();
     assert!(err.contains("is not a PostgreSQL connection URL"), "{err}");
+}
+
+#[tokio::test]
+async fn a_database_on_another_machine_needs_verified_tls() {
+    for url in [
+        "postgresql://kluis:pw-secret@db.example.nl/kluis",
+        "postgresql://kluis:pw-secret@db.example.nl/kluis?sslmode=prefer",
+        "host=10.1.2.3 user=kluis password=pw-secret dbname=kluis sslmode=disable",
+    ] {
+        let err = PostgresStore::open(&PostgresSettings {
+            url: url.into(),
+            pool_size: 2,
+            ca_file: None,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("add sslmode=verify-full"), "{url}: {err}");
+        assert!(!err.contains("pw-secret"), "{err}");
+    }
+}
+
+#[test]
+fn a_url_is_described_from_its_parts_never_with_its_password() {
+    for (url, shown) in [
+        (
+            "postgresql://kluis:s3cret@db.example:5433/kluis?sslmode=verify-full",
+            "postgresql://kluis@db.example:5433/kluis",
+        ),
+        ("postgresql://u:pa/ss@h/db", "postgresql://u@h:5432/db"),
+        (
+            "host=db user=kluis password = 's3cret two' dbname=kluis",
+            "postgresql://kluis@db:5432/kluis",
+        ),
+        (
+            "postgresql://db/kluis?pass%77ord=s3cret&password=s3cret",
+            "postgresql://@db:5432/kluis",
+        ),
+    ] {
+        let described = describe(url);
+        assert!(
+            !described.contains("s3cret") && !described.contains("ss@"),
+            "{described}"
+        );
+        assert_eq!(described, shown, "{url}");
+    }
 }
 
 fn free_port_for_test() -> u16 {

@@ -44,7 +44,7 @@ impl AuditStore for SledStore {
                 Some(RecordChange::AddCaseStatus(row)) => statuses.push(row),
             }
         }
-        (
+        let stored = (
             &self.audit_entries,
             &self.audit_nodes,
             &self.audit_index,
@@ -55,6 +55,16 @@ impl AuditStore for SledStore {
         )
             .transaction(
                 |(entries, tree_nodes, index, records, residents, cases, cases_by_resident)| {
+                    // The batch must start at the log's end: not on a taken position, not
+                    // beyond a gap.
+                    if let Some(first) = batch.first().map(|a| a.seq)
+                        && (entries.get(first.to_be_bytes())?.is_some()
+                            || (first > 0 && entries.get((first - 1).to_be_bytes())?.is_none()))
+                    {
+                        return Err(ConflictableTransactionError::Abort(StoreError::AuditMoved(
+                            0,
+                        )));
+                    }
                     for append in batch {
                         let seq = append.seq;
                         if entries
@@ -90,7 +100,12 @@ impl AuditStore for SledStore {
                     Ok(())
                 },
             )
-            .map_err(|e| map_tx_err(e, "appending to the audit log"))
+            .map_err(|e| map_tx_err(e, "appending to the audit log"));
+        match stored {
+            // Say where the log's end is.
+            Err(StoreError::AuditMoved(_)) => Err(StoreError::AuditMoved(self.audit_len().await?)),
+            other => other,
+        }
     }
 
     async fn sync(&self) -> StoreResult<()> {

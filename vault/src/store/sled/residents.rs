@@ -217,6 +217,27 @@ impl ResidentStore for SledStore {
         }
     }
 
+    async fn replace_rotation_due(
+        &self,
+        expected: Option<DateTime<Utc>>,
+        new: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let meta = self
+            .db
+            .open_tree("meta")
+            .map_err(|e| map_err(e, "opening meta"))?;
+        let bytes = |at: Option<DateTime<Utc>>| at.map(|at| at.timestamp_micros().to_be_bytes());
+        let swapped = meta
+            .compare_and_swap(
+                "rotation_due",
+                bytes(expected).as_ref().map(|b| &b[..]),
+                bytes(new).as_ref().map(|b| &b[..]),
+            )
+            .map_err(|e| map_err(e, "writing meta"))?;
+        self.durable().await?;
+        Ok(swapped.is_ok())
+    }
+
     async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()> {
         let meta = self
             .db
