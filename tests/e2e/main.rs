@@ -24,6 +24,7 @@ mod crash_rounds;
 mod database_faults;
 mod department_cli;
 mod department_writes;
+mod failover;
 mod forms_browser;
 mod integrity;
 mod isolation;

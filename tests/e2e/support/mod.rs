@@ -192,7 +192,24 @@ impl TestVault {
     /// name to its own node, so a request (and the DPoP proof's `htu`) looks the same
     /// whichever node serves it.
     pub async fn start_nodes(count: u8, clock: Clock) -> Vec<TestVault> {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = store::shared_database_for(&dir.path().join("data"));
+        TestVault::start_nodes_in(dir, &database, count, clock).await
+    }
+
+    /// [`TestVault::start_nodes`] on the PostgreSQL database at `url`.
+    pub async fn start_nodes_on(url: &str, count: u8, clock: Clock) -> Vec<TestVault> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestVault::start_nodes_in(dir, url, count, clock).await
+    }
+
+    async fn start_nodes_in(
+        dir: TempDir,
+        database: &str,
+        count: u8,
+        clock: Clock,
+    ) -> Vec<TestVault> {
+        let dir = Arc::new(dir);
         let (listeners, port) = 'bind: loop {
             let first = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -209,8 +226,6 @@ impl TestVault {
         };
         let host = "kluis-nodes.test";
         let url = format!("http://{host}:{port}");
-        let data_dir = dir.path().join("data");
-        let database = store::shared_database_for(&data_dir);
         let root = kluis::crypto::RootKey::generate().expect("root key");
         let mut nodes = Vec::new();
         // One at a time: the first creates the keyring and the schema, the others open them.
@@ -218,7 +233,7 @@ impl TestVault {
             let address = listener.local_addr().expect("addr");
             let mut config = dev_config(dir.path(), &listener);
             config.root_key = root.clone();
-            let backend = store::Backend::open_postgres(&database).await;
+            let backend = store::Backend::open_postgres(database).await;
             let (store, faults) = FaultyStore::wrap(backend.store());
             let app = App::open(&config, store, clock.clone(), url.clone())
                 .await

@@ -67,6 +67,9 @@ fn bin_dir() -> Result<PathBuf, String> {
         })
 }
 
+/// A user and group id.
+type Owner = (u32, u32);
+
 /// The uid and gid of the `postgres` user, when running as root.
 fn unprivileged_owner() -> Result<Option<(u32, u32)>, String> {
     let id = |args: &[&str]| -> Result<String, String> {
@@ -100,6 +103,68 @@ fn as_owner(owner: Option<(u32, u32)>, program: &Path) -> Command {
     }
 }
 
+/// The binaries, the cluster's owner and a new directory it owns, with the password file
+/// initdb and the tests use.
+fn prepare() -> Result<(PathBuf, Option<Owner>, PathBuf), String> {
+    let bin = bin_dir()?;
+    let owner = unprivileged_owner()?;
+    let dir = tempfile::Builder::new()
+        .prefix("kluis-pg-")
+        .tempdir()
+        .map_err(|e| format!("creating a directory for PostgreSQL: {e}"))?
+        .keep();
+    // Over TCP the server asks for the password, as a real one does; on its socket in the
+    // directory (only its owner can reach) it trusts.
+    let password_file = dir.join("password");
+    std::fs::write(&password_file, PASSWORD)
+        .map_err(|e| format!("writing {}: {e}", password_file.display()))?;
+    if let Some((uid, gid)) = owner {
+        for path in [&dir, &password_file] {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(|e| format!("handing {} to postgres: {e}", path.display()))?;
+        }
+    }
+    Ok((bin, owner, dir))
+}
+
+/// Starts a server on the cluster in `dir` on a free port, under the shell that stops it
+/// and removes `dir` once this process lets go of its stdin.
+fn launch(bin: &Path, owner: Option<(u32, u32)>, dir: PathBuf) -> Result<TestServer, String> {
+    let port = free_port()?;
+    let script = r#"
+bin="$1"; dir="$2"; port="$3"
+"$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on >"$dir/server.log" 2>&1 &
+pid=$!
+cat >/dev/null
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+rm -rf "$dir"
+"#;
+    let mut command = as_owner(owner, Path::new("/bin/sh"));
+    command
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(bin)
+        .arg(&dir)
+        .arg(port.to_string());
+    let shell = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting PostgreSQL: {e}"))?;
+    let mut server = TestServer {
+        port,
+        dir,
+        stop: None,
+        shell,
+    };
+    server.stop = server.shell.stdin.take();
+    server.wait_ready(bin)?;
+    Ok(server)
+}
+
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -110,30 +175,11 @@ fn free_port() -> Result<u16, String> {
 impl TestServer {
     /// Creates a cluster in a new temporary directory and starts a server on it.
     pub fn start() -> Result<TestServer, String> {
-        let bin = bin_dir()?;
-        let owner = unprivileged_owner()?;
-        let dir = tempfile::Builder::new()
-            .prefix("kluis-pg-")
-            .tempdir()
-            .map_err(|e| format!("creating a directory for PostgreSQL: {e}"))?
-            .keep();
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-                .map_err(|e| format!("handing {} to postgres: {e}", dir.display()))?;
-        }
-        let data = dir.join("data");
-        // Over TCP the server asks for the password, as a real one does; on its socket in
-        // the directory (only its owner can reach) it trusts.
+        let (bin, owner, dir) = prepare()?;
         let password_file = dir.join("password");
-        std::fs::write(&password_file, PASSWORD)
-            .map_err(|e| format!("writing {}: {e}", password_file.display()))?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(&password_file, Some(uid), Some(gid))
-                .map_err(|e| format!("handing the password file to postgres: {e}"))?;
-        }
         let out = as_owner(owner, &bin.join("initdb"))
             .arg("-D")
-            .arg(&data)
+            .arg(dir.join("data"))
             .arg(format!("--pwfile={}", password_file.display()))
             .args([
                 "-U",
@@ -150,37 +196,54 @@ impl TestServer {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        let port = free_port()?;
-        // The shell stops the server and removes its directory once its stdin closes.
-        let script = r#"
-"$1/postgres" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on >"$2/server.log" 2>&1 &
-pid=$!
-cat >/dev/null
-kill -INT "$pid" 2>/dev/null
-wait "$pid"
-rm -rf "$2"
-"#;
-        let shell = as_owner(owner, Path::new("/bin/sh"))
-            .arg("-c")
-            .arg(script)
-            .arg("sh")
-            .arg(&bin)
-            .arg(&dir)
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting PostgreSQL: {e}"))?;
-        let mut server = TestServer {
-            port,
-            dir,
-            stop: None,
-            shell,
-        };
-        server.stop = server.shell.stdin.take();
-        server.wait_ready(&bin)?;
-        Ok(server)
+        launch(&bin, owner, dir)
+    }
+
+    /// A streaming standby of `primary`, named `name` (for `synchronous_standby_names`):
+    /// a base backup of the primary, started in recovery.
+    pub fn start_standby(primary: &TestServer, name: &str) -> Result<TestServer, String> {
+        let (bin, owner, dir) = prepare()?;
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=kluis password={PASSWORD} application_name={name}",
+            primary.port
+        );
+        let out = as_owner(owner, &bin.join("pg_basebackup"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-d", &conninfo, "-R", "-X", "stream", "-c", "fast"])
+            .output()
+            .map_err(|e| format!("running pg_basebackup: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        launch(&bin, owner, dir)
+    }
+
+    /// SIGKILL to the server's postmaster: a crash, nothing flushed or shut down.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_owned))
+            .expect("the server's pid file");
+        let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) {
+        let bin = bin_dir().expect("PostgreSQL binaries");
+        let out = as_owner(unprivileged_owner().expect("owner"), &bin.join("pg_ctl"))
+            .args(["promote", "-w", "-D"])
+            .arg(self.dir.join("data"))
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "promoting the standby failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn wait_ready(&self, bin: &Path) -> Result<(), String> {
