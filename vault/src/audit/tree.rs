@@ -167,11 +167,11 @@ impl Audit {
 }
 
 /// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync of the directory.
-/// The temp file's name is this process's own, so nodes sharing a key directory never
-/// write into each other's.
+/// The temp file's name is random, so nodes sharing a key directory (each maybe PID 1 in
+/// its container) never write into each other's.
 fn save_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;

@@ -1,4 +1,5 @@
-//! Envelope encryption and keyed hashes: the only door to ring's AEAD and HMAC.
+//! Envelope encryption and keyed hashes: the only door to ring's AEAD and HMAC (and to
+//! the ring provider of rustls, `tls`, for the vault's connections to PostgreSQL).
 //!
 //! The key hierarchy (see `docs/crypto.md`):
 //!
@@ -20,12 +21,14 @@
 mod aead;
 mod keyring;
 mod pseudonym;
+mod tls;
 
 pub use aead::SealedBytes;
 #[cfg(any(test, feature = "test-support"))]
 pub use aead::open_with_nonce_for_test_vectors;
 pub use keyring::{DataKey, Keyring, RootKey, WrappedDataKey};
 pub use pseudonym::{Pseudonym, Pseudonymiser};
+pub use tls::tls_client_config;
 
 /// What can go wrong in the crypto layer. Messages carry no key material and no plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

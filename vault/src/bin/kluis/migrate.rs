@@ -94,10 +94,15 @@ pub async fn migrate(from: &Path, to: &str, config: Option<&Path>) -> Result<(),
             ),
         )
     })?;
+    // The certificate authorities of the configured database, if --config names one.
+    let ca_file = match &source.config.store {
+        StoreKind::Postgres(configured) => configured.ca_file.clone(),
+        StoreKind::Sled => None,
+    };
     let settings = PostgresSettings {
         url: to.to_owned(),
         pool_size: 8,
-        ca_file: None,
+        ca_file,
     };
     let target = kluis::store::postgres::describe(&settings.url);
     let postgres = PostgresStore::open_unfinished_import(&settings)

@@ -1,3 +1,4 @@
+// Long: the key hierarchy in one place: root key, KEK files, data keys, rotation, and following other nodes.
 //! The keyring: the operator's root key, the versioned key-encryption keys (KEKs) it
 //! seals, and the per-resident data keys the KEKs wrap.
 //!
@@ -448,7 +449,8 @@ fn write_sealed_new(
     Ok(true)
 }
 
-/// The sealed secret in a synced temporary file next to `path` (named for this process).
+/// The sealed secret in a synced temporary file next to `path` (a random name, so nodes
+/// sharing the directory never write into each other's).
 fn write_sealed_temp(
     path: &Path,
     root: &RootKey,
@@ -456,7 +458,7 @@ fn write_sealed_temp(
     secret: &[u8],
 ) -> Result<PathBuf, CryptoError> {
     let sealed = aead::seal(&root.0, aad, secret)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);

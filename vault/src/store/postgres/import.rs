@@ -1,3 +1,4 @@
+// Long: one insert per sled tree, each taking its key apart by the sled layout; split, they would only point at each other.
 //! `kluis migrate --from-sled`: copies a sled vault into an empty PostgreSQL database, table
 //! by table, and counts both sides so the caller can compare them.
 //!

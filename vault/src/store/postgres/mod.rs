@@ -203,45 +203,8 @@ pub fn describe(url: &str) -> String {
 fn tls_connector(
     ca_file: Option<&std::path::Path>,
 ) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A system certificate rustls cannot use is skipped, as browsers do.
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            StoreError::Incompatible(format!(
-                "[storage] ca_file {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
-        let mut added = 0;
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-            let cert: rustls::pki_types::CertificateDer = cert.map_err(|e| {
-                StoreError::Incompatible(format!(
-                    "[storage] ca_file {}: not a PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            roots.add(cert).map_err(|e| {
-                StoreError::Incompatible(format!("[storage] ca_file {}: {e}", path.display()))
-            })?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(StoreError::Incompatible(format!(
-                "[storage] ca_file {} holds no certificate",
-                path.display()
-            )));
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| StoreError::Unavailable(format!("TLS setup: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::crypto::tls_client_config(ca_file)
+        .map_err(|e| StoreError::Incompatible(format!("[storage] ca_file: {e}")))?;
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
