@@ -179,10 +179,16 @@ fn copy_database(url: &str) -> String {
     let copy = server.new_database_blocking();
     let name = database_name(&copy);
     blocking(async move {
+        // One statement each: PostgreSQL runs neither inside a transaction. The stopped
+        // vault's server processes may take a moment to leave the source database.
+        server.execute(&format!("DROP DATABASE {name}")).await;
         server
             .execute(&format!(
-                "DROP DATABASE {name}; CREATE DATABASE {name} TEMPLATE {from}"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{from}'"
             ))
+            .await;
+        server
+            .execute(&format!("CREATE DATABASE {name} TEMPLATE {from}"))
             .await;
     });
     copy
