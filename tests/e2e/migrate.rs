@@ -71,6 +71,13 @@ async fn henks_dev_vault_moves_to_postgresql_and_still_serves_his_journey() {
 
     // The migrated vault: Henk's records as they were, and his journey runs on it.
     let vault = VaultProcess::dev_on(dir.path(), Some(&url));
+    // The banner's lines after "listening on" arrive a moment later.
+    for _ in 0..100 {
+        if vault.output().contains("database:       postgresql://") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         vault.output().contains("database:       postgresql://"),
         "{}",
