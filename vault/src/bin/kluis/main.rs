@@ -378,10 +378,7 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KLUIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"))
-        // The PostgreSQL driver logs every statement's parameters at debug level: rows,
-        // keyed hashes, audit entries. Never, whatever KLUIS_LOG asks for.
-        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
