@@ -1,14 +1,18 @@
 use super::*;
 use crate::store::{AuditStore, ResidentStore};
 
-async fn open(url: &str) -> PostgresStore {
+/// Opens the database at `url` (any URL, for tests of bad ones).
+async fn try_open(url: &str) -> StoreResult<PostgresStore> {
     PostgresStore::open(&PostgresSettings {
         url: url.to_owned(),
         pool_size: 8,
         ca_file: None,
     })
     .await
-    .expect("the test database opens")
+}
+
+async fn open(url: &str) -> PostgresStore {
+    try_open(url).await.expect("the test database opens")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -36,14 +40,7 @@ async fn a_database_with_other_tables_is_refused_and_left_alone() {
         .batch_execute("CREATE TABLE payroll (id int)")
         .await
         .unwrap();
-    let err = PostgresStore::open(&PostgresSettings {
-        url: url.clone(),
-        pool_size: 2,
-        ca_file: None,
-    })
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = try_open(&url).await.unwrap_err().to_string();
     assert!(err.contains("holds 1 tables but no Kluis schema"), "{err}");
     let schema: Option<String> = client
         .query_one("SELECT to_regclass('kluis_schema')::text", &[])
@@ -68,14 +65,7 @@ async fn a_database_of_a_newer_schema_is_refused() {
     drop(client);
     let err = store.check().await.unwrap_err().to_string();
     assert!(err.contains("newer than this build's"), "{err}");
-    let err = PostgresStore::open(&PostgresSettings {
-        url,
-        pool_size: 2,
-        ca_file: None,
-    })
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = try_open(&url).await.unwrap_err().to_string();
     assert!(
         err.contains(&format!(
             "schema version {}, newer than this build's {}",
@@ -107,14 +97,7 @@ async fn a_wrong_password_or_an_unreachable_server_is_a_clear_error_without_the_
         "postgresql://kluis:hunter2-secret@127.0.0.1:{}/{name}?sslmode=disable",
         server.port()
     );
-    let err = PostgresStore::open(&PostgresSettings {
-        url: wrong,
-        pool_size: 2,
-        ca_file: None,
-    })
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = try_open(&wrong).await.unwrap_err().to_string();
     assert!(err.contains("cannot connect to"), "{err}");
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(err.contains("postgresql://kluis@127.0.0.1:"), "{err}");
@@ -124,25 +107,19 @@ async fn a_wrong_password_or_an_unreachable_server_is_a_clear_error_without_the_
     );
 
     let closed = free_port_for_test();
-    let err = PostgresStore::open(&PostgresSettings {
-        url: format!("postgresql://kluis:pw-secret@127.0.0.1:{closed}/x?sslmode=disable"),
-        pool_size: 2,
-        ca_file: None,
-    })
+    let err = try_open(&format!(
+        "postgresql://kluis:pw-secret@127.0.0.1:{closed}/x?sslmode=disable"
+    ))
     .await
     .unwrap_err()
     .to_string();
     assert!(err.contains("cannot connect to"), "{err}");
     assert!(!err.contains("pw-secret"), "{err}");
 
-    let err = PostgresStore::open(&PostgresSettings {
-        url: "not a url at all ===".into(),
-        pool_size: 2,
-        ca_file: None,
-    })
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = try_open("not a url at all ===")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is not a PostgreSQL connection URL"), "{err}");
 }
 
@@ -153,14 +130,7 @@ async fn a_database_on_another_machine_needs_verified_tls() {
         "postgresql://kluis:pw-secret@db.example.nl/kluis?sslmode=prefer",
         "host=10.1.2.3 user=kluis password=pw-secret dbname=kluis sslmode=disable",
     ] {
-        let err = PostgresStore::open(&PostgresSettings {
-            url: url.into(),
-            pool_size: 2,
-            ca_file: None,
-        })
-        .await
-        .unwrap_err()
-        .to_string();
+        let err = try_open(url).await.unwrap_err().to_string();
         assert!(err.contains("add sslmode=verify-full"), "{url}: {err}");
         assert!(!err.contains("pw-secret"), "{err}");
     }
