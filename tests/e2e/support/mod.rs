@@ -165,15 +165,7 @@ impl TestVault {
         let app = App::open(&config, store, clock, url.clone())
             .await
             .expect("vault opens");
-        let (tx, rx) = oneshot::channel::<()>();
-        let served = app.clone();
-        tokio::spawn(async move {
-            kluis::run(listener, served, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("server runs");
-        });
+        let tx = serve(listener, &app);
         TestVault {
             url,
             app,
@@ -238,15 +230,7 @@ impl TestVault {
             let app = App::open(&config, store, clock.clone(), url.clone())
                 .await
                 .expect("node opens");
-            let (tx, rx) = oneshot::channel::<()>();
-            let served = app.clone();
-            tokio::spawn(async move {
-                kluis::run(listener, served, async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("node serves");
-            });
+            let tx = serve(listener, &app);
             let http = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .resolve(host, address)
@@ -317,6 +301,21 @@ impl Drop for TestVault {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Serves `app` on `listener` in the background until the returned sender is used or
+/// dropped.
+fn serve(listener: tokio::net::TcpListener, app: &App) -> oneshot::Sender<()> {
+    let (tx, rx) = oneshot::channel::<()>();
+    let served = app.clone();
+    tokio::spawn(async move {
+        kluis::run(listener, served, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the vault serves");
+    });
+    tx
 }
 
 fn dev_config(dir: &Path, listener: &tokio::net::TcpListener) -> Config {
