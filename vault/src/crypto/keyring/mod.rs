@@ -148,6 +148,9 @@ impl Keyring {
         if create {
             create_private_dir(dir)?;
         }
+        if dir.is_dir() {
+            sweep_leftovers(dir)?;
+        }
         let mut keks = read_keks_in(dir, &root)?;
         let pseudonym_path = dir.join(PSEUDONYM_FILE);
         if keks.is_empty() && !pseudonym_path.exists() {
@@ -217,6 +220,7 @@ impl Keyring {
     /// added, without those it destroyed (so that this node forgets them too). Keeps the
     /// KEKs in memory if the directory holds none (a mount gone missing is not a rotation).
     pub fn refresh(&self) -> Result<(), CryptoError> {
+        sweep_leftovers(&self.dir)?;
         let found = read_keks_in(&self.dir, &self.root)?;
         if found.is_empty() {
             return Err(CryptoError::KeyringIo {
@@ -351,12 +355,15 @@ impl Keyring {
         let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
         let old: Vec<u32> = keks.range(..version).map(|(v, _)| *v).collect();
         for v in &old {
+            // First out of the keyring in one atomic step (a crash leaves either the KEK or
+            // a grave that the next sweep wipes), then overwritten and removed.
             let path = kek_file(&self.dir, *v);
-            if let Ok(mut file) = fs::OpenOptions::new().write(true).open(&path) {
-                let _ = file.write_all(&[0u8; 128]).and_then(|_| file.sync_all());
-            }
-            match fs::remove_file(&path) {
-                Ok(()) => {}
+            let grave = path.with_extension(format!("{GRAVE}{}", uuid::Uuid::new_v4().simple()));
+            match fs::rename(&path, &grave) {
+                Ok(()) => {
+                    sync_dir(&self.dir)?;
+                    wipe(&grave)?;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("destroying a KEK", &path, e)),
             }
@@ -365,6 +372,51 @@ impl Keyring {
         sync_dir(&self.dir)?;
         Ok(old)
     }
+}
+
+/// The extension of a KEK file on its way out, and of a key being written.
+const GRAVE: &str = "destroyed-";
+const TEMP: &str = "tmp-";
+/// A temporary file older than this was left by a crash, not by a node still writing it.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Overwrites a file, syncs it and removes it.
+fn wipe(path: &Path) -> Result<(), CryptoError> {
+    if let Ok(mut file) = fs::OpenOptions::new().write(true).open(path) {
+        let len = file.metadata().map_or(0, |m| m.len()).max(128);
+        let _ = file
+            .write_all(&vec![0u8; usize::try_from(len).unwrap_or(128)])
+            .and_then(|_| file.sync_all());
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("destroying a KEK", path, e)),
+    }
+}
+
+/// Wipes what a crash left in the key directory: KEKs half-way through destruction, and
+/// sealed keys written to a temporary file but never put in place. Such a file may hold a
+/// KEK that is later destroyed, so it must not linger.
+fn sweep_leftovers(dir: &Path) -> Result<(), CryptoError> {
+    let entries = fs::read_dir(dir).map_err(|e| io_err("reading the key directory", dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((_, extension)) = name.to_str().and_then(|n| n.rsplit_once('.')) else {
+            continue;
+        };
+        let abandoned = extension.starts_with(TEMP)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_AFTER);
+        if extension.starts_with(GRAVE) || abandoned {
+            wipe(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Every KEK in `dir`, opened with `root`, by version.
@@ -458,7 +510,7 @@ fn write_sealed_temp(
     secret: &[u8],
 ) -> Result<PathBuf, CryptoError> {
     let sealed = aead::seal(&root.0, aad, secret)?;
-    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = path.with_extension(format!("{TEMP}{}", uuid::Uuid::new_v4().simple()));
     {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);

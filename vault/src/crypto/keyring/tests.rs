@@ -150,3 +150,52 @@ fn a_kek_file_is_never_overwritten() {
         .collect();
     assert!(leftovers.is_empty(), "no temporary file is left behind");
 }
+
+/// A crash in the middle of destroying a KEK, or of writing a key, leaves nothing that
+/// stops the vault from starting, and nothing that still holds a key: the next open wipes
+/// it. A temporary file another node may still be writing is left alone.
+#[test]
+fn what_a_crash_leaves_in_the_key_directory_is_wiped_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = Keyring::open(dir.path(), root(), true).unwrap();
+    keyring.add_kek().unwrap();
+    keyring.destroy_older_than(2).unwrap();
+    drop(keyring);
+
+    // Killed after moving KEK 2 out of the keyring, before wiping it.
+    let grave = dir.path().join("kek-2.destroyed-0123");
+    std::fs::write(&grave, b"sealed kek").unwrap();
+    // Killed after writing a key to its temporary file, before putting it in place.
+    let abandoned = dir.path().join("kek-3.tmp-0123");
+    std::fs::write(&abandoned, b"sealed kek").unwrap();
+    // Written long ago (the file system's time, not the vault's clock).
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let in_progress = dir.path().join("kek-3.tmp-4567");
+    std::fs::write(&in_progress, b"sealed kek").unwrap();
+
+    let keyring = Keyring::open(dir.path(), root(), false).unwrap();
+    assert_eq!(keyring.kek_versions(), vec![2]);
+    assert!(
+        !grave.exists(),
+        "a KEK half-way through destruction is wiped"
+    );
+    assert!(!abandoned.exists(), "an abandoned temporary key is wiped");
+    assert!(
+        in_progress.exists(),
+        "a key another node is writing is left alone"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains("destroyed")),
+        "destroying leaves no grave behind: {names:?}"
+    );
+}
