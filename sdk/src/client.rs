@@ -81,6 +81,24 @@ impl Client {
         })
     }
 
+    /// The same client sending through `http`: one with a proxy, extra root certificates,
+    /// or the vault's name resolved to one node of several.
+    ///
+    /// ```no_run
+    /// # let key = kluis_sdk::DepartmentKey::from_file("jeugdhulp.jwk")?;
+    /// let http = reqwest::Client::builder()
+    ///     .resolve("kluis.example.nl", "10.0.0.2:443".parse().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let client = kluis_sdk::Client::new("https://kluis.example.nl", "jeugdhulp", key)?
+    ///     .with_http_client(http);
+    /// # Ok::<(), kluis_sdk::Error>(())
+    /// ```
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Client {
+        self.http = http;
+        self
+    }
+
     /// The department this client acts for.
     ///
     /// ```no_run

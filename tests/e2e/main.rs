@@ -34,6 +34,7 @@ mod life_events_browser;
 mod limits;
 mod login;
 mod migrate;
+mod node_kill;
 mod nodes;
 mod one_signature;
 mod openapi;

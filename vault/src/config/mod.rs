@@ -357,7 +357,8 @@ impl Config {
     }
 }
 
-fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+/// `url` without a trailing slash, if it is an http(s) URL with a host and nothing after.
+pub fn validate_public_url(url: &str) -> Result<String, ConfigError> {
     let trimmed = url.trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")

@@ -62,6 +62,10 @@ enum Command {
         /// (keys stay in DIR).
         #[arg(long, env = "KLUIS_STORE_URL", hide_env_values = true)]
         store_url: Option<String>,
+        /// The URL browsers and departments use, when it is not the listening address: a
+        /// proxy in front, or several nodes on one database behind one name.
+        #[arg(long)]
+        public_url: Option<String>,
     },
     /// Manage keys.
     Keys {
@@ -293,7 +297,8 @@ fn main() -> ExitCode {
                 data,
                 listen,
                 store_url,
-            } => run::dev(data, listen, store_url).await,
+                public_url,
+            } => run::dev(data, listen, store_url, public_url).await,
             Command::Keys {
                 command: KeysCommand::GenerateRoot { out },
             } => keys::generate_root(&out),

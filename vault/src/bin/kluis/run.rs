@@ -57,6 +57,7 @@ pub async fn dev(
     data: Option<PathBuf>,
     listen: SocketAddr,
     store_url: Option<String>,
+    public_url: Option<String>,
 ) -> Result<(), Failure> {
     // The temporary directory lives until this function returns, then is removed.
     let temp = match &data {
@@ -76,7 +77,15 @@ pub async fn dev(
     std::fs::create_dir_all(&dir)
         .map_err(|e| fail(1, format!("cannot create {}: {e}", dir.display())))?;
     let root_key = dev_root_key(&dir)?;
-    let (listener, url) = bind(listen).await?;
+    let public_url = public_url
+        .map(|u| {
+            kluis::config::validate_public_url(&u).map_err(|_| {
+                fail(2, format!("--public-url {u:?} is not an http(s) URL such as \"http://kluis.test:8080\""))
+            })
+        })
+        .transpose()?;
+    let (listener, bound_url) = bind(listen).await?;
+    let url = public_url.unwrap_or_else(|| bound_url.clone());
     let mut config = Config::development(&dir, listen, root_key);
     if let Some(url) = store_url {
         config.store = kluis::config::StoreKind::Postgres(kluis::config::PostgresSettings {
@@ -118,7 +127,7 @@ pub async fn dev(
     let shutdown = shutdown_signal();
     println!(
         "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
-listening on {url}
+listening on {bound_url}
   portal:         {url}/ (press \"Inloggen als testpersoon\" to open Henk's vault)
   coach:          {url}/ (press \"Inloggen als testcoach\"; in another browser, Henk lets her look along)
   data directory: {dir} ({kept})
