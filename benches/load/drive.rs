@@ -123,11 +123,13 @@ pub async fn run(vault: &Vault, prepared: &Prepared, connections: usize, seconds
     let began = Instant::now();
     let deadline = began + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for c in 0..connections {
         let (requests, next, authority) =
             (prepared.requests.clone(), next.clone(), authority.clone());
+        // Spread over the nodes, as a load balancer in front of them would.
+        let node = vault.addresses[c % vault.addresses.len()].clone();
         tasks.push(tokio::spawn(async move {
-            connection(&requests, &next, &authority, deadline).await
+            connection(&requests, &next, &node, &authority, deadline).await
         }));
     }
     let mut phase = Phase::default();
@@ -147,16 +149,16 @@ pub async fn run(vault: &Vault, prepared: &Prepared, connections: usize, seconds
     phase
 }
 
-/// One keep-alive connection's loop: (latency of each answered read, failures).
+/// One keep-alive connection's loop to the node at `node`, for the vault at `authority`:
+/// (latency of each answered read, failures).
 async fn connection(
     requests: &[Request],
     next: &AtomicUsize,
+    node: &str,
     authority: &str,
     deadline: Instant,
 ) -> (Vec<Duration>, usize) {
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect");
+    let stream = tokio::net::TcpStream::connect(node).await.expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -203,6 +205,20 @@ async fn connection(
 }
 
 impl Phase {
+    pub fn reads(&self) -> usize {
+        self.reads
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The CPU the vault's processes spent in the phase.
+    pub fn vault_cpu(&self) -> Duration {
+        let before = self.before.unwrap_or_default();
+        self.after.cpu.saturating_sub(before.cpu)
+    }
+
     pub fn reads_per_second(&self) -> f64 {
         self.reads as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

@@ -14,10 +14,13 @@
 //! Options: `--quick` (the CI smoke: a few seconds, a few residents), `--seconds S` per
 //! phase (15), `--residents A,B` (1000,100000: the second phase set runs after the vault
 //! grew to B residents), `--sustain S` (300: the memory run), `--before PATH` (an earlier
-//! `kluis` binary, measured alternately with this one).
+//! `kluis` binary, measured alternately with this one), `--nodes 1,2,4` (instead: 1, 2
+//! and 4 nodes on one PostgreSQL server next to one node on sled, see `nodes.rs`).
 
+mod database;
 mod drive;
 mod floor;
+mod nodes;
 mod setup;
 mod vault;
 
@@ -36,6 +39,9 @@ struct Options {
     sustain: u64,
     connections: Vec<usize>,
     before: Option<PathBuf>,
+    /// Node counts on PostgreSQL to compare with one sled node (`--nodes 1,2,4`).
+    nodes: Vec<u8>,
+    quick: bool,
 }
 
 impl Options {
@@ -47,6 +53,8 @@ impl Options {
             sustain: 300,
             connections: vec![1, 16, 64],
             before: None,
+            nodes: Vec::new(),
+            quick: false,
         };
         let mut args = std::env::args().skip(1);
         let mut quick = quick;
@@ -60,6 +68,12 @@ impl Options {
                     options.residents = value().split(',').map(|n| number(n) as usize).collect()
                 }
                 "--before" => options.before = Some(PathBuf::from(value())),
+                "--nodes" => {
+                    options.nodes = value()
+                        .split(',')
+                        .map(|n| u8::try_from(number(n)).unwrap_or_else(|_| usage(n)))
+                        .collect()
+                }
                 "--bench" => {} // cargo bench passes it
                 other => usage(other),
             }
@@ -69,6 +83,7 @@ impl Options {
             options.residents = vec![20, 60];
             options.sustain = 2;
         }
+        options.quick = quick;
         options
     }
 }
@@ -81,7 +96,7 @@ fn number(text: &str) -> u64 {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "load: {problem}\nusage: cargo bench --bench load -- [--quick] [--seconds S] [--residents A,B] [--sustain S] [--before KLUIS_BINARY]"
+        "load: {problem}\nusage: cargo bench --bench load -- [--quick] [--seconds S] [--residents A,B] [--sustain S] [--before KLUIS_BINARY] [--nodes 1,2,4]"
     );
     std::process::exit(2)
 }
@@ -100,6 +115,17 @@ async fn run(options: Options) {
     println!("machine: {}", support::machine());
     let floor = floor::measure();
     floor.print();
+    if !options.nodes.is_empty() {
+        let connections: &[usize] = if options.quick { &[16] } else { &[16, 64] };
+        return nodes::compare(
+            &options.nodes,
+            options.residents[0],
+            connections,
+            options.seconds,
+            &floor,
+        )
+        .await;
+    }
 
     let now_binary = vault::this_checkouts_binary();
     let mut vaults = vec![Vault::start("this checkout", &now_binary, false).await];

@@ -17,7 +17,7 @@ pub async fn grow(vault: &mut Vault, target: usize) {
         return;
     }
     let began = Instant::now();
-    let http = reqwest::Client::new();
+    let http = vault.http();
     let url = vault.url.clone();
     let added = target - vault.residents;
     futures_util::stream::iter(vault.residents..target)
@@ -31,7 +31,9 @@ pub async fn grow(vault: &mut Vault, target: usize) {
     vault.residents = target;
 
     let key = kluis_sdk::DepartmentKey::from_file(vault.key_file()).expect("key");
-    let client = kluis_sdk::Client::new(&vault.url, "schuldhulpverlening", key).expect("client");
+    let client = kluis_sdk::Client::new(&vault.url, "schuldhulpverlening", key)
+        .expect("client")
+        .with_http_client(http);
     vault.grants = client
         .grants()
         .await

@@ -12,10 +12,14 @@ pub struct Grant {
     pub resident: String,
 }
 
-/// A running vault and the department that loads it.
+/// A running vault (one node, or several on one PostgreSQL database) and the department
+/// that loads it.
 pub struct Vault {
     pub label: String,
+    /// The URL departments use (the issuer; with several nodes, one name for all).
     pub url: String,
+    /// Where each node listens (`host:port`); connections are spread over them.
+    pub addresses: Vec<String>,
     /// The department's key (`schuldhulpverlening`, from the dev vault's key directory).
     pub key: kluis_sdk::DepartmentKey,
     /// Whether every read carries a client assertion (a vault from before one signature
@@ -28,10 +32,22 @@ pub struct Vault {
     binary: PathBuf,
     /// The most reads/s seen, as `f64` bits.
     fastest: std::sync::atomic::AtomicU64,
-    child: Child,
+    /// One process per node.
+    children: Vec<Child>,
     started_in: Duration,
     _dir: tempfile::TempDir,
 }
+
+/// The processes of a vault just started.
+struct Nodes {
+    children: Vec<Child>,
+    addresses: Vec<String>,
+    url: String,
+    started_in: Duration,
+}
+
+/// The one name several nodes serve under; each connection resolves it to its own node.
+const NODES_HOST: &str = "kluis-nodes.test";
 
 /// The `kluis` to load: `KLUIS_LOAD_BINARY` if set (scripts/load builds it first), else
 /// this checkout's, built if needed (release; a debug build for the smoke).
@@ -63,14 +79,66 @@ impl Vault {
     pub async fn start(label: &str, binary: &Path, with_assertion: bool) -> Vault {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
-        let (child, url, started_in) = spawn(binary, &data, "127.0.0.1:0");
+        let (child, url, started_in) = spawn(binary, &data, "127.0.0.1:0", &[]);
+        let addresses = vec![url.trim_start_matches("http://").to_owned()];
+        let nodes = Nodes {
+            children: vec![child],
+            addresses,
+            url,
+            started_in,
+        };
+        Vault::new(label, binary, with_assertion, (dir, data), nodes)
+    }
+
+    /// Starts `count` nodes of `binary dev` on the PostgreSQL database `database`, node
+    /// `i` on 127.0.0.`i+1`, all on one port and under one public URL; they share the root
+    /// key, the key directory and the department keys (the first node's).
+    pub async fn start_nodes(label: &str, binary: &Path, count: u8, database: &str) -> Vault {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join("node-0");
+        let port = port_free_on(count);
+        let url = format!("http://{NODES_HOST}:{port}");
+        let mut nodes = Nodes {
+            children: Vec::new(),
+            addresses: Vec::new(),
+            url: url.clone(),
+            started_in: Duration::ZERO,
+        };
+        for i in 0..count {
+            let data = dir.path().join(format!("node-{i}"));
+            if i > 0 {
+                std::fs::create_dir_all(&data).expect("node directory");
+                std::fs::copy(first.join("root.key"), data.join("root.key")).expect("root key");
+                for shared in ["keys", "departments"] {
+                    std::os::unix::fs::symlink(first.join(shared), data.join(shared))
+                        .expect("shared key directory");
+                }
+            }
+            let listen = format!("127.0.0.{}:{port}", i + 1);
+            let args = ["--store-url", database, "--public-url", &url];
+            let (child, _, took) = spawn(binary, &data, &listen, &args);
+            nodes.children.push(child);
+            nodes.addresses.push(listen);
+            nodes.started_in = nodes.started_in.max(took);
+        }
+        Vault::new(label, binary, false, (dir, first), nodes)
+    }
+
+    fn new(
+        label: &str,
+        binary: &Path,
+        with_assertion: bool,
+        (dir, data): (tempfile::TempDir, PathBuf),
+        nodes: Nodes,
+    ) -> Vault {
         let key = kluis_sdk::DepartmentKey::from_file(
             data.join("departments").join("schuldhulpverlening.jwk"),
         )
         .expect("the dev vault's department key");
         Vault {
             label: label.to_owned(),
-            url,
+            addresses: nodes.addresses,
+            url: nodes.url,
             key,
             with_assertion,
             grants: Vec::new(),
@@ -78,8 +146,8 @@ impl Vault {
             data,
             binary: binary.to_owned(),
             fastest: std::sync::atomic::AtomicU64::new(0),
-            child,
-            started_in,
+            children: nodes.children,
+            started_in: nodes.started_in,
             _dir: dir,
         }
     }
@@ -89,8 +157,8 @@ impl Vault {
     pub fn restart(&mut self) -> Duration {
         self.stop();
         let listen = self.url.trim_start_matches("http://").to_owned();
-        let (child, url, started_in) = spawn(&self.binary, &self.data, &listen);
-        (self.child, self.url, self.started_in) = (child, url, started_in);
+        let (child, url, started_in) = spawn(&self.binary, &self.data, &listen, &[]);
+        (self.children, self.url, self.started_in) = (vec![child], url, started_in);
         started_in
     }
 
@@ -107,52 +175,28 @@ impl Vault {
     pub fn print_start(&self) {
         let stats = self.stats();
         println!(
-            "{}: {} (pid {}), listening after {:.0} ms, RSS {:.1} MiB",
+            "{}: {} (pid {:?}), listening after {:.0} ms, RSS {:.1} MiB",
             self.label,
             self.url,
-            self.child.id(),
+            self.children.iter().map(Child::id).collect::<Vec<_>>(),
             self.started_in.as_secs_f64() * 1e3,
             stats.rss_mib
         );
     }
 
-    /// The process's counters now.
+    /// The counters of its processes now, summed over the nodes.
     pub fn stats(&self) -> Stats {
-        let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The fields after the command name (which may hold spaces) in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clock_ticks());
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let kib = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-        let written = io
-            .lines()
-            .find_map(|l| l.strip_prefix("write_bytes: "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        Stats {
-            cpu,
-            rss_mib: kib("VmRSS:") / 1024.0,
-            written,
+        let mut total = Stats {
             kept: allocated_bytes(&self.data),
+            ..Stats::default()
+        };
+        for child in &self.children {
+            let node = process_stats(child.id());
+            total.cpu += node.cpu;
+            total.rss_mib += node.rss_mib;
+            total.written += node.written;
         }
+        total
     }
 
     /// The most reads/s seen so far (to know how many requests to sign).
@@ -166,6 +210,15 @@ impl Vault {
             .store(fastest.to_bits(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// An HTTP client that reaches the vault's URL (through the first node).
+    pub fn http(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder();
+        if let Ok(first) = self.addresses[0].parse() {
+            builder = builder.resolve(NODES_HOST, first);
+        }
+        builder.build().expect("client")
+    }
+
     /// The department's key file.
     pub fn key_file(&self) -> PathBuf {
         self.data
@@ -174,17 +227,34 @@ impl Vault {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
-/// Starts `binary dev --data data --listen listen`; waits for its "listening on" line.
-fn spawn(binary: &Path, data: &Path, listen: &str) -> (Child, String, Duration) {
+/// A port free on 127.0.0.1 … 127.0.0.`count`.
+fn port_free_on(count: u8) -> u16 {
+    'search: loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        for i in 1..count {
+            if std::net::TcpListener::bind((format!("127.0.0.{}", i + 1), port)).is_err() {
+                continue 'search;
+            }
+        }
+        return port;
+    }
+}
+
+/// Starts `binary dev --data data --listen listen ARGS`; waits for its "listening on" line.
+fn spawn(binary: &Path, data: &Path, listen: &str, args: &[&str]) -> (Child, String, Duration) {
     let began = Instant::now();
     let mut child = Command::new(binary)
         .args(["dev", "--listen", listen, "--data"])
         .arg(data)
+        .args(args)
         .env("KLUIS_LOG", "warn,sled=warn")
         // One department is the whole fleet here: its rate limit must not be what is measured.
         .env("KLUIS_DEPARTMENT_RATE", "1000000")
@@ -224,7 +294,45 @@ pub struct Stats {
     pub kept: u64,
 }
 
-fn clock_ticks() -> u64 {
+/// CPU, memory and disk writes of process `pid` now (`/proc`).
+pub fn process_stats(pid: u32) -> Stats {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clock_ticks());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let written = io
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Stats {
+        cpu,
+        rss_mib: kib("VmRSS:") / 1024.0,
+        written,
+        kept: 0,
+    }
+}
+
+pub fn clock_ticks() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -234,7 +342,7 @@ fn clock_ticks() -> u64 {
 }
 
 /// The disk blocks the files under `dir` take, in bytes.
-fn allocated_bytes(dir: &Path) -> u64 {
+pub fn allocated_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -6,8 +6,9 @@
 //!
 //! Several nodes on one PostgreSQL database each run a writer. The store appends one batch
 //! at a time across nodes and refuses a batch placed behind the log's end
-//! ([`StoreError::AuditMoved`]); the writer then loads the tree as the other nodes left
-//! it and places the batch again, so the nodes build one gapless log and one tree.
+//! ([`StoreError::AuditMoved`]); the writer then holds the log (no other node appends
+//! until it lets go), loads the tree as the other nodes left it and places the batch
+//! again, so the nodes build one gapless log and one tree, and no node is overtaken twice.
 
 use super::context::Context;
 use super::entry::{Action, Entry};
@@ -73,9 +74,6 @@ pub(super) fn index_key(kind: u8, value: &[u8]) -> Vec<u8> {
     [&[kind], value].concat()
 }
 
-/// How often one batch is placed anew after other nodes appended first, before it fails.
-const MAX_MOVES: usize = 64;
-
 /// Gives the batch's entries consecutive positions after `next` (which it advances): each
 /// entry's sequence number, canonical bytes and the tree nodes it completes.
 fn place(batch: &mut [Pending], appends: &mut [AuditAppend], next: &mut Frontier) {
@@ -90,6 +88,13 @@ fn place(batch: &mut [Pending], appends: &mut [AuditAppend], next: &mut Frontier
 }
 
 /// The tree of the log's first `len` entries, from the stored nodes.
+/// Holds the log and loads the tree as it is now: nothing moves it until released.
+async fn hold_and_reload(store: &dyn AuditStore) -> std::result::Result<Frontier, StoreError> {
+    store.hold_audit().await?;
+    let len = store.audit_len().await?;
+    reload(store, len).await
+}
+
 async fn reload(store: &dyn AuditStore, len: u64) -> std::result::Result<Frontier, StoreError> {
     let hashes = store.audit_nodes(&merkle::frontier_nodes(len)).await?;
     hashes
@@ -136,16 +141,16 @@ pub(super) async fn run(
             }
         }
         let mut next = lock(&frontier).clone();
-        let mut moves = 0;
+        let mut holding = false;
         let appended = loop {
             place(&mut batch, &mut appends, &mut next);
             match store.append_audit(&appends).await {
-                // Another node appended first (several nodes on one database): take up
-                // the tree where it is now and place the batch after it.
-                Err(StoreError::AuditMoved(len)) if moves < MAX_MOVES => {
-                    moves += 1;
+                // Another node appended first (several nodes on one database): hold the
+                // log, take up the tree where it is now and place the batch after it.
+                Err(StoreError::AuditMoved(len)) if !holding => {
                     tracing::debug!(len, "the audit log grew on another node");
-                    match reload(store.as_ref(), len).await {
+                    holding = true;
+                    match hold_and_reload(store.as_ref()).await {
                         Ok(current) => {
                             *lock(&frontier) = current.clone();
                             next = current;
@@ -156,6 +161,9 @@ pub(super) async fn run(
                 other => break other,
             }
         };
+        if holding && let Err(e) = store.release_audit().await {
+            tracing::error!(error = %e, "the audit log could not be let go");
+        }
         if let Err(e) = appended {
             tracing::error!(error = %e, entries = appends.len(), "audit entries could not be written");
             health.appended(false);

@@ -90,7 +90,7 @@ fn request_row(subject: RequestSubject, created: i64) -> RequestRow {
 }
 
 /// An audit append at `seq` with one index key, optionally changing records.
-fn append(seq: u64, change: Option<RecordChange>) -> AuditAppend {
+pub(crate) fn append(seq: u64, change: Option<RecordChange>) -> AuditAppend {
     AuditAppend {
         seq,
         entry: format!("{{\"seq\":{seq}}}").into_bytes(),

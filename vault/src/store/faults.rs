@@ -191,6 +191,14 @@ impl AuditStore for FaultyStore {
         self.inner.append_audit(batch).await
     }
 
+    async fn hold_audit(&self) -> StoreResult<()> {
+        self.inner.hold_audit().await
+    }
+
+    async fn release_audit(&self) -> StoreResult<()> {
+        self.inner.release_audit().await
+    }
+
     async fn sync(&self) -> StoreResult<()> {
         self.faults.check(&self.faults.sync, "the flush failed")?;
         self.inner.sync().await

@@ -107,6 +107,16 @@ pub trait AuditStore: Send + Sync {
     /// position is no longer the log's end), stores nothing and returns
     /// [`StoreError::AuditMoved`](super::StoreError::AuditMoved) with the log's length.
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()>;
+    /// Keeps every other node from appending until [`AuditStore::release_audit`], so that
+    /// a node whose tree fell behind reloads it and appends without being overtaken again.
+    /// A store that one process uses alone has nothing to hold.
+    async fn hold_audit(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Lets the other nodes append again.
+    async fn release_audit(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// Makes everything written so far durable.
     async fn sync(&self) -> StoreResult<()>;
     /// How many entries the log holds.

@@ -10,6 +10,39 @@ const AUDIT_LOCK: i64 = 0x6b6c_7569_732d_6175;
 
 #[async_trait]
 impl AuditStore for PostgresStore {
+    async fn hold_audit(&self) -> StoreResult<()> {
+        let mut holder = self.audit_holder.lock().await;
+        if holder.is_some() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(map_err("holding the audit log"))?;
+        *holder = Some(client);
+        Ok(())
+    }
+
+    async fn release_audit(&self) -> StoreResult<()> {
+        let Some(client) = self.audit_holder.lock().await.take() else {
+            return Ok(());
+        };
+        let unlocked = client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&AUDIT_LOCK])
+            .await
+            .is_ok_and(|row| row.get::<_, bool>(0));
+        if !unlocked {
+            // Never back into the pool while it may hold the lock: closing the connection
+            // releases it.
+            drop(deadpool_postgres::Object::take(client));
+            return Err(StoreError::Unavailable(
+                "the audit log's lock could not be released; its connection was closed".into(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
         let mut seqs = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
@@ -30,7 +63,17 @@ impl AuditStore for PostgresStore {
             }
         }
         let action = "appending to the audit log";
-        let mut client = self.client().await?;
+        // On the connection that holds the log, if this node holds it (the lock below is
+        // then already this session's: advisory locks are reentrant within a session).
+        let mut holder = self.audit_holder.lock().await;
+        let mut pooled;
+        let client = match holder.as_mut() {
+            Some(held) => held,
+            None => {
+                pooled = self.client().await?;
+                &mut pooled
+            }
+        };
         let tx = client.transaction().await.map_err(map_err(action))?;
         // One appender at a time across every node; the log's end decides whether this
         // node's tree is current. The lock is held until commit, so the nodes' batches

@@ -51,6 +51,9 @@ pub struct PostgresStore {
     pool: Pool,
     fresh: bool,
     database: String,
+    /// The connection that holds the audit log for this node, while it does
+    /// ([`AuditStore::hold_audit`](crate::store::AuditStore::hold_audit)).
+    audit_holder: std::sync::Arc<tokio::sync::Mutex<Option<deadpool_postgres::Client>>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -128,6 +131,7 @@ impl PostgresStore {
             pool,
             fresh,
             database,
+            audit_holder: std::sync::Arc::default(),
         })
     }
 

@@ -169,3 +169,35 @@ fn free_port_for_test() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A node that holds the audit log appends while every other node waits, and the others
+/// append again once it lets go; a node that dies holding it holds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_holds_the_audit_log_appends_alone() {
+    let url = server::shared().new_database().await;
+    let (a, b) = (open(&url).await, open(&url).await);
+    let entry = |seq: u64| crate::store::contract::append(seq, None);
+    a.hold_audit().await.unwrap();
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move { b.append_audit(&[entry(1)]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "B waits while A holds the log");
+    a.append_audit(&[entry(0)]).await.unwrap();
+    a.release_audit().await.unwrap();
+    waiting.await.unwrap().expect("B appends once A let go");
+    assert_eq!(a.audit_len().await.unwrap(), 2);
+
+    // Dropped while holding (a node that dies): its connection closes, and with it the lock.
+    let c = open(&url).await;
+    c.hold_audit().await.unwrap();
+    drop(c);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        b.append_audit(&[entry(2)]),
+    )
+    .await
+    .expect("the lock went with the node")
+    .unwrap();
+}
