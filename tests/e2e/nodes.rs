@@ -184,3 +184,46 @@ async fn a_proof_or_assertion_used_on_one_node_is_refused_on_the_other() {
         .await;
     assert_problem(&replayed, 401, "invalid_client");
 }
+
+/// A rotation on one node while the other creates vaults: every vault ends under the new
+/// KEK and opens on both nodes, and the old KEK is gone. A vault whose key the other node
+/// wrapped under the old KEK while the rotation ran is never lost: the database refuses it
+/// once the rotation announced its KEK, and the node wraps it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vaults_created_on_one_node_while_the_other_rotates_keys_all_open() {
+    let (a, b) = two_nodes().await;
+    let creating = tokio::spawn({
+        let residents = b.app.clone();
+        async move {
+            let created: Vec<_> = futures_util::stream::iter(0..400)
+                .map(|i| {
+                    let app = residents.clone();
+                    async move {
+                        app.residents()
+                            .ensure_resident("https://login.test", &format!("rotating-{i}"))
+                            .await
+                            .expect("a vault is created while the other node rotates")
+                    }
+                })
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            created
+        }
+    });
+    for _ in 0..3 {
+        a.app.residents().rotate_keys(&ctx()).await.unwrap();
+    }
+    let created = creating.await.unwrap();
+    // One more pass after the creations: what the last rotation did not see is rewrapped
+    // now, but nothing may have been wrapped under a destroyed KEK.
+    for node in [&a, &b] {
+        let opened = node
+            .app
+            .residents()
+            .check_every_record_opens()
+            .await
+            .unwrap();
+        assert_eq!(opened.vaults, created.len() as u64, "every vault opens");
+    }
+}

@@ -24,7 +24,7 @@ use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring, WrappedDataKey, record_aad};
-use crate::store::{RecordChange, ResidentRow, StoredRecord, VaultStore};
+use crate::store::{RecordChange, ResidentRow, StoreError, StoredRecord, VaultStore};
 use crate::{Error, Result};
 use catalogue::Catalogue;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -121,15 +121,30 @@ impl Residents {
         }
         let _creating = self.new_vaults.read().await;
         let id = Uuid::new_v4();
-        let (_, wrapped) = self.keyring.new_data_key(&id)?;
-        let row = ResidentRow {
-            id,
-            identity,
-            wrapped_key: wrapped.0,
-            created_at: self.clock.now(),
-            national_id: None,
-        };
-        Ok(self.store.insert_resident(&row).await?)
+        let mut attempts = 0;
+        loop {
+            let (_, wrapped) = self.keyring.new_data_key(&id)?;
+            let kek_version = wrapped.kek_version()?;
+            let row = ResidentRow {
+                id,
+                identity: identity.clone(),
+                wrapped_key: wrapped.0,
+                created_at: self.clock.now(),
+                national_id: None,
+            };
+            match self.store.insert_resident(&row, kek_version).await {
+                // Another node is rotating: wrap again under its new KEK.
+                Err(StoreError::KekReplaced(newer)) if attempts < 3 => {
+                    attempts += 1;
+                    tracing::debug!(
+                        newer,
+                        "a new vault waits for the key rotation of another node"
+                    );
+                    self.keyring.refresh()?;
+                }
+                stored => return Ok(stored?),
+            }
+        }
     }
 
     /// Records the resident's national identifier (as a keyed hash only), so departments
@@ -399,6 +414,9 @@ impl Residents {
             let _no_vault_being_created = self.new_vaults.write().await;
             self.keyring.add_kek()?
         };
+        // From here no node stores a new vault under an older KEK, and the passes below
+        // see every vault stored before.
+        self.store.announce_kek(version).await?;
         let mut rewrapped = 0;
         // Until a whole pass finds nothing left to rewrap: another node sharing the
         // database may have created a vault under the old KEK while the pass ran.

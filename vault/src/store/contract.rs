@@ -154,10 +154,10 @@ pub async fn check_kept(store: &dyn Store, kept: &Kept) {
 
 async fn residents(store: &dyn Store) -> ResidentRow {
     let henk = resident_row("identity-henk");
-    assert_eq!(store.insert_resident(&henk).await.expect("insert"), henk);
+    assert_eq!(store.insert_resident(&henk, 1).await.expect("insert"), henk);
     let twin = resident_row("identity-henk");
     assert_eq!(
-        store.insert_resident(&twin).await.expect("insert"),
+        store.insert_resident(&twin, 1).await.expect("insert"),
         henk,
         "a second vault for the same identity is not made: the first is returned"
     );
@@ -174,9 +174,30 @@ async fn residents(store: &dyn Store) -> ResidentRow {
         .map(|i| resident_row(&format!("identity-{i}")))
         .collect();
     for row in &others {
-        store.insert_resident(row).await.expect("insert");
+        store.insert_resident(row, 1).await.expect("insert");
     }
-    let mut ids: Vec<Uuid> = others.iter().map(|r| r.id).chain([henk.id]).collect();
+    // A rotation announced KEK 2: a vault wrapped under KEK 1 is refused, and nothing of
+    // it stored; under KEK 2 it is stored. The announcement never goes back.
+    store.announce_kek(2).await.expect("announce");
+    store.announce_kek(1).await.expect("announce");
+    let late = resident_row("identity-late");
+    assert!(matches!(
+        store.insert_resident(&late, 1).await,
+        Err(StoreError::KekReplaced(2))
+    ));
+    assert_eq!(
+        store
+            .resident_by_identity("identity-late")
+            .await
+            .expect("read"),
+        None
+    );
+    store.insert_resident(&late, 2).await.expect("insert");
+    let mut ids: Vec<Uuid> = others
+        .iter()
+        .map(|r| r.id)
+        .chain([henk.id, late.id])
+        .collect();
     ids.sort();
     let first = store.residents_after(None, 2).await.expect("page");
     let rest = store
@@ -1111,7 +1132,7 @@ async fn cases(store: &dyn Store, resident: Uuid) {
 
 async fn erasure(store: &dyn Store) {
     let gone = resident_row("identity-erased");
-    store.insert_resident(&gone).await.expect("insert");
+    store.insert_resident(&gone, 2).await.expect("insert");
     store
         .set_national_id(gone.id, "bsn-erased")
         .await

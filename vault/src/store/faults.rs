@@ -93,7 +93,8 @@ macro_rules! forward {
 forward!(ResidentStore {
     read resident_by_identity(identity: &str) -> Option<ResidentRow>;
     read resident(id: Uuid) -> Option<ResidentRow>;
-    write insert_resident(row: &ResidentRow) -> ResidentRow;
+    write insert_resident(row: &ResidentRow, kek_version: u32) -> ResidentRow;
+    write announce_kek(version: u32) -> ();
     read residents_after(after: Option<Uuid>, limit: usize) -> Vec<ResidentRow>;
     write replace_wrapped_key(id: Uuid, expected: &[u8], new: &[u8]) -> bool;
     write set_national_id(id: Uuid, hash: &str) -> ();

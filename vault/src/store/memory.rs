@@ -22,6 +22,7 @@ struct State {
     identities: HashMap<String, Uuid>,
     national_ids: HashMap<String, Uuid>,
     rotation_due: Option<DateTime<Utc>>,
+    kek_version: u32,
     /// (resident, category) → version → record.
     records: BTreeMap<(Uuid, String), BTreeMap<u32, StoredRecord>>,
     record_counters: HashMap<(Uuid, String), u32>,
@@ -86,8 +87,15 @@ impl ResidentStore for MemoryStore {
         Ok(self.state().residents.get(&id).cloned())
     }
 
-    async fn insert_resident(&self, row: &ResidentRow) -> StoreResult<ResidentRow> {
+    async fn insert_resident(
+        &self,
+        row: &ResidentRow,
+        kek_version: u32,
+    ) -> StoreResult<ResidentRow> {
         let mut state = self.state();
+        if state.kek_version > kek_version {
+            return Err(StoreError::KekReplaced(state.kek_version));
+        }
         if let Some(existing) = state.identities.get(&row.identity) {
             let existing = state.residents.get(existing).cloned();
             return existing.ok_or_else(|| StoreError::Corrupt("identity without resident".into()));
@@ -170,6 +178,12 @@ impl ResidentStore for MemoryStore {
         state.look_alongs.retain(|_, l| l.resident != id);
         state.proposals.retain(|_, p| p.resident != id);
         state.witnesses.retain(|_, w| w.resident != id);
+        Ok(())
+    }
+
+    async fn announce_kek(&self, version: u32) -> StoreResult<()> {
+        let mut state = self.state();
+        state.kek_version = state.kek_version.max(version);
         Ok(())
     }
 

@@ -60,6 +60,10 @@ pub enum StoreError {
     /// stored, and its positions are taken. The writer reloads the tree and tries again.
     #[error("the audit log grew to {0} entries on another node")]
     AuditMoved(u64),
+    /// A new vault's data key is wrapped under a KEK that a rotation (on another node)
+    /// replaced by version {0}: nothing was stored; wrap it again under the newer KEK.
+    #[error("the key-encryption key was replaced by version {0}")]
+    KekReplaced(u32),
 }
 
 /// Shorthand for results of the storage port.

@@ -13,9 +13,21 @@ pub trait ResidentStore: Send + Sync {
     async fn resident_by_identity(&self, identity: &str) -> StoreResult<Option<ResidentRow>>;
     /// The resident with internal id `id`.
     async fn resident(&self, id: Uuid) -> StoreResult<Option<ResidentRow>>;
-    /// Inserts `row` unless a resident with the same identity exists; returns the row that
-    /// is stored afterwards (so two concurrent first logins end with one vault).
-    async fn insert_resident(&self, row: &ResidentRow) -> StoreResult<ResidentRow>;
+    /// Inserts `row`, whose data key is wrapped under KEK `kek_version`, unless a resident
+    /// with the same identity exists; returns the row that is stored afterwards (so two
+    /// concurrent first logins end with one vault). Refuses, storing nothing, with
+    /// [`StoreError::KekReplaced`](super::StoreError::KekReplaced) when a newer KEK was
+    /// announced ([`ResidentStore::announce_kek`]): a rotation that would destroy the
+    /// older KEK without seeing this vault is under way.
+    async fn insert_resident(
+        &self,
+        row: &ResidentRow,
+        kek_version: u32,
+    ) -> StoreResult<ResidentRow>;
+    /// Announces that KEK `version` replaces the older ones (a rotation begins). From its
+    /// return on no vault under an older KEK is stored, and every vault stored before is
+    /// seen by [`ResidentStore::residents_after`]. Never lowers the version. Durable.
+    async fn announce_kek(&self, version: u32) -> StoreResult<()>;
     /// Up to `limit` residents with an id greater than `after`, in id order (for rotation).
     async fn residents_after(
         &self,

@@ -74,27 +74,66 @@ impl ResidentStore for PostgresStore {
             .transpose()
     }
 
-    async fn insert_resident(&self, new: &ResidentRow) -> StoreResult<ResidentRow> {
-        let client = self.client().await?;
-        let inserted = client
+    async fn insert_resident(
+        &self,
+        new: &ResidentRow,
+        kek_version: u32,
+    ) -> StoreResult<ResidentRow> {
+        let action = "inserting a resident";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err(action))?;
+        // Shared with every other insert, exclusive with an announcement: once a rotation
+        // announced its KEK, every insert under an older one either committed before (and
+        // the rotation's rewrap finds it) or sees the announcement here.
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&KEK_LOCK])
+            .await
+            .map_err(map_err(action))?;
+        let announced = announced_kek(&tx).await?;
+        if announced > kek_version {
+            return Err(StoreError::KekReplaced(announced));
+        }
+        let inserted = tx
             .execute(
                 "INSERT INTO residents (id, identity, national_id, value) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (identity) DO NOTHING",
                 &[&new.id, &new.identity, &new.national_id, &value(new)],
             )
             .await
-            .map_err(map_err("inserting a resident"))?;
-        if inserted == 1 {
-            return Ok(new.clone());
-        }
-        let existing = client
-            .query_one(
-                "SELECT value FROM residents WHERE identity = $1",
-                &[&new.identity],
+            .map_err(map_err(action))?;
+        let stored = if inserted == 1 {
+            new.clone()
+        } else {
+            let existing = tx
+                .query_one(
+                    "SELECT value FROM residents WHERE identity = $1",
+                    &[&new.identity],
+                )
+                .await
+                .map_err(map_err("reading an identity"))?;
+            resident(&existing)?
+        };
+        tx.commit().await.map_err(map_err(action))?;
+        Ok(stored)
+    }
+
+    async fn announce_kek(&self, version: u32) -> StoreResult<()> {
+        let action = "announcing a key-encryption key";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err(action))?;
+        // Waits for every insert in progress (they hold the lock shared).
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&KEK_LOCK])
+            .await
+            .map_err(map_err(action))?;
+        if version > announced_kek(&tx).await? {
+            tx.execute(
+                "INSERT INTO kluis_meta (key, value) VALUES ('kek_version', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&version.to_be_bytes().as_slice()],
             )
             .await
-            .map_err(map_err("reading an identity"))?;
-        resident(&existing)
+            .map_err(map_err(action))?;
+        }
+        tx.commit().await.map_err(map_err(action))
     }
 
     async fn residents_after(
@@ -309,5 +348,27 @@ impl ResidentStore for PostgresStore {
         }
         .map_err(map_err("writing meta"))?;
         Ok(())
+    }
+}
+
+/// The advisory lock between new vaults and KEK announcements ("kluis-kk" in ASCII).
+const KEK_LOCK: i64 = 0x6b6c_7569_732d_6b6b;
+
+/// The newest announced KEK version (none announced: 0).
+async fn announced_kek(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<u32> {
+    let row = tx
+        .query_opt(
+            "SELECT value FROM kluis_meta WHERE key = 'kek_version'",
+            &[],
+        )
+        .await
+        .map_err(map_err("reading meta"))?;
+    match row {
+        None => Ok(0),
+        Some(row) => row
+            .get::<_, &[u8]>(0)
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("kek_version".into())),
     }
 }

@@ -34,9 +34,24 @@ impl ResidentStore for SledStore {
             .transpose()
     }
 
-    async fn insert_resident(&self, row: &ResidentRow) -> StoreResult<ResidentRow> {
-        let stored = (&self.identities, &self.residents)
-            .transaction(|(identities, residents)| {
+    async fn insert_resident(
+        &self,
+        row: &ResidentRow,
+        kek_version: u32,
+    ) -> StoreResult<ResidentRow> {
+        let meta = self
+            .db
+            .open_tree("meta")
+            .map_err(|e| map_err(e, "opening meta"))?;
+        let stored = (&self.identities, &self.residents, &meta)
+            .transaction(|(identities, residents, meta)| {
+                let announced = kek_version_in(meta.get(KEK_VERSION)?.as_deref())
+                    .map_err(ConflictableTransactionError::Abort)?;
+                if announced > kek_version {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::KekReplaced(announced),
+                    ));
+                }
                 if let Some(existing) = identities.get(row.identity.as_bytes())? {
                     let existing = residents
                         .get(&existing)?
@@ -197,6 +212,23 @@ impl ResidentStore for SledStore {
         self.durable().await
     }
 
+    async fn announce_kek(&self, version: u32) -> StoreResult<()> {
+        let meta = self
+            .db
+            .open_tree("meta")
+            .map_err(|e| map_err(e, "opening meta"))?;
+        meta.transaction(|meta| {
+            let announced = kek_version_in(meta.get(KEK_VERSION)?.as_deref())
+                .map_err(ConflictableTransactionError::Abort)?;
+            if version > announced {
+                meta.insert(KEK_VERSION, &version.to_be_bytes())?;
+            }
+            Ok(())
+        })
+        .map_err(|e| map_tx_err(e, "writing meta"))?;
+        self.durable().await
+    }
+
     async fn rotation_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         let meta = self
             .db
@@ -251,5 +283,19 @@ impl ResidentStore for SledStore {
         }
         .map_err(|e| map_err(e, "writing meta"))?;
         self.durable().await
+    }
+}
+
+/// The meta key of the newest announced KEK version.
+const KEK_VERSION: &str = "kek_version";
+
+/// The announced KEK version in `stored` (none announced: 0).
+fn kek_version_in(stored: Option<&[u8]>) -> StoreResult<u32> {
+    match stored {
+        None => Ok(0),
+        Some(bytes) => bytes
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("kek_version".into())),
     }
 }
