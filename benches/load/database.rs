@@ -79,7 +79,7 @@ impl Database {
             .expect("connect");
         tokio::spawn(connection);
         client
-            .query_one("SELECT count(*) FROM audit_entries", &[])
+            .query_one("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries", &[])
             .await
             .expect("count")
             .get(0)

@@ -70,21 +70,23 @@ pub async fn compare(
         for candidate in &candidates {
             let vault = &candidate.vault;
             let prepared = Prepared::sign(vault, n, seconds);
-            let (database_before, machine_before) = (server.cpu(), machine_cpu());
-            let disk_before = server.disk();
+            // The log's length is read outside the measured window.
             let appended_before = match &candidate.database {
                 Some(url) => Some(Database::audit_size(url).await),
                 None => None,
             };
+            let (database_before, machine_before) = (server.cpu(), machine_cpu());
+            let disk_before = server.disk();
             let phase = drive::run(vault, &prepared, n, seconds).await;
             let machine_after = machine_cpu();
+            let database_after = server.cpu();
             let disk_after = server.disk();
             let appends = match (&candidate.database, appended_before) {
                 (Some(url), Some(before)) => Some(Database::audit_size(url).await - before),
                 _ => None,
             };
             let costs = Costs {
-                database_cpu: server.cpu().saturating_sub(database_before),
+                database_cpu: database_after.saturating_sub(database_before),
                 database_disk: (
                     disk_after.0.saturating_sub(disk_before.0),
                     disk_after.1 as i64 - disk_before.1 as i64,

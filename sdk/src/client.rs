@@ -1,3 +1,4 @@
+// Long: one client type; every department call with its documented example.
 //! The department client.
 
 use crate::{DepartmentKey, Error, Grant};
@@ -82,7 +83,8 @@ impl Client {
     }
 
     /// The same client sending through `http`: one with a proxy, extra root certificates,
-    /// or the vault's name resolved to one node of several.
+    /// or the vault's name resolved to one node of several. Its timeouts are then
+    /// `http`'s (the SDK's own client waits 10 s to connect and 30 s for an answer).
     ///
     /// ```no_run
     /// # let key = kluis_sdk::DepartmentKey::from_file("jeugdhulp.jwk")?;

@@ -87,10 +87,12 @@ pub(super) fn store_kind(
                 hint: "kind = \"postgres\" needs the database's URL, such as \"postgresql://kluis@db.example.nl/kluis?sslmode=verify-full\"",
             })?;
             let pool_size = pool_size.unwrap_or(DEFAULT_POOL_SIZE);
-            if !(1..=1000).contains(&pool_size) {
+            // At least 2: a node that holds the audit log keeps one connection for it and
+            // reads the tree through another.
+            if !(2..=1000).contains(&pool_size) {
                 return Err(ConfigError::Invalid {
                     setting: "[storage] pool_size",
-                    reason: format!("{pool_size} is outside 1..=1000"),
+                    reason: format!("{pool_size} is outside 2..=1000"),
                 });
             }
             Ok(StoreKind::Postgres(PostgresSettings {

@@ -149,7 +149,7 @@ impl Keyring {
             create_private_dir(dir)?;
         }
         if dir.is_dir() {
-            sweep_leftovers(dir)?;
+            sweep_leftovers(dir);
         }
         let mut keks = read_keks_in(dir, &root)?;
         let pseudonym_path = dir.join(PSEUDONYM_FILE);
@@ -220,7 +220,7 @@ impl Keyring {
     /// added, without those it destroyed (so that this node forgets them too). Keeps the
     /// KEKs in memory if the directory holds none (a mount gone missing is not a rotation).
     pub fn refresh(&self) -> Result<(), CryptoError> {
-        sweep_leftovers(&self.dir)?;
+        sweep_leftovers(&self.dir);
         let found = read_keks_in(&self.dir, &self.root)?;
         if found.is_empty() {
             return Err(CryptoError::KeyringIo {
@@ -395,10 +395,18 @@ fn wipe(path: &Path) -> Result<(), CryptoError> {
     }
 }
 
-/// Wipes what a crash left in the key directory: KEKs half-way through destruction, and
-/// sealed keys written to a temporary file but never put in place. Such a file may hold a
-/// KEK that is later destroyed, so it must not linger.
-fn sweep_leftovers(dir: &Path) -> Result<(), CryptoError> {
+/// Clears what a crash left in the key directory: KEKs half-way through destruction are
+/// wiped; sealed keys written to a temporary file but never put in place are removed (not
+/// overwritten: a crash between linking a KEK into place and removing its temporary name
+/// leaves two names for the live KEK). A leftover that cannot be cleared is logged: it
+/// never stops the vault.
+fn sweep_leftovers(dir: &Path) {
+    if let Err(e) = try_sweep_leftovers(dir) {
+        tracing::warn!(error = %e, "leftovers in the key directory could not be cleared");
+    }
+}
+
+fn try_sweep_leftovers(dir: &Path) -> Result<(), CryptoError> {
     let entries = fs::read_dir(dir).map_err(|e| io_err("reading the key directory", dir, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -412,8 +420,14 @@ fn sweep_leftovers(dir: &Path) -> Result<(), CryptoError> {
                 .ok()
                 .and_then(|modified| modified.elapsed().ok())
                 .is_some_and(|age| age > ABANDONED_AFTER);
-        if extension.starts_with(GRAVE) || abandoned {
+        if extension.starts_with(GRAVE) {
             wipe(&entry.path())?;
+        } else if abandoned {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("removing a leftover key", &entry.path(), e)),
+            }
         }
     }
     Ok(())

@@ -152,8 +152,9 @@ fn a_kek_file_is_never_overwritten() {
 }
 
 /// A crash in the middle of destroying a KEK, or of writing a key, leaves nothing that
-/// stops the vault from starting, and nothing that still holds a key: the next open wipes
-/// it. A temporary file another node may still be writing is left alone.
+/// stops the vault from starting, and nothing that still holds a key: the next open clears
+/// it. A temporary file another node may still be writing is left alone, and one that is
+/// a second name of a live KEK (a crash after linking it into place) is only unlinked.
 #[test]
 fn what_a_crash_leaves_in_the_key_directory_is_wiped_at_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,14 +179,31 @@ fn what_a_crash_leaves_in_the_key_directory_is_wiped_at_the_next_open() {
         .unwrap();
     let in_progress = dir.path().join("kek-3.tmp-4567");
     std::fs::write(&in_progress, b"sealed kek").unwrap();
+    // Killed after linking KEK 2 into place, before removing its temporary name.
+    let second_name = dir.path().join("kek-2.tmp-89ab");
+    std::fs::hard_link(kek_file(dir.path(), 2), &second_name).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&second_name)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
 
     let keyring = Keyring::open(dir.path(), root(), false).unwrap();
     assert_eq!(keyring.kek_versions(), vec![2]);
+    assert!(!second_name.exists());
+    drop(keyring);
+    let reopened = Keyring::open(dir.path(), root(), false).unwrap();
+    assert_eq!(
+        reopened.kek_versions(),
+        vec![2],
+        "the live KEK survived the removal of its second name"
+    );
     assert!(
         !grave.exists(),
         "a KEK half-way through destruction is wiped"
     );
-    assert!(!abandoned.exists(), "an abandoned temporary key is wiped");
+    assert!(!abandoned.exists(), "an abandoned temporary key is removed");
     assert!(
         in_progress.exists(),
         "a key another node is writing is left alone"

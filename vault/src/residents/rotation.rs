@@ -1,0 +1,106 @@
+//! The key rotation that completes erasures: claimed by one node, a new KEK announced,
+//! every living data key rewrapped under it, the older KEKs destroyed.
+
+use super::Residents;
+use crate::Result;
+use crate::audit::Context;
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
+use crate::crypto::WrappedDataKey;
+use chrono::TimeDelta;
+
+/// How long a node's claim on a due key rotation lasts before another node may take over.
+const ROTATION_CLAIM: TimeDelta = TimeDelta::minutes(10);
+
+impl Residents {
+    /// Runs the key rotation that completes erasures, if one is due; returns whether it
+    /// ran.
+    pub async fn rotate_if_due(&self, context: &Context) -> Result<bool> {
+        let now = self.clock.now();
+        let Some(due) = self.store.rotation_due().await? else {
+            return Ok(false);
+        };
+        if due > now {
+            return Ok(false);
+        }
+        // Claim it for a while: with several nodes only one rotates, and if it dies
+        // midway another takes over once the claim runs out.
+        let claim = now + ROTATION_CLAIM;
+        if !self
+            .store
+            .replace_rotation_due(Some(due), Some(claim))
+            .await?
+        {
+            return Ok(false);
+        }
+        self.rotate_keys(context).await?;
+        // Done, unless an erasure set a new time meanwhile: then it stays due.
+        self.store.replace_rotation_due(Some(claim), None).await?;
+        Ok(true)
+    }
+
+    /// Rewraps every data key not yet under KEK `version`; returns how many it rewrapped.
+    async fn rewrap_all(&self, version: u32) -> Result<usize> {
+        let mut after = None;
+        let mut rewrapped = 0;
+        loop {
+            let page = self.store.residents_after(after, 500).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for row in &page {
+                let wrapped = WrappedDataKey(row.wrapped_key.clone());
+                // At `version` or newer (another node's rotation since): nothing to do.
+                if wrapped.kek_version()? >= version {
+                    continue;
+                }
+                let new = self.keyring.rewrap(&row.id, &wrapped)?;
+                if self
+                    .store
+                    .replace_wrapped_key(row.id, &row.wrapped_key, &new.0)
+                    .await?
+                {
+                    rewrapped += 1;
+                }
+            }
+        }
+        Ok(rewrapped)
+    }
+
+    /// Rotates the key-encryption key: adds a new KEK, rewraps every living data key under
+    /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
+    /// the new KEK version and how many vaults were rewrapped.
+    pub async fn rotate_keys(&self, context: &Context) -> Result<(u32, usize)> {
+        let _one_at_a_time = self.rotating.lock().await;
+        let version = {
+            let _no_vault_being_created = self.new_vaults.write().await;
+            self.keyring.add_kek()?
+        };
+        // From here no node stores a new vault under an older KEK, and the passes below
+        // see every vault stored before.
+        self.store.announce_kek(version).await?;
+        let mut rewrapped = 0;
+        // Until a whole pass finds nothing left to rewrap: another node sharing the
+        // database may have created a vault under the old KEK while the pass ran.
+        loop {
+            let in_pass = self.rewrap_all(version).await?;
+            rewrapped += in_pass;
+            if in_pass == 0 {
+                break;
+            }
+        }
+        self.keyring.destroy_older_than(version)?;
+        let mut entry = Entry::new(Action::KeyRotation, Outcome::Done, Actor::Operator);
+        entry
+            .details
+            .insert("kek_version".into(), version.to_string());
+        entry
+            .details
+            .insert("vaults_rewrapped".into(), rewrapped.to_string());
+        self.audit.record(context, entry).await?;
+        tracing::info!(
+            kek_version = version,
+            rewrapped,
+            "key-encryption key rotated"
+        );
+        Ok((version, rewrapped))
+    }
+}
