@@ -178,8 +178,9 @@ async fn henks_journey_leaves_exactly_the_expected_log() {
             .all(|g| g["valid_from"].is_string() && g["valid_until"].is_string())
     );
 
-    // No content, no identifier: not a word of Henk's records, not his BSN.
-    let text = serde_json::to_string(&entries).unwrap();
+    // No content, no identifier: not a word of Henk's records, not his BSN. Random ids,
+    // hashes and signatures are left out first: "2628" turns up in one of them now and then.
+    let text = serde_json::to_string(&without_random_ids(entries.clone())).unwrap();
     for marker in [
         "Woonkracht",
         "Jansen",
@@ -945,4 +946,27 @@ async fn an_officers_search_words_are_logged_as_a_length_only() {
         size,
         "a refused filter shows and logs nothing"
     );
+}
+
+/// `value` with every string that is a random id, hash or signature (16 or more characters
+/// of hexadecimal digits, dashes or base64url, with a digit in them) emptied.
+fn without_random_ids(value: Vec<Value>) -> Vec<Value> {
+    fn scrub(value: &mut Value) {
+        match value {
+            Value::String(s)
+                if s.len() >= 16
+                    && s.chars().any(|c| c.is_ascii_digit())
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                s.clear()
+            }
+            Value::Array(items) => items.iter_mut().for_each(scrub),
+            Value::Object(fields) => fields.values_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let mut value = value;
+    value.iter_mut().for_each(scrub);
+    value
 }
