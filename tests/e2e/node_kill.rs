@@ -15,9 +15,9 @@
 //! The nodes run on PostgreSQL whatever `KLUIS_TEST_STORE` says: sled is one process's.
 
 use crate::support::department::dpop;
+use crate::support::ledger::{self, Ledger};
 use crate::support::{VaultProcess, dev_login, store};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -33,17 +33,6 @@ const DEBTS: &str = "schulden.overzicht";
 /// Acknowledgements before A is killed, and by B after it.
 const BEFORE_KILL: usize = 60;
 const AFTER_KILL: usize = 60;
-
-/// What the vault acknowledged, on either node.
-#[derive(Default)]
-struct Ledger {
-    /// (writer token, version, note) per acknowledged record write.
-    writes: Vec<(String, u64, String)>,
-    approved: HashSet<uuid::Uuid>,
-    revoked: HashSet<uuid::Uuid>,
-    /// Trace ids of reads that returned data.
-    reads: Vec<String>,
-}
 
 /// One node's share of the load: what it acknowledged and what failed.
 #[derive(Default)]
@@ -183,7 +172,15 @@ async fn killing_one_node_under_load_loses_nothing_and_the_other_serves_on() {
     );
 
     let seen = ledger.lock().await;
-    check(b_dir.path(), &b, &url, &henk, &seen).await;
+    let b_listens = b.process.as_ref().expect("B runs").url.clone();
+    ledger::check(
+        (&b.http, &url),
+        (b_dir.path(), &b_listens),
+        &henk,
+        &seen,
+        None,
+    )
+    .await;
     println!(
         "node kill: A acknowledged {} operations and failed {} in flight when killed; B acknowledged {} ({} after the kill) and failed 0; {} writes, {} approvals, {} revocations, {} reads: 0 lost",
         acknowledged(0),
@@ -358,82 +355,4 @@ async fn success(
         return None;
     }
     response.json().await.ok()
-}
-
-/// Everything acknowledged on either node is found through B; panics naming the first loss.
-async fn check(b_dir: &Path, b: &Node, url: &str, henk: &str, ledger: &Ledger) {
-    let get =
-        |token: &str, path: &str| b.http.get(format!("{url}{path}")).bearer_auth(token).send();
-    for (token, version, note) in &ledger.writes {
-        let response = get(
-            token,
-            &format!("/v1/me/records/werk.profiel/versions/{version}"),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            response.status(),
-            200,
-            "acknowledged write v{version} ({note}) was lost"
-        );
-        let record: Value = response.json().await.unwrap();
-        assert!(
-            record["data"].to_string().contains(note.as_str()),
-            "v{version} is not {note}"
-        );
-    }
-    let grants: Value = get(henk, "/v1/me/grants")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let states: HashMap<&str, &str> = grants
-        .as_array()
-        .expect("Henk's grants")
-        .iter()
-        .map(|g| {
-            (
-                g["id"].as_str().unwrap_or(""),
-                g["state"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    for id in &ledger.approved {
-        assert!(
-            states.contains_key(id.to_string().as_str()),
-            "the acknowledged approval of {id} was lost"
-        );
-    }
-    for id in &ledger.revoked {
-        assert_eq!(
-            states.get(id.to_string().as_str()),
-            Some(&"revoked"),
-            "the acknowledged revocation of {id} was lost"
-        );
-    }
-    // One log: exported through B's admin socket, verified by `kluis audit verify`.
-    let b_url = b.process.as_ref().expect("B runs").url.clone();
-    let entries = crate::audit::export_and_verify(b_dir, &b_url).await;
-    for (at, entry) in entries.iter().enumerate() {
-        assert_eq!(
-            entry["seq"].as_u64(),
-            Some(at as u64),
-            "a gap in the log at {at}"
-        );
-    }
-    let logged: HashSet<&str> = entries
-        .iter()
-        .filter(|e| e["action"] == "read" && e["outcome"] == "allowed")
-        .filter_map(|e| e["trace_id"].as_str())
-        .collect();
-    let missing = ledger
-        .reads
-        .iter()
-        .filter(|t| !logged.contains(t.as_str()))
-        .count();
-    assert_eq!(
-        missing, 0,
-        "reads that returned data without an audit entry"
-    );
 }

@@ -2,6 +2,7 @@
 
 pub mod chromium;
 pub mod department;
+pub mod ledger;
 pub mod oidc;
 pub mod process;
 pub mod sockets;
