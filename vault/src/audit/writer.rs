@@ -7,8 +7,9 @@
 //! Several nodes on one PostgreSQL database each run a writer. The store appends one batch
 //! at a time across nodes and refuses a batch placed behind the log's end
 //! ([`StoreError::AuditMoved`]); the writer then holds the log (no other node appends
-//! until it lets go), loads the tree as the other nodes left it and places the batch
-//! again, so the nodes build one gapless log and one tree, and no node is overtaken twice.
+//! until its batch is stored; PostgreSQL keeps the lock the refused append took), loads
+//! the tree as the other nodes left it and places the batch again, so the nodes build one
+//! gapless log and one tree, and no node is overtaken twice.
 
 use super::context::Context;
 use super::entry::{Action, Entry};

@@ -117,11 +117,13 @@ pub trait AuditStore: Send + Sync {
     /// changes, all or nothing. Not durable on return: call [`AuditStore::sync`]. When
     /// several nodes share the database and another one appended first (the batch's first
     /// position is no longer the log's end), stores nothing and returns
-    /// [`StoreError::AuditMoved`](super::StoreError::AuditMoved) with the log's length.
+    /// [`StoreError::AuditMoved`](super::StoreError::AuditMoved) with the log's length;
+    /// it may then keep the log held (see [`AuditStore::hold_audit`]) for the next append.
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()>;
-    /// Keeps every other node from appending until [`AuditStore::release_audit`], so that
-    /// a node whose tree fell behind reloads it and appends without being overtaken again.
-    /// A store that one process uses alone has nothing to hold.
+    /// Keeps every other node from appending until this node's next append is stored or
+    /// [`AuditStore::release_audit`], so that a node whose tree fell behind reloads it and
+    /// appends without being overtaken again. A store that one process uses alone has
+    /// nothing to hold.
     async fn hold_audit(&self) -> StoreResult<()> {
         Ok(())
     }

@@ -8,38 +8,84 @@ use async_trait::async_trait;
 /// The advisory lock key appenders take ("kluis-au" in ASCII).
 const AUDIT_LOCK: i64 = 0x6b6c_7569_732d_6175;
 
+/// A transaction that holds the audit log: opened with the log's lock, ended by
+/// [`AppendTransaction::commit`]. Dropped before that (an error, a node shutting down),
+/// it closes its connection, which rolls it back and lets the lock go: a connection inside
+/// a transaction never returns to the pool.
+pub(super) struct AppendTransaction {
+    client: Option<deadpool_postgres::Client>,
+    /// The log's length when the lock was granted.
+    len: u64,
+}
+
+impl AppendTransaction {
+    /// Begins, takes the log's lock (waiting for the node that has it) and reads the log's
+    /// end: one round trip. The commit will not wait for the WAL ([`AuditStore::sync`]
+    /// does), so the lock is held for the inserts only and the nodes' flushes overlap.
+    /// Each statement of a simple query sees the data as of its own start, so the end is
+    /// read after the lock was granted.
+    async fn begin(store: &PostgresStore) -> StoreResult<AppendTransaction> {
+        let client = store.client().await?;
+        let mut open = AppendTransaction {
+            client: Some(client),
+            len: 0,
+        };
+        let messages = open
+            .client()
+            .simple_query(&format!(
+                "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+                 SELECT pg_advisory_xact_lock({AUDIT_LOCK}); \
+                 SELECT coalesce(max(seq) + 1, 0) FROM audit_entries"
+            ))
+            .await
+            .map_err(map_err("holding the audit log"))?;
+        let len = messages.iter().rev().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse::<u64>().ok(),
+            _ => None,
+        });
+        open.len =
+            len.ok_or_else(|| StoreError::Corrupt("the audit log's length is unreadable".into()))?;
+        Ok(open)
+    }
+
+    fn client(&self) -> &deadpool_postgres::Client {
+        self.client
+            .as_ref()
+            .expect("an open transaction has its connection")
+    }
+
+    async fn commit(mut self) -> StoreResult<()> {
+        self.client()
+            .batch_execute("COMMIT")
+            .await
+            .map_err(map_err("appending to the audit log"))?;
+        // Ended: the connection may serve others again.
+        drop(self.client.take());
+        Ok(())
+    }
+}
+
+impl Drop for AppendTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn hold_audit(&self) -> StoreResult<()> {
         let mut holder = self.audit_holder.lock().await;
-        if holder.is_some() {
-            return Ok(());
+        if holder.is_none() {
+            *holder = Some(AppendTransaction::begin(self).await?);
         }
-        let client = self.client().await?;
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&AUDIT_LOCK])
-            .await
-            .map_err(map_err("holding the audit log"))?;
-        *holder = Some(client);
         Ok(())
     }
 
     async fn release_audit(&self) -> StoreResult<()> {
-        let Some(client) = self.audit_holder.lock().await.take() else {
-            return Ok(());
-        };
-        let unlocked = client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&AUDIT_LOCK])
-            .await
-            .is_ok_and(|row| row.get::<_, bool>(0));
-        if !unlocked {
-            // Never back into the pool while it may hold the lock: closing the connection
-            // releases it.
-            drop(deadpool_postgres::Object::take(client));
-            return Err(StoreError::Unavailable(
-                "the audit log's lock could not be released; its connection was closed".into(),
-            ));
-        }
+        // Still open: the append it was held for did not happen. Rolled back by closing.
+        drop(self.audit_holder.lock().await.take());
         Ok(())
     }
 
@@ -63,83 +109,54 @@ impl AuditStore for PostgresStore {
             }
         }
         let action = "appending to the audit log";
-        // On the connection that holds the log, if this node holds it (the lock below is
-        // then already this session's: advisory locks are reentrant within a session).
+        // The transaction this node holds the log in, if it does; else a new one. One
+        // appender at a time across every node, so the nodes' batches queue behind each
+        // other (each node still groups its own).
         let mut holder = self.audit_holder.lock().await;
-        let mut pooled;
-        let client = match holder.as_mut() {
+        let tx = match holder.take() {
             Some(held) => held,
-            None => {
-                pooled = self.client().await?;
-                &mut pooled
-            }
+            None => AppendTransaction::begin(self).await?,
         };
-        let tx = client.transaction().await.map_err(map_err(action))?;
-        // One appender at a time across every node; the log's end decides whether this
-        // node's tree is current. The lock is held until commit, so the nodes' batches
-        // queue behind each other (each node still groups its own). Two statements: under
-        // READ COMMITTED a statement sees the data as of its own start, so the end must be
-        // read after the lock was granted, not in the statement that waited for it.
-        let lock = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-            .await
-            .map_err(map_err(action))?;
-        tx.execute(&lock, &[&AUDIT_LOCK])
-            .await
-            .map_err(map_err(action))?;
-        let end = tx
-            .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries")
-            .await
-            .map_err(map_err(action))?;
-        let len: i64 = tx
-            .query_one(&end, &[])
-            .await
-            .map_err(map_err(action))?
-            .get(0);
-        if seqs.first().is_some_and(|first| *first != len) {
-            return Err(StoreError::AuditMoved(unsigned(len, "audit length")?));
+        if seqs
+            .first()
+            .is_some_and(|first| u64::try_from(*first) != Ok(tx.len))
+        {
+            // Another node appended first: keep the log held (nothing else can move it)
+            // while the caller places the batch again.
+            let len = tx.len;
+            *holder = Some(tx);
+            return Err(StoreError::AuditMoved(len));
         }
-        let insert_entries = tx
+        drop(holder);
+        let client = tx.client();
+        // One statement for entries, tree nodes and index keys.
+        let insert = client
             .prepare_cached(
-                "INSERT INTO audit_entries (seq, entry) \
-                 SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                "WITH entries AS (INSERT INTO audit_entries (seq, entry) \
+                   SELECT * FROM unnest($1::bigint[], $2::bytea[])), \
+                 nodes AS (INSERT INTO audit_nodes (level, index, hash) \
+                   SELECT * FROM unnest($3::smallint[], $4::bigint[], $5::bytea[])) \
+                 INSERT INTO audit_index (key, seq) \
+                   SELECT * FROM unnest($6::bytea[], $7::bigint[]) ON CONFLICT DO NOTHING",
             )
             .await
             .map_err(map_err(action))?;
-        tx.execute(&insert_entries, &[&seqs, &entries])
+        client
+            .execute(
+                &insert,
+                &[
+                    &seqs, &entries, &levels, &indexes, &hashes, &keys, &key_seqs,
+                ],
+            )
             .await
             .map_err(|e| match e.code() {
                 // Only a writer that bypassed the lock could get here: let the caller
                 // reload the tree rather than call the log corrupt.
                 Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                    StoreError::AuditMoved(u64::try_from(len).unwrap_or_default())
+                    StoreError::AuditMoved(tx.len)
                 }
                 _ => map_err(action)(e),
             })?;
-        if !levels.is_empty() {
-            let insert_nodes = tx
-                .prepare_cached(
-                    "INSERT INTO audit_nodes (level, index, hash) \
-                     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
-                )
-                .await
-                .map_err(map_err(action))?;
-            tx.execute(&insert_nodes, &[&levels, &indexes, &hashes])
-                .await
-                .map_err(map_err(action))?;
-        }
-        if !keys.is_empty() {
-            let insert_keys = tx
-                .prepare_cached(
-                    "INSERT INTO audit_index (key, seq) \
-                     SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(map_err(action))?;
-            tx.execute(&insert_keys, &[&keys, &key_seqs])
-                .await
-                .map_err(map_err(action))?;
-        }
         for change in batch.iter().filter_map(|a| a.change.as_ref()) {
             match change {
                 RecordChange::Put {
@@ -147,20 +164,21 @@ impl AuditStore for PostgresStore {
                     category,
                     record,
                 } => {
-                    tx.execute(
-                        "INSERT INTO records (resident, category, version, created_at, sealed) \
+                    client
+                        .execute(
+                            "INSERT INTO records (resident, category, version, created_at, sealed) \
                          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (resident, category, version) \
                          DO UPDATE SET created_at = EXCLUDED.created_at, sealed = EXCLUDED.sealed",
-                        &[
-                            resident,
-                            category,
-                            &i64::from(record.version),
-                            &record.created_at,
-                            &record.sealed,
-                        ],
-                    )
-                    .await
-                    .map_err(map_err(action))?;
+                            &[
+                                resident,
+                                category,
+                                &i64::from(record.version),
+                                &record.created_at,
+                                &record.sealed,
+                            ],
+                        )
+                        .await
+                        .map_err(map_err(action))?;
                 }
                 RecordChange::Delete {
                     resident,
@@ -168,41 +186,42 @@ impl AuditStore for PostgresStore {
                     versions,
                 } => {
                     let versions: Vec<i64> = versions.iter().map(|v| i64::from(*v)).collect();
-                    tx.execute(
-                        "DELETE FROM records \
+                    client
+                        .execute(
+                            "DELETE FROM records \
                          WHERE resident = $1 AND category = $2 AND version = ANY($3)",
-                        &[resident, category, &versions],
-                    )
-                    .await
-                    .map_err(map_err(action))?;
+                            &[resident, category, &versions],
+                        )
+                        .await
+                        .map_err(map_err(action))?;
                 }
                 RecordChange::AddCaseStatus(row) => {
                     // A status about a vault erased meanwhile is not kept (its entry is).
-                    tx.execute(
-                        "INSERT INTO case_statuses (id, resident, posted_at, seen, value) \
+                    client
+                        .execute(
+                            "INSERT INTO case_statuses (id, resident, posted_at, seen, value) \
                          SELECT $1, $2, $3, $4, $5 WHERE EXISTS \
                          (SELECT 1 FROM residents WHERE id = $2 FOR KEY SHARE) \
                          ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, \
                          posted_at = EXCLUDED.posted_at, seen = EXCLUDED.seen",
-                        &[
-                            &row.id,
-                            &row.resident,
-                            &row.posted_at,
-                            &row.seen_at.is_some(),
-                            &value(row),
-                        ],
-                    )
-                    .await
-                    .map_err(map_err(action))?;
+                            &[
+                                &row.id,
+                                &row.resident,
+                                &row.posted_at,
+                                &row.seen_at.is_some(),
+                                &value(row),
+                            ],
+                        )
+                        .await
+                        .map_err(map_err(action))?;
                 }
             }
         }
-        tx.commit().await.map_err(map_err(action))
+        tx.commit().await
     }
 
     async fn sync(&self) -> StoreResult<()> {
-        // Every append committed durably before it returned.
-        Ok(())
+        self.flush().await
     }
 
     async fn audit_len(&self) -> StoreResult<u64> {

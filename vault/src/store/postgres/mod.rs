@@ -8,11 +8,15 @@
 //! [`schema`], created and upgraded by versioned migrations when the store opens.
 //!
 //! Durability: every write method commits before it returns, and PostgreSQL makes a commit
-//! durable (`synchronous_commit`, its default; with a synchronous standby, on both). The one
-//! exception is a one-time token id recorded [`Durability::WithNextWrite`](super::Durability):
-//! it commits asynchronously, and the WAL is written in order, so the read's audit entry,
-//! committed after it, cannot be durable without it. Concurrent commits share WAL flushes
-//! inside PostgreSQL: the adapter needs no group commit of its own.
+//! durable (`synchronous_commit`, its default; with a synchronous standby, on both). Two
+//! exceptions commit without waiting for the WAL, so that no lock is held during a flush:
+//! an audit batch ([`AuditStore::append_audit`](super::AuditStore::append_audit), durable
+//! at [`AuditStore::sync`](super::AuditStore::sync), which the audit writer awaits before
+//! it lets a caller go) and a one-time token id recorded
+//! [`Durability::WithNextWrite`](super::Durability). Both are safe because the WAL is one
+//! sequence: a later commit that waits for its WAL makes every earlier one durable with it,
+//! whichever node made it, and nothing is acknowledged before such a commit. The audit
+//! writer's `sync` calls that wait at the same time share one such commit ([`flush`]).
 //!
 //! Several nodes: everything that must be one truth (grant status, sessions, token ids,
 //! registrations, the audit log) is a row here, read fresh on every call.
@@ -22,6 +26,7 @@ mod cases;
 mod coaches;
 mod consent;
 mod departments;
+mod flush;
 mod import;
 mod officers;
 mod records;
@@ -51,9 +56,11 @@ pub struct PostgresStore {
     pool: Pool,
     fresh: bool,
     database: String,
-    /// The connection that holds the audit log for this node, while it does
+    /// The transaction that holds the audit log for this node, while it does
     /// ([`AuditStore::hold_audit`](crate::store::AuditStore::hold_audit)).
-    audit_holder: std::sync::Arc<tokio::sync::Mutex<Option<deadpool_postgres::Client>>>,
+    audit_holder: std::sync::Arc<tokio::sync::Mutex<Option<audit::AppendTransaction>>>,
+    /// The flushing commits this node's callers share ([`PostgresStore::flush`]).
+    flushes: std::sync::Arc<flush::SharedFlush>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -132,6 +139,7 @@ impl PostgresStore {
             fresh,
             database,
             audit_holder: std::sync::Arc::default(),
+            flushes: std::sync::Arc::default(),
         })
     }
 

@@ -14,26 +14,39 @@ impl ReplayStore for PostgresStore {
         durability: Durability,
     ) -> StoreResult<bool> {
         let action = "recording a token id";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err(action))?;
+        let client = self.client().await?;
         if durability == Durability::WithNextWrite {
-            // Visible to every node at commit; on disk with the caller's next durable
-            // commit, which the WAL cannot make durable without this one.
-            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            // One round trip: the statements of one simple query form one transaction, and
+            // its commit does not wait for the WAL. Visible to every node at commit; on disk
+            // with the caller's next durable commit, which the WAL cannot make durable
+            // without this one. The values are literals made here from bytes and a time,
+            // never from input text.
+            let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let expires_at = expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let messages = client
+                .simple_query(&format!(
+                    "SET LOCAL synchronous_commit TO OFF; \
+                     INSERT INTO replay (key, expires_at) \
+                     VALUES ('\\x{key}'::bytea, '{expires_at}'::timestamptz) ON CONFLICT DO NOTHING"
+                ))
                 .await
                 .map_err(map_err(action))?;
+            let inserted = messages.iter().rev().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
+                _ => None,
+            });
+            return Ok(inserted == Some(1));
         }
-        let stmt = tx
+        let stmt = client
             .prepare_cached(
                 "INSERT INTO replay (key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
             .await
             .map_err(map_err(action))?;
-        let inserted = tx
+        let inserted = client
             .execute(&stmt, &[&key.as_slice(), &expires_at])
             .await
             .map_err(map_err(action))?;
-        tx.commit().await.map_err(map_err(action))?;
         Ok(inserted == 1)
     }
 

@@ -201,3 +201,85 @@ async fn a_node_that_holds_the_audit_log_appends_alone() {
     .expect("the lock went with the node")
     .unwrap();
 }
+
+/// An append commits without waiting for the WAL; `sync` waits for all of it, including
+/// what another node appended.
+#[tokio::test]
+async fn sync_makes_every_earlier_append_durable() {
+    let url = server::shared().new_database().await;
+    let (a, b) = (open(&url).await, open(&url).await);
+    let entry = |seq: u64| crate::store::contract::append(seq, None);
+    let lsn = |client: deadpool_postgres::Client, function: &'static str| async move {
+        let row = client
+            .query_one(&format!("SELECT ({function}() - '0/0')::text"), &[])
+            .await
+            .unwrap();
+        row.get::<_, String>(0).parse::<u128>().unwrap()
+    };
+    // The WAL writer flushes on its own every 200 ms; several appends in a row leave
+    // some unflushed WAL behind at least once.
+    let mut seen_unflushed = false;
+    for seq in 0..20 {
+        b.append_audit(&[entry(seq)]).await.unwrap();
+        let written = lsn(b.client().await.unwrap(), "pg_current_wal_insert_lsn").await;
+        seen_unflushed |=
+            lsn(b.client().await.unwrap(), "pg_current_wal_flush_lsn").await < written;
+        a.sync().await.unwrap();
+        let flushed = lsn(a.client().await.unwrap(), "pg_current_wal_flush_lsn").await;
+        assert!(
+            flushed >= written,
+            "A's sync flushed B's append: {flushed} < {written}"
+        );
+    }
+    assert!(seen_unflushed, "appends commit without waiting for the WAL");
+}
+
+/// A node told the log moved keeps it held: nobody overtakes it again before its batch,
+/// placed anew, is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_overtaken_keeps_the_log_until_it_appended() {
+    let url = server::shared().new_database().await;
+    let (a, b) = (open(&url).await, open(&url).await);
+    let entry = |seq: u64| crate::store::contract::append(seq, None);
+    a.append_audit(&[entry(0)]).await.unwrap();
+    assert!(matches!(
+        b.append_audit(&[entry(0)]).await,
+        Err(StoreError::AuditMoved(1))
+    ));
+    let waiting = tokio::spawn({
+        let a = a.clone();
+        async move { a.append_audit(&[entry(1)]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "A waits while B places its batch again"
+    );
+    b.append_audit(&[entry(1)]).await.unwrap();
+    assert!(matches!(
+        waiting.await.unwrap(),
+        Err(StoreError::AuditMoved(2))
+    ));
+    // A let go without appending: its transaction ends, nothing of it is stored.
+    a.release_audit().await.unwrap();
+    b.append_audit(&[entry(2)]).await.unwrap();
+    assert_eq!(a.audit_len().await.unwrap(), 3);
+}
+
+/// Callers waiting for durability at the same time share flushing commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_syncs_share_flushing_commits() {
+    let url = server::shared().new_database().await;
+    let store = open(&url).await;
+    let waiting: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.sync().await })
+        })
+        .collect();
+    for w in waiting {
+        w.await.unwrap().expect("durable");
+    }
+    let made = store.flush_count();
+    assert!((1..64).contains(&made), "{made} commits for 64 callers");
+}
