@@ -22,6 +22,10 @@ pub enum Error {
     /// The resident revoked the grant. Ask again if the data is still needed.
     #[error("the resident revoked this grant")]
     Revoked,
+    /// The resident paused the grant (GDPR art. 18): do not use what was read under it
+    /// until a read succeeds again.
+    #[error("the resident paused this grant")]
+    Paused,
     /// The grant has ended.
     #[error("the grant has expired")]
     Expired,
@@ -76,6 +80,7 @@ impl Error {
     pub(crate) fn from_problem(code: Option<ErrorCode>, status: u16, detail: String) -> Error {
         match code {
             Some(ErrorCode::GrantRevoked) => Error::Revoked,
+            Some(ErrorCode::GrantPaused) => Error::Paused,
             Some(ErrorCode::GrantExpired) => Error::Expired,
             Some(ErrorCode::GrantNotYetValid) => Error::NotYetValid,
             Some(ErrorCode::OutOfScope) => Error::OutOfScope(detail),
@@ -118,6 +123,10 @@ mod tests {
         assert!(matches!(
             Error::from_problem(Some(ErrorCode::GrantRevoked), 403, String::new()),
             Error::Revoked
+        ));
+        assert!(matches!(
+            Error::from_problem(Some(ErrorCode::GrantPaused), 403, String::new()),
+            Error::Paused
         ));
         assert!(matches!(
             Error::from_problem(Some(ErrorCode::GrantExpired), 403, String::new()),

@@ -38,6 +38,7 @@ mod node_kill;
 mod nodes;
 mod one_signature;
 mod openapi;
+mod pause;
 mod portability;
 mod portal;
 mod portal_browser;

@@ -610,6 +610,7 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             (format!("/portal/requests/{open_request}"), "request"),
             ("/portal/grants".into(), "grants"),
             (format!("/portal/grants/{grant_id}/revoke"), "revoke"),
+            (format!("/portal/grants/{grant_id}/pause"), "pause"),
             ("/portal/history".into(), "history"),
             ("/portal/events".into(), "events"),
             ("/portal/events/baan-kwijt".into(), "event-start"),
@@ -663,6 +664,17 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             .click("form[action=\"/portal/account/erase\"] button")
             .await;
         check(&mut browser, "erase-not-confirmed").await;
+        // Pausing: without a reason the page names the field; with one, the grants page
+        // shows the pause and the button that lets it go on.
+        let pause_form = format!("form[action=\"/portal/grants/{grant_id}/pause\"] button");
+        browser
+            .goto(&format!("{}/portal/grants/{grant_id}/pause", vault.url))
+            .await;
+        browser.click(&pause_form).await;
+        check(&mut browser, "pause-without-reason").await;
+        browser.click("#reason-data_incorrect").await;
+        browser.click(&pause_form).await;
+        check(&mut browser, "grants-paused").await;
         // The first page after logging out; the next language starts a new vault.
         vault
             .app

@@ -110,7 +110,8 @@ impl Cases {
     ) -> Result<CaseStatusView> {
         let grant = self.consent.held_grant(department, id).await?;
         match access::state(&grant, self.clock.now()) {
-            GrantState::Active => {}
+            // A pause stops reads, not telling the resident where their case stands.
+            GrantState::Active | GrantState::Paused => {}
             GrantState::Revoked => return Err(Error::GrantRevoked),
             GrantState::Expired => return Err(Error::GrantExpired),
             GrantState::NotYetValid => return Err(Error::GrantNotYetValid),

@@ -102,6 +102,9 @@ pub enum Error {
     /// The grant was revoked.
     #[error("grant revoked")]
     GrantRevoked,
+    /// The resident paused the grant.
+    #[error("grant paused")]
+    GrantPaused,
     /// The grant has expired.
     #[error("grant expired")]
     GrantExpired,
@@ -169,6 +172,7 @@ impl Error {
             Error::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
             Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Error::GrantRevoked => ErrorCode::GrantRevoked,
+            Error::GrantPaused => ErrorCode::GrantPaused,
             Error::GrantExpired => ErrorCode::GrantExpired,
             Error::GrantNotYetValid => ErrorCode::GrantNotYetValid,
             Error::OutOfScope(_) => ErrorCode::OutOfScope,
@@ -219,6 +223,7 @@ impl Error {
             Error::Conflict(why) => Some((*why).to_owned()),
             Error::InvalidClient(why) | Error::InvalidDpopProof(why) | Error::InvalidGrant(why) => Some(why.clone()),
             Error::GrantRevoked => Some("the resident withdrew this grant; ask again if you still need the data".to_owned()),
+            Error::GrantPaused => Some("the resident paused this grant: do not use what you read under it until they let it go on (GDPR art. 18)".to_owned()),
             Error::GrantExpired => Some("the grant has ended; ask the resident again if you still need the data".to_owned()),
             Error::GrantNotYetValid => Some("the grant does not start yet".to_owned()),
             Error::OutOfScope(why) => Some(why.clone()),

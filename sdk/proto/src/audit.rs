@@ -57,11 +57,14 @@ pub enum Action {
     /// A coach approved a request on the resident's behalf with a witness statement; the
     /// resident confirmed or disputed it.
     WitnessStatement,
+    /// A resident paused a grant or let it go on (`details.change`: `paused` or `resumed`;
+    /// `details.reason` with a pause).
+    Pause,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -83,6 +86,7 @@ impl Action {
         Action::CoachView,
         Action::Proposal,
         Action::WitnessStatement,
+        Action::Pause,
     ];
 
     /// The snake_case name.
@@ -109,6 +113,7 @@ impl Action {
             Action::CoachView => "coach_view",
             Action::Proposal => "proposal",
             Action::WitnessStatement => "witness_statement",
+            Action::Pause => "pause",
         }
     }
 }

@@ -143,6 +143,68 @@ pub enum GrantState {
     Expired,
     /// Starts later.
     NotYetValid,
+    /// Paused by the resident (GDPR art. 18): reads are refused until they let it go on.
+    Paused,
+}
+
+/// Why a resident paused a grant: the grounds of GDPR art. 18(1), and their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// The data is not correct; the department should wait until it is checked (18(1)(a)).
+    DataIncorrect,
+    /// The resident thinks the department may not use the data at all (18(1)(b)).
+    UseDisputed,
+    /// The resident needs the data kept for an objection or a court case (18(1)(c)).
+    NeededForClaim,
+    /// The resident objected and waits for the answer (18(1)(d)).
+    ObjectionMade,
+    /// Another reason of the resident's own.
+    Other,
+}
+
+impl PauseReason {
+    /// Every reason, in the order a resident is shown them.
+    pub const ALL: [PauseReason; 5] = [
+        PauseReason::DataIncorrect,
+        PauseReason::UseDisputed,
+        PauseReason::NeededForClaim,
+        PauseReason::ObjectionMade,
+        PauseReason::Other,
+    ];
+
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::DataIncorrect => "data_incorrect",
+            PauseReason::UseDisputed => "use_disputed",
+            PauseReason::NeededForClaim => "needed_for_claim",
+            PauseReason::ObjectionMade => "objection_made",
+            PauseReason::Other => "other",
+        }
+    }
+
+    /// The reason named `name` (its wire name).
+    pub fn parse(name: &str) -> Option<PauseReason> {
+        PauseReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// A grant's pause: since when, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantPause {
+    /// When the resident paused it.
+    pub since: DateTime<Utc>,
+    /// Why.
+    pub reason: PauseReason,
+}
+
+/// The body of a pause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// Why the resident pauses the grant.
+    pub reason: PauseReason,
 }
 
 /// The activity a grant or request is under, by id and version.
@@ -323,4 +385,7 @@ pub struct GrantView {
     pub state: GrantState,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Its pause, while the resident has paused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<GrantPause>,
 }

@@ -95,6 +95,8 @@ error_codes! {
     InvalidGrant = ("invalid_grant", 401, "The grant is not valid"),
     /// The grant was revoked by the resident.
     GrantRevoked = ("grant_revoked", 403, "The grant has been revoked"),
+    /// The resident paused the grant (GDPR art. 18): no reads until they let it go on.
+    GrantPaused = ("grant_paused", 403, "The resident has paused the grant"),
     /// The grant has expired.
     GrantExpired = ("grant_expired", 403, "The grant has expired"),
     /// The grant is not valid yet.

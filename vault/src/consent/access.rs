@@ -57,6 +57,8 @@ pub enum Denial {
     OtherResident,
     /// The resident revoked the grant.
     Revoked,
+    /// The resident paused the grant.
+    Paused,
     /// The grant starts later.
     NotYetValid,
     /// The grant has ended.
@@ -67,10 +69,13 @@ pub enum Denial {
     OutOfScope(String),
 }
 
-/// The grant's state at `now`. Revocation wins over time.
+/// The grant's state at `now`. Revocation wins over time; a pause lasts until its
+/// grant ends.
 pub fn state(grant: &GrantRow, now: DateTime<Utc>) -> GrantState {
     if grant.revoked_at.is_some() {
         GrantState::Revoked
+    } else if grant.paused.is_some() && now < grant.expires_at {
+        GrantState::Paused
     } else if now < grant.not_before {
         GrantState::NotYetValid
     } else if now >= grant.expires_at {
@@ -108,6 +113,7 @@ pub fn decide<'a>(evidence: &Evidence<'a>) -> Result<&'a GrantRow, Denial> {
     match state(grant, e.now) {
         GrantState::Active => {}
         GrantState::Revoked => return Err(Denial::Revoked),
+        GrantState::Paused => return Err(Denial::Paused),
         GrantState::NotYetValid => return Err(Denial::NotYetValid),
         GrantState::Expired => return Err(Denial::Expired),
     }
@@ -164,6 +170,7 @@ mod tests {
                     token: "token".into(),
                     request_id: None,
                     revoked_at: None,
+                    paused: None,
                 },
                 proof: DpopProof {
                     jkt,
@@ -296,6 +303,39 @@ mod tests {
             }),
             Err(Denial::Revoked),
             "revocation wins"
+        );
+
+        let paused = GrantRow {
+            paused: Some(crate::store::GrantPause {
+                since: t(150),
+                reason: kluis_proto::consent::PauseReason::DataIncorrect,
+            }),
+            ..f.grant.clone()
+        };
+        let paused_read = Evidence {
+            grant: Some(&paused),
+            ..good
+        };
+        assert_eq!(check(paused_read), Err(Denial::Paused));
+        assert_eq!(
+            check(Evidence {
+                now: t(5000),
+                ..paused_read
+            }),
+            Err(Denial::Expired),
+            "a pause ends with its grant"
+        );
+        let paused_and_revoked = GrantRow {
+            revoked_at: Some(t(200)),
+            ..paused.clone()
+        };
+        assert_eq!(
+            check(Evidence {
+                grant: Some(&paused_and_revoked),
+                ..good
+            }),
+            Err(Denial::Revoked),
+            "revocation wins over a pause"
         );
     }
 

@@ -90,6 +90,7 @@ impl Consent {
             token,
             request_id,
             revoked_at: None,
+            paused: None,
         })
     }
 
@@ -147,10 +148,7 @@ impl Consent {
         resident: ResidentId,
         id: Uuid,
     ) -> Result<GrantView> {
-        let before = match self.store.grant(id).await? {
-            Some(grant) if grant.resident == resident => grant,
-            _ => return Err(Error::NotFound("grant")),
-        };
+        let before = self.own_grant(resident, id).await?;
         let revoked = self.revoke_and_record(context, &before).await?;
         self.grant_view(&revoked).await
     }
@@ -310,6 +308,7 @@ impl Consent {
             expires_at: grant.expires_at,
             state: access::state(grant, self.clock.now()),
             revoked_at: grant.revoked_at,
+            paused: grant.paused.filter(|_| grant.revoked_at.is_none()),
         })
     }
 }

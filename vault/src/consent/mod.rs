@@ -29,6 +29,7 @@ pub mod departments;
 pub mod grants;
 pub mod history;
 pub mod offers;
+pub mod pauses;
 pub mod portability;
 mod proof;
 pub mod reads;
@@ -175,6 +176,18 @@ impl Consent {
         entry.valid_from = Some(grant.not_before);
         entry.valid_until = Some(grant.expires_at);
         entry
+    }
+
+    /// The resident's own grant `id` (another resident's is as unknown as none).
+    async fn own_grant(
+        &self,
+        resident: crate::residents::ResidentId,
+        id: uuid::Uuid,
+    ) -> Result<GrantRow> {
+        match self.store.grant(id).await? {
+            Some(grant) if grant.resident == resident => Ok(grant),
+            _ => Err(Error::NotFound("grant")),
+        }
     }
 
     /// The resident as an audit actor.

@@ -229,6 +229,7 @@ pub(super) fn refusal(denial: Denial) -> Error {
         }
         Denial::OtherResident => Error::InvalidGrant("the grant is for another resident".into()),
         Denial::Revoked => Error::GrantRevoked,
+        Denial::Paused => Error::GrantPaused,
         Denial::NotYetValid => Error::GrantNotYetValid,
         Denial::Expired => Error::GrantExpired,
         Denial::NothingAsked => {

@@ -1,3 +1,4 @@
+// Long: the consent service's rules, one test per rule, all on one fixture (a registered department, residents).
 //! The consent service's rules, against the in-memory store: registration, requests,
 //! decisions, grants, revocation and erasure, each saying no where it must and logging
 //! what it did.
@@ -351,6 +352,99 @@ async fn a_grant_on_own_initiative_is_checked_and_a_revoke_is_logged_once() -> R
             .await,
         Err(Error::Conflict(_))
     ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pause_stops_reads_until_resumed_and_each_change_is_logged() -> Result<()> {
+    use kluis_proto::consent::PauseReason;
+    let s = Services::start().await;
+    let debts = department(&s).await;
+    let henk = s.resident("henk").await;
+    let view = s
+        .consent
+        .grant_own_initiative(
+            &ctx(),
+            henk,
+            &OwnInitiativeGrant {
+                department: debts.id().into(),
+                processing_activity: "schuldhulp-traject".into(),
+                categories: vec!["schulden.overzicht".into()],
+                duration_days: 30,
+            },
+        )
+        .await?;
+    let anna = s.resident("anna").await;
+    assert!(matches!(
+        s.consent
+            .pause(&ctx(), anna, view.id, PauseReason::Other)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.consent.resume(&ctx(), henk, view.id).await,
+        Err(Error::Conflict(_))
+    ));
+    let paused = s
+        .consent
+        .pause(&ctx(), henk, view.id, PauseReason::DataIncorrect)
+        .await?;
+    assert_eq!(paused.state, GrantState::Paused);
+    assert_eq!(
+        paused.paused.map(|p| p.reason),
+        Some(PauseReason::DataIncorrect)
+    );
+    assert!(matches!(
+        s.consent
+            .pause(&ctx(), henk, view.id, PauseReason::Other)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    let resumed = s.consent.resume(&ctx(), henk, view.id).await?;
+    assert_eq!(resumed.state, GrantState::Active);
+    assert_eq!(resumed.paused, None);
+
+    // Paused, then revoked: the revocation stands and a resume cannot undo it.
+    s.consent
+        .pause(&ctx(), henk, view.id, PauseReason::ObjectionMade)
+        .await?;
+    let revoked = s.consent.revoke(&ctx(), henk, view.id).await?;
+    assert_eq!(revoked.state, GrantState::Revoked);
+    assert_eq!(
+        revoked.paused, None,
+        "a revoked grant is not shown as paused"
+    );
+    assert!(matches!(
+        s.consent.resume(&ctx(), henk, view.id).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        s.consent
+            .pause(&ctx(), henk, view.id, PauseReason::Other)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    let changes: Vec<(String, Option<String>)> = s
+        .log()
+        .await
+        .iter()
+        .filter(|e| e.action == Action::Pause)
+        .map(|e| {
+            assert_eq!(e.grant, Some(view.id));
+            (
+                e.details["change"].clone(),
+                e.details.get("reason").cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("paused".into(), Some("data_incorrect".into())),
+            ("resumed".into(), None),
+            ("paused".into(), Some("objection_made".into())),
+        ]
+    );
     Ok(())
 }
 

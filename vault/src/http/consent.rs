@@ -10,7 +10,9 @@ use crate::state::Site;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use kluis_proto::consent::{Approval, DepartmentInfo, GrantView, OwnInitiativeGrant, RequestView};
+use kluis_proto::consent::{
+    Approval, DepartmentInfo, GrantView, OwnInitiativeGrant, PauseRequest, RequestView,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -109,6 +111,31 @@ pub async fn revoke(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<GrantView>> {
     Ok(Json(consent.revoke(&context, auth.resident, id).await?))
+}
+
+/// Pause one grant (GDPR art. 18): reads are refused until it is resumed.
+pub async fn pause(
+    Ctx(context): Ctx,
+    auth: ResidentAuth,
+    State(consent): State<Consent>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(pause): ApiJson<PauseRequest>,
+) -> Result<Json<GrantView>> {
+    Ok(Json(
+        consent
+            .pause(&context, auth.resident, id, pause.reason)
+            .await?,
+    ))
+}
+
+/// Let a paused grant go on.
+pub async fn resume(
+    Ctx(context): Ctx,
+    auth: ResidentAuth,
+    State(consent): State<Consent>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<GrantView>> {
+    Ok(Json(consent.resume(&context, auth.resident, id).await?))
 }
 
 /// Who did what with my data: my entries in the audit log, in plain Dutch, newest first.

@@ -77,6 +77,8 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/requests/{id}/decline", post(consent::decline))
         .route("/grants", get(consent::grants).post(consent::grant))
         .route("/grants/{id}/revoke", post(consent::revoke))
+        .route("/grants/{id}/pause", post(consent::pause))
+        .route("/grants/{id}/resume", post(consent::resume))
         .route("/departments/{id}/revoke", post(consent::revoke_department))
         .route("/life-events/{id}", post(life_events::complete))
         .route("/life-events/{id}/steps", post(life_events::steps))

@@ -83,6 +83,10 @@ pub fn history_story(
                 .map(|until| t.fill("story.granted_until", &[("date", &t.date(until))])),
         ),
         (Action::Revocation, _) => plain(fill("story.revoked")),
+        (Action::Pause, _) => match entry.details.get("change").map(String::as_str) {
+            Some("resumed") => plain(fill("story.resumed")),
+            _ => plain(fill("story.paused")),
+        },
         (Action::RecordWrite, _) if matches!(entry.actor, Actor::Department { .. }) => {
             listed("story.written_by_department", None)
         }

@@ -70,6 +70,7 @@ fn grant_row(resident: Uuid, department: &str, issued: i64) -> GrantRow {
         token: "token".into(),
         request_id: None,
         revoked_at: None,
+        paused: None,
     }
 }
 
@@ -704,12 +705,69 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
         "a reference means something to its own department only"
     );
 
+    let pause = GrantPause {
+        since: t(40),
+        reason: kluis_proto::consent::PauseReason::DataIncorrect,
+    };
+    let paused = store
+        .set_grant_pause(own.id, Some(pause))
+        .await
+        .expect("pause")
+        .expect("exists");
+    assert_eq!(paused.paused, Some(pause));
+    assert_eq!(
+        store
+            .grant(own.id)
+            .await
+            .expect("read")
+            .expect("exists")
+            .paused,
+        Some(pause),
+        "the pause is stored"
+    );
+    let resumed = store
+        .set_grant_pause(own.id, None)
+        .await
+        .expect("resume")
+        .expect("exists");
+    assert_eq!(resumed.paused, None);
+    assert_eq!(
+        store.grant(own.id).await.expect("read").expect("exists"),
+        resumed
+    );
+    store
+        .set_grant_pause(own.id, Some(pause))
+        .await
+        .expect("pause again");
+    assert_eq!(
+        store
+            .set_grant_pause(Uuid::new_v4(), Some(pause))
+            .await
+            .expect("pause"),
+        None
+    );
+
     let revoked = store
         .revoke_grant(own.id, t(45))
         .await
         .expect("revoke")
         .expect("exists");
     assert_eq!(revoked.revoked_at, Some(t(45)));
+    assert_eq!(
+        revoked.paused,
+        Some(pause),
+        "a revocation keeps the pause's history"
+    );
+    let after = store
+        .set_grant_pause(own.id, None)
+        .await
+        .expect("resume")
+        .expect("exists");
+    assert_eq!(
+        after.paused,
+        Some(pause),
+        "a revoked grant's pause no longer changes"
+    );
     let again = store
         .revoke_grant(own.id, t(99))
         .await

@@ -142,6 +142,7 @@ forward!(ConsentStore {
     read grants_of_resident(resident: Uuid) -> Vec<GrantRow>;
     read grants_of_department(department: &str) -> Vec<GrantRow>;
     write revoke_grant(id: Uuid, at: DateTime<Utc>) -> Option<GrantRow>;
+    write set_grant_pause(id: Uuid, pause: Option<GrantPause>) -> Option<GrantRow>;
     read resident_by_reference(department: &str, reference: &str) -> Option<Uuid>;
 });
 

@@ -450,6 +450,20 @@ impl ConsentStore for MemoryStore {
         }))
     }
 
+    async fn set_grant_pause(
+        &self,
+        id: Uuid,
+        pause: Option<GrantPause>,
+    ) -> StoreResult<Option<GrantRow>> {
+        let mut state = self.state();
+        Ok(state.grants.get_mut(&id).map(|grant| {
+            if grant.revoked_at.is_none() {
+                grant.paused = pause;
+            }
+            grant.clone()
+        }))
+    }
+
     async fn resident_by_reference(
         &self,
         department: &str,

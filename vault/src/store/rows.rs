@@ -3,7 +3,7 @@
 //! metadata. No row holds a plaintext record or a national identifier.
 
 use chrono::{DateTime, Utc};
-pub use kluis_proto::consent::RequestState;
+pub use kluis_proto::consent::{GrantPause, RequestState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -282,6 +282,9 @@ pub struct GrantRow {
     pub request_id: Option<Uuid>,
     /// When the resident revoked it.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The resident's pause, while it lasts (rows stored before pauses existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<GrantPause>,
 }
 
 /// One entry to append to the audit log.

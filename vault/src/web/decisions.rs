@@ -64,7 +64,7 @@ struct RequestPage {
 }
 
 /// A request or grant id from the path; anything else is simply not found.
-fn parse_id(raw: &str, t: Texts) -> Result<Uuid, PortalError> {
+pub(super) fn parse_id(raw: &str, t: Texts) -> Result<Uuid, PortalError> {
     raw.parse()
         .map_err(|_| Error::NotFound("request or grant"))
         .or_page(t)
@@ -256,11 +256,13 @@ pub struct GrantCard {
     pub since: String,
     /// Until when (or when it ended).
     pub until: String,
-    /// Active, withdrawn, expired.
+    /// Active, withdrawn, expired, paused.
     pub state: &'static str,
+    /// While paused: since when and why, in a sentence.
+    pub paused: Option<String>,
 }
 
-fn grant_card(grant: GrantView, t: Texts) -> GrantCard {
+pub(super) fn grant_card(grant: GrantView, t: Texts) -> GrantCard {
     let labels: Vec<String> = grant
         .categories
         .into_iter()
@@ -271,7 +273,17 @@ fn grant_card(grant: GrantView, t: Texts) -> GrantCard {
         GrantState::Revoked => "grants.state_revoked",
         GrantState::Expired => "grants.state_expired",
         GrantState::NotYetValid => "grants.state_later",
+        GrantState::Paused => "grants.state_paused",
     };
+    let paused = grant.paused.map(|p| {
+        t.fill(
+            "grants.paused_since",
+            &[
+                ("date", &t.date(p.since)),
+                ("reason", super::pauses::reason_label(p.reason, t)),
+            ],
+        )
+    });
     GrantCard {
         id: grant.id,
         department: grant.department.name,
@@ -282,6 +294,7 @@ fn grant_card(grant: GrantView, t: Texts) -> GrantCard {
         since: t.date(grant.issued_at),
         until: t.date(grant.revoked_at.unwrap_or(grant.expires_at)),
         state: t.get(state),
+        paused,
     }
 }
 
@@ -302,7 +315,12 @@ pub async fn grants(State(state): State<AppState>, me: Resident) -> Result<Respo
         .await
         .or_page(t)?
         .into_iter()
-        .partition(|g| matches!(g.state, GrantState::Active | GrantState::NotYetValid));
+        .partition(|g| {
+            matches!(
+                g.state,
+                GrantState::Active | GrantState::NotYetValid | GrantState::Paused
+            )
+        });
     Ok(render(
         &GrantsPage {
             page: me.page(&state, t.get("grants.title"), "grants"),

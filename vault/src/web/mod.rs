@@ -46,6 +46,7 @@ pub mod form;
 pub mod help;
 pub mod look_along;
 mod not_found;
+pub mod pauses;
 pub mod proposals;
 pub mod questions;
 pub mod records;

@@ -37,6 +37,11 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             "/portal/grants/{id}/revoke",
             get(decisions::confirm_revoke).post(decisions::revoke),
         )
+        .route(
+            "/portal/grants/{id}/pause",
+            get(pauses::confirm_pause).post(pauses::pause),
+        )
+        .route("/portal/grants/{id}/resume", post(pauses::resume))
         .route("/portal/history", get(account::history))
         .route("/portal/events", get(events::list))
         .route("/portal/events/{id}", get(events::start))

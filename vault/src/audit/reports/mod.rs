@@ -126,11 +126,13 @@ struct GrantFacts {
     valid_from: Option<DateTime<Utc>>,
     valid_until: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    /// Paused by the resident, as of the entries replayed so far.
+    paused: bool,
 }
 
 /// Replays the log: every allowed read from `from` on must be covered by a grant entry
 /// before it, for the same department and resident, valid at the read's time, not revoked
-/// before it, and including every category read.
+/// before it, not paused at the time, and including every category read.
 #[derive(Default)]
 pub struct UnauthorizedReadsTally {
     from: u64,
@@ -167,6 +169,8 @@ impl UnauthorizedReadsTally {
             Some("it happened after the grant ended".into())
         } else if g.revoked_at.is_some_and(|r| r <= read.time) {
             Some("it happened after the grant was revoked".into())
+        } else if g.paused {
+            Some("it happened while the resident had paused the grant".into())
         } else {
             read.categories
                 .iter()
@@ -189,8 +193,14 @@ impl Tally for UnauthorizedReadsTally {
                         valid_from: entry.valid_from,
                         valid_until: entry.valid_until,
                         revoked_at: None,
+                        paused: false,
                     },
                 );
+            }
+            (Action::Pause, Some(id)) => {
+                if let Some(g) = self.grants.get_mut(&id) {
+                    g.paused = entry.details.get("change").map(String::as_str) == Some("paused");
+                }
             }
             (Action::Revocation, Some(id)) => {
                 if let Some(g) = self.grants.get_mut(&id) {

@@ -75,6 +75,38 @@ fn a_clean_log_proves_zero_and_each_violation_is_found() {
 }
 
 #[test]
+fn a_read_during_a_pause_is_found_and_one_after_it_is_not() {
+    let g = Uuid::new_v4();
+    let pause = |seq: u64, time: i64, change: &str| {
+        let mut e = Entry::new(
+            Action::Pause,
+            Outcome::Done,
+            super::super::entry::Actor::Resident {
+                reference: "r".into(),
+            },
+        );
+        e.seq = seq;
+        e.time = at(time);
+        e.grant = Some(g);
+        e.details.insert("change".into(), change.into());
+        e
+    };
+    let entries = [
+        grant(0, g, 0, 100),
+        read(1, g, 10, "a"),
+        pause(2, 20, "paused"),
+        read(3, g, 30, "a"),
+        pause(4, 40, "resumed"),
+        read(5, g, 50, "a"),
+    ];
+    let mut tally = UnauthorizedReadsTally::from_seq(0);
+    entries.iter().for_each(|e| tally.observe(e));
+    let found = &tally.report().without_valid_grant;
+    assert_eq!(found.iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
+    assert!(found[0].problem.contains("paused"), "{}", found[0].problem);
+}
+
+#[test]
 fn unusual_days_are_flagged() {
     let g = Uuid::new_v4();
     let mut entries = Vec::new();

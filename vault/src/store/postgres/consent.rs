@@ -1,7 +1,9 @@
 //! Requests, grants and pairwise references.
 
 use super::{PostgresStore, map_err, row, value};
-use crate::store::{ConsentStore, GrantRow, RequestRow, RequestState, RequestSubject, StoreResult};
+use crate::store::{
+    ConsentStore, GrantPause, GrantRow, RequestRow, RequestState, RequestSubject, StoreResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -198,6 +200,35 @@ impl ConsentStore for PostgresStore {
         let mut current = grant(&current)?;
         if current.revoked_at.is_none() {
             current.revoked_at = Some(at);
+            tx.execute(
+                "UPDATE grants SET value = $2 WHERE id = $1",
+                &[&id, &value(&current)],
+            )
+            .await
+            .map_err(map_err(action))?;
+            tx.commit().await.map_err(map_err(action))?;
+        }
+        Ok(Some(current))
+    }
+
+    async fn set_grant_pause(
+        &self,
+        id: Uuid,
+        pause: Option<GrantPause>,
+    ) -> StoreResult<Option<GrantRow>> {
+        let action = "pausing a grant";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err(action))?;
+        let Some(current) = tx
+            .query_opt("SELECT value FROM grants WHERE id = $1 FOR UPDATE", &[&id])
+            .await
+            .map_err(map_err(action))?
+        else {
+            return Ok(None);
+        };
+        let mut current = grant(&current)?;
+        if current.revoked_at.is_none() && current.paused != pause {
+            current.paused = pause;
             tx.execute(
                 "UPDATE grants SET value = $2 WHERE id = $1",
                 &[&id, &value(&current)],

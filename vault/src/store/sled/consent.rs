@@ -2,7 +2,8 @@
 
 use super::{SledStore, decode_json, encode_json, map_err, map_tx_err};
 use crate::store::{
-    ConsentStore, GrantRow, RequestRow, RequestState, RequestSubject, StoreError, StoreResult,
+    ConsentStore, GrantPause, GrantRow, RequestRow, RequestState, RequestSubject, StoreError,
+    StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -212,6 +213,30 @@ impl ConsentStore for SledStore {
                 Ok(Some(row))
             })
             .map_err(|e| map_tx_err(e, "revoking a grant"))?;
+        self.durable().await?;
+        Ok(row)
+    }
+
+    async fn set_grant_pause(
+        &self,
+        id: Uuid,
+        pause: Option<GrantPause>,
+    ) -> StoreResult<Option<GrantRow>> {
+        let row = self
+            .grants
+            .transaction(|grants| {
+                let Some(current) = grants.get(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let mut row =
+                    decode_grant(&current).map_err(ConflictableTransactionError::Abort)?;
+                if row.revoked_at.is_none() && row.paused != pause {
+                    row.paused = pause;
+                    grants.insert(id.as_bytes(), encode_json(&row))?;
+                }
+                Ok(Some(row))
+            })
+            .map_err(|e| map_tx_err(e, "pausing a grant"))?;
         self.durable().await?;
         Ok(row)
     }
