@@ -16,7 +16,7 @@ use super::reads::refusal;
 use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::keys::KeySet;
 use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
-use crate::store::{Durability, GrantRow};
+use crate::store::{DepartmentRow, Durability, GrantRow};
 use crate::{Error, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -43,9 +43,12 @@ pub(super) fn is_issued_token(grant: &GrantRow, token: &str) -> bool {
 impl Consent {
     /// The stored grant whose id `token` claims, if any. Whether `token` is that grant's
     /// token is for [`is_issued_token`] to say.
-    pub(super) async fn stored_grant_of(&self, token: Option<&str>) -> Result<Option<GrantRow>> {
+    pub(super) async fn stored_grant_of(
+        &self,
+        token: Option<&str>,
+    ) -> Result<Option<(GrantRow, Option<DepartmentRow>)>> {
         match token.and_then(GrantClaims::claimed_id) {
-            Some(id) => Ok(self.store.grant(id).await?),
+            Some(id) => Ok(self.store.grant_with_department(id).await?),
             None => Ok(None),
         }
     }
@@ -53,12 +56,11 @@ impl Consent {
     /// The department `grant` was given to, with its registered keys: whom a read without
     /// a client assertion is checked against. A grant always names a registered
     /// department (departments are disabled, never deleted); if not, the grant is refused.
-    pub(super) async fn grant_department(&self, grant: &GrantRow) -> Result<DepartmentPrincipal> {
-        let row = self
-            .store
-            .department(&grant.department)
-            .await?
-            .ok_or_else(|| refusal(Denial::NoSuchGrant))?;
+    pub(super) fn grant_department(
+        &self,
+        registered: Option<DepartmentRow>,
+    ) -> Result<DepartmentPrincipal> {
+        let row = registered.ok_or_else(|| refusal(Denial::NoSuchGrant))?;
         let keys = self.departments.keys_of(&row)?;
         Ok(DepartmentPrincipal { row, keys })
     }

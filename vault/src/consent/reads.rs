@@ -147,10 +147,8 @@ impl Consent {
         // see attempts with a stolen grant too. The stored token matching byte for byte
         // is the proof; the id the token claims only finds it.
         let token = attempt.grant.as_ref().ok().copied().flatten();
-        let stored = self.stored_grant_of(token).await?;
-        known.grant = stored
-            .clone()
-            .filter(|g| token.is_some_and(|t| is_issued_token(g, t)));
+        let (stored, registered) = self.stored_grant_of(token).await?.unzip();
+        known.grant = stored.filter(|g| token.is_some_and(|t| is_issued_token(g, t)));
         known.grant_id = known.grant.as_ref().map(|g| g.id);
 
         // A department that sends a client assertion is authenticated by it first.
@@ -173,7 +171,7 @@ impl Consent {
                 return Err(refusal(Denial::OtherDepartment));
             }
             Some(asserted) => asserted.clone(),
-            None => self.grant_department(&grant).await?,
+            None => self.grant_department(registered.flatten())?,
         };
 
         let url = format!("{}{READ_PATH}", self.issuer);

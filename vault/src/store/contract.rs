@@ -677,6 +677,24 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
 
     let own = grant_row(resident, "werk", 40);
     store.insert_grant(&own).await.expect("insert");
+    assert_eq!(
+        store.grant_with_department(own.id).await.expect("read"),
+        Some((own.clone(), store.department("werk").await.expect("read"))),
+        "a grant with its department"
+    );
+    assert!(store.department("werk").await.expect("read").is_some());
+    assert_eq!(
+        store.grant_with_department(grant.id).await.expect("read"),
+        Some((grant.clone(), None)),
+        "a grant whose department is not registered"
+    );
+    assert_eq!(
+        store
+            .grant_with_department(Uuid::new_v4())
+            .await
+            .expect("read"),
+        None
+    );
     let other = grant_row(Uuid::new_v4(), "werk", 35);
     store.insert_grant(&other).await.expect("insert");
     let ids = |rows: Vec<GrantRow>| rows.into_iter().map(|g| g.id).collect::<Vec<_>>();

@@ -139,6 +139,7 @@ forward!(ConsentStore {
     write decide_request(decided: &RequestRow, grant: Option<&GrantRow>) -> bool;
     write insert_grant(row: &GrantRow) -> ();
     read grant(id: Uuid) -> Option<GrantRow>;
+    read grant_with_department(id: Uuid) -> Option<(GrantRow, Option<DepartmentRow>)>;
     read grants_of_resident(resident: Uuid) -> Vec<GrantRow>;
     read grants_of_department(department: &str) -> Vec<GrantRow>;
     write revoke_grant(id: Uuid, at: DateTime<Utc>) -> Option<GrantRow>;

@@ -434,6 +434,17 @@ impl ConsentStore for MemoryStore {
         Ok(self.state().grants.get(&id).cloned())
     }
 
+    async fn grant_with_department(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<(GrantRow, Option<DepartmentRow>)>> {
+        let state = self.state();
+        Ok(state.grants.get(&id).map(|grant| {
+            let department = state.departments.get(&grant.department).cloned();
+            (grant.clone(), department)
+        }))
+    }
+
     async fn grants_of_resident(&self, resident: Uuid) -> StoreResult<Vec<GrantRow>> {
         Ok(self.state().grants_where(|g| g.resident == resident))
     }

@@ -94,6 +94,12 @@ pub trait ConsentStore: Send + Sync {
     async fn insert_grant(&self, row: &GrantRow) -> StoreResult<()>;
     /// One grant.
     async fn grant(&self, id: Uuid) -> StoreResult<Option<GrantRow>>;
+    /// One grant with the department it was given to, in one lookup (a read's first). The
+    /// department is `None` only if it is not registered.
+    async fn grant_with_department(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<(GrantRow, Option<DepartmentRow>)>>;
     /// Every grant of a resident.
     async fn grants_of_resident(&self, resident: Uuid) -> StoreResult<Vec<GrantRow>>;
     /// Every grant to a department.

@@ -2,7 +2,8 @@
 
 use super::{PostgresStore, map_err, row, value};
 use crate::store::{
-    ConsentStore, GrantPause, GrantRow, RequestRow, RequestState, RequestSubject, StoreResult,
+    ConsentStore, DepartmentRow, GrantPause, GrantRow, RequestRow, RequestState, RequestSubject,
+    StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -154,6 +155,34 @@ impl ConsentStore for PostgresStore {
             .map_err(map_err("reading a grant"))?
             .map(|r| grant(&r))
             .transpose()
+    }
+
+    async fn grant_with_department(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<(GrantRow, Option<DepartmentRow>)>> {
+        let action = "reading a grant";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT g.value, d.value FROM grants g \
+                 LEFT JOIN departments d ON d.id = g.department WHERE g.id = $1",
+            )
+            .await
+            .map_err(map_err(action))?;
+        let Some(found) = client
+            .query_opt(&stmt, &[&id])
+            .await
+            .map_err(map_err(action))?
+        else {
+            return Ok(None);
+        };
+        let grant = row(found.get::<_, &[u8]>(0), "grant")?;
+        let department = found
+            .get::<_, Option<&[u8]>>(1)
+            .map(|v| row(v, "department"))
+            .transpose()?;
+        Ok(Some((grant, department)))
     }
 
     async fn grants_of_resident(&self, resident: Uuid) -> StoreResult<Vec<GrantRow>> {

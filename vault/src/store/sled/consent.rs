@@ -2,8 +2,8 @@
 
 use super::{SledStore, decode_json, encode_json, map_err, map_tx_err};
 use crate::store::{
-    ConsentStore, GrantPause, GrantRow, RequestRow, RequestState, RequestSubject, StoreError,
-    StoreResult,
+    ConsentStore, DepartmentRow, DepartmentStore, GrantPause, GrantRow, RequestRow, RequestState,
+    RequestSubject, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -184,6 +184,17 @@ impl ConsentStore for SledStore {
             .map_err(|e| map_err(e, "reading a grant"))?
             .map(|v| decode_grant(&v))
             .transpose()
+    }
+
+    async fn grant_with_department(
+        &self,
+        id: Uuid,
+    ) -> StoreResult<Option<(GrantRow, Option<DepartmentRow>)>> {
+        let Some(grant) = self.grant(id).await? else {
+            return Ok(None);
+        };
+        let department = self.department(&grant.department).await?;
+        Ok(Some((grant, department)))
     }
 
     async fn grants_of_resident(&self, resident: Uuid) -> StoreResult<Vec<GrantRow>> {
