@@ -81,6 +81,7 @@ async fn every_resident_endpoint_with_another_residents_ids() {
                     ("post", "/v1/me/grants") => {
                         json!({"department": "schuldhulpverlening", "processing_activity": "schuldhulp-traject", "categories": ["schulden.overzicht"], "duration_days": 1})
                     }
+                    ("post", "/v1/me/grants/{id}/pause") => json!({"reason": "other"}),
                     _ => json!({}),
                 };
                 let request = vault

@@ -309,4 +309,27 @@ async fn henk_pauses_and_resumes_in_the_portal() {
     let (_, _, history) = portal.get("/portal/history").await;
     assert!(history.contains("tijdelijk gestopt"), "{history}");
     assert!(history.contains("weer aangezet"), "{history}");
+
+    // Paused, then withdrawn straight away: no need to let it go on first.
+    portal
+        .post(
+            &pause_link,
+            &[("csrf", &csrf), ("reason", "other")],
+            Some(&vault.url),
+        )
+        .await;
+    let revoke_link = format!("/portal/grants/{}/revoke", g.id);
+    let (status, _, confirm) = portal.get(&revoke_link).await;
+    assert_eq!(status, StatusCode::OK, "{confirm}");
+    let (status, location) = portal
+        .post(&revoke_link, &[("csrf", &csrf)], Some(&vault.url))
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/portal/grants?done=revoked")
+    );
+    assert!(matches!(
+        client.read(&g, &[DEBTS]).await,
+        Err(kluis_sdk::Error::Revoked)
+    ));
 }

@@ -40,11 +40,11 @@ impl Consent {
             since: self.clock.now(),
             reason,
         };
-        let after = self.store_pause(id, Some(pause)).await?;
-        if after.paused != Some(pause) {
-            // Revoked between the check and the write: the revocation stands.
+        let (after, changed) = self.store_pause(id, None, Some(pause)).await?;
+        if !changed {
+            // Revoked or paused between the check and the write: that change stands.
             return Err(Error::Conflict(
-                "the grant was withdrawn meanwhile; it cannot be paused",
+                "the grant was withdrawn or paused meanwhile; nothing was changed",
             ));
         }
         self.record_pause(context, &after, "paused", Some(reason))
@@ -63,19 +63,24 @@ impl Consent {
         if access::state(&before, self.clock.now()) != GrantState::Paused {
             return Err(Error::Conflict("the grant is not paused"));
         }
-        let after = self.store_pause(id, None).await?;
-        if after.paused.is_some() {
+        let (after, changed) = self.store_pause(id, before.paused, None).await?;
+        if !changed {
             return Err(Error::Conflict(
-                "the grant was withdrawn meanwhile; it cannot go on",
+                "the grant was withdrawn or resumed meanwhile; nothing was changed",
             ));
         }
         self.record_pause(context, &after, "resumed", None).await?;
         self.grant_view(&after).await
     }
 
-    async fn store_pause(&self, id: Uuid, pause: Option<GrantPause>) -> Result<GrantRow> {
+    async fn store_pause(
+        &self,
+        id: Uuid,
+        from: Option<GrantPause>,
+        to: Option<GrantPause>,
+    ) -> Result<(GrantRow, bool)> {
         self.store
-            .set_grant_pause(id, pause)
+            .set_grant_pause(id, from, to)
             .await?
             .ok_or(Error::NotFound("grant"))
     }

@@ -727,12 +727,24 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
         since: t(40),
         reason: kluis_proto::consent::PauseReason::DataIncorrect,
     };
-    let paused = store
-        .set_grant_pause(own.id, Some(pause))
+    let (paused, changed) = store
+        .set_grant_pause(own.id, None, Some(pause))
         .await
         .expect("pause")
         .expect("exists");
+    assert!(changed);
     assert_eq!(paused.paused, Some(pause));
+    let later = GrantPause {
+        since: t(41),
+        ..pause
+    };
+    let (kept, changed) = store
+        .set_grant_pause(own.id, None, Some(later))
+        .await
+        .expect("pause")
+        .expect("exists");
+    assert!(!changed, "a pause of a paused grant changes nothing");
+    assert_eq!(kept.paused, Some(pause), "the first pause stands");
     assert_eq!(
         store
             .grant(own.id)
@@ -743,23 +755,30 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
         Some(pause),
         "the pause is stored"
     );
-    let resumed = store
-        .set_grant_pause(own.id, None)
+    let (resumed, changed) = store
+        .set_grant_pause(own.id, Some(pause), None)
         .await
         .expect("resume")
         .expect("exists");
+    assert!(changed);
     assert_eq!(resumed.paused, None);
+    let (_, changed) = store
+        .set_grant_pause(own.id, Some(pause), None)
+        .await
+        .expect("resume")
+        .expect("exists");
+    assert!(!changed, "a second resume changes nothing");
     assert_eq!(
         store.grant(own.id).await.expect("read").expect("exists"),
         resumed
     );
     store
-        .set_grant_pause(own.id, Some(pause))
+        .set_grant_pause(own.id, None, Some(pause))
         .await
         .expect("pause again");
     assert_eq!(
         store
-            .set_grant_pause(Uuid::new_v4(), Some(pause))
+            .set_grant_pause(Uuid::new_v4(), None, Some(pause))
             .await
             .expect("pause"),
         None
@@ -776,11 +795,12 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
         Some(pause),
         "a revocation keeps the pause's history"
     );
-    let after = store
-        .set_grant_pause(own.id, None)
+    let (after, changed) = store
+        .set_grant_pause(own.id, Some(pause), None)
         .await
         .expect("resume")
         .expect("exists");
+    assert!(!changed);
     assert_eq!(
         after.paused,
         Some(pause),

@@ -464,14 +464,16 @@ impl ConsentStore for MemoryStore {
     async fn set_grant_pause(
         &self,
         id: Uuid,
-        pause: Option<GrantPause>,
-    ) -> StoreResult<Option<GrantRow>> {
+        from: Option<GrantPause>,
+        to: Option<GrantPause>,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
         let mut state = self.state();
         Ok(state.grants.get_mut(&id).map(|grant| {
-            if grant.revoked_at.is_none() {
-                grant.paused = pause;
+            let change = grant.revoked_at.is_none() && grant.paused == from;
+            if change {
+                grant.paused = to;
             }
-            grant.clone()
+            (grant.clone(), change)
         }))
     }
 

@@ -107,13 +107,16 @@ pub trait ConsentStore: Send + Sync {
     /// Marks a grant revoked at `at` unless it already is; returns the stored row
     /// afterwards. Durable on return: the next read sees it.
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>>;
-    /// Pauses a grant (`Some`) or ends its pause (`None`), unless it is revoked; returns the
-    /// stored row afterwards. Durable on return: the next read sees it.
+    /// Changes a grant's pause from `from` to `to` (`Some`: paused, `None`: not), unless
+    /// it is revoked or its pause is not `from` (someone changed it meanwhile); returns the
+    /// stored row afterwards and whether this call changed it. Durable on return: the next
+    /// read sees it.
     async fn set_grant_pause(
         &self,
         id: Uuid,
-        pause: Option<GrantPause>,
-    ) -> StoreResult<Option<GrantRow>>;
+        from: Option<GrantPause>,
+        to: Option<GrantPause>,
+    ) -> StoreResult<Option<(GrantRow, bool)>>;
     /// The resident behind a department's pairwise reference.
     async fn resident_by_reference(
         &self,

@@ -353,7 +353,13 @@ pub async fn confirm_revoke(
         .await
         .or_page(t)?
         .into_iter()
-        .find(|g| g.id == id && matches!(g.state, GrantState::Active | GrantState::NotYetValid))
+        .find(|g| {
+            g.id == id
+                && matches!(
+                    g.state,
+                    GrantState::Active | GrantState::NotYetValid | GrantState::Paused
+                )
+        })
         .ok_or(Error::NotFound("grant"))
         .or_page(t)?;
     let grant = grant_card(grant, t);

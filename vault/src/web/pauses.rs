@@ -9,7 +9,6 @@ use crate::language::Texts;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use kluis_proto::consent::{GrantState, PauseReason};
 use uuid::Uuid;
@@ -56,14 +55,11 @@ async fn pause_page(
         .or_page(t)?;
     let grant = grant_card(grant, t);
     let consequence = t.fill("pause.consequence", &[("department", &grant.department)]);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let mut page = me.page(state, t.get("pause.title"), "grants");
+    let status = page.answering(!errors.is_empty());
     Ok(render(
         &PausePage {
-            page: me.page(state, t.get("pause.title"), "grants"),
+            page,
             grant,
             consequence,
             reasons: PauseReason::ALL

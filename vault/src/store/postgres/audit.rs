@@ -109,6 +109,11 @@ impl AuditStore for PostgresStore {
             }
         }
         let action = "appending to the audit log";
+        if batch.is_empty() {
+            // A probe (can the log be written?): a transaction of its own, never the one
+            // the writer holds while it places a batch again.
+            return AppendTransaction::begin(self).await?.commit().await;
+        }
         // The transaction this node holds the log in, if it does; else a new one. One
         // appender at a time across every node, so the nodes' batches queue behind each
         // other (each node still groups its own).

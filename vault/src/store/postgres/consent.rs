@@ -243,8 +243,9 @@ impl ConsentStore for PostgresStore {
     async fn set_grant_pause(
         &self,
         id: Uuid,
-        pause: Option<GrantPause>,
-    ) -> StoreResult<Option<GrantRow>> {
+        from: Option<GrantPause>,
+        to: Option<GrantPause>,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
         let action = "pausing a grant";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err(action))?;
@@ -256,8 +257,9 @@ impl ConsentStore for PostgresStore {
             return Ok(None);
         };
         let mut current = grant(&current)?;
-        if current.revoked_at.is_none() && current.paused != pause {
-            current.paused = pause;
+        let change = current.revoked_at.is_none() && current.paused == from;
+        if change {
+            current.paused = to;
             tx.execute(
                 "UPDATE grants SET value = $2 WHERE id = $1",
                 &[&id, &value(&current)],
@@ -266,7 +268,7 @@ impl ConsentStore for PostgresStore {
             .map_err(map_err(action))?;
             tx.commit().await.map_err(map_err(action))?;
         }
-        Ok(Some(current))
+        Ok(Some((current, change)))
     }
 
     async fn resident_by_reference(

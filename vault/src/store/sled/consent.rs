@@ -231,8 +231,9 @@ impl ConsentStore for SledStore {
     async fn set_grant_pause(
         &self,
         id: Uuid,
-        pause: Option<GrantPause>,
-    ) -> StoreResult<Option<GrantRow>> {
+        from: Option<GrantPause>,
+        to: Option<GrantPause>,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
         let row = self
             .grants
             .transaction(|grants| {
@@ -241,11 +242,12 @@ impl ConsentStore for SledStore {
                 };
                 let mut row =
                     decode_grant(&current).map_err(ConflictableTransactionError::Abort)?;
-                if row.revoked_at.is_none() && row.paused != pause {
-                    row.paused = pause;
+                let change = row.revoked_at.is_none() && row.paused == from;
+                if change {
+                    row.paused = to;
                     grants.insert(id.as_bytes(), encode_json(&row))?;
                 }
-                Ok(Some(row))
+                Ok(Some((row, change)))
             })
             .map_err(|e| map_tx_err(e, "pausing a grant"))?;
         self.durable().await?;
