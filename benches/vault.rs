@@ -190,6 +190,7 @@ async fn consent() {
         name: "Bench".into(),
         jwks: json!({"keys": [public.clone()]}),
         processing_activities: activities,
+        privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
     };
     bench
         .app

@@ -45,6 +45,31 @@ async fn operators_register_list_disable_and_enable_departments() {
     );
     spec["processing_activities"][0]["if_no"] =
         json!("Dan kan de consulent uw aanvraag niet afmaken.");
+    // What GDPR art. 13 says the resident must be told: without it, no registration.
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let (ok, _, refused) = kluis(&socket, &["add", "--file", file.to_str().unwrap()]);
+    assert!(
+        !ok,
+        "an activity that does not say to whom it passes data on is refused"
+    );
+    assert!(
+        refused.contains("activity maatwerk: recipients"),
+        "{refused}"
+    );
+    spec["processing_activities"][0]["recipients"] = json!("Een zorgaanbieder, als u hulp krijgt.");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let (ok, _, refused) = kluis(&socket, &["add", "--file", file.to_str().unwrap()]);
+    assert!(
+        !ok,
+        "a registration without the data protection officer is refused"
+    );
+    assert!(
+        refused.contains("privacy_officer (how residents reach your data protection officer"),
+        "{refused}"
+    );
+    let (_, listed, _) = kluis(&socket, &["list"]);
+    assert!(!listed.contains("wmo"), "nothing was registered: {listed}");
+    spec["privacy_officer"] = json!("fg@gemeente-voorbeeld.nl");
     std::fs::write(&file, spec.to_string()).unwrap();
     let (ok, added, err) = kluis(&socket, &["add", "--file", file.to_str().unwrap()]);
     assert!(ok, "{err}");

@@ -179,6 +179,7 @@ async fn a_write_is_proven_like_a_read_and_every_refusal_is_logged_with_nothing_
         name: "Afdeling schuldhulpverlening".into(),
         jwks: json!({"keys": [debts.key.public_jwk()]}),
         processing_activities: activities,
+        privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
     };
     vault
         .app

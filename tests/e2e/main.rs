@@ -42,6 +42,7 @@ mod pause;
 mod portability;
 mod portal;
 mod portal_browser;
+mod privacy_notice;
 mod read_pipeline;
 mod records;
 mod refusals;

@@ -238,6 +238,7 @@ impl Cases {
                 department: DepartmentRef {
                     id: id.to_owned(),
                     name: names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
+                    privacy_officer: String::new(),
                 },
                 steps: Vec::new(),
                 contact: None,

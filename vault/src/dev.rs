@@ -189,6 +189,7 @@ struct Explained {
     if_no: &'static str,
     contact: &'static str,
     next_step: &'static str,
+    recipients: &'static str,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -218,6 +219,7 @@ fn activity(
         categories: categories.iter().map(|c| c.to_string()).collect(),
         writes: Vec::new(),
         retention_days,
+        recipients: explained.recipients.into(),
     }
 }
 
@@ -228,6 +230,9 @@ fn filling_in(activity: ProcessingActivity, writes: &[&str]) -> ProcessingActivi
         ..activity
     }
 }
+
+/// How residents reach the demo municipality's data protection officer.
+pub const DEMO_PRIVACY_OFFICER: &str = "privacy@gemeente-voorbeeld.nl of 14 078";
 
 /// The three demo departments: id, name, processing activities.
 pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActivity>)> {
@@ -261,6 +266,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                         contact: "Bel 14 078 en vraag naar Werk en Inkomen.",
                         next_step: "Binnen 2 weken belt een medewerker u. \
                             Binnen 8 weken hoort u of u een uitkering krijgt.",
+                        recipients: "Het UWV, als dat nodig is voor uw uitkering.",
                     },
                 ),
                 filling_in(
@@ -282,6 +288,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                             if_no: "Dan vraagt de werkcoach u de gegevens in een gesprek.",
                             contact: "Bel 14 078 en vraag naar uw werkcoach.",
                             next_step: "De werkcoach maakt een afspraak met u.",
+                            recipients: "Niemand.",
                         },
                     ),
                     &["zelfredzaamheid.zrm"],
@@ -316,6 +323,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                         if_no: "Dan vragen we u de papieren mee te nemen naar een gesprek.",
                         contact: "Bel 14 078 en vraag naar Schuldhulpverlening.",
                         next_step: "Binnen 3 werkdagen belt een schuldhulpverlener u voor een afspraak.",
+                        recipients: "Uw schuldeisers, alleen als u met een regeling instemt.",
                     },
                 ),
                 &["schulden.traject"],
@@ -342,6 +350,7 @@ pub fn demo_departments() -> Vec<(&'static str, &'static str, Vec<ProcessingActi
                     if_no: "Dan vraagt het wijkteam u de gegevens in een gesprek.",
                     contact: "Bel 14 078 en vraag naar het wijkteam.",
                     next_step: "Het wijkteam belt u binnen een week.",
+                    recipients: "Niemand.",
                 },
             )],
         ),
@@ -377,6 +386,7 @@ pub async fn seed_departments(
             name: name.into(),
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
+            privacy_officer: DEMO_PRIVACY_OFFICER.into(),
         };
         consent
             .register_department(context, Actor::System, &spec)

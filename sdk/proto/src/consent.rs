@@ -60,6 +60,11 @@ pub struct ProcessingActivity {
     pub writes: Vec<String>,
     /// How long the department keeps data it read, in days.
     pub retention_days: u32,
+    /// To whom the department passes on what it reads, in plain Dutch ("Niemand" when
+    /// nobody): GDPR art. 13(1)(e), shown on every request and share screen. Required at
+    /// registration; empty only in activities registered before it was asked.
+    #[serde(default)]
+    pub recipients: String,
 }
 
 /// What the operator registers for a department (`kluis department add --file`).
@@ -74,6 +79,11 @@ pub struct DepartmentSpec {
     pub jwks: serde_json::Value,
     /// Its processing activities (the `version` field is ignored here; the vault numbers).
     pub processing_activities: Vec<ProcessingActivity>,
+    /// How residents reach its data protection officer (functionaris
+    /// gegevensbescherming): an e-mail address or phone number (GDPR art. 13(1)(b)).
+    /// Required at registration.
+    #[serde(default)]
+    pub privacy_officer: String,
 }
 
 /// A department as the vault lists it.
@@ -85,6 +95,10 @@ pub struct DepartmentInfo {
     pub name: String,
     /// Whether the operator disabled it (no calls, no reads).
     pub disabled: bool,
+    /// How residents reach its data protection officer (empty for registrations from
+    /// before it was asked).
+    #[serde(default)]
+    pub privacy_officer: String,
     /// The current version of each activity that is not retired.
     pub processing_activities: Vec<ProcessingActivity>,
 }
@@ -317,6 +331,9 @@ pub struct DepartmentRef {
     pub id: String,
     /// Its name.
     pub name: String,
+    /// How to reach its data protection officer, where the view needs it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub privacy_officer: String,
 }
 
 /// An access request as the resident sees it, with everything needed to decide.

@@ -68,6 +68,7 @@ impl TestDepartment {
             name: name.into(),
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
+            privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
         };
         vault
             .app

@@ -40,6 +40,7 @@ async fn register(s: &Services, id: &str, index: usize) -> DepartmentPrincipal {
         name: crate::dev::demo_departments()[index].1.into(),
         jwks: json!({"keys": [public]}),
         processing_activities: crate::dev::demo_departments().remove(index).2,
+        privacy_officer: crate::dev::DEMO_PRIVACY_OFFICER.into(),
     };
     s.consent
         .register_department(&ctx(), Actor::Operator, &spec)

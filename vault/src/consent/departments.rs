@@ -37,6 +37,7 @@ fn same_content(row: &ActivityRow, spec: &ProcessingActivity) -> bool {
         && row.categories == spec.categories
         && row.writes == spec.writes
         && row.retention_days == spec.retention_days
+        && row.recipients == spec.recipients
 }
 
 /// The longest purpose, in words: it is the one line a resident reads first.
@@ -76,11 +77,20 @@ fn check_resident_texts(activity: &ProcessingActivity) -> Result<()> {
             "is required: the law makes the data necessary, so say what happens without it".into(),
         );
     }
+    text(
+        &activity.recipients,
+        &format!(
+            "activity {}: recipients (to whom the department passes on what it reads, or \"Niemand.\")",
+            activity.id
+        ),
+        500,
+    )?;
     for (field, value, max) in [
         ("purpose", &activity.purpose, 300),
         ("explanation", &activity.explanation, 2000),
         ("if_no", &activity.if_no, 1000),
         ("next_step", &activity.next_step, 1000),
+        ("recipients", &activity.recipients, 500),
     ] {
         if value.len() > max {
             return refuse(field, format!("must be at most {max} characters"));
@@ -155,7 +165,11 @@ impl Consent {
                 }
             }
         }
-        Ok(())
+        text(
+            &spec.privacy_officer,
+            "privacy_officer (how residents reach your data protection officer, such as fg@gemeente.nl)",
+            300,
+        )
     }
 
     /// Registers a department, or updates its name, keys and activities. A registration
@@ -176,6 +190,7 @@ impl Consent {
                 name: spec.name.clone(),
                 jwks: spec.jwks.clone(),
                 activities: Vec::new(),
+                privacy_officer: spec.privacy_officer.clone(),
                 disabled: false,
                 created_at: now,
                 updated_at: now,
@@ -183,6 +198,7 @@ impl Consent {
         };
         row.name = spec.name.clone();
         row.jwks = spec.jwks.clone();
+        row.privacy_officer = spec.privacy_officer.clone();
         row.updated_at = now;
         for activity in &spec.processing_activities {
             let latest = row
@@ -213,6 +229,7 @@ impl Consent {
                 categories: activity.categories.clone(),
                 writes: activity.writes.clone(),
                 retention_days: activity.retention_days,
+                recipients: activity.recipients.clone(),
                 registered_at: now,
                 retired: false,
             });
@@ -309,6 +326,7 @@ fn info(row: &DepartmentRow) -> DepartmentInfo {
         id: row.id.clone(),
         name: row.name.clone(),
         disabled: row.disabled,
+        privacy_officer: row.privacy_officer.clone(),
         processing_activities: current.into_iter().map(activity_view).collect(),
     }
 }

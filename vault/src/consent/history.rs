@@ -66,6 +66,7 @@ impl Consent {
                 let department = e.department.as_ref().map(|id| DepartmentRef {
                     id: id.clone(),
                     name: names.get(id).unwrap_or(id).clone(),
+                    privacy_officer: String::new(),
                 });
                 let labels: Vec<String> = e.categories.iter().map(label).collect();
                 let coach = e

@@ -240,6 +240,7 @@ fn activity_view(row: &ActivityRow) -> ProcessingActivity {
         categories: row.categories.clone(),
         writes: row.writes.clone(),
         retention_days: row.retention_days,
+        recipients: row.recipients.clone(),
     }
 }
 
@@ -247,6 +248,7 @@ fn department_ref(row: &DepartmentRow) -> DepartmentRef {
     DepartmentRef {
         id: row.id.clone(),
         name: row.name.clone(),
+        privacy_officer: row.privacy_officer.clone(),
     }
 }
 

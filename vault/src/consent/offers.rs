@@ -60,6 +60,7 @@ impl Consent {
             department: DepartmentRef {
                 id: found.id.clone(),
                 name: found.name.clone(),
+                privacy_officer: found.privacy_officer.clone(),
             },
             activity: current.clone(),
             categories: self.labels(covered),

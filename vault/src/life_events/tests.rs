@@ -18,6 +18,7 @@ async fn flow(s: &Services) -> LifeEvents {
             name: name.into(),
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
+            privacy_officer: crate::dev::DEMO_PRIVACY_OFFICER.into(),
         };
         s.consent
             .register_department(&ctx(), Actor::Operator, &spec)

@@ -588,6 +588,7 @@ async fn departments(store: &dyn Store) {
         name: format!("Afdeling {id}"),
         jwks: serde_json::json!({"keys": []}),
         activities: Vec::new(),
+        privacy_officer: "fg@gemeente.example".into(),
         disabled: false,
         created_at: t(0),
         updated_at: t(0),

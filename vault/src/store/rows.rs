@@ -183,6 +183,10 @@ pub struct ActivityRow {
     pub writes: Vec<String>,
     /// Retention in days.
     pub retention_days: u32,
+    /// To whom the department passes on what it reads (empty for versions registered
+    /// before it was asked).
+    #[serde(default)]
+    pub recipients: String,
     /// When this version was registered.
     pub registered_at: DateTime<Utc>,
     /// A retired activity takes no new requests or grants; its grants live on.
@@ -200,6 +204,10 @@ pub struct DepartmentRow {
     pub jwks: serde_json::Value,
     /// Every version of every activity, oldest first.
     pub activities: Vec<ActivityRow>,
+    /// How residents reach its data protection officer (empty for registrations from
+    /// before it was asked).
+    #[serde(default)]
+    pub privacy_officer: String,
     /// Disabled by the operator: every call is refused.
     pub disabled: bool,
     /// When it was registered.

@@ -43,6 +43,8 @@ pub struct RequestCard {
     pub next_step: String,
     /// When it was asked.
     pub asked_on: String,
+    /// Who is responsible, to whom the data goes, the data protection officer.
+    pub notice: super::privacy::PrivacyNotice,
 }
 
 #[derive(Template)]
@@ -80,6 +82,7 @@ fn law(activity: &ProcessingActivity) -> String {
 fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
     let until = state.clock.now() + chrono::TimeDelta::days(i64::from(request.duration_days));
     let activity = request.processing_activity;
+    let notice = super::privacy::notice(state, &request.department, &activity, t);
     let if_no = if activity.if_no.trim().is_empty() {
         t.get("requests.no_consequence").to_owned()
     } else {
@@ -112,6 +115,7 @@ fn card(request: RequestView, state: &AppState, t: Texts) -> RequestCard {
         contact: activity.contact,
         next_step: activity.next_step,
         asked_on: t.date(request.requested_at),
+        notice,
     }
 }
 

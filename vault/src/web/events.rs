@@ -93,6 +93,8 @@ pub struct HelperCard {
     pub duration: String,
     /// How long it keeps what it reads.
     pub retention: String,
+    /// Who is responsible, to whom the data goes, the data protection officer.
+    pub notice: super::privacy::PrivacyNotice,
 }
 
 /// A tip, or help in the neighbourhood.
@@ -130,6 +132,7 @@ pub async fn help(
     let helpers = helpers
         .into_iter()
         .map(|h| HelperCard {
+            notice: super::privacy::notice(&state, &h.department, &h.activity, t),
             id: h.department.id,
             name: h.department.name,
             purpose: h.activity.purpose.trim_end().to_owned(),

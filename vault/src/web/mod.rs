@@ -47,6 +47,7 @@ pub mod help;
 pub mod look_along;
 mod not_found;
 pub mod pauses;
+pub mod privacy;
 pub mod proposals;
 pub mod questions;
 pub mod records;

@@ -213,6 +213,8 @@ struct ApplyPage {
     categories: Vec<String>,
     duration: String,
     retention: String,
+    /// Who is responsible, to whom the data goes, the data protection officer.
+    notice: super::privacy::PrivacyNotice,
 }
 
 /// What applying will share, with whom, why and for how long; the button that shares.
@@ -245,6 +247,7 @@ pub async fn confirm_apply(
                 .collect(),
             duration: stories::days(offer.duration_days, t),
             retention: stories::days(offer.activity.retention_days, t),
+            notice: super::privacy::notice(&state, &offer.department, &offer.activity, t),
         },
         StatusCode::OK,
     ))

@@ -226,7 +226,15 @@ impl AuditStore for PostgresStore {
     }
 
     async fn sync(&self) -> StoreResult<()> {
-        self.flush().await
+        // A commit that waits for its WAL (and a synchronous standby's): the WAL is one
+        // sequence, so it makes every earlier commit durable, whichever node made it.
+        // Concurrent ones share a flush inside PostgreSQL. The message is the smallest
+        // write that makes a commit wait; nothing stores it.
+        self.client()
+            .await?
+            .batch_execute("SELECT pg_logical_emit_message(true, 'kluis', 'flush')")
+            .await
+            .map_err(map_err("making the log durable"))
     }
 
     async fn audit_len(&self) -> StoreResult<u64> {

@@ -15,8 +15,8 @@
 //! it lets a caller go) and a one-time token id recorded
 //! [`Durability::WithNextWrite`](super::Durability). Both are safe because the WAL is one
 //! sequence: a later commit that waits for its WAL makes every earlier one durable with it,
-//! whichever node made it, and nothing is acknowledged before such a commit. The audit
-//! writer's `sync` calls that wait at the same time share one such commit ([`flush`]).
+//! whichever node made it, and nothing is acknowledged before such a commit. Concurrent
+//! commits share WAL flushes inside PostgreSQL: the adapter needs no group commit of its own.
 //!
 //! Several nodes: everything that must be one truth (grant status, sessions, token ids,
 //! registrations, the audit log) is a row here, read fresh on every call.
@@ -26,7 +26,6 @@ mod cases;
 mod coaches;
 mod consent;
 mod departments;
-mod flush;
 mod import;
 mod officers;
 mod records;
@@ -59,8 +58,6 @@ pub struct PostgresStore {
     /// The transaction that holds the audit log for this node, while it does
     /// ([`AuditStore::hold_audit`](crate::store::AuditStore::hold_audit)).
     audit_holder: std::sync::Arc<tokio::sync::Mutex<Option<audit::AppendTransaction>>>,
-    /// The flushing commits this node's callers share ([`PostgresStore::flush`]).
-    flushes: std::sync::Arc<flush::SharedFlush>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -139,7 +136,6 @@ impl PostgresStore {
             fresh,
             database,
             audit_holder: std::sync::Arc::default(),
-            flushes: std::sync::Arc::default(),
         })
     }
 

@@ -265,21 +265,3 @@ async fn a_node_overtaken_keeps_the_log_until_it_appended() {
     b.append_audit(&[entry(2)]).await.unwrap();
     assert_eq!(a.audit_len().await.unwrap(), 3);
 }
-
-/// Callers waiting for durability at the same time share flushing commits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_syncs_share_flushing_commits() {
-    let url = server::shared().new_database().await;
-    let store = open(&url).await;
-    let waiting: Vec<_> = (0..64)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.sync().await })
-        })
-        .collect();
-    for w in waiting {
-        w.await.unwrap().expect("durable");
-    }
-    let made = store.flush_count();
-    assert!((1..64).contains(&made), "{made} commits for 64 callers");
-}
