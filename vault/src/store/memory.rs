@@ -456,7 +456,7 @@ impl ConsentStore for MemoryStore {
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>> {
         let mut state = self.state();
         Ok(state.grants.get_mut(&id).map(|grant| {
-            grant.revoked_at = grant.revoked_at.or(Some(at));
+            grant.revoke(at);
             grant.clone()
         }))
     }
@@ -469,10 +469,7 @@ impl ConsentStore for MemoryStore {
     ) -> StoreResult<Option<(GrantRow, bool)>> {
         let mut state = self.state();
         Ok(state.grants.get_mut(&id).map(|grant| {
-            let change = grant.revoked_at.is_none() && grant.paused == from;
-            if change {
-                grant.paused = to;
-            }
+            let change = grant.change_pause(from, to);
             (grant.clone(), change)
         }))
     }

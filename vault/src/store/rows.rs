@@ -193,6 +193,27 @@ pub struct ActivityRow {
     pub retired: bool,
 }
 
+impl GrantRow {
+    /// Marks it revoked at `at` unless it already is; whether that changed it.
+    pub fn revoke(&mut self, at: DateTime<Utc>) -> bool {
+        let change = self.revoked_at.is_none();
+        if change {
+            self.revoked_at = Some(at);
+        }
+        change
+    }
+
+    /// Changes its pause from `from` to `to` unless it is revoked or its pause is not
+    /// `from`; whether that changed it.
+    pub fn change_pause(&mut self, from: Option<GrantPause>, to: Option<GrantPause>) -> bool {
+        let change = self.revoked_at.is_none() && self.paused == from;
+        if change {
+            self.paused = to;
+        }
+        change
+    }
+}
+
 /// A registered department.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepartmentRow {

@@ -51,6 +51,39 @@ async fn put_grant(tx: &deadpool_postgres::Transaction<'_>, grant: &GrantRow) ->
     Ok(())
 }
 
+impl PostgresStore {
+    /// Applies `change` (which says whether it changed anything) to grant `id` with its
+    /// row locked, durably; the row afterwards and whether it changed.
+    async fn change_grant(
+        &self,
+        id: Uuid,
+        action: &str,
+        change: impl FnOnce(&mut GrantRow) -> bool + Send,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err(action))?;
+        let Some(current) = tx
+            .query_opt("SELECT value FROM grants WHERE id = $1 FOR UPDATE", &[&id])
+            .await
+            .map_err(map_err(action))?
+        else {
+            return Ok(None);
+        };
+        let mut current = grant(&current)?;
+        let changed = change(&mut current);
+        if changed {
+            tx.execute(
+                "UPDATE grants SET value = $2 WHERE id = $1",
+                &[&id, &value(&current)],
+            )
+            .await
+            .map_err(map_err(action))?;
+            tx.commit().await.map_err(map_err(action))?;
+        }
+        Ok(Some((current, changed)))
+    }
+}
+
 #[async_trait]
 impl ConsentStore for PostgresStore {
     async fn insert_request(&self, new: &RequestRow) -> StoreResult<()> {
@@ -216,28 +249,10 @@ impl ConsentStore for PostgresStore {
     }
 
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>> {
-        let action = "revoking a grant";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err(action))?;
-        let Some(current) = tx
-            .query_opt("SELECT value FROM grants WHERE id = $1 FOR UPDATE", &[&id])
-            .await
-            .map_err(map_err(action))?
-        else {
-            return Ok(None);
-        };
-        let mut current = grant(&current)?;
-        if current.revoked_at.is_none() {
-            current.revoked_at = Some(at);
-            tx.execute(
-                "UPDATE grants SET value = $2 WHERE id = $1",
-                &[&id, &value(&current)],
-            )
-            .await
-            .map_err(map_err(action))?;
-            tx.commit().await.map_err(map_err(action))?;
-        }
-        Ok(Some(current))
+        let changed = self
+            .change_grant(id, "revoking a grant", |row| row.revoke(at))
+            .await?;
+        Ok(changed.map(|(row, _)| row))
     }
 
     async fn set_grant_pause(
@@ -246,29 +261,8 @@ impl ConsentStore for PostgresStore {
         from: Option<GrantPause>,
         to: Option<GrantPause>,
     ) -> StoreResult<Option<(GrantRow, bool)>> {
-        let action = "pausing a grant";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err(action))?;
-        let Some(current) = tx
-            .query_opt("SELECT value FROM grants WHERE id = $1 FOR UPDATE", &[&id])
+        self.change_grant(id, "pausing a grant", |row| row.change_pause(from, to))
             .await
-            .map_err(map_err(action))?
-        else {
-            return Ok(None);
-        };
-        let mut current = grant(&current)?;
-        let change = current.revoked_at.is_none() && current.paused == from;
-        if change {
-            current.paused = to;
-            tx.execute(
-                "UPDATE grants SET value = $2 WHERE id = $1",
-                &[&id, &value(&current)],
-            )
-            .await
-            .map_err(map_err(action))?;
-            tx.commit().await.map_err(map_err(action))?;
-        }
-        Ok(Some((current, change)))
     }
 
     async fn resident_by_reference(

@@ -65,6 +65,35 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Applies `change` (which says whether it changed anything) to grant `id` in one
+    /// transaction, durably; the row afterwards and whether it changed.
+    async fn change_grant(
+        &self,
+        id: Uuid,
+        action: &str,
+        change: impl Fn(&mut GrantRow) -> bool,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
+        let row = self
+            .grants
+            .transaction(|grants| {
+                let Some(current) = grants.get(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let mut row =
+                    decode_grant(&current).map_err(ConflictableTransactionError::Abort)?;
+                let changed = change(&mut row);
+                if changed {
+                    grants.insert(id.as_bytes(), encode_json(&row))?;
+                }
+                Ok(Some((row, changed)))
+            })
+            .map_err(|e| map_tx_err(e, action))?;
+        self.durable().await?;
+        Ok(row)
+    }
+}
+
 #[async_trait]
 impl ConsentStore for SledStore {
     async fn insert_request(&self, row: &RequestRow) -> StoreResult<()> {
@@ -209,23 +238,10 @@ impl ConsentStore for SledStore {
     }
 
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>> {
-        let row = self
-            .grants
-            .transaction(|grants| {
-                let Some(current) = grants.get(id.as_bytes())? else {
-                    return Ok(None);
-                };
-                let mut row =
-                    decode_grant(&current).map_err(ConflictableTransactionError::Abort)?;
-                if row.revoked_at.is_none() {
-                    row.revoked_at = Some(at);
-                    grants.insert(id.as_bytes(), encode_json(&row))?;
-                }
-                Ok(Some(row))
-            })
-            .map_err(|e| map_tx_err(e, "revoking a grant"))?;
-        self.durable().await?;
-        Ok(row)
+        let changed = self
+            .change_grant(id, "revoking a grant", |row| row.revoke(at))
+            .await?;
+        Ok(changed.map(|(row, _)| row))
     }
 
     async fn set_grant_pause(
@@ -234,24 +250,8 @@ impl ConsentStore for SledStore {
         from: Option<GrantPause>,
         to: Option<GrantPause>,
     ) -> StoreResult<Option<(GrantRow, bool)>> {
-        let row = self
-            .grants
-            .transaction(|grants| {
-                let Some(current) = grants.get(id.as_bytes())? else {
-                    return Ok(None);
-                };
-                let mut row =
-                    decode_grant(&current).map_err(ConflictableTransactionError::Abort)?;
-                let change = row.revoked_at.is_none() && row.paused == from;
-                if change {
-                    row.paused = to;
-                    grants.insert(id.as_bytes(), encode_json(&row))?;
-                }
-                Ok(Some((row, change)))
-            })
-            .map_err(|e| map_tx_err(e, "pausing a grant"))?;
-        self.durable().await?;
-        Ok(row)
+        self.change_grant(id, "pausing a grant", |row| row.change_pause(from, to))
+            .await
     }
 
     async fn resident_by_reference(
