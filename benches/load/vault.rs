@@ -58,7 +58,7 @@ pub fn this_checkouts_binary() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let release = !cfg!(debug_assertions);
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    without_outer_cargo_env(&mut build)
+    kluis::nested_cargo::without_outer_cargo_env(&mut build)
         .args(["build", "--quiet", "-p", "kluis", "--bin", "kluis"])
         .current_dir(&root);
     if release {
@@ -72,29 +72,6 @@ pub fn this_checkouts_binary() -> PathBuf {
     target
         .join(if release { "release" } else { "debug" })
         .join("kluis")
-}
-
-/// Leaves out of `command` (a nested cargo) the variables `cargo test` and `cargo bench` set
-/// for the process they run: ring's build script watches some of them, so a nested cargo
-/// that saw them would rebuild ring and everything above it, and the next outer cargo
-/// would rebuild them again (about a minute and a half each time).
-fn without_outer_cargo_env(command: &mut Command) -> &mut Command {
-    for (name, _) in std::env::vars_os() {
-        let Some(name) = name.to_str() else { continue };
-        if [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-            || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&name)
-        {
-            command.env_remove(name);
-        }
-    }
-    command
 }
 
 impl Vault {

@@ -62,6 +62,8 @@ pub mod ids;
 pub mod jose;
 pub mod language;
 pub mod life_events;
+#[cfg(any(test, feature = "test-support"))]
+pub mod nested_cargo;
 pub mod residents;
 pub mod schemes;
 pub mod state;

@@ -15,7 +15,7 @@ pub fn kluis_binary() -> PathBuf {
         .get_or_init(|| {
             let root = super::project_root();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = without_outer_cargo_env(&mut Command::new(cargo))
+            let status = kluis::nested_cargo::without_outer_cargo_env(&mut Command::new(cargo))
                 .args(["build", "--quiet", "-p", "kluis", "--bin", "kluis"])
                 .current_dir(&root)
                 .status()
@@ -29,29 +29,6 @@ pub fn kluis_binary() -> PathBuf {
             binary
         })
         .clone()
-}
-
-/// Leaves out of `command` (a nested cargo) the variables `cargo test` and `cargo bench` set
-/// for the process they run: ring's build script watches some of them, so a nested cargo
-/// that saw them would rebuild ring and everything above it, and the next outer cargo
-/// would rebuild them again (about a minute and a half each time).
-fn without_outer_cargo_env(command: &mut Command) -> &mut Command {
-    for (name, _) in std::env::vars_os() {
-        let Some(name) = name.to_str() else { continue };
-        if [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-            || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&name)
-        {
-            command.env_remove(name);
-        }
-    }
-    command
 }
 
 /// Runs `kluis ARGS` to completion: (success, stdout, stderr).
