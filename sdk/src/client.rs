@@ -113,6 +113,16 @@ impl Client {
         &self.department
     }
 
+    /// The vault's base URL (its issuer).
+    pub(crate) fn vault(&self) -> &str {
+        &self.vault
+    }
+
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// A fresh client assertion (RFC 7523): single use, valid one minute.
     fn assertion(&self) -> Result<String, Error> {
         let mut header = json!({"alg": "ES256", "typ": "client-authentication+jwt"});
@@ -140,7 +150,7 @@ impl Client {
 
     /// Sends one call, with fresh proofs on each attempt; retries only if `safe` and the
     /// vault was unreachable or unavailable.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

@@ -49,6 +49,10 @@ pub enum Error {
         /// Its explanation.
         detail: String,
     },
+    /// An event from the vault did not verify (signature, type, issuer, audience or
+    /// shape): it was not acknowledged and is not to be trusted.
+    #[error("an event did not verify: {0}")]
+    UnverifiedEvent(String),
     /// The operator disabled this department.
     #[error("this department is disabled")]
     Disabled,

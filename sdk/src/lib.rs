@@ -33,10 +33,12 @@
 
 mod client;
 mod error;
+mod events;
 mod key;
 
 pub use client::{APPROACH_CATEGORY, Client};
 pub use error::Error;
+pub use events::{Event, Events};
 pub use key::DepartmentKey;
 pub use kluis_proto as proto;
 

@@ -49,3 +49,4 @@ mod refusals;
 mod revocation;
 mod schemes;
 mod schemes_browser;
+mod signals;

@@ -588,6 +588,28 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             .await
             .unwrap()
             .id;
+        // The team reads once, so "Wie keek er" has a read to ask about.
+        let (_, held) = debts
+            .call(
+                &vault,
+                Method::GET,
+                &format!("/v1/dept/grants/{grant_id}"),
+                None,
+            )
+            .await;
+        let held: kluis_sdk::Grant = serde_json::from_value(held).unwrap();
+        let (status, _) = debts.read(&vault, &held, &["schulden.overzicht"]).await;
+        assert_eq!(status, 200);
+        let audit = vault.app.audit();
+        let read = audit
+            .entries(0, audit.size().await)
+            .await
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find(|e| e.action == kluis::audit::entry::Action::Read)
+            .unwrap()
+            .seq;
         check(&mut browser, "overview").await;
         for (path, what) in [
             (
@@ -612,6 +634,11 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             (format!("/portal/grants/{grant_id}/revoke"), "revoke"),
             (format!("/portal/grants/{grant_id}/pause"), "pause"),
             ("/portal/history".into(), "history"),
+            (format!("/portal/history/{read}/erasure"), "read-erasure"),
+            (
+                format!("/portal/history/{read}/complaint"),
+                "read-complaint",
+            ),
             ("/portal/events".into(), "events"),
             ("/portal/events/baan-kwijt".into(), "event-start"),
             (
@@ -664,6 +691,16 @@ async fn every_page_passes_axe_in_dutch_and_in_english() {
             .click("form[action=\"/portal/account/erase\"] button")
             .await;
         check(&mut browser, "erase-not-confirmed").await;
+        // Asking the team to delete what it read: the history says it was asked.
+        browser
+            .goto(&format!("{}/portal/history/{read}/erasure", vault.url))
+            .await;
+        browser
+            .click(&format!(
+                "form[action=\"/portal/history/{read}/erasure\"] button"
+            ))
+            .await;
+        check(&mut browser, "history-erasure-asked").await;
         // Pausing: without a reason the page names the field; with one, the grants page
         // shows the pause and the button that lets it go on.
         let pause_form = format!("form[action=\"/portal/grants/{grant_id}/pause\"] button");

@@ -17,6 +17,7 @@ use crate::residents::Residents;
 use crate::residents::catalogue::Catalogue;
 use crate::schemes::Schemes;
 use crate::schemes::rules::RuleSet;
+use crate::signals::Signals;
 use crate::state::{AppState, Site};
 use crate::store::Store;
 use crate::{Error, auth, crypto, http, jose, web};
@@ -157,11 +158,19 @@ impl App {
         {
             return Err(StartError::Audit(why));
         }
+        let signals = Signals::new(
+            store.clone(),
+            audit.clone(),
+            vault_keys.clone(),
+            public_url.clone(),
+            clock.clone(),
+        );
         let residents = Residents::new(
             store.clone(),
             keyring,
             catalogue,
             audit.clone(),
+            signals.clone(),
             clock.clone(),
         );
         let throttle = Arc::new(crate::throttle::Throttle::new(&config.limits));
@@ -178,6 +187,7 @@ impl App {
             audit: audit.clone(),
             departments: departments.clone(),
             vault_keys,
+            signals: signals.clone(),
             issuer: public_url.clone(),
             clock: clock.clone(),
         });
@@ -232,6 +242,7 @@ impl App {
             residents,
             sessions,
             consent,
+            signals,
             life_events,
             cases,
             schemes,

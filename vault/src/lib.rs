@@ -16,6 +16,7 @@
 //! - [`consent`]: departments, access requests, signed grants, revocation, the read
 //!   pipeline and its access decision.
 //! - [`audit`]: the tamper-evident log, its proofs, and the officer's questions.
+//! - [`signals`]: signed events that carry a resident's decisions to departments' systems.
 //! - [`life_events`]: start from what happened: questions that fit, share with all who help.
 //! - [`cases`]: where a resident's case stands: departments' status updates, open actions.
 //! - [`schemes`]: schemes a resident may be missing, computed inside their vault.
@@ -66,6 +67,7 @@ pub mod life_events;
 pub mod nested_cargo;
 pub mod residents;
 pub mod schemes;
+pub mod signals;
 pub mod state;
 pub mod store;
 pub mod throttle;

@@ -11,6 +11,7 @@ use crate::crypto::{Keyring, RootKey};
 use crate::jose::keys::VaultKeys;
 use crate::residents::catalogue::Catalogue;
 use crate::residents::{ResidentId, Residents};
+use crate::signals::Signals;
 use crate::store::Store;
 use crate::store::faults::{Faults, FaultyStore};
 use crate::store::memory::MemoryStore;
@@ -67,11 +68,19 @@ impl Services {
             .await
             .expect("the log opens"),
         );
+        let signals = Signals::new(
+            store.clone(),
+            audit.clone(),
+            vault_keys.clone(),
+            ISSUER.into(),
+            clock.clone(),
+        );
         let residents = Residents::new(
             store.clone(),
             keyring,
             Arc::new(Catalogue::builtin().expect("the catalogue")),
             audit.clone(),
+            signals.clone(),
             clock.clone(),
         );
         let consent = Consent::new(ConsentParts {
@@ -88,6 +97,7 @@ impl Services {
                 )),
             ),
             vault_keys,
+            signals: signals.clone(),
             issuer: ISSUER.into(),
             clock: clock.clone(),
         });

@@ -60,11 +60,17 @@ pub enum Action {
     /// A resident paused a grant or let it go on (`details.change`: `paused` or `resumed`;
     /// `details.reason` with a pause).
     Pause,
+    /// The vault queued an event for a department (`details.event`: its kind,
+    /// `details.event_id`; `details.read` with an erasure request about one read).
+    Notice,
+    /// A department confirmed it deleted what an erasure request asked it to
+    /// (`details.event_id`: the request).
+    ErasureConfirmed,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 24] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -87,6 +93,8 @@ impl Action {
         Action::Proposal,
         Action::WitnessStatement,
         Action::Pause,
+        Action::Notice,
+        Action::ErasureConfirmed,
     ];
 
     /// The snake_case name.
@@ -114,6 +122,8 @@ impl Action {
             Action::Proposal => "proposal",
             Action::WitnessStatement => "witness_statement",
             Action::Pause => "pause",
+            Action::Notice => "notice",
+            Action::ErasureConfirmed => "erasure_confirmed",
         }
     }
 }
@@ -343,4 +353,28 @@ pub struct ReportAnswer {
 pub struct ResidentLookup {
     /// The resident's audit reference.
     pub resident: String,
+}
+
+/// One erasure request the vault sent a department, and whether the department confirmed
+/// it deleted what was asked: the officer's answer to "who still holds data of an erased
+/// vault", from the log alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureRequestStatus {
+    /// The request's event id.
+    pub event: Uuid,
+    /// The department asked.
+    pub department: String,
+    /// The resident's audit reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<String>,
+    /// The grant it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Uuid>,
+    /// The read it is limited to (its position in the log), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<u64>,
+    /// When it was asked (the notice's time).
+    pub requested_at: DateTime<Utc>,
+    /// When the department confirmed it; none while it has not.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }

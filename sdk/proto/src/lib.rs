@@ -9,6 +9,7 @@
 //! - [`records`]: resident records and the category catalogue.
 //! - [`consent`]: departments, access requests, grants and reads.
 //! - [`audit`]: audit entries and the privacy officer's answers.
+//! - [`events`]: signed events that tell departments of residents' decisions.
 //! - [`cases`]: where a resident's case stands: departments' status updates.
 //! - [`jwk`]: the RFC 7638 thumbprint both sides compute.
 //! - [`life_events`]: the life-event flow over the JSON API.
@@ -19,6 +20,7 @@ pub mod cases;
 pub mod coaching;
 pub mod consent;
 pub mod error;
+pub mod events;
 pub mod jwk;
 pub mod life_events;
 pub mod records;

@@ -203,6 +203,20 @@ impl Audit {
         self.append_all(context, entries).await
     }
 
+    /// Appends `entries`, each with the change it reports if any (a record, a queued
+    /// event), in one transaction, in order: when this returns `Ok`, all are durable; when
+    /// it fails, none was stored. Returns their positions.
+    pub async fn record_all(
+        &self,
+        context: &Context,
+        entries: Vec<(Entry, Option<RecordChange>)>,
+    ) -> Result<Vec<u64>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.append_all(context, entries).await
+    }
+
     async fn append(
         &self,
         context: &Context,

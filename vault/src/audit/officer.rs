@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use kluis_proto::audit::{
-    AuditPage, CheckpointView, ConsistencyProof, InclusionProof, ReportAnswer, ResidentLookup,
+    AuditPage, CheckpointView, ConsistencyProof, ErasureRequestStatus, InclusionProof,
+    ReportAnswer, ResidentLookup,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -194,6 +195,58 @@ impl OfficerDesk {
             tree_size: verified.tree_size,
             root_hash: B64URL.encode(verified.root_hash),
         })
+    }
+
+    /// Every erasure request the vault sent, oldest first, with when (if) its department
+    /// confirmed it: from the log's notices and confirmations.
+    pub async fn erasure_requests(
+        &self,
+        context: &Context,
+        actor: &Actor,
+    ) -> Result<Vec<ErasureRequestStatus>> {
+        self.log_question(context, actor, "erasure_requests", BTreeMap::new())
+            .await?;
+        let mut requests: Vec<ErasureRequestStatus> = Vec::new();
+        let mut confirmed = std::collections::HashMap::new();
+        for action in [Action::Notice, Action::ErasureConfirmed] {
+            let filter = Filter {
+                action: Some(action),
+                ..Default::default()
+            };
+            let mut cursor = Some(0);
+            while let Some(at) = cursor {
+                let (page, next) = self.audit.query(&filter, at, 1000).await?;
+                for entry in page {
+                    let Some(id) = entry
+                        .details
+                        .get("event_id")
+                        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                    else {
+                        continue;
+                    };
+                    if action == Action::ErasureConfirmed {
+                        confirmed.entry(id).or_insert(entry.time);
+                    } else if entry.details.get("event").map(String::as_str)
+                        == Some("erasure-requested")
+                    {
+                        requests.push(ErasureRequestStatus {
+                            event: id,
+                            department: entry.department.clone().unwrap_or_default(),
+                            resident: entry.resident.clone(),
+                            grant: entry.grant,
+                            read: entry.details.get("read").and_then(|r| r.parse().ok()),
+                            requested_at: entry.time,
+                            confirmed_at: None,
+                        });
+                    }
+                }
+                cursor = next;
+            }
+        }
+        for request in &mut requests {
+            request.confirmed_at = confirmed.get(&request.event).copied();
+        }
+        Ok(requests)
     }
 
     /// An inclusion proof for entry `seq` in the log's first `size` entries.

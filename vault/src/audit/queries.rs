@@ -160,6 +160,12 @@ impl Audit {
         Ok((out, next))
     }
 
+    /// Every entry about grant `id`, oldest first.
+    pub async fn about_grant(&self, id: uuid::Uuid) -> Result<Vec<Entry>> {
+        self.indexed(&index_key(b'g', id.as_bytes()), 0, usize::MAX)
+            .await
+    }
+
     /// Every entry about the resident with this audit reference, oldest first: also an
     /// officer's search by their complaint code (logged under the code, as the officer
     /// cannot know the reference).

@@ -11,9 +11,11 @@ use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::ids::is_id;
 use crate::jose::keys::KeySet;
 use crate::language::plain;
+use crate::signals::Notice;
 use crate::store::{ActivityRow, DepartmentRow};
 use crate::{Error, Result};
 use kluis_proto::consent::{DepartmentInfo, DepartmentSpec, ProcessingActivity};
+use kluis_proto::events::EventKind;
 
 fn text(value: &str, what: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() || value.len() > max {
@@ -269,7 +271,7 @@ impl Consent {
         row: &DepartmentRow,
         change: &str,
     ) -> Result<()> {
-        let mut entry = Entry::new(Action::DepartmentChange, Outcome::Done, actor);
+        let mut entry = Entry::new(Action::DepartmentChange, Outcome::Done, actor.clone());
         entry.department = Some(row.id.clone());
         entry.details.insert("change".into(), change.into());
         let current = info(row).processing_activities;
@@ -280,7 +282,20 @@ impl Consent {
         entry
             .details
             .insert("activities".into(), activities.join(", "));
-        self.audit.record(context, entry).await.map(|_| ())
+        let mut entries = vec![(entry, None)];
+        if change == "disabled" {
+            // Delivered by poll once it is enabled again (it then explains the refusals).
+            entries.push(self.signals.notice(
+                actor,
+                Notice {
+                    department: &row.id,
+                    subject: None,
+                    resident: None,
+                    kind: EventKind::DepartmentDisabled {},
+                },
+            )?);
+        }
+        self.audit.record_all(context, entries).await.map(|_| ())
     }
 
     /// Disables or re-enables a department. Disabled, every call it makes is refused,

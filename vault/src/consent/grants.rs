@@ -23,6 +23,7 @@ use crate::{Error, Result};
 use chrono::TimeDelta;
 use kluis_proto::cases::SharesPage;
 use kluis_proto::consent::{ActivityRef, DepartmentGrant, GrantView, OwnInitiativeGrant};
+use kluis_proto::events::EventKind;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -127,7 +128,17 @@ impl Consent {
             &row,
             activity,
         );
-        self.audit.record(context, entry).await?;
+        let notice = self.grant_notice(
+            &row,
+            EventKind::GrantCreated {
+                grant: row.id,
+                categories: row.categories.iter().cloned().collect(),
+                expires_at: row.expires_at,
+            },
+        )?;
+        self.audit
+            .record_all(context, vec![(entry, None), notice])
+            .await?;
         self.grant_view(&row).await
     }
 
@@ -173,7 +184,11 @@ impl Consent {
             );
             entry.valid_from = None;
             entry.valid_until = None;
-            self.audit.record(context, entry).await?;
+            let notice =
+                self.grant_notice(&revoked, EventKind::GrantRevoked { grant: grant.id })?;
+            self.audit
+                .record_all(context, vec![(entry, None), notice])
+                .await?;
         }
         Ok(revoked)
     }

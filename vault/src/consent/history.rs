@@ -13,6 +13,8 @@ use std::collections::HashMap;
 /// One entry of the resident's history.
 #[derive(Clone, Debug)]
 pub struct HistoryItem {
+    /// Its position in the log (the reference a complaint or an erasure request names).
+    pub seq: u64,
     /// When.
     pub time: DateTime<Utc>,
     /// What happened.
@@ -27,6 +29,18 @@ pub struct HistoryItem {
     pub purpose: Option<String>,
     /// The whole entry in plain sentences, its data as a list.
     pub story: stories::Story,
+    /// For a read: whether the resident asked the department to delete what it read,
+    /// and when the department confirmed it did.
+    pub erasure: Option<ReadErasure>,
+}
+
+/// The resident's request that a department delete what one read returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadErasure {
+    /// When the resident asked.
+    pub asked_at: DateTime<Utc>,
+    /// When the department confirmed it deleted it, if it did.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 impl Consent {
@@ -59,6 +73,27 @@ impl Consent {
                 .map(|c| c.label(t.language).to_owned())
                 .unwrap_or_else(|_| id.clone())
         };
+        // Erasure requests and confirmations about single reads, by the read's position.
+        let mut erasures: HashMap<String, ReadErasure> = HashMap::new();
+        for e in &entries {
+            let Some(read) = e.details.get("read") else {
+                continue;
+            };
+            match e.action {
+                Action::Notice => {
+                    erasures.entry(read.clone()).or_insert(ReadErasure {
+                        asked_at: e.time,
+                        confirmed_at: None,
+                    });
+                }
+                Action::ErasureConfirmed => {
+                    if let Some(asked) = erasures.get_mut(read) {
+                        asked.confirmed_at.get_or_insert(e.time);
+                    }
+                }
+                _ => {}
+            }
+        }
         let items = entries
             .iter()
             .rev()
@@ -74,6 +109,8 @@ impl Consent {
                     .get("coach")
                     .map(|id| coaches.get(id).unwrap_or(id));
                 HistoryItem {
+                    seq: e.seq,
+                    erasure: erasures.get(&e.seq.to_string()).copied(),
                     time: e.time,
                     action: e.action,
                     outcome: e.outcome,

@@ -42,6 +42,7 @@ use crate::auth::departments::DepartmentAuth;
 use crate::clock::Clock;
 use crate::jose::keys::VaultKeys;
 use crate::residents::Residents;
+use crate::signals::{Notice, Signals};
 use crate::store::{ActivityRow, ConsentStorage, DepartmentRow, GrantRow};
 use crate::{Error, Result};
 use kluis_proto::consent::{CategoryLabel, DepartmentRef, LegalBasis, ProcessingActivity};
@@ -59,6 +60,7 @@ pub struct Consent {
     audit: Arc<Audit>,
     departments: DepartmentAuth,
     vault_keys: Arc<VaultKeys>,
+    signals: Signals,
     issuer: String,
     clock: Clock,
 }
@@ -75,6 +77,8 @@ pub struct ConsentParts {
     pub departments: DepartmentAuth,
     /// The keys that sign grants.
     pub vault_keys: Arc<VaultKeys>,
+    /// The events that tell departments of the resident's decisions.
+    pub signals: Signals,
     /// The vault's issuer URL (its public URL).
     pub issuer: String,
     /// The clock.
@@ -90,6 +94,7 @@ impl Consent {
             audit: parts.audit,
             departments: parts.departments,
             vault_keys: parts.vault_keys,
+            signals: parts.signals,
             issuer: parts.issuer,
             clock: parts.clock,
         }
@@ -188,6 +193,20 @@ impl Consent {
             Some(grant) if grant.resident == resident => Ok(grant),
             _ => Err(Error::NotFound("grant")),
         }
+    }
+
+    /// The event about `grant` for its department, caused by its resident, with the entry
+    /// that reports it.
+    fn grant_notice(
+        &self,
+        grant: &GrantRow,
+        kind: kluis_proto::events::EventKind,
+    ) -> Result<(Entry, Option<crate::store::RecordChange>)> {
+        let reference = self.residents.audit_reference(grant.resident);
+        self.signals.notice(
+            self.resident_actor(grant.resident),
+            Notice::about_grant(grant, &reference, kind),
+        )
     }
 
     /// The resident as an audit actor.

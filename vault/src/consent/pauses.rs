@@ -14,6 +14,7 @@ use crate::residents::ResidentId;
 use crate::store::{GrantPause, GrantRow};
 use crate::{Error, Result};
 use kluis_proto::consent::{GrantState, GrantView, PauseReason};
+use kluis_proto::events::EventKind;
 use uuid::Uuid;
 
 impl Consent {
@@ -104,12 +105,22 @@ impl Consent {
         entry.valid_from = None;
         entry.valid_until = None;
         entry.details.insert("change".into(), change.into());
-        if let Some(reason) = reason {
-            entry
-                .details
-                .insert("reason".into(), reason.as_str().into());
-        }
-        self.audit.record(context, entry).await?;
+        let kind = match reason {
+            Some(reason) => {
+                entry
+                    .details
+                    .insert("reason".into(), reason.as_str().into());
+                EventKind::GrantPaused {
+                    grant: grant.id,
+                    reason,
+                }
+            }
+            None => EventKind::GrantResumed { grant: grant.id },
+        };
+        let notice = self.grant_notice(grant, kind)?;
+        self.audit
+            .record_all(context, vec![(entry, None), notice])
+            .await?;
         Ok(())
     }
 }

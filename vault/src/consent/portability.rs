@@ -8,13 +8,15 @@
 //! that wrapped them no longer exists and nothing of the vault can be opened. The audit
 //! log keeps its pseudonymous entries, as the law requires of a processing record.
 
-use super::Consent;
+use super::{Consent, activity_version};
 use crate::Result;
 use crate::audit::Context;
 use crate::audit::entry::{Action, Entry, Outcome};
 use crate::residents::ResidentId;
+use crate::signals::may_still_hold;
 use crate::store::RequestState;
 use chrono::TimeDelta;
+use kluis_proto::events::EventKind;
 use serde_json::{Value, json};
 
 impl Consent {
@@ -64,11 +66,32 @@ impl Consent {
         self.residents.resident(resident).await?;
         let actor = self.resident_actor(resident);
         let reference = self.residents.audit_reference(resident);
-        for grant in self.store.grants_of_resident(resident).await? {
+        let grants = self.store.grants_of_resident(resident).await?;
+        for grant in &grants {
             if grant.revoked_at.is_none() {
                 self.revoke(context, resident, grant.id).await?;
             }
         }
+        // Every department that may still hold what it read is asked to delete it (art.
+        // 17(2)), before the vault's data is destroyed: the requests outlive the vault.
+        let now = self.clock.now();
+        let mut requests = Vec::new();
+        for grant in &grants {
+            let department = self.department_row(&grant.department).await?;
+            let activity =
+                activity_version(&department, &grant.activity_id, grant.activity_version)?;
+            if may_still_hold(grant, activity, now) {
+                requests.push(self.grant_notice(
+                    grant,
+                    EventKind::ErasureRequested {
+                        grant: grant.id,
+                        read: None,
+                        categories: grant.categories.iter().cloned().collect(),
+                    },
+                )?);
+            }
+        }
+        self.audit.record_all(context, requests).await?;
         let subjects = self.subjects_of(resident).await?;
         for request in self.store.requests_about(&subjects).await? {
             if request.state == RequestState::Pending {
@@ -85,6 +108,58 @@ impl Consent {
         tracing::info!("a vault was erased; a key rotation is due");
         // When the rotation is due at once (`rotate_after` zero), run it now.
         self.residents.rotate_if_due(context).await?;
+        Ok(())
+    }
+}
+
+impl Consent {
+    /// The resident asks the department that made read `seq` (an entry of the log) to
+    /// delete what that read returned (art. 17(2)): an erasure request limited to that
+    /// read. Once per read; a read of another resident is as unknown as none.
+    pub async fn ask_erasure_of_read(
+        &self,
+        context: &Context,
+        resident: ResidentId,
+        seq: u64,
+    ) -> Result<()> {
+        let reference = self.residents.audit_reference(resident);
+        let unknown = || crate::Error::NotFound("read");
+        if seq >= self.audit.size().await {
+            return Err(unknown());
+        }
+        let read = self
+            .audit
+            .entries(seq, seq + 1)
+            .await?
+            .pop()
+            .filter(|e| {
+                e.resident.as_deref() == Some(reference.as_str())
+                    && e.action == Action::Read
+                    && e.outcome == Outcome::Allowed
+            })
+            .ok_or_else(unknown)?;
+        let grant = self
+            .own_grant(resident, read.grant.ok_or_else(unknown)?)
+            .await?;
+        let asked_before = self.audit.about_grant(grant.id).await?.iter().any(|e| {
+            e.action == Action::Notice
+                && e.details.get("event").map(String::as_str) == Some("erasure-requested")
+                && e.details.get("read").is_none_or(|r| r == &seq.to_string())
+        });
+        if asked_before {
+            return Err(crate::Error::Conflict(
+                "you asked this department already to delete what it read",
+            ));
+        }
+        let notice = self.grant_notice(
+            &grant,
+            EventKind::ErasureRequested {
+                grant: grant.id,
+                read: Some(seq),
+                categories: read.categories.clone(),
+            },
+        )?;
+        self.audit.record_all(context, vec![notice]).await?;
         Ok(())
     }
 }

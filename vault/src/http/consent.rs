@@ -113,6 +113,19 @@ pub async fn revoke(
     Ok(Json(consent.revoke(&context, auth.resident, id).await?))
 }
 
+/// Ask the department that made read `seq` to delete what that read returned.
+pub async fn ask_erasure_of_read(
+    Ctx(context): Ctx,
+    auth: ResidentAuth,
+    State(consent): State<Consent>,
+    ApiPath(seq): ApiPath<u64>,
+) -> Result<StatusCode> {
+    consent
+        .ask_erasure_of_read(&context, auth.resident, seq)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// Pause one grant (GDPR art. 18): reads are refused until it is resumed.
 pub async fn pause(
     Ctx(context): Ctx,
@@ -158,6 +171,7 @@ pub async fn history(
         .into_iter()
         .map(|e| {
             serde_json::json!({
+                "seq": e.seq,
                 "time": e.time,
                 "action": e.action,
                 "outcome": e.outcome,
@@ -165,6 +179,10 @@ pub async fn history(
                 "categories": e.categories,
                 "purpose": e.purpose,
                 "summary_nl": e.story.sentence(),
+                "erasure": e.erasure.map(|asked| serde_json::json!({
+                    "asked_at": asked.asked_at,
+                    "confirmed_at": asked.confirmed_at,
+                })),
             })
         })
         .collect();

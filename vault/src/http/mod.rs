@@ -30,6 +30,7 @@ mod coaching;
 mod consent;
 mod departments;
 mod dev;
+mod events;
 pub mod extract;
 mod guard;
 mod health;
@@ -70,6 +71,10 @@ pub fn api(dev_login: bool) -> Router<AppState> {
             get(records::read_version),
         )
         .route("/audit", get(consent::history))
+        .route(
+            "/audit/{seq}/erasure-request",
+            post(consent::ask_erasure_of_read),
+        )
         .route("/export", get(consent::export))
         .route("/requests", get(consent::requests))
         .route("/requests/{id}", get(consent::request))
@@ -122,6 +127,11 @@ pub fn api(dev_login: bool) -> Router<AppState> {
             axum::routing::put(departments::write_record),
         )
         .route("/shares", get(departments::shares))
+        .route("/events", post(events::poll))
+        .route(
+            "/events/{id}/erasure-confirmation",
+            post(events::confirm_erasure),
+        )
         .route("/read", post(departments::read));
 
     let mut router = Router::new()
@@ -206,6 +216,7 @@ fn officer_routes() -> Router<AppState> {
     Router::new()
         .route("/audit", get(officer::audit))
         .route("/audit/export", get(officer::export))
+        .route("/erasure-requests", get(officer::erasure_requests))
         .route("/checkpoint", get(officer::checkpoint))
         .route("/proofs/inclusion", get(officer::inclusion))
         .route("/proofs/consistency", get(officer::consistency))

@@ -202,3 +202,14 @@ pub async fn lookup(
             .await?,
     ))
 }
+
+/// Every erasure request the vault sent departments, with whether each confirmed it.
+pub async fn erasure_requests(
+    Ctx(context): Ctx,
+    officer: OfficerAuth,
+    State(desk): State<OfficerDesk>,
+) -> Result<Json<Vec<kluis_proto::audit::ErasureRequestStatus>>> {
+    Ok(Json(
+        desk.erasure_requests(&context, &officer.actor()).await?,
+    ))
+}

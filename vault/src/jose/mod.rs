@@ -16,6 +16,7 @@
 //! - `dpop`: [`DpopProof`], a department proves it holds the key a grant is bound to (RFC 9449).
 //! - `grant`: [`GrantClaims`], the vault's signed record of a resident's decision.
 //! - `checkpoint`: [`Checkpoint`], the signed state of the audit log.
+//! - `secevent`: [`SecurityEvent`], the vault telling a department what happened (RFC 8417).
 //! - [`keys`]: department keys, thumbprints, the vault's signing keys.
 //!
 //! No JWE is ever accepted from outside (josekit's JWE decryption accepted truncated GCM
@@ -27,12 +28,14 @@ pub mod compact;
 mod dpop;
 mod grant;
 pub mod keys;
+mod secevent;
 pub(crate) mod strict_json;
 
 pub use assertion::{ClientAssertion, UnverifiedAssertion, sign_client_assertion};
 pub use checkpoint::Checkpoint;
 pub use dpop::{DpopProof, UnverifiedProof};
 pub use grant::{GrantActivity, GrantClaims};
+pub use secevent::SecurityEvent;
 
 use compact::Compact;
 use keys::KeySet;
@@ -55,6 +58,8 @@ pub const GRANT_TYP: &str = "kluis-grant+jwt";
 pub const DPOP_TYP: &str = "dpop+jwt";
 /// `typ` of a client assertion (draft-ietf-oauth-rfc7523bis).
 pub const CLIENT_ASSERTION_TYP: &str = "client-authentication+jwt";
+/// `typ` of a Security Event Token (RFC 8417).
+pub const SET_TYP: &str = kluis_proto::events::SET_TYP;
 /// `typ` of a signed audit checkpoint.
 pub const CHECKPOINT_TYP: &str = "kluis-checkpoint+jwt";
 

@@ -83,6 +83,15 @@ pub fn history_story(
                 .map(|until| t.fill("story.granted_until", &[("date", &t.date(until))])),
         ),
         (Action::Revocation, _) => plain(fill("story.revoked")),
+        (Action::Notice, _) => match entry.details.get("event").map(String::as_str) {
+            Some("erasure-requested") if entry.details.contains_key("read") => {
+                listed("story.erasure_asked_read", None)
+            }
+            Some("erasure-requested") => plain(fill("story.erasure_asked")),
+            Some("record-rectified") => listed("story.told_rectified", None),
+            _ => plain(fill("story.told")),
+        },
+        (Action::ErasureConfirmed, _) => listed("story.erasure_confirmed", None),
         (Action::Pause, _) => match entry.details.get("change").map(String::as_str) {
             Some("resumed") => plain(fill("story.resumed")),
             _ => plain(fill("story.paused")),

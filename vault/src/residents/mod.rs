@@ -22,6 +22,7 @@ use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::audit::{Audit, Context};
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring, WrappedDataKey, record_aad};
+use crate::signals::Signals;
 use crate::store::{RecordChange, ResidentRow, StoreError, StoredRecord, VaultStore};
 use crate::{Error, Result};
 use catalogue::Catalogue;
@@ -40,6 +41,8 @@ pub struct Residents {
     keyring: Arc<Keyring>,
     catalogue: Arc<Catalogue>,
     audit: Arc<Audit>,
+    /// Tells departments that read an older version of a changed record.
+    signals: Signals,
     clock: Clock,
     /// Held (shared) while a new vault's data key is wrapped and stored, and (exclusive)
     /// while a rotation adds its KEK: so no vault can be stored under a KEK the rotation's
@@ -56,6 +59,7 @@ impl Residents {
         keyring: Arc<Keyring>,
         catalogue: Arc<Catalogue>,
         audit: Arc<Audit>,
+        signals: Signals,
         clock: Clock,
     ) -> Residents {
         Residents {
@@ -63,6 +67,7 @@ impl Residents {
             keyring,
             catalogue,
             audit,
+            signals,
             clock,
             new_vaults: Arc::default(),
             rotating: Arc::default(),

@@ -123,7 +123,22 @@ impl Residents {
                 created_at,
             });
         }
-        self.audit.record_changes(context, changes).await?;
+        // Departments that read an older version hear of the new one in the same
+        // transaction (GDPR art. 19).
+        let actor = changes.first().map(|(entry, _)| entry.actor.clone());
+        let mut entries: Vec<(Entry, Option<RecordChange>)> = changes
+            .into_iter()
+            .map(|(entry, change)| (entry, Some(change)))
+            .collect();
+        if let Some(actor) = actor {
+            let reference = self.audit_reference(resident);
+            entries.extend(
+                self.signals
+                    .rectified(&actor, resident, &reference, &written)
+                    .await?,
+            );
+        }
+        self.audit.record_all(context, entries).await?;
         Ok(written)
     }
 }

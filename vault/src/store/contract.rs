@@ -17,6 +17,8 @@ pub struct Kept {
     session: ([u8; 32], SessionRow),
     record: StoredRecord,
     look_along: LookAlongRow,
+    /// A waiting event (the one `events` left unacknowledged).
+    event: EventRow,
     audit_len: u64,
 }
 
@@ -112,6 +114,7 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
     officers(store.as_ref()).await;
     let look_along = coaching(store.as_ref(), resident.id).await;
     cases(store.as_ref(), resident.id).await;
+    let event = events(store.as_ref()).await;
     erasure(store.as_ref()).await;
     let audit_len = store.audit_len().await.expect("audit length");
     store.check().await.expect("a healthy store says so");
@@ -121,6 +124,7 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
         session,
         record,
         look_along,
+        event,
         audit_len,
     }
 }
@@ -149,6 +153,14 @@ pub async fn check_kept(store: &dyn Store, kept: &Kept) {
     assert_eq!(
         store.look_along(kept.look_along.id).await.expect("read"),
         Some(kept.look_along.clone())
+    );
+    assert_eq!(
+        store
+            .pending_events(&kept.event.department, 10)
+            .await
+            .expect("events"),
+        vec![kept.event.clone()],
+        "a waiting event outlives a reopen, and so does an acknowledgement"
     );
     assert_eq!(store.audit_len().await.expect("len"), kept.audit_len);
 }
@@ -1225,6 +1237,112 @@ async fn cases(store: &dyn Store, resident: Uuid) {
         .map(|c| c.seen_at)
         .collect();
     assert_eq!(seen, vec![Some(t(30)), Some(t(40))]);
+}
+
+fn event_row(department: &str, kind: &str, at: i64) -> EventRow {
+    EventRow {
+        id: Uuid::new_v4(),
+        department: department.into(),
+        kind: kind.into(),
+        grant: Some(Uuid::new_v4()),
+        resident: Some("audit-ref".into()),
+        token: format!("header.{kind}-{at}.signature"),
+        queued_at: t(at),
+        acknowledged_at: None,
+    }
+}
+
+/// Events: queued only with an audit batch (all or nothing), waiting in queue order per
+/// department, acknowledged once and only by their department. Returns one left waiting.
+async fn events(store: &dyn Store) -> EventRow {
+    let queue = |rows: &[&EventRow]| {
+        rows.iter()
+            .map(|row| Some(RecordChange::QueueEvent((*row).clone())))
+            .collect::<Vec<_>>()
+    };
+    let (a1, b1, a2, a3) = (
+        event_row("schuldhulp", "grant-revoked", 1),
+        event_row("jeugd", "grant-paused", 2),
+        event_row("schuldhulp", "erasure-requested", 3),
+        event_row("schuldhulp", "grant-resumed", 4),
+    );
+    let seq = store.audit_len().await.expect("len");
+    let batch: Vec<AuditAppend> = queue(&[&a1, &b1, &a2])
+        .into_iter()
+        .enumerate()
+        .map(|(i, change)| append(seq + i as u64, change))
+        .collect();
+    store
+        .append_audit(&batch)
+        .await
+        .expect("append with events");
+    // A batch refused (placed behind the log's end) queues nothing.
+    let stale = append(seq, Some(RecordChange::QueueEvent(a3.clone())));
+    assert!(matches!(
+        store.append_audit(&[stale]).await,
+        Err(StoreError::AuditMoved(_)) | Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(store.event(a3.id).await.expect("read"), None);
+    store
+        .append_audit(&[append(seq + 3, queue(&[&a3]).remove(0))])
+        .await
+        .expect("append");
+    store.sync().await.expect("sync");
+
+    assert_eq!(
+        store.pending_events("schuldhulp", 10).await.expect("list"),
+        vec![a1.clone(), a2.clone(), a3.clone()],
+        "in the order queued"
+    );
+    assert_eq!(
+        store.pending_events("schuldhulp", 2).await.expect("list"),
+        vec![a1.clone(), a2.clone()]
+    );
+    assert_eq!(
+        store.pending_events("jeugd", 10).await.expect("list"),
+        vec![b1.clone()]
+    );
+    assert_eq!(
+        store.pending_events("elders", 10).await.expect("list"),
+        vec![]
+    );
+    assert_eq!(store.event(b1.id).await.expect("read"), Some(b1.clone()));
+
+    // Only the department's own events, each once.
+    assert_eq!(
+        store
+            .acknowledge_events("jeugd", &[a1.id], t(10))
+            .await
+            .expect("ack"),
+        0,
+        "another department's event is not acknowledged"
+    );
+    assert_eq!(
+        store
+            .acknowledge_events("schuldhulp", &[a1.id, a2.id, Uuid::new_v4()], t(10))
+            .await
+            .expect("ack"),
+        2
+    );
+    assert_eq!(
+        store
+            .acknowledge_events("schuldhulp", &[a1.id], t(11))
+            .await
+            .expect("ack"),
+        0,
+        "acknowledged once"
+    );
+    assert_eq!(
+        store.pending_events("schuldhulp", 10).await.expect("list"),
+        vec![a3.clone()]
+    );
+    let acknowledged = store.event(a1.id).await.expect("read").expect("kept");
+    assert_eq!(acknowledged.acknowledged_at, Some(t(10)));
+    store
+        .acknowledge_events("jeugd", &[b1.id], t(12))
+        .await
+        .expect("ack");
+    a3
 }
 
 async fn erasure(store: &dyn Store) {

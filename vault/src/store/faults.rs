@@ -179,6 +179,12 @@ forward!(CoachStore {
     read witnesses_of_resident(resident: Uuid) -> Vec<WitnessRow>;
 });
 
+forward!(EventStore {
+    read pending_events(department: &str, limit: usize) -> Vec<EventRow>;
+    read event(id: Uuid) -> Option<EventRow>;
+    write acknowledge_events(department: &str, ids: &[Uuid], at: DateTime<Utc>) -> usize;
+});
+
 forward!(OfficerStore {
     write put_officer(row: &OfficerRow) -> ();
     read officer_by_token(token_hash: &[u8; 32]) -> Option<OfficerRow>;

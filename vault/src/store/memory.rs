@@ -43,6 +43,8 @@ struct State {
     look_alongs: BTreeMap<Uuid, LookAlongRow>,
     proposals: BTreeMap<Uuid, ProposalRow>,
     witnesses: BTreeMap<Uuid, WitnessRow>,
+    /// Every event, in the order queued.
+    events: Vec<EventRow>,
 }
 
 impl MemoryStore {
@@ -576,6 +578,7 @@ impl AuditStore for MemoryStore {
                     state.case_statuses.push(row.clone());
                 }
                 Some(RecordChange::AddCaseStatus(_)) => {}
+                Some(RecordChange::QueueEvent(row)) => state.events.push(row.clone()),
             }
         }
         Ok(())
@@ -792,6 +795,43 @@ impl CaseStore for MemoryStore {
             marked += 1;
         }
         Ok(marked)
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn pending_events(&self, department: &str, limit: usize) -> StoreResult<Vec<EventRow>> {
+        Ok(self
+            .state()
+            .events
+            .iter()
+            .filter(|e| e.department == department && e.acknowledged_at.is_none())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn event(&self, id: Uuid) -> StoreResult<Option<EventRow>> {
+        Ok(self.state().events.iter().find(|e| e.id == id).cloned())
+    }
+
+    async fn acknowledge_events(
+        &self,
+        department: &str,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let mut count = 0;
+        for event in &mut self.state().events {
+            if event.department == department
+                && event.acknowledged_at.is_none()
+                && ids.contains(&event.id)
+            {
+                event.acknowledged_at = Some(at);
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 }
 

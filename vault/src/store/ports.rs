@@ -327,6 +327,26 @@ pub trait CaseStore: Send + Sync {
     ) -> StoreResult<usize>;
 }
 
+/// Events queued for departments (stored by [`AuditStore::append_audit`] with the entries
+/// that report them: [`RecordChange::QueueEvent`]), until each is acknowledged.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Up to `limit` events for `department` not acknowledged yet, in the order they were
+    /// queued.
+    async fn pending_events(&self, department: &str, limit: usize) -> StoreResult<Vec<EventRow>>;
+    /// One event, acknowledged or not.
+    async fn event(&self, id: Uuid) -> StoreResult<Option<EventRow>>;
+    /// Marks those of `ids` that are events for `department` and still wait as
+    /// acknowledged at `at`; returns how many it marked. Durable on return: an
+    /// acknowledged event is never delivered again.
+    async fn acknowledge_events(
+        &self,
+        department: &str,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> StoreResult<usize>;
+}
+
 /// Whether the database can serve.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -344,10 +364,14 @@ impl<T: ResidentStore + RecordStore + ?Sized> VaultStore for T {}
 pub trait ConsentStorage: DepartmentStore + ConsentStore + ReplayStore {}
 impl<T: DepartmentStore + ConsentStore + ReplayStore + ?Sized> ConsentStorage for T {}
 
+/// What the signals service holds: events, and the grants and departments they are about.
+pub trait SignalStorage: EventStore + ConsentStore + DepartmentStore {}
+impl<T: EventStore + ConsentStore + DepartmentStore + ?Sized> SignalStorage for T {}
+
 /// The whole storage port: what an adapter implements. The vault's composition root
 /// hands each service only its part (upcast to [`VaultStore`], [`ConsentStorage`],
 /// [`CaseStore`], [`SessionStore`], [`AuditStore`], [`OfficerStore`], [`CoachStore`],
-/// [`Health`]).
+/// [`EventStore`], [`Health`]).
 pub trait Store:
     VaultStore
     + ConsentStorage
@@ -356,6 +380,8 @@ pub trait Store:
     + AuditStore
     + OfficerStore
     + CoachStore
+    + EventStore
+    + SignalStorage
     + Health
     + Send
     + Sync
@@ -370,6 +396,8 @@ impl<T> Store for T where
         + AuditStore
         + OfficerStore
         + CoachStore
+        + EventStore
+        + SignalStorage
         + Health
         + 'static
 {

@@ -332,8 +332,8 @@ pub struct AuditAppend {
     pub change: Option<RecordChange>,
 }
 
-/// A change to a resident's data (records, case statuses), stored together with the audit
-/// entry that reports it.
+/// A change stored together with the audit entry that reports it: to a resident's data
+/// (records, case statuses), or an event queued for a department.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordChange {
     /// Store one new version.
@@ -357,6 +357,32 @@ pub enum RecordChange {
     /// Add a department's status update on the resident's case. Dropped when the resident
     /// is gone (erased meanwhile), so a status never outlives an erasure.
     AddCaseStatus(CaseStatusRow),
+    /// Queue an event for a department (kept, unlike a case status, when the resident is
+    /// erased: an erasure request must still reach the department).
+    QueueEvent(EventRow),
+}
+
+/// An event for a department: a signed Security Event Token, queued with the audit entry
+/// that reports it and delivered until the department acknowledges it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    /// Its id (the SET's `jti`).
+    pub id: Uuid,
+    /// The department it is for.
+    pub department: String,
+    /// Its kind (`grant-revoked`, ...).
+    pub kind: String,
+    /// The grant it is about, if any.
+    pub grant: Option<Uuid>,
+    /// The resident's audit reference, if it is about one (to log a confirmation about
+    /// the same resident).
+    pub resident: Option<String>,
+    /// The signed SET, exactly as delivered.
+    pub token: String,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+    /// When the department acknowledged it (by poll or push); none while it waits.
+    pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
 /// A privacy officer's credential, issued by the operator.

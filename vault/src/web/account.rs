@@ -206,6 +206,11 @@ pub struct HistoryLine {
     pub story: crate::language::stories::Story,
     /// Whether it was a department reading (shown first-class: that is what people ask).
     pub read: bool,
+    /// For an allowed read: its position in the log (the links "Vraag om te wissen" and
+    /// "Klacht indienen" name it).
+    pub allowed_read: Option<u64>,
+    /// For a read the resident asked to be deleted: where that stands.
+    pub erasure: Option<String>,
 }
 
 #[derive(Template)]
@@ -230,10 +235,30 @@ pub async fn history(State(state): State<AppState>, me: Resident) -> Result<Resp
         .or_page(t)?;
     let lines = items
         .into_iter()
-        .map(|item| HistoryLine {
-            time: t.date_time(item.time),
-            story: item.story,
-            read: item.action == crate::audit::entry::Action::Read,
+        .map(|item| {
+            let department = item.department.as_ref().map_or("", |d| d.name.as_str());
+            let erasure = item.erasure.map(|asked| match asked.confirmed_at {
+                Some(at) => t.fill(
+                    "history.erasure_confirmed",
+                    &[("department", department), ("date", &t.date(at))],
+                ),
+                None => t.fill(
+                    "history.erasure_asked",
+                    &[
+                        ("department", department),
+                        ("date", &t.date(asked.asked_at)),
+                    ],
+                ),
+            });
+            let read = item.action == crate::audit::entry::Action::Read;
+            HistoryLine {
+                time: t.date_time(item.time),
+                allowed_read: (read && item.outcome == crate::audit::entry::Outcome::Allowed)
+                    .then_some(item.seq),
+                erasure,
+                story: item.story,
+                read,
+            }
         })
         .collect();
     Ok(render(

@@ -50,6 +50,7 @@ pub mod pauses;
 pub mod privacy;
 pub mod proposals;
 pub mod questions;
+pub mod reads;
 pub mod records;
 mod routes;
 pub mod schemes;

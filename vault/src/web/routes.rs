@@ -43,6 +43,11 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         )
         .route("/portal/grants/{id}/resume", post(pauses::resume))
         .route("/portal/history", get(account::history))
+        .route(
+            "/portal/history/{seq}/erasure",
+            get(reads::confirm_erasure).post(reads::ask_erasure),
+        )
+        .route("/portal/history/{seq}/complaint", get(reads::complaint))
         .route("/portal/events", get(events::list))
         .route("/portal/events/{id}", get(events::start))
         .route(

@@ -2,7 +2,7 @@
 //! statuses written in the same transaction as the entries that report them.
 
 use super::{PostgresStore, map_err, signed, unsigned, value};
-use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
+use crate::store::{AuditAppend, AuditStore, EventRow, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
 
 /// The advisory lock key appenders take ("kluis-au" in ASCII).
@@ -220,7 +220,32 @@ impl AuditStore for PostgresStore {
                         .await
                         .map_err(map_err(action))?;
                 }
+                RecordChange::QueueEvent(_) => {}
             }
+        }
+        // Events in one statement, numbered in batch order (the log's lock orders the
+        // batches of every node, so positions follow the order of commits).
+        let events: Vec<&EventRow> = batch
+            .iter()
+            .filter_map(|a| match &a.change {
+                Some(RecordChange::QueueEvent(row)) => Some(row),
+                _ => None,
+            })
+            .collect();
+        if !events.is_empty() {
+            let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
+            let departments: Vec<&str> = events.iter().map(|e| e.department.as_str()).collect();
+            let values: Vec<Vec<u8>> = events.iter().map(|e| value(*e)).collect();
+            client
+                .execute(
+                    "INSERT INTO events (id, department, acknowledged, value) \
+                     SELECT id, department, false, value FROM \
+                     unnest($1::uuid[], $2::text[], $3::bytea[]) WITH ORDINALITY \
+                     AS e(id, department, value, n) ORDER BY n",
+                    &[&ids, &departments, &values],
+                )
+                .await
+                .map_err(map_err(action))?;
         }
         tx.commit().await
     }

@@ -8,8 +8,8 @@
 use super::{PostgresStore, map_err, row, signed};
 use crate::store::sled::SledStore;
 use crate::store::{
-    CaseStatusRow, GrantRow, LookAlongRow, OfficerRow, ProposalRow, ProposalState, RequestRow,
-    RequestSubject, ResidentRow, SessionRow, StoreError, StoreResult, WitnessRow,
+    CaseStatusRow, EventRow, GrantRow, LookAlongRow, OfficerRow, ProposalRow, ProposalState,
+    RequestRow, RequestSubject, ResidentRow, SessionRow, StoreError, StoreResult, WitnessRow,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -51,6 +51,7 @@ const TABLES: &[(&str, &str)] = &[
     ("look_alongs", "look_alongs"),
     ("proposals", "proposals"),
     ("witnesses", "witnesses"),
+    ("events", "events"),
 ];
 
 fn corrupt(what: &str) -> StoreError {
@@ -325,6 +326,18 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
                 ],
             )
         }
+        "events" => {
+            let e: EventRow = row(value, "event")?;
+            (
+                "INSERT INTO events (id, department, acknowledged, value) VALUES ($1, $2, $3, $4)",
+                vec![
+                    Box::new(e.id),
+                    Box::new(e.department),
+                    Box::new(e.acknowledged_at.is_some()),
+                    Box::new(v),
+                ],
+            )
+        }
         "witnesses" => {
             let w: WitnessRow = row(value, "witness statement")?;
             (
@@ -343,6 +356,37 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
             )));
         }
     })
+}
+
+/// One key and value read from sled.
+type SledPair = sled::Result<(sled::IVec, sled::IVec)>;
+
+/// The pairs of sled tree `tree` in the order they are copied: key order, but events in
+/// queue order (acknowledged ones first, then each department's waiting ones as queued),
+/// so that the numbers PostgreSQL gives them keep every department's queue in order.
+fn in_copy_order(sled: &SledStore, tree: &str) -> StoreResult<Box<dyn Iterator<Item = SledPair>>> {
+    let raw = sled.raw_tree(tree)?;
+    if tree != "events" {
+        return Ok(Box::new(raw.iter()));
+    }
+    let read = |e: sled::Error| StoreError::Unavailable(format!("reading sled events: {e}"));
+    let mut ordered = Vec::with_capacity(raw.len());
+    for item in raw.iter() {
+        let (key, value) = item.map_err(read)?;
+        let event: EventRow = row(&value, "event")?;
+        if event.acknowledged_at.is_some() {
+            ordered.push(Ok((key, value)));
+        }
+    }
+    for id in sled.raw_tree("events_pending")?.iter().values() {
+        let id = id.map_err(read)?;
+        let value = raw
+            .get(&id)
+            .map_err(read)?
+            .ok_or_else(|| corrupt("events"))?;
+        ordered.push(Ok((id, value)));
+    }
+    Ok(Box::new(ordered.into_iter()))
 }
 
 impl PostgresStore {
@@ -403,7 +447,7 @@ impl PostgresStore {
         {
             let mut copied = 0u64;
             let mut pending: Vec<Insert> = Vec::with_capacity(CHUNK);
-            for item in sled.raw_tree(tree)?.iter() {
+            for item in in_copy_order(sled, tree)? {
                 let (key, value) =
                     item.map_err(|e| StoreError::Unavailable(format!("reading sled {tree}: {e}")))?;
                 pending.push(insert_for(tree, &key, &value)?);

@@ -26,6 +26,7 @@ mod cases;
 mod coaches;
 mod consent;
 mod departments;
+mod events;
 mod import;
 mod officers;
 mod records;

@@ -130,6 +130,17 @@ CREATE TABLE witnesses (
 );
 CREATE INDEX witnesses_by_resident ON witnesses (resident);
 "#,
+    // 2: events queued for departments, in queue order, until acknowledged.
+    r#"
+CREATE TABLE events (
+    position bigserial PRIMARY KEY,
+    id uuid NOT NULL UNIQUE,
+    department text COLLATE "C" NOT NULL,
+    acknowledged boolean NOT NULL,
+    value bytea NOT NULL
+);
+CREATE INDEX events_waiting ON events (department, position) WHERE NOT acknowledged;
+"#,
 ];
 
 /// The schema version this build writes and reads.

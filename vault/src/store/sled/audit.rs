@@ -1,6 +1,7 @@
 //! The audit log's entries, Merkle nodes and indexes.
 
 use super::cases::by_resident;
+use super::events::pending_key;
 use super::records::{encode_record, record_key};
 use super::{SledStore, encode_json, map_err, map_tx_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
@@ -21,6 +22,7 @@ impl AuditStore for SledStore {
         // Keys of record changes are computed before the transaction, which may run again.
         let mut changes = Vec::new();
         let mut statuses = Vec::new();
+        let mut events = Vec::new();
         for append in batch {
             match &append.change {
                 None => {}
@@ -42,6 +44,14 @@ impl AuditStore for SledStore {
                     }
                 }
                 Some(RecordChange::AddCaseStatus(row)) => statuses.push(row),
+                // Queue positions are handed out in batch order (one writer appends).
+                Some(RecordChange::QueueEvent(row)) => {
+                    let position = self
+                        .db
+                        .generate_id()
+                        .map_err(|e| map_err(e, "numbering an event"))?;
+                    events.push((pending_key(&row.department, position), row));
+                }
             }
         }
         let stored = (
@@ -52,9 +62,21 @@ impl AuditStore for SledStore {
             &self.residents,
             &self.case_statuses,
             &self.case_statuses_by_resident,
+            &self.events,
+            &self.events_pending,
         )
             .transaction(
-                |(entries, tree_nodes, index, records, residents, cases, cases_by_resident)| {
+                |(
+                    entries,
+                    tree_nodes,
+                    index,
+                    records,
+                    residents,
+                    cases,
+                    cases_by_resident,
+                    queued,
+                    pending,
+                )| {
                     // The batch must start at the log's end: not on a taken position, not
                     // beyond a gap.
                     if let Some(first) = batch.first().map(|a| a.seq)
@@ -96,6 +118,10 @@ impl AuditStore for SledStore {
                             cases.insert(row.id.as_bytes(), encode_json(row))?;
                             cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
                         }
+                    }
+                    for (key, row) in &events {
+                        queued.insert(row.id.as_bytes(), encode_json(*row))?;
+                        pending.insert(key.as_slice(), row.id.as_bytes())?;
                     }
                     Ok(())
                 },

@@ -51,6 +51,7 @@ mod cases;
 mod coaches;
 mod consent;
 mod departments;
+mod events;
 mod group_commit;
 mod officers;
 mod records;
@@ -103,6 +104,8 @@ pub struct SledStore {
     proposals_by_resident: sled::Tree,
     witnesses: sled::Tree,
     witnesses_by_resident: sled::Tree,
+    events: sled::Tree,
+    events_pending: sled::Tree,
     commit: Arc<GroupCommit>,
     fresh: bool,
 }
@@ -203,6 +206,8 @@ impl SledStore {
             proposals_by_resident: tree("proposals_by_resident")?,
             witnesses: tree("witnesses")?,
             witnesses_by_resident: tree("witnesses_by_resident")?,
+            events: tree("events")?,
+            events_pending: tree("events_pending")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
             db,
             fresh,
