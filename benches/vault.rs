@@ -191,6 +191,7 @@ async fn consent() {
         jwks: json!({"keys": [public.clone()]}),
         processing_activities: activities,
         privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
+        events_endpoint: None,
     };
     bench
         .app

@@ -409,6 +409,7 @@ async fn a_new_activity_version_never_widens_an_old_grant() {
         jwks: json!({"keys": [debts.key.public_jwk()]}),
         processing_activities: activities,
         privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
+        events_endpoint: None,
     };
     let info = vault
         .app

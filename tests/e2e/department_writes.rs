@@ -180,6 +180,7 @@ async fn a_write_is_proven_like_a_read_and_every_refusal_is_logged_with_nothing_
         jwks: json!({"keys": [debts.key.public_jwk()]}),
         processing_activities: activities,
         privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
+        events_endpoint: None,
     };
     vault
         .app

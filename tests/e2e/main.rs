@@ -50,3 +50,4 @@ mod revocation;
 mod schemes;
 mod schemes_browser;
 mod signals;
+mod signals_delivery;

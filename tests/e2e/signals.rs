@@ -5,16 +5,14 @@
 //! BSN, value or name; bad acknowledgements change nothing; events survive a SIGKILL.
 
 use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::support::process::VaultProcess;
 use crate::support::{TestDepartment, TestVault, assert_problem, client, project_root};
 use kluis_sdk::proto::events::EventKind;
 use kluis_sdk::{Event, Grant};
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::Write;
 
-const DEBTS: &str = "schulden.overzicht";
-const ACTIVITY: &str = "schuldhulp-traject";
+pub(crate) const DEBTS: &str = "schulden.overzicht";
+pub(crate) const ACTIVITY: &str = "schuldhulp-traject";
 
 fn debts(creditor: &str, amount: u32) -> Value {
     json!({"schulden": [{"schuldeiser": creditor, "soort": "huurachterstand", "bedrag": amount}]})
@@ -22,7 +20,7 @@ fn debts(creditor: &str, amount: u32) -> Value {
 
 /// Every event waiting for `client`, acknowledged (the stream acknowledges what it
 /// handed out when it finds no more).
-async fn drain(client: &kluis_sdk::Client) -> Vec<Event> {
+pub(crate) async fn drain(client: &kluis_sdk::Client) -> Vec<Event> {
     let mut events = client.events();
     let mut out = Vec::new();
     while let Some(event) = events.next().await.expect("events verify") {
@@ -31,12 +29,17 @@ async fn drain(client: &kluis_sdk::Client) -> Vec<Event> {
     out
 }
 
-fn kinds(events: &[Event]) -> Vec<&'static str> {
+pub(crate) fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(|e| e.kind.name()).collect()
 }
 
 /// Verifies `tokens` for `audience` with the Node verifier; one result per token.
-fn node_verify(vault: &str, jwks: &Value, audience: &str, tokens: &[String]) -> Vec<Value> {
+pub(crate) fn node_verify(
+    vault: &str,
+    jwks: &Value,
+    audience: &str,
+    tokens: &[String],
+) -> Vec<Value> {
     let mut child = std::process::Command::new("node")
         .arg(project_root().join("tests/setverify/verify.mjs"))
         .stdin(std::process::Stdio::piped())
@@ -59,7 +62,7 @@ fn node_verify(vault: &str, jwks: &Value, audience: &str, tokens: &[String]) -> 
         .collect()
 }
 
-async fn jwks(vault: &TestVault) -> Value {
+pub(crate) async fn jwks(vault: &TestVault) -> Value {
     client()
         .get(format!("{}/.well-known/jwks.json", vault.url))
         .send()
@@ -71,7 +74,7 @@ async fn jwks(vault: &TestVault) -> Value {
 }
 
 /// A vault with Henk's debts and three debt-help teams holding a grant to read them.
-async fn henk_and_three_teams() -> (TestVault, String, Vec<(TestDepartment, Grant)>) {
+pub(crate) async fn henk_and_three_teams() -> (TestVault, String, Vec<(TestDepartment, Grant)>) {
     let vault = TestVault::start_in(tempfile::tempdir().unwrap(), kluis::Clock::system()).await;
     let (token, _) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
     let path = format!("/v1/me/records/{DEBTS}");
@@ -373,157 +376,4 @@ async fn a_resident_asks_for_one_read_to_be_erased_and_sees_the_confirmation() {
         .expect("the read is listed");
     assert!(asked["erasure"]["asked_at"].is_string(), "{asked}");
     assert!(asked["erasure"]["confirmed_at"].is_string(), "{asked}");
-}
-
-async fn poll(
-    vault: &TestVault,
-    team: &TestDepartment,
-    body: Value,
-) -> (reqwest::StatusCode, Value) {
-    team.call(vault, Method::POST, "/v1/dept/events", Some(&body))
-        .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_acknowledgements_are_refused_and_change_nothing() {
-    let (vault, token, teams) = henk_and_three_teams().await;
-    let (noord, g) = &teams[0];
-    let zuid = &teams[1].0;
-    let (status, _) = vault
-        .post(
-            &token,
-            &format!("/v1/me/grants/{}/pause", g.id),
-            &json!({"reason": "data_incorrect"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, first) = poll(&vault, noord, json!({"maxEvents": 0})).await;
-    assert_eq!(status, 200, "{first}");
-    assert!(
-        first["sets"].as_object().unwrap().is_empty(),
-        "maxEvents 0 only acknowledges"
-    );
-    let (_, waiting) = poll(&vault, noord, json!({})).await;
-    let id = waiting["order"][0].as_str().unwrap().to_owned();
-    assert_eq!(waiting["moreAvailable"], false);
-
-    // Each refused, naming the fault; the event stays waiting.
-    for (body, code) in [
-        (json!({"ack": [&id]}), "zuid acknowledges noord's event"),
-        (
-            json!({"ack": [uuid::Uuid::new_v4().to_string()]}),
-            "a forged id",
-        ),
-        (json!({"ack": ["not-an-id"]}), "a malformed id"),
-        (json!({"ack": [&id], "maxEvents": 1000}), "too many events"),
-        (
-            json!({"setErrs": {&id: {"err": "", "description": "x"}}}),
-            "an empty err",
-        ),
-    ] {
-        let team = if code.starts_with("zuid") {
-            zuid
-        } else {
-            noord
-        };
-        let (status, problem) = poll(&vault, team, body.clone()).await;
-        assert_eq!(status, 400, "{code}: {problem}");
-        assert_eq!(problem["code"], "invalid_parameter", "{code}: {problem}");
-        assert!(
-            problem["detail"]
-                .as_str()
-                .unwrap()
-                .contains("nothing was acknowledged"),
-            "{problem}"
-        );
-    }
-    for body in [
-        json!({"ack": [42]}),
-        json!({"ack": [&id], "extra": true}),
-        json!({"ack": "all"}),
-    ] {
-        let (status, problem) = poll(&vault, noord, body.clone()).await;
-        assert!(status == 400 || status == 422, "{body}: {status} {problem}");
-    }
-    let unauthenticated = client()
-        .post(format!("{}/v1/dept/events", vault.url))
-        .json(&json!({"ack": [&id]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unauthenticated.status(), 401);
-    // A pause is no erasure request: it cannot be confirmed; nor can another's.
-    let (status, problem) = noord
-        .call(
-            &vault,
-            Method::POST,
-            &format!("/v1/dept/events/{id}/erasure-confirmation"),
-            Some(&json!({})),
-        )
-        .await;
-    assert_problem(&(status, problem), 404, "not_found");
-
-    let (_, again) = poll(&vault, noord, json!({})).await;
-    assert_eq!(
-        again["order"],
-        json!([&id]),
-        "still waiting, delivered again"
-    );
-    let (status, acked) = poll(&vault, noord, json!({"ack": [&id]})).await;
-    assert_eq!(status, 200, "{acked}");
-    assert!(
-        acked["sets"].as_object().unwrap().is_empty(),
-        "acknowledged: never again"
-    );
-    let (status, repeat) = poll(&vault, noord, json!({"ack": [&id]})).await;
-    assert_eq!(
-        status, 200,
-        "acknowledging again (a lost answer) is harmless: {repeat}"
-    );
-}
-
-/// Events are durable before the resident's action is answered: a SIGKILL right after a
-/// share and its revoke loses neither, and the department receives them in order.
-#[tokio::test]
-async fn events_survive_a_sigkill_between_the_action_and_the_delivery() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = VaultProcess::dev(dir.path());
-    let url = vault.url.clone();
-    let http = client();
-    let henk = crate::support::dev_login(&http, &url, "signals-henk").await;
-    let share = json!({
-        "department": "werk-en-inkomen", "processing_activity": "bijstand-aanvraag",
-        "categories": ["inkomen.bronnen"], "duration_days": 30,
-    });
-    let response = http
-        .post(format!("{url}/v1/me/grants"))
-        .bearer_auth(&henk)
-        .json(&share)
-        .send()
-        .await
-        .unwrap();
-    let (status, shared) = crate::support::status_and_json(response).await;
-    assert_eq!(status, 201, "{shared}");
-    let id = shared["id"].as_str().unwrap().to_owned();
-    let response = http
-        .post(format!("{url}/v1/me/grants/{id}/revoke"))
-        .bearer_auth(&henk)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    vault.kill();
-
-    let _vault = VaultProcess::dev_at(dir.path(), url.trim_start_matches("http://"));
-    let key =
-        kluis_sdk::DepartmentKey::from_file(dir.path().join("departments/werk-en-inkomen.jwk"))
-            .unwrap();
-    let sdk = kluis_sdk::Client::new(&url, "werk-en-inkomen", key).unwrap();
-    let events: Vec<Event> = drain(&sdk)
-        .await
-        .into_iter()
-        .filter(|e| e.kind.grant().map(|g| g.to_string()) == Some(id.clone()))
-        .collect();
-    assert_eq!(kinds(&events), ["grant-created", "grant-revoked"]);
 }

@@ -162,9 +162,10 @@ impl App {
             store.clone(),
             audit.clone(),
             vault_keys.clone(),
-            public_url.clone(),
+            (public_url.clone(), config.dev_login),
             clock.clone(),
         );
+        signals.spawn_push();
         let residents = Residents::new(
             store.clone(),
             keyring,

@@ -387,6 +387,7 @@ pub async fn seed_departments(
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
             privacy_officer: DEMO_PRIVACY_OFFICER.into(),
+            events_endpoint: None,
         };
         consent
             .register_department(context, Actor::System, &spec)

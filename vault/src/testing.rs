@@ -72,7 +72,7 @@ impl Services {
             store.clone(),
             audit.clone(),
             vault_keys.clone(),
-            ISSUER.into(),
+            (ISSUER.into(), true),
             clock.clone(),
         );
         let residents = Residents::new(

@@ -84,6 +84,10 @@ pub struct DepartmentSpec {
     /// Required at registration.
     #[serde(default)]
     pub privacy_officer: String,
+    /// Where the vault pushes the department's events (RFC 8935), if anywhere: an https
+    /// URL of the department's own system. Without it, the department polls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_endpoint: Option<String>,
 }
 
 /// A department as the vault lists it.

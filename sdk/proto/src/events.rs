@@ -19,10 +19,12 @@ pub const SET_TYP: &str = "secevent+jwt";
 pub const SET_MEDIA_TYPE: &str = "application/secevent+jwt";
 /// The prefix of every Kluis event type URI.
 pub const EVENT_TYPE_PREFIX: &str = "urn:kluis:secevent:";
+/// The kind name of an erasure request (as the log's notices name it).
+pub const ERASURE_REQUESTED: &str = "erasure-requested";
 /// The most events one poll returns.
 pub const MAX_EVENTS_PER_POLL: usize = 100;
 /// The most acknowledgements one poll may carry.
-pub const MAX_ACKS_PER_POLL: usize = 1000;
+pub const MAX_ACKS_PER_POLL: usize = 100;
 
 /// What happened, with what the department needs to act on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,11 +41,6 @@ pub enum EventKind {
     },
     /// The resident withdrew the grant: read nothing more under it.
     GrantRevoked {
-        /// The grant.
-        grant: Uuid,
-    },
-    /// The grant ran out.
-    GrantExpired {
         /// The grant.
         grant: Uuid,
     },
@@ -85,6 +82,10 @@ pub enum EventKind {
     /// The operator disabled the department: every read and request is refused until it
     /// is enabled again.
     DepartmentDisabled {},
+    /// A kind this version does not know (sent by a newer vault): see the event's type
+    /// URI and fields.
+    #[serde(other)]
+    Unknown,
 }
 
 impl EventKind {
@@ -93,12 +94,12 @@ impl EventKind {
         match self {
             EventKind::GrantCreated { .. } => "grant-created",
             EventKind::GrantRevoked { .. } => "grant-revoked",
-            EventKind::GrantExpired { .. } => "grant-expired",
             EventKind::GrantPaused { .. } => "grant-paused",
             EventKind::GrantResumed { .. } => "grant-resumed",
             EventKind::RecordRectified { .. } => "record-rectified",
-            EventKind::ErasureRequested { .. } => "erasure-requested",
+            EventKind::ErasureRequested { .. } => ERASURE_REQUESTED,
             EventKind::DepartmentDisabled {} => "department-disabled",
+            EventKind::Unknown => "unknown",
         }
     }
 
@@ -112,12 +113,11 @@ impl EventKind {
         match self {
             EventKind::GrantCreated { grant, .. }
             | EventKind::GrantRevoked { grant }
-            | EventKind::GrantExpired { grant }
             | EventKind::GrantPaused { grant, .. }
             | EventKind::GrantResumed { grant }
             | EventKind::RecordRectified { grant, .. }
             | EventKind::ErasureRequested { grant, .. } => Some(*grant),
-            EventKind::DepartmentDisabled {} => None,
+            EventKind::DepartmentDisabled {} | EventKind::Unknown => None,
         }
     }
 
@@ -130,12 +130,16 @@ impl EventKind {
         value
     }
 
-    /// The event from its type URI and fields, as read from a SET.
-    pub fn from_type_and_fields(uri: &str, fields: &serde_json::Value) -> Option<EventKind> {
-        let name = uri.strip_prefix(EVENT_TYPE_PREFIX)?;
-        let mut value = fields.as_object()?.clone();
-        value.insert("kind".into(), name.into());
-        serde_json::from_value(serde_json::Value::Object(value)).ok()
+    /// The event from its type URI and fields, as read from a SET: [`EventKind::Unknown`]
+    /// for a type or fields this version does not know.
+    pub fn from_type_and_fields(uri: &str, fields: &serde_json::Value) -> EventKind {
+        let known = || {
+            let name = uri.strip_prefix(EVENT_TYPE_PREFIX)?;
+            let mut value = fields.as_object()?.clone();
+            value.insert("kind".into(), name.into());
+            serde_json::from_value(serde_json::Value::Object(value)).ok()
+        };
+        known().unwrap_or(EventKind::Unknown)
     }
 }
 

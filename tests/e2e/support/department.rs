@@ -61,6 +61,37 @@ impl TestDepartment {
         name: &str,
         activities: Vec<ProcessingActivity>,
     ) -> TestDepartment {
+        TestDepartment::try_register(vault, id, name, activities, None)
+            .await
+            .unwrap()
+    }
+
+    /// Registers `id` with `activities`, a fresh key and push endpoint `endpoint`.
+    pub async fn register_pushing(
+        vault: &TestVault,
+        id: &str,
+        activities: Vec<ProcessingActivity>,
+        endpoint: &str,
+    ) -> TestDepartment {
+        TestDepartment::try_register(
+            vault,
+            id,
+            &format!("Afdeling {id}"),
+            activities,
+            Some(endpoint),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Registers `id` called `name`, or the vault's refusal as its message.
+    pub async fn try_register(
+        vault: &TestVault,
+        id: &str,
+        name: &str,
+        activities: Vec<ProcessingActivity>,
+        events_endpoint: Option<&str>,
+    ) -> Result<TestDepartment, String> {
         let (private, public) =
             kluis::jose::keys::generate_department_jwk(&format!("{id}-1")).unwrap();
         let spec = DepartmentSpec {
@@ -69,6 +100,7 @@ impl TestDepartment {
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
             privacy_officer: kluis::dev::DEMO_PRIVACY_OFFICER.into(),
+            events_endpoint: events_endpoint.map(str::to_owned),
         };
         vault
             .app
@@ -79,12 +111,12 @@ impl TestDepartment {
                 &spec,
             )
             .await
-            .unwrap();
-        TestDepartment {
+            .map_err(|e| e.to_string())?;
+        Ok(TestDepartment {
             id: id.into(),
             jwk: private.to_string(),
             key: DepartmentKey::from_jwk(&private).unwrap(),
-        }
+        })
     }
 
     /// The department's first page of shares once the shares just made have settled (the

@@ -185,24 +185,6 @@ impl Audit {
         self.append(context, entry, Some(change)).await
     }
 
-    /// Appends `changes` (each an entry and the record change it reports) in one
-    /// transaction, in order: when this returns `Ok`, all are durable; when it fails, none
-    /// was stored. Returns their positions.
-    pub async fn record_changes(
-        &self,
-        context: &Context,
-        changes: Vec<(Entry, RecordChange)>,
-    ) -> Result<Vec<u64>> {
-        if changes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let entries = changes
-            .into_iter()
-            .map(|(entry, change)| (entry, Some(change)))
-            .collect();
-        self.append_all(context, entries).await
-    }
-
     /// Appends `entries`, each with the change it reports if any (a record, a queued
     /// event), in one transaction, in order: when this returns `Ok`, all are durable; when
     /// it fails, none was stored. Returns their positions.

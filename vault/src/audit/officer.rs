@@ -227,7 +227,7 @@ impl OfficerDesk {
                     if action == Action::ErasureConfirmed {
                         confirmed.entry(id).or_insert(entry.time);
                     } else if entry.details.get("event").map(String::as_str)
-                        == Some("erasure-requested")
+                        == Some(kluis_proto::events::ERASURE_REQUESTED)
                     {
                         requests.push(ErasureRequestStatus {
                             event: id,

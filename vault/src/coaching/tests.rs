@@ -41,6 +41,7 @@ async fn register(s: &Services, id: &str, index: usize) -> DepartmentPrincipal {
         jwks: json!({"keys": [public]}),
         processing_activities: crate::dev::demo_departments().remove(index).2,
         privacy_officer: crate::dev::DEMO_PRIVACY_OFFICER.into(),
+        events_endpoint: None,
     };
     s.consent
         .register_department(&ctx(), Actor::Operator, &spec)

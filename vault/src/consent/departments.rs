@@ -183,6 +183,9 @@ impl Consent {
         spec: &DepartmentSpec,
     ) -> Result<DepartmentInfo> {
         self.validate(spec)?;
+        if let Some(endpoint) = &spec.events_endpoint {
+            self.signals.check_endpoint(endpoint)?;
+        }
         let now = self.clock.now();
         let existing = self.store.department(&spec.id).await?;
         let mut row = match existing.clone() {
@@ -193,6 +196,7 @@ impl Consent {
                 jwks: spec.jwks.clone(),
                 activities: Vec::new(),
                 privacy_officer: spec.privacy_officer.clone(),
+                events_endpoint: None,
                 disabled: false,
                 created_at: now,
                 updated_at: now,
@@ -201,6 +205,7 @@ impl Consent {
         row.name = spec.name.clone();
         row.jwks = spec.jwks.clone();
         row.privacy_officer = spec.privacy_officer.clone();
+        row.events_endpoint = spec.events_endpoint.clone();
         row.updated_at = now;
         for activity in &spec.processing_activities {
             let latest = row
@@ -308,6 +313,10 @@ impl Consent {
         disabled: bool,
     ) -> Result<DepartmentInfo> {
         let mut row = self.department_row(id).await?;
+        if row.disabled == disabled {
+            // Nothing changes: nothing to log or tell.
+            return Ok(info(&row));
+        }
         row.disabled = disabled;
         row.updated_at = self.clock.now();
         self.store.put_department(&row).await?;

@@ -164,14 +164,15 @@ impl Consent {
         self.grant_view(&revoked).await
     }
 
-    /// Revokes `grant` (durably) and, if it was not revoked already, logs it.
+    /// Revokes `grant` (durably) and, if this call revoked it (not an earlier or a
+    /// concurrent one), logs it and tells the department.
     async fn revoke_and_record(&self, context: &Context, grant: &GrantRow) -> Result<GrantRow> {
-        let revoked = self
+        let (revoked, changed) = self
             .store
             .revoke_grant(grant.id, self.clock.now())
             .await?
             .ok_or(Error::NotFound("grant"))?;
-        if grant.revoked_at.is_none() {
+        if changed {
             let department = self.department_row(&grant.department).await?;
             let activity =
                 activity_version(&department, &grant.activity_id, grant.activity_version)?;

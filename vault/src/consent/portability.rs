@@ -141,9 +141,11 @@ impl Consent {
         let grant = self
             .own_grant(resident, read.grant.ok_or_else(unknown)?)
             .await?;
+        let _one = self.signals.one_at_a_time().await;
         let asked_before = self.audit.about_grant(grant.id).await?.iter().any(|e| {
             e.action == Action::Notice
-                && e.details.get("event").map(String::as_str) == Some("erasure-requested")
+                && e.details.get("event").map(String::as_str)
+                    == Some(kluis_proto::events::ERASURE_REQUESTED)
                 && e.details.get("read").is_none_or(|r| r == &seq.to_string())
         });
         if asked_before {

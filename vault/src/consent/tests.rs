@@ -24,6 +24,7 @@ fn spec() -> DepartmentSpec {
         jwks: serde_json::json!({"keys": [public]}),
         processing_activities: crate::dev::demo_departments().remove(1).2,
         privacy_officer: crate::dev::DEMO_PRIVACY_OFFICER.into(),
+        events_endpoint: None,
     }
 }
 

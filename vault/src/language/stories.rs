@@ -84,10 +84,10 @@ pub fn history_story(
         ),
         (Action::Revocation, _) => plain(fill("story.revoked")),
         (Action::Notice, _) => match entry.details.get("event").map(String::as_str) {
-            Some("erasure-requested") if entry.details.contains_key("read") => {
+            Some(kluis_proto::events::ERASURE_REQUESTED) if entry.details.contains_key("read") => {
                 listed("story.erasure_asked_read", None)
             }
-            Some("erasure-requested") => plain(fill("story.erasure_asked")),
+            Some(kluis_proto::events::ERASURE_REQUESTED) => plain(fill("story.erasure_asked")),
             Some("record-rectified") => listed("story.told_rectified", None),
             _ => plain(fill("story.told")),
         },

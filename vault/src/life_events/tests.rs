@@ -19,6 +19,7 @@ async fn flow(s: &Services) -> LifeEvents {
             jwks: json!({"keys": [public]}),
             processing_activities: activities,
             privacy_officer: crate::dev::DEMO_PRIVACY_OFFICER.into(),
+            events_endpoint: None,
         };
         s.consent
             .register_department(&ctx(), Actor::Operator, &spec)

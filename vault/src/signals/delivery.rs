@@ -9,7 +9,8 @@ use crate::audit::Context;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::{Error, Result};
 use kluis_proto::events::{
-    ErasureConfirmed, MAX_ACKS_PER_POLL, MAX_EVENTS_PER_POLL, PollRequest, PollResponse,
+    ERASURE_REQUESTED, ErasureConfirmed, MAX_ACKS_PER_POLL, MAX_EVENTS_PER_POLL, PollRequest,
+    PollResponse,
 };
 use uuid::Uuid;
 
@@ -109,12 +110,13 @@ impl Signals {
         event: Uuid,
     ) -> Result<ErasureConfirmed> {
         let row = match self.store.event(event).await? {
-            Some(row) if row.department == department && row.kind == "erasure-requested" => row,
+            Some(row) if row.department == department && row.kind == ERASURE_REQUESTED => row,
             _ => return Err(Error::NotFound("erasure request")),
         };
         let grant = row
             .grant
             .ok_or_else(|| Error::Internal("an erasure request without a grant".into()))?;
+        let _one = self.one_at_a_time().await;
         let history = self.audit.about_grant(grant).await?;
         let is_this = |e: &&Entry| e.details.get("event_id") == Some(&event.to_string());
         if let Some(earlier) = history

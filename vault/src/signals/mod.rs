@@ -12,9 +12,11 @@
 //! - this file: the service and how a notice (event plus entry) is made.
 //! - [`delivery`]: the department's poll (RFC 8936): acknowledge, fetch in order; and its
 //!   confirmation that it erased what an erasure request asked.
+//! - [`push`]: delivery by push (RFC 8935) to departments that registered an endpoint.
 //! - [`rectification`]: which departments read an older version of a corrected record.
 
 pub mod delivery;
+pub mod push;
 pub mod rectification;
 
 use crate::audit::Audit;
@@ -37,6 +39,12 @@ pub struct Signals {
     vault_keys: Arc<VaultKeys>,
     issuer: String,
     clock: Clock,
+    /// Whether a push endpoint may be plain `http` (development only).
+    allow_http_endpoints: bool,
+    pusher: push::Pusher,
+    /// Held while a check-then-log runs (an erasure request for one read, a
+    /// confirmation), so that two at once on this node log once.
+    serial: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One event to queue: for whom, about whom, what.
@@ -74,12 +82,13 @@ pub fn may_still_hold(grant: &GrantRow, activity: &ActivityRow, now: DateTime<Ut
 }
 
 impl Signals {
-    /// A service over `store`, signing with `vault_keys` as `issuer`.
+    /// A service over `store`, signing with `vault_keys` as `issuer`; push endpoints may
+    /// be plain `http` only if `allow_http_endpoints` (development).
     pub fn new(
         store: Arc<dyn SignalStorage>,
         audit: Arc<Audit>,
         vault_keys: Arc<VaultKeys>,
-        issuer: String,
+        (issuer, allow_http_endpoints): (String, bool),
         clock: Clock,
     ) -> Signals {
         Signals {
@@ -88,7 +97,15 @@ impl Signals {
             vault_keys,
             issuer,
             clock,
+            allow_http_endpoints,
+            pusher: push::Pusher::default(),
+            serial: Arc::default(),
         }
+    }
+
+    /// Waits until no other check-then-log runs on this node; holds it until dropped.
+    pub async fn one_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.serial.lock().await
     }
 
     /// The signed event and the audit entry that reports it (by `actor`, who caused it),

@@ -26,6 +26,10 @@ impl Signals {
         let now = self.clock.now();
         let mut out = Vec::new();
         for grant in self.store.grants_of_resident(resident).await? {
+            // A department that wrote the new version itself needs no notice of it.
+            if matches!(actor, Actor::Department { id } if *id == grant.department) {
+                continue;
+            }
             let changed: Vec<&RecordWritten> = written
                 .iter()
                 .filter(|w| grant.categories.contains(&w.category))

@@ -601,6 +601,7 @@ async fn departments(store: &dyn Store) {
         jwks: serde_json::json!({"keys": []}),
         activities: Vec::new(),
         privacy_officer: "fg@gemeente.example".into(),
+        events_endpoint: None,
         disabled: false,
         created_at: t(0),
         updated_at: t(0),
@@ -797,11 +798,12 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
         None
     );
 
-    let revoked = store
+    let (revoked, changed) = store
         .revoke_grant(own.id, t(45))
         .await
         .expect("revoke")
         .expect("exists");
+    assert!(changed, "this call revoked it");
     assert_eq!(revoked.revoked_at, Some(t(45)));
     assert_eq!(
         revoked.paused,
@@ -819,11 +821,12 @@ async fn consent(store: &dyn Store, resident: Uuid) -> GrantRow {
         Some(pause),
         "a revoked grant's pause no longer changes"
     );
-    let again = store
+    let (again, changed) = store
         .revoke_grant(own.id, t(99))
         .await
         .expect("revoke")
         .expect("exists");
+    assert!(!changed, "revoked already: this call changed nothing");
     assert_eq!(again.revoked_at, Some(t(45)), "the first revocation stands");
     assert_eq!(
         store

@@ -142,7 +142,7 @@ forward!(ConsentStore {
     read grant_with_department(id: Uuid) -> Option<(GrantRow, Option<DepartmentRow>)>;
     read grants_of_resident(resident: Uuid) -> Vec<GrantRow>;
     read grants_of_department(department: &str) -> Vec<GrantRow>;
-    write revoke_grant(id: Uuid, at: DateTime<Utc>) -> Option<GrantRow>;
+    write revoke_grant(id: Uuid, at: DateTime<Utc>) -> Option<(GrantRow, bool)>;
     write set_grant_pause(id: Uuid, from: Option<GrantPause>, to: Option<GrantPause>) -> Option<(GrantRow, bool)>;
     read resident_by_reference(department: &str, reference: &str) -> Option<Uuid>;
 });

@@ -455,11 +455,15 @@ impl ConsentStore for MemoryStore {
         Ok(self.state().grants_where(|g| g.department == department))
     }
 
-    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>> {
+    async fn revoke_grant(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
         let mut state = self.state();
         Ok(state.grants.get_mut(&id).map(|grant| {
-            grant.revoke(at);
-            grant.clone()
+            let changed = grant.revoke(at);
+            (grant.clone(), changed)
         }))
     }
 

@@ -105,8 +105,13 @@ pub trait ConsentStore: Send + Sync {
     /// Every grant to a department.
     async fn grants_of_department(&self, department: &str) -> StoreResult<Vec<GrantRow>>;
     /// Marks a grant revoked at `at` unless it already is; returns the stored row
-    /// afterwards. Durable on return: the next read sees it.
-    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>>;
+    /// afterwards and whether this call revoked it (of two at once, one did). Durable on
+    /// return: the next read sees it.
+    async fn revoke_grant(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(GrantRow, bool)>>;
     /// Changes a grant's pause from `from` to `to` (`Some`: paused, `None`: not), unless
     /// it is revoked or its pause is not `from` (someone changed it meanwhile); returns the
     /// stored row afterwards and whether this call changed it. Durable on return: the next

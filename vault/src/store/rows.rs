@@ -230,6 +230,9 @@ pub struct DepartmentRow {
     #[serde(default)]
     pub privacy_officer: String,
     /// Disabled by the operator: every call is refused.
+    /// Where its events are pushed, if anywhere (rows from before push have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_endpoint: Option<String>,
     pub disabled: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,

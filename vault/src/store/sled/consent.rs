@@ -237,11 +237,13 @@ impl ConsentStore for SledStore {
         )
     }
 
-    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<Option<GrantRow>> {
-        let changed = self
-            .change_grant(id, "revoking a grant", |row| row.revoke(at))
-            .await?;
-        Ok(changed.map(|(row, _)| row))
+    async fn revoke_grant(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(GrantRow, bool)>> {
+        self.change_grant(id, "revoking a grant", |row| row.revoke(at))
+            .await
     }
 
     async fn set_grant_pause(
