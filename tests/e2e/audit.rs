@@ -126,10 +126,13 @@ async fn henks_journey_leaves_exactly_the_expected_log() {
         row("read", "allowed", "department", "werk-en-inkomen"),
         row("read", "refused", "department", "werk-en-inkomen"),
         row("revocation", "done", "resident", "werk-en-inkomen"),
+        // The department is told (a signed event queued with this entry).
+        row("notice", "done", "resident", "werk-en-inkomen"),
         row("read", "refused", "department", "werk-en-inkomen"),
         // "Ik ben mijn baan kwijt": the one new answer, the share, the read, the status.
         row("record_write", "done", "resident", "-"),
         row("grant", "done", "resident", "werk-en-inkomen"),
+        row("notice", "done", "resident", "werk-en-inkomen"),
         row("read", "allowed", "department", "werk-en-inkomen"),
         row("case_status", "done", "department", "werk-en-inkomen"),
     ]);

@@ -156,7 +156,7 @@ async fn a_status_that_does_not_fit_is_refused_and_nothing_is_stored() {
         )
         .await;
     assert_eq!(status, 200);
-    let log = log + 1; // the revocation
+    let log = log + 2; // the revocation, and its notice to the department
     let got = work
         .call(
             &vault,

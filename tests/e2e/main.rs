@@ -19,6 +19,7 @@ mod coach_browser;
 mod coach_cli;
 mod coaching;
 mod consent;
+mod consent_records;
 mod crash;
 mod crash_rounds;
 mod database_faults;

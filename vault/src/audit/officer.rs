@@ -99,7 +99,7 @@ impl OfficerDesk {
     }
 
     /// Logs a question (fail closed), with the resident and department it concerns if any.
-    async fn log_question(
+    pub async fn log_question(
         &self,
         context: &Context,
         actor: &Actor,

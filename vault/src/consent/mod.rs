@@ -16,6 +16,7 @@
 //! - [`writes`]: a department writing a category it keeps (debt-help step, scores), under
 //!   a grant that covers it.
 //! - [`portability`]: downloading and erasing the whole vault.
+//! - [`consent_records`]: each grant and its history as a signed ISO/IEC TS 27560 record.
 //! - [`history`]: the resident's plain-language view of the audit log.
 //!
 //! Why both a legal basis and the resident's decision: in the Dutch social domain consent
@@ -25,6 +26,7 @@
 //! make their own data available for it.
 
 pub mod access;
+pub mod consent_records;
 pub mod departments;
 pub mod grants;
 pub mod history;

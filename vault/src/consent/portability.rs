@@ -46,6 +46,7 @@ impl Consent {
             "records": records,
             "requests": self.resident_requests(resident, true).await?,
             "grants": self.resident_grants(resident).await?,
+            "consent_records": self.consent_records_of(resident).await?,
             "audit": history,
         });
         let mut entry = Entry::new(Action::Export, Outcome::Done, self.resident_actor(resident));

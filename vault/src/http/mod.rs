@@ -217,6 +217,7 @@ fn officer_routes() -> Router<AppState> {
         .route("/audit", get(officer::audit))
         .route("/audit/export", get(officer::export))
         .route("/erasure-requests", get(officer::erasure_requests))
+        .route("/consent-records/{id}", get(officer::consent_record))
         .route("/checkpoint", get(officer::checkpoint))
         .route("/proofs/inclusion", get(officer::inclusion))
         .route("/proofs/consistency", get(officer::consistency))

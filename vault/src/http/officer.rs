@@ -213,3 +213,22 @@ pub async fn erasure_requests(
         desk.erasure_requests(&context, &officer.actor()).await?,
     ))
 }
+
+/// The signed consent record (ISO/IEC TS 27560) of one grant. The question is logged under
+/// the resident it is about.
+pub async fn consent_record(
+    Ctx(context): Ctx,
+    officer: OfficerAuth,
+    State(desk): State<OfficerDesk>,
+    State(consent): State<crate::consent::Consent>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> Result<Json<serde_json::Value>> {
+    let (record, resident) = consent.consent_record_of_grant(id).await?;
+    let details = std::collections::BTreeMap::from([
+        ("grant".to_owned(), id.to_string()),
+        ("resident".to_owned(), resident),
+    ]);
+    desk.log_question(&context, &officer.actor(), "consent_record", details)
+        .await?;
+    Ok(Json(record))
+}

@@ -60,6 +60,8 @@ pub const DPOP_TYP: &str = "dpop+jwt";
 pub const CLIENT_ASSERTION_TYP: &str = "client-authentication+jwt";
 /// `typ` of a Security Event Token (RFC 8417).
 pub const SET_TYP: &str = kluis_proto::events::SET_TYP;
+/// `typ` of a signed consent record (ISO/IEC TS 27560).
+pub const CONSENT_RECORD_TYP: &str = "kluis-consent-record+jwt";
 /// `typ` of a signed audit checkpoint.
 pub const CHECKPOINT_TYP: &str = "kluis-checkpoint+jwt";
 
