@@ -344,6 +344,11 @@ impl App {
         &self.audit
     }
 
+    /// The signals service (events for departments).
+    pub fn signals(&self) -> &crate::signals::Signals {
+        &self.state.signals
+    }
+
     /// Privacy officers' credentials.
     pub fn officers(&self) -> &Officers {
         &self.state.officers

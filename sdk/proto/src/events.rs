@@ -44,6 +44,11 @@ pub enum EventKind {
         /// The grant.
         grant: Uuid,
     },
+    /// The grant ran out (its `exp` passed) without being withdrawn.
+    GrantExpired {
+        /// The grant.
+        grant: Uuid,
+    },
     /// The resident paused the grant (GDPR art. 18): stop processing what you read under
     /// it until it is resumed; keep it.
     GrantPaused {
@@ -94,6 +99,7 @@ impl EventKind {
         match self {
             EventKind::GrantCreated { .. } => "grant-created",
             EventKind::GrantRevoked { .. } => "grant-revoked",
+            EventKind::GrantExpired { .. } => "grant-expired",
             EventKind::GrantPaused { .. } => "grant-paused",
             EventKind::GrantResumed { .. } => "grant-resumed",
             EventKind::RecordRectified { .. } => "record-rectified",
@@ -113,6 +119,7 @@ impl EventKind {
         match self {
             EventKind::GrantCreated { grant, .. }
             | EventKind::GrantRevoked { grant }
+            | EventKind::GrantExpired { grant }
             | EventKind::GrantPaused { grant, .. }
             | EventKind::GrantResumed { grant }
             | EventKind::RecordRectified { grant, .. }

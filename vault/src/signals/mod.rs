@@ -12,10 +12,12 @@
 //! - this file: the service and how a notice (event plus entry) is made.
 //! - [`delivery`]: the department's poll (RFC 8936): acknowledge, fetch in order; and its
 //!   confirmation that it erased what an erasure request asked.
+//! - [`expiry`]: telling a department once that a grant ran out.
 //! - [`push`]: delivery by push (RFC 8935) to departments that registered an endpoint.
 //! - [`rectification`]: which departments read an older version of a corrected record.
 
 pub mod delivery;
+pub mod expiry;
 pub mod push;
 pub mod rectification;
 
@@ -115,7 +117,17 @@ impl Signals {
         actor: Actor,
         notice: Notice<'_>,
     ) -> Result<(Entry, Option<RecordChange>)> {
-        let id = Uuid::new_v4();
+        self.notice_with_id(actor, notice, Uuid::new_v4())
+    }
+
+    /// [`Signals::notice`] with event id `id` (one derived from what it is about, so that
+    /// it is queued once however often it is made).
+    pub fn notice_with_id(
+        &self,
+        actor: Actor,
+        notice: Notice<'_>,
+        id: Uuid,
+    ) -> Result<(Entry, Option<RecordChange>)> {
         let now = self.clock.now();
         let token = SecurityEvent {
             iss: self.issuer.clone(),

@@ -1,3 +1,5 @@
+//! (The same task runs the expiry sweep, `expiry`, every ten minutes.)
+//!
 //! Delivery by push (RFC 8935), for departments that registered an endpoint: a task that
 //! sends each waiting event, oldest first, as `application/secevent+jwt` and counts it
 //! acknowledged once the endpoint answers `202 Accepted` (or `200`). An endpoint that is
@@ -17,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Every how many rounds the task also looks for grants that ran out (ten minutes).
+const EXPIRY_EVERY: u64 = 600;
 /// How often the task looks for waiting events.
 const INTERVAL: Duration = Duration::from_secs(1);
 /// The most events pushed to one department per round.
@@ -95,8 +99,16 @@ impl Signals {
             };
             let mut tick = tokio::time::interval(INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut rounds: u64 = 0;
             loop {
                 tick.tick().await;
+                if rounds.is_multiple_of(EXPIRY_EVERY) {
+                    let context = crate::audit::Context::new(&signals.clock);
+                    if let Err(e) = signals.expiry_round(&context).await {
+                        tracing::warn!(error = %e, "looking for grants that ran out failed");
+                    }
+                }
+                rounds += 1;
                 if let Err(e) = signals.push_round(&http).await {
                     tracing::warn!(error = %e, "pushing events failed; trying again");
                 }

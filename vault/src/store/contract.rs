@@ -1290,12 +1290,19 @@ async fn events(store: &dyn Store) -> EventRow {
         .append_audit(&[append(seq + 3, queue(&[&a3]).remove(0))])
         .await
         .expect("append");
+    // An id queued again (a sweep on two nodes) is kept once, as it was.
+    let mut again = a1.clone();
+    again.token = "header.changed.signature".into();
+    store
+        .append_audit(&[append(seq + 4, Some(RecordChange::QueueEvent(again)))])
+        .await
+        .expect("append");
     store.sync().await.expect("sync");
 
     assert_eq!(
         store.pending_events("schuldhulp", 10).await.expect("list"),
         vec![a1.clone(), a2.clone(), a3.clone()],
-        "in the order queued"
+        "in the order queued, each once"
     );
     assert_eq!(
         store.pending_events("schuldhulp", 2).await.expect("list"),

@@ -582,7 +582,13 @@ impl AuditStore for MemoryStore {
                     state.case_statuses.push(row.clone());
                 }
                 Some(RecordChange::AddCaseStatus(_)) => {}
-                Some(RecordChange::QueueEvent(row)) => state.events.push(row.clone()),
+                // One event per id.
+                Some(RecordChange::QueueEvent(row))
+                    if !state.events.iter().any(|e| e.id == row.id) =>
+                {
+                    state.events.push(row.clone());
+                }
+                Some(RecordChange::QueueEvent(_)) => {}
             }
         }
         Ok(())

@@ -333,7 +333,8 @@ pub trait CaseStore: Send + Sync {
 }
 
 /// Events queued for departments (stored by [`AuditStore::append_audit`] with the entries
-/// that report them: [`RecordChange::QueueEvent`]), until each is acknowledged.
+/// that report them: [`RecordChange::QueueEvent`]; one event per id, an id queued again
+/// is kept as it was), until each is acknowledged.
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Up to `limit` events for `department` not acknowledged yet, in the order they were

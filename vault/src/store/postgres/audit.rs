@@ -241,7 +241,8 @@ impl AuditStore for PostgresStore {
                     "INSERT INTO events (id, department, acknowledged, value) \
                      SELECT id, department, false, value FROM \
                      unnest($1::uuid[], $2::text[], $3::bytea[]) WITH ORDINALITY \
-                     AS e(id, department, value, n) ORDER BY n",
+                     AS e(id, department, value, n) ORDER BY n \
+                     ON CONFLICT (id) DO NOTHING",
                     &[&ids, &departments, &values],
                 )
                 .await

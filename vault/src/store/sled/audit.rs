@@ -120,8 +120,11 @@ impl AuditStore for SledStore {
                         }
                     }
                     for (key, row) in &events {
-                        queued.insert(row.id.as_bytes(), encode_json(*row))?;
-                        pending.insert(key.as_slice(), row.id.as_bytes())?;
+                        // One event per id: an event queued again is kept as it was.
+                        if queued.get(row.id.as_bytes())?.is_none() {
+                            queued.insert(row.id.as_bytes(), encode_json(*row))?;
+                            pending.insert(key.as_slice(), row.id.as_bytes())?;
+                        }
                     }
                     Ok(())
                 },
