@@ -52,3 +52,4 @@ mod schemes;
 mod schemes_browser;
 mod signals;
 mod signals_delivery;
+mod signals_process;
