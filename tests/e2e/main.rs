@@ -15,6 +15,7 @@ mod audit;
 mod bad_input;
 mod browser_harness;
 mod case_status;
+mod checkpoint_notes;
 mod coach_browser;
 mod coach_cli;
 mod coaching;

@@ -49,7 +49,7 @@ async fn henks_dev_vault_moves_to_postgresql_and_still_serves_his_journey() {
     assert_eq!(out.lines().count(), 1, "one line: {out}");
     assert!(
         out.starts_with("migrated ")
-            && out.contains("rows equal in 21 tables")
+            && out.contains("rows equal in 22 tables")
             && out.contains("every record opens")
             && out.contains("audit root and size equal")
             && out.contains("a new checkpoint verifies"),

@@ -249,6 +249,7 @@ impl App {
             schemes,
             departments,
             desk,
+            audit: audit.clone(),
             oidc,
             health: store.clone(),
             site: Site {
@@ -258,6 +259,7 @@ impl App {
                 rotate_after_erasure: chrono::TimeDelta::from_std(config.rotate_after_erasure)
                     .unwrap_or(chrono::TimeDelta::hours(1)),
                 municipality: std::sync::Arc::new(config.municipality.clone()),
+                witnesses: std::sync::Arc::new(config.audit_witnesses.clone()),
             },
             clock,
             limits: config.limits.clone(),

@@ -32,6 +32,8 @@ pub struct Site {
     pub rotate_after_erasure: chrono::TimeDelta,
     /// The municipality's name, phone number and theme.
     pub municipality: std::sync::Arc<crate::config::Municipality>,
+    /// The witnesses whose cosignatures of the audit checkpoint the vault keeps.
+    pub witnesses: std::sync::Arc<Vec<crate::audit::note::VerifierKey>>,
 }
 
 /// The services of one vault, for its routers. One `Arc`: axum clones the state for every
@@ -67,6 +69,7 @@ pub struct Services {
     pub(crate) departments: DepartmentAuth,
     pub(crate) officers: Officers,
     pub(crate) desk: OfficerDesk,
+    pub(crate) audit: Arc<crate::audit::Audit>,
     pub(crate) oidc: Oidc,
     pub(crate) health: Arc<dyn Health>,
     pub(crate) audit_check: AuditHealth,
@@ -103,6 +106,7 @@ parts!(
     departments: DepartmentAuth,
     officers: Officers,
     desk: OfficerDesk,
+    audit: Arc<crate::audit::Audit>,
     oidc: Oidc,
     health: Arc<dyn Health>,
     audit_check: AuditHealth,

@@ -300,6 +300,13 @@ pub struct CheckpointView {
     pub tree_size: u64,
     /// The Merkle root of those entries (base64url).
     pub root_hash: String,
+    /// The same checkpoint as a C2SP signed note (tlog-checkpoint), with the cosignatures
+    /// witnesses gave it.
+    #[serde(default)]
+    pub note: String,
+    /// The key that verifies the vault's notes: `<origin>+<key id>+<base64 key>`.
+    #[serde(default)]
+    pub note_key: String,
 }
 
 /// An inclusion proof of one entry (`GET /v1/officer/proofs/inclusion`).

@@ -194,6 +194,8 @@ impl OfficerDesk {
             checkpoint: token,
             tree_size: verified.tree_size,
             root_hash: B64URL.encode(verified.root_hash),
+            note: self.audit.checkpoint_note(Some(verified.tree_size)).await?,
+            note_key: self.audit.note_key().to_string(),
         })
     }
 
@@ -247,6 +249,22 @@ impl OfficerDesk {
             request.confirmed_at = confirmed.get(&request.event).copied();
         }
         Ok(requests)
+    }
+
+    /// The checkpoint of the log's first `size` entries (all, without a size) as a C2SP
+    /// signed note with its cosignatures.
+    pub async fn checkpoint_note(
+        &self,
+        context: &Context,
+        actor: &Actor,
+        size: Option<u64>,
+    ) -> Result<String> {
+        let details = size
+            .map(|s| BTreeMap::from([("size".to_owned(), s.to_string())]))
+            .unwrap_or_default();
+        self.log_question(context, actor, "checkpoint_note", details)
+            .await?;
+        self.audit.checkpoint_note(size).await
     }
 
     /// An inclusion proof for entry `seq` in the log's first `size` entries.

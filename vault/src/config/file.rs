@@ -53,6 +53,7 @@ pub(super) struct SchemesSection {
 pub(super) struct AuditSection {
     pub(super) checkpoint_file: Option<PathBuf>,
     pub(super) verify_entries_at_start: Option<bool>,
+    pub(super) witnesses: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -68,6 +68,9 @@ pub struct Config {
     /// Rehash every audit entry before serving (off by default: the check runs while the
     /// vault serves, and `/readyz` reports it).
     pub verify_audit_at_start: bool,
+    /// The witnesses whose cosignatures of the audit checkpoint the vault keeps (`[audit]
+    /// witnesses`: cosignature/v1 verifier keys).
+    pub audit_witnesses: Vec<crate::audit::note::VerifierKey>,
     /// The municipality's own life-event catalogue (`[life_events] file`,
     /// `KLUIS_LIFE_EVENTS`); without one, the built-in demo catalogue.
     pub life_events: Option<PathBuf>,
@@ -299,6 +302,20 @@ impl Config {
             .audit
             .checkpoint_file
             .unwrap_or_else(|| key_dir.join("audit-checkpoint.jws"));
+        let mut audit_witnesses = Vec::new();
+        for (at, text) in file.audit.witnesses.unwrap_or_default().iter().enumerate() {
+            let key = crate::audit::note::VerifierKey::parse(text)
+                .ok()
+                .filter(|k| k.kind == crate::audit::note::COSIGNATURE_V1)
+                .ok_or_else(|| ConfigError::Invalid {
+                    setting: "[audit] witnesses",
+                    reason: format!(
+                        "entry {} is not a cosignature/v1 verifier key (name+keyid+base64 of 0x04 and the Ed25519 key), such as \"witness.example.org+a1b2c3d4+BKo...\"",
+                        at + 1
+                    ),
+                })?;
+            audit_witnesses.push(key);
+        }
         Ok(Config {
             listen,
             public_url,
@@ -307,6 +324,7 @@ impl Config {
             rotate_after_erasure: Duration::from_secs(60 * rotate_after_erasure_minutes),
             audit_checkpoint,
             verify_audit_at_start: file.audit.verify_entries_at_start.unwrap_or(false),
+            audit_witnesses,
             life_events: env
                 .var("KLUIS_LIFE_EVENTS")
                 .map(PathBuf::from)
@@ -340,6 +358,7 @@ impl Config {
             rotate_after_erasure: Duration::ZERO,
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             verify_audit_at_start: false,
+            audit_witnesses: Vec::new(),
             life_events: None,
             schemes: None,
             store: StoreKind::Sled,

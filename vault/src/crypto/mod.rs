@@ -20,6 +20,7 @@
 
 mod aead;
 mod keyring;
+mod note_key;
 mod pseudonym;
 mod tls;
 
@@ -27,6 +28,7 @@ pub use aead::SealedBytes;
 #[cfg(any(test, feature = "test-support"))]
 pub use aead::open_with_nonce_for_test_vectors;
 pub use keyring::{DataKey, Keyring, RootKey, WrappedDataKey};
+pub use note_key::{NoteKey, ed25519_verifies};
 pub use pseudonym::{Pseudonym, Pseudonymiser};
 pub use tls::tls_client_config;
 

@@ -41,6 +41,7 @@ mod officer;
 pub mod problem;
 mod records;
 mod schemes;
+mod witness;
 
 use crate::clock::Clock;
 use crate::state::AppState;
@@ -139,6 +140,7 @@ pub fn api(dev_login: bool) -> Router<AppState> {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/witness/cosignatures", post(witness::cosign))
         .route("/login", get(login::providers))
         .route("/login/token", post(login::token))
         .route("/login/{provider}", get(login::start))
@@ -218,6 +220,7 @@ fn officer_routes() -> Router<AppState> {
         .route("/audit/export", get(officer::export))
         .route("/erasure-requests", get(officer::erasure_requests))
         .route("/consent-records/{id}", get(officer::consent_record))
+        .route("/checkpoint-note", get(officer::checkpoint_note))
         .route("/checkpoint", get(officer::checkpoint))
         .route("/proofs/inclusion", get(officer::inclusion))
         .route("/proofs/consistency", get(officer::consistency))

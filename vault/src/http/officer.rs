@@ -232,3 +232,24 @@ pub async fn consent_record(
         .await?;
     Ok(Json(record))
 }
+
+/// The query of `/v1/officer/checkpoint-note`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteQuery {
+    size: Option<u64>,
+}
+
+/// The checkpoint (of `size` entries, or all) as a C2SP signed note with its
+/// cosignatures, as text.
+pub async fn checkpoint_note(
+    Ctx(context): Ctx,
+    officer: OfficerAuth,
+    State(desk): State<OfficerDesk>,
+    ApiQuery(q): ApiQuery<NoteQuery>,
+) -> Result<impl IntoResponse> {
+    let note = desk
+        .checkpoint_note(&context, &officer.actor(), q.size)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+}

@@ -299,6 +299,8 @@ pub fn generate_department_jwk(kid: &str) -> Result<(Zeroizing<String>, Value), 
 /// The vault's signing keys: the newest signs, all verify (room for a key rotation).
 pub struct VaultKeys {
     keys: Vec<VaultKey>,
+    /// The Ed25519 key that signs the audit checkpoint as a C2SP signed note.
+    note: crate::crypto::NoteKey,
 }
 
 fn secret_name(n: u32) -> (String, String) {
@@ -333,7 +335,13 @@ impl VaultKeys {
                 .map_err(|e| e.to_string())?;
             keys.push(key);
         }
-        Ok(VaultKeys { keys })
+        let note = crate::crypto::NoteKey::load_or_create(keyring).map_err(|e| e.to_string())?;
+        Ok(VaultKeys { keys, note })
+    }
+
+    /// The key that signs the audit checkpoint as a signed note.
+    pub fn note_key(&self) -> &crate::crypto::NoteKey {
+        &self.note
     }
 
     /// The key that signs new tokens.

@@ -115,6 +115,7 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
     let look_along = coaching(store.as_ref(), resident.id).await;
     cases(store.as_ref(), resident.id).await;
     let event = events(store.as_ref()).await;
+    cosignatures(store.as_ref()).await;
     erasure(store.as_ref()).await;
     let audit_len = store.audit_len().await.expect("audit length");
     store.check().await.expect("a healthy store says so");
@@ -1240,6 +1241,30 @@ async fn cases(store: &dyn Store, resident: Uuid) {
         .map(|c| c.seen_at)
         .collect();
     assert_eq!(seen, vec![Some(t(30)), Some(t(40))]);
+}
+
+/// Cosignatures: one per witness and checkpoint size, the newest kept.
+async fn cosignatures(store: &dyn Store) {
+    assert!(store.cosignatures(7).await.expect("read").is_empty());
+    for (size, witness, line) in [
+        (7, "w2.example", "— w2.example AAAA\n"),
+        (7, "w1.example", "— w1.example old\n"),
+        (7, "w1.example", "— w1.example BBBB\n"),
+        (8, "w1.example", "— w1.example CCCC\n"),
+    ] {
+        store
+            .put_cosignature(size, witness, line)
+            .await
+            .expect("store");
+    }
+    assert_eq!(
+        store.cosignatures(7).await.expect("read"),
+        vec!["— w1.example BBBB\n", "— w2.example AAAA\n"]
+    );
+    assert_eq!(
+        store.cosignatures(8).await.expect("read"),
+        vec!["— w1.example CCCC\n"]
+    );
 }
 
 fn event_row(department: &str, kind: &str, at: i64) -> EventRow {

@@ -228,6 +228,15 @@ impl AuditStore for FaultyStore {
     async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>> {
         self.inner.audit_index(key, from_seq, limit).await
     }
+
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
+        self.faults.write()?;
+        self.inner.put_cosignature(size, witness, line).await
+    }
+
+    async fn cosignatures(&self, size: u64) -> StoreResult<Vec<String>> {
+        self.inner.cosignatures(size).await
+    }
 }
 
 #[async_trait::async_trait]

@@ -45,6 +45,8 @@ struct State {
     witnesses: BTreeMap<Uuid, WitnessRow>,
     /// Every event, in the order queued.
     events: Vec<EventRow>,
+    /// (checkpoint size, witness) → cosignature line.
+    cosignatures: BTreeMap<(u64, String), String>,
 }
 
 impl MemoryStore {
@@ -523,6 +525,23 @@ impl ReplayStore for MemoryStore {
 
 #[async_trait]
 impl AuditStore for MemoryStore {
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
+        self.state()
+            .cosignatures
+            .insert((size, witness.to_owned()), line.to_owned());
+        Ok(())
+    }
+
+    async fn cosignatures(&self, size: u64) -> StoreResult<Vec<String>> {
+        Ok(self
+            .state()
+            .cosignatures
+            .range((size, String::new())..)
+            .take_while(|((s, _), _)| *s == size)
+            .map(|(_, line)| line.clone())
+            .collect())
+    }
+
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
         let mut state = self.state();
         let next = state.audit_entries.len() as u64;

@@ -162,6 +162,11 @@ pub trait AuditStore: Send + Sync {
     async fn audit_nodes(&self, nodes: &[(u8, u64)]) -> StoreResult<Vec<Option<[u8; 32]>>>;
     /// Sequence numbers under index `key`, from `from_seq` on, at most `limit`.
     async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>>;
+    /// Stores witness `witness`'s cosignature line of the checkpoint of `size`, replacing
+    /// its earlier one for that size. Durable on return.
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()>;
+    /// The cosignature lines stored for the checkpoint of `size`, by witness name.
+    async fn cosignatures(&self, size: u64) -> StoreResult<Vec<String>>;
 }
 
 /// Officer credentials.

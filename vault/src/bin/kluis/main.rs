@@ -222,6 +222,17 @@ enum AuditCommand {
         /// A checkpoint kept from before: the export must not rewrite the history it covers.
         #[arg(long)]
         since: Option<PathBuf>,
+        /// The export's checkpoint as a C2SP signed note (GET /v1/officer/checkpoint-note
+        /// ?size=N): its size and root must be the export's.
+        #[arg(long, requires = "note_key")]
+        note: Option<PathBuf>,
+        /// The vault's note key (`note_key` of GET /v1/officer/checkpoint).
+        #[arg(long)]
+        note_key: Option<String>,
+        /// A witness's cosignature/v1 key: the note must carry its valid cosignature.
+        /// Repeat for several witnesses.
+        #[arg(long = "witness-key", requires = "note")]
+        witness_keys: Vec<String>,
     },
 }
 
@@ -368,8 +379,17 @@ fn main() -> ExitCode {
                         export,
                         jwks,
                         since,
+                        note,
+                        note_key,
+                        witness_keys,
                     },
-            } => audit::verify(&export, jwks.as_deref(), since.as_deref()),
+            } => audit::verify(
+                &export,
+                jwks.as_deref(),
+                since.as_deref(),
+                note.as_deref().zip(note_key.as_deref()),
+                &witness_keys,
+            ),
         }
     });
     match result {

@@ -251,6 +251,34 @@ impl AuditStore for PostgresStore {
         tx.commit().await
     }
 
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3) \
+                 ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line",
+                &[&signed(size, "checkpoint size")?, &witness, &line],
+            )
+            .await
+            .map_err(map_err("storing a cosignature"))?;
+        Ok(())
+    }
+
+    async fn cosignatures(&self, size: u64) -> StoreResult<Vec<String>> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                "SELECT line FROM cosignatures WHERE size = $1 ORDER BY witness",
+                &[&signed(size, "checkpoint size")?],
+            )
+            .await
+            .map_err(map_err("reading cosignatures"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     async fn sync(&self) -> StoreResult<()> {
         // A commit that waits for its WAL (and a synchronous standby's): the WAL is one
         // sequence, so it makes every earlier commit durable, whichever node made it.

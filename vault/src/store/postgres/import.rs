@@ -52,6 +52,7 @@ const TABLES: &[(&str, &str)] = &[
     ("proposals", "proposals"),
     ("witnesses", "witnesses"),
     ("events", "events"),
+    ("cosignatures", "cosignatures"),
 ];
 
 fn corrupt(what: &str) -> StoreError {
@@ -323,6 +324,22 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
                     Box::new(p.created_at),
                     Box::new(open_until),
                     Box::new(v),
+                ],
+            )
+        }
+        "cosignatures" => {
+            let size: [u8; 8] = key
+                .get(..8)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| corrupt(tree))?;
+            let witness = std::str::from_utf8(&key[8..]).map_err(|_| corrupt(tree))?;
+            let line = std::str::from_utf8(value).map_err(|_| corrupt(tree))?;
+            (
+                "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3)",
+                vec![
+                    Box::new(signed(u64::from_be_bytes(size), "checkpoint size")?),
+                    Box::new(witness.to_owned()),
+                    Box::new(line.to_owned()),
                 ],
             )
         }

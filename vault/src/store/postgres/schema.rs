@@ -141,6 +141,15 @@ CREATE TABLE events (
 );
 CREATE INDEX events_waiting ON events (department, position) WHERE NOT acknowledged;
 "#,
+    // 3: witnesses' cosignatures of audit checkpoints.
+    r#"
+CREATE TABLE cosignatures (
+    size bigint NOT NULL,
+    witness text COLLATE "C" NOT NULL,
+    line text NOT NULL,
+    PRIMARY KEY (size, witness)
+);
+"#,
 ];
 
 /// The schema version this build writes and reads.

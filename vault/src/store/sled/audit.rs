@@ -9,6 +9,11 @@ use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
+/// The key of a cosignature: the checkpoint's size, then the witness's name.
+pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
+    [&size.to_be_bytes()[..], witness.as_bytes()].concat()
+}
+
 fn node_key(level: u8, index: u64) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[0] = level;
@@ -135,6 +140,25 @@ impl AuditStore for SledStore {
             Err(StoreError::AuditMoved(_)) => Err(StoreError::AuditMoved(self.audit_len().await?)),
             other => other,
         }
+    }
+
+    async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
+        self.cosignatures
+            .insert(cosignature_key(size, witness), line.as_bytes())
+            .map_err(|e| map_err(e, "storing a cosignature"))?;
+        self.durable().await
+    }
+
+    async fn cosignatures(&self, size: u64) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.cosignatures.scan_prefix(size.to_be_bytes()) {
+            let (_, line) = item.map_err(|e| map_err(e, "reading cosignatures"))?;
+            out.push(
+                String::from_utf8(line.to_vec())
+                    .map_err(|_| StoreError::Corrupt("a cosignature".into()))?,
+            );
+        }
+        Ok(out)
     }
 
     async fn sync(&self) -> StoreResult<()> {
