@@ -6,12 +6,11 @@
 //! cosignature of the vault's own checkpoint by a trusted witness is refused, nothing kept.
 
 use crate::support::process::kluis_cli;
-use crate::support::{TestVault, assert_problem, client, project_root, status_and_json};
+use crate::support::{TestVault, assert_problem, client, status_and_json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::{Value, json};
-use std::io::Write;
 
 /// A witness: an Ed25519 key that cosigns checkpoints (c2sp.org/tlog-cosignature).
 struct Witness {
@@ -63,26 +62,7 @@ impl Witness {
 
 /// What the independent verifier says of `note` for each of `keys`.
 fn node_verify(note: &str, keys: &[&str]) -> Vec<Value> {
-    let mut child = std::process::Command::new("node")
-        .arg(project_root().join("tests/notes/verify-note.mjs"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("node runs (install Node.js 20+)");
-    let input = json!({"note": note, "keys": keys});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::support::verifiers::verify_note(note, keys)
 }
 
 fn now() -> u64 {
@@ -91,7 +71,7 @@ fn now() -> u64 {
 
 /// A vault that trusts `witness`, with some entries in its log.
 async fn vault_trusting(witness: &Witness) -> TestVault {
-    let trusted = kluis::audit::note::VerifierKey::parse(&witness.vkey()).unwrap();
+    let trusted = kluis::crypto::signed_note::VerifierKey::parse(&witness.vkey()).unwrap();
     let vault = TestVault::start_configured(
         tempfile::tempdir().unwrap(),
         kluis::Clock::system(),

@@ -53,4 +53,5 @@ mod schemes;
 mod schemes_browser;
 mod signals;
 mod signals_delivery;
+mod signals_expiry;
 mod signals_process;

@@ -5,11 +5,10 @@
 //! BSN, value or name; bad acknowledgements change nothing; events survive a SIGKILL.
 
 use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::support::{TestDepartment, TestVault, assert_problem, client, project_root};
+use crate::support::{TestDepartment, TestVault, assert_problem, client};
 use kluis_sdk::proto::events::EventKind;
 use kluis_sdk::{Event, Grant};
 use serde_json::{Value, json};
-use std::io::Write;
 
 pub(crate) const DEBTS: &str = "schulden.overzicht";
 pub(crate) const ACTIVITY: &str = "schuldhulp-traject";
@@ -33,33 +32,14 @@ pub(crate) fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(|e| e.kind.name()).collect()
 }
 
-/// Verifies `tokens` for `audience` with the Node verifier; one result per token.
+/// Verifies `tokens` for `audience` with the independent (Node) verifier.
 pub(crate) fn node_verify(
     vault: &str,
     jwks: &Value,
     audience: &str,
     tokens: &[String],
 ) -> Vec<Value> {
-    let mut child = std::process::Command::new("node")
-        .arg(project_root().join("tests/setverify/verify.mjs"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("node runs (install Node.js 20+)");
-    let input = json!({"jwks": jwks, "issuer": vault, "audience": audience, "tokens": tokens});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "the verifier failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::support::verifiers::verify_sets(vault, jwks, audience, tokens)
 }
 
 pub(crate) async fn jwks(vault: &TestVault) -> Value {
@@ -376,96 +356,4 @@ async fn a_resident_asks_for_one_read_to_be_erased_and_sees_the_confirmation() {
         .expect("the read is listed");
     assert!(asked["erasure"]["asked_at"].is_string(), "{asked}");
     assert!(asked["erasure"]["confirmed_at"].is_string(), "{asked}");
-}
-
-/// The event names in a raw poll answer, oldest first (decoded without verifying: the
-/// verification is the SDK's and the Node verifier's, tested above).
-fn polled_kinds(page: &Value) -> Vec<String> {
-    use base64::Engine;
-    page["order"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| {
-            let token = page["sets"][id.as_str().unwrap()].as_str().unwrap();
-            let payload = token.split('.').nth(1).unwrap();
-            let claims: Value = serde_json::from_slice(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(payload)
-                    .unwrap(),
-            )
-            .unwrap();
-            let uri = claims["events"].as_object().unwrap().keys().next().unwrap();
-            uri.trim_start_matches("urn:kluis:secevent:").to_owned()
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grant_that_runs_out_is_told_once_and_a_withdrawn_one_not() {
-    let vault = TestVault::start_now().await;
-    let (token, _) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
-    let team = TestDepartment::register(&vault, "schuldhulp-noord").await;
-    let kept = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
-    let withdrawn = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
-    let (status, _) = vault
-        .post(
-            &token,
-            &format!("/v1/me/grants/{}/revoke", withdrawn.id),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let signals = vault.app.signals();
-    let context = crate::support::ctx();
-    assert_eq!(
-        signals.expiry_round(&context).await.unwrap(),
-        0,
-        "nothing ran out yet"
-    );
-
-    vault.app.clock().advance(chrono::TimeDelta::days(91));
-    assert_eq!(signals.expiry_round(&context).await.unwrap(), 1);
-    assert_eq!(
-        signals.expiry_round(&context).await.unwrap(),
-        0,
-        "told once"
-    );
-    let (status, page) = team
-        .call(
-            &vault,
-            reqwest::Method::POST,
-            "/v1/dept/events",
-            Some(&json!({})),
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
-    assert_eq!(polled_kinds(&page), ["grant-revoked", "grant-expired"]);
-    let expired = page["order"][1].as_str().unwrap();
-    assert_eq!(
-        expired,
-        kluis::signals::expiry::expiry_event_id(kept.id).to_string()
-    );
-
-    // Long after (beyond the sweep's window) nothing more is sent.
-    vault.app.clock().advance(chrono::TimeDelta::days(60));
-    assert_eq!(signals.expiry_round(&context).await.unwrap(), 0);
 }

@@ -33,7 +33,7 @@ pub struct Site {
     /// The municipality's name, phone number and theme.
     pub municipality: std::sync::Arc<crate::config::Municipality>,
     /// The witnesses whose cosignatures of the audit checkpoint the vault keeps.
-    pub witnesses: std::sync::Arc<Vec<crate::audit::note::VerifierKey>>,
+    pub witnesses: std::sync::Arc<Vec<crate::crypto::signed_note::VerifierKey>>,
 }
 
 /// The services of one vault, for its routers. One `Arc`: axum clones the state for every

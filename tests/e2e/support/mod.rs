@@ -7,6 +7,7 @@ pub mod oidc;
 pub mod process;
 pub mod sockets;
 pub mod store;
+pub mod verifiers;
 
 pub use department::TestDepartment;
 pub use process::VaultProcess;

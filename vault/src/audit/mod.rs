@@ -7,8 +7,8 @@
 //! - `writer`: the one task that appends, in batches sharing one flush.
 //! - `tally`: refusals nothing can be attributed to, one entry per source and minute.
 //! - `tree`: roots, signed checkpoints (kept outside the store), proofs.
-//! - [`note`]: checkpoints as C2SP signed notes and cosignatures (the format); `witness`:
-//!   the vault's notes and the cosignatures witnesses give them.
+//! - `witness`: the checkpoint as a C2SP signed note (format: `crypto::signed_note`) and
+//!   the cosignatures witnesses give it.
 //! - `queries`: reading entries back, by range, index, time or filter.
 //! - [`merkle`]: RFC 9162 hashing, proofs and their verification.
 //! - [`export`]: the export file and its offline verification (`kluis audit verify`).
@@ -34,7 +34,6 @@ pub mod entry;
 pub mod export;
 mod integrity;
 pub mod merkle;
-pub mod note;
 pub mod officer;
 mod queries;
 pub mod reports;

@@ -6,7 +6,9 @@
 //! note from then on.
 
 use super::Audit;
-use super::note::{ED25519, Note, NoteCheckpoint, NoteError, VerifierKey, signature_line};
+use crate::crypto::signed_note::{
+    ED25519, Note, NoteCheckpoint, NoteError, VerifierKey, signature_line,
+};
 use crate::{Error, Result};
 
 /// How far in the future a cosignature's time may lie (clock skew between vault and witness).

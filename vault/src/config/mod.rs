@@ -70,7 +70,7 @@ pub struct Config {
     pub verify_audit_at_start: bool,
     /// The witnesses whose cosignatures of the audit checkpoint the vault keeps (`[audit]
     /// witnesses`: cosignature/v1 verifier keys).
-    pub audit_witnesses: Vec<crate::audit::note::VerifierKey>,
+    pub audit_witnesses: Vec<crate::crypto::signed_note::VerifierKey>,
     /// The municipality's own life-event catalogue (`[life_events] file`,
     /// `KLUIS_LIFE_EVENTS`); without one, the built-in demo catalogue.
     pub life_events: Option<PathBuf>,
@@ -304,9 +304,9 @@ impl Config {
             .unwrap_or_else(|| key_dir.join("audit-checkpoint.jws"));
         let mut audit_witnesses = Vec::new();
         for (at, text) in file.audit.witnesses.unwrap_or_default().iter().enumerate() {
-            let key = crate::audit::note::VerifierKey::parse(text)
+            let key = crate::crypto::signed_note::VerifierKey::parse(text)
                 .ok()
-                .filter(|k| k.kind == crate::audit::note::COSIGNATURE_V1)
+                .filter(|k| k.kind == crate::crypto::signed_note::COSIGNATURE_V1)
                 .ok_or_else(|| ConfigError::Invalid {
                     setting: "[audit] witnesses",
                     reason: format!(

@@ -22,6 +22,7 @@ mod aead;
 mod keyring;
 mod note_key;
 mod pseudonym;
+pub mod signed_note;
 mod tls;
 
 pub use aead::SealedBytes;

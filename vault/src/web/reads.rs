@@ -71,7 +71,9 @@ struct ErasurePage {
     page: Page,
     read: ReadView,
     sent: String,
+    consequence: String,
     law: String,
+    you_see_it: String,
     button: String,
 }
 
@@ -92,7 +94,9 @@ pub async fn confirm_erasure(
         &ErasurePage {
             page: me.page(&state, t.get("read_erasure.title"), "history"),
             sent: fill("read_erasure.sent"),
+            consequence: fill("read_erasure.consequence"),
             law: fill("read_erasure.law"),
+            you_see_it: fill("read_erasure.you_see_it"),
             button: fill("read_erasure.button"),
             read: view(&item, item.story.clone(), t),
         },

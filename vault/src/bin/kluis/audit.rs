@@ -64,7 +64,7 @@ fn verify_note(
     witnesses: &[String],
     checkpoint: &kluis::jose::Checkpoint,
 ) -> Result<(), Failure> {
-    use kluis::audit::note::{Note, NoteCheckpoint, VerifierKey};
+    use kluis::crypto::signed_note::{Note, NoteCheckpoint, VerifierKey};
     let key = VerifierKey::parse(key).map_err(|e| fail(2, format!("--note-key: {e}")))?;
     let parsed = Note::parse(note).map_err(|e| fail(1, format!("the note: {e}")))?;
     parsed

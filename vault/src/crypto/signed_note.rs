@@ -3,10 +3,10 @@
 //! signature lines `— <name> <base64(key id ‖ signature)>`. The vault signs with Ed25519
 //! (type 0x01) under the name of its origin; witnesses add timestamped cosignatures
 //! (c2sp.org/tlog-cosignature, type 0x04). Verifier keys are written
-//! `<name>+<key id in hex>+<base64(type ‖ public key)>`. Parsing, signing and verifying
-//! are here; the key is in `crypto`.
+//! `<name>+<key id in hex>+<base64(type ‖ public key)>`. Parsing and verifying are here;
+//! the vault's key is [`NoteKey`](super::NoteKey), what it signs is `audit::witness`.
 
-use crate::crypto::{ed25519_verifies, sha256_of_parts};
+use super::{ed25519_verifies, sha256_of_parts};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
