@@ -48,6 +48,7 @@ mod privacy_notice;
 mod read_pipeline;
 mod records;
 mod refusals;
+mod reports;
 mod revocation;
 mod schemes;
 mod schemes_browser;

@@ -225,7 +225,9 @@ impl Tally for UnauthorizedReadsTally {
     }
 }
 
-/// Refused reads, counted per department and reason.
+/// Refused reads, counted per department and reason. An entry that counts a minute's
+/// unattributed refusals from one source (`details.reasons`: `code=n,...`, see
+/// `audit::tally`) adds each of its counts.
 #[derive(Default)]
 pub struct Refusals(BTreeMap<String, BTreeMap<String, usize>>);
 
@@ -238,12 +240,19 @@ impl Tally for Refusals {
             .department
             .clone()
             .unwrap_or_else(|| "(not authenticated)".into());
-        *self
-            .0
-            .entry(department)
-            .or_default()
-            .entry(e.reason.clone().unwrap_or_default())
-            .or_default() += 1;
+        let counts = self.0.entry(department).or_default();
+        match e.details.get("reasons") {
+            Some(counted) => {
+                for (code, n) in counted.split(',').filter_map(|c| c.split_once('=')) {
+                    *counts.entry(code.to_owned()).or_default() += n.parse().unwrap_or(0);
+                }
+            }
+            None => {
+                *counts
+                    .entry(e.reason.clone().unwrap_or_default())
+                    .or_default() += 1
+            }
+        }
     }
 
     fn answer(&self) -> serde_json::Value {

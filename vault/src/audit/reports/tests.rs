@@ -190,3 +190,27 @@ fn scheme_uptake_counts_distinct_residents_and_hides_small_counts() {
         ]
     );
 }
+
+#[test]
+fn refusals_add_up_what_an_entry_of_counted_refusals_counts() {
+    let tally = crate::audit::tally::Tally::default();
+    let source: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    for _ in 0..5 {
+        tally.add(at(0), Some(source), "invalid_grant");
+    }
+    tally.add(at(1), Some(source), "invalid_dpop_proof");
+    let mut refused = read(9, Uuid::new_v4(), 2, "a");
+    refused.outcome = Outcome::Refused;
+    refused.reason = Some("out_of_scope".into());
+    let mut refusals = Refusals::default();
+    for entry in tally.take_entries(at(3600), true).iter().chain([&refused]) {
+        refusals.observe(entry);
+    }
+    assert_eq!(
+        refusals.answer(),
+        serde_json::json!({
+            "(not authenticated)": {"invalid_grant": 5, "invalid_dpop_proof": 1},
+            "d": {"out_of_scope": 1},
+        })
+    );
+}
