@@ -34,6 +34,7 @@ mod journey;
 mod life_events;
 mod life_events_browser;
 mod limits;
+mod logging_standards;
 mod login;
 mod migrate;
 mod node_kill;

@@ -31,10 +31,16 @@ pub fn logboek(entry: &Entry) -> Option<Value> {
         "kluis.audit.seq": entry.seq,
         "kluis.outcome": entry.outcome,
     });
-    if let (Some(department), Some(activity)) = (&entry.department, &entry.processing_activity) {
-        attributes["dpl.core.processing_activity_id"] =
-            json!(format!("{department}/{}@{}", activity.id, activity.version));
-    }
+    // The standard requires a URI for every record: the department's registered activity,
+    // or, for what the vault itself does for the resident, the vault's own.
+    attributes["dpl.core.processing_activity_id"] =
+        json!(match (&entry.department, &entry.processing_activity) {
+            (Some(department), Some(activity)) => format!(
+                "urn:kluis:activity:{department}:{}:{}",
+                activity.id, activity.version
+            ),
+            _ => format!("urn:kluis:activity:kluis:{}", entry.action.as_str()),
+        });
     if let Some(reason) = &entry.reason {
         attributes["kluis.reason"] = json!(reason);
     }
