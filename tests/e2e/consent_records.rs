@@ -3,8 +3,8 @@
 //! (`tests/schemas/`), is signed by the vault, and round-trips: parsed back, it names the
 //! same grants and the same events as the vault and its log. The officer exports the same.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::signals::{ACTIVITY, DEBTS, jwks};
+use crate::consent::{BSNS, resident_with_bsn};
+use crate::signals::{ACTIVITY, DEBTS, debt_grant, jwks};
 use crate::support::{TestDepartment, TestVault, assert_problem, project_root};
 use serde_json::{Value, json};
 
@@ -60,16 +60,7 @@ async fn henks_consent_records_follow_27560_are_signed_and_round_trip() {
     let noord = TestDepartment::register(&vault, "schuldhulp-noord").await;
     let zuid = TestDepartment::register(&vault, "schuldhulp-zuid").await;
     // Asked and given, paused, resumed, withdrawn; and a share of his own.
-    let asked = grant(
-        &vault,
-        &noord,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
+    let asked = debt_grant(&vault, &noord, &token).await;
     let path = |what: &str| format!("/v1/me/grants/{}/{what}", asked.id);
     for (what, body) in [
         ("pause", json!({"reason": "data_incorrect"})),

@@ -3,8 +3,8 @@
 //! standard's field list (`tests/schemas/`), and names no BSN; the export of access
 //! decisions has one record per read, allowed or refused.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::signals::{ACTIVITY, DEBTS};
+use crate::consent::{BSNS, resident_with_bsn};
+use crate::signals::{ACTIVITY, DEBTS, debt_grant};
 use crate::support::{TestDepartment, TestVault, client, project_root};
 use serde_json::{Value, json};
 
@@ -36,16 +36,7 @@ async fn a_logboek_export_follows_the_standard_and_adl_has_every_decision() {
         .await;
     assert_eq!(status, 201);
     let team = TestDepartment::register(&vault, "schuldhulp-noord").await;
-    let g = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
+    let g = debt_grant(&vault, &team, &token).await;
     let sdk = team.client(&vault);
     sdk.read(&g, &[DEBTS]).await.unwrap();
     assert!(sdk.read(&g, &["kinderen.situatie"]).await.is_err());

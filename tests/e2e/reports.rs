@@ -4,7 +4,8 @@
 //! would leave them), attempts after a revoke and after expiry, a refusal of each kind, a
 //! category outside the activity, and a day of unusual volume.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
+use crate::consent::{BSNS, resident_with_bsn};
+use crate::signals::debt_grant;
 use crate::support::{TestDepartment, TestVault};
 use chrono::TimeDelta;
 use kluis::audit::entry::{Action, Actor, Entry, Outcome};
@@ -78,16 +79,7 @@ async fn every_report_finds_exactly_the_planted_violations_and_nothing_on_a_clea
         .await;
     assert_eq!(status, 201);
     let team = TestDepartment::register_demo(&vault, TEAM).await;
-    let g = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
+    let g = debt_grant(&vault, &team, &token).await;
     let clock = vault.app.clock();
 
     // A clean log: two ordinary days with one read each.
@@ -153,16 +145,7 @@ async fn every_report_finds_exactly_the_planted_violations_and_nothing_on_a_clea
     assert_eq!(read(&vault, &team, &g, &[DEBTS]).await, 403);
     vault.post(&token, &path("resume"), &json!({})).await;
     // Attempts after a revoke and after expiry.
-    let second = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
+    let second = debt_grant(&vault, &team, &token).await;
     vault
         .post(
             &token,

@@ -13,6 +13,12 @@ use serde_json::{Value, json};
 pub(crate) const DEBTS: &str = "schulden.overzicht";
 pub(crate) const ACTIVITY: &str = "schuldhulp-traject";
 
+/// Henk (logged in with `token`, BSN on file) grants `team` a read of his debts under the
+/// debt-help activity, as the department asked.
+pub(crate) async fn debt_grant(vault: &TestVault, team: &TestDepartment, token: &str) -> Grant {
+    grant(vault, team, token, BSNS[0], ACTIVITY, &[DEBTS], json!({})).await
+}
+
 fn debts(creditor: &str, amount: u32) -> Value {
     json!({"schulden": [{"schuldeiser": creditor, "soort": "huurachterstand", "bedrag": amount}]})
 }
@@ -63,16 +69,7 @@ pub(crate) async fn henk_and_three_teams() -> (TestVault, String, Vec<(TestDepar
     let mut teams = Vec::new();
     for id in ["schuldhulp-noord", "schuldhulp-zuid", "schuldhulp-oost"] {
         let team = TestDepartment::register(&vault, id).await;
-        let g = grant(
-            &vault,
-            &team,
-            &token,
-            BSNS[0],
-            ACTIVITY,
-            &[DEBTS],
-            json!({}),
-        )
-        .await;
+        let g = debt_grant(&vault, &team, &token).await;
         teams.push((team, g));
     }
     (vault, token, teams)

@@ -4,8 +4,10 @@
 //! action; durable across a SIGKILL; bad acknowledgements and bad endpoints refused with
 //! nothing changed.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::signals::{ACTIVITY, DEBTS, drain, henk_and_three_teams, jwks, kinds, node_verify};
+use crate::consent::{BSNS, resident_with_bsn};
+use crate::signals::{
+    ACTIVITY, DEBTS, debt_grant, drain, henk_and_three_teams, jwks, kinds, node_verify,
+};
 use crate::support::process::VaultProcess;
 use crate::support::{TestDepartment, TestVault, assert_problem, client};
 use kluis_sdk::{Event, Grant};
@@ -224,16 +226,7 @@ async fn henk_and_a_pushing_team(endpoint: &str) -> (TestVault, String, TestDepa
     let activities = kluis::dev::demo_departments().remove(1).2;
     let team =
         TestDepartment::register_pushing(&vault, "schuldhulp-push", activities, endpoint).await;
-    let g = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
+    let g = debt_grant(&vault, &team, &token).await;
     (vault, token, team, g)
 }
 

@@ -1,8 +1,8 @@
 //! Expiry (issue 17): a grant that runs out is told to its department once, by the sweep;
 //! a withdrawn one is not; one that ran out long ago (beyond the sweep's window) is not.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
-use crate::signals::{ACTIVITY, DEBTS};
+use crate::consent::{BSNS, resident_with_bsn};
+use crate::signals::debt_grant;
 use crate::support::{TestDepartment, TestVault};
 use serde_json::{Value, json};
 
@@ -34,26 +34,8 @@ async fn a_grant_that_runs_out_is_told_once_and_a_withdrawn_one_not() {
     let vault = TestVault::start_now().await;
     let (token, _) = resident_with_bsn(&vault, "henk", BSNS[0]).await;
     let team = TestDepartment::register(&vault, "schuldhulp-noord").await;
-    let kept = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
-    let withdrawn = grant(
-        &vault,
-        &team,
-        &token,
-        BSNS[0],
-        ACTIVITY,
-        &[DEBTS],
-        json!({}),
-    )
-    .await;
+    let kept = debt_grant(&vault, &team, &token).await;
+    let withdrawn = debt_grant(&vault, &team, &token).await;
     let (status, _) = vault
         .post(
             &token,
