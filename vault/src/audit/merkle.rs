@@ -178,23 +178,48 @@ impl Frontier {
         self.size
     }
 
+    /// Appends a leaf hash, keeping only the frontier (what a verifier needs).
+    pub fn append(&mut self, leaf: Hash) {
+        self.add(0, leaf, |_, _, _| {});
+    }
+
+    /// Appends the root of a perfect subtree of `2^level` leaves, computed elsewhere (a
+    /// verifier's other thread), if the log's size is a multiple of that; else changes
+    /// nothing and says no.
+    pub fn append_subtree(&mut self, level: u8, root: Hash) -> bool {
+        if level >= 64 || !self.size.is_multiple_of(1 << level) {
+            return false;
+        }
+        self.add(level, root, |_, _, _| {});
+        true
+    }
+
     /// Appends a leaf hash; returns every node it completes, the leaf itself first.
     pub fn push(&mut self, leaf: Hash) -> Vec<(u8, u64, Hash)> {
-        let index = self.size;
-        let mut completed = vec![(0u8, index, leaf)];
-        let (mut level, mut hash) = (0u8, leaf);
+        let mut completed = Vec::with_capacity(4);
+        self.add(0, leaf, |level, index, hash| {
+            completed.push((level, index, hash))
+        });
+        completed
+    }
+
+    /// Appends a perfect subtree of `2^level` leaves (a leaf at level 0), the size being a
+    /// multiple of it, and shows `completed` each node that completes (level, index at
+    /// that level, hash), the subtree itself first.
+    fn add(&mut self, level: u8, subtree: Hash, mut completed: impl FnMut(u8, u64, Hash)) {
+        completed(level, self.size >> level, subtree);
+        let (mut at, mut hash) = (level, subtree);
         while let Some(&(top, left)) = self.subtrees.last() {
-            if top != level {
+            if top != at {
                 break;
             }
             self.subtrees.pop();
             hash = node_hash(&left, &hash);
-            level += 1;
-            completed.push((level, index >> level, hash));
+            at += 1;
+            completed(at, self.size >> at, hash);
         }
-        self.subtrees.push((level, hash));
-        self.size += 1;
-        completed
+        self.subtrees.push((at, hash));
+        self.size += 1 << level;
     }
 
     /// The RFC 9162 root of the log.
