@@ -1,7 +1,8 @@
 //! The log in the Dutch government's logging standards (issue 18): every record of a
 //! Logboek Dataverwerkingen export validates against a JSON Schema written from the
-//! standard's field list (`tests/schemas/`), and names no BSN; the export of access
-//! decisions has one record per read, allowed or refused.
+//! standard's field list (`tests/schemas/`), and names no BSN; the Authorization Decision
+//! Log export has one record per read, allowed or refused, each valid against the ADL 1.0.0
+//! schema in the same folder.
 
 use crate::consent::{BSNS, resident_with_bsn};
 use crate::signals::{ACTIVITY, DEBTS, debt_grant};
@@ -70,14 +71,26 @@ async fn a_logboek_export_follows_the_standard_and_adl_has_every_decision() {
         .remove("dpl.core.processing_activity_id");
     assert!(!schema.is_valid(&incomplete));
 
+    let text = std::fs::read_to_string(
+        project_root().join("tests/schemas/authorization-decision-log.schema.json"),
+    )
+    .unwrap();
+    let adl = jsonschema::draft202012::new(&serde_json::from_str(&text).unwrap()).unwrap();
     let decisions = export(&vault, &officer, "adl").await;
+    for record in &decisions {
+        let errors: Vec<String> = adl.iter_errors(record).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{record:#}");
+        assert!(!record.to_string().contains(BSNS[0]), "{record}");
+    }
+    let response = |d: &Value| d["body"]["adl.core.response"].clone();
     let outcomes: Vec<bool> = decisions
         .iter()
-        .map(|d| d["response"]["decision"].as_bool().unwrap())
+        .map(|d| response(d)["decision"].as_bool().unwrap())
         .collect();
     assert_eq!(outcomes, [true, false], "{decisions:?}");
-    assert_eq!(
-        decisions[1]["response"]["context"]["reason"],
-        "out_of_scope"
-    );
+    assert_eq!(response(&decisions[1])["context"]["reason"], "out_of_scope");
+    // The schema can say no: a timestamp as text (as earlier drafts had it) fails it.
+    let mut draft = decisions[0].clone();
+    draft["timestamp"] = json!("2026-12-02T10:00:00Z");
+    assert!(!adl.is_valid(&draft));
 }
