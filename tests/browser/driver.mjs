@@ -184,6 +184,12 @@ const commands = {
     return settled(() => (focused ? focused.press(key) : page().keyboard.press(key)));
   },
 
+  // Text put in where the focus is, as a paste (Ctrl+V) or an input method puts it.
+  async paste(command) {
+    await page().keyboard.insertText(need(command, 'text'));
+    return {};
+  },
+
   async focused() {
     const element = await page().evaluate(() => {
       const active = document.activeElement;

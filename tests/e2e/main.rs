@@ -39,6 +39,7 @@ mod login;
 mod migrate;
 mod node_kill;
 mod nodes;
+mod officer_browser;
 mod one_signature;
 mod openapi;
 mod pause;

@@ -346,6 +346,11 @@ impl App {
         &self.audit
     }
 
+    /// The privacy officer's desk: the log's questions, each logged first.
+    pub fn desk(&self) -> &crate::audit::officer::OfficerDesk {
+        &self.state.desk
+    }
+
     /// The signals service (events for departments).
     pub fn signals(&self) -> &crate::signals::Signals {
         &self.state.signals

@@ -176,6 +176,12 @@ impl Chromium {
         string(&self.run(json!({"cmd": "press", "key": key})).await["url"])
     }
 
+    /// Puts `text` in where the focus is, as pasting it would (any character, new lines
+    /// included).
+    pub async fn paste(&mut self, text: &str) {
+        self.run(json!({"cmd": "paste", "text": text})).await;
+    }
+
     /// The focused element: `tag`, `id`, `type`, `text`, and Chromium's accessible `role`
     /// and `name` for it (what a screen reader announces).
     pub async fn focused(&mut self) -> Value {

@@ -9,6 +9,7 @@
 //! - `tree`: roots, signed checkpoints (kept outside the store), proofs.
 //! - `witness`: the checkpoint as a C2SP signed note (format: `crypto::signed_note`) and
 //!   the cosignatures witnesses give it.
+//! - `saved_checkpoint`: an officer's saved checkpoint note checked against the log now.
 //! - `queries`: reading entries back, by range, index, time or filter.
 //! - [`merkle`]: RFC 9162 hashing, proofs and their verification.
 //! - [`export`]: the export file and its offline verification (`kluis audit verify`).
@@ -37,6 +38,7 @@ pub mod merkle;
 pub mod officer;
 mod queries;
 pub mod reports;
+mod saved_checkpoint;
 pub mod standards;
 mod tally;
 mod tree;
@@ -46,6 +48,7 @@ mod writer;
 pub use context::Context;
 pub use integrity::{AuditHealth, CheckState};
 pub use queries::Filter;
+pub use saved_checkpoint::SavedCheckpoint;
 
 use crate::clock::Clock;
 use crate::jose::keys::VaultKeys;

@@ -27,6 +27,13 @@ use std::sync::Arc;
 pub trait ReferenceResolver: Send + Sync {
     /// The audit reference behind `reference` of `department`, if there is one.
     async fn audit_reference(&self, department: &str, reference: &str) -> Result<Option<String>>;
+    /// The audit reference of the vault whose national identifier (`scheme`, such as
+    /// `bsn`) is `value`, found by its keyed hash, if there is one.
+    async fn audit_reference_by_national_id(
+        &self,
+        scheme: &str,
+        value: &str,
+    ) -> Result<Option<String>>;
 }
 
 /// A range of the log, by position or by time; open ends mean the log's start and end.
@@ -66,7 +73,8 @@ impl ExportFormat {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
         match self {
             ExportFormat::Kluis => "kluis",
             ExportFormat::Logboek => "logboek",
@@ -267,6 +275,19 @@ impl OfficerDesk {
         self.audit.checkpoint_note(size).await
     }
 
+    /// Checks a checkpoint note the officer saved earlier against the log now (logged with
+    /// its outcome's kind only).
+    pub async fn check_saved_checkpoint(
+        &self,
+        context: &Context,
+        actor: &Actor,
+        saved: &str,
+    ) -> Result<super::SavedCheckpoint> {
+        self.log_question(context, actor, "checkpoint_check", BTreeMap::new())
+            .await?;
+        self.audit.check_saved_checkpoint(saved).await
+    }
+
     /// An inclusion proof for entry `seq` in the log's first `size` entries.
     pub async fn inclusion(
         &self,
@@ -361,6 +382,28 @@ impl OfficerDesk {
             .ok_or(Error::NotFound("resident reference"))?;
         let details = BTreeMap::from([
             ("department".to_owned(), department.to_owned()),
+            ("resident".to_owned(), resident.clone()),
+        ]);
+        self.log_question(context, actor, "resident_lookup", details)
+            .await?;
+        Ok(ResidentLookup { resident })
+    }
+
+    /// The audit reference of the vault with BSN `bsn` (through its keyed hash). The log
+    /// says that a BSN was looked up and which reference it led to, never the BSN.
+    pub async fn lookup_national_id(
+        &self,
+        context: &Context,
+        actor: &Actor,
+        bsn: &str,
+    ) -> Result<ResidentLookup> {
+        let resident = self
+            .references
+            .audit_reference_by_national_id("bsn", bsn)
+            .await?
+            .ok_or(Error::NotFound("resident with this national identifier"))?;
+        let details = BTreeMap::from([
+            ("by".to_owned(), "national_id".to_owned()),
             ("resident".to_owned(), resident.clone()),
         ]);
         self.log_question(context, actor, "resident_lookup", details)

@@ -29,6 +29,9 @@ impl ReferenceResolver for NoReferences {
     async fn audit_reference(&self, _: &str, _: &str) -> Result<Option<String>> {
         Ok(None)
     }
+    async fn audit_reference_by_national_id(&self, _: &str, _: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 #[tokio::test]

@@ -318,6 +318,19 @@ impl crate::audit::officer::ReferenceResolver for Consent {
             .await?
             .map(|resident| self.residents.audit_reference(resident)))
     }
+
+    async fn audit_reference_by_national_id(
+        &self,
+        scheme: &str,
+        value: &str,
+    ) -> Result<Option<String>> {
+        let hash = self.residents.national_id_hash(scheme, value)?;
+        Ok(self
+            .residents
+            .by_national_id(&hash)
+            .await?
+            .map(|row| self.residents.audit_reference(row.id)))
+    }
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub async fn callback(
     let clear = set_cookie(&site, LOGIN_COOKIE, "", "/login", Some(0));
     let home = match logged_in.principal {
         Principal::Resident(_) => "/",
-        Principal::Officer(_) => "/session",
+        Principal::Officer(_) => "/officer",
         Principal::Coach(_) => "/coach",
     };
     let mut response = Redirect::to(home).into_response();

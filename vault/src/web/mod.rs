@@ -28,6 +28,8 @@
 //! - [`help`]: "Ik wil hulp van mijn coach".
 //! - [`proposals`]: "Uw coach stelt voor:", a coach's change side by side, to take over.
 //! - [`coach`]: the coach's own pages ("Mijn inwoners"), behind the staff login.
+//! - [`officer`]: the privacy officer's pages ("Logboek controleren"), behind the staff
+//!   login with the officer role.
 //! - [`witness`]: a coach's yes on the resident's behalf, and the resident's answer.
 //! - `routes`: every page's path.
 //! - `not_found`: the page for an unknown path (API paths keep problem+json).
@@ -46,6 +48,7 @@ pub mod form;
 pub mod help;
 pub mod look_along;
 mod not_found;
+pub mod officer;
 pub mod pauses;
 pub mod privacy;
 pub mod proposals;

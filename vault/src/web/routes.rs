@@ -1,5 +1,5 @@
-//! The portal's routes: the resident's pages, the coach's pages, and the development
-//! logins of `kluis dev`.
+//! The portal's routes: the resident's pages, the coach's and the privacy officer's pages,
+//! and the development logins of `kluis dev`.
 
 use super::*;
 use crate::state::AppState;
@@ -99,6 +99,16 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
             get(witness::form).post(witness::approve),
         )
         .route("/portal/witness/{id}/{answer}", post(witness::answer))
+        .route("/officer", get(officer::home))
+        .route("/officer/search", get(officer::search::search))
+        .route("/officer/reports", get(officer::reports::list))
+        .route("/officer/reports/{name}", get(officer::reports::show))
+        .route(
+            "/officer/checkpoint",
+            get(officer::checkpoint::show).post(officer::checkpoint::check),
+        )
+        .route("/officer/downloads", get(officer::downloads))
+        .route("/officer/downloads/export", get(officer::download))
         .route("/portal/account", get(account::account))
         .route("/portal/account/download", post(account::download))
         .route(

@@ -115,9 +115,15 @@ pub struct UnauthorizedReads {
     /// Allowed reads checked.
     pub reads_checked: usize,
     /// Reads not covered by a grant valid at that moment, for that department, resident
-    /// and those categories, and not revoked before.
+    /// and those categories, and not revoked before: the first [`MAX_LISTED`].
     pub without_valid_grant: Vec<Finding>,
+    /// How many such reads there are in all (more than listed when over [`MAX_LISTED`]).
+    pub without_valid_grant_count: usize,
 }
+
+/// The most findings a report lists one by one; beyond it, it counts them. This keeps a
+/// report's memory bounded whatever the log holds.
+pub const MAX_LISTED: usize = 10_000;
 
 struct GrantFacts {
     department: Option<String>,
@@ -210,10 +216,13 @@ impl Tally for UnauthorizedReadsTally {
             _ if is_read(entry, Outcome::Allowed) && entry.seq >= self.from => {
                 self.report.reads_checked += 1;
                 if let Some(problem) = self.problem(entry) {
-                    self.report.without_valid_grant.push(Finding {
-                        seq: entry.seq,
-                        problem,
-                    });
+                    self.report.without_valid_grant_count += 1;
+                    if self.report.without_valid_grant.len() < MAX_LISTED {
+                        self.report.without_valid_grant.push(Finding {
+                            seq: entry.seq,
+                            problem,
+                        });
+                    }
                 }
             }
             _ => {}
