@@ -51,16 +51,9 @@ async fn retype(person: &mut Resident, name: &str, text: &str) {
     }
 }
 
-/// axe, plain Dutch and a screenshot (`assert_clean_page`), then the page at 320 px: no
-/// wider than the screen, still axe-clean.
+/// axe, plain Dutch and a screenshot, then the page at 320 px.
 async fn check(browser: &mut Chromium, what: &str) {
-    browser.assert_clean_page("coach-", what).await;
-    browser.set_viewport(320, 640).await;
-    let width = browser.width().await;
-    assert!(width <= 320, "{what} is {width} px wide at 320 px");
-    let violations = browser.axe().await;
-    assert!(violations.is_empty(), "{what} at 320 px: {violations:#?}");
-    browser.set_viewport(1280, 800).await;
+    browser.assert_clean_page_at_320("coach-", what).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,6 +190,18 @@ impl Chromium {
         reply
     }
 
+    /// [`Chromium::assert_clean_page`], then the page at 320 px: no wider than the screen,
+    /// still axe-clean.
+    pub async fn assert_clean_page_at_320(&mut self, prefix: &str, what: &str) {
+        self.assert_clean_page(prefix, what).await;
+        self.set_viewport(320, 640).await;
+        let width = self.width().await;
+        assert!(width <= 320, "{what} is {width} px wide at 320 px");
+        let violations = self.axe().await;
+        assert!(violations.is_empty(), "{what} at 320 px: {violations:#?}");
+        self.set_viewport(1280, 800).await;
+    }
+
     /// axe finds nothing on the page shown and its Dutch is plain. With
     /// `KLUIS_SCREENSHOTS=DIR`, a Dutch page is also saved as `DIR/<prefix><what>.png`
     /// (how the screenshots in `docs/` are made).

@@ -99,8 +99,10 @@ fn leading_seq(raw: &str) -> Option<u64> {
     let rest = raw.strip_prefix(r#"{"seq":"#)?;
     let end = rest.find([',', '}'])?;
     let digits = &rest[..end];
-    (digits == "0" || !digits.starts_with('0')).then_some(())?;
-    digits.parse().ok()
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok())?
 }
 
 /// Part of a block, checked by one thread: each line on its own, and, when its lines are
@@ -117,8 +119,8 @@ fn check_part(lines: &[(usize, &str)], first: u64) -> Part {
     let count = lines.len() as u64;
     let in_order = checked
         .iter()
-        .zip(first..)
-        .all(|(c, at)| matches!(c, Ok((seq, _, true)) if *seq == at));
+        .enumerate()
+        .all(|(i, c)| matches!(c, Ok((seq, _, true)) if Some(*seq) == first.checked_add(i as u64)));
     let subtree = (count.is_power_of_two() && first.is_multiple_of(count) && in_order).then(|| {
         let mut tree = Frontier::default();
         for (_, leaf, _) in checked.iter().flatten() {
@@ -142,7 +144,7 @@ fn check_block(lines: &[(usize, &str)], first: u64) -> Vec<(usize, Part)> {
             .enumerate()
             .map(|(i, chunk)| {
                 let offset = i * per_thread;
-                let at = first + offset as u64;
+                let at = first.saturating_add(offset as u64);
                 (offset, scope.spawn(move || check_part(chunk, at)))
             })
             .collect();
@@ -337,7 +339,9 @@ pub fn verify(
             // A whole subtree, in order, inside the checkpoint, with no older checkpoint
             // ending inside it: folded at once.
             if let Some((level, root)) = part.subtree
-                && expected + count <= header.to
+                && expected
+                    .checked_add(count)
+                    .is_some_and(|end| end <= header.to)
                 && older
                     .as_ref()
                     .is_none_or(|o| o.tree_size <= expected || o.tree_size >= expected + count)

@@ -1,3 +1,4 @@
+// Long: every question a privacy officer (or the operator) can ask the log, each logged first, in one desk.
 //! What privacy officers (and the operator) ask of the log: pages of entries, exports,
 //! checkpoints, proofs, reports and resident lookups.
 //!
@@ -375,18 +376,17 @@ impl OfficerDesk {
         department: &str,
         reference: &str,
     ) -> Result<ResidentLookup> {
-        let resident = self
+        let found = self
             .references
             .audit_reference(department, reference)
-            .await?
-            .ok_or(Error::NotFound("resident reference"))?;
-        let details = BTreeMap::from([
-            ("department".to_owned(), department.to_owned()),
-            ("resident".to_owned(), resident.clone()),
-        ]);
-        self.log_question(context, actor, "resident_lookup", details)
             .await?;
-        Ok(ResidentLookup { resident })
+        let department = if super::queries::is_id_like(department) {
+            department.to_owned()
+        } else {
+            "(not a department id)".to_owned()
+        };
+        self.log_lookup(context, actor, ("department", department), found)
+            .await
     }
 
     /// The audit reference of the vault with BSN `bsn` (through its keyed hash). The log
@@ -397,17 +397,31 @@ impl OfficerDesk {
         actor: &Actor,
         bsn: &str,
     ) -> Result<ResidentLookup> {
-        let resident = self
+        let found = self
             .references
             .audit_reference_by_national_id("bsn", bsn)
-            .await?
-            .ok_or(Error::NotFound("resident with this national identifier"))?;
-        let details = BTreeMap::from([
-            ("by".to_owned(), "national_id".to_owned()),
-            ("resident".to_owned(), resident.clone()),
-        ]);
+            .await?;
+        self.log_lookup(context, actor, ("by", "national_id".to_owned()), found)
+            .await
+    }
+
+    /// Logs a lookup (what it was by, and the reference found or `found: false`), then
+    /// answers it: a miss is logged too.
+    async fn log_lookup(
+        &self,
+        context: &Context,
+        actor: &Actor,
+        (by, value): (&str, String),
+        found: Option<String>,
+    ) -> Result<ResidentLookup> {
+        let mut details = BTreeMap::from([(by.to_owned(), value)]);
+        match &found {
+            Some(resident) => details.insert("resident".to_owned(), resident.clone()),
+            None => details.insert("found".to_owned(), "false".to_owned()),
+        };
         self.log_question(context, actor, "resident_lookup", details)
             .await?;
+        let resident = found.ok_or(Error::NotFound("resident"))?;
         Ok(ResidentLookup { resident })
     }
 

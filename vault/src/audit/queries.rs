@@ -14,7 +14,7 @@ const MAX_FILTER_CHARS: usize = 128;
 
 /// Whether `text` looks like an id (an activity, a department): lowercase letters, digits,
 /// dots and dashes, at most 64 characters.
-fn is_id_like(text: &str) -> bool {
+pub(super) fn is_id_like(text: &str) -> bool {
     (1..=64).contains(&text.len())
         && text
             .bytes()
@@ -265,24 +265,54 @@ impl Filter {
     }
 
     /// Refuses a filter with a text part that is too long or holds a control character,
-    /// naming the part (never echoing it).
+    /// naming the part (never echoing it). A resident is an audit reference or a complaint
+    /// code, a department and a coach are ids: anything else (a name, a BSN typed in the
+    /// wrong box) is refused, so it never reaches the log that records the question.
     pub fn check(&self) -> Result<()> {
-        let parts = [
-            ("resident", &self.resident),
-            ("department", &self.department),
-            ("coach", &self.coach),
-            ("purpose", &self.purpose),
-        ];
-        for (name, value) in parts {
-            if let Some(value) = value
-                && (value.chars().count() > MAX_FILTER_CHARS || value.chars().any(char::is_control))
-            {
-                return Err(Error::InvalidParameter(format!(
-                    "{name} is at most {MAX_FILTER_CHARS} characters without control characters, such as \"schuldhulp-traject\""
-                )));
-            }
+        match self.problem() {
+            Some((_, message)) => Err(Error::InvalidParameter(message.into())),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The first part of the filter that cannot be used, and why.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let plain =
+            |v: &str| v.chars().count() <= MAX_FILTER_CHARS && !v.chars().any(char::is_control);
+        let reference = |v: &str| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || parse_complaint_code(v).is_some()
+        };
+        let wrong = |value: &Option<String>, ok: &dyn Fn(&str) -> bool| {
+            value.as_deref().is_some_and(|v| !ok(v))
+        };
+        [
+            (
+                "resident",
+                wrong(&self.resident, &reference),
+                "resident is an audit reference of 43 characters or a complaint code, such as \"WSE2-EPTK\"",
+            ),
+            (
+                "department",
+                wrong(&self.department, &is_id_like),
+                "department is a department id, such as \"schuldhulpverlening\"",
+            ),
+            (
+                "coach",
+                wrong(&self.coach, &is_id_like),
+                "coach is a coach id, such as \"sanne\"",
+            ),
+            (
+                "purpose",
+                wrong(&self.purpose, &plain),
+                "purpose is at most 128 characters without control characters, such as \"schuldhulp-traject\"",
+            ),
+        ]
+        .into_iter()
+        .find(|(_, wrong, _)| *wrong)
+        .map(|(part, _, message)| (part, message))
     }
 
     /// The filter as entry details (for logging an officer's query): ids only.

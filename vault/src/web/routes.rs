@@ -101,6 +101,7 @@ pub fn routes(dev_login: bool) -> Router<AppState> {
         .route("/portal/witness/{id}/{answer}", post(witness::answer))
         .route("/officer", get(officer::home))
         .route("/officer/search", get(officer::search::search))
+        .route("/officer/search/bsn", post(officer::bsn::by_bsn))
         .route("/officer/reports", get(officer::reports::list))
         .route("/officer/reports/{name}", get(officer::reports::show))
         .route(

@@ -8,9 +8,11 @@
 //!
 //! - [`search`]: the log's entries by resident, department, grant, purpose, action,
 //!   outcome, time or coach, a page at a time.
+//! - [`bsn`]: finding a resident's entries by BSN, without the BSN in a URL.
 //! - [`reports`]: each report with its result and how it was computed.
 //! - [`checkpoint`]: the current checkpoint, and checking one saved earlier.
 
+pub mod bsn;
 pub mod checkpoint;
 pub mod reports;
 pub mod search;

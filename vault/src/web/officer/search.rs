@@ -3,8 +3,9 @@
 //! department's reference (that department's own number for them), or by BSN through its
 //! keyed hash; the log records the lookup and the filter as kinds and ids only.
 //!
-//! The form is a GET form, so a search is a link the officer can keep. A field that cannot
-//! be read is named with its fix, and nothing is searched.
+//! The form is a GET form, so a search is a link the officer can keep (the BSN search is a
+//! post of its own: [`super::bsn`]). A field that cannot be read is named with its fix,
+//! and nothing is searched or logged.
 
 use super::Officer;
 use crate::Error;
@@ -16,7 +17,6 @@ use crate::web::form::dutch;
 use crate::web::{Page, render};
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{NaiveDate, TimeDelta};
 use serde::Deserialize;
@@ -30,7 +30,6 @@ const PAGE_SIZE: usize = 50;
 pub struct SearchForm {
     department: String,
     reference: String,
-    bsn: String,
     resident: String,
     grant: String,
     purpose: String,
@@ -47,7 +46,6 @@ impl SearchForm {
         [
             &self.department,
             &self.reference,
-            &self.bsn,
             &self.resident,
             &self.grant,
             &self.purpose,
@@ -67,7 +65,6 @@ impl SearchForm {
         for (name, value) in [
             ("department", &self.department),
             ("reference", &self.reference),
-            ("bsn", &self.bsn),
             ("resident", &self.resident),
             ("grant", &self.grant),
             ("purpose", &self.purpose),
@@ -91,9 +88,9 @@ impl SearchForm {
 }
 
 /// A field that could not be read: its id and the message key of its fix.
-struct Mistake {
-    field: &'static str,
-    message: &'static str,
+pub(super) struct Mistake {
+    pub(super) field: &'static str,
+    pub(super) message: &'static str,
 }
 
 /// One entry as a row of the results table.
@@ -161,6 +158,8 @@ struct SearchPage {
     fields: Vec<FieldView>,
     /// The error summary: (field id, fix).
     errors: Vec<(&'static str, &'static str)>,
+    /// The fix of the BSN search, if it failed.
+    bsn_error: Option<&'static str>,
     /// `None` before a search; the rows found otherwise.
     rows: Option<Vec<Row>>,
     next: Option<String>,
@@ -174,83 +173,40 @@ pub async fn search(
     officer: Officer,
     ApiQuery(form): ApiQuery<SearchForm>,
 ) -> Response {
-    let texts = officer.texts;
-    let mut page = officer.page(&state, texts.get("officer.search_title"), "officer-search");
-    let mut view = SearchPage {
-        page: officer.page(&state, "", ""),
-        fields: fields(&form, &[], texts),
-        errors: Vec::new(),
-        rows: None,
-        next: None,
-        tree_size: 0,
-    };
     if form.is_empty() {
-        view.page = page;
-        return render(&view, StatusCode::OK);
+        return show(&state, &officer, &form, Vec::new(), None);
     }
-    let (filter, mistakes) = read(&form);
-    let mut filter = filter;
-    let mut mistakes = mistakes;
+    let (mut filter, mut mistakes) = read(&form);
     let actor = officer.actor();
-    if mistakes.is_empty() {
-        let desk = &state.desk;
-        let department = form.department.trim();
-        let found = if !form.reference.trim().is_empty() {
-            if department.is_empty() {
-                mistakes.push(Mistake {
-                    field: "department",
-                    message: "officer.fix_reference_department",
-                });
-                None
-            } else {
-                Some(
-                    desk.lookup(&context, &actor, department, form.reference.trim())
-                        .await,
-                )
+    let reference = form.reference.trim();
+    if mistakes.is_empty() && !reference.is_empty() {
+        // The department's own number for a resident: found through that department, then
+        // every entry about the resident, with any department.
+        match filter.department.take() {
+            None => mistakes.push(Mistake {
+                field: "department",
+                message: "officer.fix_reference_department",
+            }),
+            Some(department) => {
+                match state
+                    .desk
+                    .lookup(&context, &actor, &department, reference)
+                    .await
+                {
+                    Ok(lookup) => filter.resident = Some(lookup.resident),
+                    Err(Error::NotFound(_) | Error::InvalidParameter(_)) => {
+                        mistakes.push(Mistake {
+                            field: "reference",
+                            message: "officer.fix_unknown_resident",
+                        })
+                    }
+                    Err(error) => return officer.error(error),
+                }
             }
-        } else if !form.bsn.trim().is_empty() {
-            Some(
-                desk.lookup_national_id(&context, &actor, form.bsn.trim())
-                    .await,
-            )
-        } else {
-            None
-        };
-        match found {
-            Some(Ok(lookup)) => filter.resident = Some(lookup.resident),
-            Some(Err(Error::NotFound(_))) => mistakes.push(Mistake {
-                field: if form.bsn.trim().is_empty() {
-                    "reference"
-                } else {
-                    "bsn"
-                },
-                message: "officer.fix_unknown_resident",
-            }),
-            Some(Err(Error::InvalidParameter(_))) => mistakes.push(Mistake {
-                field: "bsn",
-                message: "officer.fix_bsn",
-            }),
-            Some(Err(error)) => return officer.error(error),
-            None => {}
         }
     }
-    if mistakes.is_empty()
-        && let Err(Error::InvalidParameter(_)) = filter.check()
-    {
-        mistakes.push(Mistake {
-            field: "purpose",
-            message: "officer.fix_text",
-        });
-    }
     if !mistakes.is_empty() {
-        let status = page.answering(true);
-        view.page = page;
-        view.fields = fields(&form, &mistakes, texts);
-        view.errors = mistakes
-            .iter()
-            .map(|m| (m.field, texts.get(m.message)))
-            .collect();
-        return render(&view, status);
+        return show(&state, &officer, &form, mistakes, None);
     }
     let cursor = form.cursor.unwrap_or(0);
     match state
@@ -259,14 +215,69 @@ pub async fn search(
         .await
     {
         Ok(found) => {
-            view.rows = Some(found.entries.iter().map(|e| Row::of(e, texts)).collect());
-            view.next = found.next_cursor.map(|next| form.href_from(next));
-            view.tree_size = found.tree_size;
-            view.page = page;
-            render(&view, StatusCode::OK)
+            // Later pages name the resident by the reference found, not the department's.
+            let mut later = form.clone();
+            if !reference.is_empty() {
+                later.reference.clear();
+                later.department.clear();
+                later.resident = filter.resident.clone().unwrap_or_default();
+            }
+            let results = Results {
+                rows: found
+                    .entries
+                    .iter()
+                    .map(|e| Row::of(e, officer.texts))
+                    .collect(),
+                next: found.next_cursor.map(|next| later.href_from(next)),
+                tree_size: found.tree_size,
+            };
+            show(&state, &officer, &form, Vec::new(), Some(results))
         }
         Err(error) => officer.error(error),
     }
+}
+
+/// What a search found.
+pub(super) struct Results {
+    rows: Vec<Row>,
+    next: Option<String>,
+    tree_size: u64,
+}
+
+/// The search page: the form as typed, its mistakes, and what was found.
+pub(super) fn show(
+    state: &AppState,
+    officer: &Officer,
+    form: &SearchForm,
+    mistakes: Vec<Mistake>,
+    results: Option<Results>,
+) -> Response {
+    let texts = officer.texts;
+    let mut page = officer.page(state, texts.get("officer.search_title"), "officer-search");
+    let status = page.answering(!mistakes.is_empty());
+    let bsn_error = mistakes
+        .iter()
+        .find(|m| m.field == "bsn")
+        .map(|m| texts.get(m.message));
+    let (rows, next, tree_size) = match results {
+        Some(r) => (Some(r.rows), r.next, r.tree_size),
+        None => (None, None, 0),
+    };
+    render(
+        &SearchPage {
+            page,
+            fields: fields(form, &mistakes, texts),
+            errors: mistakes
+                .iter()
+                .map(|m| (m.field, texts.get(m.message)))
+                .collect(),
+            bsn_error,
+            rows,
+            next,
+            tree_size,
+        },
+        status,
+    )
 }
 
 /// The filter the form asks for, and every field that could not be read.
@@ -316,12 +327,23 @@ fn read(form: &SearchForm) -> (Filter, Vec<Mistake>) {
         match day(&value).and_then(midnight) {
             Some(start) if field == "from" => filter.from = Some(start),
             // "to" includes the whole day it names.
-            Some(start) => filter.to = Some(start + TimeDelta::days(1)),
-            None => mistakes.push(Mistake {
+            Some(start) if start.checked_add_signed(TimeDelta::days(1)).is_some() => {
+                filter.to = start.checked_add_signed(TimeDelta::days(1));
+            }
+            _ => mistakes.push(Mistake {
                 field: if field == "from" { "from" } else { "to" },
                 message: "officer.fix_date",
             }),
         }
+    }
+    if let Some((part, _)) = filter.problem() {
+        let (field, message) = match part {
+            "resident" => ("resident", "officer.fix_resident"),
+            "department" => ("department", "officer.fix_department"),
+            "coach" => ("coach", "officer.fix_coach"),
+            _ => ("purpose", "officer.fix_text"),
+        };
+        mistakes.push(Mistake { field, message });
     }
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from >= to
@@ -333,6 +355,32 @@ fn read(form: &SearchForm) -> (Filter, Vec<Mistake>) {
     }
     (filter, mistakes)
 }
+
+/// The form's fields in order: id, label and hint.
+const FIELDS: [(&str, &str, &str); 10] = [
+    (
+        "department",
+        "officer.field_department",
+        "officer.hint_department",
+    ),
+    (
+        "reference",
+        "officer.field_reference",
+        "officer.hint_reference",
+    ),
+    (
+        "resident",
+        "officer.field_resident",
+        "officer.hint_resident",
+    ),
+    ("grant", "officer.field_grant", "officer.hint_grant"),
+    ("purpose", "officer.field_purpose", "officer.hint_purpose"),
+    ("action", "officer.field_action", "officer.hint_action"),
+    ("outcome", "officer.field_outcome", "officer.hint_outcome"),
+    ("from", "officer.field_from", "officer.hint_date"),
+    ("to", "officer.field_to", "officer.hint_date"),
+    ("coach", "officer.field_coach", "officer.hint_coach"),
+];
 
 /// The form's fields, with what was typed and each field's fix.
 fn fields(
@@ -350,96 +398,36 @@ fn fields(
     .iter()
     .filter_map(|o| serde_json::to_value(o).ok()?.as_str().map(str::to_owned));
     let any = || std::iter::once(String::new());
-    let field = |id: &'static str, label, hint, value: &String, options: Vec<String>| FieldView {
-        id,
-        label: texts.get(label),
-        hint: texts.get(hint),
-        value: value.trim().to_owned(),
-        error: mistakes
-            .iter()
-            .find(|m| m.field == id)
-            .map(|m| texts.get(m.message)),
-        options,
+    let actions = any().chain(Action::ALL.iter().map(|a| a.as_str().to_owned()));
+    let choices = |id| match id {
+        "action" => actions.clone().collect(),
+        "outcome" => any().chain(outcomes.clone()).collect(),
+        _ => Vec::new(),
     };
-    vec![
-        field(
-            "department",
-            "officer.field_department",
-            "officer.hint_department",
-            &form.department,
-            Vec::new(),
-        ),
-        field(
-            "reference",
-            "officer.field_reference",
-            "officer.hint_reference",
-            &form.reference,
-            Vec::new(),
-        ),
-        field(
-            "bsn",
-            "officer.field_bsn",
-            "officer.hint_bsn",
-            &form.bsn,
-            Vec::new(),
-        ),
-        field(
-            "resident",
-            "officer.field_resident",
-            "officer.hint_resident",
-            &form.resident,
-            Vec::new(),
-        ),
-        field(
-            "grant",
-            "officer.field_grant",
-            "officer.hint_grant",
-            &form.grant,
-            Vec::new(),
-        ),
-        field(
-            "purpose",
-            "officer.field_purpose",
-            "officer.hint_purpose",
-            &form.purpose,
-            Vec::new(),
-        ),
-        field(
-            "action",
-            "officer.field_action",
-            "officer.hint_action",
-            &form.action,
-            any()
-                .chain(Action::ALL.iter().map(|a| a.as_str().to_owned()))
-                .collect(),
-        ),
-        field(
-            "outcome",
-            "officer.field_outcome",
-            "officer.hint_outcome",
-            &form.outcome,
-            any().chain(outcomes).collect(),
-        ),
-        field(
-            "from",
-            "officer.field_from",
-            "officer.hint_date",
-            &form.from,
-            Vec::new(),
-        ),
-        field(
-            "to",
-            "officer.field_to",
-            "officer.hint_date",
-            &form.to,
-            Vec::new(),
-        ),
-        field(
-            "coach",
-            "officer.field_coach",
-            "officer.hint_coach",
-            &form.coach,
-            Vec::new(),
-        ),
-    ]
+    let value = |id| match id {
+        "department" => &form.department,
+        "reference" => &form.reference,
+        "resident" => &form.resident,
+        "grant" => &form.grant,
+        "purpose" => &form.purpose,
+        "action" => &form.action,
+        "outcome" => &form.outcome,
+        "from" => &form.from,
+        "to" => &form.to,
+        _ => &form.coach,
+    };
+    FIELDS
+        .into_iter()
+        .map(|(id, label, hint)| FieldView {
+            id,
+            label: texts.get(label),
+            hint: texts.get(hint),
+            value: value(id).trim().to_owned(),
+            error: mistakes
+                .iter()
+                .find(|m| m.field == id)
+                .map(|m| texts.get(m.message)),
+            options: choices(id),
+        })
+        .collect()
 }
