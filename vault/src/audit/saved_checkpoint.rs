@@ -58,7 +58,10 @@ impl Audit {
         if note.verify(&self.note_key()).is_err() {
             return Ok(SavedCheckpoint::NotSigned);
         }
-        let (saved_size, current_size) = (checkpoint.size, self.size().await);
+        // The log's size as the database holds it (every node's entries): a node's own
+        // count is no answer here, as a newer note from another node would look "shrunk".
+        let current_size = self.store.audit_len().await?;
+        let saved_size = checkpoint.size;
         if saved_size > current_size {
             return Ok(SavedCheckpoint::Shrunk {
                 saved_size,
