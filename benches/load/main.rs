@@ -15,11 +15,13 @@
 //! phase (15), `--residents A,B` (1000,100000: the second phase set runs after the vault
 //! grew to B residents), `--sustain S` (300: the memory run), `--before PATH` (an earlier
 //! `kluis` binary, measured alternately with this one), `--nodes 1,2,4` (instead: 1, 2
-//! and 4 nodes on one PostgreSQL server next to one node on sled, see `nodes.rs`).
+//! and 4 nodes on one PostgreSQL server next to one node on sled, see `nodes.rs`),
+//! `--metrics` (instead: the cost of the operator's metrics, see `metrics.rs`).
 
 mod database;
 mod drive;
 mod floor;
+mod metrics;
 mod nodes;
 mod setup;
 mod vault;
@@ -41,6 +43,8 @@ struct Options {
     before: Option<PathBuf>,
     /// Node counts on PostgreSQL to compare with one sled node (`--nodes 1,2,4`).
     nodes: Vec<u8>,
+    /// Instead: the same vault with metrics on and off (`--metrics`).
+    metrics: bool,
     quick: bool,
 }
 
@@ -54,6 +58,7 @@ impl Options {
             connections: vec![1, 16, 64],
             before: None,
             nodes: Vec::new(),
+            metrics: false,
             quick: false,
         };
         let mut args = std::env::args().skip(1);
@@ -74,6 +79,7 @@ impl Options {
                         .map(|n| u8::try_from(number(n)).unwrap_or_else(|_| usage(n)))
                         .collect()
                 }
+                "--metrics" => options.metrics = true,
                 "--bench" => {} // cargo bench passes it
                 other => usage(other),
             }
@@ -96,7 +102,7 @@ fn number(text: &str) -> u64 {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "load: {problem}\nusage: cargo bench --bench load -- [--quick] [--seconds S] [--residents A,B] [--sustain S] [--before KLUIS_BINARY] [--nodes 1,2,4]"
+        "load: {problem}\nusage: cargo bench --bench load -- [--quick] [--seconds S] [--residents A,B] [--sustain S] [--before KLUIS_BINARY] [--nodes 1,2,4] [--metrics]"
     );
     std::process::exit(2)
 }
@@ -125,6 +131,10 @@ async fn run(options: Options) {
             &floor,
         )
         .await;
+    }
+
+    if options.metrics {
+        return metrics::compare(options.residents[0], options.seconds, &floor).await;
     }
 
     let now_binary = vault::this_checkouts_binary();

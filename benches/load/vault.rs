@@ -77,9 +77,16 @@ pub fn this_checkouts_binary() -> PathBuf {
 impl Vault {
     /// Starts `binary dev` on a fresh data directory and waits until it listens.
     pub async fn start(label: &str, binary: &Path, with_assertion: bool) -> Vault {
+        let mut vault = Vault::start_with(label, binary, &[]).await;
+        vault.with_assertion = with_assertion;
+        vault
+    }
+
+    /// Starts `binary dev` on a fresh data directory with the environment variables `env`.
+    pub async fn start_with(label: &str, binary: &Path, env: &[(&str, &str)]) -> Vault {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
-        let (child, url, started_in) = spawn(binary, &data, "127.0.0.1:0", &[]);
+        let (child, url, started_in) = spawn(binary, &data, "127.0.0.1:0", (&[], env));
         let addresses = vec![url.trim_start_matches("http://").to_owned()];
         let nodes = Nodes {
             children: vec![child],
@@ -87,7 +94,7 @@ impl Vault {
             url,
             started_in,
         };
-        Vault::new(label, binary, with_assertion, (dir, data), nodes)
+        Vault::new(label, binary, false, (dir, data), nodes)
     }
 
     /// Starts `count` nodes of `binary dev` on the PostgreSQL database `database`, node
@@ -116,7 +123,7 @@ impl Vault {
             }
             let listen = format!("127.0.0.{}:{port}", i + 1);
             let args = ["--store-url", database, "--public-url", &url];
-            let (child, _, took) = spawn(binary, &data, &listen, &args);
+            let (child, _, took) = spawn(binary, &data, &listen, (&args, &[]));
             nodes.children.push(child);
             nodes.addresses.push(listen);
             nodes.started_in = nodes.started_in.max(took);
@@ -157,7 +164,7 @@ impl Vault {
     pub fn restart(&mut self) -> Duration {
         self.stop();
         let listen = self.url.trim_start_matches("http://").to_owned();
-        let (child, url, started_in) = spawn(&self.binary, &self.data, &listen, &[]);
+        let (child, url, started_in) = spawn(&self.binary, &self.data, &listen, (&[], &[]));
         (self.children, self.url, self.started_in) = (vec![child], url, started_in);
         started_in
     }
@@ -248,13 +255,20 @@ fn port_free_on(count: u8) -> u16 {
     }
 }
 
-/// Starts `binary dev --data data --listen listen ARGS`; waits for its "listening on" line.
-fn spawn(binary: &Path, data: &Path, listen: &str, args: &[&str]) -> (Child, String, Duration) {
+/// Starts `binary dev --data data --listen listen ARGS` with `ENV` set; waits for its
+/// "listening on" line.
+fn spawn(
+    binary: &Path,
+    data: &Path,
+    listen: &str,
+    (args, env): (&[&str], &[(&str, &str)]),
+) -> (Child, String, Duration) {
     let began = Instant::now();
     let mut child = Command::new(binary)
         .args(["dev", "--listen", listen, "--data"])
         .arg(data)
         .args(args)
+        .envs(env.iter().copied())
         .env("KLUIS_LOG", "warn,sled=warn")
         // The store is chosen by the arguments alone.
         .env_remove("KLUIS_STORE_URL")

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Henk's test BSN, which the departments already hold lawfully.
-const HENK_BSN: &str = "999993653";
+pub const HENK_BSN: &str = "999993653";
 
 /// What happened, for the test to check.
 #[derive(Debug, Default)]

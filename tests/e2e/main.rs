@@ -36,6 +36,7 @@ mod life_events_browser;
 mod limits;
 mod logging_standards;
 mod login;
+mod metrics;
 mod migrate;
 mod node_kill;
 mod nodes;

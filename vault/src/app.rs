@@ -20,6 +20,7 @@ use crate::schemes::rules::RuleSet;
 use crate::signals::Signals;
 use crate::state::{AppState, Site};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::{Error, auth, crypto, http, jose, web};
 use std::sync::Arc;
 
@@ -133,12 +134,18 @@ impl App {
             }
         })?;
         let vault_keys = Arc::new(vault_keys);
+        let metrics = if config.metrics_listen.is_some() {
+            Metrics::on()
+        } else {
+            Metrics::off()
+        };
         let audit = Audit::open(
             store.clone(),
             clock.clone(),
             vault_keys.clone(),
             public_url.clone(),
             config.audit_checkpoint.clone(),
+            metrics.clone(),
         )
         .await
         .map_err(|e| StartError::Audit(e.0))?;
@@ -267,6 +274,7 @@ impl App {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.concurrent_requests,
             )),
+            metrics,
         });
         // Once the vault can start: a production vault on the demo municipality's data.
         if !config.dev_login && config.life_events.is_none() {
@@ -299,6 +307,11 @@ impl App {
                 )),
             self.state.clone(),
         )
+    }
+
+    /// The metrics listener's router (`/metrics`), for `[metrics] listen`.
+    pub fn metrics_router(&self) -> axum::Router {
+        http::metrics::router(self.state.clone())
     }
 
     /// The limits this vault was configured with.
@@ -381,13 +394,16 @@ impl App {
         &self.state.clock
     }
 
-    /// Background upkeep, once a minute while the vault serves: forget expired one-time
+    /// Background upkeep, once a minute while the vault serves: bucket the metrics' recorded
+    /// durations, forget expired one-time
     /// token ids, sessions, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
     /// lapsed proposals, sign and save an audit checkpoint if the log grew, follow key
     /// rotations other nodes sharing the key directory made, and run the key rotation that
     /// completes erasures when it is due.
     pub(crate) async fn maintain(&self) {
         self.state.throttle.forget_quiet();
+        // Recorded durations move into their buckets: memory stays bounded between scrapes.
+        self.state.metrics.upkeep();
         if let Err(e) = self.state.sessions.purge_expired().await {
             tracing::warn!(error = %e, "purging expired sessions failed");
         }

@@ -70,6 +70,7 @@ pub mod schemes;
 pub mod signals;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod throttle;
 pub mod web;
 

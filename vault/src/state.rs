@@ -79,6 +79,8 @@ pub struct Services {
     pub(crate) throttle: Arc<crate::throttle::Throttle>,
     /// One permit per request served at once (`limits.concurrent_requests`).
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    /// The operator's counts (off without `[metrics] listen`).
+    pub(crate) metrics: crate::telemetry::Metrics,
 }
 
 /// Lets handlers and extractors take one part of [`AppState`].
@@ -113,4 +115,5 @@ parts!(
     site: Site,
     clock: Clock,
     throttle: Arc<crate::throttle::Throttle>,
+    metrics: crate::telemetry::Metrics,
 );

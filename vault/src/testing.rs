@@ -64,6 +64,7 @@ impl Services {
                 vault_keys.clone(),
                 ISSUER.into(),
                 dir.path().join("checkpoint.jws"),
+                crate::telemetry::Metrics::off(),
             )
             .await
             .expect("the log opens"),

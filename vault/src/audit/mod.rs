@@ -53,6 +53,7 @@ pub use saved_checkpoint::SavedCheckpoint;
 use crate::clock::Clock;
 use crate::jose::keys::VaultKeys;
 use crate::store::{AuditStore, RecordChange};
+use crate::telemetry::Metrics;
 use crate::{Error, Result};
 use entry::Entry;
 use merkle::{Frontier, Hash};
@@ -78,6 +79,8 @@ pub struct Audit {
     integrity: AuditHealth,
     /// Unattributed refusals waiting for their minute to end.
     tally: tally::Tally,
+    /// The operator's counts.
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Audit {
@@ -102,6 +105,7 @@ impl Audit {
         keys: Arc<VaultKeys>,
         issuer: String,
         checkpoint_file: PathBuf,
+        metrics: Metrics,
     ) -> std::result::Result<Audit, OpenError> {
         let fail =
             |e: crate::store::StoreError| OpenError(format!("cannot read the audit log: {e}"));
@@ -126,7 +130,7 @@ impl Audit {
             clock.clone(),
             frontier.clone(),
             pending,
-            health.clone(),
+            (health.clone(), metrics.clone()),
         ));
         let audit = Audit {
             store,
@@ -139,6 +143,7 @@ impl Audit {
             queue,
             integrity: health,
             tally: tally::Tally::default(),
+            metrics,
         };
         let saved = audit.check_against_saved_checkpoint().await?;
         audit.saved.store(saved, Ordering::SeqCst);
@@ -150,6 +155,11 @@ impl Audit {
     /// with the others from the same source in one entry when the minute is over.
     pub fn count_unattributed(&self, context: &Context, reason: &str) {
         self.tally.add(self.clock.now(), context.source, reason);
+    }
+
+    /// The operator's counts, which services that log also feed.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Logs the counted refusals of every minute that is over (of every minute, with

@@ -163,7 +163,16 @@ async fn a_saved_checkpoint_catches_a_shorter_log_and_its_own_alteration() {
     );
     // The same checkpoint file, an empty log: the log was truncated.
     let empty = Arc::new(crate::store::memory::MemoryStore::new());
-    let open = |store, keys| Audit::open(store, s.clock.clone(), keys, ISSUER.into(), file.clone());
+    let open = |store, keys| {
+        Audit::open(
+            store,
+            s.clock.clone(),
+            keys,
+            ISSUER.into(),
+            file.clone(),
+            crate::telemetry::Metrics::off(),
+        )
+    };
     let truncated = open(empty, s.audit.keys.clone()).await.unwrap_err();
     assert!(truncated.0.contains("truncated"), "{truncated}");
     // Checked with other keys, the checkpoint does not verify: it was altered.

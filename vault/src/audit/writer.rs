@@ -17,8 +17,10 @@ use super::integrity::AuditHealth;
 use super::merkle::{self, Frontier};
 use crate::clock::Clock;
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError};
+use crate::telemetry::Metrics;
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most appends (single entries or groups) in one store transaction.
@@ -113,7 +115,7 @@ pub(super) async fn run(
     clock: Clock,
     frontier: SharedFrontier,
     mut queue: mpsc::Receiver<Pending>,
-    health: AuditHealth,
+    (health, metrics): (AuditHealth, Metrics),
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -143,6 +145,7 @@ pub(super) async fn run(
         }
         let mut next = lock(&frontier).clone();
         let mut holding = false;
+        let started = Instant::now();
         let appended = loop {
             place(&mut batch, &mut appends, &mut next);
             match store.append_audit(&appends).await {
@@ -168,16 +171,19 @@ pub(super) async fn run(
         if let Err(e) = appended {
             tracing::error!(error = %e, entries = appends.len(), "audit entries could not be written");
             health.appended(false);
+            metrics.audit_batch(batch.len(), appends.len(), started.elapsed(), false);
             for p in batch {
                 let _ = p.done.send(Err(Error::AuditUnavailable));
             }
             continue;
         }
         *lock(&frontier) = next;
-        let (store, health) = (store.clone(), health.clone());
+        let (store, health, metrics) = (store.clone(), health.clone(), metrics.clone());
+        let entries = appends.len();
         tokio::spawn(async move {
             let synced = store.sync().await;
             health.appended(synced.is_ok());
+            metrics.audit_batch(batch.len(), entries, started.elapsed(), synced.is_ok());
             if let Err(e) = &synced {
                 tracing::error!(error = %e, "audit entries could not be made durable");
             }

@@ -216,6 +216,11 @@ impl Sessions {
             .await?)
     }
 
+    /// How many sessions are held (those that timed out are purged once a minute).
+    pub async fn count(&self) -> Result<usize> {
+        Ok(self.store.session_count().await?)
+    }
+
     /// Ends the session (logout), and every other session of the same login. Their tokens
     /// are worthless afterwards.
     pub async fn end(&self, session: &Session) -> Result<()> {

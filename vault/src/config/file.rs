@@ -33,7 +33,23 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) limits: super::limits::LimitsSection,
     #[serde(default)]
+    pub(super) metrics: MetricsSection,
+    #[serde(default)]
+    pub(super) log: LogSection,
+    #[serde(default)]
     pub(super) oidc: Vec<OidcSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MetricsSection {
+    pub(super) listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogSection {
+    pub(super) format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -91,6 +91,11 @@ pub struct Config {
     pub municipality: Municipality,
     /// Timeouts, the concurrency cap and the rate limits (`[limits]`).
     pub limits: Limits,
+    /// Where the Prometheus metrics are served (`[metrics] listen`,
+    /// `KLUIS_METRICS_LISTEN`); `None`: no metrics are kept.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Logs as JSON lines (`[log] format = "json"`, `KLUIS_LOG_FORMAT=json`).
+    pub log_json: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -184,6 +189,22 @@ impl Config {
             setting: "[server] listen (KLUIS_LISTEN)",
             reason: format!("{listen:?} is not an address:port such as \"0.0.0.0:8080\""),
         })?;
+
+        let metrics_listen = env
+            .var("KLUIS_METRICS_LISTEN")
+            .or(file.metrics.listen)
+            .map(|listen| {
+                listen
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        setting: "[metrics] listen (KLUIS_METRICS_LISTEN)",
+                        reason: format!(
+                            "{listen:?} is not an address:port such as \"127.0.0.1:9464\""
+                        ),
+                    })
+            })
+            .transpose()?;
+        let log_json = log_json(env.var("KLUIS_LOG_FORMAT").or(file.log.format))?;
 
         let public_url = env.var("KLUIS_PUBLIC_URL").or(file.server.public_url);
         let public_url = public_url.map(|u| validate_public_url(&u)).transpose()?;
@@ -344,6 +365,8 @@ impl Config {
             session_idle: Duration::from_secs(idle * 60),
             session_absolute: Duration::from_secs(absolute * 3600),
             dev_login: false,
+            metrics_listen,
+            log_json,
         })
     }
 
@@ -372,8 +395,31 @@ impl Config {
             oidc: Vec::new(),
             municipality: Municipality::example(),
             limits: Limits::default(),
+            metrics_listen: None,
+            log_json: false,
         }
     }
+}
+
+/// Whether logs are JSON lines: `format` is "text" (the default) or "json".
+pub fn log_json(format: Option<String>) -> Result<bool, ConfigError> {
+    match format.as_deref().map(str::trim) {
+        None | Some("text") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            setting: "[log] format (KLUIS_LOG_FORMAT)",
+            reason: format!("{other:?} is neither \"text\" nor \"json\""),
+        }),
+    }
+}
+
+/// The `[log] format` of the file at `path` as far as it can be read, for setting up the
+/// log before the configuration is loaded (and its mistakes reported, in the log).
+pub fn log_json_in(path: &Path, env: &dyn Env) -> bool {
+    let format = env
+        .var("KLUIS_LOG_FORMAT")
+        .or_else(|| read_file(path).ok().and_then(|file| file.log.format));
+    log_json(format).unwrap_or(false)
 }
 
 /// `url` without a trailing slash, if it is an http(s) URL with a host and nothing after.
@@ -467,6 +513,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("key_dir"), "{err}");
+    }
+
+    #[test]
+    fn metrics_and_json_logs_are_off_until_asked_for_and_bad_values_are_named() {
+        let config = parse(MINIMAL, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(config.metrics_listen, None);
+        assert!(!config.log_json);
+        let file =
+            format!("{MINIMAL}[metrics]\nlisten = \"127.0.0.1:9464\"\n[log]\nformat = \"json\"\n");
+        let config = parse(&file, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert!(config.log_json);
+        let config = parse(
+            MINIMAL,
+            &[
+                ("KLUIS_ROOT_KEY", KEY),
+                ("KLUIS_METRICS_LISTEN", "[::1]:9000"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.metrics_listen, Some("[::1]:9000".parse().unwrap()));
+        let file = format!("{MINIMAL}[metrics]\nlisten = \"9464\"\n");
+        let err = parse(&file, &[("KLUIS_ROOT_KEY", KEY)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[metrics] listen") && err.contains("\"127.0.0.1:9464\""),
+            "{err}"
+        );
+        let err = parse(
+            MINIMAL,
+            &[("KLUIS_ROOT_KEY", KEY), ("KLUIS_LOG_FORMAT", "yaml")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("[log] format") && err.contains("\"json\""),
+            "{err}"
+        );
+        // The log is set up before the configuration is loaded: from the file alone.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kluis.toml");
+        std::fs::write(&path, "[log]\nformat = \"json\"\n").unwrap();
+        let none: &[(&str, &str)] = &[];
+        assert!(log_json_in(&path, &none));
+        assert!(!log_json_in(
+            &path,
+            &[("KLUIS_LOG_FORMAT", "text")].as_slice()
+        ));
+        assert!(!log_json_in(&dir.path().join("absent.toml"), &none));
     }
 
     #[test]

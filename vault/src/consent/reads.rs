@@ -55,6 +55,11 @@ impl Consent {
         let mut known = Known::default();
         let decision = self.decide_read(attempt, &mut known).await;
         let entry = self.read_entry(&known, decision.as_ref().err());
+        let metrics = self.audit.metrics();
+        let department = known.department.as_ref().map_or("unknown", |d| d.id());
+        if let Err(refusal) = &decision {
+            metrics.department_read(department, refusal.code().as_str());
+        }
         let grant = match decision {
             Err(refusal) if known.grant.is_none() && known.department.is_none() => {
                 // Nothing verified: counted per source and minute, not logged one by one.
@@ -71,7 +76,14 @@ impl Consent {
             Ok(grant) => grant,
         };
         // Fail closed: no entry, no data.
-        self.audit.record(context, entry).await?;
+        let logged = self.audit.record(context, entry).await;
+        metrics.department_read(
+            department,
+            logged
+                .as_ref()
+                .map_or_else(|e| e.code().as_str(), |_| "allowed"),
+        );
+        logged?;
 
         let asked: Vec<String> = known.asked.into_iter().collect();
         let records = self.residents.read_current(grant.resident, &asked).await?;

@@ -17,6 +17,7 @@
 //! - [`dev`]: the development login, only when `kluis dev` mounts it.
 //! - [`login`]: logins through OpenID Providers, for browsers.
 //! - [`officer`]: the privacy officer's API.
+//! - [`metrics`]: the request counts, and `/metrics` on its own listener.
 //! - [`extract`]: extractors and the cookie and form-origin helpers (which the portal,
 //!   `web`, uses too: it imports nothing else from here).
 //!
@@ -37,6 +38,7 @@ mod health;
 mod life_events;
 pub mod listener;
 mod login;
+pub mod metrics;
 mod officer;
 pub mod problem;
 mod records;
@@ -175,10 +177,6 @@ pub fn serve(router: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             guard::guard,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clock.clone(),
-            trace_context,
-        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -187,10 +185,24 @@ pub fn serve(router: Router<AppState>, state: AppState) -> Router {
                         .extensions()
                         .get::<MatchedPath>()
                         .map_or("unmatched", |p| p.as_str());
-                    tracing::info_span!("request", method = %req.method(), route)
+                    // The trace this request belongs to, and its own span as its id.
+                    let (trace_id, request_id) = req
+                        .extensions()
+                        .get::<crate::audit::Context>()
+                        .map_or(("", ""), |c| (c.trace_id.as_str(), c.span_id.as_str()));
+                    tracing::info_span!("request", method = %req.method(), route, request_id, trace_id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        // Outside the log's span, so that the span carries the request's trace.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clock.clone(),
+            trace_context,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

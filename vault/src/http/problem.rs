@@ -21,6 +21,7 @@ impl IntoResponse for Error {
         } else {
             tracing::debug!(code = %code, cause = %self, "request refused");
         }
+        let from_store = matches!(self, Error::Store(_) | Error::AuditUnavailable);
         let problem = Problem::new(code, self.detail());
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -38,6 +39,11 @@ impl IntoResponse for Error {
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
+        // For the metrics layer: which problem this was, without its detail.
+        response
+            .extensions_mut()
+            .insert(Answered { code, from_store });
+        let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match code {
                 kluis_proto::ErrorCode::InvalidDpopProof => r#"DPoP algs="ES256""#,
@@ -50,6 +56,15 @@ impl IntoResponse for Error {
         }
         response
     }
+}
+
+/// The problem a response carries, for counting: its code, and whether the store failed.
+#[derive(Clone, Copy, Debug)]
+pub struct Answered {
+    /// The error code.
+    pub code: kluis_proto::ErrorCode,
+    /// Whether the store (or the audit log's store) failed.
+    pub from_store: bool,
 }
 
 /// The router's fallback: an unknown path.

@@ -82,6 +82,11 @@ impl Residents {
             .map_err(|e| crate::Error::Internal(format!("refreshing the keyring: {e}")))
     }
 
+    /// The keyring, for the operator's metrics (versions and age of the KEKs).
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// The resident's reference in the audit log: a pseudonym, stable for the resident and
     /// meaningless elsewhere. Residents see it, so officers can find their entries.
     pub fn audit_reference(&self, resident: ResidentId) -> String {

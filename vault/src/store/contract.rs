@@ -565,6 +565,14 @@ async fn sessions(store: &dyn Store, resident: Uuid) -> ([u8; 32], SessionRow) {
     assert!(store.session(&old).await.expect("read").is_none());
     assert!(store.session(&idle).await.expect("read").is_none());
     assert!(store.session(&live).await.expect("read").is_some());
+    let counted = store.session_count().await.expect("count");
+    store
+        .put_session(&[24; 32], &session_at(-50, -5, ""))
+        .await
+        .expect("put");
+    assert_eq!(store.session_count().await.expect("count"), counted + 1);
+    store.delete_session(&[24; 32]).await.expect("end");
+    assert_eq!(store.session_count().await.expect("count"), counted);
     assert_eq!(
         store.delete_login("old-login").await.expect("end"),
         1,

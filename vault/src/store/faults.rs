@@ -124,6 +124,7 @@ forward!(SessionStore {
     write purge_sessions(idle_before: DateTime<Utc>, created_before: DateTime<Utc>) -> usize;
     read sessions_of(subject: &str) -> Vec<([u8; 32], DateTime<Utc>)>;
     read pending_login_count() -> usize;
+    read session_count() -> usize;
 });
 
 forward!(DepartmentStore {

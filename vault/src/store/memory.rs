@@ -370,6 +370,10 @@ impl SessionStore for MemoryStore {
     async fn pending_login_count(&self) -> StoreResult<usize> {
         Ok(self.state().pending_logins.len())
     }
+
+    async fn session_count(&self) -> StoreResult<usize> {
+        Ok(self.state().sessions.len())
+    }
 }
 
 #[async_trait]

@@ -319,6 +319,8 @@ pub trait SessionStore: Send + Sync {
     async fn purge_pending_logins(&self, started_before: DateTime<Utc>) -> StoreResult<usize>;
     /// How many logins are in progress.
     async fn pending_login_count(&self) -> StoreResult<usize>;
+    /// How many sessions are stored (ended ones not yet purged included).
+    async fn session_count(&self) -> StoreResult<usize>;
 }
 
 /// Departments' status updates on residents' cases.

@@ -27,6 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 use kluis::Config;
+use kluis::config::Env as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -290,7 +291,11 @@ pub fn fail(code: u8, message: impl std::fmt::Display) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let env = kluis::config::ProcessEnv;
+    init_logging(match &cli.command {
+        Command::Serve { config } => kluis::config::log_json_in(config, &env),
+        _ => kluis::config::log_json(env.var("KLUIS_LOG_FORMAT")).unwrap_or(false),
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -401,7 +406,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Sets up the log on stderr: text, or JSON lines with `json` (each line carries the
+/// request's span: route, request id and trace id).
+fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KLUIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
     let builder = tracing_subscriber::fmt()
@@ -414,7 +421,7 @@ fn init_logging() {
         tracing_subscriber::filter::filter_fn(|meta| !meta.target().starts_with("tokio_postgres"));
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    if std::env::var("KLUIS_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    if json {
         builder.json().finish().with(not_the_driver).init();
     } else {
         builder.finish().with(not_the_driver).init();

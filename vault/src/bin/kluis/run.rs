@@ -25,16 +25,38 @@ pub async fn serve(config_path: &Path) -> Result<(), Failure> {
         .unwrap_or_else(|| bound_url.clone());
     let app = crate::open_app(&config, public_url).await?;
     let admin = bind_admin(&config.admin_socket)?;
+    let metrics = bind_metrics(config.metrics_listen).await?;
     let shutdown = shutdown_signal();
     println!("listening on {bound_url}");
     tracing::info!(url = %bound_url, "kluis serving");
-    serve_both(listener, admin, app, shutdown).await
+    serve_both(listener, (admin, metrics), app, shutdown).await
 }
 
-/// Serves the public listener and the admin socket until Ctrl-C or SIGTERM.
+/// The metrics listener, when `[metrics] listen` asks for one; says where it listens.
+async fn bind_metrics(
+    listen: Option<SocketAddr>,
+) -> Result<Option<tokio::net::TcpListener>, Failure> {
+    let Some(addr) = listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        fail(
+            1,
+            format!(
+                "cannot listen for metrics on {addr}: {e} (choose another [metrics] listen address)"
+            ),
+        )
+    })?;
+    let bound = listener.local_addr().map_err(|e| fail(1, e))?;
+    println!("metrics on http://{bound}/metrics");
+    Ok(Some(listener))
+}
+
+/// Serves the public listener, the admin socket and the metrics listener (if any) until
+/// Ctrl-C or SIGTERM.
 async fn serve_both(
     listener: tokio::net::TcpListener,
-    admin: kluis::admin::AdminListener,
+    (admin, metrics): (kluis::admin::AdminListener, Option<tokio::net::TcpListener>),
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
@@ -47,9 +69,25 @@ async fn serve_both(
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
     let admin = admin.serve(app.admin_router(), wait(stopped.clone()));
-    let public = kluis::run(listener, app, wait(stopped));
-    let (admin, public) = tokio::join!(admin, public);
+    let metrics = async {
+        match metrics {
+            Some(listener) => {
+                let header_read = app.limits().header_read;
+                kluis::http::listener::serve(
+                    listener,
+                    app.metrics_router(),
+                    header_read,
+                    wait(stopped.clone()),
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    };
+    let public = kluis::run(listener, app.clone(), wait(stopped.clone()));
+    let (admin, metrics, public) = tokio::join!(admin, metrics, public);
     admin.map_err(|e| fail(1, format!("admin socket: {e}")))?;
+    metrics.map_err(|e| fail(1, format!("metrics listener: {e}")))?;
     public.map_err(|e| fail(1, e))
 }
 
@@ -102,6 +140,14 @@ pub async fn dev(
     };
     config.limits =
         kluis::config::Limits::from_env(&kluis::config::ProcessEnv).map_err(|e| fail(1, e))?;
+    if let Some(listen) = std::env::var("KLUIS_METRICS_LISTEN")
+        .ok()
+        .filter(|l| !l.is_empty())
+    {
+        config.metrics_listen = Some(listen.parse().map_err(|_| {
+            fail(2, format!("KLUIS_METRICS_LISTEN {listen:?} is not an address:port such as \"127.0.0.1:9464\""))
+        })?);
+    }
     let app = crate::open_app(&config, url.clone()).await?;
     let context = kluis::audit::Context::new(app.clock());
     kluis::dev::seed_henk(&context, app.residents())
@@ -124,6 +170,7 @@ pub async fn dev(
         "deleted at exit; keep it with --data DIR"
     };
     let admin = bind_admin(&config.admin_socket)?;
+    let metrics = bind_metrics(config.metrics_listen).await?;
     let shutdown = shutdown_signal();
     println!(
         "Kluis development vault (NOT FOR PRODUCTION: anyone who can reach it can log in as anyone)
@@ -145,7 +192,7 @@ Press Ctrl-C to stop.",
         socket = config.admin_socket.display(),
     );
     let _ = std::io::stdout().flush();
-    serve_both(listener, admin, app, shutdown).await
+    serve_both(listener, (admin, metrics), app, shutdown).await
 }
 
 fn bind_admin(path: &Path) -> Result<kluis::admin::AdminListener, Failure> {

@@ -248,6 +248,14 @@ impl Keyring {
         self.read_keks().keys().next_back().copied().unwrap_or(0)
     }
 
+    /// When the current KEK's file was written (its modification time), if the file
+    /// system says.
+    pub fn current_kek_written(&self) -> Option<std::time::SystemTime> {
+        fs::metadata(kek_file(&self.dir, self.current_kek_version()))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     /// The KEK versions that exist now, oldest first.
     pub fn kek_versions(&self) -> Vec<u32> {
         self.read_keks().keys().copied().collect()

@@ -184,4 +184,14 @@ impl SessionStore for PostgresStore {
             .get(0);
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
+
+    async fn session_count(&self) -> StoreResult<usize> {
+        let client = self.client().await?;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM sessions", &[])
+            .await
+            .map_err(map_err("counting sessions"))?
+            .get(0);
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
 }

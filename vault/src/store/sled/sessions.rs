@@ -183,4 +183,8 @@ impl SessionStore for SledStore {
     async fn pending_login_count(&self) -> StoreResult<usize> {
         Ok(self.pending_logins.len())
     }
+
+    async fn session_count(&self) -> StoreResult<usize> {
+        Ok(self.sessions.len())
+    }
 }
