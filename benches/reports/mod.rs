@@ -108,9 +108,7 @@ fn on_store(kept: Option<std::path::PathBuf>, url: Option<String>) {
     let encoded = match std::fs::read_to_string(&key_file) {
         Ok(key) if kept.is_some() => key,
         _ => {
-            let key = kluis::crypto::RootKey::generate()
-                .expect("root key")
-                .encode();
+            let key = kluis::crypto::RootKey::generate_encoded().expect("root key");
             std::fs::create_dir_all(&dir).expect("bench dir");
             std::fs::write(&key_file, key.as_str()).expect("root key file");
             key.to_string()

@@ -28,6 +28,7 @@ mod department_cli;
 mod department_writes;
 mod failover;
 mod forms_browser;
+mod hsm;
 mod integrity;
 mod isolation;
 mod journey;

@@ -324,3 +324,39 @@ async fn json_logs_carry_the_request_id_and_the_callers_trace() {
     );
     assert!(!output.contains("inkomen.bronnen"), "the path was logged");
 }
+
+/// The example alert rules in `docs/operations.md` are rules Prometheus accepts, over
+/// metrics the vault has.
+#[test]
+fn the_alert_rules_in_the_operations_guide_pass_promtool() {
+    let guide =
+        std::fs::read_to_string(crate::support::project_root().join("docs/operations.md")).unwrap();
+    let rules = guide
+        .split("```yaml\n")
+        .filter_map(|block| block.split_once("```").map(|(yaml, _)| yaml))
+        .find(|yaml| yaml.starts_with("groups:"))
+        .expect("the guide has example alert rules");
+    for metric in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if metric.starts_with("kluis_") {
+            let known = metric.trim_end_matches("_bucket");
+            assert!(
+                guide.contains(&format!("`{known}`")) || guide.contains(&format!("`{known}`,")),
+                "the rules use {metric}, which the metrics table does not list"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kluis-rules.yml");
+    std::fs::write(&file, rules).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool runs (Debian package `prometheus`; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -103,6 +103,17 @@ pub(super) struct KeysSection {
     pub(super) root_key_file: Option<PathBuf>,
     pub(super) key_dir: Option<PathBuf>,
     pub(super) rotate_after_erasure_minutes: Option<u64>,
+    pub(super) pkcs11: Option<Pkcs11Section>,
+}
+
+/// The root key in a PKCS#11 token (`[keys.pkcs11]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Pkcs11Section {
+    pub(super) module: Option<String>,
+    pub(super) token: Option<String>,
+    pub(super) key: Option<String>,
+    pub(super) pin_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,12 +13,14 @@
 //! - `municipality`: its name, phone number and theme. `oidc`: the OpenID Providers.
 //! - `limits`: timeouts, the concurrency cap and the rate limits (`[limits]`).
 //! - `storage`: which database (`[storage] kind`: sled or PostgreSQL).
+//! - `root_key`: where the root key is (a key file, the environment, a PKCS#11 token).
 
 mod env;
 mod file;
 mod limits;
 mod municipality;
 mod oidc;
+mod root_key;
 mod storage;
 
 pub use env::{Env, ProcessEnv};
@@ -26,6 +28,7 @@ pub use limits::Limits;
 pub use municipality::{Municipality, Theme};
 
 pub use oidc::{OidcClientAuth, OidcProvider, OidcRole};
+pub use root_key::token_settings_from_env;
 pub use storage::{DEFAULT_POOL_SIZE, PostgresSettings, StoreKind};
 
 use crate::crypto::RootKey;
@@ -248,35 +251,10 @@ impl Config {
             });
         }
 
-        let root_key = match (
-            env.var("KLUIS_ROOT_KEY"),
-            env.var("KLUIS_ROOT_KEY_FILE")
-                .map(PathBuf::from)
-                .or(file.keys.root_key_file),
-        ) {
-            (Some(encoded), _) => {
-                RootKey::from_encoded(&encoded).map_err(|reason| ConfigError::Invalid {
-                    setting: "KLUIS_ROOT_KEY",
-                    reason,
-                })?
-            }
-            (None, Some(path)) => {
-                let encoded = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
-                    setting: "[keys] root_key_file (KLUIS_ROOT_KEY_FILE)",
-                    reason: format!("cannot read {}: {}", path.display(), io_reason(&e)),
-                })?;
-                RootKey::from_encoded(&encoded).map_err(|reason| ConfigError::Invalid {
-                    setting: "[keys] root_key_file (KLUIS_ROOT_KEY_FILE)",
-                    reason: format!("{}: {reason}", path.display()),
-                })?
-            }
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    setting: "root key",
-                    hint: "set [keys] root_key_file, KLUIS_ROOT_KEY_FILE or KLUIS_ROOT_KEY; create one with `kluis keys generate-root --out FILE`",
-                });
-            }
-        };
+        let root_key = root_key::root_key(
+            (file.keys.root_key_file.clone(), file.keys.pkcs11.as_ref()),
+            env,
+        )?;
 
         let idle = file.sessions.idle_minutes.unwrap_or(30);
         let absolute = file.sessions.absolute_hours.unwrap_or(12);
@@ -566,6 +544,44 @@ mod tests {
             &[("KLUIS_LOG_FORMAT", "text")].as_slice()
         ));
         assert!(!log_json_in(&dir.path().join("absent.toml"), &none));
+    }
+
+    #[test]
+    fn a_root_key_in_a_token_is_one_source_with_every_part_named() {
+        let token = format!(
+            "{MINIMAL}[keys.pkcs11]\nmodule = \"/nonexistent/libpkcs11.so\"\ntoken = \"kluis\"\nkey = \"root\"\n"
+        );
+        let err = parse(&token, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("[keys.pkcs11]") && err.contains("pin_file is missing"),
+            "{err}"
+        );
+        let err = parse(
+            &token,
+            &[("KLUIS_PKCS11_PIN", "1234"), ("KLUIS_ROOT_KEY", KEY)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keep one source of the root key"), "{err}");
+        let err = parse(&token, &[("KLUIS_PKCS11_PIN", "1234")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot load the PKCS#11 module /nonexistent/libpkcs11.so")
+                && !err.contains("1234")
+                && !err.contains('\n'),
+            "{err}"
+        );
+        let err = parse(
+            MINIMAL,
+            &[
+                ("KLUIS_PKCS11_MODULE", "/x.so"),
+                ("KLUIS_PKCS11_TOKEN", "t"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KLUIS_PKCS11_KEY"), "{err}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod tls;
 pub use aead::SealedBytes;
 #[cfg(any(test, feature = "test-support"))]
 pub use aead::open_with_nonce_for_test_vectors;
-pub use keyring::{DataKey, Keyring, RootKey, WrappedDataKey};
+pub use keyring::{DataKey, Keyring, RootKey, TokenSettings, WrappedDataKey};
 pub use note_key::{NoteKey, ed25519_verifies};
 pub use pseudonym::{Pseudonym, Pseudonymiser};
 pub use tls::tls_client_config;

@@ -29,9 +29,26 @@ pub fn write_new_secret_file(path: &Path, contents: &[u8]) -> Result<(), Failure
         .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))
 }
 
-pub fn generate_root(out: &Path) -> Result<(), Failure> {
-    let key = RootKey::generate().map_err(|e| fail(1, e))?;
-    write_new_secret_file(out, key.encode().as_bytes())?;
+/// A new root key: in a file, or (`--pkcs11`) inside the token `KLUIS_PKCS11_*` names.
+pub fn generate_root(out: Option<&Path>) -> Result<(), Failure> {
+    let Some(out) = out else {
+        let token = kluis::config::token_settings_from_env(&kluis::config::ProcessEnv)
+            .map_err(|e| fail(2, e))?
+            .ok_or_else(|| {
+                fail(
+                    2,
+                    "--pkcs11 needs KLUIS_PKCS11_MODULE, KLUIS_PKCS11_TOKEN, KLUIS_PKCS11_KEY and KLUIS_PKCS11_PIN_FILE",
+                )
+            })?;
+        token.generate().map_err(|e| fail(1, e))?;
+        println!(
+            "created the root key {:?} inside the token {:?}; it cannot be exported, so keep the token (and its backup) safe",
+            token.key, token.token
+        );
+        return Ok(());
+    };
+    let encoded = RootKey::generate_encoded().map_err(|e| fail(1, e))?;
+    write_new_secret_file(out, encoded.as_bytes())?;
     println!(
         "wrote a new root key to {}; keep a copy somewhere safe: without it the vault cannot be opened",
         out.display()

@@ -264,8 +264,13 @@ enum KeysCommand {
     /// Write a new random root key to FILE (readable by its owner only).
     GenerateRoot {
         /// Where to write the key; an existing file is never overwritten.
+        #[arg(long, required_unless_present = "pkcs11", conflicts_with = "pkcs11")]
+        out: Option<PathBuf>,
+        /// Create the key inside the PKCS#11 token named by KLUIS_PKCS11_MODULE,
+        /// KLUIS_PKCS11_TOKEN, KLUIS_PKCS11_KEY and KLUIS_PKCS11_PIN_FILE instead: it never
+        /// leaves the token.
         #[arg(long)]
-        out: PathBuf,
+        pkcs11: bool,
     },
     /// Rotate the key-encryption key now: rewrap every vault's data key and destroy the
     /// old KEK. Run with the vault stopped.
@@ -316,8 +321,8 @@ fn main() -> ExitCode {
                 public_url,
             } => run::dev(data, listen, store_url, public_url).await,
             Command::Keys {
-                command: KeysCommand::GenerateRoot { out },
-            } => keys::generate_root(&out),
+                command: KeysCommand::GenerateRoot { out, .. },
+            } => keys::generate_root(out.as_deref()),
             Command::Keys {
                 command: KeysCommand::Rotate { config },
             } => keys::rotate(&config).await,

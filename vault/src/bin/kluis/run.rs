@@ -204,8 +204,15 @@ fn bind_admin(path: &Path) -> Result<kluis::admin::AdminListener, Failure> {
     })
 }
 
-/// The development root key: `DIR/root.key`, generated on first use.
+/// The development root key: in the PKCS#11 token `KLUIS_PKCS11_*` names, or else
+/// `DIR/root.key`, generated on first use.
 fn dev_root_key(dir: &Path) -> Result<RootKey, Failure> {
+    if let Some(token) = kluis::config::token_settings_from_env(&kluis::config::ProcessEnv)
+        .map_err(|e| fail(2, e))?
+    {
+        return RootKey::in_token(&token)
+            .map_err(|e| fail(1, format!("the root key's token (KLUIS_PKCS11_*): {e}")));
+    }
     let path = dir.join("root.key");
     if path.exists() {
         let encoded = std::fs::read_to_string(&path)
@@ -213,9 +220,9 @@ fn dev_root_key(dir: &Path) -> Result<RootKey, Failure> {
         return RootKey::from_encoded(&encoded)
             .map_err(|e| fail(1, format!("{}: {e}", path.display())));
     }
-    let key = RootKey::generate().map_err(|e| fail(1, e))?;
-    write_new_secret_file(&path, key.encode().as_bytes())?;
-    Ok(key)
+    let encoded = RootKey::generate_encoded().map_err(|e| fail(1, e))?;
+    write_new_secret_file(&path, encoded.as_bytes())?;
+    RootKey::from_encoded(&encoded).map_err(|e| fail(1, e))
 }
 
 /// Ctrl-C or SIGTERM. The handlers are registered when this is called, not when the future

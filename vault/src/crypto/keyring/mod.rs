@@ -11,7 +11,6 @@
 use super::aead::{self, SealedBytes};
 use super::pseudonym::Pseudonymiser;
 use super::{CryptoError, random_bytes};
-use base64::Engine;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -20,50 +19,14 @@ use std::sync::RwLock;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+mod root;
+mod token;
+
+pub use root::RootKey;
+pub use token::TokenSettings;
+
 const WRAP_FORMAT_V1: u8 = 1;
 const PSEUDONYM_FILE: &str = "pseudonym.key";
-
-/// The operator's root key: 32 bytes, given base64-encoded.
-#[derive(Clone)]
-pub struct RootKey(Zeroizing<[u8; 32]>);
-
-impl RootKey {
-    /// Decodes a base64 (standard or URL-safe, padding optional) 32-byte key. The error
-    /// says what is wrong without echoing the input.
-    pub fn from_encoded(encoded: &str) -> Result<RootKey, String> {
-        let trimmed = encoded.trim();
-        let engines = [
-            base64::engine::general_purpose::STANDARD,
-            base64::engine::general_purpose::URL_SAFE,
-            base64::engine::general_purpose::STANDARD_NO_PAD,
-            base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        ];
-        let bytes = engines
-            .iter()
-            .find_map(|e| e.decode(trimmed).ok())
-            .map(Zeroizing::new)
-            .ok_or("the root key is not base64; create one with `kluis keys generate-root`")?;
-        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            format!(
-                "the root key must be 32 bytes, this one is {}; create one with `kluis keys generate-root`",
-                bytes.len()
-            )
-        })?;
-        Ok(RootKey(Zeroizing::new(key)))
-    }
-
-    /// A fresh random root key.
-    pub fn generate() -> Result<RootKey, CryptoError> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        random_bytes(key.as_mut())?;
-        Ok(RootKey(key))
-    }
-
-    /// The key, base64-encoded, for writing to the operator's key file.
-    pub fn encode(&self) -> Zeroizing<String> {
-        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.as_ref()))
-    }
-}
 
 /// A resident's data key. Seals and opens that resident's records.
 pub struct DataKey(Zeroizing<[u8; 32]>);
@@ -184,7 +147,7 @@ impl Keyring {
         }
         let sealed = fs::read(&pseudonym_path)
             .map_err(|e| io_err("reading the pseudonym key", &pseudonym_path, e))?;
-        let pseudonym = aead::open(&root.0, b"kluis/pseudonym/v1", &sealed, "pseudonym key")?;
+        let pseudonym = root.open(b"kluis/pseudonym/v1", &sealed, "pseudonym key")?;
         let pseudonymiser = Pseudonymiser::new(&pseudonym)?;
         Ok(Keyring {
             dir: dir.to_owned(),
@@ -208,9 +171,10 @@ impl Keyring {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
         let path = self.dir.join(name);
         match fs::read(&path) {
-            Ok(sealed) => {
-                aead::open(&self.root.0, label.as_bytes(), &sealed, "vault secret").map(Some)
-            }
+            Ok(sealed) => self
+                .root
+                .open(label.as_bytes(), &sealed, "vault secret")
+                .map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("reading a vault secret", &path, e)),
         }
@@ -465,7 +429,7 @@ fn read_keks_in(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err("reading a KEK", &entry.path(), e)),
         };
-        let opened = aead::open(&root.0, &kek_aad(version), &sealed, "key-encryption key")?;
+        let opened = root.open(&kek_aad(version), &sealed, "key-encryption key")?;
         let key: [u8; 32] = opened
             .as_slice()
             .try_into()
@@ -531,7 +495,7 @@ fn write_sealed_temp(
     aad: &[u8],
     secret: &[u8],
 ) -> Result<PathBuf, CryptoError> {
-    let sealed = aead::seal(&root.0, aad, secret)?;
+    let sealed = root.seal(aad, secret)?;
     let tmp = path.with_extension(format!("{TEMP}{}", uuid::Uuid::new_v4().simple()));
     {
         let mut options = fs::OpenOptions::new();

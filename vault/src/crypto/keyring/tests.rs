@@ -3,7 +3,7 @@
 use super::*;
 
 fn root() -> RootKey {
-    RootKey(Zeroizing::new([7u8; 32]))
+    RootKey::file([7u8; 32])
 }
 
 #[test]
@@ -12,9 +12,14 @@ fn root_key_decoding_never_echoes_input() {
     assert!(!err.contains("at all"));
     let short = RootKey::from_encoded("c2hvcnQ=").err().unwrap();
     assert!(short.contains("32 bytes") && short.contains('5'), "{short}");
-    let key = RootKey::generate().unwrap();
-    let back = RootKey::from_encoded(&format!("  {}\n", key.encode().as_str())).unwrap();
-    assert_eq!(back.0, key.0);
+    let encoded = RootKey::generate_encoded().unwrap();
+    let key = RootKey::from_encoded(&encoded).unwrap();
+    let back = RootKey::from_encoded(&format!("  {}\n", encoded.as_str())).unwrap();
+    let sealed = key.seal(b"aad", b"secret").unwrap();
+    assert_eq!(
+        &back.open(b"aad", &sealed.0, "test").unwrap()[..],
+        b"secret"
+    );
 }
 
 #[test]
@@ -43,7 +48,7 @@ fn missing_keyring_is_not_recreated_and_wrong_root_is_refused() {
         "absent dir without create"
     );
     Keyring::open(&keys, root(), true).unwrap();
-    let wrong = RootKey(Zeroizing::new([8u8; 32]));
+    let wrong = RootKey::file([8u8; 32]);
     assert_eq!(
         Keyring::open(&keys, wrong, false).err(),
         Some(CryptoError::Integrity {

@@ -1,0 +1,248 @@
+//! The root key inside a PKCS#11 token (a hardware security module, or SoftHSM2 in the
+//! tests): an AES-256 key that is sensitive and not extractable, so it never leaves the
+//! token. Sealing and opening happen inside it (`CKM_AES_GCM`, with the same layout and
+//! associated data as the file key: `[0x01][nonce: 12][ciphertext][tag: 16]`), so that
+//! the key directory holds nothing that opens without the token.
+
+use super::root::RootKeyPort;
+use crate::crypto::aead::SealedBytes;
+use crate::crypto::{CryptoError, random_bytes};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::RvError;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use zeroize::Zeroizing;
+
+const FORMAT_V1: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Where the root key is: the PKCS#11 module, the token's label, the key's label and the
+/// user PIN (never printed).
+#[derive(Clone)]
+pub struct TokenSettings {
+    /// The PKCS#11 module (for SoftHSM2: `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// The label of the AES key in the token.
+    pub key: String,
+    /// The user PIN.
+    pub pin: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for TokenSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSettings")
+            .field("module", &self.module)
+            .field("token", &self.token)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A logged-in session with the token and the handle of the root key in it.
+pub(super) struct TokenRootKey {
+    session: Mutex<Session>,
+    key: ObjectHandle,
+}
+
+impl TokenSettings {
+    /// A logged-in read-write session on the token; each failure is one line saying what
+    /// to check.
+    fn session(&self) -> Result<Session, String> {
+        let module = self.module.display();
+        let pkcs11 = loaded(&self.module)?;
+        let slots = pkcs11
+            .get_slots_with_token()
+            .map_err(|e| format!("the PKCS#11 module {module} lists no slots: {e}"))?;
+        let slot = slots
+            .into_iter()
+            .find(|slot| {
+                pkcs11
+                    .get_token_info(*slot)
+                    .is_ok_and(|info| info.label().trim_end() == self.token)
+            })
+            .ok_or_else(|| {
+                format!(
+                    "the token {:?} is not present in {module}: insert it, or correct the token label",
+                    self.token
+                )
+            })?;
+        let session = pkcs11
+            .open_rw_session(slot)
+            .map_err(|e| format!("cannot open a session with the token {:?}: {e}", self.token))?;
+        // Logins are per token and process: another session of this process may hold one.
+        match session.login(
+            UserType::User,
+            Some(&AuthPin::new(self.pin.as_str().into())),
+        ) {
+            Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            other => other,
+        }
+        .map_err(|e| {
+            format!(
+                "cannot log in to the token {:?} (is the PIN right?): {e}",
+                self.token
+            )
+        })?;
+        Ok(session)
+    }
+
+    fn key_template(&self) -> Vec<Attribute> {
+        vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Label(self.key.as_bytes().to_vec()),
+        ]
+    }
+
+    /// Opens the root key in the token: it must be there, once.
+    pub(super) fn open(&self) -> Result<TokenRootKey, String> {
+        let session = self.session()?;
+        let found = session
+            .find_objects(&self.key_template())
+            .map_err(|e| format!("cannot search the token {:?}: {e}", self.token))?;
+        let key = match found[..] {
+            [key] => key,
+            [] => {
+                return Err(format!(
+                    "the token {:?} holds no AES key labelled {:?}; create it with `kluis keys generate-root --pkcs11`",
+                    self.token, self.key
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "the token {:?} holds several AES keys labelled {:?}; keep one",
+                    self.token, self.key
+                ));
+            }
+        };
+        // Fail closed: a root key the token would hand out is not a root key in a token.
+        let held = session
+            .get_attributes(key, &[AttributeType::Sensitive, AttributeType::Extractable])
+            .map_err(|e| format!("cannot read the root key's attributes: {e}"))?;
+        let stays_inside = held.contains(&Attribute::Sensitive(true))
+            && held.contains(&Attribute::Extractable(false));
+        if !stays_inside {
+            return Err(format!(
+                "the key {:?} in the token {:?} can be exported (it must be sensitive and not extractable); create one with `kluis keys generate-root --pkcs11`",
+                self.key, self.token
+            ));
+        }
+        Ok(TokenRootKey {
+            session: Mutex::new(session),
+            key,
+        })
+    }
+
+    /// Creates the root key in the token: AES-256, sensitive, never extractable, kept in
+    /// the token. Refuses when a key of that label exists.
+    pub fn generate(&self) -> Result<(), String> {
+        let session = self.session()?;
+        let existing = session
+            .find_objects(&self.key_template())
+            .map_err(|e| format!("cannot search the token {:?}: {e}", self.token))?;
+        if !existing.is_empty() {
+            return Err(format!(
+                "the token {:?} already holds a key labelled {:?}; it is not replaced",
+                self.token, self.key
+            ));
+        }
+        let mut template = self.key_template();
+        template.extend([
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ]);
+        session
+            .generate_key(&Mechanism::AesKeyGen, &template)
+            .map_err(|e| format!("the token {:?} did not create the key: {e}", self.token))?;
+        Ok(())
+    }
+}
+
+/// The module at `path`, loaded and initialised once per process: a module is initialised
+/// once, and finalising it (when a context is dropped) would end every other session.
+fn loaded(path: &Path) -> Result<Pkcs11, String> {
+    static LOADED: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, pkcs11)) = loaded.iter().find(|(p, _)| p == path) {
+        return Ok(pkcs11.clone());
+    }
+    let module = path.display();
+    let pkcs11 =
+        Pkcs11::new(path).map_err(|e| format!("cannot load the PKCS#11 module {module}: {e}"))?;
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(|e| format!("the PKCS#11 module {module} does not start: {e}"))?;
+    loaded.push((path.to_owned(), pkcs11.clone()));
+    Ok(pkcs11)
+}
+
+impl TokenRootKey {
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl RootKeyPort for TokenRootKey {
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<SealedBytes, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce)?;
+        let mut iv = nonce;
+        let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())
+            .map_err(|_| CryptoError::Integrity { what: "seal" })?;
+        let sealed = self
+            .session()
+            .encrypt(&Mechanism::AesGcm(params), self.key, plaintext)
+            .map_err(|_| CryptoError::Integrity {
+                what: "seal in the token",
+            })?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(SealedBytes(out))
+    }
+
+    fn open(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        what: &'static str,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let (&format, rest) = sealed
+            .split_first()
+            .ok_or(CryptoError::Integrity { what })?;
+        if format != FORMAT_V1 {
+            return Err(CryptoError::Format {
+                what,
+                version: format,
+            });
+        }
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Integrity { what });
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let mut iv = [0u8; NONCE_LEN];
+        iv.copy_from_slice(nonce);
+        let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())
+            .map_err(|_| CryptoError::Integrity { what })?;
+        self.session()
+            .decrypt(&Mechanism::AesGcm(params), self.key, ciphertext)
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Integrity { what })
+    }
+}
