@@ -9,7 +9,7 @@ use super::setup;
 use super::vault::{Vault, this_checkouts_binary};
 
 /// Alternating phases per vault: the machine's drift is spread over both.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 4;
 
 pub async fn compare(residents: usize, seconds: u64, floor: &Floor) {
     let binary = this_checkouts_binary();

@@ -9,11 +9,13 @@
 //! listen` address counts nothing ([`Metrics::off`]).
 
 use kluis_proto::ErrorCode;
+use metrics::{Counter, Histogram};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Request and flush durations, in seconds: 0.5 ms to 10 s.
@@ -50,6 +52,26 @@ pub struct Metrics(Option<Arc<Recorder>>);
 struct Recorder {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The request counters and histograms, by route template: registered once, then
+    /// found without building their keys again on every request.
+    requests: RwLock<HashMap<String, RouteHandles>>,
+    /// The department read counters, by department and then outcome.
+    reads: RwLock<HashMap<String, Vec<(String, Counter)>>>,
+}
+
+/// A route's handles: counters by method and status class, histograms by method.
+#[derive(Default)]
+struct RouteHandles {
+    counters: Vec<((&'static str, &'static str), Counter)>,
+    durations: Vec<(&'static str, Histogram)>,
+}
+
+impl RouteHandles {
+    fn find(&self, method: &'static str, class: &'static str) -> Option<(&Counter, &Histogram)> {
+        let counter = self.counters.iter().find(|(k, _)| *k == (method, class))?;
+        let duration = self.durations.iter().find(|(m, _)| *m == method)?;
+        Some((&counter.1, &duration.1))
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,7 +100,12 @@ impl Metrics {
         };
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        let metrics = Metrics(Some(Arc::new(Recorder { recorder, handle })));
+        let metrics = Metrics(Some(Arc::new(Recorder {
+            recorder,
+            handle,
+            requests: RwLock::default(),
+            reads: RwLock::default(),
+        })));
         metrics.with(describe);
         metrics
     }
@@ -97,14 +124,37 @@ impl Metrics {
     /// One request answered: `route` is the matched route template (or "unmatched"),
     /// `status` its status code, `elapsed` the time to the response's head.
     pub fn request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
+        let Some(inner) = &self.0 else {
+            return;
+        };
         let class = status_class(status);
-        self.with(|| {
-            let route = route.to_owned();
-            counter!("kluis_http_requests_total", "method" => method, "route" => route.clone(), "status" => class)
-                .increment(1);
-            histogram!("kluis_http_request_duration_seconds", "method" => method, "route" => route)
-                .record(elapsed.as_secs_f64());
-        });
+        let record = |(counter, duration): (&Counter, &Histogram)| {
+            counter.increment(1);
+            duration.record(elapsed.as_secs_f64());
+        };
+        let known = inner.requests.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(handles) = known.get(route).and_then(|h| h.find(method, class)) {
+            return record(handles);
+        }
+        drop(known);
+        let mut known = inner.requests.write().unwrap_or_else(|p| p.into_inner());
+        let handles = known.entry(route.to_owned()).or_default();
+        if handles.find(method, class).is_none() {
+            self.with(|| {
+                let route = route.to_owned();
+                if !handles.counters.iter().any(|(k, _)| *k == (method, class)) {
+                    let counter = counter!("kluis_http_requests_total", "method" => method, "route" => route.clone(), "status" => class);
+                    handles.counters.push(((method, class), counter));
+                }
+                if !handles.durations.iter().any(|(m, _)| *m == method) {
+                    let duration = histogram!("kluis_http_request_duration_seconds", "method" => method, "route" => route);
+                    handles.durations.push((method, duration));
+                }
+            });
+        }
+        if let Some(found) = handles.find(method, class) {
+            record(found);
+        }
     }
 
     /// A request answered with a problem of `code`; `from_store` when the store failed.
@@ -125,10 +175,31 @@ impl Metrics {
     /// A department's read attempt: `department` its id once proven ("unknown" before),
     /// `outcome` "allowed" or the refusal's error code.
     pub fn department_read(&self, department: &str, outcome: &str) {
-        self.with(|| {
-            counter!("kluis_department_reads_total", "department" => department.to_owned(), "outcome" => outcome.to_owned())
-                .increment(1);
+        let Some(inner) = &self.0 else {
+            return;
+        };
+        let find = |counters: &[(String, Counter)]| {
+            counters
+                .iter()
+                .find(|(o, _)| o == outcome)
+                .map(|(_, c)| c.clone())
+        };
+        let known = inner.reads.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(counter) = known.get(department).and_then(|c| find(c)) {
+            return counter.increment(1);
+        }
+        drop(known);
+        let mut known = inner.reads.write().unwrap_or_else(|p| p.into_inner());
+        let counters = known.entry(department.to_owned()).or_default();
+        let counter = find(counters).unwrap_or_else(|| {
+            let mut counter = Counter::noop();
+            self.with(|| {
+                counter = counter!("kluis_department_reads_total", "department" => department.to_owned(), "outcome" => outcome.to_owned());
+            });
+            counters.push((outcome.to_owned(), counter.clone()));
+            counter
         });
+        counter.increment(1);
     }
 
     /// One group commit of the audit writer: `appends` callers' appends holding `entries`
