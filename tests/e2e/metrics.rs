@@ -110,6 +110,23 @@ async fn metrics_count_henks_journey_pass_promtool_and_hold_no_personal_data() {
         .await
         .unwrap_or_else(|e| panic!("the journey failed: {e:#}\n{}", vault.output()));
     let token = dev_login(&client(), &vault.url, "henk").await;
+    // A path nobody routes, with a method nobody uses, and a path with a category in it.
+    let nonsense = "a1b2c3d4e5f6a7b8";
+    let odd = client()
+        .request(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("{}/x/{nonsense}", vault.url),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odd.status(), 404);
+    let refused = client()
+        .get(format!("{}/v1/me/records/inkomen.bronnen", vault.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
 
     // Counted refusals and the last flushes settle within a few seconds.
     let mut text = scrape(&metrics).await;
@@ -190,6 +207,17 @@ async fn metrics_count_henks_journey_pass_promtool_and_hold_no_personal_data() {
     // promtool reads it, with no lint problem.
     let (passed, said) = promtool(&text);
     assert!(passed, "promtool check metrics: {said}\n{text}");
+
+    assert!(
+        count(r#"kluis_http_requests_total{method="other",route="unmatched",status="4xx"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        count(
+            r#"kluis_http_requests_total{method="GET",route="/v1/me/records/{category}",status="4xx"}"#
+        ) >= 1.0
+    );
+    assert!(!text.contains(nonsense) && !text.contains("inkomen.bronnen"));
 
     // None of the journey's personal data, ids or tokens: not Henk's BSN, a token, a record
     // value, nor any resident reference, grant or trace of the log.
@@ -273,9 +301,8 @@ fn a_bad_metrics_address_is_refused_with_one_line() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains(
-            "KLUIS_METRICS_LISTEN \"localhost\" is not an address:port such as \"127.0.0.1:9464\""
-        ),
+        said.contains("(KLUIS_METRICS_LISTEN)")
+            && said.contains("\"localhost\" is not an address:port such as \"127.0.0.1:9464\""),
         "{said}"
     );
 }

@@ -242,7 +242,7 @@ impl Metrics {
     }
 
     /// Moves recorded histogram values into their buckets, so that memory stays bounded
-    /// between scrapes (run every few seconds).
+    /// between scrapes (the vault's upkeep runs it once a minute).
     pub fn upkeep(&self) {
         if let Some(inner) = &self.0 {
             inner.handle.run_upkeep();
@@ -260,11 +260,13 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// The process's resident set size, from `/proc/self/statm` (Linux; `None` elsewhere).
+/// The process's resident set size, from `VmRSS` in `/proc/self/status` (Linux; `None`
+/// elsewhere).
 fn resident_memory_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn describe() {

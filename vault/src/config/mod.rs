@@ -193,20 +193,7 @@ impl Config {
             reason: format!("{listen:?} is not an address:port such as \"0.0.0.0:8080\""),
         })?;
 
-        let metrics_listen = env
-            .var("KLUIS_METRICS_LISTEN")
-            .or(file.metrics.listen)
-            .map(|listen| {
-                listen
-                    .parse::<SocketAddr>()
-                    .map_err(|_| ConfigError::Invalid {
-                        setting: "[metrics] listen (KLUIS_METRICS_LISTEN)",
-                        reason: format!(
-                            "{listen:?} is not an address:port such as \"127.0.0.1:9464\""
-                        ),
-                    })
-            })
-            .transpose()?;
+        let metrics_listen = metrics_listen(env, file.metrics.listen)?;
         let log_json = log_json(env.var("KLUIS_LOG_FORMAT").or(file.log.format))?;
 
         let public_url = env.var("KLUIS_PUBLIC_URL").or(file.server.public_url);
@@ -377,6 +364,23 @@ impl Config {
             log_json: false,
         }
     }
+}
+
+/// Where the metrics are served: `KLUIS_METRICS_LISTEN`, else the file's `[metrics]
+/// listen`; `None`: no metrics are kept.
+pub fn metrics_listen(
+    env: &dyn Env,
+    in_file: Option<String>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    env.var("KLUIS_METRICS_LISTEN")
+        .or(in_file)
+        .map(|listen| {
+            listen.parse().map_err(|_| ConfigError::Invalid {
+                setting: "[metrics] listen (KLUIS_METRICS_LISTEN)",
+                reason: format!("{listen:?} is not an address:port such as \"127.0.0.1:9464\""),
+            })
+        })
+        .transpose()
 }
 
 /// Whether logs are JSON lines: `format` is "text" (the default) or "json".
@@ -582,6 +586,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("KLUIS_PKCS11_KEY"), "{err}");
+        // Half a token configuration is refused, not taken as "no token".
+        let err = parse(
+            MINIMAL,
+            &[("KLUIS_PKCS11_TOKEN", "t"), ("KLUIS_ROOT_KEY", KEY)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KLUIS_PKCS11_MODULE"), "{err}");
     }
 
     #[test]

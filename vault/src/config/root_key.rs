@@ -61,15 +61,31 @@ fn token_settings(
     env: &dyn Env,
 ) -> Result<Option<TokenSettings>, ConfigError> {
     let from_file = |pick: fn(&Pkcs11Section) -> Option<String>| section.and_then(pick);
+    let missing = |what: &str, variable: &str| ConfigError::Invalid {
+        setting: TOKEN,
+        reason: format!("{what} is missing: set it in [keys.pkcs11] or {variable}"),
+    };
     let Some(module) = env
         .var("KLUIS_PKCS11_MODULE")
         .or_else(|| from_file(|s| s.module.clone()))
     else {
-        return Ok(None);
-    };
-    let missing = |what: &str, variable: &str| ConfigError::Invalid {
-        setting: TOKEN,
-        reason: format!("{what} is missing: set it in [keys.pkcs11] or {variable}"),
+        // Half a token configuration is a mistake, not a file key: say so.
+        let partly = section.is_some()
+            || [
+                "KLUIS_PKCS11_TOKEN",
+                "KLUIS_PKCS11_KEY",
+                "KLUIS_PKCS11_PIN",
+                "KLUIS_PKCS11_PIN_FILE",
+            ]
+            .iter()
+            .any(|v| env.var(v).is_some());
+        return match partly {
+            true => Err(missing(
+                "module (the PKCS#11 library)",
+                "KLUIS_PKCS11_MODULE",
+            )),
+            false => Ok(None),
+        };
     };
     let token = env
         .var("KLUIS_PKCS11_TOKEN")
@@ -86,7 +102,7 @@ fn token_settings(
     ) {
         (Some(pin), _) => pin,
         (None, Some(path)) => std::fs::read_to_string(&path)
-            .map(|pin| pin.trim().to_owned())
+            .map(|pin| Zeroizing::new(pin).trim().to_owned())
             .map_err(|e| ConfigError::Invalid {
                 setting: TOKEN,
                 reason: format!("cannot read the PIN file {path}: {}", io_reason(&e)),

@@ -21,7 +21,7 @@ impl IntoResponse for Error {
         } else {
             tracing::debug!(code = %code, cause = %self, "request refused");
         }
-        let from_store = matches!(self, Error::Store(_) | Error::AuditUnavailable);
+        let from_store = matches!(self, Error::Store(_));
         let problem = Problem::new(code, self.detail());
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -63,7 +63,7 @@ impl IntoResponse for Error {
 pub struct Answered {
     /// The error code.
     pub code: kluis_proto::ErrorCode,
-    /// Whether the store (or the audit log's store) failed.
+    /// Whether the store failed (the audit writer counts its own failures).
     pub from_store: bool,
 }
 

@@ -140,14 +140,8 @@ pub async fn dev(
     };
     config.limits =
         kluis::config::Limits::from_env(&kluis::config::ProcessEnv).map_err(|e| fail(1, e))?;
-    if let Some(listen) = std::env::var("KLUIS_METRICS_LISTEN")
-        .ok()
-        .filter(|l| !l.is_empty())
-    {
-        config.metrics_listen = Some(listen.parse().map_err(|_| {
-            fail(2, format!("KLUIS_METRICS_LISTEN {listen:?} is not an address:port such as \"127.0.0.1:9464\""))
-        })?);
-    }
+    config.metrics_listen =
+        kluis::config::metrics_listen(&kluis::config::ProcessEnv, None).map_err(|e| fail(2, e))?;
     let app = crate::open_app(&config, url.clone()).await?;
     let context = kluis::audit::Context::new(app.clock());
     kluis::dev::seed_henk(&context, app.residents())

@@ -46,10 +46,11 @@ impl std::fmt::Debug for TokenSettings {
     }
 }
 
-/// A logged-in session with the token and the handle of the root key in it.
+/// A logged-in session with the token and the handle of the root key in it, and the
+/// settings to open a new one when the token drops the session (a restarted HSM).
 pub(super) struct TokenRootKey {
-    session: Mutex<Session>,
-    key: ObjectHandle,
+    settings: TokenSettings,
+    session: Mutex<(Session, ObjectHandle)>,
 }
 
 impl TokenSettings {
@@ -102,8 +103,27 @@ impl TokenSettings {
         ]
     }
 
-    /// Opens the root key in the token: it must be there, once.
+    /// Opens the root key in the token: it must be there, once, and seal and open.
     pub(super) fn open(&self) -> Result<TokenRootKey, String> {
+        let opened = TokenRootKey {
+            settings: self.clone(),
+            session: Mutex::new(self.find_key()?),
+        };
+        // A token that seals but cannot open what it sealed (one that ignores the IV it is
+        // given, say) would lose every key written under it: found out now, not later.
+        let probe = b"kluis/root-key-probe";
+        let sealed = opened.seal(probe, probe).map_err(|e| e.to_string())?;
+        match opened.open(probe, &sealed.0, "probe") {
+            Ok(back) if back.as_slice() == probe => Ok(opened),
+            _ => Err(format!(
+                "the token {:?} cannot open what it sealed with AES-GCM; it cannot hold the root key",
+                self.token
+            )),
+        }
+    }
+
+    /// A logged-in session and the root key's handle in it.
+    fn find_key(&self) -> Result<(Session, ObjectHandle), String> {
         let session = self.session()?;
         let found = session
             .find_objects(&self.key_template())
@@ -123,22 +143,32 @@ impl TokenSettings {
                 ));
             }
         };
-        // Fail closed: a root key the token would hand out is not a root key in a token.
+        // Fail closed: a root key the token would hand out, or ever could have, is not a
+        // root key in a token.
         let held = session
-            .get_attributes(key, &[AttributeType::Sensitive, AttributeType::Extractable])
+            .get_attributes(
+                key,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::AlwaysSensitive,
+                    AttributeType::Extractable,
+                    AttributeType::NeverExtractable,
+                    AttributeType::ValueLen,
+                ],
+            )
             .map_err(|e| format!("cannot read the root key's attributes: {e}"))?;
         let stays_inside = held.contains(&Attribute::Sensitive(true))
-            && held.contains(&Attribute::Extractable(false));
+            && held.contains(&Attribute::AlwaysSensitive(true))
+            && held.contains(&Attribute::Extractable(false))
+            && held.contains(&Attribute::NeverExtractable(true))
+            && held.contains(&Attribute::ValueLen(32.into()));
         if !stays_inside {
             return Err(format!(
-                "the key {:?} in the token {:?} can be exported (it must be sensitive and not extractable); create one with `kluis keys generate-root --pkcs11`",
+                "the key {:?} in the token {:?} can be exported, or once could (it must be a 256-bit AES key, always sensitive, never extractable); create one with `kluis keys generate-root --pkcs11`",
                 self.key, self.token
             ));
         }
-        Ok(TokenRootKey {
-            session: Mutex::new(session),
-            key,
-        })
+        Ok((session, key))
     }
 
     /// Creates the root key in the token: AES-256, sensitive, never extractable, kept in
@@ -171,8 +201,8 @@ impl TokenSettings {
     }
 }
 
-/// The module at `path`, loaded and initialised once per process: a module is initialised
-/// once, and finalising it (when a context is dropped) would end every other session.
+/// The module at `path`, loaded and initialised once per process (a module is initialised
+/// once per process) and kept for the process's life.
 fn loaded(path: &Path) -> Result<Pkcs11, String> {
     static LOADED: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
     let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
@@ -189,27 +219,69 @@ fn loaded(path: &Path) -> Result<Pkcs11, String> {
     Ok(pkcs11)
 }
 
+/// Whether `error` says the session is gone (the token or its service restarted), so a
+/// new session may succeed.
+fn session_lost(error: &cryptoki::error::Error) -> bool {
+    matches!(
+        error,
+        cryptoki::error::Error::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::UserNotLoggedIn
+                | RvError::DeviceRemoved
+                | RvError::TokenNotPresent,
+            _
+        )
+    )
+}
+
 impl TokenRootKey {
-    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
-        self.session
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `operation` in the session; once more in a new session if the token lost it.
+    fn with_session<T>(
+        &self,
+        operation: impl Fn(&Session, ObjectHandle) -> cryptoki::error::Result<T>,
+    ) -> Result<T, cryptoki::error::Error> {
+        let mut held = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        match operation(&held.0, held.1) {
+            Err(e) if session_lost(&e) => match self.settings.find_key() {
+                Ok(fresh) => {
+                    tracing::warn!(token = %self.settings.token, "the root key's token lost its session; a new one was opened");
+                    *held = fresh;
+                    operation(&held.0, held.1)
+                }
+                Err(why) => {
+                    tracing::error!(reason = %why, "the root key's token cannot be reached");
+                    Err(e)
+                }
+            },
+            other => other,
+        }
+    }
+}
+
+/// A token failure that is not about the sealed bytes: the keyring cannot be used now.
+fn unavailable(error: cryptoki::error::Error) -> CryptoError {
+    CryptoError::KeyringIo {
+        action: "using the root key in the token",
+        reason: error.to_string(),
     }
 }
 
 impl RootKeyPort for TokenRootKey {
     fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<SealedBytes, CryptoError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        random_bytes(&mut nonce)?;
-        let mut iv = nonce;
-        let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())
-            .map_err(|_| CryptoError::Integrity { what: "seal" })?;
-        let sealed = self
-            .session()
-            .encrypt(&Mechanism::AesGcm(params), self.key, plaintext)
-            .map_err(|_| CryptoError::Integrity {
-                what: "seal in the token",
-            })?;
+        let mut fresh = [0u8; NONCE_LEN];
+        random_bytes(&mut fresh)?;
+        let (nonce, sealed) = self
+            .with_session(|session, key| {
+                let mut iv = fresh;
+                let sealed = {
+                    let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())?;
+                    session.encrypt(&Mechanism::AesGcm(params), key, plaintext)?
+                };
+                // Some tokens make their own IV and write it back: keep the one used.
+                Ok((iv, sealed))
+            })
+            .map_err(unavailable)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         out.push(FORMAT_V1);
         out.extend_from_slice(&nonce);
@@ -236,13 +308,20 @@ impl RootKeyPort for TokenRootKey {
             return Err(CryptoError::Integrity { what });
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let mut iv = [0u8; NONCE_LEN];
-        iv.copy_from_slice(nonce);
-        let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())
-            .map_err(|_| CryptoError::Integrity { what })?;
-        self.session()
-            .decrypt(&Mechanism::AesGcm(params), self.key, ciphertext)
-            .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Integrity { what })
+        let opened = self.with_session(|session, key| {
+            let mut iv = [0u8; NONCE_LEN];
+            iv.copy_from_slice(nonce);
+            let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())?;
+            session.decrypt(&Mechanism::AesGcm(params), key, ciphertext)
+        });
+        match opened {
+            Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
+            // The bytes (or their associated data) are not what the key sealed.
+            Err(cryptoki::error::Error::Pkcs11(
+                RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
+                _,
+            )) => Err(CryptoError::Integrity { what }),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
