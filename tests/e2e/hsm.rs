@@ -6,8 +6,9 @@
 //! attributes and the refusal of a key the token would export.)
 
 use crate::henks_journey;
-use crate::support::process::kluis_binary;
+use crate::support::process::{kluis_binary, said};
 use crate::support::{VaultProcess, client, dev_login};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,13 +51,14 @@ impl SoftHsm {
     }
 
     /// The environment that points `kluis` at the key labelled `key` in the token.
-    fn env(&self, command: &mut Command, key: &str) {
-        command
-            .env("SOFTHSM2_CONF", self.conf())
-            .env("KLUIS_PKCS11_MODULE", MODULE)
-            .env("KLUIS_PKCS11_TOKEN", TOKEN)
-            .env("KLUIS_PKCS11_KEY", key)
-            .env("KLUIS_PKCS11_PIN_FILE", self.dir.path().join("pin"));
+    fn env(&self, key: &str) -> Vec<(&'static str, OsString)> {
+        vec![
+            ("SOFTHSM2_CONF", self.conf().into()),
+            ("KLUIS_PKCS11_MODULE", MODULE.into()),
+            ("KLUIS_PKCS11_TOKEN", TOKEN.into()),
+            ("KLUIS_PKCS11_KEY", key.into()),
+            ("KLUIS_PKCS11_PIN_FILE", self.dir.path().join("pin").into()),
+        ]
     }
 
     /// Takes the token out: its files are gone.
@@ -75,7 +77,7 @@ fn kluis(hsm: Option<(&SoftHsm, &str)>, args: &[&str], data: Option<&Path>) -> (
         command.arg(data);
     }
     if let Some((hsm, key)) = hsm {
-        hsm.env(&mut command, key);
+        command.envs(hsm.env(key));
     }
     let mut child = command
         .stdout(std::process::Stdio::piped())
@@ -95,26 +97,11 @@ fn kluis(hsm: Option<(&SoftHsm, &str)>, args: &[&str], data: Option<&Path>) -> (
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), said(&out))
 }
 
 fn dev(hsm: &SoftHsm, key: &str, data: &Path) -> VaultProcess {
-    let mut command = Command::new(kluis_binary());
-    command
-        .args(["dev", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data);
-    if let Some(url) = crate::support::store::store_url_for(data) {
-        command.args(["--store-url", &url]);
-    }
-    hsm.env(&mut command, key);
-    VaultProcess::spawn(&mut command)
+    VaultProcess::dev_with(data, &hsm.env(key))
 }
 
 /// The last line `kluis` printed to say why it stopped.

@@ -3,7 +3,7 @@
 //! `promtool check metrics`, and holds none of the journey's personal data.
 
 use crate::henks_journey;
-use crate::support::process::{kluis_binary, kluis_cli};
+use crate::support::process::{kluis_binary, kluis_cli, said};
 use crate::support::{VaultProcess, client, dev_login};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -66,28 +66,16 @@ fn promtool(text: &str) -> (bool, String) {
         .write_all(text.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), said(&out))
 }
 
 #[tokio::test]
 async fn metrics_count_henks_journey_pass_promtool_and_hold_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(kluis_binary());
-    command
-        .args(["dev", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .env("KLUIS_METRICS_LISTEN", "127.0.0.1:0");
-    if let Some(url) = crate::support::store::store_url_for(dir.path()) {
-        command.args(["--store-url", &url]);
-    }
-    let vault = VaultProcess::spawn(&mut command);
+    let vault = VaultProcess::dev_with(
+        dir.path(),
+        &[("KLUIS_METRICS_LISTEN", "127.0.0.1:0".into())],
+    );
     let metrics = vault
         .output()
         .lines()
@@ -313,12 +301,7 @@ fn a_bad_metrics_address_is_refused_with_one_line() {
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_the_callers_trace() {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(kluis_binary());
-    command
-        .args(["dev", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .env("KLUIS_LOG_FORMAT", "json");
-    let vault = VaultProcess::spawn(&mut command);
+    let vault = VaultProcess::dev_with(dir.path(), &[("KLUIS_LOG_FORMAT", "json".into())]);
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = client()
         .get(format!("{}/v1/me/records/inkomen.bronnen", vault.url))

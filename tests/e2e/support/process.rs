@@ -44,6 +44,15 @@ pub fn kluis_cli(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
     )
 }
 
+/// What a finished process wrote: standard output, then standard error.
+pub fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A running `kluis dev --data DIR` process.
 pub struct VaultProcess {
     child: Child,
@@ -79,6 +88,20 @@ impl VaultProcess {
             .arg(dir);
         if let Some(url) = store_url {
             command.args(["--store-url", url]);
+        }
+        VaultProcess::spawn(&mut command)
+    }
+
+    /// Starts `kluis dev --data dir` on a free port, on the store the tests run on, with the
+    /// environment variables `env` set.
+    pub fn dev_with(dir: &Path, env: &[(&str, std::ffi::OsString)]) -> VaultProcess {
+        let mut command = Command::new(kluis_binary());
+        command
+            .args(["dev", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        if let Some(url) = super::store::store_url_for(dir) {
+            command.args(["--store-url", &url]);
         }
         VaultProcess::spawn(&mut command)
     }

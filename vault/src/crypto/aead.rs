@@ -9,7 +9,8 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
 const FORMAT_V1: u8 = 1;
-const TAG_LEN: usize = 16;
+/// The length of a GCM tag.
+pub(super) const TAG_LEN: usize = 16;
 
 /// A sealed message in the layout above.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +51,16 @@ pub(super) fn open(
     sealed: &[u8],
     what: &'static str,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (nonce, ciphertext) = split(sealed, what)?;
+    open_raw(key, &nonce, aad, ciphertext).ok_or(CryptoError::Integrity { what })
+}
+
+/// The nonce and `ciphertext || tag` of a message in the layout above (sealed here or in a
+/// token); `what` names it in the error.
+pub(super) fn split<'a>(
+    sealed: &'a [u8],
+    what: &'static str,
+) -> Result<([u8; NONCE_LEN], &'a [u8]), CryptoError> {
     let (&format, rest) = sealed
         .split_first()
         .ok_or(CryptoError::Integrity { what })?;
@@ -65,7 +76,16 @@ pub(super) fn open(
     let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
     let mut nonce_bytes = [0u8; NONCE_LEN];
     nonce_bytes.copy_from_slice(nonce);
-    open_raw(key, &nonce_bytes, aad, ciphertext).ok_or(CryptoError::Integrity { what })
+    Ok((nonce_bytes, ciphertext))
+}
+
+/// A message in the layout above from its nonce and `ciphertext || tag`.
+pub(super) fn join(nonce: &[u8; NONCE_LEN], ciphertext_and_tag: &[u8]) -> SealedBytes {
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext_and_tag.len());
+    out.push(FORMAT_V1);
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(ciphertext_and_tag);
+    SealedBytes(out)
 }
 
 fn open_raw(

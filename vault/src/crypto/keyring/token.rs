@@ -5,7 +5,7 @@
 //! the key directory holds nothing that opens without the token.
 
 use super::root::RootKeyPort;
-use crate::crypto::aead::SealedBytes;
+use crate::crypto::aead::{self, SealedBytes, TAG_LEN};
 use crate::crypto::{CryptoError, random_bytes};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::RvError;
@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use zeroize::Zeroizing;
 
-const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 
 /// Where the root key is: the PKCS#11 module, the token's label, the key's label and the
 /// user PIN (never printed).
@@ -282,11 +280,7 @@ impl RootKeyPort for TokenRootKey {
                 Ok((iv, sealed))
             })
             .map_err(unavailable)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(SealedBytes(out))
+        Ok(aead::join(&nonce, &sealed))
     }
 
     fn open(
@@ -295,22 +289,9 @@ impl RootKeyPort for TokenRootKey {
         sealed: &[u8],
         what: &'static str,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let (&format, rest) = sealed
-            .split_first()
-            .ok_or(CryptoError::Integrity { what })?;
-        if format != FORMAT_V1 {
-            return Err(CryptoError::Format {
-                what,
-                version: format,
-            });
-        }
-        if rest.len() < NONCE_LEN + TAG_LEN {
-            return Err(CryptoError::Integrity { what });
-        }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let (nonce, ciphertext) = aead::split(sealed, what)?;
         let opened = self.with_session(|session, key| {
-            let mut iv = [0u8; NONCE_LEN];
-            iv.copy_from_slice(nonce);
+            let mut iv = nonce;
             let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())?;
             session.decrypt(&Mechanism::AesGcm(params), key, ciphertext)
         });
