@@ -38,6 +38,12 @@ fn collect_ids(value: &serde_json::Value, into: &mut Vec<String>) {
     }
 }
 
+/// The status of an unauthenticated `method url`.
+async fn status_of(method: &[u8], url: String) -> reqwest::StatusCode {
+    let method = reqwest::Method::from_bytes(method).unwrap();
+    client().request(method, url).send().await.unwrap().status()
+}
+
 async fn scrape(url: &str) -> String {
     let response = client().get(url).send().await.expect("metrics answer");
     assert_eq!(response.status(), 200);
@@ -86,12 +92,10 @@ async fn metrics_count_henks_journey_pass_promtool_and_hold_no_personal_data() {
     assert!(!metrics.contains(vault.url.trim_start_matches("http://")));
 
     // Not on the public listener.
-    let public = client()
-        .get(format!("{}/metrics", vault.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(public.status(), 404);
+    assert_eq!(
+        status_of(b"GET", format!("{}/metrics", vault.url)).await,
+        404
+    );
 
     let keys = dir.path().join("departments");
     henks_journey::run(&vault.url, &keys, &mut |_| {})
@@ -100,21 +104,10 @@ async fn metrics_count_henks_journey_pass_promtool_and_hold_no_personal_data() {
     let token = dev_login(&client(), &vault.url, "henk").await;
     // A path nobody routes, with a method nobody uses, and a path with a category in it.
     let nonsense = "a1b2c3d4e5f6a7b8";
-    let odd = client()
-        .request(
-            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
-            format!("{}/x/{nonsense}", vault.url),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(odd.status(), 404);
-    let refused = client()
-        .get(format!("{}/v1/me/records/inkomen.bronnen", vault.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 401);
+    let odd = format!("{}/x/{nonsense}", vault.url);
+    assert_eq!(status_of(b"PROPFIND", odd).await, 404);
+    let category = format!("{}/v1/me/records/inkomen.bronnen", vault.url);
+    assert_eq!(status_of(b"GET", category).await, 401);
 
     // Counted refusals and the last flushes settle within a few seconds.
     let mut text = scrape(&metrics).await;
@@ -269,12 +262,10 @@ async fn metrics_stay_off_without_a_listener() {
     let dir = tempfile::tempdir().unwrap();
     let vault = VaultProcess::dev(dir.path());
     assert!(!vault.output().contains("metrics on "));
-    let public = client()
-        .get(format!("{}/metrics", vault.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(public.status(), 404);
+    assert_eq!(
+        status_of(b"GET", format!("{}/metrics", vault.url)).await,
+        404
+    );
 }
 
 #[test]
