@@ -180,6 +180,11 @@ impl App {
             audit.clone(),
             signals.clone(),
             clock.clone(),
+        )
+        .rotating_every(
+            config
+                .rotate_every
+                .and_then(|every| chrono::TimeDelta::from_std(every).ok()),
         );
         let throttle = Arc::new(crate::throttle::Throttle::new(&config.limits));
         let departments = DepartmentAuth::new(
@@ -399,7 +404,7 @@ impl App {
     /// token ids, sessions, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
     /// lapsed proposals, sign and save an audit checkpoint if the log grew, follow key
     /// rotations other nodes sharing the key directory made, and run the key rotation that
-    /// completes erasures when it is due.
+    /// completes erasures, or the scheduled one, when it is due.
     pub(crate) async fn maintain(&self) {
         self.state.throttle.forget_quiet();
         // Recorded durations move into their buckets: memory stays bounded between scrapes.
@@ -426,6 +431,9 @@ impl App {
         }
         if let Err(e) = self.residents().refresh_keys() {
             tracing::error!(error = %e, "reading the key directory failed");
+        }
+        if let Err(e) = self.residents().schedule_rotation().await {
+            tracing::error!(error = %e, "scheduling the next key rotation failed; it will be retried");
         }
         let context = audit::Context::new(self.clock());
         if let Err(e) = self.residents().rotate_if_due(&context).await {

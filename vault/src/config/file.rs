@@ -103,6 +103,7 @@ pub(super) struct KeysSection {
     pub(super) root_key_file: Option<PathBuf>,
     pub(super) key_dir: Option<PathBuf>,
     pub(super) rotate_after_erasure_minutes: Option<u64>,
+    pub(super) rotate_every_days: Option<u64>,
     pub(super) pkcs11: Option<Pkcs11Section>,
 }
 

@@ -65,6 +65,8 @@ pub struct Config {
     pub admin_socket: PathBuf,
     /// How long after an erasure the key rotation that completes it runs (zero: at once).
     pub rotate_after_erasure: Duration,
+    /// How often the KEK is rotated on schedule (`[keys] rotate_every_days`), if at all.
+    pub rotate_every: Option<Duration>,
     /// Where the latest signed audit checkpoint is kept, outside the store: by default
     /// `key_dir/audit-checkpoint.jws`.
     pub audit_checkpoint: PathBuf,
@@ -238,6 +240,16 @@ impl Config {
             });
         }
 
+        let rotate_every = match file.keys.rotate_every_days {
+            None => None,
+            Some(days @ 1..=3650) => Some(Duration::from_secs(days * 24 * 3600)),
+            Some(days) => {
+                return Err(ConfigError::Invalid {
+                    setting: "[keys] rotate_every_days",
+                    reason: format!("{days} is outside 1..=3650 (leave it out for no schedule)"),
+                });
+            }
+        };
         let root_key = root_key::root_key(
             (file.keys.root_key_file.clone(), file.keys.pkcs11.as_ref()),
             env,
@@ -308,6 +320,7 @@ impl Config {
             admin_socket,
             cache_bytes: cache_mb * 1024 * 1024,
             rotate_after_erasure: Duration::from_secs(60 * rotate_after_erasure_minutes),
+            rotate_every,
             audit_checkpoint,
             verify_audit_at_start: file.audit.verify_entries_at_start.unwrap_or(false),
             audit_witnesses,
@@ -344,6 +357,7 @@ impl Config {
             admin_socket: dir.join("data").join("admin.sock"),
             cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             rotate_after_erasure: Duration::ZERO,
+            rotate_every: None,
             audit_checkpoint: dir.join("keys").join("audit-checkpoint.jws"),
             verify_audit_at_start: false,
             audit_witnesses: Vec::new(),
@@ -594,6 +608,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("KLUIS_PKCS11_MODULE"), "{err}");
+    }
+
+    #[test]
+    fn a_rotation_schedule_is_off_until_set_and_at_most_ten_years() {
+        let config = parse(MINIMAL, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(config.rotate_every, None);
+        let file = format!("{MINIMAL}rotate_every_days = 90\n");
+        let config = parse(&file, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(config.rotate_every, Some(Duration::from_secs(90 * 86400)));
+        for days in [0, 3651] {
+            let file = format!("{MINIMAL}rotate_every_days = {days}\n");
+            let err = parse(&file, &[("KLUIS_ROOT_KEY", KEY)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("[keys] rotate_every_days") && err.contains("1..=3650"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Residents {
     new_vaults: Arc<tokio::sync::RwLock<()>>,
     /// One rotation at a time.
     rotating: Arc<tokio::sync::Mutex<()>>,
+    /// How often the KEK is rotated on schedule (`[keys] rotate_every_days`), if at all.
+    rotate_every: Option<TimeDelta>,
 }
 
 impl Residents {
@@ -71,6 +73,16 @@ impl Residents {
             clock,
             new_vaults: Arc::default(),
             rotating: Arc::default(),
+            rotate_every: None,
+        }
+    }
+
+    /// The same service, rotating the KEK every `every` (none: only after erasures and
+    /// when the operator asks).
+    pub fn rotating_every(self, every: Option<TimeDelta>) -> Residents {
+        Residents {
+            rotate_every: every,
+            ..self
         }
     }
 

@@ -1,12 +1,13 @@
-//! The key rotation that completes erasures: claimed by one node, a new KEK announced,
-//! every living data key rewrapped under it, the older KEKs destroyed.
+//! The key rotation that completes erasures, or that is due on the operator's schedule
+//! (`[keys] rotate_every_days`): claimed by one node, a new KEK announced, every living
+//! data key rewrapped under it, the older KEKs destroyed.
 
 use super::Residents;
 use crate::Result;
 use crate::audit::Context;
 use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::crypto::WrappedDataKey;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// How long a node's claim on a due key rotation lasts before another node may take over.
 const ROTATION_CLAIM: TimeDelta = TimeDelta::minutes(10);
@@ -33,9 +34,26 @@ impl Residents {
             return Ok(false);
         }
         self.rotate_keys(context).await?;
-        // Done, unless an erasure set a new time meanwhile: then it stays due.
-        self.store.replace_rotation_due(Some(claim), None).await?;
+        // Done, unless an erasure set a new time meanwhile: then it stays due. On a
+        // schedule, the next one is due a period from now.
+        let next = self.rotate_every.map(|every| self.clock.now() + every);
+        self.store.replace_rotation_due(Some(claim), next).await?;
         Ok(true)
+    }
+
+    /// With a rotation schedule and no rotation due, makes one due a period from now;
+    /// returns when one is due. (Run by the vault's upkeep every minute: a new vault, or
+    /// one whose schedule was just switched on, gets its first date.)
+    pub async fn schedule_rotation(&self) -> Result<Option<DateTime<Utc>>> {
+        let due = self.store.rotation_due().await?;
+        let Some(every) = self.rotate_every.filter(|_| due.is_none()) else {
+            return Ok(due);
+        };
+        let first = self.clock.now() + every;
+        if self.store.replace_rotation_due(None, Some(first)).await? {
+            return Ok(Some(first));
+        }
+        Ok(self.store.rotation_due().await?)
     }
 
     /// Rewraps every data key not yet under KEK `version`; returns how many it rewrapped.

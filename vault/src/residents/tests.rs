@@ -171,3 +171,66 @@ async fn an_erasure_schedules_the_rotation_that_completes_it() {
     assert!(!s.residents.rotate_if_due(&ctx()).await.unwrap(), "once");
     assert_eq!(s.log().await.last().unwrap().action, Action::KeyRotation);
 }
+
+#[tokio::test]
+async fn a_scheduled_rotation_runs_every_period_and_an_erasure_still_comes_first() {
+    let s = Services::start().await;
+    let residents = s
+        .residents
+        .clone()
+        .rotating_every(Some(TimeDelta::days(30)));
+    let henk = s.resident("henk").await;
+    residents
+        .write(
+            &ctx(),
+            henk,
+            "werk.profiel",
+            &json!({"situatie": "werkzoekend"}),
+        )
+        .await
+        .unwrap();
+    let first = residents.schedule_rotation().await.unwrap();
+    assert_eq!(first, Some(s.clock.now() + TimeDelta::days(30)));
+    assert_eq!(
+        residents.schedule_rotation().await.unwrap(),
+        first,
+        "set once"
+    );
+    s.clock.advance(TimeDelta::days(29));
+    assert!(!residents.rotate_if_due(&ctx()).await.unwrap(), "not yet");
+    s.clock.advance(TimeDelta::days(1));
+    assert!(residents.rotate_if_due(&ctx()).await.unwrap());
+    assert_eq!(s.log().await.last().unwrap().action, Action::KeyRotation);
+    // The next one a period later; Henk's records open under the new KEK.
+    let next = residents.schedule_rotation().await.unwrap();
+    assert_eq!(next, Some(s.clock.now() + TimeDelta::days(30)));
+    assert!(
+        residents
+            .read_current(henk, &["werk.profiel".into()])
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
+    // An erasure moves the rotation forward; after it, the schedule goes on.
+    let anna = s.resident("anna").await;
+    let due = residents.erase(anna, TimeDelta::hours(1)).await.unwrap();
+    // (A microsecond earlier: see the erasure test above.)
+    assert_eq!(
+        due,
+        s.clock.now() + TimeDelta::hours(1) - TimeDelta::microseconds(1)
+    );
+    s.clock.advance(TimeDelta::hours(1));
+    assert!(residents.rotate_if_due(&ctx()).await.unwrap());
+    assert_eq!(
+        residents.schedule_rotation().await.unwrap(),
+        Some(s.clock.now() + TimeDelta::days(30))
+    );
+    // Without a schedule nothing is made due.
+    let unscheduled = s.residents.clone();
+    s.store
+        .replace_rotation_due(Some(s.clock.now() + TimeDelta::days(30)), None)
+        .await
+        .unwrap();
+    assert_eq!(unscheduled.schedule_rotation().await.unwrap(), None);
+}
