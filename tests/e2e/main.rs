@@ -32,6 +32,7 @@ mod hsm;
 mod integrity;
 mod isolation;
 mod journey;
+mod key_rotation;
 mod life_events;
 mod life_events_browser;
 mod limits;

@@ -1,5 +1,5 @@
 //! The operator's routes: departments, officer credentials, coaches, audit exports and
-//! checkpoints. Served only on the local admin socket
+//! checkpoints, and the key rotation a running vault does online. Served only on the local admin socket
 //! (a Unix socket readable by the vault's user alone), never on the public listener: the
 //! operating system's file permissions are the authentication.
 
@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/coaches/{id}/remove", post(remove_coach))
         .route("/admin/audit/export", get(export))
         .route("/admin/audit/checkpoint", get(checkpoint))
+        .route("/admin/keys/rotate", post(rotate_keys))
         .fallback(super::problem::not_found)
         .with_state(state)
 }
@@ -209,4 +210,16 @@ async fn export(
 
 async fn checkpoint(State(desk): State<OfficerDesk>) -> Result<String> {
     desk.operator_checkpoint().await
+}
+
+/// Rotates the key-encryption key while the vault serves: a new KEK, every living data
+/// key rewrapped, the old KEK destroyed, one `key_rotation` audit entry.
+async fn rotate_keys(
+    State(residents): State<crate::residents::Residents>,
+    State(clock): State<Clock>,
+) -> Result<Json<serde_json::Value>> {
+    let (version, rewrapped) = residents.rotate_keys(&Context::new(&clock)).await?;
+    Ok(Json(
+        serde_json::json!({"kek_version": version, "vaults_rewrapped": rewrapped}),
+    ))
 }

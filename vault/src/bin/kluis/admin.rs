@@ -45,6 +45,11 @@ async fn call(
     ))
 }
 
+/// `kluis keys rotate`: the vault's answer (`kek_version`, `vaults_rewrapped`).
+pub async fn keys_rotate(socket: &Path) -> Result<Value, Failure> {
+    parse(&call(socket, Method::POST, "/admin/keys/rotate", None).await?)
+}
+
 /// An id as it may go into a path: lowercase letters, digits and dashes.
 fn path_id(id: &str, what: &str) -> Result<(), Failure> {
     if kluis::ids::is_id(id) {

@@ -1,6 +1,6 @@
 //! Key management: `kluis keys generate-root|rotate`.
 
-use crate::{Failure, fail, load_config};
+use crate::{Failure, fail};
 use kluis::crypto::RootKey;
 use std::io::Write;
 use std::path::Path;
@@ -56,16 +56,15 @@ pub fn generate_root(out: Option<&Path>) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn rotate(config_path: &Path) -> Result<(), Failure> {
-    let config = load_config(config_path)?;
-    let app = crate::open_app(&config, String::new()).await?;
-    let (version, rewrapped) = app
-        .residents()
-        .rotate_keys(&kluis::audit::Context::new(app.clock()))
-        .await
-        .map_err(|e| fail(1, e))?;
+/// `kluis keys rotate`: the running vault rotates its KEK online.
+pub async fn rotate(socket: &Path) -> Result<(), Failure> {
     println!(
-        "rotated: key-encryption key {version} is current; {rewrapped} vaults rewrapped; older keys destroyed"
+        "rotating the key-encryption key; every vault's data key is rewrapped while the vault serves"
+    );
+    let done = crate::admin::keys_rotate(socket).await?;
+    println!(
+        "rotated: key-encryption key {} is current; {} vaults rewrapped; older keys destroyed",
+        done["kek_version"], done["vaults_rewrapped"]
     );
     Ok(())
 }

@@ -272,12 +272,11 @@ enum KeysCommand {
         #[arg(long)]
         pkcs11: bool,
     },
-    /// Rotate the key-encryption key now: rewrap every vault's data key and destroy the
-    /// old KEK. Run with the vault stopped.
+    /// Rotate the key-encryption key now, while the vault serves (through its admin
+    /// socket): rewrap every vault's data key and destroy the old KEK.
     Rotate {
-        /// The configuration file of the vault.
-        #[arg(long, env = "KLUIS_CONFIG")]
-        config: PathBuf,
+        #[command(flatten)]
+        vault: VaultSocket,
     },
 }
 
@@ -324,8 +323,8 @@ fn main() -> ExitCode {
                 command: KeysCommand::GenerateRoot { out, .. },
             } => keys::generate_root(out.as_deref()),
             Command::Keys {
-                command: KeysCommand::Rotate { config },
-            } => keys::rotate(&config).await,
+                command: KeysCommand::Rotate { vault },
+            } => keys::rotate(&vault.path()?).await,
             Command::Department { vault, command } => {
                 let socket = vault.path()?;
                 match command {

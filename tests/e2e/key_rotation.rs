@@ -1,0 +1,159 @@
+//! Rotating the key-encryption key while the vault serves (issue 19): `kluis keys rotate`
+//! through the running vault's admin socket, with residents reading and writing from
+//! several clients the whole time. No request fails, every record opens afterwards under
+//! the new KEK, the old KEK's file is gone, and the rotation is one audit entry.
+
+use crate::support::process::kluis_cli;
+use crate::support::{VaultProcess, client, dev_login};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[tokio::test]
+async fn a_kek_rotation_under_continuous_reads_and_writes_fails_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    let url = vault.url.clone();
+    let keys = dir.path().join("keys");
+    assert!(keys.join("kek-00000001.key").exists());
+
+    // Four residents (Henk and three more), each reading and writing in a loop.
+    let mut tokens = vec![dev_login(&client(), &url, "henk").await];
+    for who in ["anna", "bram", "carla"] {
+        tokens.push(dev_login(&client(), &url, who).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for (i, token) in tokens.into_iter().enumerate() {
+        let (url, stop, done, failed) = (url.clone(), stop.clone(), done.clone(), failed.clone());
+        load.push(tokio::spawn(async move {
+            let http = client();
+            let mut round = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                round += 1;
+                let record =
+                    json!({"situatie": if round.is_multiple_of(2) { "werkzoekend" } else { "werkend" }});
+                let wrote = http
+                    .put(format!("{url}/v1/me/records/werk.profiel"))
+                    .bearer_auth(&token)
+                    .json(&record)
+                    .send()
+                    .await;
+                let read = http
+                    .get(format!("{url}/v1/me/records/werk.profiel"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                for answer in [wrote, read] {
+                    match answer {
+                        Ok(r) if r.status().is_success() => done.fetch_add(1, Ordering::SeqCst),
+                        Ok(r) => {
+                            eprintln!("client {i}: {}", r.status());
+                            failed.fetch_add(1, Ordering::SeqCst)
+                        }
+                        Err(e) => {
+                            eprintln!("client {i}: {e}");
+                            failed.fetch_add(1, Ordering::SeqCst)
+                        }
+                    };
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = done.load(Ordering::SeqCst);
+    assert!(before > 0, "the load runs before the rotation");
+
+    let socket = dir.path().join("data/admin.sock");
+    let (rotated, said, err) = tokio::task::spawn_blocking(move || {
+        kluis_cli(&[
+            "keys".as_ref(),
+            "rotate".as_ref(),
+            "--socket".as_ref(),
+            socket.as_os_str(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(rotated, "{said}{err}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("rotated: key-encryption key 2 is current;")
+            && last.contains("vaults rewrapped"),
+        "{said}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "{}", vault.output());
+    assert!(
+        done.load(Ordering::SeqCst) > before,
+        "the load ran on after the rotation"
+    );
+
+    // The old KEK is gone; the records open under the new one, after a restart too.
+    assert!(!keys.join("kek-00000001.key").exists());
+    assert!(keys.join("kek-00000002.key").exists());
+    let out = vault.stop();
+    assert!(!out.contains("Woonkracht"));
+    let vault = VaultProcess::dev(dir.path());
+    let token = dev_login(&client(), &vault.url, "anna").await;
+    let read = client()
+        .get(format!("{}/v1/me/records/werk.profiel", vault.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let history: serde_json::Value = client()
+        .get(format!("{}/v1/me/records", vault.url))
+        .bearer_auth(dev_login(&client(), &vault.url, "henk").await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        history.as_array().is_some_and(|r| r.len() >= 9),
+        "{history}"
+    );
+
+    // One audit entry says what was done.
+    let socket = dir.path().join("data/admin.sock");
+    let (exported, export, err) = kluis_cli(&[
+        "audit".as_ref(),
+        "export".as_ref(),
+        "--socket".as_ref(),
+        socket.as_os_str(),
+    ]);
+    assert!(exported, "{err}");
+    let rotations: Vec<&str> = export
+        .lines()
+        .filter(|l| l.contains("\"key_rotation\""))
+        .collect();
+    assert_eq!(rotations.len(), 1, "{export}");
+    assert!(
+        rotations[0].contains("\"kek_version\":\"2\""),
+        "{}",
+        rotations[0]
+    );
+}
+
+#[test]
+fn rotating_without_a_running_vault_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("admin.sock");
+    let (ok, _, err) = kluis_cli(&[
+        "keys".as_ref(),
+        "rotate".as_ref(),
+        "--socket".as_ref(),
+        socket.as_os_str(),
+    ]);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("admin.sock"), "{err}");
+}
