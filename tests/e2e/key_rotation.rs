@@ -157,3 +157,67 @@ fn rotating_without_a_running_vault_says_so_in_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("admin.sock"), "{err}");
 }
+
+/// A rotation cut short by a crash (SIGKILL after the new KEK was written, before the data
+/// keys were rewrapped and the old KEK destroyed; the state is made here by adding the KEK
+/// through the library while the vault is down) is finished when the vault starts again.
+#[tokio::test]
+async fn a_rotation_a_crash_cut_short_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    for who in ["anna", "bram"] {
+        let token = dev_login(&client(), &vault.url, who).await;
+        let wrote = client()
+            .put(format!("{}/v1/me/records/werk.profiel", vault.url))
+            .bearer_auth(&token)
+            .json(&json!({"situatie": "werkzoekend"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(wrote.status().is_success());
+    }
+    vault.kill();
+
+    let keys = dir.path().join("keys");
+    let root = std::fs::read_to_string(dir.path().join("root.key")).unwrap();
+    let ring = kluis::crypto::Keyring::open(
+        &keys,
+        kluis::crypto::RootKey::from_encoded(&root).unwrap(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(ring.add_kek().unwrap(), 2);
+    drop(ring);
+    assert!(keys.join("kek-00000001.key").exists() && keys.join("kek-00000002.key").exists());
+
+    let vault = VaultProcess::dev(dir.path());
+    assert!(
+        !keys.join("kek-00000001.key").exists(),
+        "the old KEK is gone"
+    );
+    for who in ["anna", "bram"] {
+        let token = dev_login(&client(), &vault.url, who).await;
+        let read = client()
+            .get(format!("{}/v1/me/records/werk.profiel", vault.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200, "{who}");
+        assert!(read.text().await.unwrap().contains("werkzoekend"), "{who}");
+    }
+    let socket = dir.path().join("data/admin.sock");
+    let (exported, export, err) = kluis_cli(&[
+        "audit".as_ref(),
+        "export".as_ref(),
+        "--socket".as_ref(),
+        socket.as_os_str(),
+    ]);
+    assert!(exported, "{err}");
+    let resumed = export
+        .lines()
+        .find(|l| l.contains("\"key_rotation\""))
+        .expect("the finished rotation is logged");
+    assert!(resumed.contains("\"resumed\":\"true\""), "{resumed}");
+    assert!(resumed.contains("\"kek_version\":\"2\""), "{resumed}");
+}

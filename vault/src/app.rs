@@ -186,6 +186,13 @@ impl App {
                 .rotate_every
                 .and_then(|every| chrono::TimeDelta::from_std(every).ok()),
         );
+        // A KEK rotation a crash cut short is finished before the vault serves.
+        if let Err(e) = residents
+            .finish_interrupted_rotation(&audit::Context::new(&clock))
+            .await
+        {
+            tracing::error!(error = %e, "finishing an interrupted key rotation failed; run `kluis keys rotate`");
+        }
         let throttle = Arc::new(crate::throttle::Throttle::new(&config.limits));
         let departments = DepartmentAuth::new(
             store.clone(),

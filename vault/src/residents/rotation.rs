@@ -95,6 +95,31 @@ impl Residents {
         // From here no node stores a new vault under an older KEK, and the passes below
         // see every vault stored before.
         self.store.announce_kek(version).await?;
+        let rewrapped = self.complete_rotation(version, context, false).await?;
+        Ok((version, rewrapped))
+    }
+
+    /// Finishes a rotation a crash interrupted (a new KEK added, older ones not yet
+    /// destroyed): every data key not under the newest KEK is rewrapped and the older KEKs
+    /// destroyed. Run at start; `None` when nothing was interrupted.
+    pub async fn finish_interrupted_rotation(&self, context: &Context) -> Result<Option<usize>> {
+        if self.keyring.kek_versions().len() < 2 {
+            return Ok(None);
+        }
+        let _one_at_a_time = self.rotating.lock().await;
+        let version = self.keyring.current_kek_version();
+        self.store.announce_kek(version).await?;
+        Ok(Some(self.complete_rotation(version, context, true).await?))
+    }
+
+    /// Rewraps every data key under KEK `version`, destroys the older KEKs and logs the
+    /// rotation (`resumed`: finished after a crash); returns how many vaults it rewrapped.
+    async fn complete_rotation(
+        &self,
+        version: u32,
+        context: &Context,
+        resumed: bool,
+    ) -> Result<usize> {
         let mut rewrapped = 0;
         // Until a whole pass finds nothing left to rewrap: another node sharing the
         // database may have created a vault under the old KEK while the pass ran.
@@ -113,12 +138,16 @@ impl Residents {
         entry
             .details
             .insert("vaults_rewrapped".into(), rewrapped.to_string());
+        if resumed {
+            entry.details.insert("resumed".into(), "true".into());
+        }
         self.audit.record(context, entry).await?;
         tracing::info!(
             kek_version = version,
             rewrapped,
+            resumed,
             "key-encryption key rotated"
         );
-        Ok((version, rewrapped))
+        Ok(rewrapped)
     }
 }
