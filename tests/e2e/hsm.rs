@@ -7,7 +7,7 @@
 
 use crate::henks_journey;
 use crate::support::process::{kluis_binary, said};
-use crate::support::{VaultProcess, client, dev_login};
+use crate::support::{VaultProcess, client, dev_login, get_as};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -163,15 +163,7 @@ async fn henks_journey_runs_with_the_root_key_inside_softhsm_and_nothing_opens_w
     // With the token again, Henk's records are there.
     let vault = dev(&hsm, "kluis-root", data.path());
     let token = dev_login(&client(), &vault.url, "henk").await;
-    let records: serde_json::Value = client()
-        .get(format!("{}/v1/me/records", vault.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, records) = get_as(&format!("{}/v1/me/records", vault.url), &token).await;
     assert!(
         records.as_array().is_some_and(|r| r.len() >= 9),
         "{records}"

@@ -3,8 +3,8 @@
 //! several clients the whole time. No request fails, every record opens afterwards under
 //! the new KEK, the old KEK's file is gone, and the rotation is one audit entry.
 
-use crate::support::process::kluis_cli;
-use crate::support::{VaultProcess, client, dev_login};
+use crate::support::process::{audit_export, kluis_cli};
+use crate::support::{VaultProcess, client, dev_login, get_as};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -108,29 +108,15 @@ async fn a_kek_rotation_under_continuous_reads_and_writes_fails_no_request() {
         .await
         .unwrap();
     assert_eq!(read.status(), 200);
-    let history: serde_json::Value = client()
-        .get(format!("{}/v1/me/records", vault.url))
-        .bearer_auth(dev_login(&client(), &vault.url, "henk").await)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let henk = dev_login(&client(), &vault.url, "henk").await;
+    let (_, history) = get_as(&format!("{}/v1/me/records", vault.url), &henk).await;
     assert!(
         history.as_array().is_some_and(|r| r.len() >= 9),
         "{history}"
     );
 
     // One audit entry says what was done.
-    let socket = dir.path().join("data/admin.sock");
-    let (exported, export, err) = kluis_cli(&[
-        "audit".as_ref(),
-        "export".as_ref(),
-        "--socket".as_ref(),
-        socket.as_os_str(),
-    ]);
-    assert!(exported, "{err}");
+    let export = audit_export(dir.path());
     let rotations: Vec<&str> = export
         .lines()
         .filter(|l| l.contains("\"key_rotation\""))
@@ -206,14 +192,7 @@ async fn a_rotation_a_crash_cut_short_is_finished_at_the_next_start() {
         assert_eq!(read.status(), 200, "{who}");
         assert!(read.text().await.unwrap().contains("werkzoekend"), "{who}");
     }
-    let socket = dir.path().join("data/admin.sock");
-    let (exported, export, err) = kluis_cli(&[
-        "audit".as_ref(),
-        "export".as_ref(),
-        "--socket".as_ref(),
-        socket.as_os_str(),
-    ]);
-    assert!(exported, "{err}");
+    let export = audit_export(dir.path());
     let resumed = export
         .lines()
         .find(|l| l.contains("\"key_rotation\""))

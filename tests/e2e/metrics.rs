@@ -3,7 +3,7 @@
 //! `promtool check metrics`, and holds none of the journey's personal data.
 
 use crate::henks_journey;
-use crate::support::process::{kluis_binary, kluis_cli, said};
+use crate::support::process::{audit_export, kluis_binary, said};
 use crate::support::{VaultProcess, client, dev_login};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -207,14 +207,7 @@ async fn metrics_count_henks_journey_pass_promtool_and_hold_no_personal_data() {
         token.clone(),
         "Woonkracht".to_owned(),
     ];
-    let socket = dir.path().join("data/admin.sock");
-    let (exported, export, said) = kluis_cli(&[
-        "audit".as_ref(),
-        "export".as_ref(),
-        "--socket".as_ref(),
-        socket.as_os_str(),
-    ]);
-    assert!(exported, "{said}");
+    let export = audit_export(dir.path());
     for line in export.lines() {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;

@@ -330,6 +330,17 @@ fn dev_config(dir: &Path, listener: &tokio::net::TcpListener) -> Config {
 }
 
 /// Status and body; the body parsed as JSON (Null when empty), and problem+json checked.
+/// `GET url` with a bearer token: the status and the JSON body.
+pub async fn get_as(url: &str, token: &str) -> (StatusCode, Value) {
+    let response = client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
+    status_and_json(response).await
+}
+
 pub async fn status_and_json(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let content_type = response

@@ -44,6 +44,19 @@ pub fn kluis_cli(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
     )
 }
 
+/// The whole audit log of the `kluis dev` vault in `dir`, exported through its admin socket.
+pub fn audit_export(dir: &Path) -> String {
+    let socket = dir.join("data/admin.sock");
+    let (exported, export, err) = kluis_cli(&[
+        "audit".as_ref(),
+        "export".as_ref(),
+        "--socket".as_ref(),
+        socket.as_os_str(),
+    ]);
+    assert!(exported, "{err}");
+    export
+}
+
 /// What a finished process wrote: standard output, then standard error.
 pub fn said(out: &std::process::Output) -> String {
     format!(
