@@ -3,11 +3,10 @@
 //! several clients the whole time. No request fails, every record opens afterwards under
 //! the new KEK, the old KEK's file is gone, and the rotation is one audit entry.
 
+use crate::support::load::ResidentLoad;
 use crate::support::process::{audit_export, kluis_cli};
 use crate::support::{VaultProcess, client, dev_login, get_as};
 use serde_json::json;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[tokio::test]
 async fn a_kek_rotation_under_continuous_reads_and_writes_fails_no_request() {
@@ -22,47 +21,9 @@ async fn a_kek_rotation_under_continuous_reads_and_writes_fails_no_request() {
     for who in ["anna", "bram", "carla"] {
         tokens.push(dev_login(&client(), &url, who).await);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut load = Vec::new();
-    for (i, token) in tokens.into_iter().enumerate() {
-        let (url, stop, done, failed) = (url.clone(), stop.clone(), done.clone(), failed.clone());
-        load.push(tokio::spawn(async move {
-            let http = client();
-            let mut round = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                round += 1;
-                let record =
-                    json!({"situatie": if round.is_multiple_of(2) { "werkzoekend" } else { "werkend" }});
-                let wrote = http
-                    .put(format!("{url}/v1/me/records/werk.profiel"))
-                    .bearer_auth(&token)
-                    .json(&record)
-                    .send()
-                    .await;
-                let read = http
-                    .get(format!("{url}/v1/me/records/werk.profiel"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await;
-                for answer in [wrote, read] {
-                    match answer {
-                        Ok(r) if r.status().is_success() => done.fetch_add(1, Ordering::SeqCst),
-                        Ok(r) => {
-                            eprintln!("client {i}: {}", r.status());
-                            failed.fetch_add(1, Ordering::SeqCst)
-                        }
-                        Err(e) => {
-                            eprintln!("client {i}: {e}");
-                            failed.fetch_add(1, Ordering::SeqCst)
-                        }
-                    };
-                }
-            }
-        }));
-    }
+    let load = ResidentLoad::start(&url, tokens);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let before = done.load(Ordering::SeqCst);
+    let before = load.done();
     assert!(before > 0, "the load runs before the rotation");
 
     let socket = dir.path().join("data/admin.sock");
@@ -84,15 +45,9 @@ async fn a_kek_rotation_under_continuous_reads_and_writes_fails_no_request() {
         "{said}"
     );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    stop.store(true, Ordering::SeqCst);
-    for task in load {
-        task.await.unwrap();
-    }
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "{}", vault.output());
-    assert!(
-        done.load(Ordering::SeqCst) > before,
-        "the load ran on after the rotation"
-    );
+    let (done, failed) = load.stop().await;
+    assert_eq!(failed, 0, "{}", vault.output());
+    assert!(done > before, "the load ran on after the rotation");
 
     // The old KEK is gone; the records open under the new one, after a restart too.
     assert!(!keys.join("kek-00000001.key").exists());

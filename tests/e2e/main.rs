@@ -12,6 +12,7 @@ mod henks_journey;
 
 mod at_rest;
 mod audit;
+mod backup;
 mod bad_input;
 mod browser_harness;
 mod case_status;

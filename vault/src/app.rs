@@ -1,3 +1,4 @@
+// Long: the composition root wires every service to its storage ports, its keys and its routers in one place, so the whole vault reads top to bottom.
 //! The composition root: builds one vault's services from a configuration and a store,
 //! hands each service only the storage ports it needs, and assembles the routers (the
 //! API from `http`, the portal from `web`, the admin routes for the local socket).
@@ -257,6 +258,13 @@ impl App {
         );
         let state = AppState::new(crate::state::Services {
             audit_check: audit.integrity(),
+            backups: crate::backup::Backups::new(
+                store.clone(),
+                audit.clone(),
+                residents.clone(),
+                config.key_dir.clone(),
+                clock.clone(),
+            ),
             coaching,
             officers: Officers::new(store.clone(), audit.clone(), clock.clone()),
             residents,

@@ -30,6 +30,7 @@
 //!   the limits every request meets, and the listener with its timeouts.
 //! - [`web`]: the resident portal (server-rendered pages); uses `http`'s extractors only.
 //! - [`admin`]: the local admin socket and its client.
+//! - [`backup`]: a consistent backup of a running vault, and the checks of a restore.
 //! - [`dev`]: Henk's demo vault and three demo departments for `kluis dev`.
 //! - `app`: the composition root ([`App`]): services from a configuration and a store.
 //! - `fuzzing` (feature `fuzzing`): the entry points of the fuzz targets in `fuzz/`.
@@ -48,6 +49,7 @@ pub mod admin;
 mod app;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cases;
 pub mod clock;
 pub mod coaching;

@@ -3,6 +3,7 @@
 pub mod chromium;
 pub mod department;
 pub mod ledger;
+pub mod load;
 pub mod oidc;
 pub mod process;
 pub mod sockets;

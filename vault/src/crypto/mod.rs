@@ -101,13 +101,34 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// SHA-256 of the concatenation of `parts`, without copying them together (Merkle nodes,
 /// thumbprints).
 pub fn sha256_of_parts(parts: &[&[u8]]) -> [u8; 32] {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut digest = Sha256::new();
     for part in parts {
-        context.update(part);
+        digest.update(part);
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(context.finish().as_ref());
-    out
+    digest.finish()
+}
+
+/// SHA-256 over data that arrives in pieces (a file read in chunks).
+pub struct Sha256(ring::digest::Context);
+
+impl Sha256 {
+    /// An empty digest.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Sha256 {
+        Sha256(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+
+    /// Adds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        out
+    }
 }
 
 /// HMAC-SHA256 of `data` under `key`.

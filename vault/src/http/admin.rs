@@ -1,5 +1,5 @@
 //! The operator's routes: departments, officer credentials, coaches, audit exports and
-//! checkpoints, and the key rotation a running vault does online. Served only on the local admin socket
+//! checkpoints, the key rotation a running vault does online, and backups. Served only on the local admin socket
 //! (a Unix socket readable by the vault's user alone), never on the public listener: the
 //! operating system's file permissions are the authentication.
 
@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit/export", get(export))
         .route("/admin/audit/checkpoint", get(checkpoint))
         .route("/admin/keys/rotate", post(rotate_keys))
+        .route("/admin/backup", post(backup))
         .fallback(super::problem::not_found)
         .with_state(state)
 }
@@ -222,4 +223,30 @@ async fn rotate_keys(
     Ok(Json(
         serde_json::json!({"kek_version": version, "vaults_rewrapped": rewrapped}),
     ))
+}
+
+/// Where `kluis backup` wants the backup.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupTarget {
+    /// An absolute path, absent or empty.
+    to: std::path::PathBuf,
+}
+
+/// Writes a consistent backup of the running vault into a new directory and answers with
+/// its manifest (without the file list).
+async fn backup(
+    State(backups): State<crate::backup::Backups>,
+    ApiJson(target): ApiJson<BackupTarget>,
+) -> Result<Json<serde_json::Value>> {
+    let taken = backups.take(&target.to).await?;
+    let manifest = taken.manifest;
+    Ok(Json(serde_json::json!({
+        "writes_waited_ms": taken.writes_waited.as_millis() as u64,
+        "created": manifest.created,
+        "files": manifest.files.len(),
+        "bytes": manifest.total_bytes(),
+        "audit_entries": manifest.audit.size,
+        "rows": manifest.rows,
+    })))
 }

@@ -83,6 +83,12 @@ impl Residents {
         Ok(rewrapped)
     }
 
+    /// Holds off key rotations until the guard drops (a backup copies the key directory
+    /// meanwhile); waits for a rotation that runs.
+    pub async fn hold_rotations(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rotating.lock().await
+    }
+
     /// Rotates the key-encryption key: adds a new KEK, rewraps every living data key under
     /// it, then destroys the older KEKs. Safe to run again after an interruption. Returns
     /// the new KEK version and how many vaults were rewrapped.

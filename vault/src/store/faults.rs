@@ -241,6 +241,16 @@ impl AuditStore for FaultyStore {
 }
 
 #[async_trait::async_trait]
+impl super::Snapshot for FaultyStore {
+    async fn snapshot_into(
+        &self,
+        dir: &std::path::Path,
+    ) -> StoreResult<std::collections::BTreeMap<String, u64>> {
+        self.inner.snapshot_into(dir).await
+    }
+}
+
+#[async_trait::async_trait]
 impl Health for FaultyStore {
     async fn check(&self) -> StoreResult<()> {
         self.faults

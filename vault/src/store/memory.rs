@@ -868,6 +868,9 @@ impl EventStore for MemoryStore {
     }
 }
 
+/// The in-memory store has no files to copy: it refuses, as the trait's default says.
+impl super::Snapshot for MemoryStore {}
+
 #[async_trait]
 impl Health for MemoryStore {
     async fn check(&self) -> StoreResult<()> {

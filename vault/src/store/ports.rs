@@ -1,9 +1,10 @@
 //! The storage port, one trait per area, and the bundles each service holds.
 
-use super::StoreResult;
 use super::rows::*;
+use super::{StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Residents and their wrapped data keys.
@@ -369,6 +370,20 @@ pub trait Health: Send + Sync {
     fn was_fresh(&self) -> bool;
 }
 
+/// A consistent copy of the whole database, for `kluis backup`.
+#[async_trait]
+pub trait Snapshot: Send + Sync {
+    /// Copies the database as it stands into a new database in `dir` (absent or empty),
+    /// holding every write back meanwhile; returns the rows copied per table. An adapter
+    /// whose database has its own backup tools refuses, naming them.
+    async fn snapshot_into(&self, dir: &std::path::Path) -> StoreResult<BTreeMap<String, u64>> {
+        let _ = dir;
+        Err(StoreError::Incompatible(
+            "this store cannot copy itself: back it up with its database's own tools".into(),
+        ))
+    }
+}
+
 /// What the record service (`residents`) holds: vaults and their records.
 pub trait VaultStore: ResidentStore + RecordStore {}
 impl<T: ResidentStore + RecordStore + ?Sized> VaultStore for T {}
@@ -396,6 +411,7 @@ pub trait Store:
     + EventStore
     + SignalStorage
     + Health
+    + Snapshot
     + Send
     + Sync
     + 'static
@@ -412,6 +428,7 @@ impl<T> Store for T where
         + EventStore
         + SignalStorage
         + Health
+        + Snapshot
         + 'static
 {
 }

@@ -50,6 +50,13 @@ pub async fn keys_rotate(socket: &Path) -> Result<Value, Failure> {
     parse(&call(socket, Method::POST, "/admin/keys/rotate", None).await?)
 }
 
+/// `kluis backup`: the vault's answer (`files`, `bytes`, `audit_entries`, `rows`).
+pub async fn backup(socket: &Path, to: &Path) -> Result<Value, Failure> {
+    let body = serde_json::to_vec(&serde_json::json!({ "to": to }))
+        .map_err(|e| fail(1, format!("encoding the request: {e}")))?;
+    parse(&call(socket, Method::POST, "/admin/backup", Some(body)).await?)
+}
+
 /// An id as it may go into a path: lowercase letters, digits and dashes.
 fn path_id(id: &str, what: &str) -> Result<(), Failure> {
     if kluis::ids::is_id(id) {

@@ -1,3 +1,4 @@
+// Long: the whole command line (every subcommand and its flags) is one clap enum, dispatched next to it.
 //! The `kluis` command: parse the command line, load the configuration, run.
 //!
 //! - `kluis serve --config FILE`: the production server. Refuses to start without a root
@@ -6,15 +7,18 @@
 //!   `--data DIR`), generated keys, Henk's demo vault and the development login.
 //! - `kluis keys generate-root|rotate`: key management for operators.
 //! - `kluis migrate --from-sled DIR --to URL`: a sled vault into PostgreSQL, checked.
+//! - `kluis backup --to DIR` (admin socket), `kluis restore --from DIR --data DIR`.
 //! - `kluis department add|list|disable|enable`, `kluis officer add|list|revoke`,
 //!   `kluis coach add|list|remove`,
 //!   `kluis audit export|checkpoint`: through the running vault's local admin socket.
 //! - `kluis audit verify`: checks an audit export offline.
 //!
-//! One file per group of commands: [`run`], [`keys`], [`migrate`], [`admin`], [`audit`].
+//! One file per group of commands: [`run`], [`keys`], [`migrate`], [`backup`], [`admin`],
+//! [`audit`].
 
 mod admin;
 mod audit;
+mod backup;
 mod keys;
 mod migrate;
 mod run;
@@ -109,6 +113,28 @@ enum Command {
         )]
         to: String,
         /// The vault's configuration file (for its keys), unless DIR is a `kluis dev` one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a consistent backup of the running vault into a new directory (admin socket).
+    Backup {
+        #[command(flatten)]
+        vault: VaultSocket,
+        /// The new directory (absent or empty) to write the backup into.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Check a backup against its manifest, restore it into new directories, and verify
+    /// the restored vault.
+    Restore {
+        /// The backup (the directory `kluis backup --to` wrote).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Where the vault goes: a `kluis dev --data` directory holding the vault's
+        /// root.key, or with --config the new data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The configuration file naming the vault's (empty) key_dir and its root key.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -364,6 +390,10 @@ fn main() -> ExitCode {
                     CoachCommand::List => admin::coach_list(&socket).await,
                     CoachCommand::Remove { id } => admin::coach_remove(&socket, &id).await,
                 }
+            }
+            Command::Backup { vault, to } => backup::backup(&vault.path()?, &to).await,
+            Command::Restore { from, data, config } => {
+                backup::restore(&from, &data, config.as_deref()).await
             }
             Command::Migrate {
                 from_sled,

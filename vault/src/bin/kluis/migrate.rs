@@ -65,7 +65,7 @@ async fn tree(store: &dyn AuditStore) -> StoreResult<(u64, merkle::Hash)> {
 
 /// The issuer named in the saved checkpoint (its signature is checked when the vault
 /// opens), if there is one.
-fn saved_issuer(checkpoint_file: &Path) -> Option<String> {
+pub fn saved_issuer(checkpoint_file: &Path) -> Option<String> {
     use base64::Engine;
     let token = std::fs::read_to_string(checkpoint_file).ok()?;
     let payload = token.trim().split('.').nth(1)?;

@@ -24,6 +24,7 @@ fn node_key(level: u8, index: u64) -> [u8; 9] {
 #[async_trait]
 impl AuditStore for SledStore {
     async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         // Keys of record changes are computed before the transaction, which may run again.
         let mut changes = Vec::new();
         let mut statuses = Vec::new();
@@ -143,6 +144,7 @@ impl AuditStore for SledStore {
     }
 
     async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.cosignatures
             .insert(cosignature_key(size, witness), line.as_bytes())
             .map_err(|e| map_err(e, "storing a cosignature"))?;

@@ -58,6 +58,7 @@ impl CaseStore for SledStore {
         shown: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let mut marked = 0;
         for key in self
             .case_statuses_by_resident

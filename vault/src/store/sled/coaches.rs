@@ -77,6 +77,7 @@ impl SledStore {
 #[async_trait]
 impl CoachStore for SledStore {
     async fn put_coach(&self, row: &CoachRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.coaches
             .insert(row.id.as_bytes(), encode_json(row))
             .map_err(|e| map_err(e, "writing a coach"))?;
@@ -100,6 +101,7 @@ impl CoachStore for SledStore {
     }
 
     async fn put_coach_code(&self, code_hash: &[u8; 32], row: &CoachCodeRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.coach_codes
             .insert(code_hash, encode_json(row))
             .map_err(|e| map_err(e, "writing a coach code"))?;
@@ -115,6 +117,7 @@ impl CoachStore for SledStore {
     }
 
     async fn take_coach_code(&self, code_hash: &[u8; 32]) -> StoreResult<Option<CoachCodeRow>> {
+        let _gate = self.write_gate().await;
         // `remove` is atomic: of two concurrent redemptions, one gets the row.
         let taken = self
             .coach_codes
@@ -127,6 +130,7 @@ impl CoachStore for SledStore {
     }
 
     async fn put_look_along(&self, row: &LookAlongRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.look_alongs_by_resident
             .insert(owned(row.resident.as_bytes(), row.id), &[])
             .map_err(|e| map_err(e, "indexing a look-along"))?;
@@ -144,6 +148,7 @@ impl CoachStore for SledStore {
         id: Uuid,
         change: &LookAlongChange,
     ) -> StoreResult<Option<LookAlongRow>> {
+        let _gate = self.write_gate().await;
         // `update_and_fetch` retries the closure until its compare-and-swap holds: no
         // concurrent change is lost. A value that does not decode is left as it is.
         let updated = self
@@ -193,6 +198,7 @@ impl CoachStore for SledStore {
     }
 
     async fn put_proposal(&self, row: &ProposalRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.proposals_by_resident
             .insert(owned(row.resident.as_bytes(), row.id), &[])
             .map_err(|e| map_err(e, "indexing a proposal"))?;
@@ -222,6 +228,7 @@ impl CoachStore for SledStore {
     }
 
     async fn purge_coaching(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let mut purged = 0;
         for item in self.coach_codes.iter() {
             let (key, value) = item.map_err(|e| map_err(e, "listing coach codes"))?;
@@ -255,6 +262,7 @@ impl CoachStore for SledStore {
     }
 
     async fn put_witness(&self, row: &WitnessRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.witnesses_by_resident
             .insert(owned(row.resident.as_bytes(), row.id), &[])
             .map_err(|e| map_err(e, "indexing a witness statement"))?;

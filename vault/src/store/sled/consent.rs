@@ -74,6 +74,7 @@ impl SledStore {
         action: &str,
         change: impl Fn(&mut GrantRow) -> bool,
     ) -> StoreResult<Option<(GrantRow, bool)>> {
+        let _gate = self.write_gate().await;
         let row = self
             .grants
             .transaction(|grants| {
@@ -97,6 +98,7 @@ impl SledStore {
 #[async_trait]
 impl ConsentStore for SledStore {
     async fn insert_request(&self, row: &RequestRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         (&self.requests, &self.requests_by_subject)
             .transaction(|(requests, by_subject)| {
                 requests.insert(row.id.as_bytes(), encode_json(row))?;
@@ -139,6 +141,7 @@ impl ConsentStore for SledStore {
         decided: &RequestRow,
         grant: Option<&GrantRow>,
     ) -> StoreResult<bool> {
+        let _gate = self.write_gate().await;
         let trees = (
             &self.requests,
             &self.requests_by_subject,
@@ -184,6 +187,7 @@ impl ConsentStore for SledStore {
     }
 
     async fn insert_grant(&self, grant: &GrantRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         (
             &self.grants,
             &self.grants_by_resident,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 #[async_trait]
 impl DepartmentStore for SledStore {
     async fn put_department(&self, row: &DepartmentRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.departments
             .insert(row.id.as_bytes(), encode_json(row))
             .map_err(|e| map_err(e, "writing a department"))?;

@@ -67,6 +67,7 @@ impl EventStore for SledStore {
         ids: &[Uuid],
         at: DateTime<Utc>,
     ) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let waiting = self.pending_keys(department)?;
         let acknowledged = (&self.events, &self.events_pending)
             .transaction(|(events, pending)| {

@@ -58,6 +58,7 @@ mod records;
 mod replay;
 mod residents;
 mod sessions;
+mod snapshot;
 
 use super::{Health, SessionRow, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -108,6 +109,9 @@ pub struct SledStore {
     events_pending: sled::Tree,
     cosignatures: sled::Tree,
     commit: Arc<GroupCommit>,
+    /// Held (shared) by every write method while it changes the trees, and (exclusive) by
+    /// [`SledStore::snapshot_into`]: so a backup copies a state no write is half-way through.
+    writes: Arc<tokio::sync::RwLock<()>>,
     fresh: bool,
 }
 
@@ -211,6 +215,7 @@ impl SledStore {
             events_pending: tree("events_pending")?,
             cosignatures: tree("cosignatures")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
+            writes: Arc::default(),
             db,
             fresh,
         })
@@ -226,6 +231,11 @@ impl SledStore {
         self.db
             .open_tree(name)
             .map_err(|e| map_err(e, "opening a tree"))
+    }
+
+    /// Taken by every write method before it changes a tree; waits while a snapshot runs.
+    async fn write_gate(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.writes.read().await
     }
 
     /// How many flushes the store has made (for the group-commit benchmark and tests).

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 #[async_trait]
 impl OfficerStore for SledStore {
     async fn put_officer(&self, row: &OfficerRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         // One credential per officer id: drop any older one first.
         for item in self.officers.iter() {
             let (key, value) = item.map_err(|e| map_err(e, "listing officers"))?;

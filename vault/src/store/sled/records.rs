@@ -66,6 +66,7 @@ fn decode_record(key: &[u8], value: &[u8]) -> StoreResult<StoredRecord> {
 #[async_trait]
 impl RecordStore for SledStore {
     async fn reserve_record_version(&self, resident: Uuid, category: &str) -> StoreResult<u32> {
+        let _gate = self.write_gate().await;
         let key = prefix(resident, category)?;
         let mut overflow = false;
         let next = self

@@ -14,6 +14,7 @@ impl ReplayStore for SledStore {
         expires_at: DateTime<Utc>,
         durability: Durability,
     ) -> StoreResult<bool> {
+        let _gate = self.write_gate().await;
         let inserted = self
             .replay
             .compare_and_swap(
@@ -33,6 +34,7 @@ impl ReplayStore for SledStore {
     }
 
     async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let now = now.timestamp_micros();
         let mut batch = sled::Batch::default();
         let mut purged = 0;

@@ -39,6 +39,7 @@ impl ResidentStore for SledStore {
         row: &ResidentRow,
         kek_version: u32,
     ) -> StoreResult<ResidentRow> {
+        let _gate = self.write_gate().await;
         let meta = self
             .db
             .open_tree("meta")
@@ -98,6 +99,7 @@ impl ResidentStore for SledStore {
         expected: &[u8],
         new: &[u8],
     ) -> StoreResult<bool> {
+        let _gate = self.write_gate().await;
         let replaced = self
             .residents
             .transaction(|residents| {
@@ -119,6 +121,7 @@ impl ResidentStore for SledStore {
     }
 
     async fn set_national_id(&self, id: Uuid, hash: &str) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         (&self.residents, &self.national_ids)
             .transaction(|(residents, national_ids)| {
                 let Some(current) = residents.get(id.as_bytes())? else {
@@ -154,6 +157,7 @@ impl ResidentStore for SledStore {
     }
 
     async fn erase_resident(&self, id: Uuid) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         let Some(row) = self.resident(id).await? else {
             return Ok(());
         };
@@ -213,6 +217,7 @@ impl ResidentStore for SledStore {
     }
 
     async fn announce_kek(&self, version: u32) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         let meta = self
             .db
             .open_tree("meta")
@@ -254,6 +259,7 @@ impl ResidentStore for SledStore {
         expected: Option<DateTime<Utc>>,
         new: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
+        let _gate = self.write_gate().await;
         let meta = self
             .db
             .open_tree("meta")
@@ -271,6 +277,7 @@ impl ResidentStore for SledStore {
     }
 
     async fn set_rotation_due(&self, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         let meta = self
             .db
             .open_tree("meta")

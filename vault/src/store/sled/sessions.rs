@@ -33,6 +33,7 @@ impl SledStore {
 #[async_trait]
 impl SessionStore for SledStore {
     async fn put_session(&self, token_hash: &[u8; 32], row: &SessionRow) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         if !row.login_id.is_empty() {
             self.session_logins
                 .insert([row.login_id.as_bytes(), &[0], token_hash].concat(), &[])
@@ -78,6 +79,7 @@ impl SessionStore for SledStore {
     }
 
     async fn touch_session(&self, token_hash: &[u8; 32], at: DateTime<Utc>) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         let mut decode_error = None;
         self.sessions
             .fetch_and_update(token_hash, |old| {
@@ -98,11 +100,13 @@ impl SessionStore for SledStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.remove_session(token_hash)?;
         self.durable().await
     }
 
     async fn delete_login(&self, login_id: &str) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let prefix = [login_id.as_bytes(), &[0]].concat();
         let mut ended = 0;
         for key in self.session_logins.scan_prefix(&prefix).keys() {
@@ -122,6 +126,7 @@ impl SessionStore for SledStore {
         idle_before: DateTime<Utc>,
         created_before: DateTime<Utc>,
     ) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let mut purged = 0;
         for item in self.sessions.iter() {
             let (token_hash, value) = item.map_err(|e| map_err(e, "listing sessions"))?;
@@ -143,6 +148,7 @@ impl SessionStore for SledStore {
         state_hash: &[u8; 32],
         row: &PendingLoginRow,
     ) -> StoreResult<()> {
+        let _gate = self.write_gate().await;
         self.pending_logins
             .insert(state_hash, encode_json(row))
             .map_err(|e| map_err(e, "storing a login"))?;
@@ -153,6 +159,7 @@ impl SessionStore for SledStore {
         &self,
         state_hash: &[u8; 32],
     ) -> StoreResult<Option<PendingLoginRow>> {
+        let _gate = self.write_gate().await;
         let taken = self
             .pending_logins
             .remove(state_hash)
@@ -162,6 +169,7 @@ impl SessionStore for SledStore {
     }
 
     async fn purge_pending_logins(&self, started_before: DateTime<Utc>) -> StoreResult<usize> {
+        let _gate = self.write_gate().await;
         let mut batch = sled::Batch::default();
         let mut purged = 0;
         for item in self.pending_logins.iter() {
