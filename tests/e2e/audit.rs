@@ -399,7 +399,7 @@ async fn tampering_with_an_export_is_caught_and_named() {
         root_hash: frontier.root(),
         ..verified.clone()
     }
-    .sign(vault.app.consent().vault_keys().current())
+    .sign(&vault.app.consent().vault_keys().current())
     .unwrap();
     let mut h: Value = serde_json::from_str(&rewritten[0]).unwrap();
     h["checkpoint"] = json!(resigned);

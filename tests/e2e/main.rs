@@ -62,3 +62,4 @@ mod signals;
 mod signals_delivery;
 mod signals_expiry;
 mod signals_process;
+mod signing_key_rotation;

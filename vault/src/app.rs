@@ -128,12 +128,13 @@ impl App {
             }
             None => RuleSet::builtin(&catalogue, year).map_err(StartError::Catalogue)?,
         };
-        let vault_keys = jose::keys::VaultKeys::load_or_create(&keyring).map_err(|reason| {
-            StartError::Keyring {
-                dir: config.key_dir.display().to_string(),
-                reason,
-            }
-        })?;
+        let vault_keys =
+            jose::keys::VaultKeys::load_or_create(&keyring, clock.clone()).map_err(|reason| {
+                StartError::Keyring {
+                    dir: config.key_dir.display().to_string(),
+                    reason,
+                }
+            })?;
         let vault_keys = Arc::new(vault_keys);
         let metrics = if config.metrics_listen.is_some() {
             Metrics::on()
@@ -418,7 +419,8 @@ impl App {
     /// durations, forget expired one-time
     /// token ids, sessions, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
     /// lapsed proposals, sign and save an audit checkpoint if the log grew, follow key
-    /// rotations other nodes sharing the key directory made, and run the key rotation that
+    /// rotations other nodes sharing the key directory made, settle when a replaced
+    /// grant-signing key leaves the JWKS, and run the key rotation that
     /// completes erasures, or the scheduled one, when it is due.
     pub(crate) async fn maintain(&self) {
         self.state.throttle.forget_quiet();
@@ -446,6 +448,9 @@ impl App {
         }
         if let Err(e) = self.residents().refresh_keys() {
             tracing::error!(error = %e, "reading the key directory failed");
+        }
+        if let Err(e) = self.state.consent.settle_signing_keys().await {
+            tracing::error!(error = %e, "following the grant-signing keys failed; it will be retried");
         }
         if let Err(e) = self.residents().schedule_rotation().await {
             tracing::error!(error = %e, "scheduling the next key rotation failed; it will be retried");

@@ -56,7 +56,8 @@ impl Services {
             Keyring::open(dir.path(), RootKey::generate().expect("a root key"), true)
                 .expect("a keyring"),
         );
-        let vault_keys = Arc::new(VaultKeys::load_or_create(&keyring).expect("vault keys"));
+        let vault_keys =
+            Arc::new(VaultKeys::load_or_create(&keyring, clock.clone()).expect("vault keys"));
         let audit = Arc::new(
             Audit::open(
                 store.clone(),

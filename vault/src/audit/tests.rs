@@ -158,6 +158,7 @@ async fn a_saved_checkpoint_catches_a_shorter_log_and_its_own_alteration() {
                 true,
             )
             .unwrap(),
+            crate::clock::Clock::system(),
         )
         .unwrap(),
     );

@@ -81,15 +81,17 @@ impl Audit {
             .sync()
             .await
             .map_err(|_| Error::AuditUnavailable)?;
+        // One key for the header and the signature, even across a key switch.
+        let key = self.keys.current();
         let checkpoint = Checkpoint {
             issuer: self.issuer.clone(),
             tree_size: size,
             root_hash: self.root_at(size).await?,
             time: self.clock.now().timestamp(),
-            kid: self.keys.current().kid.clone(),
+            kid: key.kid.clone(),
         };
         checkpoint
-            .sign(self.keys.current())
+            .sign(&key)
             .map_err(|e| Error::Internal(format!("signing a checkpoint: {e}")))
     }
 
@@ -104,15 +106,17 @@ impl Audit {
             .sync()
             .await
             .map_err(|_| Error::AuditUnavailable)?;
+        // One key for the header and the signature, even across a key switch.
+        let key = self.keys.current();
         let checkpoint = Checkpoint {
             issuer: self.issuer.clone(),
             tree_size: size,
             root_hash: self.root_at(size).await?,
             time: self.clock.now().timestamp(),
-            kid: self.keys.current().kid.clone(),
+            kid: key.kid.clone(),
         };
         let token = checkpoint
-            .sign(self.keys.current())
+            .sign(&key)
             .map_err(|e| Error::Internal(format!("signing a checkpoint: {e}")))?;
         save_atomically(&self.checkpoint_file, token.as_bytes()).map_err(|e| {
             Error::Internal(format!(

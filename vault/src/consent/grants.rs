@@ -72,7 +72,7 @@ impl Consent {
             jkt: jkt.clone(),
         };
         let token = claims
-            .sign(self.vault_keys.current())
+            .sign(&self.vault_keys.current())
             .map_err(|e| Error::Internal(format!("signing a grant: {e}")))?;
         // Stored times are whole seconds, exactly as in the token.
         let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).unwrap_or(now);

@@ -36,6 +36,7 @@ pub mod portability;
 mod proof;
 pub mod reads;
 pub mod requests;
+pub mod signing_keys;
 pub mod writes;
 
 use crate::audit::Audit;
@@ -114,7 +115,7 @@ impl Consent {
 
     /// The published keys that verify grants.
     pub fn jwks(&self) -> serde_json::Value {
-        self.vault_keys.jwks()
+        self.vault_keys.published_jwks()
     }
 
     async fn department_row(&self, id: &str) -> Result<DepartmentRow> {

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit/export", get(export))
         .route("/admin/audit/checkpoint", get(checkpoint))
         .route("/admin/keys/rotate", post(rotate_keys))
+        .route("/admin/keys/rotate-signing", post(rotate_signing_key))
         .route("/admin/backup", post(backup))
         .fallback(super::problem::not_found)
         .with_state(state)
@@ -222,6 +223,30 @@ async fn rotate_keys(
     let (version, rewrapped) = residents.rotate_keys(&Context::new(&clock)).await?;
     Ok(Json(
         serde_json::json!({"kek_version": version, "vaults_rewrapped": rewrapped}),
+    ))
+}
+
+/// How long a new grant-signing key is published before it signs.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningLead {
+    lead_seconds: i64,
+}
+
+/// Stages a new grant-signing key: published in the JWKS now, signing after the lead.
+async fn rotate_signing_key(
+    State(consent): State<Consent>,
+    State(clock): State<Clock>,
+    ApiJson(lead): ApiJson<SigningLead>,
+) -> Result<Json<serde_json::Value>> {
+    let (kid, signs_from) = consent
+        .rotate_signing_key(
+            &Context::new(&clock),
+            chrono::TimeDelta::try_seconds(lead.lead_seconds).unwrap_or(chrono::TimeDelta::MAX),
+        )
+        .await?;
+    Ok(Json(
+        serde_json::json!({"kid": kid, "signs_from": signs_from}),
     ))
 }
 

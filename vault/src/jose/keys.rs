@@ -1,5 +1,6 @@
 //! Keys: departments' public keys (from their registered JWKS), thumbprints (RFC 7638),
-//! and the vault's own signing keys.
+//! and one of the vault's own signing keys ([`VaultKey`]; the set and its schedule are in
+//! `vault_keys`).
 //!
 //! Only EC P-256 keys for ES256 are accepted. A JWKS is refused as a whole if it holds
 //! anything ambiguous: a private part, a duplicate `kid`, a key of another type or curve,
@@ -13,6 +14,8 @@ use josekit::jwk::KeyPair;
 use josekit::jws::{ES256, JwsSigner, JwsVerifier};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
+
+pub use super::vault_keys::VaultKeys;
 
 /// A string member of a JWK: absent, or a string (anything else is refused).
 fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, JoseError> {
@@ -294,71 +297,6 @@ pub fn generate_department_jwk(kid: &str) -> Result<(Zeroizing<String>, Value), 
         Zeroizing::new(Value::Object(private.as_ref().clone()).to_string()),
         public,
     ))
-}
-
-/// The vault's signing keys: the newest signs, all verify (room for a key rotation).
-pub struct VaultKeys {
-    keys: Vec<VaultKey>,
-    /// The Ed25519 key that signs the audit checkpoint as a C2SP signed note.
-    note: crate::crypto::NoteKey,
-}
-
-fn secret_name(n: u32) -> (String, String) {
-    (
-        format!("signing-{n:08}.key"),
-        format!("kluis/signing/v1/{n}"),
-    )
-}
-
-impl VaultKeys {
-    /// Loads `signing-*.key` from the keyring (sealed under the root key), creating the
-    /// first key if there is none.
-    pub fn load_or_create(keyring: &crate::crypto::Keyring) -> Result<VaultKeys, String> {
-        let mut keys = Vec::new();
-        for n in 1.. {
-            let (name, label) = secret_name(n);
-            match keyring
-                .load_secret(&name, &label)
-                .map_err(|e| e.to_string())?
-            {
-                Some(der) => keys.push(
-                    VaultKey::from_pkcs8(&format!("kluis-{n}"), &der).map_err(|e| e.to_string())?,
-                ),
-                None => break,
-            }
-        }
-        if keys.is_empty() {
-            let (der, key) = VaultKey::generate("kluis-1").map_err(|e| e.to_string())?;
-            let (name, label) = secret_name(1);
-            keyring
-                .store_secret(&name, &label, &der)
-                .map_err(|e| e.to_string())?;
-            keys.push(key);
-        }
-        let note = crate::crypto::NoteKey::load_or_create(keyring).map_err(|e| e.to_string())?;
-        Ok(VaultKeys { keys, note })
-    }
-
-    /// The key that signs the audit checkpoint as a signed note.
-    pub fn note_key(&self) -> &crate::crypto::NoteKey {
-        &self.note
-    }
-
-    /// The key that signs new tokens.
-    pub fn current(&self) -> &VaultKey {
-        // load_or_create never returns an empty set.
-        &self.keys[self.keys.len() - 1]
-    }
-
-    /// Every key that verifies.
-    pub fn all(&self) -> &[VaultKey] {
-        &self.keys
-    }
-
-    /// The published JWKS.
-    pub fn jwks(&self) -> Value {
-        json!({"keys": self.keys.iter().map(|k| k.public().to_jwk()).collect::<Vec<_>>()})
-    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod grant;
 pub mod keys;
 mod secevent;
 pub(crate) mod strict_json;
+pub mod vault_keys;
 
 pub use assertion::{ClientAssertion, UnverifiedAssertion, sign_client_assertion};
 pub use checkpoint::Checkpoint;

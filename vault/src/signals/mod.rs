@@ -138,7 +138,7 @@ impl Signals {
             event_type: notice.kind.type_uri(),
             fields: notice.kind.fields(),
         }
-        .sign(self.vault_keys.current())
+        .sign(&self.vault_keys.current())
         .map_err(|e| Error::Internal(format!("signing an event: {e}")))?;
         let mut entry = Entry::new(Action::Notice, Outcome::Done, actor);
         entry.department = Some(notice.department.to_owned());

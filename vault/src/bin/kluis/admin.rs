@@ -57,6 +57,21 @@ pub async fn backup(socket: &Path, to: &Path) -> Result<Value, Failure> {
     parse(&call(socket, Method::POST, "/admin/backup", Some(body)).await?)
 }
 
+/// `kluis keys rotate --signing`: the vault's answer (`kid`, `signs_from`).
+pub async fn keys_rotate_signing(socket: &Path, lead_seconds: i64) -> Result<Value, Failure> {
+    let body = serde_json::to_vec(&serde_json::json!({ "lead_seconds": lead_seconds }))
+        .map_err(|e| fail(1, format!("encoding the request: {e}")))?;
+    parse(
+        &call(
+            socket,
+            Method::POST,
+            "/admin/keys/rotate-signing",
+            Some(body),
+        )
+        .await?,
+    )
+}
+
 /// An id as it may go into a path: lowercase letters, digits and dashes.
 fn path_id(id: &str, what: &str) -> Result<(), Failure> {
     if kluis::ids::is_id(id) {

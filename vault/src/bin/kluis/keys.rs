@@ -68,3 +68,14 @@ pub async fn rotate(socket: &Path) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// `kluis keys rotate --signing`: the running vault stages a new grant-signing key.
+pub async fn rotate_signing(socket: &Path, lead_seconds: i64) -> Result<(), Failure> {
+    let done = crate::admin::keys_rotate_signing(socket, lead_seconds).await?;
+    println!(
+        "rotated: signing key {} is published now and signs from {}; the old key stays published until the last grant it signed has ended",
+        done["kid"].as_str().unwrap_or_default(),
+        done["signs_from"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}

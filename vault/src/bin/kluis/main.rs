@@ -299,10 +299,19 @@ enum KeysCommand {
         pkcs11: bool,
     },
     /// Rotate the key-encryption key now, while the vault serves (through its admin
-    /// socket): rewrap every vault's data key and destroy the old KEK.
+    /// socket): rewrap every vault's data key and destroy the old KEK. With --signing,
+    /// rotate the grant-signing key instead.
     Rotate {
         #[command(flatten)]
         vault: VaultSocket,
+        /// Rotate the grant-signing key: a new key is published in the JWKS now and signs
+        /// after --lead-seconds; the old one stays published until its grants have ended.
+        #[arg(long)]
+        signing: bool,
+        /// Seconds the new signing key is published before it signs: at least the JWKS
+        /// cache time (300) plus a minute for other nodes.
+        #[arg(long, default_value_t = 600, requires = "signing")]
+        lead_seconds: i64,
     },
 }
 
@@ -349,8 +358,21 @@ fn main() -> ExitCode {
                 command: KeysCommand::GenerateRoot { out, .. },
             } => keys::generate_root(out.as_deref()),
             Command::Keys {
-                command: KeysCommand::Rotate { vault },
+                command:
+                    KeysCommand::Rotate {
+                        vault,
+                        signing: false,
+                        ..
+                    },
             } => keys::rotate(&vault.path()?).await,
+            Command::Keys {
+                command:
+                    KeysCommand::Rotate {
+                        vault,
+                        signing: true,
+                        lead_seconds,
+                    },
+            } => keys::rotate_signing(&vault.path()?, lead_seconds).await,
             Command::Department { vault, command } => {
                 let socket = vault.path()?;
                 match command {
