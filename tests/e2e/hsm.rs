@@ -185,3 +185,73 @@ async fn henks_journey_runs_with_the_root_key_inside_softhsm_and_nothing_opens_w
     );
     assert!(!said.contains(PIN), "the PIN was printed");
 }
+
+/// The root key moves to another key in the same token while the vault serves: the key
+/// directory is sealed again inside the token, and from then on only the new key opens it.
+#[tokio::test]
+async fn the_root_key_changes_to_another_key_in_the_token_while_the_vault_serves() {
+    let hsm = SoftHsm::new();
+    for label in ["kluis-root", "kluis-root-2"] {
+        let (made, said) = kluis(
+            Some((&hsm, label)),
+            &["keys", "generate-root", "--pkcs11"],
+            None,
+        );
+        assert!(made, "{said}");
+    }
+    let data = tempfile::tempdir().unwrap();
+    let vault = dev(&hsm, "kluis-root", data.path());
+    let token = dev_login(&client(), &vault.url, "henk").await;
+    let (_, before) = get_as(&format!("{}/v1/me/records", vault.url), &token).await;
+    let socket = data.path().join("data/admin.sock");
+    let socket = socket.to_str().unwrap();
+    let (same, said) = kluis(
+        None,
+        &[
+            "keys",
+            "rotate",
+            "--root-pkcs11-key",
+            "kluis-root",
+            "--socket",
+            socket,
+        ],
+        None,
+    );
+    assert!(!same && error_line(&said).contains("already"), "{said}");
+    let (rotated, said) = kluis(
+        None,
+        &[
+            "keys",
+            "rotate",
+            "--root-pkcs11-key",
+            "kluis-root-2",
+            "--socket",
+            socket,
+        ],
+        None,
+    );
+    assert!(rotated, "{said}");
+    assert!(said.contains("the token's key \"kluis-root-2\""), "{said}");
+    let (status, after) = get_as(&format!("{}/v1/me/records", vault.url), &token).await;
+    assert_eq!(
+        (status.as_u16(), &after),
+        (200, &before),
+        "the vault serves on"
+    );
+    vault.stop();
+
+    let (started, said) = kluis(
+        Some((&hsm, "kluis-root")),
+        &["dev", "--listen", "127.0.0.1:0", "--data"],
+        Some(data.path()),
+    );
+    assert!(!started, "the old key still opens the vault:\n{said}");
+    assert!(
+        error_line(&said).contains("root key does not open it"),
+        "{said}"
+    );
+    let vault = dev(&hsm, "kluis-root-2", data.path());
+    let token = dev_login(&client(), &vault.url, "henk").await;
+    let (_, records) = get_as(&format!("{}/v1/me/records", vault.url), &token).await;
+    assert_eq!(records, before);
+}

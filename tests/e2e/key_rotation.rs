@@ -155,3 +155,88 @@ async fn a_rotation_a_crash_cut_short_is_finished_at_the_next_start() {
     assert!(resumed.contains("\"resumed\":\"true\""), "{resumed}");
     assert!(resumed.contains("\"kek_version\":\"2\""), "{resumed}");
 }
+
+/// The root key changes while residents read and write: every file of the key directory
+/// is sealed again under the new root key, no request fails, the old root key opens
+/// nothing any more, and the vault starts again with the new one (and not the old).
+#[tokio::test]
+async fn a_root_key_rotation_under_load_fails_no_request_and_the_old_key_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    let url = vault.url.clone();
+    let mut tokens = Vec::new();
+    for who in ["henk", "anna", "bram", "carla"] {
+        tokens.push(dev_login(&client(), &url, who).await);
+    }
+    let load = ResidentLoad::start(&url, tokens);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = load.done();
+    assert!(before > 0, "the load runs before the rotation");
+
+    let new_key = dir.path().join("new-root.key");
+    let (made, said, err) = kluis_cli(&[
+        "keys".as_ref(),
+        "generate-root".as_ref(),
+        "--out".as_ref(),
+        new_key.as_os_str(),
+    ]);
+    assert!(made, "{said}{err}");
+    let socket = dir.path().join("data/admin.sock");
+    let (rotated, said, err) = {
+        let (socket, new_key) = (socket.clone(), new_key.clone());
+        tokio::task::spawn_blocking(move || {
+            kluis_cli(&[
+                "keys".as_ref(),
+                "rotate".as_ref(),
+                "--root-key-file".as_ref(),
+                new_key.as_os_str(),
+                "--socket".as_ref(),
+                socket.as_os_str(),
+            ])
+        })
+        .await
+        .unwrap()
+    };
+    assert!(rotated, "{said}{err}");
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+    assert!(said.starts_with("rotated: "), "{said}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (done, failed) = load.stop().await;
+    assert_eq!(failed, 0, "{}", vault.output());
+    assert!(done > before, "the load ran on after the rotation");
+
+    // The old root key opens nothing in the key directory.
+    let keys = dir.path().join("keys");
+    let old = std::fs::read_to_string(dir.path().join("root.key")).unwrap();
+    let refused = kluis::crypto::Keyring::open(
+        &keys,
+        kluis::crypto::RootKey::from_encoded(&old).unwrap(),
+        false,
+    );
+    assert!(refused.is_err(), "the old root key still opens the keyring");
+    let export = audit_export(dir.path());
+    let rotations: Vec<&str> = export
+        .lines()
+        .filter(|l| l.contains("\"key\":\"root\""))
+        .collect();
+    assert_eq!(rotations.len(), 1, "one audit entry");
+    vault.stop();
+
+    // With the old key the vault refuses to start, in one line; with the new one it serves.
+    let out = std::process::Command::new(crate::support::process::kluis_binary())
+        .args(["dev", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let said = crate::support::process::said(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("root key does not open"), "{said}");
+    std::fs::copy(&new_key, dir.path().join("root.key")).unwrap();
+    let vault = VaultProcess::dev(dir.path());
+    for who in ["henk", "anna"] {
+        let token = dev_login(&client(), &vault.url, who).await;
+        let (status, record) =
+            get_as(&format!("{}/v1/me/records/werk.profiel", vault.url), &token).await;
+        assert_eq!(status, 200, "{who}: {record}");
+    }
+}

@@ -80,7 +80,7 @@ impl App {
             dir: config.key_dir.display().to_string(),
             reason: match e {
                 crypto::CryptoError::Integrity { .. } => {
-                    "the root key does not open it; is this the root key this vault was created with?".into()
+                    "the root key does not open it; is this the vault's root key (after `kluis keys rotate --root-key-file`, the new one)?".into()
                 }
                 crypto::CryptoError::KeyringIo { .. } if !store.was_fresh() => format!(
                     "{e}; the database {} holds a vault, so its keyring must be restored, not recreated",

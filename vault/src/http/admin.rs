@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit/checkpoint", get(checkpoint))
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/keys/rotate-signing", post(rotate_signing_key))
+        .route("/admin/keys/rotate-root", post(rotate_root_key))
         .route("/admin/backup", post(backup))
         .fallback(super::problem::not_found)
         .with_state(state)
@@ -248,6 +249,43 @@ async fn rotate_signing_key(
     Ok(Json(
         serde_json::json!({"kid": kid, "signs_from": signs_from}),
     ))
+}
+
+/// Where the new root key is.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRootKey {
+    /// A file holding it, as `kluis keys generate-root` writes (an absolute path).
+    key_file: Option<std::path::PathBuf>,
+    /// Or the label of another key in the PKCS#11 token that holds the root key now.
+    pkcs11_key: Option<String>,
+}
+
+/// Seals the key directory again under a new root key while the vault serves.
+async fn rotate_root_key(
+    State(residents): State<crate::residents::Residents>,
+    State(clock): State<Clock>,
+    ApiJson(new): ApiJson<NewRootKey>,
+) -> Result<Json<serde_json::Value>> {
+    let root = match (new.key_file, new.pkcs11_key) {
+        (Some(file), None) => {
+            let unreadable = |why: String| {
+                Error::InvalidParameter(format!("the new root key {}: {why}", file.display()))
+            };
+            let encoded = std::fs::read_to_string(&file).map_err(|e| unreadable(e.to_string()))?;
+            crate::crypto::RootKey::from_encoded(&encoded).map_err(unreadable)?
+        }
+        (None, Some(label)) => residents.root_key_in_same_token(&label)?,
+        _ => {
+            return Err(Error::InvalidParameter(
+                "name the new root key: key_file or pkcs11_key, one of them".into(),
+            ));
+        }
+    };
+    let files = residents
+        .rotate_root_key(&Context::new(&clock), root)
+        .await?;
+    Ok(Json(serde_json::json!({ "files": files })))
 }
 
 /// Where `kluis backup` wants the backup.

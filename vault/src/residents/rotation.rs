@@ -83,6 +83,38 @@ impl Residents {
         Ok(rewrapped)
     }
 
+    /// Changes the root key while the vault serves: every file of the key directory is
+    /// sealed again under `new`, after which the old root key opens nothing there. One
+    /// `key_rotation` audit entry. Returns how many files were sealed again.
+    pub async fn rotate_root_key(
+        &self,
+        context: &Context,
+        new: crate::crypto::RootKey,
+    ) -> Result<usize> {
+        let _one_at_a_time = self.rotating.lock().await;
+        let keyring = self.keyring.clone();
+        let files = tokio::task::spawn_blocking(move || keyring.change_root(new))
+            .await
+            .map_err(|e| crate::Error::Internal(format!("changing the root key: {e}")))?
+            .map_err(|e| crate::Error::Internal(format!("changing the root key: {e}")))?;
+        let mut entry = Entry::new(Action::KeyRotation, Outcome::Done, Actor::Operator);
+        entry.details.insert("key".into(), "root".into());
+        entry.details.insert("files".into(), files.to_string());
+        self.audit.record(context, entry).await?;
+        tracing::info!(
+            files,
+            "root key changed; configure the new root key before the next start"
+        );
+        Ok(files)
+    }
+
+    /// The key labelled `label` in the token that holds the root key now.
+    pub fn root_key_in_same_token(&self, label: &str) -> Result<crate::crypto::RootKey> {
+        self.keyring
+            .other_root_in_same_token(label)
+            .map_err(crate::Error::InvalidParameter)
+    }
+
     /// Holds off key rotations until the guard drops (a backup copies the key directory
     /// meanwhile); waits for a rotation that runs.
     pub async fn hold_rotations(&self) -> tokio::sync::MutexGuard<'_, ()> {

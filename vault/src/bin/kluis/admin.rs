@@ -72,6 +72,13 @@ pub async fn keys_rotate_signing(socket: &Path, lead_seconds: i64) -> Result<Val
     )
 }
 
+/// `kluis keys rotate --root-key-file`: the vault's answer (`files`).
+pub async fn keys_rotate_root(socket: &Path, new_root: Value) -> Result<Value, Failure> {
+    let body =
+        serde_json::to_vec(&new_root).map_err(|e| fail(1, format!("encoding the request: {e}")))?;
+    parse(&call(socket, Method::POST, "/admin/keys/rotate-root", Some(body)).await?)
+}
+
 /// An id as it may go into a path: lowercase letters, digits and dashes.
 fn path_id(id: &str, what: &str) -> Result<(), Failure> {
     if kluis::ids::is_id(id) {

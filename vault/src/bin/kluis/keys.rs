@@ -79,3 +79,34 @@ pub async fn rotate_signing(socket: &Path, lead_seconds: i64) -> Result<(), Fail
     );
     Ok(())
 }
+
+/// Where the new root key of `kluis keys rotate` is.
+pub enum NewRoot<'a> {
+    /// A key file (`--root-key-file`).
+    File(&'a Path),
+    /// A key in the token that holds the root key now (`--root-pkcs11-key`).
+    InToken(&'a str),
+}
+
+/// `kluis keys rotate --root-key-file FILE | --root-pkcs11-key LABEL`: the running vault
+/// seals its key directory again under the new root key.
+pub async fn rotate_root(socket: &Path, new: NewRoot<'_>) -> Result<(), Failure> {
+    let (body, named) = match new {
+        NewRoot::File(file) => {
+            let file = std::path::absolute(file)
+                .map_err(|e| fail(2, format!("{}: {e}", file.display())))?;
+            let named = format!("the root key in {}", file.display());
+            (serde_json::json!({ "key_file": file }), named)
+        }
+        NewRoot::InToken(label) => (
+            serde_json::json!({ "pkcs11_key": label }),
+            format!("the token's key {label:?}"),
+        ),
+    };
+    let done = crate::admin::keys_rotate_root(socket, body).await?;
+    println!(
+        "rotated: {} key files sealed again under {named}; the old root key opens nothing now: configure the new one before the vault starts again",
+        done["files"]
+    );
+    Ok(())
+}

@@ -312,6 +312,15 @@ enum KeysCommand {
         /// cache time (300) plus a minute for other nodes.
         #[arg(long, default_value_t = 600, requires = "signing")]
         lead_seconds: i64,
+        /// Change the root key to the one in FILE (made by `kluis keys generate-root`):
+        /// every file of key_dir is sealed again under it; configure it before the next
+        /// start.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["signing", "root_pkcs11_key"])]
+        root_key_file: Option<PathBuf>,
+        /// Change the root key to the key LABEL in the PKCS#11 token that holds it now
+        /// (made by `kluis keys generate-root --pkcs11` with KLUIS_PKCS11_KEY=LABEL).
+        #[arg(long, value_name = "LABEL", conflicts_with = "signing")]
+        root_pkcs11_key: Option<String>,
     },
 }
 
@@ -361,6 +370,22 @@ fn main() -> ExitCode {
                 command:
                     KeysCommand::Rotate {
                         vault,
+                        root_key_file: Some(file),
+                        ..
+                    },
+            } => keys::rotate_root(&vault.path()?, keys::NewRoot::File(&file)).await,
+            Command::Keys {
+                command:
+                    KeysCommand::Rotate {
+                        vault,
+                        root_pkcs11_key: Some(label),
+                        ..
+                    },
+            } => keys::rotate_root(&vault.path()?, keys::NewRoot::InToken(&label)).await,
+            Command::Keys {
+                command:
+                    KeysCommand::Rotate {
+                        vault,
                         signing: false,
                         ..
                     },
@@ -371,6 +396,7 @@ fn main() -> ExitCode {
                         vault,
                         signing: true,
                         lead_seconds,
+                        ..
                     },
             } => keys::rotate_signing(&vault.path()?, lead_seconds).await,
             Command::Department { vault, command } => {

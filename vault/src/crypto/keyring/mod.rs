@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 mod root;
+mod root_change;
 mod token;
 
 pub use root::RootKey;
@@ -66,7 +67,14 @@ impl WrappedDataKey {
 /// The loaded keyring.
 pub struct Keyring {
     dir: PathBuf,
-    root: RootKey,
+    /// The root key; replaced by [`Keyring::change_root`].
+    root: RwLock<RootKey>,
+    /// Held while files are read or sealed under the root key, and for the whole of a root
+    /// key change: no one reads a file half-way through being sealed again.
+    root_change: Mutex<()>,
+    /// The label (AAD) of each vault secret stored or loaded, by file name: what a root key
+    /// change needs to open and seal each file again.
+    labels: Mutex<BTreeMap<String, Vec<u8>>>,
     keks: RwLock<BTreeMap<u32, Zeroizing<[u8; 32]>>>,
     pseudonymiser: Pseudonymiser,
 }
@@ -112,6 +120,7 @@ impl Keyring {
             create_private_dir(dir)?;
         }
         if dir.is_dir() {
+            root_change::settle(dir)?;
             sweep_leftovers(dir);
         }
         let mut keks = read_keks_in(dir, &root)?;
@@ -151,7 +160,9 @@ impl Keyring {
         let pseudonymiser = Pseudonymiser::new(&pseudonym)?;
         Ok(Keyring {
             dir: dir.to_owned(),
-            root,
+            root: RwLock::new(root),
+            root_change: Mutex::new(()),
+            labels: Mutex::default(),
             keks: RwLock::new(keks),
             pseudonymiser,
         })
@@ -160,7 +171,25 @@ impl Keyring {
     /// Seals a small secret of the vault's own (such as a signing key) under the root key
     /// into `key_dir/name`. `label` binds it to its purpose.
     pub fn store_secret(&self, name: &str, label: &str, secret: &[u8]) -> Result<(), CryptoError> {
-        write_sealed(&self.dir.join(name), &self.root, label.as_bytes(), secret)
+        let _sealing = self.lock_root_change();
+        self.remember_label(name, label);
+        write_sealed(&self.dir.join(name), &self.root(), label.as_bytes(), secret)
+    }
+
+    /// The root key now.
+    fn root(&self) -> RootKey {
+        self.root.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn lock_root_change(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.root_change.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember_label(&self, name: &str, label: &str) {
+        self.labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), label.as_bytes().to_vec());
     }
 
     /// Opens a secret stored by [`Keyring::store_secret`]; `None` if it does not exist.
@@ -169,10 +198,12 @@ impl Keyring {
         name: &str,
         label: &str,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
+        let _reading = self.lock_root_change();
+        self.remember_label(name, label);
         let path = self.dir.join(name);
         match fs::read(&path) {
             Ok(sealed) => self
-                .root
+                .root()
                 .open(label.as_bytes(), &sealed, "vault secret")
                 .map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -184,8 +215,9 @@ impl Keyring {
     /// added, without those it destroyed (so that this node forgets them too). Keeps the
     /// KEKs in memory if the directory holds none (a mount gone missing is not a rotation).
     pub fn refresh(&self) -> Result<(), CryptoError> {
+        let _reading = self.lock_root_change();
         sweep_leftovers(&self.dir);
-        let found = read_keks_in(&self.dir, &self.root)?;
+        let found = read_keks_in(&self.dir, &self.root())?;
         if found.is_empty() {
             return Err(CryptoError::KeyringIo {
                 action: "refreshing",
@@ -303,13 +335,14 @@ impl Keyring {
     /// its KEK becomes this node's current one too.
     pub fn add_kek(&self) -> Result<u32, CryptoError> {
         self.refresh()?;
+        let sealing = self.lock_root_change();
         let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
         let version = keks.keys().next_back().copied().unwrap_or(0) + 1;
         let mut key = Zeroizing::new([0u8; 32]);
         random_bytes(key.as_mut())?;
         if write_sealed_new(
             &kek_file(&self.dir, version),
-            &self.root,
+            &self.root(),
             &kek_aad(version),
             key.as_ref(),
         )? {
@@ -317,6 +350,7 @@ impl Keyring {
             return Ok(version);
         }
         drop(keks);
+        drop(sealing);
         self.refresh()?;
         Ok(version)
     }

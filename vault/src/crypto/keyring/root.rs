@@ -12,6 +12,10 @@ use zeroize::Zeroizing;
 
 /// What the keyring asks of a root key: seal and open small secrets, bound to `aad`.
 pub(super) trait RootKeyPort: Send + Sync {
+    /// The token that holds the key, for a key inside one.
+    fn token(&self) -> Option<&TokenSettings> {
+        None
+    }
     /// Seals `plaintext` bound to `aad`.
     fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<SealedBytes, CryptoError>;
     /// Opens what [`RootKeyPort::seal`] sealed; `what` names it in the error.
@@ -84,6 +88,23 @@ impl RootKey {
         let mut key = Zeroizing::new([0u8; 32]);
         random_bytes(key.as_mut())?;
         Ok(RootKey(Arc::new(FileRootKey(key))))
+    }
+
+    /// Another key in the token that holds this one (for a root key change inside an
+    /// HSM): the key labelled `label`, with the same module, token and PIN.
+    pub fn other_in_same_token(&self, label: &str) -> Result<RootKey, String> {
+        let mut settings = self
+            .0
+            .token()
+            .ok_or("the root key is not in a PKCS#11 token; give the new key as a file")?
+            .clone();
+        if settings.key == label {
+            return Err(format!(
+                "the root key is already {label:?}; name the new key"
+            ));
+        }
+        settings.key = label.to_owned();
+        RootKey::in_token(&settings)
     }
 
     /// The root key in a PKCS#11 token; the error is one line saying what to check.

@@ -222,3 +222,128 @@ fn what_a_crash_leaves_in_the_key_directory_is_wiped_at_the_next_open() {
         "destroying leaves no grave behind: {names:?}"
     );
 }
+
+/// A key directory with two KEKs, the pseudonym key and a vault secret, its root key, and a
+/// data key wrapped in it.
+fn filled(dir: &Path) -> (RootKey, Uuid, WrappedDataKey) {
+    let old = RootKey::generate().unwrap();
+    let keyring = Keyring::open(dir, old.clone(), true).unwrap();
+    keyring.add_kek().unwrap();
+    keyring
+        .store_secret(
+            "signing-00000001.key",
+            "kluis/signing/v1/1",
+            b"a signing key",
+        )
+        .unwrap();
+    let resident = Uuid::new_v4();
+    let (_, wrapped) = keyring.new_data_key(&resident).unwrap();
+    (old, resident, wrapped)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_new_root_key_opens_everything_and_the_old_one_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, resident, wrapped) = filled(dir.path());
+    let keyring = Keyring::open(dir.path(), old.clone(), false).unwrap();
+    keyring
+        .load_secret("signing-00000001.key", "kluis/signing/v1/1")
+        .unwrap();
+    let new = RootKey::generate().unwrap();
+    assert_eq!(keyring.change_root(new.clone()).unwrap(), 4);
+    // The running keyring goes on, under the new root key.
+    assert!(keyring.unwrap(&resident, &wrapped).is_ok());
+    keyring.refresh().unwrap();
+    keyring
+        .store_secret("later.key", "kluis/later", b"x")
+        .unwrap();
+    assert!(!dir.path().join("next-root").exists());
+    drop(keyring);
+
+    assert!(Keyring::open(dir.path(), old.clone(), false).is_err());
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let sealed = std::fs::read(entry.unwrap().path()).unwrap();
+        for label in [
+            &b"kluis/pseudonym/v1"[..],
+            b"kluis/signing/v1/1",
+            &kek_aad(1),
+            &kek_aad(2),
+            b"kluis/later",
+        ] {
+            assert!(
+                old.open(label, &sealed, "a key file").is_err(),
+                "the old root key opens a file"
+            );
+        }
+    }
+    let reopened = Keyring::open(dir.path(), new, false).unwrap();
+    assert!(reopened.unwrap(&resident, &wrapped).is_ok());
+    assert_eq!(
+        reopened
+            .load_secret("signing-00000001.key", "kluis/signing/v1/1")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"a signing key"
+    );
+}
+
+#[test]
+fn a_root_key_change_a_crash_cut_short_is_finished_if_committed_and_undone_if_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, resident, wrapped) = filled(dir.path());
+    let before = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), before.path());
+    let keyring = Keyring::open(dir.path(), old.clone(), false).unwrap();
+    keyring
+        .load_secret("signing-00000001.key", "kluis/signing/v1/1")
+        .unwrap();
+    let new = RootKey::generate().unwrap();
+    keyring.change_root(new.clone()).unwrap();
+
+    // Killed after the commit, before any file was moved: the next start finishes it.
+    let committed = tempfile::tempdir().unwrap();
+    copy_dir(before.path(), committed.path());
+    copy_dir(dir.path(), &committed.path().join("next-root"));
+    std::fs::write(committed.path().join("next-root/COMMITTED"), b"").unwrap();
+    assert!(Keyring::open(committed.path(), new.clone(), false).is_ok());
+    assert!(!committed.path().join("next-root").exists());
+    assert!(Keyring::open(committed.path(), old.clone(), false).is_err());
+    let finished = Keyring::open(committed.path(), new, false).unwrap();
+    assert!(finished.unwrap(&resident, &wrapped).is_ok());
+
+    // Killed before the commit: the next start discards it; the old root key goes on.
+    let uncommitted = tempfile::tempdir().unwrap();
+    copy_dir(before.path(), uncommitted.path());
+    copy_dir(dir.path(), &uncommitted.path().join("next-root"));
+    let undone = Keyring::open(uncommitted.path(), old, false).unwrap();
+    assert!(undone.unwrap(&resident, &wrapped).is_ok());
+    assert!(!uncommitted.path().join("next-root").exists());
+}
+
+#[test]
+fn a_root_key_change_refuses_a_key_file_it_cannot_name_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, resident, wrapped) = filled(dir.path());
+    // Opened without loading the signing key: its label is unknown to this keyring.
+    let keyring = Keyring::open(dir.path(), old.clone(), false).unwrap();
+    let err = keyring
+        .change_root(RootKey::generate().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("signing-00000001.key"), "{err}");
+    assert!(!dir.path().join("next-root").exists());
+    drop(keyring);
+    let reopened = Keyring::open(dir.path(), old, false).unwrap();
+    assert!(reopened.unwrap(&resident, &wrapped).is_ok());
+}

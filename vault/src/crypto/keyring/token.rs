@@ -109,14 +109,13 @@ impl TokenSettings {
         };
         // A token that seals but cannot open what it sealed (one that ignores the IV it is
         // given, say) would lose every key written under it: found out now, not later.
-        let probe = b"kluis/root-key-probe";
-        let sealed = opened.seal(probe, probe).map_err(|e| e.to_string())?;
-        match opened.open(probe, &sealed.0, "probe") {
-            Ok(back) if back.as_slice() == probe => Ok(opened),
-            _ => Err(format!(
+        match opened.round_trips() {
+            Ok(true) => Ok(opened),
+            Ok(false) => Err(format!(
                 "the token {:?} cannot open what it sealed with AES-GCM; it cannot hold the root key",
                 self.token
             )),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -266,6 +265,10 @@ fn unavailable(error: cryptoki::error::Error) -> CryptoError {
 }
 
 impl RootKeyPort for TokenRootKey {
+    fn token(&self) -> Option<&TokenSettings> {
+        Some(&self.settings)
+    }
+
     fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<SealedBytes, CryptoError> {
         let mut fresh = [0u8; NONCE_LEN];
         random_bytes(&mut fresh)?;
@@ -290,19 +293,45 @@ impl RootKeyPort for TokenRootKey {
         what: &'static str,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let (nonce, ciphertext) = aead::split(sealed, what)?;
-        let opened = self.with_session(|session, key| {
-            let mut iv = nonce;
-            let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())?;
-            session.decrypt(&Mechanism::AesGcm(params), key, ciphertext)
-        });
-        match opened {
+        match self.decrypt(aad, nonce, ciphertext) {
             Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
             // The bytes (or their associated data) are not what the key sealed.
             Err(cryptoki::error::Error::Pkcs11(
                 RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
                 _,
             )) => Err(CryptoError::Integrity { what }),
+            // Some tokens (SoftHSM2) answer a failed tag check with a general error: if
+            // the token still opens what it seals, the bytes were not sealed by this key.
+            Err(cryptoki::error::Error::Pkcs11(RvError::GeneralError, _))
+                if self.round_trips().unwrap_or(false) =>
+            {
+                Err(CryptoError::Integrity { what })
+            }
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+impl TokenRootKey {
+    /// AES-GCM decryption inside the token, errors as the token gave them.
+    fn decrypt(
+        &self,
+        aad: &[u8],
+        nonce: [u8; NONCE_LEN],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, cryptoki::error::Error> {
+        self.with_session(|session, key| {
+            let mut iv = nonce;
+            let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())?;
+            session.decrypt(&Mechanism::AesGcm(params), key, ciphertext)
+        })
+    }
+
+    /// Whether the token opens what it has just sealed.
+    fn round_trips(&self) -> Result<bool, CryptoError> {
+        let probe = b"kluis/root-key-probe";
+        let sealed = self.seal(probe, probe)?;
+        let (nonce, ciphertext) = aead::split(&sealed.0, "probe")?;
+        Ok(matches!(self.decrypt(probe, nonce, ciphertext), Ok(back) if back.as_slice() == probe))
     }
 }
