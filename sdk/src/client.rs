@@ -42,6 +42,9 @@ pub struct Client {
     vault: String,
     department: String,
     key: Arc<DepartmentKey>,
+    /// The private key that opens encrypted read answers, when the department registered
+    /// an encryption key.
+    decryption: Option<Arc<crate::jwe::DecryptionKey>>,
 }
 
 fn now_secs() -> i64 {
@@ -79,7 +82,23 @@ impl Client {
             vault,
             department: department.to_owned(),
             key: Arc::new(key),
+            decryption: None,
         })
+    }
+
+    /// Opens encrypted read answers with `key`: the private half of the encryption key
+    /// (`use: enc`, ECDH-ES+A256KW) the department registered. Without it, an encrypted
+    /// answer is an error.
+    ///
+    /// ```no_run
+    /// # fn demo(client: kluis_sdk::Client) -> Result<(), kluis_sdk::Error> {
+    /// let key = kluis_sdk::jwe::DecryptionKey::from_file("schuldhulpverlening-enc.jwk")?;
+    /// let client = client.with_decryption_key(key);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_decryption_key(mut self, key: crate::jwe::DecryptionKey) -> Client {
+        self.decryption = Some(Arc::new(key));
+        self
     }
 
     /// The same client sending through `http`: one with a proxy, extra root certificates,
@@ -176,7 +195,7 @@ impl Client {
                 request = request.json(body);
             }
             let result = match request.send().await {
-                Ok(response) => decode(response).await,
+                Ok(response) => decode(response, self.decryption.as_deref()).await,
                 Err(e) => Err(Error::Unavailable(format!("cannot reach the vault: {e}"))),
             };
             match result {
@@ -447,12 +466,29 @@ impl Client {
 }
 
 /// The body on success; the typed error from a problem document otherwise.
-async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Error> {
+async fn decode<T: DeserializeOwned>(
+    response: reqwest::Response,
+    decryption: Option<&crate::jwe::DecryptionKey>,
+) -> Result<T, Error> {
     let status = response.status();
+    let encrypted = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/jose"));
     let bytes = response
         .bytes()
         .await
         .map_err(|e| Error::Unavailable(format!("reading the answer: {e}")))?;
+    if status.is_success() && encrypted {
+        let key = decryption.ok_or_else(|| {
+            Error::Key("the vault sent an encrypted answer: give the client the department's encryption key (Client::with_decryption_key)".into())
+        })?;
+        let token = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::Protocol("the encrypted answer is not text".into()))?;
+        let plaintext = crate::jwe::decrypt(token.trim(), key)?;
+        return serde_json::from_slice(&plaintext)
+            .map_err(|e| Error::Protocol(format!("{status}: {e}")));
+    }
     if status.is_success() {
         return serde_json::from_slice(&bytes)
             .map_err(|e| Error::Protocol(format!("{status}: {e}")));

@@ -34,6 +34,7 @@
 mod client;
 mod error;
 mod events;
+pub mod jwe;
 mod key;
 
 pub use client::{APPROACH_CATEGORY, Client};

@@ -27,6 +27,7 @@ mod crash_rounds;
 mod database_faults;
 mod department_cli;
 mod department_writes;
+mod encrypted_reads;
 mod failover;
 mod forms_browser;
 mod hsm;

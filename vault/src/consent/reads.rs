@@ -41,6 +41,16 @@ pub struct ReadAttempt<'a> {
 }
 
 /// What the pipeline has established so far, for the audit entry.
+/// What a read answers: the records as JSON, or sealed as a JWE to the department's
+/// registered encryption key.
+#[derive(Debug)]
+pub enum ReadAnswer {
+    /// The answer as it is.
+    Plain(ReadResponse),
+    /// The answer's JSON as a compact JWE (ECDH-ES+A256KW, A256GCM).
+    Sealed(String),
+}
+
 #[derive(Default)]
 struct Known {
     department: Option<DepartmentPrincipal>,
@@ -51,7 +61,7 @@ struct Known {
 
 impl Consent {
     /// Reads under a grant: the whole pipeline for one attempt.
-    pub async fn read(&self, context: &Context, attempt: ReadAttempt<'_>) -> Result<ReadResponse> {
+    pub async fn read(&self, context: &Context, attempt: ReadAttempt<'_>) -> Result<ReadAnswer> {
         let mut known = Known::default();
         let decision = self.decide_read(attempt, &mut known).await;
         let entry = self.read_entry(&known, decision.as_ref().err());
@@ -85,6 +95,10 @@ impl Consent {
         );
         logged?;
 
+        let seal_to = known
+            .department
+            .as_ref()
+            .and_then(|d| d.keys.encryption().cloned());
         let asked: Vec<String> = known.asked.into_iter().collect();
         let records = self.residents.read_current(grant.resident, &asked).await?;
         let not_filled_in = asked
@@ -92,7 +106,7 @@ impl Consent {
             .filter(|c| !records.iter().any(|r| &r.category == *c))
             .cloned()
             .collect();
-        Ok(ReadResponse {
+        let response = ReadResponse {
             grant_id: grant.id,
             resident: grant.reference,
             processing_activity: ActivityRef {
@@ -109,7 +123,15 @@ impl Consent {
                 })
                 .collect(),
             not_filled_in,
-        })
+        };
+        let Some(key) = seal_to else {
+            return Ok(ReadAnswer::Plain(response));
+        };
+        let json = serde_json::to_vec(&response)
+            .map_err(|e| Error::Internal(format!("encoding a read answer: {e}")))?;
+        key.seal(&json)
+            .map(ReadAnswer::Sealed)
+            .map_err(|e| Error::Internal(format!("sealing a read answer: {e}")))
     }
 
     /// The one entry of an attempt: everything known about it, and why it was refused.

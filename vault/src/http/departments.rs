@@ -17,7 +17,7 @@ use axum::response::IntoResponse;
 use kluis_proto::cases::{CaseStatusView, NewCaseStatus, SharesPage};
 use kluis_proto::consent::{
     CLIENT_ASSERTION_HEADER, DepartmentGrant, DepartmentRequestStatus, NewAccessRequest,
-    ReadRequest, ReadResponse,
+    ReadRequest,
 };
 use uuid::Uuid;
 
@@ -117,14 +117,20 @@ pub async fn read(
     State(consent): State<Consent>,
     headers: HeaderMap,
     body: std::result::Result<ApiJson<ReadRequest>, Error>,
-) -> Result<Json<ReadResponse>> {
+) -> Result<axum::response::Response> {
     let attempt = ReadAttempt {
         assertion: header(&headers, CLIENT_ASSERTION_HEADER),
         grant: dpop_grant(&headers),
         proof: header(&headers, "dpop"),
         body: body.map(|ApiJson(read)| read),
     };
-    Ok(Json(consent.read(&context, attempt).await?))
+    use crate::consent::reads::ReadAnswer;
+    Ok(match consent.read(&context, attempt).await? {
+        ReadAnswer::Plain(response) => Json(response).into_response(),
+        ReadAnswer::Sealed(jwe) => {
+            ([(header::CONTENT_TYPE, "application/jose")], jwe).into_response()
+        }
+    })
 }
 
 /// Writes a category the department keeps for the resident (debt-help step, scores),

@@ -141,22 +141,29 @@ impl PublicKey {
 #[derive(Clone, Debug)]
 pub struct KeySet {
     signing: Vec<PublicKey>,
+    /// The key read answers are sealed to, if the department registered one.
+    encryption: Option<super::jwe::EncryptionKey>,
 }
 
 impl KeySet {
-    /// Validates a JWKS (`{"keys": [...]}`). Encryption keys (`use: enc`) are skipped here;
-    /// everything else must be an unambiguous ES256 signing key.
+    /// Validates a JWKS (`{"keys": [...]}`): at most one encryption key (`use: enc`, see
+    /// `jwe`); everything else must be an unambiguous ES256 signing key.
     pub fn from_jwks(jwks: &Value) -> Result<KeySet, JoseError> {
         let keys = jwks
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(JoseError::Key("a JWKS is an object with a \"keys\" array"))?;
         let mut signing: Vec<PublicKey> = Vec::new();
+        let mut encryption = None;
         for key in keys {
             let key = key
                 .as_object()
                 .ok_or(JoseError::Key("a JWK is a JSON object"))?;
             if key.get("use").and_then(Value::as_str) == Some("enc") {
+                if encryption.is_some() {
+                    return Err(JoseError::Key("a JWKS holds at most one encryption key"));
+                }
+                encryption = Some(super::jwe::EncryptionKey::from_jwk(key)?);
                 continue;
             }
             let key = PublicKey::from_jwk(key)?;
@@ -173,7 +180,15 @@ impl KeySet {
                 "with several signing keys, each needs a kid",
             ));
         }
-        Ok(KeySet { signing })
+        Ok(KeySet {
+            signing,
+            encryption,
+        })
+    }
+
+    /// The key read answers are sealed to, if one is registered.
+    pub fn encryption(&self) -> Option<&super::jwe::EncryptionKey> {
+        self.encryption.as_ref()
     }
 
     /// The key that a token with header `kid` names. Without a `kid`, only a set of one

@@ -27,6 +27,7 @@ mod checkpoint;
 pub mod compact;
 mod dpop;
 mod grant;
+pub mod jwe;
 pub mod keys;
 mod secevent;
 pub(crate) mod strict_json;
