@@ -270,53 +270,54 @@ mod tests {
 
     #[test]
     fn malformed_jwes_are_refused_before_decryption() {
+        // Each reason as the error says it (every error starts "the encrypted answer...").
         let (private, _) = generate_encryption_jwk("enc-1").unwrap();
         let key = DecryptionKey::from_jwk(&private).unwrap();
         let header = |h: Value| B64.encode(h.to_string());
         let epk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": B64.encode([1u8; 32]), "y": B64.encode([2u8; 32])});
         for (token, why) in [
-            ("a.b.c".to_owned(), "five parts"),
+            ("a.b.c".to_owned(), "exactly five parts"),
             (
                 format!(
                     "{}.AAAA.AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
                     header(serde_json::json!({"alg": ALG, "enc": ENC, "zip": "DEF"}))
                 ),
-                "zip",
+                "compressed (zip)",
             ),
             (
                 format!(
                     "{}.AAAA.AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
                     header(serde_json::json!({"alg": "RSA-OAEP", "enc": ENC}))
                 ),
-                "alg",
+                "its alg is not",
             ),
             (
                 format!(
                     "{}.AAAA.AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
                     header(serde_json::json!({"alg": ALG, "enc": "A128CBC-HS256"}))
                 ),
-                "enc",
+                "its enc is not",
             ),
             (
                 format!(
                     "{}.AAAA.AAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
                     header(serde_json::json!({"alg": ALG, "enc": ENC, "epk": epk}))
                 ),
-                "IV",
+                "its IV is not 12 bytes",
             ),
             (
                 format!(
                     "{}.AAAA.AAAAAAAAAAAAAAAA.AAAA.AAAA",
                     header(serde_json::json!({"alg": ALG, "enc": ENC, "epk": epk}))
                 ),
-                "tag",
+                "tag is not 16 bytes",
             ),
             (
                 format!(
                     "{}.AAAA.AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
                     header(serde_json::json!({"alg": ALG, "enc": ENC, "epk": epk}))
                 ),
-                "encrypted key",
+                "encrypted key is not 40 bytes",
             ),
         ] {
             let err = decrypt(&token, &key).unwrap_err().to_string();

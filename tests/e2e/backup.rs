@@ -2,7 +2,9 @@
 //! vault while residents read and write; after more writes, `kluis restore` puts it into a
 //! new directory, and the restored vault serves exactly the state of the backup's
 //! manifest. A backup with a file removed, truncated, altered or added is refused with one
-//! line naming the file, and nothing is restored.
+//! line naming the file, and nothing is restored. On sled the backup is a copy of the
+//! database taken while writes wait; on PostgreSQL, one `COPY` per table in one
+//! REPEATABLE READ transaction, loaded back into an empty database.
 
 use crate::support::load::ResidentLoad;
 use crate::support::process::{audit_export, kluis_cli};
@@ -21,14 +23,21 @@ fn backup(dir: &Path, to: &Path) -> (bool, String, String) {
     ])
 }
 
+/// `kluis restore` into the `kluis dev` directory `data` (on PostgreSQL, into the new
+/// database the test support gives that directory).
 fn restore(from: &Path, data: &Path) -> (bool, String, String) {
-    kluis_cli(&[
-        "restore".as_ref(),
-        "--from".as_ref(),
-        from.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ])
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "restore".into(),
+        "--from".into(),
+        from.into(),
+        "--data".into(),
+        data.into(),
+    ];
+    if let Some(url) = store::store_url_for(data) {
+        args.extend(["--store-url".into(), url.into()]);
+    }
+    let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    kluis_cli(&args)
 }
 
 /// What a test does to a copy of a backup.
@@ -53,20 +62,6 @@ async fn a_backup_under_load_restores_exactly_the_state_of_its_manifest() {
     let vault = VaultProcess::dev(&live);
     let url = vault.url.clone();
     let to = root.path().join("backup");
-
-    if store::postgres() {
-        // A PostgreSQL vault is backed up with PostgreSQL's own tools; kluis says so.
-        let (ok, _, err) = tokio::task::spawn_blocking(move || backup(&live, &to))
-            .await
-            .unwrap();
-        assert!(!ok);
-        let last = err.trim().lines().last().unwrap_or_default();
-        assert!(
-            last.starts_with("error:") && last.contains("pg_basebackup"),
-            "{err}"
-        );
-        return;
-    }
 
     let mut tokens = Vec::new();
     for who in ["henk", "anna", "bram", "carla"] {
@@ -177,9 +172,6 @@ async fn a_backup_under_load_restores_exactly_the_state_of_its_manifest() {
 
 #[tokio::test]
 async fn a_damaged_or_partial_backup_is_refused_and_nothing_is_restored() {
-    if store::postgres() {
-        return; // backups are of sled vaults; the test above checks PostgreSQL's refusal
-    }
     let root = tempfile::tempdir().unwrap();
     let live = root.path().join("live");
     let vault = VaultProcess::dev(&live);
@@ -203,6 +195,21 @@ async fn a_damaged_or_partial_backup_is_refused_and_nothing_is_restored() {
         damaged
     };
     let kek = "keys/kek-00000001.key";
+    // The largest file of the database copy (sled's `data/db`, or PostgreSQL's
+    // `data/audit_entries.copy`).
+    let listed = manifest(&to);
+    let big = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with("data/"))
+        .max_by_key(|f| f["bytes"].as_u64().unwrap())
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (truncated, altered) = (format!("{big} is truncated"), format!("{big} was altered"));
+    let (cut, bent) = (big.clone(), big.clone());
     let cases: Vec<(&str, Damage, &str)> = vec![
         (
             "removed",
@@ -211,8 +218,8 @@ async fn a_damaged_or_partial_backup_is_refused_and_nothing_is_restored() {
         ),
         (
             "truncated",
-            Box::new(|b: &Path| {
-                let db = b.join("data/db");
+            Box::new(move |b: &Path| {
+                let db = b.join(&cut);
                 let len = std::fs::metadata(&db).unwrap().len();
                 std::fs::OpenOptions::new()
                     .write(true)
@@ -221,18 +228,18 @@ async fn a_damaged_or_partial_backup_is_refused_and_nothing_is_restored() {
                     .set_len(len / 2)
                     .unwrap();
             }),
-            "data/db is truncated",
+            &truncated,
         ),
         (
             "altered",
-            Box::new(|b: &Path| {
-                let db = b.join("data/db");
+            Box::new(move |b: &Path| {
+                let db = b.join(&bent);
                 let mut bytes = std::fs::read(&db).unwrap();
                 let middle = bytes.len() / 2;
                 bytes[middle] ^= 0x01;
                 std::fs::write(&db, bytes).unwrap();
             }),
-            "data/db was altered",
+            &altered,
         ),
         (
             "added",

@@ -118,7 +118,9 @@ async fn a_department_with_an_encryption_key_reads_the_same_records_as_a_jwe() {
         "{without}"
     );
 
-    // The SDK refuses a JWE cut or bent, before it decrypts anything.
+    // The SDK refuses a JWE cut or bent: a short tag, an empty IV or a zip header before
+    // it decrypts anything; altered content, or a JWE sealed to another key, when it
+    // does not open.
     let key = kluis_sdk::jwe::DecryptionKey::from_jwk(&private).unwrap();
     let opened = kluis_sdk::jwe::decrypt(&jwe, &key).unwrap();
     let as_json: Value = serde_json::from_slice(&opened).unwrap();

@@ -264,6 +264,10 @@ impl App {
                 audit.clone(),
                 residents.clone(),
                 config.key_dir.clone(),
+                match config.store {
+                    crate::config::StoreKind::Sled => "sled",
+                    crate::config::StoreKind::Postgres(_) => "postgres",
+                },
                 clock.clone(),
             ),
             coaching,

@@ -66,11 +66,14 @@ pub enum Action {
     /// A department confirmed it deleted what an erasure request asked it to
     /// (`details.event_id`: the request).
     ErasureConfirmed,
+    /// The operator took a backup (`details.audit_entries`: the entries it holds), or a
+    /// vault was restored from one (`details.restored_from`: when that backup was taken).
+    Backup,
 }
 
 impl Action {
     /// Every action, for parsing filters.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::Read,
         Action::AccessRequest,
         Action::RequestDecision,
@@ -95,6 +98,7 @@ impl Action {
         Action::Pause,
         Action::Notice,
         Action::ErasureConfirmed,
+        Action::Backup,
     ];
 
     /// The snake_case name.
@@ -124,6 +128,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Notice => "notice",
             Action::ErasureConfirmed => "erasure_confirmed",
+            Action::Backup => "backup",
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Manifest {
     pub created: DateTime<Utc>,
     /// The Kluis version that took it.
     pub kluis_version: String,
+    /// The store it copies: `sled` (a sled database under `data/`) or `postgres` (one
+    /// `COPY` file per table under `data/`).
+    pub store: String,
     /// The audit log as the snapshot holds it.
     pub audit: AuditAtBackup,
     /// Rows per table (sled tree) in the snapshot.
@@ -135,8 +138,13 @@ pub fn check(from: &Path) -> Result<Manifest, BackupError> {
                 file.path
             )));
         }
-        let on_disk = from.join(inside);
-        let length = match std::fs::metadata(&on_disk) {
+        let on_disk = from.join(&inside);
+        if let Some(link) = symlink_on_the_way(from, &inside) {
+            return Err(BackupError::Damaged(format!(
+                "{link} is a symbolic link; a backup holds plain files and directories only"
+            )));
+        }
+        let length = match std::fs::symlink_metadata(&on_disk) {
             Ok(meta) if meta.is_file() => meta.len(),
             Ok(_) | Err(_) => {
                 return Err(BackupError::Damaged(format!(
@@ -203,6 +211,63 @@ fn describe_names(dir: &Path, part: &str) -> Result<Vec<String>, BackupError> {
         }
     }
     Ok(names)
+}
+
+/// The first part of `inside` (a checked relative path) that is a symbolic link in `from`.
+fn symlink_on_the_way(from: &Path, inside: &Path) -> Option<String> {
+    let mut at = from.to_path_buf();
+    let mut shown = Vec::new();
+    for part in inside.components() {
+        at.push(part);
+        shown.push(part.as_os_str().to_string_lossy().into_owned());
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(shown.join("/"));
+        }
+    }
+    None
+}
+
+/// Copies `from` to `to`, hashing what it copies: an error if the bytes are not those the
+/// manifest names (the file changed after it was checked).
+pub(super) fn copy_checked(from: &Path, to: &Path, file: &FileEntry) -> Result<(), BackupError> {
+    use std::io::Write;
+    let mut source = std::fs::File::open(from).map_err(|e| BackupError::io("reading", from, e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut target = options
+        .open(to)
+        .map_err(|e| BackupError::io("writing", to, e))?;
+    let mut digest = crate::crypto::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut length = 0u64;
+    loop {
+        let read = source
+            .read(&mut buffer)
+            .map_err(|e| BackupError::io("reading", from, e))?;
+        if read == 0 {
+            break;
+        }
+        length += read as u64;
+        digest.update(&buffer[..read]);
+        target
+            .write_all(&buffer[..read])
+            .map_err(|e| BackupError::io("writing", to, e))?;
+    }
+    target
+        .sync_all()
+        .map_err(|e| BackupError::io("writing", to, e))?;
+    if length != file.bytes || hex(&digest.finish()) != file.sha256 {
+        return Err(BackupError::Damaged(format!(
+            "{} changed after it was checked",
+            file.path
+        )));
+    }
+    Ok(())
 }
 
 /// `path` as a relative path under `data/` or `keys/` with no `..`, or `None`.

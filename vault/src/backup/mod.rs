@@ -3,7 +3,8 @@
 //! starts from.
 //!
 //! A backup directory holds `data/` (a new sled database copied while every write waits,
-//! so no write is half in it), `keys/` (the sealed KEKs and vault secrets of `key_dir`,
+//! so no write is half in it; or, for PostgreSQL, one `COPY` file per table taken in one
+//! REPEATABLE READ transaction), `keys/` (the sealed KEKs and vault secrets of `key_dir`,
 //! copied while no key rotation runs; never the root key) and `manifest.json`, written
 //! last: a backup without it did not finish. The manifest names every file with its size
 //! and SHA-256, the rows per table, and the audit log's size, root and signed checkpoint
@@ -12,6 +13,7 @@
 pub mod manifest;
 
 use crate::audit::Audit;
+use crate::audit::entry::{Action, Actor, Entry, Outcome};
 use crate::clock::Clock;
 use crate::residents::Residents;
 use crate::store::{Snapshot, StoreError};
@@ -75,7 +77,11 @@ pub struct Backups {
     audit: Arc<Audit>,
     residents: Residents,
     key_dir: PathBuf,
+    /// `sled` or `postgres`, for the manifest.
+    store_kind: &'static str,
     clock: Clock,
+    /// Held by the backup that runs (one at a time).
+    running: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Backups {
@@ -85,6 +91,7 @@ impl Backups {
         audit: Arc<Audit>,
         residents: Residents,
         key_dir: PathBuf,
+        store_kind: &'static str,
         clock: Clock,
     ) -> Backups {
         Backups {
@@ -92,19 +99,31 @@ impl Backups {
             audit,
             residents,
             key_dir,
+            store_kind,
             clock,
+            running: Arc::default(),
         }
     }
 
-    /// Writes a backup into `to` (an absolute path, absent or empty). Writes wait while
-    /// the database is copied; reads go on. On failure nothing is left in `to`.
+    /// Writes a backup into `to` (an absolute path, absent or empty). Reads go on; with
+    /// sled, writes wait while the database is copied. On failure nothing is left in `to`.
     pub async fn take(&self, to: &Path) -> crate::Result<Taken> {
+        let one_at_a_time = self.running.clone().try_lock_owned().map_err(|_| {
+            crate::Error::InvalidParameter("a backup is running already; wait for it to end".into())
+        })?;
         prepare_target(to)?;
-        let taken = self.take_into(to).await;
-        if taken.is_err() {
-            clear_dir(to);
-        }
-        taken
+        // In a task of its own: a caller that goes away does not leave half a backup.
+        let (backups, to) = (self.clone(), to.to_owned());
+        tokio::spawn(async move {
+            let _one_at_a_time = one_at_a_time;
+            let taken = backups.take_into(&to).await;
+            if taken.is_err() {
+                clear_dir(&to);
+            }
+            taken
+        })
+        .await
+        .map_err(|e| crate::Error::Internal(format!("the backup stopped: {e}")))?
     }
 
     async fn take_into(&self, to: &Path) -> crate::Result<Taken> {
@@ -132,6 +151,7 @@ impl Backups {
             format: FORMAT.to_owned(),
             created,
             kluis_version: env!("CARGO_PKG_VERSION").to_owned(),
+            store: self.store_kind.to_owned(),
             audit: AuditAtBackup {
                 size,
                 root: manifest::hex(&root),
@@ -143,6 +163,16 @@ impl Backups {
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| crate::Error::Internal(format!("encoding the manifest: {e}")))?;
         write_synced(&to.join(MANIFEST), &json)?;
+        let mut entry = Entry::new(Action::Backup, Outcome::Done, Actor::Operator);
+        entry
+            .details
+            .insert("audit_entries".into(), size.to_string());
+        entry
+            .details
+            .insert("files".into(), manifest.files.len().to_string());
+        self.audit
+            .record(&crate::audit::Context::new(&self.clock), entry)
+            .await?;
         tracing::info!(
             files = manifest.files.len(),
             bytes = manifest.total_bytes(),
@@ -157,34 +187,55 @@ impl Backups {
     }
 }
 
-/// Copies a checked backup's files into place: `data/` into `data_dir`, `keys/` into
-/// `key_dir` (each absent or empty; created owner-only). `progress` hears each file.
+/// Copies a checked backup's files into place: `keys/` into `key_dir`, and for a sled
+/// backup `data/` into `data_dir` (each absent or empty; created owner-only). A
+/// PostgreSQL backup's `data/` is loaded into the database instead
+/// (`PostgresStore::load_snapshot`). `progress` hears each file.
 pub fn restore_files(
     from: &Path,
     manifest: &Manifest,
-    data_dir: &Path,
+    data_dir: Option<&Path>,
     key_dir: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), BackupError> {
-    prepare_target(data_dir)?;
+    if let Some(data_dir) = data_dir {
+        prepare_target(data_dir)?;
+    }
     prepare_target(key_dir)?;
+    let copied = copy_into_place(from, manifest, data_dir, key_dir, progress);
+    if copied.is_err() {
+        // Both were empty before: what is in them now is this restore's.
+        for dir in data_dir.into_iter().chain([key_dir]) {
+            clear_dir(dir);
+        }
+    }
+    copied
+}
+
+fn copy_into_place(
+    from: &Path,
+    manifest: &Manifest,
+    data_dir: Option<&Path>,
+    key_dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), BackupError> {
     for file in &manifest.files {
         let inside = manifest::safe_relative(&file.path)
             .ok_or_else(|| BackupError::Damaged(format!("unsafe path {:?}", file.path)))?;
         let mut parts = inside.components();
-        let base = match parts.next().map(|c| c.as_os_str()) {
-            Some(p) if p == "data" => data_dir,
+        let base = match (parts.next().map(|c| c.as_os_str()), data_dir) {
+            (Some(p), Some(data_dir)) if p == "data" => data_dir,
+            (Some(p), None) if p == "data" => continue,
             _ => key_dir,
         };
         let target = base.join(parts.as_path());
         if let Some(parent) = target.parent() {
             create_private_dir(parent)?;
         }
-        std::fs::copy(from.join(&inside), &target)
-            .map_err(|e| BackupError::io("copying to", &target, e))?;
+        manifest::copy_checked(&from.join(&inside), &target, file)?;
         progress(&file.path);
     }
-    for dir in [data_dir, key_dir] {
+    for dir in data_dir.into_iter().chain([key_dir]) {
         sync_dir(dir)?;
     }
     Ok(())

@@ -40,7 +40,6 @@ pub struct ReadAttempt<'a> {
     pub body: Result<ReadRequest>,
 }
 
-/// What the pipeline has established so far, for the audit entry.
 /// What a read answers: the records as JSON, or sealed as a JWE to the department's
 /// registered encryption key.
 #[derive(Debug)]
@@ -51,6 +50,7 @@ pub enum ReadAnswer {
     Sealed(String),
 }
 
+/// What the pipeline has established so far, for the audit entry.
 #[derive(Default)]
 struct Known {
     department: Option<DepartmentPrincipal>,

@@ -55,6 +55,10 @@ impl Consent {
     /// ends (revoked grants end at their revocation), and not before a day after it
     /// stopped signing.
     pub async fn settle_signing_keys(&self) -> Result<()> {
+        // Not while this node rotates a key; the next upkeep settles.
+        let Some(_no_rotation) = self.residents.try_hold_rotations() else {
+            return Ok(());
+        };
         let keyring = self.residents.keyring();
         self.vault_keys
             .reload(keyring)

@@ -272,7 +272,7 @@ async fn rotate_root_key(
             let unreadable = |why: String| {
                 Error::InvalidParameter(format!("the new root key {}: {why}", file.display()))
             };
-            let encoded = std::fs::read_to_string(&file).map_err(|e| unreadable(e.to_string()))?;
+            let encoded = read_key_file(&file).map_err(|e| unreadable(e.to_string()))?;
             crate::crypto::RootKey::from_encoded(&encoded).map_err(unreadable)?
         }
         (None, Some(label)) => residents.root_key_in_same_token(&label)?,
@@ -286,6 +286,16 @@ async fn rotate_root_key(
         .rotate_root_key(&Context::new(&clock), root)
         .await?;
     Ok(Json(serde_json::json!({ "files": files })))
+}
+
+/// A key file's text (at most 4 KiB), wiped from memory when dropped.
+fn read_key_file(path: &std::path::Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+    use std::io::Read;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Where `kluis backup` wants the backup.

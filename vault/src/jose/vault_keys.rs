@@ -96,7 +96,16 @@ fn load(keyring: &Keyring) -> Result<Loaded, String> {
         {
             Some(der) => {
                 let key = VaultKey::from_pkcs8(&kid(n), &der).map_err(|e| e.to_string())?;
-                let times = schedule.get(&n).copied().unwrap_or_default();
+                // A later key without a schedule entry (its node died between writing the
+                // entry and the key, or lost a race) is published but never signs.
+                let times = schedule.get(&n).copied().unwrap_or(if n == 1 {
+                    KeyTimes::default()
+                } else {
+                    KeyTimes {
+                        signs_from: Some(DateTime::<Utc>::MAX_UTC),
+                        retired_from: None,
+                    }
+                });
                 keys.insert(n, (Arc::new(key), times));
             }
             None => break,
@@ -136,7 +145,7 @@ impl VaultKeys {
         Ok(())
     }
 
-    fn snapshot(&self) -> Arc<Loaded> {
+    fn loaded_now(&self) -> Arc<Loaded> {
         self.loaded
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -146,7 +155,7 @@ impl VaultKeys {
     /// The key that signs new tokens now: the newest whose `signs_from` has come.
     pub fn current(&self) -> Arc<VaultKey> {
         let now = self.clock.now();
-        let loaded = self.snapshot();
+        let loaded = self.loaded_now();
         let signing = loaded
             .keys
             .values()
@@ -164,7 +173,7 @@ impl VaultKeys {
     /// soon.
     pub fn published_jwks(&self) -> Value {
         let now = self.clock.now();
-        let loaded = self.snapshot();
+        let loaded = self.loaded_now();
         let keys: Vec<Value> = loaded
             .keys
             .values()
@@ -177,7 +186,7 @@ impl VaultKeys {
     /// Every key the vault ever signed with, retired ones too: what verifies the vault's
     /// own checkpoints, and what an audit export carries.
     pub fn jwks(&self) -> Value {
-        let loaded = self.snapshot();
+        let loaded = self.loaded_now();
         let keys: Vec<Value> = loaded
             .keys
             .values()
@@ -193,7 +202,7 @@ impl VaultKeys {
 
     /// Each key's times, by key id (for the operator's answer and tests).
     pub fn schedule(&self) -> BTreeMap<String, KeyTimes> {
-        self.snapshot()
+        self.loaded_now()
             .keys
             .iter()
             .map(|(n, (_, t))| (kid(*n), *t))
@@ -224,11 +233,18 @@ impl VaultKeys {
                 },
             ),
         );
+        // The schedule first: a key is never on disk without its time to sign.
+        write_schedule(keyring, &keys)?;
         let (name, label) = secret_name(number);
-        keyring
-            .store_secret(&name, &label, &der)
+        let stored = keyring
+            .store_new_secret(&name, &label, &der)
             .map_err(|_| JoseError::Key("the new signing key cannot be stored"))?;
-        self.save(keyring, Loaded { keys })?;
+        if !stored {
+            return Err(JoseError::Key(
+                "another node staged a signing key at the same moment; reload and try again",
+            ));
+        }
+        self.replace(Loaded { keys });
         Ok((kid(number), signs_from))
     }
 
@@ -236,7 +252,7 @@ impl VaultKeys {
     /// is not set yet.
     pub fn retiring(&self, settled: TimeDelta) -> Vec<Retiring> {
         let now = self.clock.now();
-        let loaded = self.snapshot();
+        let loaded = self.loaded_now();
         let numbers: Vec<&u32> = loaded.keys.keys().collect();
         let mut out = Vec::new();
         for pair in numbers.windows(2) {
@@ -269,21 +285,28 @@ impl VaultKeys {
         if let Some((_, times)) = keys.get_mut(&number) {
             times.retired_from = Some(from);
         }
-        self.save(keyring, Loaded { keys })
-    }
-
-    /// Writes the schedule of `loaded` and makes it the current set.
-    fn save(&self, keyring: &Keyring, loaded: Loaded) -> Result<(), JoseError> {
-        let schedule: BTreeMap<u32, KeyTimes> =
-            loaded.keys.iter().map(|(n, (_, t))| (*n, *t)).collect();
-        let json = serde_json::to_vec(&schedule)
-            .map_err(|_| JoseError::Key("the signing key schedule cannot be encoded"))?;
-        keyring
-            .store_secret(SCHEDULE_FILE, SCHEDULE_LABEL, &json)
-            .map_err(|_| JoseError::Key("the signing key schedule cannot be stored"))?;
-        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        write_schedule(keyring, &keys)?;
+        self.replace(Loaded { keys });
         Ok(())
     }
+
+    /// Makes `loaded` the current set.
+    fn replace(&self, loaded: Loaded) {
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+    }
+}
+
+/// Writes the times of `keys` as the sealed schedule.
+fn write_schedule(
+    keyring: &Keyring,
+    keys: &BTreeMap<u32, (Arc<VaultKey>, KeyTimes)>,
+) -> Result<(), JoseError> {
+    let schedule: BTreeMap<u32, KeyTimes> = keys.iter().map(|(n, (_, t))| (*n, *t)).collect();
+    let json = serde_json::to_vec(&schedule)
+        .map_err(|_| JoseError::Key("the signing key schedule cannot be encoded"))?;
+    keyring
+        .store_secret(SCHEDULE_FILE, SCHEDULE_LABEL, &json)
+        .map_err(|_| JoseError::Key("the signing key schedule cannot be stored"))
 }
 
 #[cfg(test)]
@@ -357,6 +380,30 @@ mod tests {
         keys.stage(&ring, TimeDelta::zero()).expect("staged");
         other.reload(&ring).expect("reloaded");
         assert_eq!(other.current().kid, "kluis-3");
+    }
+
+    #[test]
+    fn a_later_key_without_a_schedule_entry_is_published_but_never_signs() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let ring = keyring(dir.path());
+        let keys = VaultKeys::load_or_create(&ring, Clock::system()).expect("keys");
+        // As a node leaves it that died after the schedule, before its key: here, a key
+        // written without the schedule entry.
+        let (der, _) = VaultKey::generate("kluis-2").expect("a key");
+        ring.store_secret("signing-00000002.key", "kluis/signing/v1/2", &der)
+            .expect("stored");
+        keys.reload(&ring).expect("reloaded");
+        assert_eq!(kids(&keys.published_jwks()), ["kluis-1", "kluis-2"]);
+        assert_eq!(keys.current().kid, "kluis-1");
+        // A stage numbers past every key in the directory, not only those it knew.
+        let (der, _) = VaultKey::generate("kluis-3").expect("a key");
+        ring.store_secret("signing-00000003.key", "kluis/signing/v1/3", &der)
+            .expect("stored");
+        assert!(
+            keys.stage(&ring, TimeDelta::zero()).is_ok(),
+            "stages kluis-4 past both"
+        );
+        assert_eq!(keys.current().kid, "kluis-4");
     }
 
     #[test]

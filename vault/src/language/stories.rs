@@ -136,6 +136,7 @@ pub fn history_story(
         (
             Action::DepartmentChange
             | Action::KeyRotation
+            | Action::Backup
             | Action::OfficerChange
             | Action::CoachChange,
             _,

@@ -115,6 +115,11 @@ impl Residents {
             .map_err(crate::Error::InvalidParameter)
     }
 
+    /// Like [`Residents::hold_rotations`], but `None` at once if a rotation runs.
+    pub fn try_hold_rotations(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.rotating.try_lock().ok()
+    }
+
     /// Holds off key rotations until the guard drops (a backup copies the key directory
     /// meanwhile); waits for a rotation that runs.
     pub async fn hold_rotations(&self) -> tokio::sync::MutexGuard<'_, ()> {

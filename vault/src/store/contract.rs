@@ -131,6 +131,24 @@ pub async fn check(store: Arc<dyn Store>) -> Kept {
 }
 
 /// Checks that what [`check`] wrote is still there (after the adapter was reopened).
+/// Takes a snapshot of a store [`check`] filled into `dir` (a new directory): it copies
+/// the whole audit log and refuses a directory that is not empty. The adapter's test then
+/// puts the copy back and runs [`check_kept`] on it. Returns the rows copied per table.
+pub async fn check_snapshot(
+    store: &dyn Store,
+    kept: &Kept,
+    dir: &std::path::Path,
+) -> std::collections::BTreeMap<String, u64> {
+    let copied = store.snapshot_into(dir).await.expect("a snapshot");
+    assert_eq!(copied.get("audit_entries"), Some(&kept.audit_len));
+    assert!(copied.get("residents").is_some_and(|n| *n >= 1));
+    assert!(
+        store.snapshot_into(dir).await.is_err(),
+        "a snapshot never writes into a directory that holds one"
+    );
+    copied
+}
+
 pub async fn check_kept(store: &dyn Store, kept: &Kept) {
     assert_eq!(
         store.resident(kept.resident.id).await.expect("read"),

@@ -373,9 +373,10 @@ pub trait Health: Send + Sync {
 /// A consistent copy of the whole database, for `kluis backup`.
 #[async_trait]
 pub trait Snapshot: Send + Sync {
-    /// Copies the database as it stands into a new database in `dir` (absent or empty),
-    /// holding every write back meanwhile; returns the rows copied per table. An adapter
-    /// whose database has its own backup tools refuses, naming them.
+    /// Copies the database as it stands, at one moment, into `dir` (absent or empty);
+    /// returns the rows copied per table. sled copies its trees into a new sled database
+    /// while every write waits; PostgreSQL copies its tables with `COPY` in one
+    /// REPEATABLE READ transaction. The in-memory store refuses.
     async fn snapshot_into(&self, dir: &std::path::Path) -> StoreResult<BTreeMap<String, u64>> {
         let _ = dir;
         Err(StoreError::Incompatible(

@@ -137,6 +137,10 @@ enum Command {
         /// The configuration file naming the vault's (empty) key_dir and its root key.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// For a `kluis dev` directory whose vault keeps its data in PostgreSQL: the (empty)
+        /// database to restore into (with --config, the configuration says where).
+        #[arg(long, env = "KLUIS_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
     },
     /// Export, checkpoint and verify the audit log.
     Audit {
@@ -440,9 +444,12 @@ fn main() -> ExitCode {
                 }
             }
             Command::Backup { vault, to } => backup::backup(&vault.path()?, &to).await,
-            Command::Restore { from, data, config } => {
-                backup::restore(&from, &data, config.as_deref()).await
-            }
+            Command::Restore {
+                from,
+                data,
+                config,
+                store_url,
+            } => backup::restore(&from, &data, config.as_deref(), store_url.as_deref()).await,
             Command::Migrate {
                 from_sled,
                 to,

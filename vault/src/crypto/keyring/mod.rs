@@ -69,9 +69,9 @@ pub struct Keyring {
     dir: PathBuf,
     /// The root key; replaced by [`Keyring::change_root`].
     root: RwLock<RootKey>,
-    /// Held while files are read or sealed under the root key, and for the whole of a root
-    /// key change: no one reads a file half-way through being sealed again.
-    root_change: Mutex<()>,
+    /// Held while key files are read or sealed under the root key, and for the whole of a
+    /// root key change: no one reads a file half-way through being sealed again.
+    key_files: Mutex<()>,
     /// The label (AAD) of each vault secret stored or loaded, by file name: what a root key
     /// change needs to open and seal each file again.
     labels: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -161,7 +161,7 @@ impl Keyring {
         Ok(Keyring {
             dir: dir.to_owned(),
             root: RwLock::new(root),
-            root_change: Mutex::new(()),
+            key_files: Mutex::new(()),
             labels: Mutex::default(),
             keks: RwLock::new(keks),
             pseudonymiser,
@@ -171,9 +171,22 @@ impl Keyring {
     /// Seals a small secret of the vault's own (such as a signing key) under the root key
     /// into `key_dir/name`. `label` binds it to its purpose.
     pub fn store_secret(&self, name: &str, label: &str, secret: &[u8]) -> Result<(), CryptoError> {
-        let _sealing = self.lock_root_change();
+        let _sealing = self.lock_key_files();
         self.remember_label(name, label);
         write_sealed(&self.dir.join(name), &self.root(), label.as_bytes(), secret)
+    }
+
+    /// Like [`Keyring::store_secret`], but never over an existing file: false if `name`
+    /// exists already (another node sharing the directory wrote it first).
+    pub fn store_new_secret(
+        &self,
+        name: &str,
+        label: &str,
+        secret: &[u8],
+    ) -> Result<bool, CryptoError> {
+        let _sealing = self.lock_key_files();
+        self.remember_label(name, label);
+        write_sealed_new(&self.dir.join(name), &self.root(), label.as_bytes(), secret)
     }
 
     /// The root key now.
@@ -181,8 +194,8 @@ impl Keyring {
         self.root.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn lock_root_change(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.root_change.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_key_files(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.key_files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn remember_label(&self, name: &str, label: &str) {
@@ -198,7 +211,7 @@ impl Keyring {
         name: &str,
         label: &str,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, CryptoError> {
-        let _reading = self.lock_root_change();
+        let _reading = self.lock_key_files();
         self.remember_label(name, label);
         let path = self.dir.join(name);
         match fs::read(&path) {
@@ -215,7 +228,7 @@ impl Keyring {
     /// added, without those it destroyed (so that this node forgets them too). Keeps the
     /// KEKs in memory if the directory holds none (a mount gone missing is not a rotation).
     pub fn refresh(&self) -> Result<(), CryptoError> {
-        let _reading = self.lock_root_change();
+        let _reading = self.lock_key_files();
         sweep_leftovers(&self.dir);
         let found = read_keks_in(&self.dir, &self.root())?;
         if found.is_empty() {
@@ -335,7 +348,7 @@ impl Keyring {
     /// its KEK becomes this node's current one too.
     pub fn add_kek(&self) -> Result<u32, CryptoError> {
         self.refresh()?;
-        let sealing = self.lock_root_change();
+        let sealing = self.lock_key_files();
         let mut keks = self.keks.write().unwrap_or_else(|p| p.into_inner());
         let version = keks.keys().next_back().copied().unwrap_or(0) + 1;
         let mut key = Zeroizing::new([0u8; 32]);

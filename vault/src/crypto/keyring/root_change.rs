@@ -23,31 +23,56 @@ impl Keyring {
     /// Returns how many files were sealed again. Refuses (changing nothing) if the
     /// directory holds a key file whose purpose the keyring does not know.
     pub fn change_root(&self, new: RootKey) -> Result<usize, CryptoError> {
-        let _changing = self.lock_root_change();
+        let _changing = self.lock_key_files();
         let old = self.root();
         let next = self.dir.join(NEXT_DIR);
+        if next.join(COMMITTED).exists() {
+            return Err(CryptoError::KeyringIo {
+                action: "changing the root key",
+                reason: "an earlier root key change was committed but not finished; restart the vault with the new root key to finish it".into(),
+            });
+        }
         if next.exists() {
             fs::remove_dir_all(&next).map_err(|e| io_err("clearing", &next, e))?;
         }
         create_private_dir(&next)?;
-        let staged = self.stage(&old, &new, &next);
+        let staged = self.seal_all_again(&old, &new, &next);
         if staged.is_err() {
             let _ = fs::remove_dir_all(&next);
         }
-        let files = staged?;
+        let names = staged?;
         let committed = next.join(COMMITTED);
-        fs::File::create(&committed)
-            .and_then(|f| f.sync_all())
+        fs::write(&committed, names.join("\n"))
+            .and_then(|()| fs::File::open(&committed)?.sync_all())
             .map_err(|e| io_err("committing the root key change", &committed, e))?;
         sync_dir(&next)?;
-        *self.root.write().unwrap_or_else(|p| p.into_inner()) = new;
+        *self.root.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
         finish(&self.dir)?;
-        Ok(files)
+        // Every key file of the directory now opens under the new key, or the change says
+        // which one does not (one another node wrote meanwhile, under the old key).
+        for name in key_files(&self.dir)? {
+            let label = self.label_of(&name).ok_or_else(|| CryptoError::KeyringIo {
+                action: "changing the root key",
+                reason: format!("{name} appeared during the change; stop the other nodes and change the root key again"),
+            })?;
+            let path = self.dir.join(&name);
+            let sealed = fs::read(&path).map_err(|e| io_err("reading a key", &path, e))?;
+            new.open(&label, &sealed, "key file").map_err(|_| CryptoError::KeyringIo {
+                action: "changing the root key",
+                reason: format!("{name} is still sealed under the old root key (another node wrote it during the change); stop the other nodes and change the root key again"),
+            })?;
+        }
+        Ok(names.len())
     }
 
-    /// Step (1): every key file sealed again under `new` into `next`.
-    fn stage(&self, old: &RootKey, new: &RootKey, next: &Path) -> Result<usize, CryptoError> {
-        let mut files = 0;
+    /// Step (1): every key file sealed again under `new` into `next`; returns their names.
+    fn seal_all_again(
+        &self,
+        old: &RootKey,
+        new: &RootKey,
+        next: &Path,
+    ) -> Result<Vec<String>, CryptoError> {
+        let mut names = Vec::new();
         for name in key_files(&self.dir)? {
             let label = self.label_of(&name).ok_or_else(|| CryptoError::KeyringIo {
                 action: "changing the root key",
@@ -60,9 +85,9 @@ impl Keyring {
             let sealed = fs::read(&path).map_err(|e| io_err("reading a key", &path, e))?;
             let secret = old.open(&label, &sealed, "key file")?;
             write_sealed(&next.join(&name), new, &label, &secret)?;
-            files += 1;
+            names.push(name);
         }
-        Ok(files)
+        Ok(names)
     }
 
     /// Another key in the token that holds the root key now (see
@@ -109,12 +134,23 @@ fn key_files(dir: &Path) -> Result<Vec<String>, CryptoError> {
     Ok(names)
 }
 
-/// Moves the files of a committed change into place and removes `next-root/`.
+/// Moves the files of a committed change into place (each named in `COMMITTED`, and
+/// either still waiting in `next-root/` or moved already) and removes `next-root/`.
 fn finish(dir: &Path) -> Result<(), CryptoError> {
     let next = dir.join(NEXT_DIR);
-    for name in key_files(&next)? {
-        fs::rename(next.join(&name), dir.join(&name))
-            .map_err(|e| io_err("putting a key in place", &dir.join(&name), e))?;
+    let committed = next.join(COMMITTED);
+    let listed = fs::read_to_string(&committed).map_err(|e| io_err("reading", &committed, e))?;
+    for name in listed.lines().filter(|n| !n.is_empty()) {
+        let waiting = next.join(name);
+        if waiting.exists() {
+            fs::rename(&waiting, dir.join(name))
+                .map_err(|e| io_err("putting a key in place", &dir.join(name), e))?;
+        } else if !dir.join(name).exists() {
+            return Err(CryptoError::KeyringIo {
+                action: "finishing a root key change",
+                reason: format!("{name} is neither in {} nor in place", next.display()),
+            });
+        }
     }
     sync_dir(dir)?;
     fs::remove_dir_all(&next).map_err(|e| io_err("clearing", &next, e))?;
@@ -133,7 +169,20 @@ pub(super) fn settle(dir: &Path) -> Result<(), CryptoError> {
             "finishing a root key change a crash cut short; the vault needs the new root key"
         );
         finish(dir)
-    } else {
+    } else if abandoned(&next) {
         fs::remove_dir_all(&next).map_err(|e| io_err("clearing", &next, e))
+    } else {
+        // Another node sharing the directory may be changing the root key right now.
+        Ok(())
     }
+}
+
+/// Whether an uncommitted `next-root/` is old enough to be a crash's, not another node's
+/// change in progress.
+fn abandoned(next: &Path) -> bool {
+    fs::metadata(next)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age > super::ABANDONED_AFTER)
 }

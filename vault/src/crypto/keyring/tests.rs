@@ -311,21 +311,46 @@ fn a_root_key_change_a_crash_cut_short_is_finished_if_committed_and_undone_if_no
     let new = RootKey::generate().unwrap();
     keyring.change_root(new.clone()).unwrap();
 
-    // Killed after the commit, before any file was moved: the next start finishes it.
+    // Killed after the commit, with one file moved and the others not: the next start
+    // finishes it.
     let committed = tempfile::tempdir().unwrap();
     copy_dir(before.path(), committed.path());
     copy_dir(dir.path(), &committed.path().join("next-root"));
-    std::fs::write(committed.path().join("next-root/COMMITTED"), b"").unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    std::fs::write(
+        committed.path().join("next-root/COMMITTED"),
+        names.join("\n"),
+    )
+    .unwrap();
+    std::fs::rename(
+        committed.path().join("next-root").join(&names[0]),
+        committed.path().join(&names[0]),
+    )
+    .unwrap();
     assert!(Keyring::open(committed.path(), new.clone(), false).is_ok());
     assert!(!committed.path().join("next-root").exists());
     assert!(Keyring::open(committed.path(), old.clone(), false).is_err());
     let finished = Keyring::open(committed.path(), new, false).unwrap();
     assert!(finished.unwrap(&resident, &wrapped).is_ok());
 
-    // Killed before the commit: the next start discards it; the old root key goes on.
+    // Killed before the commit: the old root key goes on. A young `next-root/` may be
+    // another node's change in progress and stays; an old one is a crash's and goes.
     let uncommitted = tempfile::tempdir().unwrap();
     copy_dir(before.path(), uncommitted.path());
     copy_dir(dir.path(), &uncommitted.path().join("next-root"));
+    let undone = Keyring::open(uncommitted.path(), old.clone(), false).unwrap();
+    assert!(undone.unwrap(&resident, &wrapped).is_ok());
+    assert!(uncommitted.path().join("next-root").exists());
+    drop(undone);
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    std::fs::File::open(uncommitted.path().join("next-root"))
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
     let undone = Keyring::open(uncommitted.path(), old, false).unwrap();
     assert!(undone.unwrap(&resident, &wrapped).is_ok());
     assert!(!uncommitted.path().join("next-root").exists());

@@ -30,7 +30,7 @@ pub struct TableCount {
 
 /// The sled trees that hold rows, each with the table it becomes. Index trees (`*_by_*`,
 /// `identities`, `national_ids`, `session_*`) become columns and are not counted.
-const TABLES: &[(&str, &str)] = &[
+pub(super) const TABLES: &[(&str, &str)] = &[
     ("residents", "residents"),
     ("records", "records"),
     ("record_counters", "record_counters"),
@@ -410,7 +410,7 @@ impl PostgresStore {
     /// Marks the database as an import in progress (refused by [`PostgresStore::open`]
     /// until [`PostgresStore::finish_import`]), so that a copy that stopped halfway is never
     /// served as a vault.
-    async fn mark_import(&self, importing: bool) -> StoreResult<()> {
+    pub(super) async fn mark_import(&self, importing: bool) -> StoreResult<()> {
         let client = self.client().await?;
         let sql = if importing {
             "INSERT INTO kluis_meta (key, value) VALUES ('importing', '\\x01') ON CONFLICT (key) DO NOTHING"

@@ -22,6 +22,7 @@
 //! registrations, the audit log) is a row here, read fresh on every call.
 
 mod audit;
+mod backup;
 mod cases;
 mod coaches;
 mod consent;
@@ -43,7 +44,6 @@ pub use crate::config::PostgresSettings;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use import::TableCount;
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio_postgres::config::{Host, SslMode};
@@ -280,15 +280,6 @@ fn row<T: serde::de::DeserializeOwned>(value: &[u8], what: &str) -> StoreResult<
 /// Encodes a row for a `value` column.
 fn value<T: serde::Serialize>(row: &T) -> Vec<u8> {
     encode_json(row)
-}
-
-#[async_trait]
-impl super::Snapshot for PostgresStore {
-    async fn snapshot_into(&self, _dir: &std::path::Path) -> StoreResult<BTreeMap<String, u64>> {
-        Err(StoreError::Incompatible(
-            "this vault keeps its data in PostgreSQL: back the database up with PostgreSQL's own tools (pg_basebackup and WAL archiving) and key_dir next to it, as docs/operations.md describes".into(),
-        ))
-    }
 }
 
 #[async_trait]

@@ -25,6 +25,25 @@ async fn passes_the_store_contract_and_keeps_it_across_a_reopen() {
     let reopened = open(&url).await;
     assert!(!reopened.was_fresh());
     crate::store::contract::check_kept(&reopened, &kept).await;
+    // A snapshot loads into an empty database that then keeps the contract too.
+    let copy = tempfile::tempdir().unwrap();
+    let copied =
+        crate::store::contract::check_snapshot(&reopened, &kept, &copy.path().join("db")).await;
+    let restored = open(&server::shared().new_database().await).await;
+    restored
+        .load_snapshot(&copy.path().join("db"), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(restored.row_counts().await.unwrap(), copied);
+    assert!(
+        restored
+            .load_snapshot(&copy.path().join("db"), &mut |_, _| {})
+            .await
+            .is_err(),
+        "a copy never loads into a database that holds a vault"
+    );
+    restored.finish_import().await.unwrap();
+    crate::store::contract::check_kept(&restored, &kept).await;
 }
 
 #[tokio::test]

@@ -53,9 +53,8 @@ impl AuditStore for SledStore {
                 // Queue positions are handed out in batch order (one writer appends).
                 Some(RecordChange::QueueEvent(row)) => {
                     let position = self
-                        .db
-                        .generate_id()
-                        .map_err(|e| map_err(e, "numbering an event"))?;
+                        .event_positions
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     events.push((pending_key(&row.department, position), row));
                 }
             }

@@ -15,6 +15,25 @@ pub(super) fn pending_key(department: &str, position: u64) -> Vec<u8> {
     [department.as_bytes(), &[0], &position.to_be_bytes()].concat()
 }
 
+/// The first queue position after every waiting event's: where numbering goes on when the
+/// store opens. (Not sled's id generator: it lives outside the trees, so a backup's copy
+/// would start it again below the positions it holds.)
+pub(super) fn first_free_position(events_pending: &sled::Tree) -> StoreResult<u64> {
+    let mut next = 0;
+    for key in events_pending.iter().keys() {
+        let key = key.map_err(|e| map_err(e, "listing events"))?;
+        let position = key
+            .len()
+            .checked_sub(8)
+            .and_then(|at| key.get(at..))
+            .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("an event's queue position".into()))?;
+        next = next.max(position + 1);
+    }
+    Ok(next)
+}
+
 fn pending_prefix(department: &str) -> Vec<u8> {
     [department.as_bytes(), &[0]].concat()
 }

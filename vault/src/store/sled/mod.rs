@@ -112,6 +112,8 @@ pub struct SledStore {
     /// Held (shared) by every write method while it changes the trees, and (exclusive) by
     /// [`SledStore::snapshot_into`]: so a backup copies a state no write is half-way through.
     writes: Arc<tokio::sync::RwLock<()>>,
+    /// The next queue position of a department's event (one writer appends).
+    event_positions: Arc<std::sync::atomic::AtomicU64>,
     fresh: bool,
 }
 
@@ -178,6 +180,10 @@ impl SledStore {
             }
         }
         let tree = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
+        let events_pending = tree("events_pending")?;
+        let event_positions = Arc::new(std::sync::atomic::AtomicU64::new(
+            events::first_free_position(&events_pending)?,
+        ));
         Ok(SledStore {
             residents: tree("residents")?,
             identities: tree("identities")?,
@@ -212,10 +218,11 @@ impl SledStore {
             witnesses: tree("witnesses")?,
             witnesses_by_resident: tree("witnesses_by_resident")?,
             events: tree("events")?,
-            events_pending: tree("events_pending")?,
+            events_pending,
             cosignatures: tree("cosignatures")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
             writes: Arc::default(),
+            event_positions,
             db,
             fresh,
         })
@@ -310,6 +317,13 @@ mod tests {
         let reopened = reopen(dir.path()).await;
         assert!(!reopened.was_fresh());
         crate::store::contract::check_kept(&reopened, &kept).await;
+        // A snapshot is a sled database of its own that keeps the contract too.
+        let copy = tempfile::tempdir().unwrap();
+        let copied =
+            crate::store::contract::check_snapshot(&reopened, &kept, &copy.path().join("db")).await;
+        let restored = SledStore::open(&copy.path().join("db"), 64 << 20).unwrap();
+        assert_eq!(restored.row_counts().unwrap(), copied);
+        crate::store::contract::check_kept(&restored, &kept).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
