@@ -309,7 +309,9 @@ async fn a_sigkill_in_the_middle_of_a_kek_rewrap_is_finished_at_restart() {
             }
         }
         residents = target;
-        let version = (1..).find(|v| !kek(*v).exists()).unwrap();
+        // The KEK the rotation will add: one past the newest (older ones are destroyed).
+        let newest = (1..=64).rev().find(|v| kek(*v).exists()).unwrap();
+        let version = newest + 1;
         let rotation = {
             let socket = socket.clone();
             std::thread::spawn(move || {

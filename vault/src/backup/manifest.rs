@@ -230,7 +230,6 @@ fn symlink_on_the_way(from: &Path, inside: &Path) -> Option<String> {
 /// Copies `from` to `to`, hashing what it copies: an error if the bytes are not those the
 /// manifest names (the file changed after it was checked).
 pub(super) fn copy_checked(from: &Path, to: &Path, file: &FileEntry) -> Result<(), BackupError> {
-    use std::io::Write;
     let mut source = std::fs::File::open(from).map_err(|e| BackupError::io("reading", from, e))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -242,26 +241,11 @@ pub(super) fn copy_checked(from: &Path, to: &Path, file: &FileEntry) -> Result<(
     let mut target = options
         .open(to)
         .map_err(|e| BackupError::io("writing", to, e))?;
-    let mut digest = crate::crypto::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut length = 0u64;
-    loop {
-        let read = source
-            .read(&mut buffer)
-            .map_err(|e| BackupError::io("reading", from, e))?;
-        if read == 0 {
-            break;
-        }
-        length += read as u64;
-        digest.update(&buffer[..read]);
-        target
-            .write_all(&buffer[..read])
-            .map_err(|e| BackupError::io("writing", to, e))?;
-    }
+    let (length, sha256) = read_hashing(&mut source, from, Some((&mut target, to)))?;
     target
         .sync_all()
         .map_err(|e| BackupError::io("writing", to, e))?;
-    if length != file.bytes || hex(&digest.finish()) != file.sha256 {
+    if length != file.bytes || sha256 != file.sha256 {
         return Err(BackupError::Damaged(format!(
             "{} changed after it was checked",
             file.path
@@ -292,11 +276,22 @@ fn slash_path(path: &Path) -> String {
 /// The length and SHA-256 (hex) of the file at `path`, read in chunks.
 fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
     let mut file = std::fs::File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
+    read_hashing(&mut file, path, None)
+}
+
+/// Reads `source` (at `path`) to its end in chunks, writing each to `copy` if given;
+/// returns the length and SHA-256 (hex) of what it read.
+fn read_hashing(
+    source: &mut std::fs::File,
+    path: &Path,
+    mut copy: Option<(&mut std::fs::File, &Path)>,
+) -> Result<(u64, String), BackupError> {
+    use std::io::Write;
     let mut digest = crate::crypto::Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut length = 0u64;
     loop {
-        let read = file
+        let read = source
             .read(&mut buffer)
             .map_err(|e| BackupError::io("reading", path, e))?;
         if read == 0 {
@@ -304,6 +299,11 @@ fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
         }
         length += read as u64;
         digest.update(&buffer[..read]);
+        if let Some((target, to)) = copy.as_mut() {
+            target
+                .write_all(&buffer[..read])
+                .map_err(|e| BackupError::io("writing", to, e))?;
+        }
     }
     Ok((length, hex(&digest.finish())))
 }
