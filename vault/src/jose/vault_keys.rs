@@ -138,10 +138,7 @@ impl VaultKeys {
     /// Reads the keys and the schedule again (a rotation another node made). Keeps what it
     /// has if the directory holds no key now (a mount gone missing is not a rotation).
     pub fn reload(&self, keyring: &Keyring) -> Result<(), String> {
-        let loaded = load(keyring)?;
-        if !loaded.keys.is_empty() {
-            *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
-        }
+        self.replace(load(keyring)?);
         Ok(())
     }
 
@@ -291,8 +288,12 @@ impl VaultKeys {
     }
 
     /// Makes `loaded` the current set.
+    /// Never an empty set (a key directory gone missing is not a rotation): `current`
+    /// relies on there being a key.
     fn replace(&self, loaded: Loaded) {
-        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        if !loaded.keys.is_empty() {
+            *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        }
     }
 }
 
