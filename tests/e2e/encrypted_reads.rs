@@ -4,7 +4,8 @@
 //! mode. The SDK refuses a JWE with a truncated tag, an empty IV or a `zip` header, and
 //! the vault refuses an encryption key it cannot use.
 
-use crate::consent::{BSNS, grant, resident_with_bsn};
+use crate::consent::{BSNS, resident_with_bsn};
+use crate::signals::debt_grant;
 use crate::support::{TestDepartment, TestVault, ctx};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -54,16 +55,7 @@ async fn a_department_with_an_encryption_key_reads_the_same_records_as_a_jwe() {
         .write(&ctx(), henk, "schulden.overzicht", &json!({"schulden": [{"schuldeiser": "Woonkracht", "soort": "huurachterstand", "bedrag": 2628}]}))
         .await
         .unwrap();
-    let g = grant(
-        &vault,
-        &debts,
-        &token,
-        BSNS[0],
-        "schuldhulp-traject",
-        &["schulden.overzicht"],
-        json!({}),
-    )
-    .await;
+    let g = debt_grant(&vault, &debts, &token).await;
     let plain = debts
         .client(&vault)
         .read(&g, &["schulden.overzicht"])

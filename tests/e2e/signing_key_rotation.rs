@@ -5,6 +5,7 @@
 //! socket of a running `kluis dev`.
 
 use crate::consent::{BSNS, grant, resident_with_bsn};
+use crate::signals::debt_grant;
 use crate::support::process::kluis_cli;
 use crate::support::{TestDepartment, TestVault, VaultProcess, client, ctx};
 use chrono::TimeDelta;
@@ -130,16 +131,7 @@ async fn a_signing_key_rotation_under_load_fails_no_request_and_old_grants_verif
         )
         .await
         .unwrap();
-    let old = grant(
-        &vault,
-        &debts,
-        &token,
-        BSNS[0],
-        "schuldhulp-traject",
-        &["schulden.overzicht"],
-        json!({}),
-    )
-    .await;
+    let old = debt_grant(&vault, &debts, &token).await;
     assert_eq!(
         signed_by(&published(&vault).await, &old.token),
         ("kluis-1".into(), true)
