@@ -20,14 +20,8 @@ async fn a_kek_rotation_under_continuous_reads_and_writes_fails_no_request() {
     assert!(keys.join("kek-00000001.key").exists());
 
     // Four residents (Henk and three more), each reading and writing in a loop.
-    let mut tokens = vec![dev_login(&client(), &url, "henk").await];
-    for who in ["anna", "bram", "carla"] {
-        tokens.push(dev_login(&client(), &url, who).await);
-    }
-    let load = ResidentLoad::start(&url, tokens);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let load = ResidentLoad::four_residents(&url).await;
     let before = load.done();
-    assert!(before > 0, "the load runs before the rotation");
 
     let socket = dir.path().join("data/admin.sock");
     let (rotated, said, err) = tokio::task::spawn_blocking(move || {
@@ -167,14 +161,8 @@ async fn a_root_key_rotation_under_load_fails_no_request_and_the_old_key_opens_n
     let dir = tempfile::tempdir().unwrap();
     let vault = VaultProcess::dev(dir.path());
     let url = vault.url.clone();
-    let mut tokens = Vec::new();
-    for who in ["henk", "anna", "bram", "carla"] {
-        tokens.push(dev_login(&client(), &url, who).await);
-    }
-    let load = ResidentLoad::start(&url, tokens);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let load = ResidentLoad::four_residents(&url).await;
     let before = load.done();
-    assert!(before > 0, "the load runs before the rotation");
 
     let new_key = dir.path().join("new-root.key");
     let (made, said, err) = kluis_cli(&[

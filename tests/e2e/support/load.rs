@@ -69,6 +69,19 @@ impl ResidentLoad {
         }
     }
 
+    /// Henk, Anna, Bram and Carla log in to the `kluis dev` vault at `url` and start
+    /// reading and writing; returns once half a second of load has succeeded.
+    pub async fn four_residents(url: &str) -> ResidentLoad {
+        let mut tokens = Vec::new();
+        for who in ["henk", "anna", "bram", "carla"] {
+            tokens.push(super::dev_login(&super::client(), url, who).await);
+        }
+        let load = ResidentLoad::start(url, tokens);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(load.done() > 0, "the load runs");
+        load
+    }
+
     /// Requests answered with success so far.
     pub fn done(&self) -> usize {
         self.done.load(Ordering::SeqCst)
