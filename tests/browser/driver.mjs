@@ -75,6 +75,25 @@ async function focusedLocator() {
   return (await focused.count()) > 0 ? focused : null;
 }
 
+/**
+ * Chromium moves the focus to an `autofocus` element at its next rendering step, which
+ * can come just after the load event. Waits (up to two seconds) until that has happened
+ * where the page has such an element and nothing else took the focus.
+ */
+async function autofocusApplied() {
+  for (let tries = 0; tries < 100; tries += 1) {
+    const pending = await page().evaluate(() => {
+      const wanted = document.querySelector('[autofocus]');
+      const active = document.activeElement;
+      return wanted !== null && (active === null || active === document.body);
+    });
+    if (!pending) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Chromium's own accessible role and name of document.activeElement (through CDP). */
 async function accessibility() {
   const cdp = await page().context().newCDPSession(page());
@@ -191,6 +210,7 @@ const commands = {
   },
 
   async focused() {
+    await autofocusApplied();
     const element = await page().evaluate(() => {
       const active = document.activeElement;
       if (!active) {
