@@ -252,11 +252,26 @@ impl Residents {
         resident: ResidentId,
         categories: &[String],
     ) -> Result<Vec<Record>> {
-        let key = self.data_key(resident).await?;
+        let (row, current) = self
+            .store
+            .resident_with_current(resident, categories)
+            .await?
+            .ok_or(Error::NotFound("vault"))?;
+        let key = match self
+            .keyring
+            .unwrap(&resident, &WrappedDataKey(row.wrapped_key))
+        {
+            // As in `data_key`: a rotation may have rewrapped the key meanwhile. The
+            // records stay sealed under the same data key.
+            Err(crate::crypto::CryptoError::MissingKey { .. }) => {
+                self.unwrap_current(resident).await?
+            }
+            other => other?,
+        };
         let mut out = Vec::with_capacity(categories.len());
         for category in categories {
-            if let Some(stored) = self.store.record(resident, category, None).await? {
-                out.push(self.open(resident, category, &key, stored)?);
+            if let Some((_, stored)) = current.iter().find(|(c, _)| c == category) {
+                out.push(self.open(resident, category, &key, stored.clone())?);
             }
         }
         Ok(out)

@@ -362,6 +362,26 @@ async fn records(store: &dyn Store, resident: Uuid) -> StoredRecord {
         Some(sealed(v2, 2)),
         "the current version is the highest"
     );
+    let row = store.resident(resident).await.expect("read").expect("row");
+    assert_eq!(
+        store
+            .resident_with_current(
+                resident,
+                &[category.into(), "huishouden.samenstelling".into()]
+            )
+            .await
+            .expect("read"),
+        Some((row, vec![(category.to_owned(), sealed(v2, 2))])),
+        "the resident with the current version of each category asked that has one"
+    );
+    assert_eq!(
+        store
+            .resident_with_current(Uuid::from_u128(7), &[category.into()])
+            .await
+            .expect("read"),
+        None,
+        "no resident, nothing"
+    );
     assert_eq!(
         store
             .record(resident, category, Some(v1))

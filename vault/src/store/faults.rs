@@ -110,6 +110,7 @@ forward!(RecordStore {
     sealed record(resident: Uuid, category: &str, version: Option<u32>) -> Option<StoredRecord>;
     read record_versions(resident: Uuid, category: &str) -> Vec<RecordMeta>;
     read record_summaries(resident: Uuid) -> Vec<(String, RecordMeta)>;
+    sealed resident_with_current(resident: Uuid, categories: &[String]) -> Option<(ResidentRow, Vec<(String, StoredRecord)>)>;
 });
 
 forward!(SessionStore {

@@ -277,6 +277,14 @@ pub trait RecordStore: Send + Sync {
     -> StoreResult<Vec<RecordMeta>>;
     /// The current version of every category the resident has, by category id.
     async fn record_summaries(&self, resident: Uuid) -> StoreResult<Vec<(String, RecordMeta)>>;
+    /// The resident's row and the current version of each of `categories` they have
+    /// (by category id; one each, in no set order): what a department's read opens, in one
+    /// round trip where the database allows. `None` when there is no such resident.
+    async fn resident_with_current(
+        &self,
+        resident: Uuid,
+        categories: &[String],
+    ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>>;
 }
 
 /// Server-side sessions, keyed by the SHA-256 of their token.

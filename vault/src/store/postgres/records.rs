@@ -2,7 +2,7 @@
 //! audit entry, in `audit`.
 
 use super::{PostgresStore, map_err};
-use crate::store::{RecordMeta, RecordStore, StoreError, StoreResult, StoredRecord};
+use crate::store::{RecordMeta, RecordStore, ResidentRow, StoreError, StoreResult, StoredRecord};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -125,6 +125,51 @@ impl RecordStore for PostgresStore {
                 ))
             })
             .collect()
+    }
+
+    async fn resident_with_current(
+        &self,
+        resident: Uuid,
+        categories: &[String],
+    ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>> {
+        let action = "reading a resident's records";
+        let client = self.client().await?;
+        // One round trip: the resident's row, joined with the newest version of each
+        // category asked (no row of `records` gives one row with NULLs).
+        let stmt = client
+            .prepare_cached(
+                "SELECT r.value, c.category, c.version, c.created_at, c.sealed \
+                 FROM residents r LEFT JOIN LATERAL ( \
+                     SELECT DISTINCT ON (category) category, version, created_at, sealed \
+                     FROM records WHERE resident = r.id AND category = ANY($2) \
+                     ORDER BY category, version DESC \
+                 ) c ON true \
+                 WHERE r.id = $1",
+            )
+            .await
+            .map_err(map_err(action))?;
+        let rows = client
+            .query(&stmt, &[&resident, &categories])
+            .await
+            .map_err(map_err(action))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let row = super::residents::resident(first)?;
+        let mut current = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(category) = r.get::<_, Option<String>>("category") {
+                current.push((
+                    category,
+                    StoredRecord {
+                        version: version(r)?,
+                        created_at: r.get("created_at"),
+                        sealed: r.get("sealed"),
+                    },
+                ));
+            }
+        }
+        Ok(Some((row, current)))
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-fn resident(r: &tokio_postgres::Row) -> StoreResult<ResidentRow> {
+pub(super) fn resident(r: &tokio_postgres::Row) -> StoreResult<ResidentRow> {
     row(r.get::<_, &[u8]>("value"), "resident")
 }
 
