@@ -207,21 +207,24 @@ impl Residents {
     }
 
     async fn data_key(&self, resident: ResidentId) -> Result<DataKey> {
-        match self.unwrap_current(resident).await {
-            // A key rotation may have rewrapped the key and destroyed the old KEK between
-            // reading the row and unwrapping it: read the row again, once.
-            Err(Error::Integrity(crate::crypto::CryptoError::MissingKey { .. })) => {
-                self.unwrap_current(resident).await
-            }
-            other => other,
-        }
+        let row = self.resident(resident).await?;
+        self.unwrap_data_key(resident, row.wrapped_key).await
     }
 
-    async fn unwrap_current(&self, resident: ResidentId) -> Result<DataKey> {
-        let row = self.resident(resident).await?;
-        Ok(self
-            .keyring
-            .unwrap(&resident, &WrappedDataKey(row.wrapped_key))?)
+    /// Unwraps `wrapped`, the resident's data key as just read from the store. A key
+    /// rotation may have rewrapped it and destroyed the old KEK in between: then the row
+    /// is read again, once. (A rotation rewraps the data key; records sealed under it
+    /// stay as they are.)
+    async fn unwrap_data_key(&self, resident: ResidentId, wrapped: Vec<u8>) -> Result<DataKey> {
+        match self.keyring.unwrap(&resident, &WrappedDataKey(wrapped)) {
+            Err(crate::crypto::CryptoError::MissingKey { .. }) => {
+                let row = self.resident(resident).await?;
+                Ok(self
+                    .keyring
+                    .unwrap(&resident, &WrappedDataKey(row.wrapped_key))?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The current version of a category, or a given `version`.
@@ -245,8 +248,9 @@ impl Residents {
         self.open(resident, category, &key, stored)
     }
 
-    /// The current versions of several categories under one unwrap of the data key;
-    /// categories without a record are left out. (The department read path.)
+    /// The current versions of several categories under one unwrap of the data key, each
+    /// category once, in the order asked; categories without a record are left out. (The
+    /// department read path.)
     pub async fn read_current(
         &self,
         resident: ResidentId,
@@ -257,21 +261,13 @@ impl Residents {
             .resident_with_current(resident, categories)
             .await?
             .ok_or(Error::NotFound("vault"))?;
-        let key = match self
-            .keyring
-            .unwrap(&resident, &WrappedDataKey(row.wrapped_key))
-        {
-            // As in `data_key`: a rotation may have rewrapped the key meanwhile. The
-            // records stay sealed under the same data key.
-            Err(crate::crypto::CryptoError::MissingKey { .. }) => {
-                self.unwrap_current(resident).await?
-            }
-            other => other?,
-        };
+        let key = self.unwrap_data_key(resident, row.wrapped_key).await?;
+        let mut current: std::collections::HashMap<String, StoredRecord> =
+            current.into_iter().collect();
         let mut out = Vec::with_capacity(categories.len());
         for category in categories {
-            if let Some((_, stored)) = current.iter().find(|(c, _)| c == category) {
-                out.push(self.open(resident, category, &key, stored.clone())?);
+            if let Some(stored) = current.remove(category) {
+                out.push(self.open(resident, category, &key, stored)?);
             }
         }
         Ok(out)

@@ -343,6 +343,17 @@ async fn records(store: &dyn Store, resident: Uuid) -> StoredRecord {
         None,
         "a reserved number is not a record"
     );
+    let row = store.resident(resident).await.expect("read").expect("row");
+    for asked in [vec![category.to_owned()], vec![]] {
+        assert_eq!(
+            store
+                .resident_with_current(resident, &asked)
+                .await
+                .expect("read"),
+            Some((row.clone(), vec![])),
+            "a resident without records, asked {asked:?}"
+        );
+    }
 
     let base = store.audit_len().await.expect("len");
     let put = |version, byte| RecordChange::Put {
@@ -362,17 +373,20 @@ async fn records(store: &dyn Store, resident: Uuid) -> StoredRecord {
         Some(sealed(v2, 2)),
         "the current version is the highest"
     );
-    let row = store.resident(resident).await.expect("read").expect("row");
     assert_eq!(
         store
             .resident_with_current(
                 resident,
-                &[category.into(), "huishouden.samenstelling".into()]
+                &[
+                    category.into(),
+                    "huishouden.samenstelling".into(),
+                    category.into()
+                ]
             )
             .await
             .expect("read"),
         Some((row, vec![(category.to_owned(), sealed(v2, 2))])),
-        "the resident with the current version of each category asked that has one"
+        "the resident with the current version of each category asked that has one, once"
     );
     assert_eq!(
         store

@@ -33,7 +33,8 @@ impl Faults {
         self.disk_full.store(on, Ordering::SeqCst);
     }
 
-    /// Reading a sealed record fails: whatever still works decrypts no record.
+    /// Reading a sealed record fails: whatever still works decrypts no record. (Reading
+    /// current records fails even for a resident who has none.)
     pub fn refuse_sealed_reads(&self, on: bool) {
         self.sealed_reads.store(on, Ordering::SeqCst);
     }

@@ -289,16 +289,7 @@ impl RecordStore for MemoryStore {
         resident: Uuid,
         categories: &[String],
     ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>> {
-        let Some(row) = self.resident(resident).await? else {
-            return Ok(None);
-        };
-        let mut current = Vec::with_capacity(categories.len());
-        for category in categories {
-            if let Some(record) = self.record(resident, category, None).await? {
-                current.push((category.clone(), record));
-            }
-        }
-        Ok(Some((row, current)))
+        crate::store::ports::resident_with_current_by_lookups(self, resident, categories).await
     }
 }
 

@@ -277,14 +277,41 @@ pub trait RecordStore: Send + Sync {
     -> StoreResult<Vec<RecordMeta>>;
     /// The current version of every category the resident has, by category id.
     async fn record_summaries(&self, resident: Uuid) -> StoreResult<Vec<(String, RecordMeta)>>;
-    /// The resident's row and the current version of each of `categories` they have
-    /// (by category id; one each, in no set order): what a department's read opens, in one
-    /// round trip where the database allows. `None` when there is no such resident.
+    /// The resident's row and the current version of each category of `categories` they
+    /// have (by category id, each once, in no set order): what a read of current records
+    /// opens, in one round trip where the database allows. `None` when there is no such
+    /// resident.
     async fn resident_with_current(
         &self,
         resident: Uuid,
         categories: &[String],
     ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>>;
+}
+
+/// [`RecordStore::resident_with_current`] by one lookup per category: for adapters whose
+/// lookups are local (sled, memory), where combining them gains nothing. Like those
+/// lookups, not one atomic read.
+pub(crate) async fn resident_with_current_by_lookups<S>(
+    store: &S,
+    resident: Uuid,
+    categories: &[String],
+) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>>
+where
+    S: ResidentStore + RecordStore + ?Sized,
+{
+    let Some(row) = store.resident(resident).await? else {
+        return Ok(None);
+    };
+    let mut current: Vec<(String, StoredRecord)> = Vec::with_capacity(categories.len());
+    for category in categories {
+        if current.iter().any(|(c, _)| c == category) {
+            continue;
+        }
+        if let Some(record) = store.record(resident, category, None).await? {
+            current.push((category.clone(), record));
+        }
+    }
+    Ok(Some((row, current)))
 }
 
 /// Server-side sessions, keyed by the SHA-256 of their token.

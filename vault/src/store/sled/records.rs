@@ -1,9 +1,7 @@
 //! Versioned, sealed records.
 
 use super::{FORMAT_V1, SledStore, map_err};
-use crate::store::{
-    RecordMeta, RecordStore, ResidentRow, ResidentStore, StoreError, StoreResult, StoredRecord,
-};
+use crate::store::{RecordMeta, RecordStore, ResidentRow, StoreError, StoreResult, StoredRecord};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -170,17 +168,7 @@ impl RecordStore for SledStore {
         resident: Uuid,
         categories: &[String],
     ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>> {
-        // Local lookups: nothing to gain from combining them.
-        let Some(row) = self.resident(resident).await? else {
-            return Ok(None);
-        };
-        let mut current = Vec::with_capacity(categories.len());
-        for category in categories {
-            if let Some(record) = self.record(resident, category, None).await? {
-                current.push((category.clone(), record));
-            }
-        }
-        Ok(Some((row, current)))
+        crate::store::ports::resident_with_current_by_lookups(self, resident, categories).await
     }
 }
 
