@@ -289,7 +289,8 @@ impl RecordStore for MemoryStore {
         resident: Uuid,
         categories: &[String],
     ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>> {
-        crate::store::ports::resident_with_current_by_lookups(self, resident, categories).await
+        crate::store::local_lookups::resident_with_current_by_lookups(self, resident, categories)
+            .await
     }
 }
 

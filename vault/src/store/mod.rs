@@ -25,6 +25,7 @@
 //! [`faults`] (a wrapper around any store that fails on command).
 
 mod encoding;
+mod local_lookups;
 mod ports;
 pub mod postgres;
 mod rows;

@@ -288,32 +288,6 @@ pub trait RecordStore: Send + Sync {
     ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>>;
 }
 
-/// [`RecordStore::resident_with_current`] by one lookup per category: for adapters whose
-/// lookups are local (sled, memory), where combining them gains nothing. Like those
-/// lookups, not one atomic read.
-pub(crate) async fn resident_with_current_by_lookups<S>(
-    store: &S,
-    resident: Uuid,
-    categories: &[String],
-) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>>
-where
-    S: ResidentStore + RecordStore + ?Sized,
-{
-    let Some(row) = store.resident(resident).await? else {
-        return Ok(None);
-    };
-    let mut current: Vec<(String, StoredRecord)> = Vec::with_capacity(categories.len());
-    for category in categories {
-        if current.iter().any(|(c, _)| c == category) {
-            continue;
-        }
-        if let Some(record) = store.record(resident, category, None).await? {
-            current.push((category.clone(), record));
-        }
-    }
-    Ok(Some((row, current)))
-}
-
 /// Server-side sessions, keyed by the SHA-256 of their token.
 #[async_trait]
 pub trait SessionStore: Send + Sync {

@@ -168,7 +168,8 @@ impl RecordStore for SledStore {
         resident: Uuid,
         categories: &[String],
     ) -> StoreResult<Option<(ResidentRow, Vec<(String, StoredRecord)>)>> {
-        crate::store::ports::resident_with_current_by_lookups(self, resident, categories).await
+        crate::store::local_lookups::resident_with_current_by_lookups(self, resident, categories)
+            .await
     }
 }
 
