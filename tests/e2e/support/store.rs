@@ -202,20 +202,18 @@ pub fn rewrite_first_audit_entry(
 ) {
     match store_url_for(dir) {
         None => {
-            let db = sled::Config::new()
-                .path(dir.join("data"))
-                .flush_every_ms(None)
-                .open()
-                .expect("the vault's sled files open");
-            let entries = db.open_tree("audit_entries").expect("the audit tree");
-            let first = entries
-                .get(0u64.to_be_bytes())
-                .expect("reading")
-                .expect("a first entry");
-            entries
-                .insert(0u64.to_be_bytes(), change(first.to_vec()))
-                .expect("rewriting");
-            db.flush().expect("flushing");
+            let data = dir.join("data");
+            blocking(async move {
+                let store = SledStore::open(&data, 8 << 20).expect("the vault's sled files open");
+                let first = kluis::store::AuditStore::audit_entries(&store, 0, 1)
+                    .await
+                    .expect("reading")
+                    .pop()
+                    .expect("a first entry");
+                store
+                    .rewrite_audit_entry(0, change(first))
+                    .expect("rewriting");
+            })
         }
         Some(url) => blocking(async move {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)

@@ -375,16 +375,23 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
     })
 }
 
-/// One key and value read from sled.
-type SledPair = sled::Result<(sled::IVec, sled::IVec)>;
+/// One key and value read from sled (or from its audit files, as layout 1 kept them).
+type SledPair = StoreResult<(Vec<u8>, Vec<u8>)>;
 
 /// The pairs of sled tree `tree` in the order they are copied: key order, but events in
 /// queue order (acknowledged ones first, then each department's waiting ones as queued),
 /// so that the numbers PostgreSQL gives them keep every department's queue in order.
 fn in_copy_order(sled: &SledStore, tree: &str) -> StoreResult<Box<dyn Iterator<Item = SledPair>>> {
+    if let Some(pairs) = sled.audit_pairs(tree) {
+        return Ok(pairs);
+    }
     let raw = sled.raw_tree(tree)?;
     if tree != "events" {
-        return Ok(Box::new(raw.iter()));
+        let tree = tree.to_owned();
+        return Ok(Box::new(raw.iter().map(move |item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| StoreError::Unavailable(format!("reading sled {tree}: {e}")))
+        })));
     }
     let read = |e: sled::Error| StoreError::Unavailable(format!("reading sled events: {e}"));
     let mut ordered = Vec::with_capacity(raw.len());
@@ -392,7 +399,7 @@ fn in_copy_order(sled: &SledStore, tree: &str) -> StoreResult<Box<dyn Iterator<I
         let (key, value) = item.map_err(read)?;
         let event: EventRow = row(&value, "event")?;
         if event.acknowledged_at.is_some() {
-            ordered.push(Ok((key, value)));
+            ordered.push(Ok((key.to_vec(), value.to_vec())));
         }
     }
     for id in sled.raw_tree("events_pending")?.iter().values() {
@@ -401,7 +408,7 @@ fn in_copy_order(sled: &SledStore, tree: &str) -> StoreResult<Box<dyn Iterator<I
             .get(&id)
             .map_err(read)?
             .ok_or_else(|| corrupt("events"))?;
-        ordered.push(Ok((id, value)));
+        ordered.push(Ok((id.to_vec(), value.to_vec())));
     }
     Ok(Box::new(ordered.into_iter()))
 }
@@ -465,8 +472,7 @@ impl PostgresStore {
             let mut copied = 0u64;
             let mut pending: Vec<Insert> = Vec::with_capacity(CHUNK);
             for item in in_copy_order(sled, tree)? {
-                let (key, value) =
-                    item.map_err(|e| StoreError::Unavailable(format!("reading sled {tree}: {e}")))?;
+                let (key, value) = item?;
                 pending.push(insert_for(tree, &key, &value)?);
                 if pending.len() == CHUNK {
                     copied += self.insert_all(std::mem::take(&mut pending)).await?;
@@ -513,6 +519,7 @@ impl PostgresStore {
     /// Rows per table here and in `sled`, for the check after a migration.
     pub async fn compare_counts(&self, sled: &SledStore) -> StoreResult<Vec<TableCount>> {
         let mut out = Vec::with_capacity(TABLES.len());
+        let sled_rows = sled.row_counts()?;
         for (tree, table) in TABLES {
             let client = self.client().await?;
             let target: i64 = client
@@ -522,7 +529,7 @@ impl PostgresStore {
                 .get(0);
             out.push(TableCount {
                 table,
-                source: sled.raw_tree(tree)?.len() as u64,
+                source: sled_rows.get(*tree).copied().unwrap_or_default(),
                 target: u64::try_from(target).unwrap_or_default(),
             });
         }

@@ -1,9 +1,11 @@
-//! The audit log's entries, Merkle nodes and indexes.
+//! The audit port on sled: entries and Merkle nodes in the audit files, index keys and
+//! the log's committed length in sled, written in one transaction with the changes the
+//! entries report.
 
 use super::cases::by_resident;
 use super::events::pending_key;
 use super::records::{encode_record, record_key};
-use super::{SledStore, encode_json, map_err, map_tx_err};
+use super::{AUDIT_LEN, SledStore, encode_json, map_err, map_tx_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -12,13 +14,6 @@ use sled::transaction::ConflictableTransactionError;
 /// The key of a cosignature: the checkpoint's size, then the witness's name.
 pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
     [&size.to_be_bytes()[..], witness.as_bytes()].concat()
-}
-
-fn node_key(level: u8, index: u64) -> [u8; 9] {
-    let mut key = [0u8; 9];
-    key[0] = level;
-    key[1..].copy_from_slice(&index.to_be_bytes());
-    key
 }
 
 #[async_trait]
@@ -59,87 +54,77 @@ impl AuditStore for SledStore {
                 }
             }
         }
-        let stored = (
-            &self.audit_entries,
-            &self.audit_nodes,
-            &self.audit_index,
-            &self.records,
-            &self.residents,
-            &self.case_statuses,
-            &self.case_statuses_by_resident,
-            &self.events,
-            &self.events_pending,
-        )
-            .transaction(
-                |(
-                    entries,
-                    tree_nodes,
-                    index,
-                    records,
-                    residents,
-                    cases,
-                    cases_by_resident,
-                    queued,
-                    pending,
-                )| {
-                    // The batch must start at the log's end: not on a taken position, not
-                    // beyond a gap.
-                    if let Some(first) = batch.first().map(|a| a.seq)
-                        && (entries.get(first.to_be_bytes())?.is_some()
-                            || (first > 0 && entries.get((first - 1).to_be_bytes())?.is_none()))
-                    {
-                        return Err(ConflictableTransactionError::Abort(StoreError::AuditMoved(
-                            0,
-                        )));
-                    }
-                    for append in batch {
-                        let seq = append.seq;
-                        if entries
-                            .insert(&seq.to_be_bytes(), append.entry.as_slice())?
-                            .is_some()
-                        {
-                            return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                                format!("audit entry {seq} exists already"),
-                            )));
-                        }
-                        for (level, at, hash) in &append.nodes {
-                            tree_nodes.insert(&node_key(*level, *at), &hash[..])?;
-                        }
-                        for key in &append.index_keys {
-                            index
-                                .insert([key.as_slice(), &[0], &seq.to_be_bytes()].concat(), &[])?;
-                        }
-                    }
-                    for (key, value) in &changes {
-                        match value {
-                            Some(value) => records.insert(key.as_slice(), value.as_slice())?,
-                            None => records.remove(key.as_slice())?,
-                        };
-                    }
-                    for row in &statuses {
-                        // A resident erased meanwhile gets no status (the erasure sweeps
-                        // statuses again after removing the resident).
-                        if residents.get(row.resident.as_bytes())?.is_some() {
-                            cases.insert(row.id.as_bytes(), encode_json(row))?;
-                            cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
-                        }
-                    }
-                    for (key, row) in &events {
-                        // One event per id: an event queued again is kept as it was.
-                        if queued.get(row.id.as_bytes())?.is_none() {
-                            queued.insert(row.id.as_bytes(), encode_json(*row))?;
-                            pending.insert(key.as_slice(), row.id.as_bytes())?;
-                        }
-                    }
-                    Ok(())
-                },
-            )
-            .map_err(|e| map_tx_err(e, "appending to the audit log"));
-        match stored {
-            // Say where the log's end is.
-            Err(StoreError::AuditMoved(_)) => Err(StoreError::AuditMoved(self.audit_len().await?)),
-            other => other,
+        let first = batch.first().map_or(self.audit.len(), |a| a.seq);
+        if batch.iter().zip(first..).any(|(a, seq)| a.seq != seq) {
+            return Err(StoreError::Corrupt(
+                "an audit batch whose positions do not follow each other".into(),
+            ));
         }
+        let commit = |len: u64| {
+            (
+                &self.meta,
+                &self.audit_index,
+                &self.records,
+                &self.residents,
+                &self.case_statuses,
+                &self.case_statuses_by_resident,
+                &self.events,
+                &self.events_pending,
+            )
+                .transaction(
+                    |(
+                        meta,
+                        index,
+                        records,
+                        residents,
+                        cases,
+                        cases_by_resident,
+                        queued,
+                        pending,
+                    )| {
+                        for append in batch {
+                            for key in &append.index_keys {
+                                index.insert(
+                                    [key.as_slice(), &[0], &append.seq.to_be_bytes()].concat(),
+                                    &[],
+                                )?;
+                            }
+                        }
+                        for (key, value) in &changes {
+                            match value {
+                                Some(value) => records.insert(key.as_slice(), value.as_slice())?,
+                                None => records.remove(key.as_slice())?,
+                            };
+                        }
+                        for row in &statuses {
+                            // A resident erased meanwhile gets no status (the erasure sweeps
+                            // statuses again after removing the resident).
+                            if residents.get(row.resident.as_bytes())?.is_some() {
+                                cases.insert(row.id.as_bytes(), encode_json(row))?;
+                                cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
+                            }
+                        }
+                        for (key, row) in &events {
+                            // One event per id: an event queued again is kept as it was.
+                            if queued.get(row.id.as_bytes())?.is_none() {
+                                queued.insert(row.id.as_bytes(), encode_json(*row))?;
+                                pending.insert(key.as_slice(), row.id.as_bytes())?;
+                            }
+                        }
+                        // The commit point: the entries are in the files already.
+                        meta.insert(AUDIT_LEN, &len.to_be_bytes())?;
+                        Ok::<_, ConflictableTransactionError<StoreError>>(())
+                    },
+                )
+                .map_err(|e| map_tx_err(e, "appending to the audit log"))
+        };
+        self.audit.append(
+            first,
+            batch
+                .iter()
+                .map(|a| (a.entry.as_slice(), a.nodes.as_slice())),
+            commit,
+        )
     }
 
     async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
@@ -167,52 +152,36 @@ impl AuditStore for SledStore {
     }
 
     async fn audit_len(&self) -> StoreResult<u64> {
-        match self
-            .audit_entries
-            .last()
-            .map_err(|e| map_err(e, "reading the audit log"))?
-        {
-            None => Ok(0),
-            Some((key, _)) => {
-                let seq: [u8; 8] = key
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("audit key".into()))?;
-                Ok(u64::from_be_bytes(seq) + 1)
-            }
-        }
+        Ok(self.audit.len())
     }
 
     async fn audit_entries(&self, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
-        let range = self
-            .audit_entries
-            .range(from.to_be_bytes()..to.to_be_bytes());
-        for (expected, item) in (from..).zip(range) {
-            let (key, value) = item.map_err(|e| map_err(e, "reading the audit log"))?;
-            if key.as_ref() != expected.to_be_bytes() {
-                return Err(StoreError::Corrupt(format!(
-                    "audit entry {expected} is missing"
-                )));
-            }
-            out.push(value.to_vec());
-        }
-        Ok(out)
+        Ok(self
+            .audit
+            .records(from, to)?
+            .into_iter()
+            .map(|r| r.entry)
+            .collect())
     }
 
     async fn audit_nodes(&self, nodes: &[(u8, u64)]) -> StoreResult<Vec<Option<[u8; 32]>>> {
+        // The leaves of a range of entries (how the log is read back): one read.
+        if let Some(&(0, first)) = nodes.first()
+            && nodes.iter().zip(first..).all(|(n, at)| *n == (0, at))
+        {
+            let to = first.saturating_add(nodes.len() as u64);
+            let mut leaves: Vec<Option<[u8; 32]>> = self
+                .audit
+                .records(first, to)?
+                .into_iter()
+                .map(|r| r.nodes.first().filter(|n| n.0 == 0).map(|n| n.2))
+                .collect();
+            leaves.resize(nodes.len(), None);
+            return Ok(leaves);
+        }
         nodes
             .iter()
-            .map(|(level, index)| {
-                self.audit_nodes
-                    .get(node_key(*level, *index))
-                    .map_err(|e| map_err(e, "reading the audit tree"))?
-                    .map(|v| {
-                        <[u8; 32]>::try_from(v.as_ref())
-                            .map_err(|_| StoreError::Corrupt("audit node".into()))
-                    })
-                    .transpose()
-            })
+            .map(|(level, index)| self.audit.node(*level, *index))
             .collect()
     }
 
@@ -231,5 +200,55 @@ impl AuditStore for SledStore {
             out.push(u64::from_be_bytes(seq));
         }
         Ok(out)
+    }
+}
+
+/// Keys and values, read a chunk at a time.
+pub(in crate::store) type Pairs = Box<dyn Iterator<Item = StoreResult<(Vec<u8>, Vec<u8>)>>>;
+
+impl SledStore {
+    /// The audit files' entries (`tree` is `audit_entries`) or nodes (`audit_nodes`) as
+    /// key and value of layout 1's trees, a chunk in memory at a time: what `kluis migrate`
+    /// copies. `None` for any other tree.
+    pub(in crate::store) fn audit_pairs(&self, tree: &str) -> Option<Pairs> {
+        const CHUNK: u64 = 4096;
+        let nodes = match tree {
+            "audit_entries" => false,
+            "audit_nodes" => true,
+            _ => return None,
+        };
+        let files = self.audit.clone();
+        let chunks = (0..files.len()).step_by(CHUNK as usize).map(move |from| {
+            files
+                .records(from, from + CHUNK)
+                .map(|records| (from, records))
+        });
+        Some(Box::new(chunks.flat_map(move |chunk| {
+            let pairs: Vec<StoreResult<(Vec<u8>, Vec<u8>)>> = match chunk {
+                Err(e) => vec![Err(e)],
+                Ok((_, records)) if nodes => records
+                    .into_iter()
+                    .flat_map(|r| r.nodes)
+                    .map(|(level, index, hash)| {
+                        Ok(([&[level][..], &index.to_be_bytes()].concat(), hash.to_vec()))
+                    })
+                    .collect(),
+                Ok((from, records)) => records
+                    .into_iter()
+                    .zip(from..)
+                    .map(|(r, seq)| Ok((seq.to_be_bytes().to_vec(), r.entry)))
+                    .collect(),
+            };
+            pairs
+        })))
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl SledStore {
+    /// Replaces audit entry `seq`'s bytes (of a stopped vault), as an attacker with write
+    /// access to the data directory could: for tests that prove the change is caught.
+    pub fn rewrite_audit_entry(&self, seq: u64, bytes: Vec<u8>) -> StoreResult<()> {
+        self.audit.rewrite_entry(seq, bytes)
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `format` | `[1]` |
+//! | `meta` | `format` | `[2]` (the layout, see below) |
+//! | `meta` | `audit_len` | the audit log's committed length (u64 BE) |
 //! | `residents` | resident id (16) | `[1]` + JSON [`ResidentRow`] |
 //! | `identities` | identity pseudonym | resident id (16) |
 //! | `records` | resident (16), category length (1), category, version (u32 BE) | `[1]`, created (i64 µs BE), sealed bytes |
@@ -22,8 +23,6 @@
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
 //! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
-//! | `audit_entries` | seq (u64 BE) | the entry's canonical JSON (hashed as a Merkle leaf) |
-//! | `audit_nodes` | level (1), index (u64 BE) | perfect subtree hash (32) |
 //! | `audit_index` | index key, `0x00`, seq (u64 BE) | empty |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
@@ -38,8 +37,12 @@
 //! | `witnesses` | statement id (16) | `[1]` + JSON `WitnessRow` |
 //! | `witnesses_by_resident` | resident id (16), `0x00`, statement id (16) | empty |
 //!
-//! Audit entries carry no format byte of their own: their bytes are what the Merkle tree
-//! hashes, and their JSON says its own format.
+//! The audit log's entries and tree nodes are not in sled but in two append-only files in
+//! the same directory ([`audit_file`]): sled keeps a page table of every key in memory, and
+//! the log is most of the keys a vault would ever have. Entries carry no format byte of
+//! their own: their bytes are what the Merkle tree hashes, and their JSON says its own
+//! format. Layout 1 kept them in the trees `audit_entries` and `audit_nodes`; such a
+//! database is moved to layout 2 when it opens ([`upgrade`]).
 //!
 //! sled loses acknowledged writes on a crash unless it is flushed, so every write method
 //! waits for [`group_commit`] before it returns. sled is dormant upstream: this adapter
@@ -47,6 +50,7 @@
 //! empty one over it.
 
 mod audit;
+mod audit_file;
 mod cases;
 mod coaches;
 mod consent;
@@ -59,9 +63,11 @@ mod replay;
 mod residents;
 mod sessions;
 mod snapshot;
+mod upgrade;
 
 use super::{Health, SessionRow, StoreError, StoreResult};
 use async_trait::async_trait;
+use audit_file::AuditFiles;
 use group_commit::GroupCommit;
 use std::path::Path;
 use std::sync::Arc;
@@ -90,8 +96,8 @@ pub struct SledStore {
     grants_by_department: sled::Tree,
     pairwise: sled::Tree,
     replay: sled::Tree,
-    audit_entries: sled::Tree,
-    audit_nodes: sled::Tree,
+    meta: sled::Tree,
+    audit: Arc<AuditFiles>,
     audit_index: sled::Tree,
     officers: sled::Tree,
     case_statuses: sled::Tree,
@@ -159,16 +165,23 @@ impl SledStore {
             .get("format")
             .map_err(|e| map_err(e, "reading the format"))?
         {
-            Some(v) if v.as_ref() == [FORMAT_V1] => {}
+            Some(v) if v.as_ref() == [LAYOUT] => {}
+            Some(v) if v.as_ref() == [upgrade::LAYOUT_AUDIT_IN_TREES] => {
+                upgrade::move_audit_into_files(&db, &meta, dir)?;
+            }
             Some(v) => {
                 return Err(StoreError::Incompatible(format!(
-                    "{} has database format {:?}; this build reads format {FORMAT_V1}",
+                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {})",
                     dir.display(),
-                    v.as_ref()
+                    v.as_ref(),
+                    upgrade::LAYOUT_AUDIT_IN_TREES
                 )));
             }
             None if fresh => {
-                meta.insert("format", &[FORMAT_V1])
+                let mut batch = sled::Batch::default();
+                batch.insert("format", &[LAYOUT]);
+                batch.insert(AUDIT_LEN, &0u64.to_be_bytes());
+                meta.apply_batch(batch)
                     .map_err(|e| map_err(e, "writing the format"))?;
                 db.flush().map_err(|e| map_err(e, "flushing"))?;
             }
@@ -179,6 +192,10 @@ impl SledStore {
                 )));
             }
         }
+        // The old audit trees, if an upgrade stopped after it committed but before it
+        // removed them.
+        upgrade::drop_audit_trees(&db)?;
+        let audit = Arc::new(AuditFiles::open(dir, audit_len(&meta)?)?);
         let tree = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
         let events_pending = tree("events_pending")?;
         let event_positions = Arc::new(std::sync::atomic::AtomicU64::new(
@@ -202,8 +219,8 @@ impl SledStore {
             grants_by_department: tree("grants_by_department")?,
             pairwise: tree("pairwise")?,
             replay: tree("replay")?,
-            audit_entries: tree("audit_entries")?,
-            audit_nodes: tree("audit_nodes")?,
+            meta,
+            audit,
             audit_index: tree("audit_index")?,
             officers: tree("officers")?,
             case_statuses: tree("case_statuses")?,
@@ -268,6 +285,23 @@ impl Health for SledStore {
     }
 }
 
+/// The layout this build writes: the audit log in files next to the trees.
+const LAYOUT: u8 = 2;
+
+/// The key in `meta` of the audit log's committed length.
+const AUDIT_LEN: &str = "audit_len";
+
+/// The audit log's committed length, as `meta` says.
+fn audit_len(meta: &sled::Tree) -> StoreResult<u64> {
+    let len = meta
+        .get(AUDIT_LEN)
+        .map_err(|e| map_err(e, "reading the audit log's length"))?
+        .ok_or_else(|| StoreError::Corrupt("the audit log's length is missing".into()))?;
+    <[u8; 8]>::try_from(len.as_ref())
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("the audit log's length".into()))
+}
+
 /// Maps a sled error to the port's error, naming the operation.
 fn map_err(e: sled::Error, action: &str) -> StoreError {
     match e {
@@ -291,14 +325,14 @@ fn decode_session(bytes: &[u8]) -> StoreResult<SessionRow> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::{SessionStore, SessionSubject};
     use uuid::Uuid;
 
     /// Opens `dir` again once sled's own background thread of the dropped handle has let go
     /// of the file lock (it does so shortly after the last handle drops, not at once).
-    async fn reopen(dir: &std::path::Path) -> SledStore {
+    pub(super) async fn reopen(dir: &std::path::Path) -> SledStore {
         for _ in 0..100 {
             match SledStore::open(dir, 64 << 20) {
                 Ok(store) => return store,

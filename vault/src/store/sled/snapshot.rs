@@ -1,6 +1,8 @@
 //! A consistent copy of the sled database for `kluis backup`: every write waits (the
-//! store's write gate) while the trees are copied into a new database.
+//! store's write gate) while the trees are copied into a new database and the audit files
+//! next to it.
 
+use super::audit_file::node_count;
 use super::{SledStore, map_err};
 use crate::store::{Snapshot, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -14,14 +16,20 @@ impl SledStore {
     pub async fn snapshot_into(&self, dir: &Path) -> StoreResult<BTreeMap<String, u64>> {
         let _all = self.writes.write().await;
         self.durable().await?;
-        let db = self.db.clone();
+        let (db, audit) = (self.db.clone(), self.audit.clone());
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || copy_database(&db, &dir))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("copying the database: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let mut counts = copy_database(&db, &dir)?;
+            audit.copy_into(&dir)?;
+            counts.extend(audit_counts(audit.len()));
+            Ok(counts)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("copying the database: {e}")))?
     }
 
-    /// Rows per tree (for comparing a restored copy with its backup's manifest).
+    /// Rows per tree, and entries and nodes of the audit files (for comparing a restored
+    /// copy with its backup's manifest).
     pub fn row_counts(&self) -> StoreResult<BTreeMap<String, u64>> {
         let mut counts = BTreeMap::new();
         for name in self.db.tree_names() {
@@ -31,8 +39,18 @@ impl SledStore {
                 .map_err(|e| map_err(e, "opening a tree"))?;
             counts.insert(tree_name(&name), tree.len() as u64);
         }
+        counts.extend(audit_counts(self.audit.len()));
         Ok(counts)
     }
+}
+
+/// The audit files' entries and nodes, named as the trees that held them in layout 1 (and
+/// as PostgreSQL's tables).
+fn audit_counts(len: u64) -> [(String, u64); 2] {
+    [
+        ("audit_entries".into(), len),
+        ("audit_nodes".into(), node_count(len)),
+    ]
 }
 
 #[async_trait]
@@ -107,7 +125,10 @@ mod tests {
             .await
             .expect("the snapshot");
         assert_eq!(copied["replay"], 2500, "more rows than one batch");
-        assert_eq!(copied["meta"], 1, "the format marker");
+        assert_eq!(
+            copied["meta"], 2,
+            "the format marker and the audit log's length"
+        );
         assert_eq!(copied, store.row_counts().expect("counts"));
         let copy = SledStore::open(&dir.path().join("copy"), 8 << 20).expect("the copy opens");
         assert_eq!(copy.row_counts().expect("counts"), copied);

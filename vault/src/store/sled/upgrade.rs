@@ -1,0 +1,221 @@
+//! Opening a database of layout 1, which kept the audit log in sled's trees
+//! (`audit_entries`, `audit_nodes`): its entries and nodes move into the audit files once,
+//! then the trees go.
+//!
+//! The move commits in one sled batch (the log's length and layout 2 together). An upgrade
+//! interrupted before that starts over at the next open; one interrupted after it only has
+//! the old trees left to drop, which every open does.
+
+use super::audit_file::{AuditFiles, INDEX_FILE, LOG_FILE, NodeHash, completing_entry};
+use super::{AUDIT_LEN, LAYOUT, map_err};
+use crate::store::{StoreError, StoreResult};
+use std::path::Path;
+
+/// The layout that kept the audit log in sled's trees.
+pub(super) const LAYOUT_AUDIT_IN_TREES: u8 = 1;
+
+/// Entries moved per write.
+const BATCH: usize = 4096;
+
+/// The key of node `(level, index)` in layout 1's `audit_nodes` tree.
+fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = level;
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// Moves layout 1's audit trees into the audit files in `dir` and commits layout 2.
+pub(super) fn move_audit_into_files(
+    db: &sled::Db,
+    meta: &sled::Tree,
+    dir: &Path,
+) -> StoreResult<()> {
+    let tree = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
+    let (entries, nodes) = (tree("audit_entries")?, tree("audit_nodes")?);
+    // Files of an upgrade that did not commit are started over.
+    for name in [LOG_FILE, INDEX_FILE] {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Unavailable(format!(
+                    "removing an unfinished {name}: {e}"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let files = AuditFiles::open(dir, 0)?;
+    let total = entries.len();
+    tracing::info!(
+        entries = total,
+        "moving the audit log out of sled's trees into {LOG_FILE}"
+    );
+    let mut batch: Vec<(Vec<u8>, Vec<NodeHash>)> = Vec::with_capacity(BATCH);
+    let write = |batch: &mut Vec<(Vec<u8>, Vec<NodeHash>)>| {
+        let first = files.len();
+        files.append(
+            first,
+            batch.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
+            |_| Ok(()),
+        )?;
+        batch.clear();
+        let moved = files.len();
+        if moved % (64 * BATCH as u64) == 0 {
+            tracing::info!(moved, of = total, "moving the audit log");
+        }
+        StoreResult::Ok(())
+    };
+    for item in entries.iter() {
+        let (key, entry) = item.map_err(|e| map_err(e, "reading the audit log"))?;
+        let seq = <[u8; 8]>::try_from(key.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("an audit key".into()))?;
+        let expected = files.len() + batch.len() as u64;
+        if seq != expected {
+            return Err(StoreError::Corrupt(format!(
+                "audit entry {expected} is missing"
+            )));
+        }
+        let mut completed = Vec::new();
+        for level in 0u8..64 {
+            let index = seq >> level;
+            if completing_entry(level, index) != Some(seq) {
+                break;
+            }
+            let hash = nodes
+                .get(node_key(level, index))
+                .map_err(|e| map_err(e, "reading the audit tree"))?
+                .and_then(|h| <[u8; 32]>::try_from(h.as_ref()).ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("audit node ({level}, {index}) is missing"))
+                })?;
+            completed.push((level, index, hash));
+        }
+        batch.push((entry.to_vec(), completed));
+        if batch.len() == BATCH {
+            write(&mut batch)?;
+        }
+    }
+    write(&mut batch)?;
+    let moved = files.len();
+    let mut commit = sled::Batch::default();
+    commit.insert(AUDIT_LEN, &moved.to_be_bytes());
+    commit.insert("format", &[LAYOUT]);
+    meta.apply_batch(commit)
+        .and_then(|_| db.flush())
+        .map_err(|e| map_err(e, "committing the upgraded layout"))?;
+    drop_audit_trees(db)?;
+    tracing::info!(
+        entries = moved,
+        "the audit log moved into {LOG_FILE}; the database has layout {LAYOUT}"
+    );
+    Ok(())
+}
+
+/// Drops layout 1's audit trees, if there are any.
+pub(super) fn drop_audit_trees(db: &sled::Db) -> StoreResult<()> {
+    for name in ["audit_entries", "audit_nodes"] {
+        if db
+            .drop_tree(name)
+            .map_err(|e| map_err(e, "dropping an old audit tree"))?
+        {
+            db.flush().map_err(|e| map_err(e, "flushing"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SledStore;
+    use super::*;
+    use crate::store::AuditStore;
+
+    /// A database of layout 1 with a log of `len` entries, in `dir`.
+    fn layout_one(dir: &Path, len: u64) {
+        let db = sled::Config::new().path(dir).open().unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &[LAYOUT_AUDIT_IN_TREES])
+            .unwrap();
+        let (entries, nodes) = (
+            db.open_tree("audit_entries").unwrap(),
+            db.open_tree("audit_nodes").unwrap(),
+        );
+        for seq in 0..len {
+            entries
+                .insert(seq.to_be_bytes(), format!("entry {seq}").as_bytes())
+                .unwrap();
+            for level in 0u8..64 {
+                let index = seq >> level;
+                if completing_entry(level, index) != Some(seq) {
+                    break;
+                }
+                nodes
+                    .insert(node_key(level, index), &[level + 1; 32])
+                    .unwrap();
+            }
+        }
+        db.open_tree("audit_index")
+            .unwrap()
+            .insert(b"dx\x00\x00\x00\x00\x00\x00\x00\x00\x03", &[])
+            .unwrap();
+        db.flush().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_layout_one_database_moves_its_log_into_the_files_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let len = 2 * BATCH as u64 + 5;
+        layout_one(dir.path(), len);
+        let store = super::super::tests::reopen(dir.path()).await;
+        assert_eq!(store.audit_len().await.unwrap(), len);
+        let entries = store.audit_entries(len - 2, len).await.unwrap();
+        assert_eq!(entries, [b"entry 8195".to_vec(), b"entry 8196".to_vec()]);
+        let nodes = store
+            .audit_nodes(&[(0, 17), (3, 1), (13, 0), (13, 1)])
+            .await
+            .unwrap();
+        assert_eq!(nodes, [Some([1; 32]), Some([4; 32]), Some([14; 32]), None]);
+        assert_eq!(store.audit_index(b"dx", 0, 10).await.unwrap(), [3]);
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"audit_entries" || n.as_ref() == b"audit_nodes"),
+            "the old trees are gone"
+        );
+        drop(store);
+        let reopened = super::super::tests::reopen(dir.path()).await;
+        assert_eq!(reopened.audit_len().await.unwrap(), len);
+        assert_eq!(
+            reopened.audit_entries(0, 1).await.unwrap(),
+            [b"entry 0".to_vec()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_layout_one_log_with_a_gap_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        layout_one(dir.path(), 4);
+        {
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            db.open_tree("audit_entries")
+                .unwrap()
+                .remove(2u64.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = loop {
+            match SledStore::open(dir.path(), 8 << 20) {
+                Err(StoreError::Unavailable(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Err(e) => break e.to_string(),
+                Ok(_) => panic!("a log with a gap opened"),
+            }
+        };
+        assert!(err.contains("audit entry 2 is missing"), "{err}");
+    }
+}
