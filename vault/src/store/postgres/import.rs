@@ -257,20 +257,19 @@ fn insert_for(tree: &str, key: &[u8], value: &[u8]) -> StoreResult<Insert> {
         }
         "audit_index" => {
             // The index key may itself hold 0x00 (a resident reference does not, but be
-            // exact): the sequence number is the last 8 bytes, after one 0x00.
+            // exact): the first sequence number is the last 8 bytes, after one 0x00; the
+            // value lists the batch's later ones.
             let at = key
                 .len()
                 .checked_sub(9)
                 .ok_or_else(|| corrupt("audit index"))?;
-            let seq: [u8; 8] = key[at + 1..]
-                .try_into()
-                .map_err(|_| corrupt("audit index"))?;
+            let seqs = crate::store::sled::posting_seqs(&key[at + 1..], value)?
+                .into_iter()
+                .map(|seq| signed(seq, "audit index"))
+                .collect::<StoreResult<Vec<i64>>>()?;
             (
-                "INSERT INTO audit_index (key, seq) VALUES ($1, $2)",
-                vec![
-                    Box::new(key[..at].to_vec()),
-                    Box::new(signed(u64::from_be_bytes(seq), "audit index")?),
-                ],
+                "INSERT INTO audit_index (key, seq) SELECT $1, unnest($2::bigint[])",
+                vec![Box::new(key[..at].to_vec()), Box::new(seqs)],
             )
         }
         "officers" => {

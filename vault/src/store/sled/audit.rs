@@ -54,6 +54,14 @@ impl AuditStore for SledStore {
                 }
             }
         }
+        // One index key per key and batch: the batch's entries under it are listed in its
+        // value (see `postings`).
+        let mut postings: std::collections::BTreeMap<&[u8], Vec<u64>> = Default::default();
+        for append in batch {
+            for key in &append.index_keys {
+                postings.entry(key.as_slice()).or_default().push(append.seq);
+            }
+        }
         let first = batch.first().map_or(self.audit.len(), |a| a.seq);
         if batch.iter().zip(first..).any(|(a, seq)| a.seq != seq) {
             return Err(StoreError::Corrupt(
@@ -82,13 +90,9 @@ impl AuditStore for SledStore {
                         queued,
                         pending,
                     )| {
-                        for append in batch {
-                            for key in &append.index_keys {
-                                index.insert(
-                                    [key.as_slice(), &[0], &append.seq.to_be_bytes()].concat(),
-                                    &[],
-                                )?;
-                            }
+                        for (key, seqs) in &postings {
+                            let (first, rest) = posting(seqs);
+                            index.insert([key, &[0][..], &first].concat(), rest)?;
                         }
                         for (key, value) in &changes {
                             match value {
@@ -186,21 +190,60 @@ impl AuditStore for SledStore {
     }
 
     async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>> {
+        let read = |e| map_err(e, "reading an audit index");
         let prefix = [key, &[0]].concat();
         let start = [prefix.as_slice(), &from_seq.to_be_bytes()].concat();
+        // A posting that starts before `from_seq` may list later entries: begin with it.
+        let begin = match self
+            .audit_index
+            .range(prefix.clone()..=start.clone())
+            .next_back()
+        {
+            Some(item) => item.map_err(read)?.0.to_vec(),
+            None => start,
+        };
         let mut out = Vec::new();
-        for item in self.audit_index.range(start..) {
-            let (k, _) = item.map_err(|e| map_err(e, "reading an audit index"))?;
-            if !k.starts_with(&prefix) || out.len() >= limit {
+        for item in self.audit_index.range(begin..) {
+            let (k, v) = item.map_err(read)?;
+            if !k.starts_with(&prefix) {
                 break;
             }
-            let seq: [u8; 8] = k[prefix.len()..]
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("audit index".into()))?;
-            out.push(u64::from_be_bytes(seq));
+            for seq in posting_seqs(&k[prefix.len()..], &v)? {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                if seq >= from_seq {
+                    out.push(seq);
+                }
+            }
         }
         Ok(out)
     }
+}
+
+/// The key suffix and value of a posting: the first entry's position, then the later ones
+/// (u64 BE each; empty when the batch had one entry under the key, as every key had before
+/// postings).
+fn posting(seqs: &[u64]) -> ([u8; 8], Vec<u8>) {
+    let first = seqs.first().copied().unwrap_or_default().to_be_bytes();
+    let rest = seqs.iter().skip(1).flat_map(|s| s.to_be_bytes()).collect();
+    (first, rest)
+}
+
+/// The positions a posting lists, from its key suffix and value.
+pub(in crate::store) fn posting_seqs(suffix: &[u8], value: &[u8]) -> StoreResult<Vec<u64>> {
+    let corrupt = || StoreError::Corrupt("audit index".into());
+    let first = <[u8; 8]>::try_from(suffix).map_err(|_| corrupt())?;
+    if !value.len().is_multiple_of(8) {
+        return Err(corrupt());
+    }
+    Ok(std::iter::once(u64::from_be_bytes(first))
+        .chain(
+            value
+                .chunks_exact(8)
+                .map(|s| u64::from_be_bytes(s.try_into().unwrap_or_default())),
+        )
+        .collect())
 }
 
 /// Keys and values, read a chunk at a time.

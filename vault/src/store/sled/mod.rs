@@ -23,7 +23,7 @@
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
 //! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
-//! | `audit_index` | index key, `0x00`, seq (u64 BE) | empty |
+//! | `audit_index` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
 //! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
@@ -74,6 +74,7 @@ use std::sync::Arc;
 
 pub use crate::store::encoding::FORMAT_V1;
 use crate::store::encoding::{decode_json, encode_json};
+pub(in crate::store) use audit::posting_seqs;
 
 /// The sled-backed store.
 #[derive(Clone)]
