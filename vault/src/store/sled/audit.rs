@@ -5,7 +5,7 @@
 use super::cases::by_resident;
 use super::events::pending_key;
 use super::records::{encode_record, record_key};
-use super::{AUDIT_LEN, SledStore, encode_json, map_err, map_tx_err};
+use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, encode_json, map_err, map_tx_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
 use sled::Transactional;
@@ -16,10 +16,10 @@ pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
     [&size.to_be_bytes()[..], witness.as_bytes()].concat()
 }
 
-#[async_trait]
-impl AuditStore for SledStore {
-    async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
-        let _gate = self.write_gate().await;
+impl SledStore {
+    /// Appends `batch` (see [`AuditStore::append_audit`]); blocks on the files' syncs and
+    /// sled's transaction. The caller holds the write gate.
+    fn append_blocking(&self, batch: &[AuditAppend]) -> StoreResult<()> {
         // Keys of record changes are computed before the transaction, which may run again.
         let mut changes = Vec::new();
         let mut statuses = Vec::new();
@@ -62,13 +62,17 @@ impl AuditStore for SledStore {
                 postings.entry(key.as_slice()).or_default().push(append.seq);
             }
         }
-        let first = batch.first().map_or(self.audit.len(), |a| a.seq);
-        if batch.iter().zip(first..).any(|(a, seq)| a.seq != seq) {
+        let first = batch.first().map(|a| a.seq);
+        if batch
+            .iter()
+            .zip(first.unwrap_or_default()..)
+            .any(|(a, seq)| a.seq != seq)
+        {
             return Err(StoreError::Corrupt(
                 "an audit batch whose positions do not follow each other".into(),
             ));
         }
-        let commit = |len: u64| {
+        let commit = |len: u64, log_bytes: u64| {
             (
                 &self.meta,
                 &self.audit_index,
@@ -117,6 +121,7 @@ impl AuditStore for SledStore {
                         }
                         // The commit point: the entries are in the files already.
                         meta.insert(AUDIT_LEN, &len.to_be_bytes())?;
+                        meta.insert(AUDIT_LOG_BYTES, &log_bytes.to_be_bytes())?;
                         Ok::<_, ConflictableTransactionError<StoreError>>(())
                     },
                 )
@@ -129,6 +134,23 @@ impl AuditStore for SledStore {
                 .map(|a| (a.entry.as_slice(), a.nodes.as_slice())),
             commit,
         )
+    }
+}
+
+#[async_trait]
+impl AuditStore for SledStore {
+    async fn append_audit(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        // The files' syncs and sled's transaction block: they run off the async workers,
+        // holding the write gate until they are done (even if the caller goes away).
+        let gate = self.writes.clone().read_owned().await;
+        let (store, batch) = (self.clone(), batch.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let appended = store.append_blocking(&batch);
+            drop(gate);
+            appended
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("appending to the audit log: {e}")))?
     }
 
     async fn put_cosignature(&self, size: u64, witness: &str, line: &str) -> StoreResult<()> {
@@ -292,6 +314,11 @@ impl SledStore {
     /// Replaces audit entry `seq`'s bytes (of a stopped vault), as an attacker with write
     /// access to the data directory could: for tests that prove the change is caught.
     pub fn rewrite_audit_entry(&self, seq: u64, bytes: Vec<u8>) -> StoreResult<()> {
-        self.audit.rewrite_entry(seq, bytes)
+        self.audit.rewrite_entry(seq, bytes)?;
+        self.meta
+            .insert(AUDIT_LOG_BYTES, &self.audit.log_bytes().to_be_bytes())
+            .and_then(|_| self.db.flush())
+            .map(|_| ())
+            .map_err(|e| map_err(e, "rewriting the log's size"))
     }
 }

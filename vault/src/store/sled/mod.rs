@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `meta` | `format` | `[2]` (the layout, see below) |
 //! | `meta` | `audit_len` | the audit log's committed length (u64 BE) |
+//! | `meta` | `audit_log_bytes` | the committed size of `audit.log` (u64 BE) |
 //! | `residents` | resident id (16) | `[1]` + JSON [`ResidentRow`] |
 //! | `identities` | identity pseudonym | resident id (16) |
 //! | `records` | resident (16), category length (1), category, version (u32 BE) | `[1]`, created (i64 µs BE), sealed bytes |
@@ -182,6 +183,7 @@ impl SledStore {
                 let mut batch = sled::Batch::default();
                 batch.insert("format", &[LAYOUT]);
                 batch.insert(AUDIT_LEN, &0u64.to_be_bytes());
+                batch.insert(AUDIT_LOG_BYTES, &0u64.to_be_bytes());
                 meta.apply_batch(batch)
                     .map_err(|e| map_err(e, "writing the format"))?;
                 db.flush().map_err(|e| map_err(e, "flushing"))?;
@@ -193,10 +195,14 @@ impl SledStore {
                 )));
             }
         }
+        let audit = Arc::new(AuditFiles::open(
+            dir,
+            meta_u64(&meta, AUDIT_LEN)?,
+            meta_u64(&meta, AUDIT_LOG_BYTES)?,
+        )?);
         // The old audit trees, if an upgrade stopped after it committed but before it
-        // removed them.
+        // removed them (only once the files it wrote have opened).
         upgrade::drop_audit_trees(&db)?;
-        let audit = Arc::new(AuditFiles::open(dir, audit_len(&meta)?)?);
         let tree = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
         let events_pending = tree("events_pending")?;
         let event_positions = Arc::new(std::sync::atomic::AtomicU64::new(
@@ -291,16 +297,18 @@ const LAYOUT: u8 = 2;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";
+/// The key in `meta` of the audit log file's committed size.
+const AUDIT_LOG_BYTES: &str = "audit_log_bytes";
 
-/// The audit log's committed length, as `meta` says.
-fn audit_len(meta: &sled::Tree) -> StoreResult<u64> {
-    let len = meta
-        .get(AUDIT_LEN)
+/// The number under `key` in `meta`.
+fn meta_u64(meta: &sled::Tree, key: &str) -> StoreResult<u64> {
+    let value = meta
+        .get(key)
         .map_err(|e| map_err(e, "reading the audit log's length"))?
-        .ok_or_else(|| StoreError::Corrupt("the audit log's length is missing".into()))?;
-    <[u8; 8]>::try_from(len.as_ref())
+        .ok_or_else(|| StoreError::Corrupt(format!("{key} is missing from meta")))?;
+    <[u8; 8]>::try_from(value.as_ref())
         .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Corrupt("the audit log's length".into()))
+        .map_err(|_| StoreError::Corrupt(format!("{key} in meta")))
 }
 
 /// Maps a sled error to the port's error, naming the operation.

@@ -7,7 +7,7 @@
 //! the old trees left to drop, which every open does.
 
 use super::audit_file::{AuditFiles, INDEX_FILE, LOG_FILE, NodeHash, completing_entry};
-use super::{AUDIT_LEN, LAYOUT, map_err};
+use super::{AUDIT_LEN, AUDIT_LOG_BYTES, LAYOUT, map_err};
 use crate::store::{StoreError, StoreResult};
 use std::path::Path;
 
@@ -44,24 +44,19 @@ pub(super) fn move_audit_into_files(
             _ => {}
         }
     }
-    let files = AuditFiles::open(dir, 0)?;
-    let total = entries.len();
-    tracing::info!(
-        entries = total,
-        "moving the audit log out of sled's trees into {LOG_FILE}"
-    );
+    let files = AuditFiles::open(dir, 0, 0)?;
+    tracing::info!("moving the audit log out of sled's trees into {LOG_FILE}");
     let mut batch: Vec<(Vec<u8>, Vec<NodeHash>)> = Vec::with_capacity(BATCH);
     let write = |batch: &mut Vec<(Vec<u8>, Vec<NodeHash>)>| {
-        let first = files.len();
         files.append(
-            first,
+            None,
             batch.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )?;
         batch.clear();
         let moved = files.len();
         if moved % (64 * BATCH as u64) == 0 {
-            tracing::info!(moved, of = total, "moving the audit log");
+            tracing::info!(moved, "moving the audit log");
         }
         StoreResult::Ok(())
     };
@@ -100,6 +95,7 @@ pub(super) fn move_audit_into_files(
     let moved = files.len();
     let mut commit = sled::Batch::default();
     commit.insert(AUDIT_LEN, &moved.to_be_bytes());
+    commit.insert(AUDIT_LOG_BYTES, &files.log_bytes().to_be_bytes());
     commit.insert("format", &[LAYOUT]);
     meta.apply_batch(commit)
         .and_then(|_| db.flush())
@@ -130,9 +126,11 @@ mod tests {
     use super::super::SledStore;
     use super::*;
     use crate::store::AuditStore;
+    use std::collections::BTreeMap;
 
-    /// A database of layout 1 with a log of `len` entries (but entry `gap`), in `dir`.
-    fn layout_one(dir: &Path, len: u64, gap: Option<u64>) {
+    /// A database of layout 1 with a log of `len` entries (but entry `gap`), in `dir`;
+    /// returns its rows per tree, as a backup's manifest of that layout counted them.
+    fn layout_one(dir: &Path, len: u64, gap: Option<u64>) -> BTreeMap<String, u64> {
         let db = sled::Config::new().path(dir).open().unwrap();
         db.open_tree("meta")
             .unwrap()
@@ -161,14 +159,28 @@ mod tests {
             .insert(b"dx\x00\x00\x00\x00\x00\x00\x00\x00\x03", &[])
             .unwrap();
         db.flush().unwrap();
+        db.tree_names()
+            .iter()
+            .map(|name| {
+                let rows = db.open_tree(name).unwrap().len() as u64;
+                (String::from_utf8_lossy(name).into_owned(), rows)
+            })
+            .collect()
     }
 
     #[tokio::test]
     async fn a_layout_one_database_moves_its_log_into_the_files_once() {
         let dir = tempfile::tempdir().unwrap();
         let len = 2 * BATCH as u64 + 5;
-        layout_one(dir.path(), len, None);
+        let counted = layout_one(dir.path(), len, None);
         let store = super::super::tests::reopen(dir.path()).await;
+        let mut counts = store.row_counts().unwrap();
+        // The trees a vault makes when it opens (this hand-made database has none).
+        counts.retain(|tree, rows| *rows > 0 || counted.contains_key(tree));
+        assert_eq!(
+            counts, counted,
+            "an old backup's manifest still matches its restored, upgraded copy"
+        );
         assert_eq!(store.audit_len().await.unwrap(), len);
         let entries = store.audit_entries(len - 2, len).await.unwrap();
         assert_eq!(entries, [b"entry 8195".to_vec(), b"entry 8196".to_vec()]);
