@@ -1,3 +1,4 @@
+// Long: the audit files' format, their crash rules and their tests, one place to read the on-disk contract.
 //! The audit log's entries and tree nodes, in two append-only files next to the sled
 //! database: `audit.log` (one record per entry: its canonical bytes and the tree nodes it
 //! completes) and `audit.idx` (where each record starts, 8 bytes per entry).
