@@ -398,7 +398,7 @@ async fn audit() {
     let bench = start().await;
     let audit_log = bench.app.audit();
     println!(
-        "audit (entries of {} bytes):",
+        "audit (entries of {} bytes as JSON, stored compactly):",
         read_entry(0).canonical().len() + 60
     );
     for concurrency in [1, 16, 64] {

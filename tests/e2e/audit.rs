@@ -11,6 +11,7 @@ use crate::consent::{BSNS, grant, resident_with_bsn};
 use crate::support::department::dpop;
 use crate::support::process::kluis_cli;
 use crate::support::{TestDepartment, TestVault, VaultProcess, assert_problem, ctx, store};
+use kluis::audit::entry::Action;
 use kluis::audit::export::{VerifyError, verify};
 use serde_json::{Value, json};
 use std::ffi::OsStr;
@@ -792,10 +793,10 @@ async fn a_vault_whose_log_was_truncated_or_rewritten_refuses_to_start() {
     // The current database, with one entry rewritten behind the vault's back.
     store::restore(dir.path(), &current);
     store::rewrite_first_audit_entry(dir.path(), |first| {
-        String::from_utf8(first)
-            .unwrap()
-            .replacen("record_write", "record_delete", 1)
-            .into_bytes()
+        kluis::audit::change_stored_entry(&first, |entry| {
+            assert_eq!(entry.action, Action::RecordWrite);
+            entry.action = Action::RecordDelete;
+        })
     });
     let (ok, _, err) = dev_once(dir.path());
     assert!(

@@ -72,7 +72,8 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action, for parsing filters.
+    /// Every action, for parsing filters. The vault stores an entry's action as its place
+    /// here: add new ones at the end.
     pub const ALL: [Action; 25] = [
         Action::Read,
         Action::AccessRequest,
@@ -147,6 +148,18 @@ pub enum Outcome {
     Declined,
     /// Any other event that took place.
     Done,
+}
+
+impl Outcome {
+    /// Every outcome. The vault stores an entry's outcome as its place here: add new ones
+    /// at the end.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Allowed,
+        Outcome::Refused,
+        Outcome::Approved,
+        Outcome::Declined,
+        Outcome::Done,
+    ];
 }
 
 /// Who did it.
@@ -278,7 +291,9 @@ impl Entry {
         }
     }
 
-    /// The canonical bytes: what the Merkle tree hashes.
+    /// The canonical bytes: what the Merkle tree hashes. The vault stores entries compactly
+    /// and rebuilds these bytes when it reads them, so this output is frozen: a changed
+    /// field name, order or format would make every stored entry fail its leaf hash.
     pub fn canonical(&self) -> Vec<u8> {
         // Serialising this struct (strings, integers, UUIDs, times, string maps) cannot fail.
         serde_json::to_vec(self).expect("an audit entry serialises")

@@ -40,6 +40,7 @@ mod queries;
 pub mod reports;
 mod saved_checkpoint;
 pub mod standards;
+mod stored;
 mod tally;
 mod tree;
 mod witness;
@@ -49,6 +50,8 @@ pub use context::Context;
 pub use integrity::{AuditHealth, CheckState};
 pub use queries::Filter;
 pub use saved_checkpoint::SavedCheckpoint;
+#[cfg(feature = "test-support")]
+pub use stored::changed as change_stored_entry;
 
 use crate::clock::Clock;
 use crate::jose::keys::VaultKeys;

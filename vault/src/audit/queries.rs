@@ -4,6 +4,7 @@
 use super::complaint::{complaint_code, parse_complaint_code};
 use super::entry::{Action, Entry, Outcome};
 use super::merkle::{self, Node};
+use super::stored::{self, Opened};
 use super::writer::{index_key, indexed_action};
 use super::{Audit, OpenError};
 use crate::{Error, Result};
@@ -25,25 +26,43 @@ pub(super) fn is_id_like(text: &str) -> bool {
 pub(super) const CHUNK: u64 = 4096;
 
 impl Audit {
-    /// Entries `[from, to)` as stored (their canonical bytes).
+    /// Entries `[from, to)` as their canonical bytes (the Merkle leaves, the export's lines).
     ///
     /// Each entry is checked against its stored leaf hash: an entry whose bytes were
     /// changed behind the vault's back is an integrity error, never an answer.
     pub async fn raw_entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>> {
+        let opened = self.opened_entries(from, to).await?;
+        Ok(opened.into_iter().map(|o| o.canonical).collect())
+    }
+
+    /// Entries `[from, to)` opened from their stored form and checked against their leaf
+    /// hashes.
+    async fn opened_entries(&self, from: u64, to: u64) -> Result<Vec<Opened>> {
         let entries = self.store.audit_entries(from, to).await?;
         let leaves: Vec<Node> = (from..from + entries.len() as u64)
             .map(|i| (0u8, i))
             .collect();
         let hashes = self.store.audit_nodes(&leaves).await?;
+        let mut out = Vec::with_capacity(entries.len());
         for ((seq, bytes), stored) in (from..).zip(&entries).zip(hashes) {
-            if stored != Some(merkle::leaf_hash(bytes)) {
-                tracing::error!(seq, "an audit entry does not match its leaf hash");
-                return Err(Error::Integrity(crate::crypto::CryptoError::Integrity {
-                    what: "audit entry",
-                }));
+            let opened = stored::open(bytes).inspect_err(|_| {
+                tracing::error!(seq, "an audit entry's stored bytes are in no known form");
+            });
+            match opened {
+                Ok(opened) if stored == Some(merkle::leaf_hash(&opened.canonical)) => {
+                    out.push(opened)
+                }
+                opened => {
+                    if opened.is_ok() {
+                        tracing::error!(seq, "an audit entry does not match its leaf hash");
+                    }
+                    return Err(Error::Integrity(crate::crypto::CryptoError::Integrity {
+                        what: "audit entry",
+                    }));
+                }
             }
         }
-        Ok(entries)
+        Ok(out)
     }
 
     /// Rehashes entries `[from, to)` against their stored leaf hashes, before serving:
@@ -65,12 +84,13 @@ impl Audit {
 
     /// Entries `[from, to)`, decoded.
     pub async fn entries(&self, from: u64, to: u64) -> Result<Vec<Entry>> {
-        self.raw_entries(from, to)
+        self.opened_entries(from, to)
             .await?
-            .iter()
-            .map(|bytes| {
-                serde_json::from_slice(bytes)
-                    .map_err(|e| Error::Internal(format!("an audit entry is unreadable: {e}")))
+            .into_iter()
+            .map(|opened| match opened.entry {
+                Some(entry) => Ok(entry),
+                None => serde_json::from_slice(&opened.canonical)
+                    .map_err(|e| Error::Internal(format!("an audit entry is unreadable: {e}"))),
             })
             .collect()
     }

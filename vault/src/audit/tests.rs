@@ -34,6 +34,19 @@ impl ReferenceResolver for NoReferences {
     }
 }
 
+/// The log stores what the vault writes in the compact form, and reads it back as the
+/// canonical JSON its leaf hash is over.
+#[tokio::test]
+async fn entries_are_stored_compactly_and_read_back_as_their_json() {
+    let s = Services::start().await;
+    s.audit.record(&ctx(), read_by("wi", "r1")).await.unwrap();
+    let stored = s.store.audit_entries(0, 1).await.unwrap().pop().unwrap();
+    let canonical = s.audit.raw_entries(0, 1).await.unwrap().pop().unwrap();
+    assert_eq!(stored[0], 1, "the compact form's version byte");
+    assert!(stored.len() < canonical.len());
+    assert_eq!(canonical, s.log().await[0].canonical());
+}
+
 #[tokio::test]
 async fn entries_take_consecutive_positions_and_a_failed_one_takes_none() {
     let s = Services::start().await;

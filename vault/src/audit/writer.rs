@@ -78,15 +78,15 @@ pub(super) fn index_key(kind: u8, value: &[u8]) -> Vec<u8> {
 }
 
 /// Gives the batch's entries consecutive positions after `next` (which it advances): each
-/// entry's sequence number, canonical bytes and the tree nodes it completes.
+/// entry's sequence number, stored form and the tree nodes it completes.
 fn place(batch: &mut [Pending], appends: &mut [AuditAppend], next: &mut Frontier) {
     let entries = batch.iter_mut().flat_map(|p| p.entries.iter_mut());
     for ((entry, _), append) in entries.zip(appends.iter_mut()) {
         entry.seq = next.size();
-        let bytes = entry.canonical();
-        append.nodes = next.push(merkle::leaf_hash(&bytes));
+        let canonical = entry.canonical();
+        append.nodes = next.push(merkle::leaf_hash(&canonical));
         append.seq = entry.seq;
-        append.entry = bytes;
+        append.entry = super::stored::encode(entry, &canonical);
     }
 }
 

@@ -324,7 +324,7 @@ pub struct GrantRow {
 pub struct AuditAppend {
     /// Its position.
     pub seq: u64,
-    /// Its canonical bytes (the Merkle leaf).
+    /// Its stored form (`audit::stored`: compact, or its canonical JSON), opaque here.
     pub entry: Vec<u8>,
     /// The perfect subtree hashes it completes: `(level, index, hash)`, its own leaf first.
     pub nodes: Vec<(u8, u64, [u8; 32])>,

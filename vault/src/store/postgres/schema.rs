@@ -150,6 +150,11 @@ CREATE TABLE cosignatures (
     PRIMARY KEY (size, witness)
 );
 "#,
+    // 4: audit entries stored compactly (`audit::stored`). No table changes, but nodes of
+    // schema 3 would take compact entries for a rewritten log: they must refuse it.
+    r#"
+COMMENT ON COLUMN audit_entries.entry IS 'the entry in its stored form: compact (first byte 1) or its canonical JSON';
+"#,
 ];
 
 /// The schema version this build writes and reads.

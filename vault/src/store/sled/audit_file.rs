@@ -1,7 +1,7 @@
 // Long: the audit files' format, their crash rules and their tests, one place to read the on-disk contract.
 //! The audit log's entries and tree nodes, in two append-only files next to the sled
-//! database: `audit.log` (one record per entry: its canonical bytes and the tree nodes it
-//! completes) and `audit.idx` (where each record starts, 8 bytes per entry).
+//! database: `audit.log` (one record per entry: its stored form, see `audit::stored`, and
+//! the tree nodes it completes) and `audit.idx` (where each record starts, 8 bytes per entry).
 //!
 //! sled holds a page table of every key in memory from the moment it opens, so a log kept
 //! in sled makes the vault bigger and slower to open every year. These files cost nothing

@@ -171,12 +171,16 @@ impl SledStore {
             Some(v) if v.as_ref() == [upgrade::LAYOUT_AUDIT_IN_TREES] => {
                 upgrade::move_audit_into_files(&db, &meta, dir)?;
             }
+            Some(v) if v.as_ref() == [upgrade::LAYOUT_JSON_ENTRIES] => {
+                upgrade::mark_compact_entries(&db, &meta)?;
+            }
             Some(v) => {
                 return Err(StoreError::Incompatible(format!(
-                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {})",
+                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {} and {})",
                     dir.display(),
                     v.as_ref(),
-                    upgrade::LAYOUT_AUDIT_IN_TREES
+                    upgrade::LAYOUT_AUDIT_IN_TREES,
+                    upgrade::LAYOUT_JSON_ENTRIES
                 )));
             }
             None if fresh => {
@@ -292,8 +296,9 @@ impl Health for SledStore {
     }
 }
 
-/// The layout this build writes: the audit log in files next to the trees.
-const LAYOUT: u8 = 2;
+/// The layout this build writes: the audit log in files next to the trees, its entries in
+/// their compact form (which builds of layout 2 would take for a rewritten log).
+const LAYOUT: u8 = 3;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";

@@ -1,6 +1,8 @@
-//! Opening a database of layout 1, which kept the audit log in sled's trees
+//! Opening a database of an earlier layout. Layout 1 kept the audit log in sled's trees
 //! (`audit_entries`, `audit_nodes`): its entries and nodes move into the audit files once,
-//! then the trees go.
+//! then the trees go. Layout 2 stored every entry as JSON: nothing moves (JSON entries
+//! stay readable), the new mark only keeps builds of layout 2 from misreading the compact
+//! entries that follow.
 //!
 //! The move commits in one sled batch (the log's length and layout 2 together). An upgrade
 //! interrupted before that starts over at the next open; one interrupted after it only has
@@ -13,6 +15,17 @@ use std::path::Path;
 
 /// The layout that kept the audit log in sled's trees.
 pub(super) const LAYOUT_AUDIT_IN_TREES: u8 = 1;
+/// The layout that kept the audit log in files, every entry as JSON.
+pub(super) const LAYOUT_JSON_ENTRIES: u8 = 2;
+
+/// Marks a layout 2 database as this build's layout.
+pub(super) fn mark_compact_entries(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
+    meta.insert("format", &[LAYOUT])
+        .and_then(|_| db.flush())
+        .map_err(|e| map_err(e, "marking the layout"))?;
+    tracing::info!("the database has layout {LAYOUT}: new audit entries are stored compactly");
+    Ok(())
+}
 
 /// Entries moved per write.
 const BATCH: usize = 4096;
@@ -204,6 +217,49 @@ mod tests {
         assert_eq!(
             reopened.audit_entries(0, 1).await.unwrap(),
             [b"entry 0".to_vec()]
+        );
+    }
+
+    /// Sets the layout mark of the sled database in `dir`.
+    fn mark(dir: &Path, layout: u8) {
+        let db = sled::Config::new().path(dir).open().unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &[layout])
+            .unwrap();
+        db.flush().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_layout_two_database_keeps_its_log_and_takes_the_new_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::tests::reopen(dir.path()).await;
+        let batch: Vec<_> = (0..3)
+            .map(|seq| crate::store::contract::append(seq, None))
+            .collect();
+        store.append_audit(&batch).await.unwrap();
+        store.sync().await.unwrap();
+        let before = store.audit_entries(0, 3).await.unwrap();
+        drop(store);
+        mark(dir.path(), LAYOUT_JSON_ENTRIES);
+        let store = super::super::tests::reopen(dir.path()).await;
+        assert_eq!(store.audit_entries(0, 3).await.unwrap(), before);
+        let format = store.db.open_tree("meta").unwrap().get("format").unwrap();
+        assert_eq!(format.as_deref(), Some(&[LAYOUT][..]));
+    }
+
+    #[test]
+    fn an_unknown_layout_is_refused_naming_the_ones_this_build_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        mark(dir.path(), LAYOUT + 1);
+        let err = SledStore::open(dir.path(), 8 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("format [{}]", LAYOUT + 1))
+                && err.contains(&format!("reads format {LAYOUT}")),
+            "{err}"
         );
     }
 
