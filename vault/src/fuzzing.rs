@@ -147,6 +147,23 @@ pub fn audit_export(data: &[u8]) {
     );
 }
 
+/// A stored audit entry: opening never panics, and an entry that opens stores and opens
+/// again to the same canonical bytes (the leaf hash is over them).
+pub fn audit_entry(data: &[u8]) {
+    use crate::audit::stored;
+    let Ok(opened) = stored::open(data) else {
+        return;
+    };
+    if let Some(entry) = opened.entry {
+        let again =
+            stored::open(&stored::encode(&entry, &opened.canonical)).expect("a stored entry opens");
+        assert_eq!(
+            again.canonical, opened.canonical,
+            "an entry changed when stored"
+        );
+    }
+}
+
 /// RFC 9162 inclusion and consistency proofs, in the JSON form of the transparency-dev test
 /// vectors (`leafIdx`, `treeSize`, `leafHash`, `root`, `proof` or `size1`, `size2`,
 /// `root1`, `root2`, `proof`; hashes in base64): never panic, whatever the numbers.
@@ -199,6 +216,7 @@ mod tests {
         b"{\"leafIdx\":18446744073709551615,\"treeSize\":0,\"proof\":[\"AA==\"]}",
         b"{\"size1\":1,\"size2\":18446744073709551615,\"proof\":[]}",
         b"{\"format\":\"kluis-audit-export/1\"}\n{}",
+        b"\x01\x87\xad\x4b\xc8\x84\x8a\xb1\x0d\xe4\xc1\xe5\x1d\xc8\x84\x8a\xb1\x0d\xb4\xa2\xe4\x1d\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
     ];
 
     #[test]
@@ -211,6 +229,7 @@ mod tests {
             record_body(input);
             portal_form(input);
             audit_export(input);
+            audit_entry(input);
             merkle_proof(input);
         }
     }

@@ -40,7 +40,7 @@ mod queries;
 pub mod reports;
 mod saved_checkpoint;
 pub mod standards;
-mod stored;
+pub(crate) mod stored;
 mod tally;
 mod tree;
 mod witness;

@@ -20,7 +20,7 @@ const JSON_START: u8 = b'{';
 
 /// A stored entry, opened: the canonical bytes its leaf hash is over, and the entry itself
 /// when opening decoded it anyway.
-pub(super) struct Opened {
+pub(crate) struct Opened {
     /// The canonical JSON.
     pub canonical: Vec<u8>,
     /// The decoded entry (compact entries); `None` for entries stored as JSON.
@@ -30,11 +30,11 @@ pub(super) struct Opened {
 /// A stored entry that is in no known form: changed behind the vault's back.
 #[derive(Debug, thiserror::Error)]
 #[error("an audit entry's stored bytes are in no known form")]
-pub(super) struct Unreadable;
+pub(crate) struct Unreadable;
 
 /// The stored form of `entry`, whose canonical bytes are `canonical`: the compact form
 /// when it gives exactly those bytes back, the canonical bytes otherwise.
-pub(super) fn encode(entry: &Entry, canonical: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(entry: &Entry, canonical: &[u8]) -> Vec<u8> {
     let compact = Compact::of(entry);
     let encoded = postcard::to_extend(&compact, vec![COMPACT_V1]).ok();
     match encoded {
@@ -50,7 +50,7 @@ pub(super) fn encode(entry: &Entry, canonical: &[u8]) -> Vec<u8> {
 }
 
 /// Opens a stored entry.
-pub(super) fn open(stored: &[u8]) -> Result<Opened, Unreadable> {
+pub(crate) fn open(stored: &[u8]) -> Result<Opened, Unreadable> {
     match stored.split_first() {
         Some((&COMPACT_V1, rest)) => {
             let (compact, left): (Compact, _) =
