@@ -4,7 +4,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `format` | `[2]` (the layout, see below) |
+//! | `meta` | `format` | `[3]` (the layout, see below) |
 //! | `meta` | `audit_len` | the audit log's committed length (u64 BE) |
 //! | `meta` | `audit_log_bytes` | the committed size of `audit.log` (u64 BE) |
 //! | `residents` | resident id (16) | `[1]` + JSON [`ResidentRow`] |
@@ -40,10 +40,10 @@
 //!
 //! The audit log's entries and tree nodes are not in sled but in two append-only files in
 //! the same directory ([`audit_file`]): sled keeps a page table of every key in memory, and
-//! the log is most of the keys a vault would ever have. Entries carry no format byte of
-//! their own: their bytes are what the Merkle tree hashes, and their JSON says its own
-//! format. Layout 1 kept them in the trees `audit_entries` and `audit_nodes`; such a
-//! database is moved to layout 2 when it opens ([`upgrade`]).
+//! the log is most of the keys a vault would ever have. The files hold each entry in its
+//! stored form (`audit::stored`: compact, or canonical JSON), opaque here. Layout 1 kept the
+//! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
+//! JSON; both move to layout 3 when they open ([`upgrade`]).
 //!
 //! sled loses acknowledged writes on a crash unless it is flushed, so every write method
 //! waits for [`group_commit`] before it returns. sled is dormant upstream: this adapter

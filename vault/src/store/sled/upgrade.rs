@@ -4,7 +4,7 @@
 //! stay readable), the new mark only keeps builds of layout 2 from misreading the compact
 //! entries that follow.
 //!
-//! The move commits in one sled batch (the log's length and layout 2 together). An upgrade
+//! The move commits in one sled batch (the log's length and this build's layout together). An upgrade
 //! interrupted before that starts over at the next open; one interrupted after it only has
 //! the old trees left to drop, which every open does.
 
@@ -38,7 +38,8 @@ fn node_key(level: u8, index: u64) -> [u8; 9] {
     key
 }
 
-/// Moves layout 1's audit trees into the audit files in `dir` and commits layout 2.
+/// Moves layout 1's audit trees into the audit files in `dir` and commits this build's
+/// layout.
 pub(super) fn move_audit_into_files(
     db: &sled::Db,
     meta: &sled::Tree,
