@@ -73,7 +73,8 @@ pub(crate) fn open(stored: &[u8]) -> Result<Opened, Unreadable> {
 }
 
 /// Test support: the stored entry `stored` with `change` made to it, in the same form (to
-/// rewrite the log behind the vault's back).
+/// rewrite the log behind the vault's back). Panics on bytes in no known form: tests call it
+/// only on entries the vault itself stored.
 #[cfg(feature = "test-support")]
 pub fn changed(stored: &[u8], change: impl FnOnce(&mut Entry)) -> Vec<u8> {
     let opened = open(stored).expect("a readable stored entry");
