@@ -5,7 +5,11 @@
 //! a hundred refused after a revoke.
 //!
 //! The children are this binary again, told by `KLUIS_BENCH_REPORTS_GROW` or
-//! `KLUIS_BENCH_REPORTS_CHILD` (the data directory) and `KLUIS_BENCH_ROOT_KEY`.
+//! `KLUIS_BENCH_REPORTS_CHILD` (the data directory) and `KLUIS_BENCH_ROOT_KEY`. The
+//! reports' child also says how long the vault took to open on that log, its RSS then, and
+//! the inclusion proofs' p99 at that size. `KLUIS_BENCH_REPORTS_ENTRIES=N` grows a log of
+//! N entries instead and measures only that (on sled: 10,000,000 for issue 14's start-up
+//! figure).
 
 use super::context_now;
 use super::support::{drive, memory};
@@ -90,6 +94,9 @@ pub async fn reports() {
     println!("reports, on sled:");
     let kept = std::env::var_os("KLUIS_BENCH_REPORTS_DIR").map(std::path::PathBuf::from);
     on_store(kept, None);
+    if entries_asked().is_some() {
+        return;
+    }
     match kluis::store::postgres::server::TestServer::start() {
         Ok(server) => {
             println!("reports, on PostgreSQL:");
@@ -132,13 +139,22 @@ fn on_store(kept: Option<std::path::PathBuf>, url: Option<String>) {
     }
 }
 
-/// The log's size: a million entries, 20,000 for a smoke run.
+/// The log's size: a million entries, 20,000 for a smoke run, or `KLUIS_BENCH_REPORTS_ENTRIES`.
 fn target() -> usize {
-    if std::env::var("KLUIS_BENCH_QUICK").is_ok_and(|v| v == "1") {
+    if let Some(entries) = entries_asked() {
+        entries
+    } else if std::env::var("KLUIS_BENCH_QUICK").is_ok_and(|v| v == "1") {
         20_000
     } else {
         1_000_000
     }
+}
+
+/// The log's size asked for by `KLUIS_BENCH_REPORTS_ENTRIES`.
+fn entries_asked() -> Option<usize> {
+    std::env::var("KLUIS_BENCH_REPORTS_ENTRIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
 }
 
 /// The residents: one grant each, then reads (a twentieth of the log).
@@ -162,7 +178,16 @@ pub fn run_child_if_asked() -> bool {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        let started = std::time::Instant::now();
         let app = open(std::path::Path::new(&dir), root).await;
+        if !grow {
+            println!(
+                "  {:<52} {:>10.0} ms ({})",
+                "open the vault (store, keys, start-up audit check)",
+                started.elapsed().as_secs_f64() * 1000.0,
+                memory()
+            );
+        }
         if grow {
             grow_log(app).await;
         } else {
@@ -191,8 +216,29 @@ async fn grow_log(app: App) {
 }
 
 async fn run_reports(app: App) {
-    println!("  (a fresh process: {} after opening the vault)", memory());
     let size = app.audit().size().await;
+    let picks: std::sync::Arc<Vec<u64>> =
+        std::sync::Arc::new((0..1000u64).map(|i| (i * 7919 * 104_729) % size).collect());
+    let proofs = app.clone();
+    drive(
+        &format!("inclusion proof at size {size} (fresh process)"),
+        1000,
+        1,
+        move |i| {
+            let (app, picks) = (proofs.clone(), picks.clone());
+            async move {
+                app.audit()
+                    .inclusion_proof(picks[i], size)
+                    .await
+                    .expect("proof");
+            }
+        },
+    )
+    .await;
+    println!("  (after the proofs: {})", memory());
+    if entries_asked().is_some() {
+        return;
+    }
     let officer = Actor::Officer { id: "bench".into() };
     let all = std::time::Instant::now();
     for report in kluis::audit::reports::Report::ALL {

@@ -2,6 +2,7 @@
 //! the log's committed length in sled, written in one transaction with the changes the
 //! entries report.
 
+use super::audit_index::posting;
 use super::cases::by_resident;
 use super::events::pending_key;
 use super::records::{encode_record, record_key};
@@ -147,6 +148,9 @@ impl AuditStore for SledStore {
         tokio::task::spawn_blocking(move || {
             let appended = store.append_blocking(&batch);
             drop(gate);
+            if appended.is_ok() {
+                store.seal_when_due();
+            }
             appended
         })
         .await
@@ -212,60 +216,8 @@ impl AuditStore for SledStore {
     }
 
     async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>> {
-        let read = |e| map_err(e, "reading an audit index");
-        let prefix = [key, &[0]].concat();
-        let start = [prefix.as_slice(), &from_seq.to_be_bytes()].concat();
-        // A posting that starts before `from_seq` may list later entries: begin with it.
-        let begin = match self
-            .audit_index
-            .range(prefix.clone()..=start.clone())
-            .next_back()
-        {
-            Some(item) => item.map_err(read)?.0.to_vec(),
-            None => start,
-        };
-        let mut out = Vec::new();
-        for item in self.audit_index.range(begin..) {
-            let (k, v) = item.map_err(read)?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            for seq in posting_seqs(&k[prefix.len()..], &v)? {
-                if out.len() >= limit {
-                    return Ok(out);
-                }
-                if seq >= from_seq {
-                    out.push(seq);
-                }
-            }
-        }
-        Ok(out)
+        self.index_lookup(key, from_seq, limit)
     }
-}
-
-/// The key suffix and value of a posting: the first entry's position, then the later ones
-/// (u64 BE each; empty when the batch had one entry under the key, as every key had before
-/// postings).
-fn posting(seqs: &[u64]) -> ([u8; 8], Vec<u8>) {
-    let first = seqs.first().copied().unwrap_or_default().to_be_bytes();
-    let rest = seqs.iter().skip(1).flat_map(|s| s.to_be_bytes()).collect();
-    (first, rest)
-}
-
-/// The positions a posting lists, from its key suffix and value.
-pub(in crate::store) fn posting_seqs(suffix: &[u8], value: &[u8]) -> StoreResult<Vec<u64>> {
-    let corrupt = || StoreError::Corrupt("audit index".into());
-    let first = <[u8; 8]>::try_from(suffix).map_err(|_| corrupt())?;
-    if !value.len().is_multiple_of(8) {
-        return Err(corrupt());
-    }
-    Ok(std::iter::once(u64::from_be_bytes(first))
-        .chain(
-            value
-                .chunks_exact(8)
-                .map(|s| u64::from_be_bytes(s.try_into().unwrap_or_default())),
-        )
-        .collect())
 }
 
 /// Keys and values, read a chunk at a time.
@@ -273,13 +225,15 @@ pub(in crate::store) type Pairs = Box<dyn Iterator<Item = StoreResult<(Vec<u8>, 
 
 impl SledStore {
     /// The audit files' entries (`tree` is `audit_entries`) or nodes (`audit_nodes`) as
-    /// key and value of layout 1's trees, a chunk in memory at a time: what `kluis migrate`
-    /// copies. `None` for any other tree.
+    /// key and value of layout 1's trees, or the whole index (`audit_index`) as pairs of
+    /// its tree, a chunk in memory at a time: what `kluis migrate` copies. `None` for any
+    /// other tree.
     pub(in crate::store) fn audit_pairs(&self, tree: &str) -> Option<Pairs> {
         const CHUNK: u64 = 4096;
         let nodes = match tree {
             "audit_entries" => false,
             "audit_nodes" => true,
+            "audit_index" => return Some(self.index_pairs()),
             _ => return None,
         };
         let files = self.audit.clone();

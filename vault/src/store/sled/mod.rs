@@ -1,10 +1,11 @@
+// Long: the byte layout of every tree and the opening that checks it, one place to read the database contract.
 //! The sled adapter: the embedded default store, a single data directory.
 //!
 //! Byte layout (every value starts with a format byte, [`FORMAT_V1`]):
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `format` | `[3]` (the layout, see below) |
+//! | `meta` | `format` | `[4]` (the layout, see below) |
 //! | `meta` | `audit_len` | the audit log's committed length (u64 BE) |
 //! | `meta` | `audit_log_bytes` | the committed size of `audit.log` (u64 BE) |
 //! | `residents` | resident id (16) | `[1]` + JSON [`ResidentRow`] |
@@ -24,7 +25,7 @@
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
 //! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
-//! | `audit_index` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty |
+//! | `audit_index` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty; older postings are in sealed blocks ([`audit_index`]) |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
 //! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
@@ -43,7 +44,9 @@
 //! the log is most of the keys a vault would ever have. The files hold each entry in its
 //! stored form (`audit::stored`: compact, or canonical JSON), opaque here. Layout 1 kept the
 //! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
-//! JSON; both move to layout 3 when they open ([`upgrade`]).
+//! JSON, layout 3 kept every index posting in the tree; all move to layout 4 when they
+//! open ([`upgrade`]). The index's older postings are sealed into immutable blocks in
+//! `audit_index/` ([`audit_blocks`]), so the tree holds those of the newest entries only.
 //!
 //! sled loses acknowledged writes on a crash unless it is flushed, so every write method
 //! waits for [`group_commit`] before it returns. sled is dormant upstream: this adapter
@@ -51,7 +54,9 @@
 //! empty one over it.
 
 mod audit;
+mod audit_blocks;
 mod audit_file;
+mod audit_index;
 mod cases;
 mod coaches;
 mod consent;
@@ -75,7 +80,7 @@ use std::sync::Arc;
 
 pub use crate::store::encoding::FORMAT_V1;
 use crate::store::encoding::{decode_json, encode_json};
-pub(in crate::store) use audit::posting_seqs;
+pub(in crate::store) use audit_index::posting_seqs;
 
 /// The sled-backed store.
 #[derive(Clone)]
@@ -101,6 +106,9 @@ pub struct SledStore {
     meta: sled::Tree,
     audit: Arc<AuditFiles>,
     audit_index: sled::Tree,
+    /// The audit index's sealed blocks: read by a lookup, written while postings move.
+    sealed: Arc<std::sync::RwLock<audit_index::Sealed>>,
+    sealer: Arc<audit_index::Sealer>,
     officers: sled::Tree,
     case_statuses: sled::Tree,
     case_statuses_by_resident: sled::Tree,
@@ -171,16 +179,21 @@ impl SledStore {
             Some(v) if v.as_ref() == [upgrade::LAYOUT_AUDIT_IN_TREES] => {
                 upgrade::move_audit_into_files(&db, &meta, dir)?;
             }
-            Some(v) if v.as_ref() == [upgrade::LAYOUT_JSON_ENTRIES] => {
-                upgrade::mark_compact_entries(&db, &meta)?;
+            Some(v)
+                if v.len() == 1
+                    && [upgrade::LAYOUT_JSON_ENTRIES, upgrade::LAYOUT_UNSEALED_INDEX]
+                        .contains(&v[0]) =>
+            {
+                upgrade::mark_layout(&db, &meta)?;
             }
             Some(v) => {
                 return Err(StoreError::Incompatible(format!(
-                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {} and {})",
+                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {}, {} and {})",
                     dir.display(),
                     v.as_ref(),
                     upgrade::LAYOUT_AUDIT_IN_TREES,
-                    upgrade::LAYOUT_JSON_ENTRIES
+                    upgrade::LAYOUT_JSON_ENTRIES,
+                    upgrade::LAYOUT_UNSEALED_INDEX,
                 )));
             }
             None if fresh => {
@@ -207,6 +220,18 @@ impl SledStore {
         // The old audit trees, if an upgrade stopped after it committed but before it
         // removed them (only once the files it wrote have opened).
         upgrade::drop_audit_trees(&db)?;
+        let blocks = audit_blocks::list(dir)?;
+        if blocks.last().is_some_and(|b| b.end() > audit.len()) {
+            return Err(StoreError::Corrupt(format!(
+                "the audit index is sealed up to position {}, past the log's {} entries",
+                blocks.last().map_or(0, |b| b.end()),
+                audit.len()
+            )));
+        }
+        let sealed = audit_index::Sealed {
+            dir: dir.to_owned(),
+            blocks,
+        };
         let tree = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
         let events_pending = tree("events_pending")?;
         let event_positions = Arc::new(std::sync::atomic::AtomicU64::new(
@@ -233,6 +258,8 @@ impl SledStore {
             meta,
             audit,
             audit_index: tree("audit_index")?,
+            sealed: Arc::new(std::sync::RwLock::new(sealed)),
+            sealer: Arc::new(audit_index::Sealer::new()),
             officers: tree("officers")?,
             case_statuses: tree("case_statuses")?,
             case_statuses_by_resident: tree("case_statuses_by_resident")?,
@@ -297,8 +324,9 @@ impl Health for SledStore {
 }
 
 /// The layout this build writes: the audit log in files next to the trees, its entries in
-/// their compact form (which builds of layout 2 would take for a rewritten log).
-const LAYOUT: u8 = 3;
+/// their compact form (which builds of layout 2 would take for a rewritten log), the
+/// index's older postings in sealed blocks (which builds of layout 3 would not read).
+const LAYOUT: u8 = 4;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";
@@ -369,7 +397,8 @@ pub(super) mod tests {
         let copy = tempfile::tempdir().unwrap();
         let copied =
             crate::store::contract::check_snapshot(&reopened, &kept, &copy.path().join("db")).await;
-        let restored = SledStore::open(&copy.path().join("db"), 64 << 20).unwrap();
+        // sled lets go of the copy's lock in the background: `reopen` waits for it.
+        let restored = reopen(&copy.path().join("db")).await;
         assert_eq!(restored.row_counts().unwrap(), copied);
         crate::store::contract::check_kept(&restored, &kept).await;
     }

@@ -1,7 +1,8 @@
 //! A consistent copy of the sled database for `kluis backup`: every write waits (the
 //! store's write gate) while the trees are copied into a new database and the audit files
-//! next to it.
+//! and the audit index's sealed blocks next to it.
 
+use super::audit_blocks;
 use super::audit_file::node_count;
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, map_err};
 use crate::store::{Snapshot, StoreError, StoreResult};
@@ -16,12 +17,14 @@ impl SledStore {
     pub async fn snapshot_into(&self, dir: &Path) -> StoreResult<BTreeMap<String, u64>> {
         let _all = self.writes.write().await;
         self.durable().await?;
-        let (db, audit) = (self.db.clone(), self.audit.clone());
-        let dir = dir.to_owned();
+        let (store, dir) = (self.clone(), dir.to_owned());
         tokio::task::spawn_blocking(move || {
-            let mut counts = copy_database(&db, &dir)?;
-            audit.copy_into(&dir)?;
-            counts.extend(audit_counts(audit.len()));
+            let mut counts = copy_database(&store.db, &dir)?;
+            store.audit.copy_into(&dir)?;
+            let (from, blocks) = store.sealed_blocks();
+            audit_blocks::copy(&from, &dir, &blocks)?;
+            counts.extend(audit_counts(store.audit.len()));
+            counts.insert("audit_index".into(), store.index_rows()?);
             Ok(counts)
         })
         .await
@@ -37,11 +40,11 @@ impl SledStore {
                 .db
                 .open_tree(&name)
                 .map_err(|e| map_err(e, "opening a tree"))?;
-            let rows = if [&b"audit_index"[..], b"meta"].contains(&name.as_ref()) {
+            let rows = if name.as_ref() == b"meta" {
                 let mut rows = 0u64;
                 for pair in tree.iter() {
-                    let (key, value) = pair.map_err(|e| map_err(e, "counting rows"))?;
-                    rows += rows_in(&name, &key, &value);
+                    let (key, _) = pair.map_err(|e| map_err(e, "counting rows"))?;
+                    rows += rows_in(&name, &key);
                 }
                 rows
             } else {
@@ -50,6 +53,7 @@ impl SledStore {
             counts.insert(tree_name(&name), rows);
         }
         counts.extend(audit_counts(self.audit.len()));
+        counts.insert("audit_index".into(), self.index_rows()?);
         Ok(counts)
     }
 }
@@ -70,13 +74,12 @@ impl Snapshot for SledStore {
     }
 }
 
-/// The rows a pair of tree `name` stands for: a posting of the audit index one per entry
-/// it lists (as PostgreSQL has them); the audit files' length and size in `meta` none (so
-/// the counts of a database of layout 1, in an old backup's manifest, still hold after its
-/// upgrade); any other pair one.
-fn rows_in(name: &[u8], key: &[u8], value: &[u8]) -> u64 {
+/// The rows a pair of tree `name` stands for: the audit files' length and size in `meta`
+/// none (so the counts of a database of layout 1, in an old backup's manifest, still hold
+/// after its upgrade); any other pair one. (The audit index is counted by its postings,
+/// the sealed blocks' included: `index_rows`.)
+fn rows_in(name: &[u8], key: &[u8]) -> u64 {
     match name {
-        b"audit_index" => 1 + value.len() as u64 / 8,
         b"meta" if key == AUDIT_LEN.as_bytes() || key == AUDIT_LOG_BYTES.as_bytes() => 0,
         _ => 1,
     }
@@ -111,7 +114,7 @@ fn copy_database(db: &sled::Db, dir: &Path) -> StoreResult<BTreeMap<String, u64>
         let (mut batch, mut pending, mut rows) = (sled::Batch::default(), 0, 0u64);
         for item in from.iter() {
             let (key, value) = item.map_err(|e| map_err(e, "reading a tree"))?;
-            rows += rows_in(&name, &key, &value);
+            rows += rows_in(&name, &key);
             batch.insert(key, value);
             pending += 1;
             if pending == BATCH {

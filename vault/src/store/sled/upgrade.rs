@@ -1,8 +1,10 @@
 //! Opening a database of an earlier layout. Layout 1 kept the audit log in sled's trees
 //! (`audit_entries`, `audit_nodes`): its entries and nodes move into the audit files once,
-//! then the trees go. Layout 2 stored every entry as JSON: nothing moves (JSON entries
-//! stay readable), the new mark only keeps builds of layout 2 from misreading the compact
-//! entries that follow.
+//! then the trees go. Layout 2 stored every entry as JSON and layout 3 kept every index
+//! posting in the tree: nothing moves at open (JSON entries stay readable, and the tree's
+//! postings are sealed into blocks while the vault serves), the new mark only keeps
+//! builds of layout 2 and 3 from misreading the compact entries and sealed blocks that
+//! follow.
 //!
 //! The move commits in one sled batch (the log's length and this build's layout together). An upgrade
 //! interrupted before that starts over at the next open; one interrupted after it only has
@@ -17,13 +19,17 @@ use std::path::Path;
 pub(super) const LAYOUT_AUDIT_IN_TREES: u8 = 1;
 /// The layout that kept the audit log in files, every entry as JSON.
 pub(super) const LAYOUT_JSON_ENTRIES: u8 = 2;
+/// The layout that kept every posting of the audit index in sled's tree.
+pub(super) const LAYOUT_UNSEALED_INDEX: u8 = 3;
 
-/// Marks a layout 2 database as this build's layout.
-pub(super) fn mark_compact_entries(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
+/// Marks a layout 2 or 3 database as this build's layout.
+pub(super) fn mark_layout(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
     meta.insert("format", &[LAYOUT])
         .and_then(|_| db.flush())
         .map_err(|e| map_err(e, "marking the layout"))?;
-    tracing::info!("the database has layout {LAYOUT}: new audit entries are stored compactly");
+    tracing::info!(
+        "the database has layout {LAYOUT}: new audit entries are stored compactly and the audit index is sealed into blocks"
+    );
     Ok(())
 }
 
@@ -232,21 +238,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_layout_two_database_keeps_its_log_and_takes_the_new_mark() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = super::super::tests::reopen(dir.path()).await;
-        let batch: Vec<_> = (0..3)
-            .map(|seq| crate::store::contract::append(seq, None))
-            .collect();
-        store.append_audit(&batch).await.unwrap();
-        store.sync().await.unwrap();
-        let before = store.audit_entries(0, 3).await.unwrap();
-        drop(store);
-        mark(dir.path(), LAYOUT_JSON_ENTRIES);
-        let store = super::super::tests::reopen(dir.path()).await;
-        assert_eq!(store.audit_entries(0, 3).await.unwrap(), before);
-        let format = store.db.open_tree("meta").unwrap().get("format").unwrap();
-        assert_eq!(format.as_deref(), Some(&[LAYOUT][..]));
+    async fn a_layout_two_or_three_database_keeps_its_log_and_index_and_takes_the_new_mark() {
+        for layout in [LAYOUT_JSON_ENTRIES, LAYOUT_UNSEALED_INDEX] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = super::super::tests::reopen(dir.path()).await;
+            let batch: Vec<_> = (0..3)
+                .map(|seq| crate::store::contract::append(seq, None))
+                .collect();
+            store.append_audit(&batch).await.unwrap();
+            store.sync().await.unwrap();
+            let before = store.audit_entries(0, 3).await.unwrap();
+            drop(store);
+            mark(dir.path(), layout);
+            let store = super::super::tests::reopen(dir.path()).await;
+            assert_eq!(store.audit_entries(0, 3).await.unwrap(), before);
+            assert_eq!(store.audit_index(b"rtest", 0, 10).await.unwrap(), [0, 1, 2]);
+            let format = store.db.open_tree("meta").unwrap().get("format").unwrap();
+            assert_eq!(
+                format.as_deref(),
+                Some(&[LAYOUT][..]),
+                "from layout {layout}"
+            );
+        }
     }
 
     #[test]
