@@ -216,7 +216,11 @@ impl AuditStore for SledStore {
     }
 
     async fn audit_index(&self, key: &[u8], from_seq: u64, limit: usize) -> StoreResult<Vec<u64>> {
-        self.index_lookup(key, from_seq, limit)
+        // The sealed blocks are files read with blocking calls: off the async workers.
+        let (store, key) = (self.clone(), key.to_vec());
+        tokio::task::spawn_blocking(move || store.index_lookup(&key, from_seq, limit))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("reading an audit index: {e}")))?
     }
 }
 

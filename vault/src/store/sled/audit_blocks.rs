@@ -110,7 +110,11 @@ pub(super) fn write(
     bytes.extend_from_slice(&records);
     let final_path = path(dir, block.first);
     let folder = dir.join(DIR);
-    std::fs::create_dir_all(&folder).map_err(io("creating the audit index directory"))?;
+    if !folder.exists() {
+        std::fs::create_dir_all(&folder)
+            .and_then(|_| File::open(dir)?.sync_all())
+            .map_err(io("creating the audit index directory"))?;
+    }
     let temporary = folder.join(format!("{:020}.tmp", block.first));
     let mut file = File::create(&temporary).map_err(io("writing an audit index block"))?;
     file.write_all(&bytes)
@@ -268,8 +272,8 @@ pub(super) fn postings(dir: &Path, first: u64) -> StoreResult<Vec<(Vec<u8>, Vec<
     Ok(out)
 }
 
-/// The blocks in `dir`, which must follow each other from position 0; `None` if there is
-/// no block directory yet. Temporary files of a block that was never renamed are removed.
+/// The blocks in `dir`, which must follow each other from position 0 (none if there is no
+/// block directory yet). Temporary files of a block that was never renamed are removed.
 pub(super) fn list(dir: &Path) -> StoreResult<Vec<Block>> {
     let folder = dir.join(DIR);
     let entries = match std::fs::read_dir(&folder) {

@@ -4,8 +4,11 @@
 //! ([`audit_blocks`]). When the log has grown a block past the sealed end, a background
 //! thread writes the block's postings to a file and then removes them from the tree.
 //!
-//! A crash between the two leaves postings in the tree that a block also holds: lookups
-//! read the tree from the sealed end on only, and the next seal removes them.
+//! Only entries sled has flushed are sealed. The sealed end is recorded in `meta` once the
+//! blocks are on disk, and at open the blocks must reach it (a missing last block or
+//! directory is refused, not read as "nothing sealed"). A crash before the tree is trimmed
+//! leaves postings in the tree that a block also holds: lookups read the tree from the
+//! sealed end on only, and the next seal removes them.
 
 use super::audit_blocks::{self, Block};
 use super::{SledStore, map_err};
@@ -17,6 +20,12 @@ use std::sync::{Mutex, RwLockReadGuard};
 
 /// Positions per sealed block: the tree holds at most about two blocks of postings.
 pub(super) const BLOCK_ENTRIES: u64 = 65_536;
+/// The most blocks one scan of the tree fills (their postings are in memory meanwhile).
+const BLOCKS_PER_SCAN: u64 = 16;
+/// Entries appended after a failed seal before sealing is tried again.
+const RETRY_AFTER: u64 = 4096;
+/// The key in `meta` of the sealed end: the blocks must reach at least this far.
+pub(super) const SEALED_END: &str = "audit_index_sealed";
 
 /// The sealed blocks, in order from position 0.
 pub(super) struct Sealed {
@@ -37,6 +46,8 @@ pub(super) struct Sealer {
     running: AtomicBool,
     /// Positions per block (a test may make blocks small).
     every: AtomicU64,
+    /// After a failure: the log's length before which sealing is not tried again.
+    retry_at: AtomicU64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -162,11 +173,14 @@ impl SledStore {
             .spawn(move || {
                 loop {
                     let sealed = store.seal_due_blocks();
-                    store.sealer.running.store(false, Ordering::Release);
                     if let Err(e) = sealed {
-                        tracing::warn!(error = %e, "sealing the audit index failed; it is tried again after the next append");
+                        let retry_at = store.audit.len().saturating_add(RETRY_AFTER);
+                        store.sealer.retry_at.store(retry_at, Ordering::Relaxed);
+                        store.sealer.running.store(false, Ordering::Release);
+                        tracing::warn!(error = %e, "sealing the audit index failed; it is tried again after {RETRY_AFTER} more entries");
                         return;
                     }
+                    store.sealer.running.store(false, Ordering::Release);
                     // An append that committed meanwhile may have found this run going.
                     if !store.sealing_due() || store.sealer.running.swap(true, Ordering::AcqRel) {
                         return;
@@ -176,7 +190,8 @@ impl SledStore {
         match spawned {
             Ok(handle) => {
                 let mut thread = self.sealer.thread.lock().unwrap_or_else(|p| p.into_inner());
-                // The previous run has ended (`running` was clear): nothing to wait for.
+                // The previous run is done sealing (`running` was clear); its thread may
+                // still be ending, which needs no waiting for.
                 *thread = Some(handle);
             }
             Err(e) => {
@@ -189,55 +204,77 @@ impl SledStore {
     /// Whether the log has grown a whole block past the sealed end.
     fn sealing_due(&self) -> bool {
         let every = self.sealer.every.load(Ordering::Relaxed);
-        self.audit.len() >= self.sealed().end().saturating_add(every)
+        let len = self.audit.len();
+        len >= self.sealed().end().saturating_add(every)
+            && len >= self.sealer.retry_at.load(Ordering::Relaxed)
     }
 
-    /// Seals every complete block past the sealed end; returns how many it sealed.
+    /// Seals every complete block past the sealed end; returns how many it sealed. One scan
+    /// of the tree fills up to [`BLOCKS_PER_SCAN`] blocks (a long log of layout 3 seals in
+    /// a few scans, not one per block).
     pub(super) fn seal_due_blocks(&self) -> StoreResult<u64> {
         let every = self.sealer.every.load(Ordering::Relaxed);
         let mut sealed = 0;
         loop {
+            // Only durable entries are sealed: a block never covers positions that a crash
+            // could take from the log.
+            self.db
+                .flush()
+                .map_err(|e| map_err(e, "flushing before sealing the audit index"))?;
             let (dir, first) = {
                 let state = self.sealed();
                 (state.dir.clone(), state.end())
             };
-            let block = Block {
-                first,
-                entries: every,
-            };
-            if self.audit.len() < block.end() {
+            let due = (self.audit.len().saturating_sub(first) / every).min(BLOCKS_PER_SCAN);
+            if due == 0 {
                 return Ok(sealed);
             }
+            let stop = first + due * every;
             // The tree holds the postings of committed entries only, and appends add keys
-            // of later positions: a scan sees every posting of the block.
-            let (mut postings, mut removed, mut remainders) =
-                (BTreeMap::<Vec<u8>, Vec<u64>>::new(), Vec::new(), Vec::new());
+            // of later positions: a scan sees every posting of the blocks.
+            let mut blocks: Vec<BTreeMap<Vec<u8>, Vec<u64>>> = vec![BTreeMap::new(); due as usize];
+            let (mut removed, mut remainders) = (Vec::new(), Vec::new());
             for item in self.audit_index.iter() {
                 let (k, v) = item.map_err(|e| map_err(e, "reading the audit index"))?;
                 let (key, seqs) = split_posting(&k, &v)?;
-                if seqs.first().is_none_or(|s| *s >= block.end()) {
+                if seqs.first().is_none_or(|s| *s >= stop) {
                     continue;
                 }
-                let inside = seqs.iter().filter(|s| (first..block.end()).contains(*s));
-                let inside: Vec<u64> = inside.copied().collect();
-                let after: Vec<u64> = seqs
-                    .iter()
-                    .filter(|s| **s >= block.end())
-                    .copied()
-                    .collect();
+                // Positions before `first` are in sealed blocks already (a crash's leftover).
+                for seq in seqs.iter().filter(|s| (first..stop).contains(*s)) {
+                    let block = ((seq - first) / every) as usize;
+                    blocks[block].entry(key.clone()).or_default().push(*seq);
+                }
+                let after: Vec<u64> = seqs.iter().filter(|s| **s >= stop).copied().collect();
                 if !after.is_empty() {
                     remainders.push(posting_pair(&key, &after));
                 }
-                if !inside.is_empty() {
-                    postings.entry(key).or_default().extend(inside);
-                }
                 removed.push(k);
             }
-            for seqs in postings.values_mut() {
-                seqs.sort_unstable();
-                seqs.dedup();
+            let mut written = Vec::with_capacity(blocks.len());
+            for (n, mut postings) in blocks.into_iter().enumerate() {
+                for seqs in postings.values_mut() {
+                    seqs.sort_unstable();
+                    seqs.dedup();
+                }
+                let block = Block {
+                    first: first + n as u64 * every,
+                    entries: every,
+                };
+                audit_blocks::write(&dir, block, &postings)?;
+                written.push(block);
             }
-            audit_blocks::write(&dir, block, &postings)?;
+            {
+                // A snapshot sees the blocks with the sealed end that names them, or
+                // neither; a lookup from here on reads them (and the tree from `stop`).
+                let _gate = self.writes.blocking_read();
+                self.meta
+                    .insert(SEALED_END, &stop.to_be_bytes())
+                    .map_err(|e| map_err(e, "recording the sealed end"))?;
+                let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
+                state.blocks.extend_from_slice(&written);
+            }
+            // The tree's postings of the sealed blocks: no lookup reads them any more.
             let mut batch = sled::Batch::default();
             for key in removed {
                 batch.remove(key);
@@ -245,19 +282,15 @@ impl SledStore {
             for (key, value) in remainders {
                 batch.insert(key, value);
             }
-            // A snapshot sees the block and the trimmed tree together, or neither; a
-            // lookup waits while the postings move.
-            let _gate = self.writes.blocking_read();
-            let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
             self.audit_index
                 .apply_batch(batch)
                 .map_err(|e| map_err(e, "trimming the audit index"))?;
-            state.blocks.push(block);
-            sealed += 1;
+            sealed += due;
             tracing::info!(
-                first = block.first,
-                entries = block.entries,
-                "sealed a block of the audit index"
+                first,
+                end = stop,
+                blocks = due,
+                "sealed the audit index up to a position"
             );
         }
     }
@@ -269,7 +302,9 @@ impl SledStore {
     }
 
     /// Every posting of the index, the sealed blocks' first, as pairs of the tree (what
-    /// `kluis migrate` copies), a block in memory at a time.
+    /// `kluis migrate` copies), a block in memory at a time. Read while no seal runs (a
+    /// snapshot holds the write gate; migrate and restore read a store no vault serves):
+    /// a seal between reading the blocks and the tree would hide a block's postings.
     pub(super) fn index_pairs(&self) -> super::audit::Pairs {
         let (dir, blocks) = self.sealed_blocks();
         let end = blocks.last().map_or(0, Block::end);
@@ -517,5 +552,51 @@ mod tests {
         std::fs::remove_file(audit_blocks::path(dir.path(), 0)).unwrap();
         let err = open(dir.path()).unwrap_err();
         assert!(err.contains("block at 0: the file is missing"), "{err}");
+        // Without any block, the database still knows how far they reached.
+        std::fs::remove_dir_all(dir.path().join(audit_blocks::DIR)).unwrap();
+        let err = open(dir.path()).unwrap_err();
+        assert!(
+            err.contains("end at position 0, but the database sealed them up to 32"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_seal_changes_nothing_and_is_tried_again_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::tests::reopen(dir.path()).await;
+        store.sealer.every.store(16, Ordering::Relaxed);
+        // The blocks' directory cannot be created: a file has its name.
+        std::fs::write(dir.path().join(audit_blocks::DIR), b"in the way").unwrap();
+        let batch: Vec<_> = (0..40).map(append).collect();
+        store.append_audit(&batch).await.unwrap();
+        let mut waited = 0;
+        while store.sealer.retry_at.load(Ordering::Relaxed) == 0 && waited < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            waited += 1;
+        }
+        assert_eq!(
+            store.sealer.retry_at.load(Ordering::Relaxed),
+            40 + RETRY_AFTER
+        );
+        assert!(store.sealed_blocks().1.is_empty());
+        assert_eq!(all(&store, b"dgemeente").await, (0..40).collect::<Vec<_>>());
+        std::fs::remove_file(dir.path().join(audit_blocks::DIR)).unwrap();
+        let batch: Vec<_> = (40..50).map(append).collect();
+        store.append_audit(&batch).await.unwrap();
+        assert!(
+            !store.sealing_due(),
+            "not before {RETRY_AFTER} more entries"
+        );
+        let batch: Vec<_> = (50..40 + RETRY_AFTER).map(append).collect();
+        store.append_audit(&batch).await.unwrap();
+        // Sealed in the background, or here (waiting for the background first).
+        store.seal_audit_index(16).await.unwrap();
+        let end = store.sealed_blocks().1.last().map(Block::end);
+        assert_eq!(end, Some((40 + RETRY_AFTER) / 16 * 16));
+        assert_eq!(
+            all(&store, b"dgemeente").await,
+            (0..40 + RETRY_AFTER).collect::<Vec<_>>()
+        );
     }
 }

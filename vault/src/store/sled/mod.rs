@@ -221,11 +221,22 @@ impl SledStore {
         // removed them (only once the files it wrote have opened).
         upgrade::drop_audit_trees(&db)?;
         let blocks = audit_blocks::list(dir)?;
-        if blocks.last().is_some_and(|b| b.end() > audit.len()) {
+        let blocks_end = blocks.last().map_or(0, |b| b.end());
+        if blocks_end > audit.len() {
             return Err(StoreError::Corrupt(format!(
-                "the audit index is sealed up to position {}, past the log's {} entries",
-                blocks.last().map_or(0, |b| b.end()),
+                "the audit index is sealed up to position {blocks_end}, past the log's {} entries",
                 audit.len()
+            )));
+        }
+        let sealed_end = match meta.get(audit_index::SEALED_END) {
+            Ok(None) => 0,
+            Ok(Some(_)) => meta_u64(&meta, audit_index::SEALED_END)?,
+            Err(e) => return Err(map_err(e, "reading the sealed end")),
+        };
+        if blocks_end < sealed_end {
+            return Err(StoreError::Corrupt(format!(
+                "the audit index's blocks in {}/ end at position {blocks_end}, but the database sealed them up to {sealed_end}: restore the whole data directory",
+                audit_blocks::DIR
             )));
         }
         let sealed = audit_index::Sealed {

@@ -4,6 +4,7 @@
 
 use super::audit_blocks;
 use super::audit_file::node_count;
+use super::audit_index::SEALED_END;
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, map_err};
 use crate::store::{Snapshot, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -74,13 +75,19 @@ impl Snapshot for SledStore {
     }
 }
 
-/// The rows a pair of tree `name` stands for: the audit files' length and size in `meta`
-/// none (so the counts of a database of layout 1, in an old backup's manifest, still hold
+/// The rows a pair of tree `name` stands for: the audit files' length and size and the
+/// index's sealed end in `meta` none (so the counts of a database of layout 1, in an old backup's manifest, still hold
 /// after its upgrade); any other pair one. (The audit index is counted by its postings,
 /// the sealed blocks' included: `index_rows`.)
 fn rows_in(name: &[u8], key: &[u8]) -> u64 {
     match name {
-        b"meta" if key == AUDIT_LEN.as_bytes() || key == AUDIT_LOG_BYTES.as_bytes() => 0,
+        b"meta"
+            if [AUDIT_LEN, AUDIT_LOG_BYTES, SEALED_END]
+                .iter()
+                .any(|k| k.as_bytes() == key) =>
+        {
+            0
+        }
         _ => 1,
     }
 }
