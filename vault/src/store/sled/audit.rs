@@ -2,7 +2,7 @@
 //! the log's committed length in sled, written in one transaction with the changes the
 //! entries report.
 
-use super::audit_index::posting;
+use super::audit_index::posting_pair;
 use super::cases::by_resident;
 use super::events::pending_key;
 use super::records::{encode_record, record_key};
@@ -16,6 +16,9 @@ use sled::transaction::ConflictableTransactionError;
 pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
     [&size.to_be_bytes()[..], witness.as_bytes()].concat()
 }
+
+/// The fixed trees an append writes (before the block trees of its postings).
+const TREES: usize = 7;
 
 impl SledStore {
     /// Appends `batch` (see [`AuditStore::append_audit`]); blocks on the files' syncs and
@@ -55,14 +58,33 @@ impl SledStore {
                 }
             }
         }
-        // One index key per key and batch: the batch's entries under it are listed in its
-        // value (see `postings`).
-        let mut postings: std::collections::BTreeMap<&[u8], Vec<u64>> = Default::default();
+        // One index key per key, block and batch: the batch's entries under it are listed
+        // in its value (see `audit_index`), in the tree of the block they belong to.
+        let every = self.index_block();
+        let mut postings: std::collections::BTreeMap<(u64, &[u8]), Vec<u64>> = Default::default();
         for append in batch {
             for key in &append.index_keys {
-                postings.entry(key.as_slice()).or_default().push(append.seq);
+                let block = append.seq / every * every;
+                postings
+                    .entry((block, key.as_slice()))
+                    .or_default()
+                    .push(append.seq);
             }
         }
+        let mut tails: Vec<(u64, sled::Tree)> = Vec::new();
+        for &(block, _) in postings.keys() {
+            if tails.last().is_none_or(|(b, _)| *b != block) {
+                tails.push((block, self.index_tail(block)?));
+            }
+        }
+        let postings: Vec<(usize, Vec<u8>, Vec<u8>)> = postings
+            .iter()
+            .map(|((block, key), seqs)| {
+                let tree = tails.iter().position(|(b, _)| b == block).unwrap_or(0);
+                let (key, value) = posting_pair(key, seqs);
+                (TREES + tree, key, value)
+            })
+            .collect();
         let first = batch.first().map(|a| a.seq);
         if batch
             .iter()
@@ -73,59 +95,53 @@ impl SledStore {
                 "an audit batch whose positions do not follow each other".into(),
             ));
         }
+        // The fixed trees, then the block trees of the batch's postings.
+        let mut trees: Vec<&sled::Tree> = vec![
+            &self.meta,
+            &self.records,
+            &self.residents,
+            &self.case_statuses,
+            &self.case_statuses_by_resident,
+            &self.events,
+            &self.events_pending,
+        ];
+        trees.extend(tails.iter().map(|(_, tree)| tree));
         let commit = |len: u64, log_bytes: u64| {
-            (
-                &self.meta,
-                &self.audit_index,
-                &self.records,
-                &self.residents,
-                &self.case_statuses,
-                &self.case_statuses_by_resident,
-                &self.events,
-                &self.events_pending,
-            )
-                .transaction(
-                    |(
-                        meta,
-                        index,
-                        records,
-                        residents,
-                        cases,
-                        cases_by_resident,
-                        queued,
-                        pending,
-                    )| {
-                        for (key, seqs) in &postings {
-                            let (first, rest) = posting(seqs);
-                            index.insert([key, &[0][..], &first].concat(), rest)?;
+            trees
+                .as_slice()
+                .transaction(|trees| {
+                    let (meta, records, residents) = (&trees[0], &trees[1], &trees[2]);
+                    let (cases, cases_by_resident) = (&trees[3], &trees[4]);
+                    let (queued, pending) = (&trees[5], &trees[6]);
+                    for (tree, key, value) in &postings {
+                        trees[*tree].insert(key.as_slice(), value.as_slice())?;
+                    }
+                    for (key, value) in &changes {
+                        match value {
+                            Some(value) => records.insert(key.as_slice(), value.as_slice())?,
+                            None => records.remove(key.as_slice())?,
+                        };
+                    }
+                    for row in &statuses {
+                        // A resident erased meanwhile gets no status (the erasure sweeps
+                        // statuses again after removing the resident).
+                        if residents.get(row.resident.as_bytes())?.is_some() {
+                            cases.insert(row.id.as_bytes(), encode_json(row))?;
+                            cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
                         }
-                        for (key, value) in &changes {
-                            match value {
-                                Some(value) => records.insert(key.as_slice(), value.as_slice())?,
-                                None => records.remove(key.as_slice())?,
-                            };
+                    }
+                    for (key, row) in &events {
+                        // One event per id: an event queued again is kept as it was.
+                        if queued.get(row.id.as_bytes())?.is_none() {
+                            queued.insert(row.id.as_bytes(), encode_json(*row))?;
+                            pending.insert(key.as_slice(), row.id.as_bytes())?;
                         }
-                        for row in &statuses {
-                            // A resident erased meanwhile gets no status (the erasure sweeps
-                            // statuses again after removing the resident).
-                            if residents.get(row.resident.as_bytes())?.is_some() {
-                                cases.insert(row.id.as_bytes(), encode_json(row))?;
-                                cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
-                            }
-                        }
-                        for (key, row) in &events {
-                            // One event per id: an event queued again is kept as it was.
-                            if queued.get(row.id.as_bytes())?.is_none() {
-                                queued.insert(row.id.as_bytes(), encode_json(*row))?;
-                                pending.insert(key.as_slice(), row.id.as_bytes())?;
-                            }
-                        }
-                        // The commit point: the entries are in the files already.
-                        meta.insert(AUDIT_LEN, &len.to_be_bytes())?;
-                        meta.insert(AUDIT_LOG_BYTES, &log_bytes.to_be_bytes())?;
-                        Ok::<_, ConflictableTransactionError<StoreError>>(())
-                    },
-                )
+                    }
+                    // The commit point: the entries are in the files already.
+                    meta.insert(AUDIT_LEN, &len.to_be_bytes())?;
+                    meta.insert(AUDIT_LOG_BYTES, &log_bytes.to_be_bytes())?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
                 .map_err(|e| map_tx_err(e, "appending to the audit log"))
         };
         self.audit.append(

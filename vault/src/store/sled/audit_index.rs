@@ -1,69 +1,193 @@
 // Long: lookups, sealing and the crash cases between them, with their tests, in one place.
-//! The audit index on sled: the postings of the newest entries in the `audit_index` tree
-//! (written with the entries, in their transaction), older ones in sealed blocks
-//! ([`audit_blocks`]). When the log has grown a block past the sealed end, a background
-//! thread writes the block's postings to a file and then removes them from the tree.
+//! The audit index on sled. The postings of the newest entries are in one sled tree per
+//! block of positions (`audit_index_<first position>`), written in the entries'
+//! transaction; older ones are in sealed blocks ([`audit_blocks`]). When the log has grown
+//! a block past the sealed end, a background thread writes the block's postings to a file,
+//! records the new sealed end, and drops the block's tree: dropping a tree costs sled a
+//! few writes, where removing its keys one by one would cost as much as writing them.
 //!
 //! Only entries sled has flushed are sealed. The sealed end is recorded in `meta` once the
 //! blocks are on disk, and at open the blocks must reach it (a missing last block or
-//! directory is refused, not read as "nothing sealed"). A crash before the tree is trimmed
-//! leaves postings in the tree that a block also holds: lookups read the tree from the
-//! sealed end on only, and the next seal removes them.
+//! directory is refused, not read as "nothing sealed"); block trees the sealed end has
+//! passed (a crash before they were dropped) are dropped at open. Layout 3 kept every
+//! posting in one tree, `audit_index`: it is read (from the sealed end on) and sealed from
+//! like the block trees, and dropped once the blocks reach the log's length at the upgrade.
 
 use super::audit_blocks::{self, Block};
-use super::{SledStore, map_err};
+use super::{SledStore, map_err, meta_u64};
 use crate::store::{StoreError, StoreResult};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLockReadGuard};
 
-/// Positions per sealed block: the tree holds at most about two blocks of postings.
+/// Positions per sealed block (and per tree of newest postings).
 pub(super) const BLOCK_ENTRIES: u64 = 65_536;
-/// The most blocks one scan of the tree fills (their postings are in memory meanwhile).
+/// The most blocks one pass fills (their postings are in memory meanwhile).
 const BLOCKS_PER_SCAN: u64 = 16;
 /// Entries appended after a failed seal before sealing is tried again.
 const RETRY_AFTER: u64 = 4096;
 /// The key in `meta` of the sealed end: the blocks must reach at least this far.
 pub(super) const SEALED_END: &str = "audit_index_sealed";
+/// The key in `meta` of the positions per block (fixed when the database gets layout 4).
+pub(super) const BLOCK_SIZE: &str = "audit_index_block";
+/// The key in `meta` of the log's length when layout 3's tree stopped growing.
+pub(super) const LEGACY_END: &str = "audit_index_legacy_end";
+/// Layout 3's tree of every posting.
+const LEGACY_TREE: &str = "audit_index";
+/// The prefix of a block's tree of newest postings.
+const TAIL_PREFIX: &str = "audit_index_";
 
-/// The sealed blocks, in order from position 0.
+/// The name of the tree of newest postings for the block starting at `first`.
+fn tail_name(first: u64) -> String {
+    format!("{TAIL_PREFIX}{first:020}")
+}
+
+/// The block a tree of newest postings is for, from its name.
+fn tail_first(name: &[u8]) -> Option<u64> {
+    std::str::from_utf8(name.strip_prefix(TAIL_PREFIX.as_bytes())?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Whether sled tree `name` holds index postings (counted as the index, not as a tree).
+pub(super) fn is_index_tree(name: &[u8]) -> bool {
+    name == LEGACY_TREE.as_bytes() || tail_first(name).is_some()
+}
+
+/// The sealed blocks, and the trees whose postings are not sealed yet.
 pub(super) struct Sealed {
     pub(super) dir: PathBuf,
     pub(super) blocks: Vec<Block>,
+    /// Layout 3's tree, until the blocks reach `legacy_end`.
+    legacy: Option<(sled::Tree, u64)>,
+    /// Positions per block.
+    every: u64,
 }
 
 impl Sealed {
-    /// The first position whose postings are still in the tree.
+    /// The first position whose postings are still in trees.
     pub(super) fn end(&self) -> u64 {
         self.blocks.last().map_or(0, Block::end)
     }
 }
 
-/// The background sealing: one run at a time.
+/// The trees of newest postings by block, and the background sealing (one run at a time).
 #[derive(Default)]
 pub(super) struct Sealer {
+    tails: Mutex<BTreeMap<u64, sled::Tree>>,
     running: AtomicBool,
-    /// Positions per block (a test may make blocks small).
-    every: AtomicU64,
     /// After a failure: the log's length before which sealing is not tried again.
     retry_at: AtomicU64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl Sealer {
-    pub(super) fn new() -> Sealer {
-        Sealer {
-            every: AtomicU64::new(BLOCK_ENTRIES),
-            ..Sealer::default()
+/// Opens the index of the database in `dir` whose log holds `len` entries: checks the
+/// blocks against the log and the sealed end, fixes the block size, finds layout 3's tree
+/// and the block trees, and drops trees the blocks already hold.
+pub(super) fn open(
+    db: &sled::Db,
+    meta: &sled::Tree,
+    dir: &Path,
+    len: u64,
+) -> StoreResult<(Sealed, Sealer)> {
+    let blocks = audit_blocks::list(dir)?;
+    let blocks_end = blocks.last().map_or(0, Block::end);
+    if blocks_end > len {
+        return Err(StoreError::Corrupt(format!(
+            "the audit index is sealed up to position {blocks_end}, past the log's {len} entries"
+        )));
+    }
+    let stored = |key: &str| -> StoreResult<Option<u64>> {
+        match meta.get(key) {
+            Ok(None) => Ok(None),
+            Ok(Some(_)) => meta_u64(meta, key).map(Some),
+            Err(e) => Err(map_err(e, "reading the audit index's state")),
+        }
+    };
+    let sealed_end = stored(SEALED_END)?.unwrap_or(0);
+    if blocks_end < sealed_end {
+        return Err(StoreError::Corrupt(format!(
+            "the audit index's blocks in {}/ end at position {blocks_end}, but the database sealed them up to {sealed_end}: restore the whole data directory",
+            audit_blocks::DIR
+        )));
+    }
+    let every = match stored(BLOCK_SIZE)? {
+        Some(0) => return Err(StoreError::Corrupt("an audit index block size of 0".into())),
+        Some(every) => every,
+        None => {
+            meta.insert(BLOCK_SIZE, &BLOCK_ENTRIES.to_be_bytes())
+                .map_err(|e| map_err(e, "recording the audit index's block size"))?;
+            BLOCK_ENTRIES
+        }
+    };
+    let names = db.tree_names();
+    let legacy = if names.iter().any(|n| n.as_ref() == LEGACY_TREE.as_bytes()) {
+        let end = match stored(LEGACY_END)? {
+            Some(end) => end,
+            None => {
+                meta.insert(LEGACY_END, &len.to_be_bytes())
+                    .map_err(|e| map_err(e, "recording where layout 3's index ends"))?;
+                len
+            }
+        };
+        let tree = db
+            .open_tree(LEGACY_TREE)
+            .map_err(|e| map_err(e, "opening the audit index"))?;
+        Some((tree, end))
+    } else {
+        None
+    };
+    let mut tails = BTreeMap::new();
+    for name in &names {
+        let Some(first) = tail_first(name) else {
+            continue;
+        };
+        if first < blocks_end {
+            db.drop_tree(name)
+                .map_err(|e| map_err(e, "dropping a sealed block's tree"))?;
+        } else {
+            let tree = db
+                .open_tree(name)
+                .map_err(|e| map_err(e, "opening the audit index"))?;
+            tails.insert(first, tree);
         }
     }
+    let mut sealed = Sealed {
+        dir: dir.to_owned(),
+        blocks,
+        legacy,
+        every,
+    };
+    if sealed
+        .legacy
+        .as_ref()
+        .is_some_and(|(_, end)| *end <= blocks_end)
+    {
+        drop_legacy(db, &mut sealed)?;
+    }
+    let sealer = Sealer {
+        tails: Mutex::new(tails),
+        ..Sealer::default()
+    };
+    Ok((sealed, sealer))
+}
+
+/// Drops layout 3's tree, whose postings the blocks hold.
+fn drop_legacy(db: &sled::Db, sealed: &mut Sealed) -> StoreResult<()> {
+    if sealed.legacy.take().is_some() {
+        db.drop_tree(LEGACY_TREE)
+            .map_err(|e| map_err(e, "dropping layout 3's audit index"))?;
+        tracing::info!("layout 3's audit index is sealed into blocks and dropped");
+    }
+    Ok(())
 }
 
 /// The key suffix and value of a posting: the first entry's position, then the later ones
 /// (u64 BE each; empty when the batch had one entry under the key, as every key had before
 /// postings).
-pub(super) fn posting(seqs: &[u64]) -> ([u8; 8], Vec<u8>) {
+fn posting(seqs: &[u64]) -> ([u8; 8], Vec<u8>) {
     let first = seqs.first().copied().unwrap_or_default().to_be_bytes();
     let rest = seqs.iter().skip(1).flat_map(|s| s.to_be_bytes()).collect();
     (first, rest)
@@ -85,7 +209,7 @@ pub(in crate::store) fn posting_seqs(suffix: &[u8], value: &[u8]) -> StoreResult
         .collect())
 }
 
-/// A posting's index key and positions, from a pair of the tree (the index key may hold
+/// A posting's index key and positions, from a pair of a tree (the index key may hold
 /// 0x00 itself: the position is the last 8 bytes, after one 0x00).
 fn split_posting(key: &[u8], value: &[u8]) -> StoreResult<(Vec<u8>, Vec<u64>)> {
     let at = key
@@ -96,10 +220,47 @@ fn split_posting(key: &[u8], value: &[u8]) -> StoreResult<(Vec<u8>, Vec<u64>)> {
     Ok((key[..at].to_vec(), posting_seqs(&key[at + 1..], value)?))
 }
 
-/// The tree's pair for `key` with `seqs` (at least one).
-fn posting_pair(key: &[u8], seqs: &[u64]) -> (Vec<u8>, Vec<u8>) {
+/// A tree's pair for `key` with `seqs` (at least one).
+pub(super) fn posting_pair(key: &[u8], seqs: &[u64]) -> (Vec<u8>, Vec<u8>) {
     let (first, rest) = posting(seqs);
     ([key, &[0][..], &first].concat(), rest)
+}
+
+/// Positions under `key` in `tree`, from `from_seq` on, until `out` holds `limit`.
+fn tree_lookup(
+    tree: &sled::Tree,
+    key: &[u8],
+    from_seq: u64,
+    limit: usize,
+    out: &mut Vec<u64>,
+) -> StoreResult<()> {
+    let read = |e| map_err(e, "reading an audit index");
+    let prefix = [key, &[0]].concat();
+    let start = [prefix.as_slice(), &from_seq.to_be_bytes()].concat();
+    // A posting that starts before `from_seq` may list later entries: begin with it.
+    let begin = match tree.range(prefix.clone()..=start.clone()).next_back() {
+        Some(item) => item.map_err(read)?.0.to_vec(),
+        None => start,
+    };
+    for item in tree.range(begin..) {
+        let (k, v) = item.map_err(read)?;
+        if !k.starts_with(&prefix) {
+            break;
+        }
+        // A longer key that starts with this one and 0x00 (another index key).
+        if k.len() != prefix.len() + 8 {
+            continue;
+        }
+        for seq in posting_seqs(&k[prefix.len()..], &v)? {
+            if out.len() >= limit {
+                return Ok(());
+            }
+            if seq >= from_seq {
+                out.push(seq);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SledStore {
@@ -107,8 +268,33 @@ impl SledStore {
         self.sealed.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The positions per block.
+    pub(super) fn index_block(&self) -> u64 {
+        self.sealed().every
+    }
+
+    /// The tree of newest postings for the block starting at `first`, opened if new.
+    pub(super) fn index_tail(&self, first: u64) -> StoreResult<sled::Tree> {
+        let mut tails = self.sealer.tails.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tree) = tails.get(&first) {
+            return Ok(tree.clone());
+        }
+        let tree = self
+            .db
+            .open_tree(tail_name(first))
+            .map_err(|e| map_err(e, "opening the audit index"))?;
+        tails.insert(first, tree.clone());
+        Ok(tree)
+    }
+
+    /// The trees of newest postings for blocks from `first` on, in order.
+    fn tails_from(&self, first: u64) -> Vec<(u64, sled::Tree)> {
+        let tails = self.sealer.tails.lock().unwrap_or_else(|p| p.into_inner());
+        tails.range(first..).map(|(f, t)| (*f, t.clone())).collect()
+    }
+
     /// Positions under index `key`, from `from_seq` on, at most `limit`: the sealed blocks'
-    /// first, then the tree's.
+    /// first, then layout 3's tree's, then the block trees'.
     pub(super) fn index_lookup(
         &self,
         key: &[u8],
@@ -128,35 +314,12 @@ impl SledStore {
             }
         }
         let from_seq = from_seq.max(sealed.end());
-        let read = |e| map_err(e, "reading an audit index");
-        let prefix = [key, &[0]].concat();
-        let start = [prefix.as_slice(), &from_seq.to_be_bytes()].concat();
-        // A posting that starts before `from_seq` may list later entries: begin with it.
-        let begin = match self
-            .audit_index
-            .range(prefix.clone()..=start.clone())
-            .next_back()
-        {
-            Some(item) => item.map_err(read)?.0.to_vec(),
-            None => start,
-        };
-        for item in self.audit_index.range(begin..) {
-            let (k, v) = item.map_err(read)?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            // A longer key that starts with this one and 0x00 (another index key).
-            if k.len() != prefix.len() + 8 {
-                continue;
-            }
-            for seq in posting_seqs(&k[prefix.len()..], &v)? {
-                if out.len() >= limit {
-                    return Ok(out);
-                }
-                if seq >= from_seq {
-                    out.push(seq);
-                }
-            }
+        if let Some((legacy, _)) = &sealed.legacy {
+            tree_lookup(legacy, key, from_seq, limit, &mut out)?;
+        }
+        let first = from_seq / sealed.every * sealed.every;
+        for (_, tree) in self.tails_from(first) {
+            tree_lookup(&tree, key, from_seq, limit, &mut out)?;
         }
         Ok(out)
     }
@@ -203,17 +366,18 @@ impl SledStore {
 
     /// Whether the log has grown a whole block past the sealed end.
     fn sealing_due(&self) -> bool {
-        let every = self.sealer.every.load(Ordering::Relaxed);
         let len = self.audit.len();
-        len >= self.sealed().end().saturating_add(every)
-            && len >= self.sealer.retry_at.load(Ordering::Relaxed)
+        let (end, every) = {
+            let sealed = self.sealed();
+            (sealed.end(), sealed.every)
+        };
+        len >= end.saturating_add(every) && len >= self.sealer.retry_at.load(Ordering::Relaxed)
     }
 
-    /// Seals every complete block past the sealed end; returns how many it sealed. One scan
-    /// of the tree fills up to [`BLOCKS_PER_SCAN`] blocks (a long log of layout 3 seals in
-    /// a few scans, not one per block).
+    /// Seals every complete block past the sealed end; returns how many it sealed. One pass
+    /// fills up to [`BLOCKS_PER_SCAN`] blocks (a long log of layout 3 seals in a few scans
+    /// of its tree, not one per block).
     pub(super) fn seal_due_blocks(&self) -> StoreResult<u64> {
-        let every = self.sealer.every.load(Ordering::Relaxed);
         let mut sealed = 0;
         loop {
             // Only durable entries are sealed: a block never covers positions that a crash
@@ -221,35 +385,35 @@ impl SledStore {
             self.db
                 .flush()
                 .map_err(|e| map_err(e, "flushing before sealing the audit index"))?;
-            let (dir, first) = {
+            let (dir, first, every, legacy) = {
                 let state = self.sealed();
-                (state.dir.clone(), state.end())
+                let legacy = state.legacy.as_ref().map(|(tree, _)| tree.clone());
+                (state.dir.clone(), state.end(), state.every, legacy)
             };
             let due = (self.audit.len().saturating_sub(first) / every).min(BLOCKS_PER_SCAN);
             if due == 0 {
                 return Ok(sealed);
             }
             let stop = first + due * every;
-            // The tree holds the postings of committed entries only, and appends add keys
-            // of later positions: a scan sees every posting of the blocks.
+            // Committed postings only are in the trees, and appends add later positions:
+            // the trees' postings below `stop` are every posting of the blocks.
             let mut blocks: Vec<BTreeMap<Vec<u8>, Vec<u64>>> = vec![BTreeMap::new(); due as usize];
-            let (mut removed, mut remainders) = (Vec::new(), Vec::new());
-            for item in self.audit_index.iter() {
-                let (k, v) = item.map_err(|e| map_err(e, "reading the audit index"))?;
-                let (key, seqs) = split_posting(&k, &v)?;
-                if seqs.first().is_none_or(|s| *s >= stop) {
-                    continue;
+            let mut sources: Vec<sled::Tree> = legacy.into_iter().collect();
+            let tails: Vec<(u64, sled::Tree)> = self
+                .tails_from(first)
+                .into_iter()
+                .filter(|(f, _)| *f < stop)
+                .collect();
+            sources.extend(tails.iter().map(|(_, t)| t.clone()));
+            for tree in &sources {
+                for item in tree.iter() {
+                    let (k, v) = item.map_err(|e| map_err(e, "reading the audit index"))?;
+                    let (key, seqs) = split_posting(&k, &v)?;
+                    for seq in seqs.iter().filter(|s| (first..stop).contains(*s)) {
+                        let block = ((seq - first) / every) as usize;
+                        blocks[block].entry(key.clone()).or_default().push(*seq);
+                    }
                 }
-                // Positions before `first` are in sealed blocks already (a crash's leftover).
-                for seq in seqs.iter().filter(|s| (first..stop).contains(*s)) {
-                    let block = ((seq - first) / every) as usize;
-                    blocks[block].entry(key.clone()).or_default().push(*seq);
-                }
-                let after: Vec<u64> = seqs.iter().filter(|s| **s >= stop).copied().collect();
-                if !after.is_empty() {
-                    remainders.push(posting_pair(&key, &after));
-                }
-                removed.push(k);
             }
             let mut written = Vec::with_capacity(blocks.len());
             for (n, mut postings) in blocks.into_iter().enumerate() {
@@ -266,7 +430,7 @@ impl SledStore {
             }
             {
                 // A snapshot sees the blocks with the sealed end that names them, or
-                // neither; a lookup from here on reads them (and the tree from `stop`).
+                // neither; a lookup from here on reads them (and the trees from `stop`).
                 let _gate = self.writes.blocking_read();
                 self.meta
                     .insert(SEALED_END, &stop.to_be_bytes())
@@ -274,17 +438,26 @@ impl SledStore {
                 let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
                 state.blocks.extend_from_slice(&written);
             }
-            // The tree's postings of the sealed blocks: no lookup reads them any more.
-            let mut batch = sled::Batch::default();
-            for key in removed {
-                batch.remove(key);
+            // The sealed end is durable before the trees it replaces go.
+            self.db
+                .flush()
+                .map_err(|e| map_err(e, "recording the sealed end"))?;
+            {
+                let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
+                if state.legacy.as_ref().is_some_and(|(_, end)| *end <= stop) {
+                    drop_legacy(&self.db, &mut state)?;
+                }
             }
-            for (key, value) in remainders {
-                batch.insert(key, value);
+            for (first, _) in tails {
+                self.sealer
+                    .tails
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&first);
+                self.db
+                    .drop_tree(tail_name(first))
+                    .map_err(|e| map_err(e, "dropping a sealed block's tree"))?;
             }
-            self.audit_index
-                .apply_batch(batch)
-                .map_err(|e| map_err(e, "trimming the audit index"))?;
             sealed += due;
             tracing::info!(
                 first,
@@ -301,13 +474,16 @@ impl SledStore {
         (state.dir.clone(), state.blocks.clone())
     }
 
-    /// Every posting of the index, the sealed blocks' first, as pairs of the tree (what
-    /// `kluis migrate` copies), a block in memory at a time. Read while no seal runs (a
-    /// snapshot holds the write gate; migrate and restore read a store no vault serves):
-    /// a seal between reading the blocks and the tree would hide a block's postings.
+    /// Every posting of the index, the sealed blocks' first, as pairs of layout 3's tree
+    /// (what `kluis migrate` copies), a block in memory at a time. Read while no seal runs
+    /// (a snapshot holds the write gate; migrate and restore read a store no vault serves):
+    /// a seal between reading the blocks and the trees would hide a block's postings.
     pub(super) fn index_pairs(&self) -> super::audit::Pairs {
-        let (dir, blocks) = self.sealed_blocks();
-        let end = blocks.last().map_or(0, Block::end);
+        let (dir, blocks, end, legacy) = {
+            let state = self.sealed();
+            let legacy = state.legacy.as_ref().map(|(tree, _)| tree.clone());
+            (state.dir.clone(), state.blocks.clone(), state.end(), legacy)
+        };
         let sealed = blocks.into_iter().flat_map(move |block| {
             let pairs: Vec<StoreResult<(Vec<u8>, Vec<u8>)>> =
                 match audit_blocks::postings(&dir, block.first) {
@@ -319,20 +495,25 @@ impl SledStore {
                 };
             pairs
         });
-        let tree = self.audit_index.iter().filter_map(move |item| {
-            let (k, v) = match item {
-                Ok(pair) => pair,
-                Err(e) => return Some(Err(map_err(e, "reading the audit index"))),
-            };
-            match split_posting(&k, &v) {
-                Ok((key, seqs)) => {
-                    let newer: Vec<u64> = seqs.into_iter().filter(|s| *s >= end).collect();
-                    (!newer.is_empty()).then(|| Ok(posting_pair(&key, &newer)))
+        let mut trees: Vec<sled::Tree> = legacy.into_iter().collect();
+        trees.extend(self.tails_from(0).into_iter().map(|(_, t)| t));
+        let unsealed = trees
+            .into_iter()
+            .flat_map(|tree| tree.iter())
+            .filter_map(move |item| {
+                let (k, v) = match item {
+                    Ok(pair) => pair,
+                    Err(e) => return Some(Err(map_err(e, "reading the audit index"))),
+                };
+                match split_posting(&k, &v) {
+                    Ok((key, seqs)) => {
+                        let newer: Vec<u64> = seqs.into_iter().filter(|s| *s >= end).collect();
+                        (!newer.is_empty()).then(|| Ok(posting_pair(&key, &newer)))
+                    }
+                    Err(e) => Some(Err(e)),
                 }
-                Err(e) => Some(Err(e)),
-            }
-        });
-        Box::new(sealed.chain(tree))
+            });
+        Box::new(sealed.chain(unsealed))
     }
 
     /// How many postings the index holds (one per key and entry, as PostgreSQL has them).
@@ -348,9 +529,24 @@ impl SledStore {
 
 #[cfg(any(test, feature = "test-support"))]
 impl SledStore {
-    /// Makes blocks of `entries` positions (tests fill several blocks quickly) and seals
-    /// what is due now, waiting for a background run first. Returns the blocks sealed.
-    pub async fn seal_audit_index(&self, entries: u64) -> StoreResult<u64> {
+    /// Makes blocks of `entries` positions, on a store whose log is empty (tests fill
+    /// several blocks quickly).
+    pub fn set_audit_index_block(&self, entries: u64) -> StoreResult<()> {
+        if self.audit.len() > 0 || entries == 0 {
+            return Err(StoreError::Unavailable(
+                "the block size changes only on an empty log".into(),
+            ));
+        }
+        self.meta
+            .insert(BLOCK_SIZE, &entries.to_be_bytes())
+            .map_err(|e| map_err(e, "recording the audit index's block size"))?;
+        self.sealed.write().unwrap_or_else(|p| p.into_inner()).every = entries;
+        Ok(())
+    }
+
+    /// Seals what is due now, waiting for a background run first. Returns the blocks
+    /// sealed here.
+    pub async fn seal_audit_index(&self) -> StoreResult<u64> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let running = store
@@ -362,7 +558,6 @@ impl SledStore {
             if let Some(thread) = running {
                 let _ = thread.join();
             }
-            store.sealer.every.store(entries, Ordering::Relaxed);
             store.seal_due_blocks()
         })
         .await
@@ -375,47 +570,59 @@ mod tests {
     use super::*;
     use crate::store::{AuditAppend, AuditStore};
 
-    /// Entry `seq` is indexed under a department shared by all, a resident of seven, and a
-    /// key that ends in 0x00 and starts like another (`r1` + 0x00 + `x`).
+    /// Entry `seq`'s index keys: a department shared by all, a resident of seven, and a key
+    /// that ends in 0x00 and starts like another (`r1` + 0x00 + `x`).
+    fn keys_of(seq: u64) -> Vec<Vec<u8>> {
+        let mut keys = vec![b"dgemeente".to_vec(), format!("r{}", seq % 7).into_bytes()];
+        if seq.is_multiple_of(5) {
+            keys.push(b"r1\0x".to_vec());
+        }
+        keys
+    }
+
     fn append(seq: u64) -> AuditAppend {
         let mut append = crate::store::contract::append(seq, None);
-        append.index_keys = vec![b"dgemeente".to_vec(), format!("r{}", seq % 7).into_bytes()];
-        if seq.is_multiple_of(5) {
-            append.index_keys.push(b"r1\0x".to_vec());
-        }
+        append.index_keys = keys_of(seq);
         append
     }
+
+    /// What a lookup of `key` over a log of `len` entries must answer.
+    fn expected(key: &[u8], len: u64) -> Vec<u64> {
+        (0..len)
+            .filter(|s| keys_of(*s).iter().any(|k| k == key))
+            .collect()
+    }
+
+    const KEYS: [&[u8]; 5] = [b"dgemeente", b"r1", b"r1\0x", b"r6", b"r"];
 
     async fn all(store: &SledStore, key: &[u8]) -> Vec<u64> {
         store.audit_index(key, 0, usize::MAX).await.unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sealed_blocks_answer_every_lookup_as_the_tree_did_and_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = super::super::tests::reopen(dir.path()).await;
-        // Batches of 7 straddle the blocks' edges (blocks of 16).
-        let mut seq = 0;
-        while seq < 100 {
-            let batch: Vec<_> = (seq..seq + 7).map(append).collect();
-            store.append_audit(&batch).await.unwrap();
-            seq += 7;
-        }
-        let keys: [&[u8]; 4] = [b"dgemeente", b"r1", b"r1\0x", b"r6"];
-        let mut before = Vec::new();
-        for key in keys {
-            before.push(all(&store, key).await);
-        }
-        assert_eq!(before[0], (0..105).collect::<Vec<_>>());
-        let pairs_before: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
-        let rows_before = store.index_rows().unwrap();
+    /// A store at `dir` with blocks of 16 positions and entries `[0, len)` appended in
+    /// batches of `batch`.
+    async fn filled(dir: &Path, len: u64, batch: u64) -> SledStore {
+        let store = super::super::tests::reopen(dir).await;
+        store.set_audit_index_block(16).unwrap();
+        add(&store, 0, len, batch).await;
+        store
+    }
 
-        assert_eq!(store.seal_audit_index(16).await.unwrap(), 6);
-        assert_eq!(store.sealed_blocks().1.last().map(Block::end), Some(96));
-        for (key, expected) in keys.iter().zip(&before) {
-            assert_eq!(&all(&store, key).await, expected, "{key:?}");
-            // Every start and limit, across the blocks' edges and into the tree.
-            for from in [0, 15, 16, 17, 95, 96, 97, 104] {
+    async fn add(store: &SledStore, from: u64, to: u64, batch: u64) {
+        let mut seq = from;
+        while seq < to {
+            let appends: Vec<_> = (seq..(seq + batch).min(to)).map(append).collect();
+            store.append_audit(&appends).await.unwrap();
+            seq += batch;
+        }
+    }
+
+    /// Every lookup of every key, from every start near the blocks' edges, with limits.
+    async fn check_lookups(store: &SledStore, len: u64) {
+        for key in KEYS {
+            let expected = expected(key, len);
+            assert_eq!(all(store, key).await, expected, "{key:?}");
+            for from in [0, 15, 16, 17, 31, 32, 95, 96, 97, len - 1] {
                 let tail: Vec<u64> = expected.iter().copied().filter(|s| *s >= from).collect();
                 for limit in [1, 3, 100] {
                     let got = store.audit_index(key, from, limit).await.unwrap();
@@ -423,62 +630,74 @@ mod tests {
                 }
             }
         }
-        for pair in store.audit_index.iter() {
-            let (k, v) = pair.unwrap();
-            let (key, seqs) = split_posting(&k, &v).unwrap();
-            assert!(
-                seqs.iter().all(|s| *s >= 96),
-                "{key:?} {seqs:?} stayed in the tree"
-            );
-        }
-        assert_eq!(store.index_rows().unwrap(), rows_before);
-        let flatten = |pairs: Vec<(Vec<u8>, Vec<u8>)>| {
-            let mut postings: Vec<(Vec<u8>, u64)> = pairs
-                .into_iter()
-                .flat_map(|(k, v)| {
-                    let (key, seqs) = split_posting(&k, &v).unwrap();
-                    seqs.into_iter().map(move |s| (key.clone(), s))
-                })
-                .collect();
-            postings.sort();
-            postings
-        };
-        let pairs_after: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
-        assert_eq!(flatten(pairs_after), flatten(pairs_before));
+    }
 
-        // A snapshot takes the blocks along, and counts postings as before.
+    fn flatten(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, u64)> {
+        let mut postings: Vec<(Vec<u8>, u64)> = pairs
+            .into_iter()
+            .flat_map(|(k, v)| {
+                let (key, seqs) = split_posting(&k, &v).unwrap();
+                seqs.into_iter().map(move |s| (key.clone(), s))
+            })
+            .collect();
+        postings.sort();
+        postings
+    }
+
+    fn every_posting(len: u64) -> Vec<(Vec<u8>, u64)> {
+        let mut postings: Vec<(Vec<u8>, u64)> = (0..len)
+            .flat_map(|s| keys_of(s).into_iter().map(move |k| (k, s)))
+            .collect();
+        postings.sort();
+        postings
+    }
+
+    fn tree_names(store: &SledStore) -> Vec<String> {
+        let names = store.db.tree_names();
+        names
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .filter(|n| n.starts_with(LEGACY_TREE))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sealed_blocks_answer_every_lookup_and_survive_a_reopen_and_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        // Batches of 7 straddle the blocks' edges (blocks of 16).
+        let store = filled(dir.path(), 105, 7).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(store.sealed_blocks().1.last().map(Block::end), Some(96));
+        check_lookups(&store, 105).await;
+        // Only the newest block's tree is left.
+        assert_eq!(tree_names(&store), [tail_name(96)]);
+        let pairs: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
+        assert_eq!(flatten(pairs), every_posting(105));
+        assert_eq!(store.index_rows().unwrap(), every_posting(105).len() as u64);
+
+        // A snapshot takes the blocks along, and counts postings as PostgreSQL would.
         let copy = tempfile::tempdir().unwrap();
         let counts = store.snapshot_into(&copy.path().join("db")).await.unwrap();
-        assert_eq!(counts["audit_index"], rows_before);
+        assert_eq!(counts["audit_index"], every_posting(105).len() as u64);
         let copied = super::super::tests::reopen(&copy.path().join("db")).await;
         assert_eq!(copied.row_counts().unwrap(), counts);
+        check_lookups(&copied, 105).await;
 
         store.sync().await.unwrap();
         drop(store);
         let store = super::super::tests::reopen(dir.path()).await;
-        for (key, expected) in keys.iter().zip(&before) {
-            assert_eq!(
-                &all(&store, key).await,
-                expected,
-                "after reopening: {key:?}"
-            );
-            assert_eq!(
-                &all(&copied, key).await,
-                expected,
-                "in the snapshot: {key:?}"
-            );
-        }
+        check_lookups(&store, 105).await;
+        // The block size is the database's: appends after the reopen still fill blocks of 16.
+        add(&store, 105, 130, 5).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(store.sealed_blocks().1.last().map(Block::end), Some(128));
+        check_lookups(&store, 130).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn appends_seal_due_blocks_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
-        let store = super::super::tests::reopen(dir.path()).await;
-        store.sealer.every.store(16, Ordering::Relaxed);
-        for first in (0..70).step_by(10) {
-            let batch: Vec<_> = (first..first + 10).map(append).collect();
-            store.append_audit(&batch).await.unwrap();
-        }
+        let store = filled(dir.path(), 70, 10).await;
         let mut waited = 0;
         while store.sealed_blocks().1.len() < 4 && waited < 100 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -489,45 +708,59 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postings_left_in_the_tree_by_a_crash_are_read_once_and_trimmed_by_the_next_seal() {
+    async fn a_block_tree_left_by_a_crash_is_dropped_at_open_and_never_read() {
         let dir = tempfile::tempdir().unwrap();
-        let store = super::super::tests::reopen(dir.path()).await;
-        let batch: Vec<_> = (0..40).map(append).collect();
-        store.append_audit(&batch).await.unwrap();
-        // A crash after the block was written but before the tree was trimmed.
-        let postings: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
-        let mut block: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
-        for (k, v) in postings {
-            let (key, seqs) = split_posting(&k, &v).unwrap();
-            block
-                .entry(key)
-                .or_default()
-                .extend(seqs.into_iter().filter(|s| *s < 16));
-        }
-        block.retain(|_, seqs| !seqs.is_empty());
-        let first = Block {
-            first: 0,
-            entries: 16,
-        };
-        audit_blocks::write(dir.path(), first, &block).unwrap();
+        let store = filled(dir.path(), 40, 40).await;
+        store.seal_audit_index().await.unwrap();
+        // A crash after the sealed end was recorded, before block 0's tree was dropped
+        // (here with a posting the block does not have, to show it is never read).
+        let stale = store.db.open_tree(tail_name(0)).unwrap();
+        let (key, value) = posting_pair(b"dgemeente", &[3, 99]);
+        stale.insert(key, value).unwrap();
         store.sync().await.unwrap();
-        drop(store);
+        drop((stale, store));
         let store = super::super::tests::reopen(dir.path()).await;
-        assert_eq!(store.sealed_blocks().1, [first]);
-        assert_eq!(all(&store, b"dgemeente").await, (0..40).collect::<Vec<_>>());
-        assert_eq!(store.index_rows().unwrap(), 40 * 2 + 8);
-        assert_eq!(store.seal_audit_index(16).await.unwrap(), 1);
-        assert_eq!(all(&store, b"dgemeente").await, (0..40).collect::<Vec<_>>());
-        assert_eq!(all(&store, b"r1\0x").await, [0, 5, 10, 15, 20, 25, 30, 35]);
+        assert_eq!(tree_names(&store), [tail_name(32)]);
+        check_lookups(&store, 40).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn layout_three_postings_are_read_sealed_and_then_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = filled(dir.path(), 40, 9).await;
+        // As layout 3 kept them: every posting in one tree, no block trees.
+        let legacy = store.db.open_tree(LEGACY_TREE).unwrap();
+        for (first, tree) in store.tails_from(0) {
+            for pair in tree.iter() {
+                let (k, v) = pair.unwrap();
+                legacy.insert(k, v).unwrap();
+            }
+            store.db.drop_tree(tail_name(first)).unwrap();
+        }
+        store.sync().await.unwrap();
+        drop((legacy, store));
+        let store = super::super::tests::reopen(dir.path()).await;
+        check_lookups(&store, 40).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(store.sealed_blocks().1.last().map(Block::end), Some(32));
+        // Positions 32..40 are still only in layout 3's tree.
+        assert_eq!(tree_names(&store), [LEGACY_TREE]);
+        check_lookups(&store, 40).await;
+        add(&store, 40, 50, 4).await;
+        check_lookups(&store, 50).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(tree_names(&store), [tail_name(48)]);
+        check_lookups(&store, 50).await;
+        let pairs: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
+        assert_eq!(flatten(pairs), every_posting(50));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_block_past_the_log_or_a_missing_block_is_refused_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let store = super::super::tests::reopen(dir.path()).await;
-        let batch: Vec<_> = (0..40).map(append).collect();
-        store.append_audit(&batch).await.unwrap();
-        assert_eq!(store.seal_audit_index(16).await.unwrap(), 2);
+        let store = filled(dir.path(), 40, 40).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(store.sealed_blocks().1.len(), 2);
         store.sync().await.unwrap();
         drop(store);
         let past = Block {
@@ -565,11 +798,10 @@ mod tests {
     async fn a_failed_seal_changes_nothing_and_is_tried_again_later() {
         let dir = tempfile::tempdir().unwrap();
         let store = super::super::tests::reopen(dir.path()).await;
-        store.sealer.every.store(16, Ordering::Relaxed);
+        store.set_audit_index_block(16).unwrap();
         // The blocks' directory cannot be created: a file has its name.
         std::fs::write(dir.path().join(audit_blocks::DIR), b"in the way").unwrap();
-        let batch: Vec<_> = (0..40).map(append).collect();
-        store.append_audit(&batch).await.unwrap();
+        add(&store, 0, 40, 40).await;
         let mut waited = 0;
         while store.sealer.retry_at.load(Ordering::Relaxed) == 0 && waited < 100 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -580,23 +812,26 @@ mod tests {
             40 + RETRY_AFTER
         );
         assert!(store.sealed_blocks().1.is_empty());
-        assert_eq!(all(&store, b"dgemeente").await, (0..40).collect::<Vec<_>>());
+        check_lookups(&store, 40).await;
         std::fs::remove_file(dir.path().join(audit_blocks::DIR)).unwrap();
-        let batch: Vec<_> = (40..50).map(append).collect();
-        store.append_audit(&batch).await.unwrap();
+        add(&store, 40, 50, 10).await;
         assert!(
             !store.sealing_due(),
             "not before {RETRY_AFTER} more entries"
         );
-        let batch: Vec<_> = (50..40 + RETRY_AFTER).map(append).collect();
-        store.append_audit(&batch).await.unwrap();
+        add(&store, 50, 40 + RETRY_AFTER, 1000).await;
         // Sealed in the background, or here (waiting for the background first).
-        store.seal_audit_index(16).await.unwrap();
+        store.seal_audit_index().await.unwrap();
         let end = store.sealed_blocks().1.last().map(Block::end);
         assert_eq!(end, Some((40 + RETRY_AFTER) / 16 * 16));
-        assert_eq!(
-            all(&store, b"dgemeente").await,
-            (0..40 + RETRY_AFTER).collect::<Vec<_>>()
-        );
+        check_lookups(&store, 40 + RETRY_AFTER).await;
+    }
+
+    #[tokio::test]
+    async fn the_block_size_changes_only_on_an_empty_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = filled(dir.path(), 3, 3).await;
+        assert!(store.set_audit_index_block(32).is_err());
+        assert_eq!(store.index_block(), 16);
     }
 }

@@ -25,7 +25,8 @@
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
 //! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
-//! | `audit_index` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty; older postings are in sealed blocks ([`audit_index`]) |
+//! | `meta` | `audit_index_block`, `audit_index_sealed`, `audit_index_legacy_end` | positions per index block, the sealed end, where layout 3's index tree ends (u64 BE each) |
+//! | `audit_index_<first position, 20 digits>` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
 //! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
@@ -44,9 +45,10 @@
 //! the log is most of the keys a vault would ever have. The files hold each entry in its
 //! stored form (`audit::stored`: compact, or canonical JSON), opaque here. Layout 1 kept the
 //! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
-//! JSON, layout 3 kept every index posting in the tree; all move to layout 4 when they
-//! open ([`upgrade`]). The index's older postings are sealed into immutable blocks in
-//! `audit_index/` ([`audit_blocks`]), so the tree holds those of the newest entries only.
+//! JSON, layout 3 kept every index posting in one tree (`audit_index`); all move to layout
+//! 4 when they open ([`upgrade`]). The index's older postings are sealed into immutable
+//! blocks in `audit_index/` ([`audit_blocks`]), so sled holds those of the newest entries
+//! only.
 //!
 //! sled loses acknowledged writes on a crash unless it is flushed, so every write method
 //! waits for [`group_commit`] before it returns. sled is dormant upstream: this adapter
@@ -105,7 +107,6 @@ pub struct SledStore {
     replay: sled::Tree,
     meta: sled::Tree,
     audit: Arc<AuditFiles>,
-    audit_index: sled::Tree,
     /// The audit index's sealed blocks: read by a lookup, written while postings move.
     sealed: Arc<std::sync::RwLock<audit_index::Sealed>>,
     sealer: Arc<audit_index::Sealer>,
@@ -220,29 +221,7 @@ impl SledStore {
         // The old audit trees, if an upgrade stopped after it committed but before it
         // removed them (only once the files it wrote have opened).
         upgrade::drop_audit_trees(&db)?;
-        let blocks = audit_blocks::list(dir)?;
-        let blocks_end = blocks.last().map_or(0, |b| b.end());
-        if blocks_end > audit.len() {
-            return Err(StoreError::Corrupt(format!(
-                "the audit index is sealed up to position {blocks_end}, past the log's {} entries",
-                audit.len()
-            )));
-        }
-        let sealed_end = match meta.get(audit_index::SEALED_END) {
-            Ok(None) => 0,
-            Ok(Some(_)) => meta_u64(&meta, audit_index::SEALED_END)?,
-            Err(e) => return Err(map_err(e, "reading the sealed end")),
-        };
-        if blocks_end < sealed_end {
-            return Err(StoreError::Corrupt(format!(
-                "the audit index's blocks in {}/ end at position {blocks_end}, but the database sealed them up to {sealed_end}: restore the whole data directory",
-                audit_blocks::DIR
-            )));
-        }
-        let sealed = audit_index::Sealed {
-            dir: dir.to_owned(),
-            blocks,
-        };
+        let (sealed, sealer) = audit_index::open(&db, &meta, dir, audit.len())?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
         let events_pending = tree("events_pending")?;
         let event_positions = Arc::new(std::sync::atomic::AtomicU64::new(
@@ -268,9 +247,8 @@ impl SledStore {
             replay: tree("replay")?,
             meta,
             audit,
-            audit_index: tree("audit_index")?,
             sealed: Arc::new(std::sync::RwLock::new(sealed)),
-            sealer: Arc::new(audit_index::Sealer::new()),
+            sealer: Arc::new(sealer),
             officers: tree("officers")?,
             case_statuses: tree("case_statuses")?,
             case_statuses_by_resident: tree("case_statuses_by_resident")?,

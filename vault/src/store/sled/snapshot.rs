@@ -4,7 +4,7 @@
 
 use super::audit_blocks;
 use super::audit_file::node_count;
-use super::audit_index::SEALED_END;
+use super::audit_index::{BLOCK_SIZE, LEGACY_END, SEALED_END, is_index_tree};
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, map_err};
 use crate::store::{Snapshot, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -37,6 +37,9 @@ impl SledStore {
     pub fn row_counts(&self) -> StoreResult<BTreeMap<String, u64>> {
         let mut counts = BTreeMap::new();
         for name in self.db.tree_names() {
+            if is_index_tree(&name) {
+                continue;
+            }
             let tree = self
                 .db
                 .open_tree(&name)
@@ -76,15 +79,21 @@ impl Snapshot for SledStore {
 }
 
 /// The rows a pair of tree `name` stands for: the audit files' length and size and the
-/// index's sealed end in `meta` none (so the counts of a database of layout 1, in an old backup's manifest, still hold
+/// index's state in `meta` none (so the counts of a database of layout 1, in an old backup's manifest, still hold
 /// after its upgrade); any other pair one. (The audit index is counted by its postings,
 /// the sealed blocks' included: `index_rows`.)
 fn rows_in(name: &[u8], key: &[u8]) -> u64 {
     match name {
         b"meta"
-            if [AUDIT_LEN, AUDIT_LOG_BYTES, SEALED_END]
-                .iter()
-                .any(|k| k.as_bytes() == key) =>
+            if [
+                AUDIT_LEN,
+                AUDIT_LOG_BYTES,
+                SEALED_END,
+                BLOCK_SIZE,
+                LEGACY_END,
+            ]
+            .iter()
+            .any(|k| k.as_bytes() == key) =>
         {
             0
         }
@@ -132,7 +141,9 @@ fn copy_database(db: &sled::Db, dir: &Path) -> StoreResult<BTreeMap<String, u64>
         }
         to.apply_batch(batch)
             .map_err(|e| map_err(e, "writing the copy"))?;
-        counts.insert(tree_name(&name), rows);
+        if !is_index_tree(&name) {
+            counts.insert(tree_name(&name), rows);
+        }
     }
     copy.flush().map_err(|e| map_err(e, "flushing the copy"))?;
     Ok(counts)

@@ -229,7 +229,15 @@ mod tests {
 
     /// Sets the layout mark of the sled database in `dir`.
     fn mark(dir: &Path, layout: u8) {
-        let db = sled::Config::new().path(dir).open().unwrap();
+        // sled lets go of a closed database's lock in the background: wait for it.
+        let mut tries = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Err(_) if tries < 100 => std::thread::sleep(std::time::Duration::from_millis(50)),
+                opened => break opened.unwrap(),
+            }
+            tries += 1;
+        };
         db.open_tree("meta")
             .unwrap()
             .insert("format", &[layout])
