@@ -60,6 +60,11 @@ impl SledStore {
         }
         // One index key per key, block and batch: the batch's entries under it are listed
         // in its value (see `audit_index`), in the tree of the block they belong to.
+        // A batch below the log's end is stale (another append came first): refused by
+        // the files below, and it must not open trees for blocks sealed meanwhile.
+        if batch.first().is_some_and(|a| a.seq < self.audit.len()) {
+            return Err(StoreError::AuditMoved(self.audit.len()));
+        }
         let every = self.index_block();
         let mut postings: std::collections::BTreeMap<(u64, &[u8]), Vec<u64>> = Default::default();
         for append in batch {

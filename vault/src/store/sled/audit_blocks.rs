@@ -1,12 +1,13 @@
+// Long: the sealed blocks' format, its checks and their tests, one place to read the on-disk contract.
 //! The audit index's sealed blocks. Once a block of the log's positions is complete, its
-//! postings leave sled's `audit_index` tree for one immutable file in `audit_index/`: sled
-//! keeps the postings of the newest entries only, so its page table, its own log and the
-//! vault's start-up stay small however long the audit log grows, and an old posting costs
-//! a dozen bytes on disk instead of a page rewritten many times.
+//! postings leave sled's tree for that block for one immutable file in `audit_index/`:
+//! sled keeps the postings of the newest entries only, so its page table, its own log and
+//! the vault's start-up stay small however long the audit log grows, and an old posting
+//! costs a few bytes on disk instead of a page rewritten many times.
 //!
 //! A block file, `<first position, 20 digits>.blk`:
 //! - magic `KLUISIX1` (8), the first position (u64 BE), the positions it covers (u64 BE),
-//!   the number of keys (u32 BE);
+//!   the number of keys (u32 BE), the number of postings (u64 BE: one per key and entry);
 //! - one slot per key, sorted by hash then key: the key's hash (the first 8 bytes of its
 //!   SHA-256, u64 BE) and where the key's record starts in the file (u32 BE);
 //! - the records: key length (u16 BE), the key, the number of positions (u32 BE), the
@@ -27,8 +28,8 @@ use std::path::{Path, PathBuf};
 pub(super) const DIR: &str = "audit_index";
 
 const MAGIC: &[u8; 8] = b"KLUISIX1";
-/// Magic, first position, positions covered, key count.
-const HEADER: u64 = 8 + 8 + 8 + 4;
+/// Magic, first position, positions covered, key count, posting count.
+const HEADER: u64 = 8 + 8 + 8 + 4 + 8;
 /// A slot: hash, record offset.
 const SLOT: u64 = 12;
 /// The longest key a record may hold (index keys are a kind byte and an id).
@@ -106,6 +107,8 @@ pub(super) fn write(
     bytes.extend_from_slice(&block.first.to_be_bytes());
     bytes.extend_from_slice(&block.entries.to_be_bytes());
     bytes.extend_from_slice(&count.to_be_bytes());
+    let total: u64 = postings.values().map(|seqs| seqs.len() as u64).sum();
+    bytes.extend_from_slice(&total.to_be_bytes());
     bytes.extend_from_slice(&slots);
     bytes.extend_from_slice(&records);
     let final_path = path(dir, block.first);
@@ -131,6 +134,7 @@ struct Reader {
     size: u64,
     block: Block,
     keys: u64,
+    postings: u64,
 }
 
 impl Reader {
@@ -150,6 +154,7 @@ impl Reader {
         let keys = u64::from(u32::from_be_bytes(
             header[24..28].try_into().unwrap_or_default(),
         ));
+        let postings = field(28);
         let block = Block {
             first: field(8),
             entries: field(16),
@@ -165,6 +170,7 @@ impl Reader {
             size,
             block,
             keys,
+            postings,
         })
     }
 
@@ -261,15 +267,28 @@ pub(super) fn postings(dir: &Path, first: u64) -> StoreResult<Vec<(Vec<u8>, Vec<
     let reader = Reader::open(dir, first)?;
     let mut at = HEADER + reader.keys * SLOT;
     let mut out = Vec::with_capacity(reader.keys as usize);
+    let mut total = 0;
     for _ in 0..reader.keys {
         let (key, seqs, next) = reader.record(at)?;
+        total += seqs.len() as u64;
         out.push((key, seqs));
         at = next;
     }
     if at != reader.size {
         return Err(corrupt(first, "bytes after the last record"));
     }
+    if total != reader.postings {
+        return Err(corrupt(
+            first,
+            "a posting count that its records do not have",
+        ));
+    }
     Ok(out)
+}
+
+/// How many postings the block starting at `first` holds (from its header).
+pub(super) fn posting_count(dir: &Path, first: u64) -> StoreResult<u64> {
+    Ok(Reader::open(dir, first)?.postings)
 }
 
 /// The blocks in `dir`, which must follow each other from position 0 (none if there is no

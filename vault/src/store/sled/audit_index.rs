@@ -23,8 +23,9 @@ use std::sync::{Mutex, RwLockReadGuard};
 
 /// Positions per sealed block (and per tree of newest postings).
 pub(super) const BLOCK_ENTRIES: u64 = 65_536;
-/// The most blocks one pass fills (their postings are in memory meanwhile).
-const BLOCKS_PER_SCAN: u64 = 16;
+/// The most blocks one pass fills (their postings are in memory meanwhile: about 20 MB a
+/// block when each entry is about another resident).
+const BLOCKS_PER_SCAN: u64 = 4;
 /// Entries appended after a failed seal before sealing is tried again.
 const RETRY_AFTER: u64 = 4096;
 /// The key in `meta` of the sealed end: the blocks must reach at least this far.
@@ -62,8 +63,6 @@ pub(super) struct Sealed {
     pub(super) blocks: Vec<Block>,
     /// Layout 3's tree, until the blocks reach `legacy_end`.
     legacy: Option<(sled::Tree, u64)>,
-    /// Positions per block.
-    every: u64,
 }
 
 impl Sealed {
@@ -77,6 +76,11 @@ impl Sealed {
 #[derive(Default)]
 pub(super) struct Sealer {
     tails: Mutex<BTreeMap<u64, sled::Tree>>,
+    /// Positions per block (fixed per database).
+    every: AtomicU64,
+    /// The sealed end, for appends and the check whether a seal is due (which must not
+    /// wait for lookups holding `Sealed`).
+    end: AtomicU64,
     running: AtomicBool,
     /// After a failure: the log's length before which sealing is not tried again.
     retry_at: AtomicU64,
@@ -122,6 +126,12 @@ pub(super) fn open(
             BLOCK_ENTRIES
         }
     };
+    if blocks_end > sealed_end {
+        // Blocks a crash left unrecorded: vouched for before the trees they replace go.
+        meta.insert(SEALED_END, &blocks_end.to_be_bytes())
+            .and_then(|_| db.flush())
+            .map_err(|e| map_err(e, "recording the sealed end"))?;
+    }
     let names = db.tree_names();
     let legacy = if names.iter().any(|n| n.as_ref() == LEGACY_TREE.as_bytes()) {
         let end = match stored(LEGACY_END)? {
@@ -158,29 +168,29 @@ pub(super) fn open(
         dir: dir.to_owned(),
         blocks,
         legacy,
-        every,
     };
     if sealed
         .legacy
         .as_ref()
         .is_some_and(|(_, end)| *end <= blocks_end)
     {
-        drop_legacy(db, &mut sealed)?;
+        sealed.legacy = None;
+        drop_legacy(db)?;
     }
     let sealer = Sealer {
         tails: Mutex::new(tails),
+        every: AtomicU64::new(every),
+        end: AtomicU64::new(blocks_end),
         ..Sealer::default()
     };
     Ok((sealed, sealer))
 }
 
-/// Drops layout 3's tree, whose postings the blocks hold.
-fn drop_legacy(db: &sled::Db, sealed: &mut Sealed) -> StoreResult<()> {
-    if sealed.legacy.take().is_some() {
-        db.drop_tree(LEGACY_TREE)
-            .map_err(|e| map_err(e, "dropping layout 3's audit index"))?;
-        tracing::info!("layout 3's audit index is sealed into blocks and dropped");
-    }
+/// Drops layout 3's tree, whose postings the blocks hold (no lookup reads it any more).
+fn drop_legacy(db: &sled::Db) -> StoreResult<()> {
+    db.drop_tree(LEGACY_TREE)
+        .map_err(|e| map_err(e, "dropping layout 3's audit index"))?;
+    tracing::info!("layout 3's audit index is sealed into blocks and dropped");
     Ok(())
 }
 
@@ -270,7 +280,12 @@ impl SledStore {
 
     /// The positions per block.
     pub(super) fn index_block(&self) -> u64 {
-        self.sealed().every
+        self.sealer.every.load(Ordering::Relaxed)
+    }
+
+    /// The sealed end (no wait for lookups).
+    pub(super) fn index_sealed_end(&self) -> u64 {
+        self.sealer.end.load(Ordering::Acquire)
     }
 
     /// The tree of newest postings for the block starting at `first`, opened if new.
@@ -317,7 +332,8 @@ impl SledStore {
         if let Some((legacy, _)) = &sealed.legacy {
             tree_lookup(legacy, key, from_seq, limit, &mut out)?;
         }
-        let first = from_seq / sealed.every * sealed.every;
+        let every = self.index_block();
+        let first = from_seq / every * every;
         for (_, tree) in self.tails_from(first) {
             tree_lookup(&tree, key, from_seq, limit, &mut out)?;
         }
@@ -367,10 +383,7 @@ impl SledStore {
     /// Whether the log has grown a whole block past the sealed end.
     fn sealing_due(&self) -> bool {
         let len = self.audit.len();
-        let (end, every) = {
-            let sealed = self.sealed();
-            (sealed.end(), sealed.every)
-        };
+        let (end, every) = (self.index_sealed_end(), self.index_block());
         len >= end.saturating_add(every) && len >= self.sealer.retry_at.load(Ordering::Relaxed)
     }
 
@@ -379,18 +392,20 @@ impl SledStore {
     /// of its tree, not one per block).
     pub(super) fn seal_due_blocks(&self) -> StoreResult<u64> {
         let mut sealed = 0;
+        let every = self.index_block();
         loop {
             // Only durable entries are sealed: a block never covers positions that a crash
-            // could take from the log.
+            // could take from the log (the length is read before the flush).
+            let len = self.audit.len();
             self.db
                 .flush()
                 .map_err(|e| map_err(e, "flushing before sealing the audit index"))?;
-            let (dir, first, every, legacy) = {
+            let (dir, first, legacy) = {
                 let state = self.sealed();
                 let legacy = state.legacy.as_ref().map(|(tree, _)| tree.clone());
-                (state.dir.clone(), state.end(), state.every, legacy)
+                (state.dir.clone(), state.end(), legacy)
             };
-            let due = (self.audit.len().saturating_sub(first) / every).min(BLOCKS_PER_SCAN);
+            let due = (len.saturating_sub(first) / every).min(BLOCKS_PER_SCAN);
             if due == 0 {
                 return Ok(sealed);
             }
@@ -437,16 +452,24 @@ impl SledStore {
                     .map_err(|e| map_err(e, "recording the sealed end"))?;
                 let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
                 state.blocks.extend_from_slice(&written);
+                self.sealer.end.store(stop, Ordering::Release);
             }
             // The sealed end is durable before the trees it replaces go.
             self.db
                 .flush()
                 .map_err(|e| map_err(e, "recording the sealed end"))?;
-            {
+            let legacy_done = {
                 let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
-                if state.legacy.as_ref().is_some_and(|(_, end)| *end <= stop) {
-                    drop_legacy(&self.db, &mut state)?;
+                let done = state.legacy.as_ref().is_some_and(|(_, end)| *end <= stop);
+                if done {
+                    state.legacy = None;
                 }
+                done
+            };
+            // Dropped while no snapshot copies the trees; no lookup reads them any more.
+            let _gate = self.writes.blocking_read();
+            if legacy_done {
+                drop_legacy(&self.db)?;
             }
             for (first, _) in tails {
                 self.sealer
@@ -475,9 +498,10 @@ impl SledStore {
     }
 
     /// Every posting of the index, the sealed blocks' first, as pairs of layout 3's tree
-    /// (what `kluis migrate` copies), a block in memory at a time. Read while no seal runs
-    /// (a snapshot holds the write gate; migrate and restore read a store no vault serves):
-    /// a seal between reading the blocks and the trees would hide a block's postings.
+    /// (what `kluis migrate` copies), a block in memory at a time. Read while no seal
+    /// commits (a snapshot holds the write gate, which a seal takes to record its blocks
+    /// and to drop trees; migrate and restore read a store no vault serves): a seal between
+    /// reading the blocks and the trees would hide a block's postings.
     pub(super) fn index_pairs(&self) -> super::audit::Pairs {
         let (dir, blocks, end, legacy) = {
             let state = self.sealed();
@@ -516,12 +540,26 @@ impl SledStore {
         Box::new(sealed.chain(unsealed))
     }
 
-    /// How many postings the index holds (one per key and entry, as PostgreSQL has them).
+    /// How many postings the index holds (one per key and entry, as PostgreSQL has them):
+    /// the blocks' counts from their headers, the trees' by reading them.
     pub(super) fn index_rows(&self) -> StoreResult<u64> {
+        let (dir, blocks, end, legacy) = {
+            let state = self.sealed();
+            let legacy = state.legacy.as_ref().map(|(tree, _)| tree.clone());
+            (state.dir.clone(), state.blocks.clone(), state.end(), legacy)
+        };
         let mut rows = 0;
-        for pair in self.index_pairs() {
-            let (_, value) = pair?;
-            rows += 1 + value.len() as u64 / 8;
+        for block in blocks {
+            rows += audit_blocks::posting_count(&dir, block.first)?;
+        }
+        let mut trees: Vec<sled::Tree> = legacy.into_iter().collect();
+        trees.extend(self.tails_from(0).into_iter().map(|(_, t)| t));
+        for tree in trees {
+            for item in tree.iter() {
+                let (k, v) = item.map_err(|e| map_err(e, "counting the audit index"))?;
+                let (_, seqs) = split_posting(&k, &v)?;
+                rows += seqs.iter().filter(|s| **s >= end).count() as u64;
+            }
         }
         Ok(rows)
     }
@@ -540,7 +578,7 @@ impl SledStore {
         self.meta
             .insert(BLOCK_SIZE, &entries.to_be_bytes())
             .map_err(|e| map_err(e, "recording the audit index's block size"))?;
-        self.sealed.write().unwrap_or_else(|p| p.into_inner()).every = entries;
+        self.sealer.every.store(entries, Ordering::Relaxed);
         Ok(())
     }
 
@@ -558,7 +596,13 @@ impl SledStore {
             if let Some(thread) = running {
                 let _ = thread.join();
             }
-            store.seal_due_blocks()
+            // One seal at a time: claim the run as an append would.
+            while store.sealer.running.swap(true, Ordering::AcqRel) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let sealed = store.seal_due_blocks();
+            store.sealer.running.store(false, Ordering::Release);
+            sealed
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("sealing the audit index: {e}")))?
@@ -717,9 +761,12 @@ mod tests {
         let stale = store.db.open_tree(tail_name(0)).unwrap();
         let (key, value) = posting_pair(b"dgemeente", &[3, 99]);
         stale.insert(key, value).unwrap();
+        // ... and before the sealed end was recorded: the blocks on disk are vouched for.
+        store.meta.remove(SEALED_END).unwrap();
         store.sync().await.unwrap();
         drop((stale, store));
         let store = super::super::tests::reopen(dir.path()).await;
+        assert_eq!(meta_u64(&store.meta, SEALED_END).unwrap(), 32);
         assert_eq!(tree_names(&store), [tail_name(32)]);
         check_lookups(&store, 40).await;
     }
