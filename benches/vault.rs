@@ -452,25 +452,9 @@ async fn audit() {
     let _ = grown;
     let size = audit_log.size().await;
 
+    reports::proofs(&bench.app, size, "in the process that grew it").await;
     let positions: Vec<u64> = (0..1000u64).map(|i| (i * 7919 * 104_729) % size).collect();
     let log = Arc::new(positions);
-    let app = bench.app.clone();
-    let picks = log.clone();
-    drive(
-        &format!("inclusion proof at size {size}"),
-        1000,
-        1,
-        move |i| {
-            let (app, picks) = (app.clone(), picks.clone());
-            async move {
-                app.audit()
-                    .inclusion_proof(picks[i], size)
-                    .await
-                    .expect("proof");
-            }
-        },
-    )
-    .await;
     let app = bench.app.clone();
     drive(
         &format!("consistency proof to size {size}"),

@@ -216,7 +216,7 @@ async fn grow_log(app: App) {
 }
 
 /// 1,000 inclusion proofs at `size`, labelled `when`.
-async fn proofs(app: &App, size: u64, when: &str) {
+pub async fn proofs(app: &App, size: u64, when: &str) {
     let picks: std::sync::Arc<Vec<u64>> =
         std::sync::Arc::new((0..1000u64).map(|i| (i * 7919 * 104_729) % size).collect());
     let app = app.clone();
