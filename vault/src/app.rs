@@ -419,9 +419,22 @@ impl App {
         &self.state.clock
     }
 
+    /// Forgets expired one-time token ids: every ten seconds while the vault serves, so
+    /// that what it remembers stays near the ids of the last minute.
+    pub(crate) async fn forget_used_token_ids(&self) {
+        if let Err(e) = self
+            .state
+            .departments
+            .purge_replays(self.clock().now())
+            .await
+        {
+            tracing::warn!(error = %e, "purging expired token ids failed");
+        }
+    }
+
     /// Background upkeep, once a minute while the vault serves: bucket the metrics' recorded
-    /// durations, forget expired one-time
-    /// token ids, sessions, logins in progress and coach codes and the rate limits of quiet callers, drop the values of
+    /// durations, forget expired sessions, logins in progress and coach codes and the rate
+    /// limits of quiet callers, drop the values of
     /// lapsed proposals, sign and save an audit checkpoint if the log grew, follow key
     /// rotations other nodes sharing the key directory made, settle when a replaced
     /// grant-signing key leaves the JWKS, and run the key rotation that
@@ -435,14 +448,6 @@ impl App {
         }
         if let Err(e) = self.state.oidc.purge_expired().await {
             tracing::warn!(error = %e, "purging logins in progress that expired failed");
-        }
-        if let Err(e) = self
-            .state
-            .departments
-            .purge_replays(self.clock().now())
-            .await
-        {
-            tracing::warn!(error = %e, "purging expired token ids failed");
         }
         if let Err(e) = self.store.purge_coaching(self.clock().now()).await {
             tracing::warn!(error = %e, "purging expired coach codes and proposals failed");

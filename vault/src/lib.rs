@@ -97,6 +97,14 @@ pub async fn run(
             upkeep.maintain().await;
         }
     });
+    let forgetting = app.clone();
+    let token_ids = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            forgetting.forget_used_token_ids().await;
+        }
+    });
     // Counted refusals are logged a few seconds after their minute ends.
     let counts = app.clone();
     let tallies = tokio::spawn(async move {
@@ -109,6 +117,7 @@ pub async fn run(
     let served =
         http::listener::serve(listener, app.router(), app.limits().header_read, shutdown).await;
     maintenance.abort();
+    token_ids.abort();
     tallies.abort();
     let _ = app.audit().log_tallies(true).await;
     if let Err(e) = app.audit().checkpoint_if_grown().await {

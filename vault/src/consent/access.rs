@@ -175,6 +175,7 @@ mod tests {
                 proof: DpopProof {
                     jkt,
                     jti: "p-1".into(),
+                    expires_at: t(61),
                 },
                 asked: cats(&["schulden.overzicht"]),
                 keys,

@@ -15,10 +15,10 @@ use super::access::Denial;
 use super::reads::refusal;
 use crate::auth::departments::DepartmentPrincipal;
 use crate::jose::keys::KeySet;
-use crate::jose::{DPOP_WINDOW_SECS, DpopProof, GrantClaims};
+use crate::jose::{DpopProof, GrantClaims};
 use crate::store::{DepartmentRow, Durability, GrantRow};
 use crate::{Error, Result};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 /// A DPoP proof, verified for one request.
 pub(super) struct Presented {
@@ -91,14 +91,13 @@ impl Consent {
         let proof = unverified
             .verify(key, method, url, token, now)
             .map_err(|e| Error::InvalidDpopProof(e.to_string()))?;
-        let until = now + TimeDelta::seconds(2 * DPOP_WINDOW_SECS);
         let first_use = self
             .departments
             .first_use(
                 "dpop",
                 &proof.jkt,
                 &proof.jti,
-                until,
+                proof.expires_at,
                 // The read's audit entry is flushed before any data leaves, and the id
                 // with it; a refused proof changes nothing a replay could repeat.
                 Durability::WithNextWrite,

@@ -21,6 +21,10 @@ pub struct DpopProof {
     pub jkt: String,
     /// Its `jti`, for the replay check.
     pub jti: String,
+    /// From when it is refused as too old (its `iat` plus [`DPOP_WINDOW_SECS`], the second
+    /// after): its `jti` need not be remembered past it, and every replay of it has the
+    /// same.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A DPoP proof whose form is checked and whose key is named, not yet verified.
@@ -84,6 +88,12 @@ impl UnverifiedProof<'_> {
         }
         let jti = jti_claim(&claims)?;
         key.verify(self.parsed.signing_input.as_bytes(), &self.parsed.signature)?;
-        Ok(DpopProof { jkt: self.jkt, jti })
+        let expires_at = DateTime::from_timestamp(iat + DPOP_WINDOW_SECS + 1, 0)
+            .unwrap_or(now + chrono::TimeDelta::seconds(2 * DPOP_WINDOW_SECS + 1));
+        Ok(DpopProof {
+            jkt: self.jkt,
+            jti,
+            expires_at,
+        })
     }
 }

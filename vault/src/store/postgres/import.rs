@@ -384,6 +384,9 @@ fn in_copy_order(sled: &SledStore, tree: &str) -> StoreResult<Box<dyn Iterator<I
     if let Some(pairs) = sled.audit_pairs(tree) {
         return Ok(pairs);
     }
+    if tree == "replay" {
+        return Ok(sled.replay_pairs());
+    }
     let raw = sled.raw_tree(tree)?;
     if tree != "events" {
         let tree = tree.to_owned();

@@ -5,7 +5,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `format` | `[4]` (the layout, see below) |
+//! | `meta` | `format` | `[5]` (the layout, see below) |
 //! | `meta` | `audit_len` | the audit log's committed length (u64 BE) |
 //! | `meta` | `audit_log_bytes` | the committed size of `audit.log` (u64 BE) |
 //! | `residents` | resident id (16) | `[1]` + JSON [`ResidentRow`] |
@@ -24,7 +24,7 @@
 //! | `grants_by_resident` | resident id (16), grant id (16) | empty |
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
-//! | `replay` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE) |
+//! | `replay_<end of ten seconds, Unix seconds, 20 digits>` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE); one tree per ten seconds of expiry ([`replay`]) |
 //! | `meta` | `audit_index_block`, `audit_index_sealed`, `audit_index_legacy_end` | positions per index block, the sealed end, where layout 3's index tree ends (u64 BE each) |
 //! | `audit_index_<first position, 20 digits>` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
@@ -45,8 +45,9 @@
 //! the log is most of the keys a vault would ever have. The files hold each entry in its
 //! stored form (`audit::stored`: compact, or canonical JSON), opaque here. Layout 1 kept the
 //! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
-//! JSON, layout 3 kept every index posting in one tree (`audit_index`); all move to layout
-//! 4 when they open ([`upgrade`]). The index's older postings are sealed into immutable
+//! JSON, layout 3 kept every index posting in one tree (`audit_index`), layout 4 kept every
+//! one-time token id in one tree (`replay`); all move to layout 5 when they open
+//! ([`upgrade`], [`replay`]). The index's older postings are sealed into immutable
 //! blocks in `audit_index/` ([`audit_blocks`]), so sled holds those of the newest entries
 //! only.
 //!
@@ -104,7 +105,7 @@ pub struct SledStore {
     grants_by_resident: sled::Tree,
     grants_by_department: sled::Tree,
     pairwise: sled::Tree,
-    replay: sled::Tree,
+    replay: Arc<replay::ReplayBuckets>,
     meta: sled::Tree,
     audit: Arc<AuditFiles>,
     /// The audit index's sealed blocks: read by a lookup, written while postings move.
@@ -182,19 +183,22 @@ impl SledStore {
             }
             Some(v)
                 if v.len() == 1
-                    && [upgrade::LAYOUT_JSON_ENTRIES, upgrade::LAYOUT_UNSEALED_INDEX]
-                        .contains(&v[0]) =>
+                    && [
+                        upgrade::LAYOUT_JSON_ENTRIES,
+                        upgrade::LAYOUT_UNSEALED_INDEX,
+                        upgrade::LAYOUT_ONE_REPLAY_TREE,
+                    ]
+                    .contains(&v[0]) =>
             {
                 upgrade::mark_layout(&db, &meta)?;
             }
             Some(v) => {
                 return Err(StoreError::Incompatible(format!(
-                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {}, {} and {})",
+                    "{} has database format {:?}; this build reads format {LAYOUT} (and upgrades {} to {})",
                     dir.display(),
                     v.as_ref(),
                     upgrade::LAYOUT_AUDIT_IN_TREES,
-                    upgrade::LAYOUT_JSON_ENTRIES,
-                    upgrade::LAYOUT_UNSEALED_INDEX,
+                    upgrade::LAYOUT_ONE_REPLAY_TREE,
                 )));
             }
             None if fresh => {
@@ -244,7 +248,7 @@ impl SledStore {
             grants_by_resident: tree("grants_by_resident")?,
             grants_by_department: tree("grants_by_department")?,
             pairwise: tree("pairwise")?,
-            replay: tree("replay")?,
+            replay: Arc::new(replay::ReplayBuckets::open(&db)?),
             meta,
             audit,
             sealed: Arc::new(std::sync::RwLock::new(sealed)),
@@ -314,8 +318,10 @@ impl Health for SledStore {
 
 /// The layout this build writes: the audit log in files next to the trees, its entries in
 /// their compact form (which builds of layout 2 would take for a rewritten log), the
-/// index's older postings in sealed blocks (which builds of layout 3 would not read).
-const LAYOUT: u8 = 4;
+/// index's older postings in sealed blocks (which builds of layout 3 would not read), the
+/// one-time token ids in a tree per ten seconds (which builds of layout 4 would not see,
+/// and so accept a replay).
+const LAYOUT: u8 = 5;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";

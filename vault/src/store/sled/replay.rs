@@ -1,10 +1,201 @@
-//! One-time token ids. Flushed on their own only when asked ([`Durability::Now`]); else the
-//! read that used the id is flushed (its audit entry), and with it the id.
+//! One-time token ids, in one tree per ten seconds of expiry (`replay_<end>`, the end in
+//! Unix seconds, 20 digits). Forgetting expired ids drops whole trees: removing them one by
+//! one held sled's write lock for seconds each minute under load, and its pages for the
+//! removed keys stayed in memory.
+//!
+//! An id is refused if any tree holds it, whatever expiry it came with. The ids are
+//! flushed on their own only when asked ([`Durability::Now`]); else the read that used the
+//! id is flushed (its audit entry), and with it the id. Layout 4 and earlier kept every id
+//! in one tree, `replay`; its ids move into the buckets at open.
 
 use super::{SledStore, map_err};
-use crate::store::{Durability, ReplayStore, StoreResult};
+use crate::store::{Durability, ReplayStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+/// Seconds of expiry per tree.
+const BUCKET_SECS: i64 = 10;
+/// The trees' name before their end.
+const PREFIX: &str = "replay_";
+/// The one tree of layout 4 and earlier.
+const LEGACY_TREE: &str = "replay";
+/// Locks taken per id while it is looked for and recorded (by its first byte).
+const STRIPES: usize = 64;
+
+/// The trees of ids, by the end of their ten seconds.
+pub(super) struct ReplayBuckets {
+    trees: RwLock<BTreeMap<i64, Bucket>>,
+    /// So that two calls with one id (even with different expiries) cannot both find it
+    /// absent and both record it.
+    stripes: [Mutex<()>; STRIPES],
+}
+
+/// One tree of ids and how many it holds.
+struct Bucket {
+    tree: sled::Tree,
+    ids: AtomicUsize,
+}
+
+/// The end of the bucket an id expiring at `at` goes in: the first multiple of ten
+/// seconds after it, so every id in a bucket has expired once its end has passed.
+fn bucket_end(at: DateTime<Utc>) -> i64 {
+    (at.timestamp().div_euclid(BUCKET_SECS) + 1) * BUCKET_SECS
+}
+
+fn tree_name(end: i64) -> String {
+    format!("{PREFIX}{end:020}")
+}
+
+/// The end of bucket tree `name`, or `None` if `name` is another tree.
+pub(super) fn bucket_of(name: &[u8]) -> Option<i64> {
+    let digits = name.strip_prefix(PREFIX.as_bytes())?;
+    if digits.len() != 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn expiry_of(value: &[u8]) -> StoreResult<DateTime<Utc>> {
+    value
+        .try_into()
+        .ok()
+        .map(i64::from_be_bytes)
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(|| StoreError::Corrupt("a token id's expiry is unreadable".into()))
+}
+
+impl ReplayBuckets {
+    /// The buckets of `db`, after moving the ids of the one tree of layout 4 and earlier
+    /// into them (flushed before that tree is dropped, so a crash between the two only
+    /// moves them again).
+    pub(super) fn open(db: &sled::Db) -> StoreResult<ReplayBuckets> {
+        let open = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
+        let mut trees = BTreeMap::new();
+        for name in db.tree_names() {
+            if let Some(end) = bucket_of(&name) {
+                let tree = open(&tree_name(end))?;
+                let ids = AtomicUsize::new(tree.len());
+                trees.insert(end, Bucket { tree, ids });
+            }
+        }
+        let buckets = ReplayBuckets {
+            trees: RwLock::new(trees),
+            stripes: std::array::from_fn(|_| Mutex::default()),
+        };
+        if db.tree_names().iter().any(|n| n == LEGACY_TREE.as_bytes()) {
+            let legacy = open(LEGACY_TREE)?;
+            for item in legacy.iter() {
+                let (key, value) = item.map_err(|e| map_err(e, "reading token ids"))?;
+                let bucket = buckets.bucket(db, bucket_end(expiry_of(&value)?))?;
+                if bucket
+                    .tree
+                    .insert(&key, value)
+                    .map_err(|e| map_err(e, "moving a token id"))?
+                    .is_none()
+                {
+                    bucket.ids.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            db.flush().map_err(|e| map_err(e, "flushing token ids"))?;
+            db.drop_tree(LEGACY_TREE)
+                .map_err(|e| map_err(e, "dropping the old tree of token ids"))?;
+        }
+        Ok(buckets)
+    }
+
+    /// The bucket ending at `end`, opened (and created) if need be.
+    fn bucket(&self, db: &sled::Db, end: i64) -> StoreResult<BucketRef<'_>> {
+        {
+            let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
+            if trees.contains_key(&end) {
+                return Ok(BucketRef { trees, end });
+            }
+        }
+        {
+            let mut trees = self.trees.write().unwrap_or_else(|p| p.into_inner());
+            if let std::collections::btree_map::Entry::Vacant(absent) = trees.entry(end) {
+                let tree = db
+                    .open_tree(tree_name(end))
+                    .map_err(|e| map_err(e, "opening a tree of token ids"))?;
+                let ids = AtomicUsize::new(0);
+                absent.insert(Bucket { tree, ids });
+            }
+        }
+        let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
+        match trees.contains_key(&end) {
+            true => Ok(BucketRef { trees, end }),
+            // Dropped between the two locks: only an id that expired already goes there.
+            false => Err(StoreError::Unavailable(
+                "a token id's bucket was dropped while it was recorded".into(),
+            )),
+        }
+    }
+
+    /// Every bucket's tree, for copies.
+    fn trees(&self) -> Vec<sled::Tree> {
+        let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
+        trees.values().map(|b| b.tree.clone()).collect()
+    }
+}
+
+/// A bucket, with the map it is in held for reading.
+struct BucketRef<'a> {
+    trees: std::sync::RwLockReadGuard<'a, BTreeMap<i64, Bucket>>,
+    end: i64,
+}
+
+impl std::ops::Deref for BucketRef<'_> {
+    type Target = Bucket;
+    fn deref(&self) -> &Bucket {
+        &self.trees[&self.end]
+    }
+}
+
+impl SledStore {
+    /// Every recorded id and its expiry, bucket after bucket (for `kluis migrate`, which
+    /// copies them into one table).
+    pub(in crate::store) fn replay_pairs(&self) -> super::audit::Pairs {
+        Box::new(self.replay.trees().into_iter().flat_map(|tree| {
+            tree.iter().map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| map_err(e, "reading token ids"))
+            })
+        }))
+    }
+
+    /// Records `key` unless a bucket holds it already; true if it was recorded.
+    fn record_once(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+        let _one_id = self.replay.stripes[usize::from(key[0]) % STRIPES]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let bucket = self.replay.bucket(&self.db, bucket_end(expires_at))?;
+        for other in bucket.trees.values() {
+            if other
+                .tree
+                .contains_key(key)
+                .map_err(|e| map_err(e, "looking up a token id"))?
+            {
+                return Ok(false);
+            }
+        }
+        let inserted = bucket
+            .tree
+            .compare_and_swap(
+                key,
+                None as Option<&[u8]>,
+                Some(&expires_at.timestamp_micros().to_be_bytes()[..]),
+            )
+            .map_err(|e| map_err(e, "recording a token id"))?
+            .is_ok();
+        if inserted {
+            bucket.ids.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(inserted)
+    }
+}
 
 #[async_trait]
 impl ReplayStore for SledStore {
@@ -15,44 +206,170 @@ impl ReplayStore for SledStore {
         durability: Durability,
     ) -> StoreResult<bool> {
         let _gate = self.write_gate().await;
-        let inserted = self
-            .replay
-            .compare_and_swap(
-                key,
-                None as Option<&[u8]>,
-                Some(&expires_at.timestamp_micros().to_be_bytes()[..]),
-            )
-            .map_err(|e| map_err(e, "recording a token id"))?;
-        if inserted.is_ok() && durability == Durability::Now {
+        let inserted = self.record_once(key, expires_at)?;
+        if inserted && durability == Durability::Now {
             self.durable().await?;
         }
-        Ok(inserted.is_ok())
+        Ok(inserted)
     }
 
     async fn replay_count(&self) -> StoreResult<usize> {
-        Ok(self.replay.len())
+        let trees = self.replay.trees.read().unwrap_or_else(|p| p.into_inner());
+        Ok(trees.values().map(|b| b.ids.load(Ordering::Relaxed)).sum())
     }
 
+    /// Drops the buckets whose end has passed: every id in them expired before `now`.
+    /// Ids that expired in the ten seconds before `now` may stay until the next purge.
     async fn purge_replays(&self, now: DateTime<Utc>) -> StoreResult<usize> {
         let _gate = self.write_gate().await;
-        let now = now.timestamp_micros();
-        let mut batch = sled::Batch::default();
+        let expired: Vec<(i64, Bucket)> = {
+            let mut trees = self.replay.trees.write().unwrap_or_else(|p| p.into_inner());
+            let kept = trees.split_off(&(now.timestamp() + 1));
+            std::mem::replace(&mut *trees, kept).into_iter().collect()
+        };
         let mut purged = 0;
-        for item in self.replay.iter() {
-            let (key, value) = item.map_err(|e| map_err(e, "listing token ids"))?;
-            let expires = value
-                .as_ref()
-                .try_into()
-                .map(i64::from_be_bytes)
-                .unwrap_or(i64::MIN);
-            if expires < now {
-                batch.remove(key);
-                purged += 1;
+        for (end, bucket) in expired {
+            purged += bucket.ids.load(Ordering::Relaxed);
+            drop(bucket);
+            self.db
+                .drop_tree(tree_name(end))
+                .map_err(|e| map_err(e, "dropping expired token ids"))?;
+        }
+        Ok(purged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("a time")
+    }
+
+    fn bucket_names(store: &SledStore) -> Vec<i64> {
+        let mut ends: Vec<i64> = store
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|n| bucket_of(n))
+            .collect();
+        ends.sort();
+        ends
+    }
+
+    #[test]
+    fn an_id_goes_in_the_bucket_that_ends_after_it_expires() {
+        assert_eq!(bucket_end(at(0)), 1_800_000_010);
+        assert_eq!(
+            bucket_end(at(9) + TimeDelta::milliseconds(999)),
+            1_800_000_010
+        );
+        assert_eq!(bucket_end(at(10)), 1_800_000_020);
+        assert_eq!(
+            bucket_of(tree_name(1_800_000_010).as_bytes()),
+            Some(1_800_000_010)
+        );
+        for other in [
+            "replay",
+            "replay_1",
+            "replay_0000000000000000000x",
+            "records",
+        ] {
+            assert_eq!(bucket_of(other.as_bytes()), None, "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_is_refused_whatever_expiry_it_comes_with_and_expired_buckets_are_dropped_whole()
+    {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SledStore::open(&dir.path().join("db"), 8 << 20).expect("the store opens");
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let later = Durability::WithNextWrite;
+        assert!(store.first_use(&a, at(5), later).await.expect("first"));
+        assert!(
+            !store.first_use(&a, at(65), later).await.expect("again"),
+            "the same id with a later expiry is a replay"
+        );
+        assert!(store.first_use(&b, at(65), later).await.expect("first"));
+        assert_eq!(bucket_names(&store), [1_800_000_010, 1_800_000_070]);
+        assert_eq!(store.replay_count().await.expect("count"), 2);
+
+        assert_eq!(
+            store.purge_replays(at(9)).await.expect("purge"),
+            0,
+            "not ended"
+        );
+        assert_eq!(store.purge_replays(at(10)).await.expect("purge"), 1);
+        assert_eq!(bucket_names(&store), [1_800_000_070], "the tree is gone");
+        assert!(store.first_use(&a, at(70), later).await.expect("forgotten"));
+        assert!(!store.first_use(&b, at(70), later).await.expect("kept"));
+        assert_eq!(store.replay_count().await.expect("count"), 2);
+    }
+
+    #[tokio::test]
+    async fn ids_and_their_count_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("db");
+        {
+            let store = SledStore::open(&path, 8 << 20).expect("the store opens");
+            for n in 0..30u8 {
+                let id = [n; 32];
+                assert!(
+                    store
+                        .first_use(&id, at(i64::from(n)), Durability::Now)
+                        .await
+                        .expect("first")
+                );
             }
         }
-        self.replay
-            .apply_batch(batch)
-            .map_err(|e| map_err(e, "purging token ids"))?;
-        Ok(purged)
+        let store = SledStore::open(&path, 8 << 20).expect("the store opens again");
+        assert_eq!(store.replay_count().await.expect("count"), 30);
+        assert!(
+            !store
+                .first_use(&[7; 32], at(7), Durability::Now)
+                .await
+                .expect("again")
+        );
+        assert_eq!(store.purge_replays(at(20)).await.expect("purge"), 20);
+    }
+
+    #[tokio::test]
+    async fn the_one_tree_of_layout_4_moves_into_buckets_at_open() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("db");
+        {
+            let store = SledStore::open(&path, 8 << 20).expect("the store opens");
+            let legacy = store.raw_tree(LEGACY_TREE).expect("the old tree");
+            for n in 0..3u8 {
+                let expiry = at(i64::from(n) * 10).timestamp_micros().to_be_bytes();
+                legacy.insert([n; 32], &expiry[..]).expect("an old id");
+            }
+            store.db.flush().expect("flushed");
+        }
+        let store = SledStore::open(&path, 8 << 20).expect("the store opens again");
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n == LEGACY_TREE.as_bytes()),
+            "the old tree is dropped"
+        );
+        assert_eq!(
+            bucket_names(&store),
+            [1_800_000_010, 1_800_000_020, 1_800_000_030]
+        );
+        for n in 0..3u8 {
+            assert!(
+                !store
+                    .first_use(&[n; 32], at(100), Durability::Now)
+                    .await
+                    .expect("old id"),
+                "an id of the old tree is still refused"
+            );
+        }
     }
 }

@@ -54,7 +54,7 @@ impl SledStore {
             } else {
                 tree.len() as u64
             };
-            counts.insert(tree_name(&name), rows);
+            *counts.entry(tree_name(&name)).or_default() += rows;
         }
         counts.extend(audit_counts(self.audit.len()));
         counts.insert("audit_index".into(), self.index_rows()?);
@@ -101,9 +101,13 @@ fn rows_in(name: &[u8], key: &[u8]) -> u64 {
     }
 }
 
-/// A tree's name as text (sled's own default tree included).
+/// A tree's name as counted: as text (sled's own default tree included), the token ids'
+/// buckets together as `replay` (as PostgreSQL's table, and the one tree of layout 4).
 fn tree_name(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).into_owned()
+    match super::replay::bucket_of(raw) {
+        Some(_) => "replay".into(),
+        None => String::from_utf8_lossy(raw).into_owned(),
+    }
 }
 
 /// Copies every tree of `db` into a new database in `dir`, in batches, and flushes it.
@@ -142,7 +146,7 @@ fn copy_database(db: &sled::Db, dir: &Path) -> StoreResult<BTreeMap<String, u64>
         to.apply_batch(batch)
             .map_err(|e| map_err(e, "writing the copy"))?;
         if !is_index_tree(&name) {
-            counts.insert(tree_name(&name), rows);
+            *counts.entry(tree_name(&name)).or_default() += rows;
         }
     }
     copy.flush().map_err(|e| map_err(e, "flushing the copy"))?;
@@ -152,22 +156,34 @@ fn copy_database(db: &sled::Db, dir: &Path) -> StoreResult<BTreeMap<String, u64>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ReplayStore;
 
     #[tokio::test]
     async fn a_snapshot_copies_every_row_of_every_tree_and_opens_as_a_store() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = SledStore::open(&dir.path().join("db"), 8 << 20).expect("the store opens");
-        let replay = store.raw_tree("replay").expect("the tree");
+        let pairwise = store.raw_tree("pairwise").expect("the tree");
         for n in 0u32..2500 {
-            replay
+            pairwise
                 .insert(n.to_be_bytes(), &[1u8][..])
                 .expect("an insert");
+        }
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        for n in 0u8..30 {
+            let expiry = now + chrono::TimeDelta::seconds(i64::from(n));
+            let later = crate::store::Durability::WithNextWrite;
+            let first = store.first_use(&[n; 32], expiry, later).await;
+            assert!(first.expect("a token id"));
         }
         let copied = store
             .snapshot_into(&dir.path().join("copy"))
             .await
             .expect("the snapshot");
-        assert_eq!(copied["replay"], 2500, "more rows than one batch");
+        assert_eq!(copied["pairwise"], 2500, "more rows than one batch");
+        assert_eq!(
+            copied["replay"], 30,
+            "the token ids of every bucket, counted as one"
+        );
         assert_eq!(
             copied["meta"], 1,
             "the format marker (the log's length and size are not rows)"

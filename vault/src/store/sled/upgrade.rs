@@ -1,10 +1,11 @@
 //! Opening a database of an earlier layout. Layout 1 kept the audit log in sled's trees
 //! (`audit_entries`, `audit_nodes`): its entries and nodes move into the audit files once,
-//! then the trees go. Layout 2 stored every entry as JSON and layout 3 kept every index
-//! posting in the tree: nothing moves at open (JSON entries stay readable, and the tree's
-//! postings are sealed into blocks while the vault serves), the new mark only keeps
-//! builds of layout 2 and 3 from misreading the compact entries and sealed blocks that
-//! follow.
+//! then the trees go. Layout 2 stored every entry as JSON, layout 3 kept every index
+//! posting in the tree and layout 4 every one-time token id in one tree: nothing of the
+//! log moves at open (JSON entries stay readable, and the tree's postings are sealed into
+//! blocks while the vault serves; the token ids move into their buckets, see `replay`),
+//! the new mark only keeps builds of layout 2 to 4 from misreading the compact entries,
+//! sealed blocks and token id buckets that follow.
 //!
 //! The move commits in one sled batch (the log's length and this build's layout together). An upgrade
 //! interrupted before that starts over at the next open; one interrupted after it only has
@@ -21,14 +22,16 @@ pub(super) const LAYOUT_AUDIT_IN_TREES: u8 = 1;
 pub(super) const LAYOUT_JSON_ENTRIES: u8 = 2;
 /// The layout that kept every posting of the audit index in sled's tree.
 pub(super) const LAYOUT_UNSEALED_INDEX: u8 = 3;
+/// The layout that kept every one-time token id in one tree.
+pub(super) const LAYOUT_ONE_REPLAY_TREE: u8 = 4;
 
-/// Marks a layout 2 or 3 database as this build's layout.
+/// Marks a layout 2, 3 or 4 database as this build's layout.
 pub(super) fn mark_layout(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
     meta.insert("format", &[LAYOUT])
         .and_then(|_| db.flush())
         .map_err(|e| map_err(e, "marking the layout"))?;
     tracing::info!(
-        "the database has layout {LAYOUT}: new audit entries are stored compactly and the audit index is sealed into blocks"
+        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks and one-time token ids are kept per ten seconds"
     );
     Ok(())
 }
@@ -246,8 +249,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_layout_two_or_three_database_keeps_its_log_and_index_and_takes_the_new_mark() {
-        for layout in [LAYOUT_JSON_ENTRIES, LAYOUT_UNSEALED_INDEX] {
+    async fn a_layout_two_three_or_four_database_keeps_its_log_and_index_and_takes_the_new_mark() {
+        for layout in [
+            LAYOUT_JSON_ENTRIES,
+            LAYOUT_UNSEALED_INDEX,
+            LAYOUT_ONE_REPLAY_TREE,
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let store = super::super::tests::reopen(dir.path()).await;
             let batch: Vec<_> = (0..3)
