@@ -48,6 +48,12 @@ struct ParsedKeys {
 /// of ids was full. The rate limits keep it far from this in normal use.
 pub const MAX_REPLAY_IDS: usize = 1_000_000;
 
+/// How long after its token is refused as too old an id is still remembered: longer than
+/// a call takes from the check of the token's age to the record of its id, and than the
+/// clocks of nodes sharing one database differ. (An id recorded after its token expired is
+/// refused anyway, see [`DepartmentAuth::first_use`].)
+pub const REPLAY_MARGIN_SECS: i64 = 10;
+
 /// Authenticates departments, and remembers one-time token ids.
 #[derive(Clone)]
 pub struct DepartmentAuth {
@@ -90,10 +96,11 @@ impl DepartmentAuth {
         self
     }
 
-    /// Forgets token ids that expired before `now` and counts those left; returns how many
-    /// were forgotten.
+    /// Forgets token ids that expired [`REPLAY_MARGIN_SECS`] or more before `now` and
+    /// counts those left; returns how many were forgotten.
     pub async fn purge_replays(&self, now: DateTime<Utc>) -> Result<usize> {
-        let purged = self.replays.purge_replays(now).await?;
+        let before = now - TimeDelta::seconds(REPLAY_MARGIN_SECS);
+        let purged = self.replays.purge_replays(before).await?;
         let left = self.replays.replay_count().await?;
         self.remembered
             .store(left, std::sync::atomic::Ordering::SeqCst);
@@ -135,8 +142,10 @@ impl DepartmentAuth {
             .remove(id);
     }
 
-    /// Records a token id of `kind` from `issuer` for one-time use until `until`, durable
-    /// as `durability` says; false if it was seen before.
+    /// Records a token id of `kind` from `issuer` for one-time use until `until` (from
+    /// when its token is refused as too old), durable as `durability` says; false if it
+    /// was seen before, or if `until` passed before it was recorded (a replay could have
+    /// found the first use forgotten).
     pub async fn first_use(
         &self,
         kind: &str,
@@ -161,7 +170,7 @@ impl DepartmentAuth {
         if first {
             self.remembered.fetch_add(1, Ordering::SeqCst);
         }
-        Ok(first)
+        Ok(first && self.clock.now() < until)
     }
 
     /// Authenticates the department behind `assertion`.

@@ -461,9 +461,17 @@ pub(super) mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let err = SledStore::open(foreign.path(), 64 << 20)
-            .unwrap_err()
-            .to_string();
+        // sled's own threads may hold the directory's lock a moment after the drop.
+        let mut tries = 0;
+        let err = loop {
+            match SledStore::open(foreign.path(), 64 << 20) {
+                Err(StoreError::Unavailable(_)) if tries < 100 => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    tries += 1;
+                }
+                opened => break opened.unwrap_err().to_string(),
+            }
+        };
         assert!(err.contains("without a Kluis format marker"), "{err}");
     }
 }

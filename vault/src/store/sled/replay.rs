@@ -13,7 +13,7 @@ use crate::store::{Durability, ReplayStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 /// Seconds of expiry per tree.
@@ -28,6 +28,9 @@ const STRIPES: usize = 64;
 /// The trees of ids, by the end of their ten seconds.
 pub(super) struct ReplayBuckets {
     trees: RwLock<BTreeMap<i64, Bucket>>,
+    /// While a purge drops buckets: they end at or before this, and are not opened again
+    /// meanwhile (sled would hand back the tree it is dropping). `i64::MIN` otherwise.
+    dropping_through: AtomicI64,
     /// So that two calls with one id (even with different expiries) cannot both find it
     /// absent and both record it.
     stripes: [Mutex<()>; STRIPES],
@@ -83,13 +86,21 @@ impl ReplayBuckets {
         }
         let buckets = ReplayBuckets {
             trees: RwLock::new(trees),
+            dropping_through: AtomicI64::new(i64::MIN),
             stripes: std::array::from_fn(|_| Mutex::default()),
         };
         if db.tree_names().iter().any(|n| n == LEGACY_TREE.as_bytes()) {
             let legacy = open(LEGACY_TREE)?;
             for item in legacy.iter() {
                 let (key, value) = item.map_err(|e| map_err(e, "reading token ids"))?;
-                let bucket = buckets.bucket(db, bucket_end(expiry_of(&value)?))?;
+                // An unreadable expiry was purged by layout 4 too: its id is not kept.
+                let Ok(expiry) = expiry_of(&value) else {
+                    tracing::warn!("a token id with an unreadable expiry was not kept");
+                    continue;
+                };
+                let Some(bucket) = buckets.bucket(db, bucket_end(expiry))? else {
+                    continue;
+                };
                 if bucket
                     .tree
                     .insert(&key, value)
@@ -106,16 +117,22 @@ impl ReplayBuckets {
         Ok(buckets)
     }
 
-    /// The bucket ending at `end`, opened (and created) if need be.
-    fn bucket(&self, db: &sled::Db, end: i64) -> StoreResult<BucketRef<'_>> {
+    /// The bucket ending at `end`, opened (and created) if need be; `None` if it was
+    /// dropped as expired.
+    fn bucket(&self, db: &sled::Db, end: i64) -> StoreResult<Option<BucketRef<'_>>> {
         {
             let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
             if trees.contains_key(&end) {
-                return Ok(BucketRef { trees, end });
+                return Ok(Some(BucketRef { trees, end }));
             }
         }
         {
             let mut trees = self.trees.write().unwrap_or_else(|p| p.into_inner());
+            // Checked under the lock the purge sets it under: a tree sled is dropping must
+            // not come back. (An id that would go there expired before the purge began.)
+            if end <= self.dropping_through.load(Ordering::Acquire) {
+                return Ok(None);
+            }
             if let std::collections::btree_map::Entry::Vacant(absent) = trees.entry(end) {
                 let tree = db
                     .open_tree(tree_name(end))
@@ -125,13 +142,8 @@ impl ReplayBuckets {
             }
         }
         let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
-        match trees.contains_key(&end) {
-            true => Ok(BucketRef { trees, end }),
-            // Dropped between the two locks: only an id that expired already goes there.
-            false => Err(StoreError::Unavailable(
-                "a token id's bucket was dropped while it was recorded".into(),
-            )),
-        }
+        // Absent only if a purge dropped it between the two locks.
+        Ok(trees.contains_key(&end).then_some(BucketRef { trees, end }))
     }
 
     /// Every bucket's tree, for copies.
@@ -166,12 +178,15 @@ impl SledStore {
         }))
     }
 
-    /// Records `key` unless a bucket holds it already; true if it was recorded.
+    /// Records `key` unless a bucket holds it already, or its bucket is being dropped as
+    /// expired; true if it was recorded.
     fn record_once(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
         let _one_id = self.replay.stripes[usize::from(key[0]) % STRIPES]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let bucket = self.replay.bucket(&self.db, bucket_end(expires_at))?;
+        let Some(bucket) = self.replay.bucket(&self.db, bucket_end(expires_at))? else {
+            return Ok(false);
+        };
         for other in bucket.trees.values() {
             if other
                 .tree
@@ -224,18 +239,35 @@ impl ReplayStore for SledStore {
         let _gate = self.write_gate().await;
         let expired: Vec<(i64, Bucket)> = {
             let mut trees = self.replay.trees.write().unwrap_or_else(|p| p.into_inner());
+            self.replay
+                .dropping_through
+                .store(now.timestamp(), Ordering::Release);
             let kept = trees.split_off(&(now.timestamp() + 1));
             std::mem::replace(&mut *trees, kept).into_iter().collect()
         };
-        let mut purged = 0;
-        for (end, bucket) in expired {
+        let (mut purged, mut failed) = (0, None);
+        let mut expired = expired.into_iter();
+        while let Some((end, bucket)) = expired.next() {
+            if let Err(e) = self.db.drop_tree(tree_name(end)) {
+                // Kept (and counted) for the next purge to drop.
+                let mut trees = self.replay.trees.write().unwrap_or_else(|p| p.into_inner());
+                trees.insert(end, bucket);
+                trees.extend(expired.by_ref());
+                failed = Some(map_err(e, "dropping expired token ids"));
+                break;
+            }
             purged += bucket.ids.load(Ordering::Relaxed);
-            drop(bucket);
-            self.db
-                .drop_tree(tree_name(end))
-                .map_err(|e| map_err(e, "dropping expired token ids"))?;
         }
-        Ok(purged)
+        {
+            let _trees = self.replay.trees.write().unwrap_or_else(|p| p.into_inner());
+            self.replay
+                .dropping_through
+                .store(i64::MIN, Ordering::Release);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(purged),
+        }
     }
 }
 
@@ -307,6 +339,14 @@ mod tests {
         assert!(store.first_use(&a, at(70), later).await.expect("forgotten"));
         assert!(!store.first_use(&b, at(70), later).await.expect("kept"));
         assert_eq!(store.replay_count().await.expect("count"), 2);
+        assert!(
+            store.first_use(&[3; 32], at(5), later).await.expect("late"),
+            "once the drop is done, a late id (refused by its caller) goes in a new tree"
+        );
+        assert_eq!(
+            bucket_names(&store),
+            [1_800_000_010, 1_800_000_070, 1_800_000_080]
+        );
     }
 
     #[tokio::test]
@@ -347,9 +387,17 @@ mod tests {
                 let expiry = at(i64::from(n) * 10).timestamp_micros().to_be_bytes();
                 legacy.insert([n; 32], &expiry[..]).expect("an old id");
             }
+            legacy
+                .insert([9; 32], &b"junk"[..])
+                .expect("an unreadable expiry");
             store.db.flush().expect("flushed");
         }
         let store = SledStore::open(&path, 8 << 20).expect("the store opens again");
+        assert_eq!(
+            store.replay_count().await.expect("count"),
+            3,
+            "the unreadable one is not kept"
+        );
         assert!(
             !store
                 .db
