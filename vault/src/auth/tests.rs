@@ -174,19 +174,24 @@ async fn a_person_holds_at_most_the_cap_of_sessions_and_a_new_one_ends_the_oldes
     );
 }
 
-#[tokio::test]
-async fn a_token_id_is_remembered_past_its_end_by_the_margin_and_refused_once_its_end_passed() {
-    let s = Services::start().await;
+/// Department authentication on the services' store and clock.
+fn department_auth(s: &Services) -> crate::auth::departments::DepartmentAuth {
     let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(
         &crate::config::Limits::default(),
     ));
-    let auth = crate::auth::departments::DepartmentAuth::new(
+    crate::auth::departments::DepartmentAuth::new(
         s.store.clone(),
         s.store.clone(),
         s.clock.clone(),
         "https://kluis.test".into(),
         throttle,
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_token_id_is_remembered_past_its_end_by_the_margin_and_refused_once_its_end_passed() {
+    let s = Services::start().await;
+    let auth = department_auth(&s);
     let durable = crate::store::Durability::WithNextWrite;
     let until = s.clock.now() + TimeDelta::seconds(61);
     assert!(
@@ -194,8 +199,8 @@ async fn a_token_id_is_remembered_past_its_end_by_the_margin_and_refused_once_it
             .await
             .unwrap()
     );
-    // A purge just past the margin after its end: a slow call or a node whose clock runs
-    // ahead could still be checking a replay of it.
+    // A purge within the margin after its end: a slow call, or a node whose clock runs
+    // behind, could still be checking a replay of it.
     let margin = crate::auth::departments::REPLAY_MARGIN_SECS;
     s.clock.advance(TimeDelta::seconds(61 + margin - 1));
     auth.purge_replays(s.clock.now()).await.unwrap();
@@ -218,17 +223,7 @@ async fn a_token_id_is_remembered_past_its_end_by_the_margin_and_refused_once_it
 #[tokio::test]
 async fn a_full_store_of_token_ids_refuses_new_ones_until_the_purge() {
     let s = Services::start().await;
-    let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(
-        &crate::config::Limits::default(),
-    ));
-    let auth = crate::auth::departments::DepartmentAuth::new(
-        s.store.clone(),
-        s.store.clone(),
-        s.clock.clone(),
-        "https://kluis.test".into(),
-        throttle,
-    )
-    .with_replay_cap(2);
+    let auth = department_auth(&s).with_replay_cap(2);
     let until = s.clock.now() + TimeDelta::minutes(1);
     let durable = crate::store::Durability::WithNextWrite;
     assert!(
