@@ -545,10 +545,11 @@ async fn a_killed_vault_keeps_an_entry_for_every_read_that_returned_data() {
         .unwrap();
 
     let mut served: Vec<String> = Vec::new();
+    let mut proofs: Vec<String> = Vec::new();
     for round in 0..5 {
         let url = vault.url.clone();
         let stop_after = 10 + round * 7;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1024);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(1024);
         let mut readers = Vec::new();
         for _ in 0..4 {
             let (http, url, g, tx, key_file) = (
@@ -564,10 +565,11 @@ async fn a_killed_vault_keeps_an_entry_for_every_read_that_returned_data() {
                     let trace = uuid::Uuid::new_v4().simple().to_string();
                     let now = kluis::Clock::system().now().timestamp();
                     // As departments read: the DPoP proof alone, no client assertion.
+                    let proof = dpop(&key, &url, &g.token, now, json!({}));
                     let sent = http
                         .post(format!("{url}/v1/dept/read"))
                         .header("authorization", format!("DPoP {}", g.token))
-                        .header("DPoP", dpop(&key, &url, &g.token, now, json!({})))
+                        .header("DPoP", &proof)
                         .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
                         .json(
                             &json!({"resident": g.resident, "categories": ["schulden.overzicht"]}),
@@ -583,7 +585,7 @@ async fn a_killed_vault_keeps_an_entry_for_every_read_that_returned_data() {
                         "unexpected answer: {body}"
                     );
                     if body["records"].as_array().is_some_and(|r| !r.is_empty())
-                        && tx.send(trace).await.is_err()
+                        && tx.send((trace, proof)).await.is_err()
                     {
                         return;
                     }
@@ -592,19 +594,21 @@ async fn a_killed_vault_keeps_an_entry_for_every_read_that_returned_data() {
         }
         drop(tx);
         loop {
-            let trace = rx
+            let (trace, proof) = rx
                 .recv()
                 .await
                 .expect("the readers stopped before enough reads were served");
             served.push(trace);
+            proofs.push(proof);
             if served.len() >= stop_after * (round + 1) {
                 break;
             }
         }
         vault.kill();
         // Reads whose data reached the client after the kill decision are counted too.
-        while let Ok(trace) = rx.try_recv() {
+        while let Ok((trace, proof)) = rx.try_recv() {
             served.push(trace);
+            proofs.push(proof);
         }
         for reader in readers {
             let _ = reader.await;
@@ -625,6 +629,26 @@ async fn a_killed_vault_keeps_an_entry_for_every_read_that_returned_data() {
             "round {round}: {} reads returned data without an entry: {missing:?}",
             missing.len()
         );
+        // The proofs of the last reads before the kill (most not yet in sled's flushed
+        // state) are still used: a replay is refused.
+        for proof in proofs.iter().rev().take(4) {
+            let replayed = http
+                .post(format!("{}/v1/dept/read", vault.url))
+                .header("authorization", format!("DPoP {}", g.token))
+                .header("DPoP", proof)
+                .json(&json!({"resident": g.resident, "categories": ["schulden.overzicht"]}))
+                .send()
+                .await
+                .unwrap();
+            let status = replayed.status();
+            let body: Value = replayed.json().await.unwrap();
+            assert_eq!(
+                (status.as_u16(), body["code"].as_str()),
+                (401, Some("invalid_dpop_proof")),
+                "round {round}: a proof used before the kill was taken again: {body}"
+            );
+        }
+        proofs.clear();
     }
     assert!(
         served.len() >= 50,

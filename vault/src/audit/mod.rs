@@ -41,6 +41,7 @@ pub mod reports;
 mod saved_checkpoint;
 pub mod standards;
 pub(crate) mod stored;
+mod tail;
 mod tally;
 mod tree;
 mod witness;
@@ -125,6 +126,10 @@ impl Audit {
                     "the audit log's tree is incomplete; restore the database from backup".into(),
                 )
             })?;
+        let frontier = tail::take_up(store.as_ref(), frontier)
+            .await
+            .map_err(fail)?;
+        let size = frontier.size();
         let frontier = Arc::new(std::sync::Mutex::new(frontier));
         let (queue, pending) = tokio::sync::mpsc::channel(4 * writer::MAX_BATCH);
         let health = AuditHealth::new(size, store.clone());

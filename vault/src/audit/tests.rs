@@ -244,3 +244,94 @@ async fn an_officers_question_is_logged_first_or_not_answered() {
         "the read without a grant entry is found"
     );
 }
+
+/// A crash after a batch of reads was synced to the audit files, before sled flushed its
+/// commit: the next open takes the batch up (index keys, length, token ids), and a damaged
+/// entry ends the log there.
+#[tokio::test]
+async fn reads_synced_before_sled_flushed_them_are_taken_up_at_the_next_open() {
+    use crate::store::sled::SledStore;
+    use crate::store::{AuditStore, Durability, ReplayStore};
+    let s = Services::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |store: Arc<SledStore>, name: &str| {
+        Audit::open(
+            store,
+            s.clock.clone(),
+            s.audit.keys.clone(),
+            ISSUER.into(),
+            dir.path().join(format!("{name}.jws")),
+            crate::telemetry::Metrics::off(),
+        )
+    };
+    let store = Arc::new(SledStore::open(&dir.path().join("a"), 8 << 20).unwrap());
+    let audit = open(store.clone(), "a").await.unwrap();
+    for n in 0..2 {
+        audit
+            .record(&ctx(), read_by("wi", &format!("r{n}")))
+            .await
+            .unwrap();
+    }
+    // What sled holds after a crash: the log's first two entries (twice: one copy is
+    // damaged below).
+    let damaged = dir.path().join("c");
+    for copy in [dir.path().join("b"), damaged.clone()] {
+        store.snapshot_into(&copy).await.unwrap();
+    }
+    let id = [7u8; 32];
+    let until = s.clock.now() + chrono::TimeDelta::seconds(60);
+    assert!(
+        store
+            .first_use(&id, until, Durability::WithNextWrite)
+            .await
+            .unwrap()
+    );
+    let flushes = store.flush_count();
+    for n in 2..5 {
+        audit
+            .record(&ctx(), read_by("wi", &format!("r{n}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.flush_count(),
+        flushes,
+        "reads wait for no flush of sled"
+    );
+    let entries = store.audit_entries(0, 5).await.unwrap();
+    for copy in [dir.path().join("b"), damaged.clone()] {
+        for file in ["audit.log", "audit.idx"] {
+            std::fs::copy(dir.path().join("a").join(file), copy.join(file)).unwrap();
+        }
+    }
+
+    let b = Arc::new(SledStore::open(&dir.path().join("b"), 8 << 20).unwrap());
+    assert_eq!(
+        b.audit_len().await.unwrap(),
+        2,
+        "sled's length before the take-up"
+    );
+    let taken = open(b.clone(), "b").await.unwrap();
+    assert_eq!(b.audit_entries(0, 9).await.unwrap(), entries);
+    assert_eq!(b.audit_index(b"rr3", 0, 9).await.unwrap(), [3]);
+    assert_eq!(b.audit_index(b"dwi", 0, 9).await.unwrap(), [0, 1, 2, 3, 4]);
+    assert!(
+        !b.first_use(&id, until, Durability::Now).await.unwrap(),
+        "the token id came back with the batch that carried it"
+    );
+    assert_eq!(taken.record(&ctx(), read_by("wi", "r5")).await.unwrap(), 5);
+    drop((taken, b));
+
+    // The last byte of entry 3 altered in the other copy (entry 4's record, one node, follows
+    // it): entries 3 and 4 are not taken up.
+    let log = damaged.join("audit.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.len() - (5 + 33 + entries[4].len()) - 1;
+    bytes[at] ^= 1;
+    std::fs::write(&log, bytes).unwrap();
+    let c = Arc::new(SledStore::open(&damaged, 8 << 20).unwrap());
+    let cut = open(c.clone(), "c").await.unwrap();
+    assert_eq!(c.audit_len().await.unwrap(), 3);
+    assert_eq!(c.audit_entries(0, 9).await.unwrap(), entries[..3]);
+    assert_eq!(cut.record(&ctx(), read_by("wi", "r5")).await.unwrap(), 3);
+}

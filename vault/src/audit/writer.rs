@@ -181,7 +181,7 @@ pub(super) async fn run(
         let (store, health, metrics) = (store.clone(), health.clone(), metrics.clone());
         let entries = appends.len();
         tokio::spawn(async move {
-            let synced = store.sync().await;
+            let synced = store.sync_appends().await;
             health.appended(synced.is_ok());
             metrics.audit_batch(batch.len(), entries, started.elapsed(), synced.is_ok());
             if let Err(e) = &synced {

@@ -216,6 +216,20 @@ impl AuditStore for FaultyStore {
         self.inner.sync().await
     }
 
+    async fn sync_appends(&self) -> StoreResult<()> {
+        self.faults.check(&self.faults.sync, "the flush failed")?;
+        self.inner.sync_appends().await
+    }
+
+    async fn audit_tail(&self) -> StoreResult<Vec<AuditAppend>> {
+        self.inner.audit_tail().await
+    }
+
+    async fn take_up_audit_tail(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        self.faults.write()?;
+        self.inner.take_up_audit_tail(batch).await
+    }
+
     async fn audit_len(&self) -> StoreResult<u64> {
         self.inner.audit_len().await
     }

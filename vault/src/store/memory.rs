@@ -630,6 +630,10 @@ impl AuditStore for MemoryStore {
         Ok(())
     }
 
+    async fn sync_appends(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn audit_len(&self) -> StoreResult<u64> {
         Ok(self.state().audit_entries.len() as u64)
     }

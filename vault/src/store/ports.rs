@@ -1,3 +1,4 @@
+// Long: every storage port in one file, the one contract both adapters keep.
 //! The storage port, one trait per area, and the bundles each service holds.
 
 use super::rows::*;
@@ -136,7 +137,7 @@ pub trait ConsentStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Stores a batch of consecutive entries with their nodes, index keys and record
-    /// changes, all or nothing. Not durable on return: call [`AuditStore::sync`]. When
+    /// changes, all or nothing. Not durable on return: call [`AuditStore::sync_appends`]. When
     /// several nodes share the database and another one appended first (the batch's first
     /// position is no longer the log's end), stores nothing and returns
     /// [`StoreError::AuditMoved`](super::StoreError::AuditMoved) with the log's length;
@@ -155,6 +156,26 @@ pub trait AuditStore: Send + Sync {
     }
     /// Makes everything written so far durable.
     async fn sync(&self) -> StoreResult<()>;
+    /// Makes every batch appended so far durable (what the log's writer calls after each
+    /// append); a store may have made some durable in the append already.
+    async fn sync_appends(&self) -> StoreResult<()>;
+    /// The entries a crash left after the log's end, which the store may take up: their
+    /// positions, stored forms and nodes (no index keys), in order. Empty but for a store
+    /// whose batches can be durable before they are committed (sled: see its audit files).
+    async fn audit_tail(&self) -> StoreResult<Vec<AuditAppend>> {
+        Ok(Vec::new())
+    }
+    /// Takes up the first `batch.len()` entries of [`AuditStore::audit_tail`] (checked by
+    /// the caller against the tree, with their index keys) and drops the rest: the log ends
+    /// after them, durably. Nothing is appended before this, if the tail is not empty.
+    async fn take_up_audit_tail(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        match batch {
+            [] => Ok(()),
+            _ => Err(StoreError::Corrupt(
+                "the audit log has no tail to take up".into(),
+            )),
+        }
+    }
     /// How many entries the log holds.
     async fn audit_len(&self) -> StoreResult<u64>;
     /// Entries `[from, to)`, in order.

@@ -94,6 +94,16 @@ pub async fn migrate(from: &Path, to: &str, config: Option<&Path>) -> Result<(),
             ),
         )
     })?;
+    let tail = sled.audit_tail_len();
+    if tail > 0 {
+        return Err(fail(
+            1,
+            format!(
+                "the sled vault in {} stopped without taking up its last {tail} audit entries; start it once and stop it, then migrate",
+                source.data_dir.display()
+            ),
+        ));
+    }
     // The certificate authorities of the configured database, if --config names one.
     let ca_file = match &source.config.store {
         StoreKind::Postgres(configured) => configured.ca_file.clone(),

@@ -279,6 +279,10 @@ impl AuditStore for PostgresStore {
             .collect())
     }
 
+    async fn sync_appends(&self) -> StoreResult<()> {
+        self.sync().await
+    }
+
     async fn sync(&self) -> StoreResult<()> {
         // A commit that waits for its WAL (and a synchronous standby's): the WAL is one
         // sequence, so it makes every earlier commit durable, whichever node made it.

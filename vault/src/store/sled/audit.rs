@@ -1,7 +1,10 @@
 //! The audit port on sled: entries and Merkle nodes in the audit files, index keys and
 //! the log's committed length in sled, written in one transaction with the changes the
-//! entries report.
+//! entries report. A batch that changes nothing (reads) is durable once its records are
+//! synced; one that changes records once sled has flushed that transaction, and batches
+//! after it wait for the same flush (see `audit_file` for the tail a crash leaves).
 
+use super::audit_file::Durable;
 use super::audit_index::posting_pair;
 use super::cases::by_resident;
 use super::events::pending_key;
@@ -9,8 +12,10 @@ use super::records::{encode_record, record_key};
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, encode_json, map_err, map_tx_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
+use chrono::DateTime;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
+use std::sync::atomic::Ordering;
 
 /// The key of a cosignature: the checkpoint's size, then the witness's name.
 pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
@@ -24,6 +29,76 @@ impl SledStore {
     /// Appends `batch` (see [`AuditStore::append_audit`]); blocks on the files' syncs and
     /// sled's transaction. The caller holds the write gate.
     fn append_blocking(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        // A batch below the log's end is stale (another append came first): refused by
+        // the files below, and it must not open trees for blocks sealed meanwhile.
+        if batch.first().is_some_and(|a| a.seq < self.audit.len()) {
+            return Err(StoreError::AuditMoved(self.audit.len()));
+        }
+        // The token ids recorded since the last batch go into its first record: every read
+        // that recorded one has its entry in this batch or a later one.
+        let ids = self.replay.take_pending();
+        let by_sled = batch.iter().any(|a| a.change.is_some()) || ids.len() > usize::from(u16::MAX);
+        let durable = if by_sled {
+            Durable::BySled
+        } else {
+            Durable::Alone(&ids)
+        };
+        let first = batch.first().map(|a| a.seq);
+        let stored = self.store_batch(batch, |commit| {
+            self.audit.append(
+                first,
+                batch
+                    .iter()
+                    .map(|a| (a.entry.as_slice(), a.nodes.as_slice())),
+                durable,
+                commit,
+            )
+        });
+        match &stored {
+            Err(_) => self.replay.restore_pending(ids),
+            Ok(()) if by_sled => {
+                self.flushes_owed.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(()) => {}
+        }
+        stored
+    }
+
+    /// Takes up the first `batch.len()` entries of the tail a crash left (see
+    /// [`AuditStore::take_up_audit_tail`]). The caller holds the write gate.
+    fn take_up_blocking(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        let (tail, len) = (self.audit.tail(), self.audit.len());
+        if batch.len() > tail.len()
+            || batch.iter().zip(&tail).zip(len..).any(|((a, r), seq)| {
+                a.seq != seq || a.entry != r.entry || a.nodes != r.nodes || a.change.is_some()
+            })
+        {
+            return Err(StoreError::Corrupt(
+                "the audit entries to take up are not the log's tail".into(),
+            ));
+        }
+        // Their token ids are remembered again before the length that takes them up.
+        for record in &tail[..batch.len()] {
+            for (key, expiry) in &record.token_ids {
+                if let Some(expires_at) = DateTime::from_timestamp_micros(*expiry) {
+                    self.record_once(key, expires_at)?;
+                }
+            }
+        }
+        self.store_batch(batch, |commit| self.audit.take_up(batch.len(), commit))?;
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| map_err(e, "taking up the audit log's tail"))
+    }
+
+    /// Stores `batch`'s index keys and record changes in one sled transaction, which
+    /// `files` runs (with the new length and log size) once the records are in the files.
+    fn store_batch(
+        &self,
+        batch: &[AuditAppend],
+        files: impl FnOnce(&mut dyn FnMut(u64, u64) -> StoreResult<()>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
         // Keys of record changes are computed before the transaction, which may run again.
         let mut changes = Vec::new();
         let mut statuses = Vec::new();
@@ -60,11 +135,6 @@ impl SledStore {
         }
         // One index key per key, block and batch: the batch's entries under it are listed
         // in its value (see `audit_index`), in the tree of the block they belong to.
-        // A batch below the log's end is stale (another append came first): refused by
-        // the files below, and it must not open trees for blocks sealed meanwhile.
-        if batch.first().is_some_and(|a| a.seq < self.audit.len()) {
-            return Err(StoreError::AuditMoved(self.audit.len()));
-        }
         let every = self.index_block();
         let mut postings: std::collections::BTreeMap<(u64, &[u8]), Vec<u64>> = Default::default();
         for append in batch {
@@ -111,7 +181,7 @@ impl SledStore {
             &self.events_pending,
         ];
         trees.extend(tails.iter().map(|(_, tree)| tree));
-        let commit = |len: u64, log_bytes: u64| {
+        let mut commit = |len: u64, log_bytes: u64| {
             trees
                 .as_slice()
                 .transaction(|trees| {
@@ -149,13 +219,7 @@ impl SledStore {
                 })
                 .map_err(|e| map_tx_err(e, "appending to the audit log"))
         };
-        self.audit.append(
-            first,
-            batch
-                .iter()
-                .map(|a| (a.entry.as_slice(), a.nodes.as_slice())),
-            commit,
-        )
+        files(&mut commit)
     }
 }
 
@@ -202,6 +266,46 @@ impl AuditStore for SledStore {
         self.durable().await
     }
 
+    async fn sync_appends(&self) -> StoreResult<()> {
+        // Batches of entries alone are durable already; a batch that changed records (and
+        // every batch after it) once sled has flushed.
+        let owed = self.flushes_owed.load(Ordering::SeqCst);
+        if owed > self.flushes_paid.load(Ordering::SeqCst) {
+            self.durable().await?;
+            self.flushes_paid.fetch_max(owed, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn audit_tail(&self) -> StoreResult<Vec<AuditAppend>> {
+        let len = self.audit.len();
+        Ok(self
+            .audit
+            .tail()
+            .into_iter()
+            .zip(len..)
+            .map(|(record, seq)| AuditAppend {
+                seq,
+                entry: record.entry,
+                nodes: record.nodes,
+                index_keys: Vec::new(),
+                change: None,
+            })
+            .collect())
+    }
+
+    async fn take_up_audit_tail(&self, batch: &[AuditAppend]) -> StoreResult<()> {
+        let gate = self.writes.clone().read_owned().await;
+        let (store, batch) = (self.clone(), batch.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let taken = store.take_up_blocking(&batch);
+            drop(gate);
+            taken
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("taking up the audit log's tail: {e}")))?
+    }
+
     async fn audit_len(&self) -> StoreResult<u64> {
         Ok(self.audit.len())
     }
@@ -242,6 +346,14 @@ impl AuditStore for SledStore {
         tokio::task::spawn_blocking(move || store.index_lookup(&key, from_seq, limit))
             .await
             .map_err(|e| StoreError::Unavailable(format!("reading an audit index: {e}")))?
+    }
+}
+
+impl SledStore {
+    /// How many audit entries a crash left after the committed log, not taken up yet (the
+    /// vault takes them up when it starts).
+    pub fn audit_tail_len(&self) -> usize {
+        self.audit.tail_len()
     }
 }
 

@@ -7,14 +7,25 @@
 //! in sled makes the vault bigger and slower to open every year. These files cost nothing
 //! to open. The log's committed length and the log file's committed size live in sled
 //! (`meta`: `audit_len`, `audit_log_bytes`), written in the same transaction as the
-//! entries' index keys and record changes: that is the commit point. A batch's records are
-//! written and synced before it, so what lies beyond the committed size after a crash is a
-//! batch that never committed, and is cut off at open. Files that disagree with the
-//! committed length and size are refused, never cut.
+//! entries' index keys and record changes. A batch's records are written and synced before
+//! that transaction.
 //!
-//! A record: entry length (u32 BE), node count (1), per node its level (1) and hash (32),
-//! then the entry's bytes. Node `(level, index)` is kept in the record of the entry that
-//! completes it: entry `((index + 1) << level) - 1`.
+//! A batch that changes records is durable once sled has flushed that transaction: what
+//! such a batch left beyond the committed size after a crash was never acknowledged, and is
+//! cut off at open. A batch of entries alone (most of the log: the reads) is durable once
+//! its records are synced, without waiting for sled: its records are marked so, and its
+//! first one carries the one-time token ids recorded since the batch before. After a crash
+//! the marked records beyond the committed size are the log's *tail*: `audit` checks them
+//! against the tree and has them taken up (their index keys and the new length into sled,
+//! their token ids back among the remembered ones); nothing is appended before. Files that
+//! disagree with the committed length and size are refused, never cut.
+//!
+//! A record: entry length (u32 BE); flags and node count (1: bit 7 marks a record durable
+//! by its own sync, bit 6 one with token ids, the low six bits count its nodes); with bit
+//! 6, the number of token ids (u16 BE); per node its level (1) and hash (32); per token id
+//! its key (32) and expiry (i64 BE, microseconds since 1970); then the entry's bytes. Node
+//! `(level, index)` is kept in the record of the entry that completes it: entry
+//! `((index + 1) << level) - 1`.
 
 use crate::store::{StoreError, StoreResult};
 use std::fs::{File, OpenOptions};
@@ -28,24 +39,55 @@ pub(super) const LOG_FILE: &str = "audit.log";
 /// The file of record offsets.
 pub(super) const INDEX_FILE: &str = "audit.idx";
 
-/// Entry length (4) and node count (1).
+/// Entry length (4), flags and node count (1).
 const HEADER: u64 = 5;
+/// The header with the number of token ids a record may have after it.
+const LONG_HEADER: usize = HEADER as usize + 2;
+/// Flag: the record is durable by its own sync (taken up after a crash, never cut off).
+const DURABLE_ALONE: u8 = 0x80;
+/// Flag: the number of token ids follows the header.
+const WITH_TOKEN_IDS: u8 = 0x40;
+/// The bits that count the nodes.
+const NODE_COUNT: u8 = 0x3f;
 /// A node: level (1), hash (32).
 const NODE: usize = 33;
+/// A token id: key (32), expiry (8).
+const TOKEN_ID: usize = 40;
 /// The largest entry stored (entries are a few hundred bytes).
 const MAX_ENTRY: u64 = 1 << 20;
-/// The largest record: header, at most 64 nodes, the largest entry.
-const MAX_RECORD: u64 = HEADER + 64 * NODE as u64 + MAX_ENTRY;
+/// The largest record: header, at most 63 nodes and 65,535 token ids, the largest entry.
+const MAX_RECORD: u64 = LONG_HEADER as u64
+    + NODE_COUNT as u64 * NODE as u64
+    + u16::MAX as u64 * TOKEN_ID as u64
+    + MAX_ENTRY;
+/// The most records of a tail read at open: sled flushes twice a second, so a crash leaves
+/// a tail of well under a second of appends.
+const MAX_TAIL: usize = 1 << 20;
 /// The most bytes one read of records holds in memory at once (besides one record).
 const READ_PIECE: u64 = 8 << 20;
 
 /// A node as the audit port passes it: level, index, hash.
 pub(super) type NodeHash = (u8, u64, [u8; 32]);
 
-/// One entry read back: its bytes and the nodes it completed.
+/// A one-time token id as a record carries it: key and expiry (microseconds since 1970).
+pub(super) type TokenId = ([u8; 32], i64);
+
+/// How a batch of records becomes durable.
+#[derive(Clone, Copy)]
+pub(super) enum Durable<'a> {
+    /// By sled's flush after its commit (it changes records): cut off after a crash.
+    BySled,
+    /// By the records' sync, carrying these token ids: taken up after a crash.
+    Alone(&'a [TokenId]),
+}
+
+/// One entry read back: its bytes, the nodes it completed, and what an entry durable by
+/// its own sync carries.
 pub(super) struct Record {
     pub(super) entry: Vec<u8>,
     pub(super) nodes: Vec<NodeHash>,
+    pub(super) token_ids: Vec<TokenId>,
+    pub(super) durable_alone: bool,
 }
 
 /// The two files, and how much of them is committed.
@@ -61,6 +103,9 @@ pub(super) struct AuditFiles {
     /// Set when a commit failed: sled may hold part of it, so nothing is appended until the
     /// store opens again (and sees what sled kept).
     failed: AtomicBool,
+    /// Records durable alone that a crash left beyond the committed size, each with where
+    /// it ends; nothing is appended until they are taken up.
+    tail: Mutex<Vec<(u64, Record)>>,
 }
 
 fn io(action: &str) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -105,6 +150,7 @@ impl AuditFiles {
             committed: AtomicU64::new(log_bytes),
             end: Mutex::new(log_bytes),
             failed: AtomicBool::new(false),
+            tail: Mutex::default(),
         };
         if created {
             sync_dir(dir)?;
@@ -144,7 +190,10 @@ impl AuditFiles {
                 "its last committed entry ends at byte {ends_at}, the database says {log_bytes}; {restore}"
             )));
         }
-        if indexed > len * 8 || logged > log_bytes {
+        let tail = files.scan_tail(logged)?;
+        if !tail.is_empty() {
+            *files.tail.lock().unwrap_or_else(|p| p.into_inner()) = tail;
+        } else if indexed > len * 8 || logged > log_bytes {
             files
                 .index
                 .set_len(len * 8)
@@ -154,6 +203,92 @@ impl AuditFiles {
                 .map_err(io("cutting off an uncommitted audit batch"))?;
         }
         Ok(files)
+    }
+
+    /// The records durable alone that follow the committed ones in a log file of
+    /// `file_size` bytes, up to the first that is not (or is cut short or damaged).
+    fn scan_tail(&self, file_size: u64) -> StoreResult<Vec<(u64, Record)>> {
+        let (mut at, mut seq, mut tail) = (self.log_bytes(), self.len(), Vec::new());
+        while tail.len() < MAX_TAIL && at.saturating_add(LONG_HEADER as u64) <= file_size {
+            let mut header = [0u8; LONG_HEADER];
+            Self::read_exact(&self.log, &mut header, at, "a record")?;
+            let size = size_of(&header);
+            if header[4] & DURABLE_ALONE == 0 || size > MAX_RECORD || at + size > file_size {
+                break;
+            }
+            let mut bytes = vec![0u8; size as usize];
+            Self::read_exact(&self.log, &mut bytes, at, "a record")?;
+            let Ok(record) = decode(&bytes, seq) else {
+                break;
+            };
+            at += size;
+            seq += 1;
+            tail.push((at, record));
+        }
+        Ok(tail)
+    }
+
+    /// The tail a crash left (see the module's doc): its records in order, from the
+    /// committed length on.
+    pub(super) fn tail(&self) -> Vec<Record> {
+        self.tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, r)| Record {
+                entry: r.entry.clone(),
+                nodes: r.nodes.clone(),
+                token_ids: r.token_ids.clone(),
+                durable_alone: r.durable_alone,
+            })
+            .collect()
+    }
+
+    /// How many records the tail holds.
+    pub(super) fn tail_len(&self) -> usize {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Takes up the tail's first `count` records: writes their offsets, runs `commit` with
+    /// the new length and log size, and cuts off the rest of the tail.
+    pub(super) fn take_up(
+        &self,
+        count: usize,
+        commit: impl FnOnce(u64, u64) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut end = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if self.failed.load(Ordering::Acquire) || count > tail.len() {
+            return Err(StoreError::Unavailable(
+                "the audit log's tail cannot be taken up now".into(),
+            ));
+        }
+        let len = self.len();
+        let (mut offsets, mut start) = (Vec::new(), *end);
+        for (stop, _) in &tail[..count] {
+            offsets.extend_from_slice(&start.to_be_bytes());
+            start = *stop;
+        }
+        let new_len = len + count as u64;
+        self.index
+            .write_all_at(&offsets, len * 8)
+            .and_then(|_| self.index.sync_data())
+            .map_err(io("writing the audit index file"))?;
+        if let Err(e) = commit(new_len, start) {
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
+        self.log
+            .set_len(start)
+            .and_then(|_| self.index.set_len(new_len * 8))
+            .and_then(|_| self.log.sync_all())
+            .and_then(|_| self.index.sync_all())
+            .map_err(io("cutting off the rest of the audit log's tail"))?;
+        tail.clear();
+        *end = start;
+        self.committed.store(start, Ordering::Release);
+        self.len.store(new_len, Ordering::Release);
+        Ok(())
     }
 
     /// Committed entries.
@@ -179,15 +314,12 @@ impl AuditFiles {
         Ok(u64::from_be_bytes(buf))
     }
 
-    /// The whole size of the record at byte `at`.
+    /// The whole size of the record at byte `at` (every record is longer than a long
+    /// header: it holds at least its leaf).
     fn record_size(&self, at: u64) -> StoreResult<u64> {
-        let mut header = [0u8; HEADER as usize];
+        let mut header = [0u8; LONG_HEADER];
         Self::read_exact(&self.log, &mut header, at, "a record")?;
-        let (len, nodes) = (
-            u32::from_be_bytes([header[0], header[1], header[2], header[3]]),
-            header[4],
-        );
-        Ok(HEADER + u64::from(nodes) * NODE as u64 + u64::from(len))
+        Ok(size_of(&header))
     }
 
     /// Committed records `[from, to)` (to at most the length). Damaged offsets or lengths
@@ -258,19 +390,26 @@ impl AuditFiles {
     }
 
     /// Writes and syncs `appends` (entry bytes and nodes, from entry `first` on, or from
-    /// the log's end when `None`) after the committed records, then runs `commit` with the
-    /// new length and log size; only if it succeeds do readers see the records. Fails with
-    /// [`StoreError::AuditMoved`] unless `first` is the log's length.
+    /// the log's end when `None`) after the committed records, marked as `durable` says,
+    /// then runs `commit` with the new length and log size; only if it succeeds do readers
+    /// see the records. Fails with [`StoreError::AuditMoved`] unless `first` is the log's
+    /// length.
     pub(super) fn append<'a>(
         &self,
         first: Option<u64>,
         appends: impl Iterator<Item = (&'a [u8], &'a [NodeHash])>,
+        durable: Durable<'_>,
         commit: impl FnOnce(u64, u64) -> StoreResult<()>,
     ) -> StoreResult<()> {
         let mut end = self.end.lock().unwrap_or_else(|p| p.into_inner());
         if self.failed.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(
                 "an earlier audit commit failed; the store must be opened again".into(),
+            ));
+        }
+        if self.tail_len() > 0 {
+            return Err(StoreError::Unavailable(
+                "the audit log's last entries from before a crash are not taken up yet".into(),
             ));
         }
         let len = self.len();
@@ -280,7 +419,13 @@ impl AuditFiles {
         let (mut log, mut offsets, mut seq) = (Vec::new(), Vec::new(), len);
         for (entry, nodes) in appends {
             offsets.extend_from_slice(&(*end + log.len() as u64).to_be_bytes());
-            encode(&mut log, seq, entry, nodes)?;
+            let marks = match durable {
+                Durable::BySled => None,
+                // The token ids go with the batch's first record.
+                Durable::Alone(ids) if seq == len => Some(ids),
+                Durable::Alone(_) => Some(&[][..]),
+            };
+            encode(&mut log, seq, entry, nodes, marks)?;
             seq += 1;
         }
         let new_end = *end + log.len() as u64;
@@ -336,7 +481,8 @@ impl AuditFiles {
         let (mut log, mut offsets) = (Vec::new(), Vec::new());
         for (record, at) in records.iter().zip(seq..) {
             offsets.extend_from_slice(&(start + log.len() as u64).to_be_bytes());
-            encode(&mut log, at, &record.entry, &record.nodes)?;
+            let marks = record.durable_alone.then_some(&record.token_ids[..]);
+            encode(&mut log, at, &record.entry, &record.nodes, marks)?;
         }
         self.log
             .write_all_at(&log, start)
@@ -358,17 +504,53 @@ fn sync_dir(dir: &Path) -> StoreResult<()> {
         .map_err(io("syncing the data directory"))
 }
 
-/// Appends the record of entry `seq` to `out`.
-fn encode(out: &mut Vec<u8>, seq: u64, entry: &[u8], nodes: &[NodeHash]) -> StoreResult<()> {
+/// The whole size of the record whose long header is `header`.
+fn size_of(header: &[u8; LONG_HEADER]) -> u64 {
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let flags = header[4];
+    let ids = if flags & WITH_TOKEN_IDS == 0 {
+        0
+    } else {
+        2 + u64::from(u16::from_be_bytes([header[5], header[6]])) * TOKEN_ID as u64
+    };
+    HEADER + ids + u64::from(flags & NODE_COUNT) * NODE as u64 + u64::from(len)
+}
+
+/// Appends the record of entry `seq` to `out`; with `durable_alone`, marked so and
+/// carrying those token ids.
+fn encode(
+    out: &mut Vec<u8>,
+    seq: u64,
+    entry: &[u8],
+    nodes: &[NodeHash],
+    durable_alone: Option<&[TokenId]>,
+) -> StoreResult<()> {
     let len = u32::try_from(entry.len())
         .ok()
         .filter(|len| u64::from(*len) <= MAX_ENTRY)
         .ok_or_else(|| StoreError::Unavailable(format!("audit entry {seq} is too large")))?;
-    let count = u8::try_from(nodes.len()).map_err(|_| {
-        StoreError::Unavailable(format!("audit entry {seq} completes too many nodes"))
+    let count = u8::try_from(nodes.len())
+        .ok()
+        .filter(|count| *count <= NODE_COUNT)
+        .ok_or_else(|| {
+            StoreError::Unavailable(format!("audit entry {seq} completes too many nodes"))
+        })?;
+    let ids = durable_alone.unwrap_or_default();
+    let id_count = u16::try_from(ids.len()).map_err(|_| {
+        StoreError::Unavailable(format!("audit entry {seq} carries too many token ids"))
     })?;
+    let mut flags = count;
+    if durable_alone.is_some() {
+        flags |= DURABLE_ALONE;
+    }
+    if !ids.is_empty() {
+        flags |= WITH_TOKEN_IDS;
+    }
     out.extend_from_slice(&len.to_be_bytes());
-    out.push(count);
+    out.push(flags);
+    if !ids.is_empty() {
+        out.extend_from_slice(&id_count.to_be_bytes());
+    }
     for (level, index, hash) in nodes {
         // Only the level is stored: the index follows from the entry that completes it.
         if completing_entry(*level, *index) != Some(seq) {
@@ -379,6 +561,10 @@ fn encode(out: &mut Vec<u8>, seq: u64, entry: &[u8], nodes: &[NodeHash]) -> Stor
         out.push(*level);
         out.extend_from_slice(hash);
     }
+    for (key, expiry) in ids {
+        out.extend_from_slice(key);
+        out.extend_from_slice(&expiry.to_be_bytes());
+    }
     out.extend_from_slice(entry);
     Ok(())
 }
@@ -388,9 +574,17 @@ fn decode(bytes: &[u8], seq: u64) -> StoreResult<Record> {
     let cut = || corrupt(format!("the record of entry {seq} is cut off"));
     let (header, rest) = bytes.split_at_checked(HEADER as usize).ok_or_else(cut)?;
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let flags = header[4];
+    let (id_count, rest) = if flags & WITH_TOKEN_IDS == 0 {
+        (0, rest)
+    } else {
+        let (count, rest) = rest.split_at_checked(2).ok_or_else(cut)?;
+        (usize::from(u16::from_be_bytes([count[0], count[1]])), rest)
+    };
     let (nodes, rest) = rest
-        .split_at_checked(usize::from(header[4]) * NODE)
+        .split_at_checked(usize::from(flags & NODE_COUNT) * NODE)
         .ok_or_else(cut)?;
+    let (ids, rest) = rest.split_at_checked(id_count * TOKEN_ID).ok_or_else(cut)?;
     if rest.len() != len {
         return Err(corrupt(format!(
             "the record of entry {seq} does not fill its place"
@@ -406,7 +600,22 @@ fn decode(bytes: &[u8], seq: u64) -> StoreResult<Record> {
             Ok((level, index, hash))
         })
         .collect::<StoreResult<_>>()?;
-    Ok(Record { entry, nodes })
+    let token_ids = ids
+        .chunks_exact(TOKEN_ID)
+        .map(|id| {
+            let (key, expiry) = id.split_at(32);
+            Ok((
+                key.try_into().map_err(|_| cut())?,
+                i64::from_be_bytes(expiry.try_into().map_err(|_| cut())?),
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(Record {
+        entry,
+        nodes,
+        token_ids,
+        durable_alone: flags & DURABLE_ALONE != 0,
+    })
 }
 
 #[cfg(test)]
@@ -429,6 +638,7 @@ mod tests {
             .append(
                 Some(from),
                 entries.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
+                Durable::BySled,
                 |_, _| Ok(()),
             )
             .unwrap();
@@ -474,17 +684,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = AuditFiles::open(dir.path(), 0, 0).unwrap();
         let size = append(&files, 0, 4);
-        let moved = files.append(Some(0), std::iter::empty(), |_, _| Ok(()));
+        let moved = files.append(Some(0), std::iter::empty(), Durable::BySled, |_, _| Ok(()));
         assert!(matches!(moved, Err(StoreError::AuditMoved(4))), "{moved:?}");
         let refused = files.append(
             Some(4),
             [(&b"lost"[..], &nodes_of(4)[..])].into_iter(),
+            Durable::BySled,
             |_, _| Err(StoreError::Unavailable("the commit failed".into())),
         );
         assert!(refused.is_err());
         assert_eq!(files.len(), 4);
         assert!(files.records(4, 5).unwrap().is_empty());
-        let after = files.append(None, std::iter::empty(), |_, _| Ok(()));
+        let after = files.append(None, std::iter::empty(), Durable::BySled, |_, _| Ok(()));
         assert!(
             matches!(after, Err(StoreError::Unavailable(_))),
             "after a failed commit nothing is appended until the store opens again: {after:?}"
@@ -552,5 +763,102 @@ mod tests {
         write_at(dir.path(), LOG_FILE, 0, &1u32.to_be_bytes());
         let err = files.records(0, 2).err().expect("an error");
         assert!(err.to_string().contains("does not fill its place"), "{err}");
+    }
+
+    /// Appends entries `[from, to)` durable alone, the first carrying `ids`; returns the
+    /// log's size after them.
+    fn append_alone(files: &AuditFiles, from: u64, to: u64, ids: &[TokenId]) -> u64 {
+        let entries: Vec<(Vec<u8>, Vec<NodeHash>)> = (from..to)
+            .map(|seq| (format!("entry {seq}").into_bytes(), nodes_of(seq)))
+            .collect();
+        files
+            .append(
+                Some(from),
+                entries.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
+                Durable::Alone(ids),
+                |_, _| Ok(()),
+            )
+            .unwrap();
+        files.log_bytes()
+    }
+
+    #[test]
+    fn records_durable_alone_past_the_committed_log_are_a_tail_taken_up_in_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = AuditFiles::open(dir.path(), 0, 0).unwrap();
+        let committed = append(&files, 0, 3);
+        let id = ([9u8; 32], 1_234_567);
+        append_alone(&files, 3, 6, &[id]);
+        drop(files);
+        // sled lost the commit of entries 3 to 5; their records are synced.
+        let files = AuditFiles::open(dir.path(), 3, committed).unwrap();
+        assert_eq!(files.len(), 3);
+        let tail = files.tail();
+        assert_eq!(tail.len(), 3);
+        assert_eq!(tail[0].entry, b"entry 3");
+        assert_eq!(tail[0].nodes, nodes_of(3));
+        assert_eq!(
+            tail[0].token_ids,
+            [id],
+            "the batch's first record carries its ids"
+        );
+        assert!(tail[1].token_ids.is_empty() && tail.iter().all(|r| r.durable_alone));
+        let refused = files.append(None, std::iter::empty(), Durable::BySled, |_, _| Ok(()));
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "nothing is appended before the tail is taken up: {refused:?}"
+        );
+        let mut seen = None;
+        files
+            .take_up(2, |len, bytes| {
+                seen = Some((len, bytes));
+                Ok(())
+            })
+            .unwrap();
+        let (len, bytes) = seen.unwrap();
+        assert_eq!((len, files.len(), files.log_bytes()), (5, 5, bytes));
+        assert_eq!(files.records(0, 9).unwrap()[4].entry, b"entry 4");
+        assert_eq!(files.tail_len(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(),
+            bytes,
+            "the record not taken up is cut off"
+        );
+        append_alone(&files, 5, 7, &[]);
+        drop(files);
+        let files = AuditFiles::open(dir.path(), 5, bytes).unwrap();
+        assert_eq!(files.tail_len(), 2, "the new batch is a tail again");
+    }
+
+    #[test]
+    fn a_tail_ends_at_a_record_that_waits_for_sled_or_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = AuditFiles::open(dir.path(), 0, 0).unwrap();
+        let committed = append(&files, 0, 2);
+        append_alone(&files, 2, 4, &[]);
+        append(&files, 4, 5);
+        append_alone(&files, 5, 6, &[]);
+        drop(files);
+        let files = AuditFiles::open(dir.path(), 2, committed).unwrap();
+        assert_eq!(
+            files.tail_len(),
+            2,
+            "entry 4 waited for sled's flush: the tail ends there"
+        );
+        drop(files);
+        // A record cut short by the crash: its length runs past the file.
+        let third = committed + (HEADER + NODE as u64 * nodes_of(2).len() as u64 + 7);
+        write_at(dir.path(), LOG_FILE, third, &1_000u32.to_be_bytes());
+        let files = AuditFiles::open(dir.path(), 2, committed).unwrap();
+        assert_eq!(files.tail_len(), 1);
+        drop(files);
+        // Nothing marked at all: cut off at open, as before.
+        write_at(dir.path(), LOG_FILE, committed + 4, &[0]);
+        let files = AuditFiles::open(dir.path(), 2, committed).unwrap();
+        assert_eq!(files.tail_len(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(),
+            committed
+        );
     }
 }

@@ -46,7 +46,8 @@
 //! stored form (`audit::stored`: compact, or canonical JSON), opaque here. Layout 1 kept the
 //! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
 //! JSON, layout 3 kept every index posting in one tree (`audit_index`), layout 4 kept every
-//! one-time token id in one tree (`replay`); all move to layout 5 when they open
+//! one-time token id in one tree (`replay`), layout 5 made every audit batch wait for
+//! sled's flush; all move to layout 6 when they open
 //! ([`upgrade`], [`replay`]). The index's older postings are sealed into immutable
 //! blocks in `audit_index/` ([`audit_blocks`]), so sled holds those of the newest entries
 //! only.
@@ -127,6 +128,10 @@ pub struct SledStore {
     events_pending: sled::Tree,
     cosignatures: sled::Tree,
     commit: Arc<GroupCommit>,
+    /// Audit batches appended that are durable only once sled has flushed, and how many of
+    /// them a flush has covered (see `audit`).
+    flushes_owed: Arc<std::sync::atomic::AtomicU64>,
+    flushes_paid: Arc<std::sync::atomic::AtomicU64>,
     /// Held (shared) by every write method while it changes the trees, and (exclusive) by
     /// [`SledStore::snapshot_into`]: so a backup copies a state no write is half-way through.
     writes: Arc<tokio::sync::RwLock<()>>,
@@ -187,6 +192,7 @@ impl SledStore {
                         upgrade::LAYOUT_JSON_ENTRIES,
                         upgrade::LAYOUT_UNSEALED_INDEX,
                         upgrade::LAYOUT_ONE_REPLAY_TREE,
+                        upgrade::LAYOUT_FLUSHED_BATCHES,
                     ]
                     .contains(&v[0]) =>
             {
@@ -198,7 +204,7 @@ impl SledStore {
                     dir.display(),
                     v.as_ref(),
                     upgrade::LAYOUT_AUDIT_IN_TREES,
-                    upgrade::LAYOUT_ONE_REPLAY_TREE,
+                    upgrade::LAYOUT_FLUSHED_BATCHES,
                 )));
             }
             None if fresh => {
@@ -269,6 +275,8 @@ impl SledStore {
             events_pending,
             cosignatures: tree("cosignatures")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
+            flushes_owed: Arc::default(),
+            flushes_paid: Arc::default(),
             writes: Arc::default(),
             event_positions,
             db,
@@ -320,8 +328,9 @@ impl Health for SledStore {
 /// their compact form (which builds of layout 2 would take for a rewritten log), the
 /// index's older postings in sealed blocks (which builds of layout 3 would not read), the
 /// one-time token ids in a tree per ten seconds (which builds of layout 4 would not see,
-/// and so accept a replay).
-const LAYOUT: u8 = 5;
+/// and so accept a replay), audit records marked durable by their own sync and carrying
+/// token ids (which builds of layout 5 would take for damage).
+const LAYOUT: u8 = 6;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";

@@ -1,13 +1,17 @@
+// Long: the buckets of token ids, their purge, the move from layout 4 and their tests in one place.
 //! One-time token ids, in one tree per ten seconds of expiry (`replay_<end>`, the end in
 //! Unix seconds, 20 digits). Forgetting expired ids drops whole trees: removing them one by
 //! one held sled's write lock for seconds each minute under load, and its pages for the
 //! removed keys stayed in memory.
 //!
 //! An id is refused if any tree holds it, whatever expiry it came with. The ids are
-//! flushed on their own only when asked ([`Durability::Now`]); else the read that used the
-//! id is flushed (its audit entry), and with it the id. Layout 4 and earlier kept every id
-//! in one tree, `replay`; its ids move into the buckets at open.
+//! flushed on their own only when asked ([`Durability::Now`]); else they wait, in memory
+//! too, for the next audit batch: its first record carries them, so they are durable with
+//! it (and remembered again if a crash leaves that record in the log's tail, see
+//! `audit_file`). Layout 4 and earlier kept every id in one tree, `replay`; its ids move
+//! into the buckets at open.
 
+use super::audit_file::TokenId;
 use super::{SledStore, map_err};
 use crate::store::{Durability, ReplayStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -34,6 +38,8 @@ pub(super) struct ReplayBuckets {
     /// So that two calls with one id (even with different expiries) cannot both find it
     /// absent and both record it.
     stripes: [Mutex<()>; STRIPES],
+    /// Ids recorded since the last audit batch, to be durable with the next one.
+    pending: Mutex<Vec<TokenId>>,
 }
 
 /// One tree of ids and how many it holds.
@@ -71,6 +77,18 @@ fn expiry_of(value: &[u8]) -> StoreResult<DateTime<Utc>> {
 }
 
 impl ReplayBuckets {
+    /// The ids recorded since the last call, for the audit batch that makes them durable.
+    pub(super) fn take_pending(&self) -> Vec<TokenId> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Gives back ids taken for a batch that was not stored.
+    pub(super) fn restore_pending(&self, mut ids: Vec<TokenId>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        ids.append(&mut pending);
+        *pending = ids;
+    }
+
     /// The buckets of `db`, after moving the ids of the one tree of layout 4 and earlier
     /// into them (flushed before that tree is dropped, so a crash between the two only
     /// moves them again).
@@ -88,6 +106,7 @@ impl ReplayBuckets {
             trees: RwLock::new(trees),
             dropping_through: AtomicI64::new(i64::MIN),
             stripes: std::array::from_fn(|_| Mutex::default()),
+            pending: Mutex::default(),
         };
         if db.tree_names().iter().any(|n| n == LEGACY_TREE.as_bytes()) {
             let legacy = open(LEGACY_TREE)?;
@@ -180,7 +199,11 @@ impl SledStore {
 
     /// Records `key` unless a bucket holds it already, or its bucket is being dropped as
     /// expired; true if it was recorded.
-    fn record_once(&self, key: &[u8; 32], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+    pub(super) fn record_once(
+        &self,
+        key: &[u8; 32],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let _one_id = self.replay.stripes[usize::from(key[0]) % STRIPES]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -222,8 +245,16 @@ impl ReplayStore for SledStore {
     ) -> StoreResult<bool> {
         let _gate = self.write_gate().await;
         let inserted = self.record_once(key, expires_at)?;
-        if inserted && durability == Durability::Now {
-            self.durable().await?;
+        if inserted {
+            match durability {
+                Durability::Now => self.durable().await?,
+                Durability::WithNextWrite => self
+                    .replay
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((*key, expires_at.timestamp_micros())),
+            }
         }
         Ok(inserted)
     }

@@ -1,17 +1,18 @@
 //! Opening a database of an earlier layout. Layout 1 kept the audit log in sled's trees
 //! (`audit_entries`, `audit_nodes`): its entries and nodes move into the audit files once,
 //! then the trees go. Layout 2 stored every entry as JSON, layout 3 kept every index
-//! posting in the tree and layout 4 every one-time token id in one tree: nothing of the
-//! log moves at open (JSON entries stay readable, and the tree's postings are sealed into
-//! blocks while the vault serves; the token ids move into their buckets, see `replay`),
-//! the new mark only keeps builds of layout 2 to 4 from misreading the compact entries,
-//! sealed blocks and token id buckets that follow.
+//! posting in the tree, layout 4 every one-time token id in one tree, and layout 5 made
+//! every audit batch wait for sled's flush: nothing of the log moves at open (JSON entries
+//! stay readable, and the tree's postings are sealed into blocks while the vault serves;
+//! the token ids move into their buckets, see `replay`; unmarked records are never a tail
+//! to take up), the new mark only keeps builds of layout 2 to 5 from misreading the compact
+//! entries, sealed blocks, token id buckets and marked records that follow.
 //!
 //! The move commits in one sled batch (the log's length and this build's layout together). An upgrade
 //! interrupted before that starts over at the next open; one interrupted after it only has
 //! the old trees left to drop, which every open does.
 
-use super::audit_file::{AuditFiles, INDEX_FILE, LOG_FILE, NodeHash, completing_entry};
+use super::audit_file::{AuditFiles, Durable, INDEX_FILE, LOG_FILE, NodeHash, completing_entry};
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, LAYOUT, map_err};
 use crate::store::{StoreError, StoreResult};
 use std::path::Path;
@@ -24,14 +25,17 @@ pub(super) const LAYOUT_JSON_ENTRIES: u8 = 2;
 pub(super) const LAYOUT_UNSEALED_INDEX: u8 = 3;
 /// The layout that kept every one-time token id in one tree.
 pub(super) const LAYOUT_ONE_REPLAY_TREE: u8 = 4;
+/// The layout whose every audit batch waited for sled's flush (its records are unmarked:
+/// what a crash left beyond the committed log is cut off, as before).
+pub(super) const LAYOUT_FLUSHED_BATCHES: u8 = 5;
 
-/// Marks a layout 2, 3 or 4 database as this build's layout.
+/// Marks a layout 2, 3, 4 or 5 database as this build's layout.
 pub(super) fn mark_layout(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
     meta.insert("format", &[LAYOUT])
         .and_then(|_| db.flush())
         .map_err(|e| map_err(e, "marking the layout"))?;
     tracing::info!(
-        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks and one-time token ids are kept per ten seconds"
+        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds and a batch of reads is durable without sled's flush"
     );
     Ok(())
 }
@@ -74,6 +78,7 @@ pub(super) fn move_audit_into_files(
         files.append(
             None,
             batch.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
+            Durable::BySled,
             |_, _| Ok(()),
         )?;
         batch.clear();
@@ -249,11 +254,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_layout_two_three_or_four_database_keeps_its_log_and_index_and_takes_the_new_mark() {
+    async fn a_layout_two_to_five_database_keeps_its_log_and_index_and_takes_the_new_mark() {
         for layout in [
             LAYOUT_JSON_ENTRIES,
             LAYOUT_UNSEALED_INDEX,
             LAYOUT_ONE_REPLAY_TREE,
+            LAYOUT_FLUSHED_BATCHES,
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = super::super::tests::reopen(dir.path()).await;
@@ -281,10 +287,19 @@ mod tests {
     fn an_unknown_layout_is_refused_naming_the_ones_this_build_reads() {
         let dir = tempfile::tempdir().unwrap();
         mark(dir.path(), LAYOUT + 1);
-        let err = SledStore::open(dir.path(), 8 << 20)
-            .err()
-            .unwrap()
-            .to_string();
+        // sled lets go of the marked database's lock in the background: wait for it.
+        let mut tries = 0;
+        let err = loop {
+            let err = SledStore::open(dir.path(), 8 << 20)
+                .err()
+                .unwrap()
+                .to_string();
+            if err.contains("format") || tries == 100 {
+                break err;
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         assert!(
             err.contains(&format!("format [{}]", LAYOUT + 1))
                 && err.contains(&format!("reads format {LAYOUT}")),
