@@ -60,6 +60,11 @@ const MAX_RECORD: u64 = LONG_HEADER as u64
     + NODE_COUNT as u64 * NODE as u64
     + u16::MAX as u64 * TOKEN_ID as u64
     + MAX_ENTRY;
+/// How far ahead of the log's end `audit.log` and `audit.idx` are written with zeros: a
+/// sync that changes a file's size also commits the file system's journal (ext4), so most
+/// batches' syncs change none. A zero header is no record: the tail ends there.
+const LOG_AHEAD: u64 = 1 << 20;
+const INDEX_AHEAD: u64 = 128 << 10;
 /// The most records of a tail read at open: sled flushes twice a second, so a crash leaves
 /// a tail of well under a second of appends.
 const MAX_TAIL: usize = 1 << 20;
@@ -100,6 +105,9 @@ pub(super) struct AuditFiles {
     committed: AtomicU64,
     /// Where the next record starts in the log; held by the one append in progress.
     end: Mutex<u64>,
+    /// The sizes of the log and index files, zeros past their ends included (see
+    /// [`LOG_AHEAD`]); changed while `end` is held.
+    written: Mutex<(u64, u64)>,
     /// Set when a commit failed: sled may hold part of it, so nothing is appended until the
     /// store opens again (and sees what sled kept).
     failed: AtomicBool,
@@ -149,6 +157,7 @@ impl AuditFiles {
             len: AtomicU64::new(len),
             committed: AtomicU64::new(log_bytes),
             end: Mutex::new(log_bytes),
+            written: Mutex::new((log_bytes, len * 8)),
             failed: AtomicBool::new(false),
             tail: Mutex::default(),
         };
@@ -193,6 +202,7 @@ impl AuditFiles {
         let tail = files.scan_tail(logged)?;
         if !tail.is_empty() {
             *files.tail.lock().unwrap_or_else(|p| p.into_inner()) = tail;
+            *files.written.lock().unwrap_or_else(|p| p.into_inner()) = (logged, indexed);
         } else if indexed > len * 8 || logged > log_bytes {
             files
                 .index
@@ -285,6 +295,7 @@ impl AuditFiles {
             .and_then(|_| self.index.sync_all())
             .map_err(io("cutting off the rest of the audit log's tail"))?;
         tail.clear();
+        *self.written.lock().unwrap_or_else(|p| p.into_inner()) = (start, new_len * 8);
         *end = start;
         self.committed.store(start, Ordering::Release);
         self.len.store(new_len, Ordering::Release);
@@ -429,6 +440,13 @@ impl AuditFiles {
             seq += 1;
         }
         let new_end = *end + log.len() as u64;
+        {
+            let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            let (log_size, index_size) = &mut *written;
+            write_ahead(&self.log, log_size, new_end, LOG_AHEAD)
+                .and_then(|_| write_ahead(&self.index, index_size, seq * 8, INDEX_AHEAD))
+                .map_err(io("writing the audit log file ahead"))?;
+        }
         self.log
             .write_all_at(&log, *end)
             .and_then(|_| self.index.write_all_at(&offsets, len * 8))
@@ -492,9 +510,22 @@ impl AuditFiles {
             .and_then(|_| self.index.sync_all())
             .map_err(io("rewriting the audit log file"))?;
         *end = start + log.len() as u64;
+        self.written.lock().unwrap_or_else(|p| p.into_inner()).0 = *end;
         self.committed.store(*end, Ordering::Release);
         Ok(())
     }
+}
+
+/// Writes zeros to `file` (of `size` bytes) up to the next multiple of `ahead` past
+/// `needed`, unless it reaches `needed` already.
+fn write_ahead(file: &File, size: &mut u64, needed: u64, ahead: u64) -> std::io::Result<()> {
+    if needed <= *size {
+        return Ok(());
+    }
+    let to = (needed / ahead + 1) * ahead;
+    file.write_all_at(&vec![0u8; (to - *size) as usize], *size)?;
+    *size = to;
+    Ok(())
 }
 
 /// Makes the names of files created in `dir` durable.
@@ -674,6 +705,18 @@ mod tests {
         );
         assert_eq!(files.node(2, 3).unwrap(), None, "entry 15 is not there yet");
         assert_eq!(files.node(63, u64::MAX).unwrap(), None, "no overflow");
+        let size = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().len();
+        assert_eq!(
+            (size(LOG_FILE), size(INDEX_FILE)),
+            (LOG_AHEAD, INDEX_AHEAD),
+            "written ahead with zeros"
+        );
+        let (len, bytes) = (files.len(), files.log_bytes());
+        drop(files);
+        let files = AuditFiles::open(dir.path(), len, bytes).unwrap();
+        assert_eq!(files.tail_len(), 0, "zeros are no tail");
+        assert_eq!((size(LOG_FILE), size(INDEX_FILE)), (bytes, len * 8));
+        assert_eq!(files.records(12, 13).unwrap()[0].entry, b"entry 12");
         let counted: usize = (0..13).map(|seq| nodes_of(seq).len()).sum();
         assert_eq!(node_count(13), 23);
         assert_eq!(node_count(13), counted as u64);
@@ -716,6 +759,8 @@ mod tests {
     fn files_that_disagree_with_the_committed_length_and_size_are_refused_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let size = append(&AuditFiles::open(dir.path(), 0, 0).unwrap(), 0, 3);
+        // Opened once more: the zeros written ahead are cut off.
+        drop(AuditFiles::open(dir.path(), 3, size).unwrap());
         let refused = |len, bytes| {
             AuditFiles::open(dir.path(), len, bytes)
                 .err()
@@ -848,7 +893,7 @@ mod tests {
         drop(files);
         // A record cut short by the crash: its length runs past the file.
         let third = committed + (HEADER + NODE as u64 * nodes_of(2).len() as u64 + 7);
-        write_at(dir.path(), LOG_FILE, third, &1_000u32.to_be_bytes());
+        write_at(dir.path(), LOG_FILE, third, &(8u32 << 20).to_be_bytes());
         let files = AuditFiles::open(dir.path(), 2, committed).unwrap();
         assert_eq!(files.tail_len(), 1);
         drop(files);
