@@ -517,14 +517,21 @@ impl AuditFiles {
 }
 
 /// Writes zeros to `file` (of `size` bytes) up to the next multiple of `ahead` past
-/// `needed`, unless it reaches `needed` already.
+/// `needed`, unless it reaches `needed` already. A page at a time: one large write gives the
+/// page cache large pages, and a later write of a few bytes into one makes the kernel count
+/// the whole large page as written (though it writes only the blocks changed).
 fn write_ahead(file: &File, size: &mut u64, needed: u64, ahead: u64) -> std::io::Result<()> {
+    const PAGE: u64 = 4096;
     if needed <= *size {
         return Ok(());
     }
     let to = (needed / ahead + 1) * ahead;
-    file.write_all_at(&vec![0u8; (to - *size) as usize], *size)?;
-    *size = to;
+    let zeros = [0u8; PAGE as usize];
+    while *size < to {
+        let piece = (PAGE - *size % PAGE).min(to - *size);
+        file.write_all_at(&zeros[..piece as usize], *size)?;
+        *size += piece;
+    }
     Ok(())
 }
 
