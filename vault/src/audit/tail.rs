@@ -2,7 +2,8 @@
 //! before it commits it (sled, for batches of reads): at open, each such entry is checked
 //! against the tree (its leaf and the nodes it completes), given its index keys and taken
 //! up. The first that does not check out (a batch cut short by the crash) ends the log,
-//! with everything after it: none of that was acknowledged.
+//! with everything after it: none of that was acknowledged (the store keeps a copy).
+//! Checked, not authenticated: see the threat model.
 
 use super::entry::Entry;
 use super::merkle::{self, Frontier};
@@ -33,7 +34,8 @@ pub(super) async fn take_up(
             },
         };
         let mut next = frontier.clone();
-        if append.seq != next.size()
+        if entry.seq != append.seq
+            || append.seq != next.size()
             || next.push(merkle::leaf_hash(&opened.canonical)) != append.nodes
         {
             break;

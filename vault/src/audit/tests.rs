@@ -334,5 +334,10 @@ async fn reads_synced_before_sled_flushed_them_are_taken_up_at_the_next_open() {
     let cut = open(c.clone(), "c").await.unwrap();
     assert_eq!(c.audit_len().await.unwrap(), 3);
     assert_eq!(c.audit_entries(0, 9).await.unwrap(), entries[..3]);
+    let kept = std::fs::read(damaged.join("audit.log.cut-at-3")).unwrap();
+    assert!(
+        kept.windows(entries[4].len()).any(|w| w == entries[4]),
+        "the records not taken up are kept for an investigation"
+    );
     assert_eq!(cut.record(&ctx(), read_by("wi", "r5")).await.unwrap(), 3);
 }

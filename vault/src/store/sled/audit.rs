@@ -22,6 +22,9 @@ pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
     [&size.to_be_bytes()[..], witness.as_bytes()].concat()
 }
 
+/// The most entries appended between two flushes of sled.
+const FLUSH_EVERY_ENTRIES: u64 = 65_536;
+
 /// The fixed trees an append writes (before the block trees of its postings).
 const TREES: usize = 7;
 
@@ -35,8 +38,12 @@ impl SledStore {
             return Err(StoreError::AuditMoved(self.audit.len()));
         }
         // The token ids recorded since the last batch go into its first record: every read
-        // that recorded one has its entry in this batch or a later one.
-        let ids = self.replay.take_pending();
+        // that recorded one has its entry in this batch or a later one. (An empty batch, a
+        // readiness probe, has no record to carry them.)
+        let ids = match batch {
+            [] => Vec::new(),
+            _ => self.replay.take_pending(),
+        };
         let by_sled = batch.iter().any(|a| a.change.is_some()) || ids.len() > usize::from(u16::MAX);
         let durable = if by_sled {
             Durable::BySled
@@ -269,10 +276,16 @@ impl AuditStore for SledStore {
     async fn sync_appends(&self) -> StoreResult<()> {
         // Batches of entries alone are durable already; a batch that changed records (and
         // every batch after it) once sled has flushed.
+        // sled flushes on its own twice a second; one flush per so many entries keeps the
+        // tail a crash can leave short even if it does not.
         let owed = self.flushes_owed.load(Ordering::SeqCst);
-        if owed > self.flushes_paid.load(Ordering::SeqCst) {
+        let len = self.audit.len();
+        if owed > self.flushes_paid.load(Ordering::SeqCst)
+            || len >= self.flushed_len.load(Ordering::SeqCst) + FLUSH_EVERY_ENTRIES
+        {
             self.durable().await?;
             self.flushes_paid.fetch_max(owed, Ordering::SeqCst);
+            self.flushed_len.fetch_max(len, Ordering::SeqCst);
         }
         Ok(())
     }

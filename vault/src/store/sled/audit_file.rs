@@ -30,7 +30,7 @@
 use crate::store::{StoreError, StoreResult};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -97,6 +97,8 @@ pub(super) struct Record {
 
 /// The two files, and how much of them is committed.
 pub(super) struct AuditFiles {
+    /// The directory that holds them.
+    dir: PathBuf,
     log: File,
     index: File,
     /// Committed entries: readers see no more.
@@ -152,6 +154,7 @@ impl AuditFiles {
                 .map_err(io("opening the audit log file"))
         };
         let files = AuditFiles {
+            dir: dir.to_path_buf(),
             log: open(LOG_FILE)?,
             index: open(INDEX_FILE)?,
             len: AtomicU64::new(len),
@@ -280,6 +283,9 @@ impl AuditFiles {
             start = *stop;
         }
         let new_len = len + count as u64;
+        if let Some((tail_end, _)) = tail.last().filter(|_| count < tail.len()) {
+            self.keep_cut_off(start, *tail_end, new_len)?;
+        }
         self.index
             .write_all_at(&offsets, len * 8)
             .and_then(|_| self.index.sync_data())
@@ -300,6 +306,43 @@ impl AuditFiles {
         self.committed.store(start, Ordering::Release);
         self.len.store(new_len, Ordering::Release);
         Ok(())
+    }
+
+    /// Copies the log's bytes `[from, to)`, marked records that were not taken up, into
+    /// `audit.log.cut-at-<position>` beside it before they are cut off: a record damaged by
+    /// something other than a crash leaves its evidence.
+    fn keep_cut_off(&self, from: u64, to: u64, position: u64) -> StoreResult<()> {
+        let name = format!("{LOG_FILE}.cut-at-{position}");
+        let mut bytes = vec![0u8; (to - from) as usize];
+        Self::read_exact(&self.log, &mut bytes, from, "the records not taken up")?;
+        let keep = io("keeping the audit records not taken up");
+        let copy = File::create(self.dir.join(&name)).map_err(&keep)?;
+        copy.write_all_at(&bytes, 0)
+            .and_then(|_| copy.sync_all())
+            .map_err(&keep)?;
+        sync_dir(&self.dir)?;
+        tracing::error!(
+            file = %name,
+            position,
+            bytes = bytes.len(),
+            "audit records after a crash did not check out and are cut off; a copy is kept"
+        );
+        Ok(())
+    }
+
+    /// Cuts both files back to the committed records after a failed write, so that what
+    /// it left is never taken for a tail; if that fails too, nothing more is appended.
+    fn cut_back(&self, end: u64, len: u64) {
+        let cut = self
+            .log
+            .set_len(end)
+            .and_then(|_| self.index.set_len(len * 8))
+            .and_then(|_| self.log.sync_all())
+            .and_then(|_| self.index.sync_all());
+        *self.written.lock().unwrap_or_else(|p| p.into_inner()) = (end, len * 8);
+        if cut.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
     }
 
     /// Committed entries.
@@ -447,12 +490,16 @@ impl AuditFiles {
                 .and_then(|_| write_ahead(&self.index, index_size, seq * 8, INDEX_AHEAD))
                 .map_err(io("writing the audit log file ahead"))?;
         }
-        self.log
+        let written = self
+            .log
             .write_all_at(&log, *end)
             .and_then(|_| self.index.write_all_at(&offsets, len * 8))
             .and_then(|_| self.log.sync_data())
-            .and_then(|_| self.index.sync_data())
-            .map_err(io("writing the audit log file"))?;
+            .and_then(|_| self.index.sync_data());
+        if let Err(e) = written {
+            self.cut_back(*end, len);
+            return Err(io("writing the audit log file")(e));
+        }
         if let Err(e) = commit(seq, new_end) {
             // sled may have applied part of the transaction before it failed.
             self.failed.store(true, Ordering::Release);

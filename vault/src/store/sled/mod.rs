@@ -132,6 +132,8 @@ pub struct SledStore {
     /// them a flush has covered (see `audit`).
     flushes_owed: Arc<std::sync::atomic::AtomicU64>,
     flushes_paid: Arc<std::sync::atomic::AtomicU64>,
+    /// The log's length at the last flush that batches of reads asked for.
+    flushed_len: Arc<std::sync::atomic::AtomicU64>,
     /// Held (shared) by every write method while it changes the trees, and (exclusive) by
     /// [`SledStore::snapshot_into`]: so a backup copies a state no write is half-way through.
     writes: Arc<tokio::sync::RwLock<()>>,
@@ -277,6 +279,7 @@ impl SledStore {
             commit: Arc::new(GroupCommit::start(db.clone())),
             flushes_owed: Arc::default(),
             flushes_paid: Arc::default(),
+            flushed_len: Arc::default(),
             writes: Arc::default(),
             event_positions,
             db,

@@ -311,6 +311,27 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("a time")
     }
 
+    /// An id waits for an audit batch with a record to carry it: an empty one (a readiness
+    /// probe) leaves it waiting.
+    #[tokio::test]
+    async fn a_token_id_waits_for_a_batch_with_a_record_to_carry_it() {
+        use crate::store::AuditStore;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SledStore::open(dir.path(), 8 << 20).expect("the store opens");
+        let later = Durability::WithNextWrite;
+        assert!(
+            store
+                .first_use(&[1; 32], at(100), later)
+                .await
+                .expect("recorded")
+        );
+        store.append_audit(&[]).await.expect("an empty batch");
+        assert_eq!(
+            store.replay.take_pending(),
+            [([1; 32], at(100).timestamp_micros())]
+        );
+    }
+
     fn bucket_names(store: &SledStore) -> Vec<i64> {
         let mut ends: Vec<i64> = store
             .db
