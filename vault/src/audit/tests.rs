@@ -264,7 +264,17 @@ async fn reads_synced_before_sled_flushed_them_are_taken_up_at_the_next_open() {
             crate::telemetry::Metrics::off(),
         )
     };
-    let store = Arc::new(SledStore::open(&dir.path().join("a"), 8 << 20).unwrap());
+    // sled lets go of a copy's lock shortly after the snapshot closes it, not at once.
+    let open_store = |path: std::path::PathBuf| async move {
+        for _ in 0..100 {
+            match SledStore::open(&path, 8 << 20) {
+                Ok(store) => return Arc::new(store),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        Arc::new(SledStore::open(&path, 8 << 20).expect("the store opens"))
+    };
+    let store = open_store(dir.path().join("a")).await;
     let audit = open(store.clone(), "a").await.unwrap();
     for n in 0..2 {
         audit
@@ -305,7 +315,7 @@ async fn reads_synced_before_sled_flushed_them_are_taken_up_at_the_next_open() {
         }
     }
 
-    let b = Arc::new(SledStore::open(&dir.path().join("b"), 8 << 20).unwrap());
+    let b = open_store(dir.path().join("b")).await;
     assert_eq!(
         b.audit_len().await.unwrap(),
         2,
@@ -330,7 +340,7 @@ async fn reads_synced_before_sled_flushed_them_are_taken_up_at_the_next_open() {
     let mut bytes = std::fs::read(&log).unwrap();
     bytes[fourth as usize - 1] ^= 1;
     std::fs::write(&log, bytes).unwrap();
-    let c = Arc::new(SledStore::open(&damaged, 8 << 20).unwrap());
+    let c = open_store(damaged.clone()).await;
     let cut = open(c.clone(), "c").await.unwrap();
     assert_eq!(c.audit_len().await.unwrap(), 3);
     assert_eq!(c.audit_entries(0, 9).await.unwrap(), entries[..3]);

@@ -714,8 +714,9 @@ mod tests {
             .collect()
     }
 
-    /// Appends entries `[from, to)`; returns the log's committed size.
-    fn append(files: &AuditFiles, from: u64, to: u64) -> u64 {
+    /// Appends entries `[from, to)`, durable as `durable` says; returns the log's
+    /// committed size.
+    fn append_as(files: &AuditFiles, from: u64, to: u64, durable: Durable<'_>) -> u64 {
         let entries: Vec<(Vec<u8>, Vec<NodeHash>)> = (from..to)
             .map(|seq| (format!("entry {seq}").into_bytes(), nodes_of(seq)))
             .collect();
@@ -723,11 +724,16 @@ mod tests {
             .append(
                 Some(from),
                 entries.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
-                Durable::BySled,
+                durable,
                 |_, _| Ok(()),
             )
             .unwrap();
         files.log_bytes()
+    }
+
+    /// Appends entries `[from, to)` as a batch that changes records.
+    fn append(files: &AuditFiles, from: u64, to: u64) -> u64 {
+        append_as(files, from, to, Durable::BySled)
     }
 
     fn write_at(dir: &Path, name: &str, at: u64, bytes: &[u8]) {
@@ -864,21 +870,9 @@ mod tests {
         assert!(err.to_string().contains("does not fill its place"), "{err}");
     }
 
-    /// Appends entries `[from, to)` durable alone, the first carrying `ids`; returns the
-    /// log's size after them.
+    /// Appends entries `[from, to)` durable alone, the first carrying `ids`.
     fn append_alone(files: &AuditFiles, from: u64, to: u64, ids: &[TokenId]) -> u64 {
-        let entries: Vec<(Vec<u8>, Vec<NodeHash>)> = (from..to)
-            .map(|seq| (format!("entry {seq}").into_bytes(), nodes_of(seq)))
-            .collect();
-        files
-            .append(
-                Some(from),
-                entries.iter().map(|(e, n)| (e.as_slice(), n.as_slice())),
-                Durable::Alone(ids),
-                |_, _| Ok(()),
-            )
-            .unwrap();
-        files.log_bytes()
+        append_as(files, from, to, Durable::Alone(ids))
     }
 
     #[test]

@@ -417,7 +417,7 @@ mod tests {
                 );
             }
         }
-        let store = SledStore::open(&path, 8 << 20).expect("the store opens again");
+        let store = super::super::tests::reopen(&path).await;
         assert_eq!(store.replay_count().await.expect("count"), 30);
         assert!(
             !store
@@ -444,7 +444,7 @@ mod tests {
                 .expect("an unreadable expiry");
             store.db.flush().expect("flushed");
         }
-        let store = SledStore::open(&path, 8 << 20).expect("the store opens again");
+        let store = super::super::tests::reopen(&path).await;
         assert_eq!(
             store.replay_count().await.expect("count"),
             3,
