@@ -19,6 +19,10 @@ use serde_json::json;
 use std::sync::Arc;
 use support::{drive, machine, memory, one_kb_record, scaled};
 
+/// The allocator the `kluis` binary runs on, so appends and reads are measured as served.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Bench {
     app: App,
     /// The sled store under the app, for its flush counter.

@@ -5,7 +5,7 @@
 //! after it wait for the same flush (see `audit_file` for the tail a crash leaves).
 
 use super::audit_file::Durable;
-use super::audit_index::posting_pair;
+use super::audit_index::batch_pair;
 use super::cases::by_resident;
 use super::events::pending_key;
 use super::records::{encode_record, record_key};
@@ -140,8 +140,8 @@ impl SledStore {
                 }
             }
         }
-        // One index key per key, block and batch: the batch's entries under it are listed
-        // in its value (see `audit_index`), in the tree of the block they belong to.
+        // One sled key per block and batch lists the batch's entries under each index key
+        // (see `audit_index`), in the tree of the block they belong to.
         let every = self.index_block();
         let mut postings: std::collections::BTreeMap<(u64, &[u8]), Vec<u64>> = Default::default();
         for append in batch {
@@ -159,15 +159,18 @@ impl SledStore {
                 tails.push((block, self.index_tail(block)?));
             }
         }
-        let postings: Vec<(usize, Vec<u8>, Vec<u8>)> = postings
-            .iter()
-            .map(|((block, key), seqs)| {
-                let tree = tails.iter().position(|(b, _)| b == block).unwrap_or(0);
-                let (key, value) = posting_pair(key, seqs);
-                (TREES + tree, key, value)
-            })
-            .collect();
         let first = batch.first().map(|a| a.seq);
+        let mut batch_pairs: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::with_capacity(tails.len());
+        for (tree, (block, _)) in tails.iter().enumerate() {
+            let in_block: Vec<(&[u8], &[u64])> = postings
+                .range((*block, &[][..])..)
+                .take_while(|((b, _), _)| b == block)
+                .map(|((_, key), seqs)| (*key, seqs.as_slice()))
+                .collect();
+            let from = first.unwrap_or_default().max(*block);
+            let (key, value) = batch_pair(from, &in_block)?;
+            batch_pairs.push((TREES + tree, key, value));
+        }
         if batch
             .iter()
             .zip(first.unwrap_or_default()..)
@@ -195,7 +198,7 @@ impl SledStore {
                     let (meta, records, residents) = (&trees[0], &trees[1], &trees[2]);
                     let (cases, cases_by_resident) = (&trees[3], &trees[4]);
                     let (queued, pending) = (&trees[5], &trees[6]);
-                    for (tree, key, value) in &postings {
+                    for (tree, key, value) in &batch_pairs {
                         trees[*tree].insert(key.as_slice(), value.as_slice())?;
                     }
                     for (key, value) in &changes {
@@ -224,7 +227,13 @@ impl SledStore {
                     meta.insert(AUDIT_LOG_BYTES, &log_bytes.to_be_bytes())?;
                     Ok::<_, ConflictableTransactionError<StoreError>>(())
                 })
-                .map_err(|e| map_tx_err(e, "appending to the audit log"))
+                .map_err(|e| map_tx_err(e, "appending to the audit log"))?;
+            self.add_newest(
+                postings
+                    .iter()
+                    .map(|((_, key), seqs)| (*key, seqs.as_slice())),
+            );
+            Ok(())
         };
         files(&mut commit)
     }

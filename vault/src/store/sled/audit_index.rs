@@ -1,10 +1,15 @@
 // Long: lookups, sealing and the crash cases between them, with their tests, in one place.
 //! The audit index on sled. The postings of the newest entries are in one sled tree per
 //! block of positions (`audit_index_<first position>`), written in the entries'
-//! transaction; older ones are in sealed blocks ([`audit_blocks`]). When the log has grown
-//! a block past the sealed end, a background thread writes the block's postings to a file,
+//! transaction under one key per batch, and looked up in memory (read from the trees at
+//! open); older ones are in sealed blocks ([`audit_blocks`]). When the log has grown a
+//! block past the sealed end, a background thread writes the block's postings to a file,
 //! records the new sealed end, and drops the block's tree: dropping a tree costs sled a
 //! few writes, where removing its keys one by one would cost as much as writing them.
+//!
+//! One key per batch, not per index key and batch (layout 6, still read): a batch of reads
+//! about many residents cost sled an insert per resident, and those inserts were most of
+//! an audit append's work.
 //!
 //! Only entries sled has flushed are sealed. The sealed end is recorded in `meta` once the
 //! blocks are on disk, and at open the blocks must reach it (a missing last block or
@@ -38,6 +43,11 @@ pub(super) const LEGACY_END: &str = "audit_index_legacy_end";
 const LEGACY_TREE: &str = "audit_index";
 /// The prefix of a block's tree of newest postings.
 const TAIL_PREFIX: &str = "audit_index_";
+/// The first byte of a batch's key in a block tree (an index key starts with a letter).
+const BATCH_MARK: u8 = 0xff;
+
+/// The newest postings (those not sealed yet): positions by index key, ascending.
+pub(super) type Newest = BTreeMap<Vec<u8>, Vec<u64>>;
 
 /// The name of the tree of newest postings for the block starting at `first`.
 fn tail_name(first: u64) -> String {
@@ -76,6 +86,9 @@ impl Sealed {
 #[derive(Default)]
 pub(super) struct Sealer {
     tails: Mutex<BTreeMap<u64, sled::Tree>>,
+    /// The trees' postings, for lookups and sealing. Changed by appends (before the log's
+    /// length covers them) and by a seal (holding `Sealed` for writing).
+    newest: Mutex<Newest>,
     /// Positions per block (fixed per database).
     every: AtomicU64,
     /// The sealed end, for appends and the check whether a seal is due (which must not
@@ -150,6 +163,7 @@ pub(super) fn open(
         None
     };
     let mut tails = BTreeMap::new();
+    let mut newest = Newest::new();
     for name in &names {
         let Some(first) = tail_first(name) else {
             continue;
@@ -161,8 +175,18 @@ pub(super) fn open(
             let tree = db
                 .open_tree(name)
                 .map_err(|e| map_err(e, "opening the audit index"))?;
+            for item in tree.iter() {
+                let (k, v) = item.map_err(|e| map_err(e, "reading the audit index"))?;
+                for (key, seqs) in tree_postings(&k, &v)? {
+                    newest.entry(key).or_default().extend(seqs);
+                }
+            }
             tails.insert(first, tree);
         }
+    }
+    for seqs in newest.values_mut() {
+        seqs.sort_unstable();
+        seqs.dedup();
     }
     let mut sealed = Sealed {
         dir: dir.to_owned(),
@@ -179,6 +203,7 @@ pub(super) fn open(
     }
     let sealer = Sealer {
         tails: Mutex::new(tails),
+        newest: Mutex::new(newest),
         every: AtomicU64::new(every),
         end: AtomicU64::new(blocks_end),
         ..Sealer::default()
@@ -234,6 +259,64 @@ fn split_posting(key: &[u8], value: &[u8]) -> StoreResult<(Vec<u8>, Vec<u64>)> {
 pub(super) fn posting_pair(key: &[u8], seqs: &[u64]) -> (Vec<u8>, Vec<u8>) {
     let (first, rest) = posting(seqs);
     ([key, &[0][..], &first].concat(), rest)
+}
+
+/// A block tree's pair for one batch's `postings` in the block, the first at `first`: the
+/// key is the mark and that position; the value lists each index key (u16 BE length, the
+/// key) with its positions (u32 BE count, u64 BE each).
+pub(super) fn batch_pair(
+    first: u64,
+    postings: &[(&[u8], &[u64])],
+) -> StoreResult<(Vec<u8>, Vec<u8>)> {
+    let mut value = Vec::new();
+    for (key, seqs) in postings {
+        let too_long = || StoreError::Corrupt("an audit index key or posting too long".into());
+        value.extend_from_slice(
+            &u16::try_from(key.len())
+                .map_err(|_| too_long())?
+                .to_be_bytes(),
+        );
+        value.extend_from_slice(key);
+        value.extend_from_slice(
+            &u32::try_from(seqs.len())
+                .map_err(|_| too_long())?
+                .to_be_bytes(),
+        );
+        for seq in *seqs {
+            value.extend_from_slice(&seq.to_be_bytes());
+        }
+    }
+    Ok(([&[BATCH_MARK][..], &first.to_be_bytes()].concat(), value))
+}
+
+/// The postings of a block tree's pair: one batch's (this layout) or one index key's
+/// (layout 6).
+fn tree_postings(key: &[u8], value: &[u8]) -> StoreResult<Vec<(Vec<u8>, Vec<u64>)>> {
+    if key.len() != 9 || key[0] != BATCH_MARK {
+        return Ok(vec![split_posting(key, value)?]);
+    }
+    let corrupt = || StoreError::Corrupt("audit index".into());
+    fn split(bytes: &[u8], n: usize) -> StoreResult<(&[u8], &[u8])> {
+        bytes
+            .split_at_checked(n)
+            .ok_or_else(|| StoreError::Corrupt("audit index".into()))
+    }
+    let mut postings = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        let (len, after) = split(rest, 2)?;
+        let (key, after) = split(after, usize::from(u16::from_be_bytes([len[0], len[1]])))?;
+        let (count, after) = split(after, 4)?;
+        let count = u32::from_be_bytes([count[0], count[1], count[2], count[3]]) as usize;
+        let (seqs, after) = split(after, count.checked_mul(8).ok_or_else(corrupt)?)?;
+        let seqs = seqs
+            .chunks_exact(8)
+            .map(|s| u64::from_be_bytes(s.try_into().unwrap_or_default()))
+            .collect();
+        postings.push((key.to_vec(), seqs));
+        rest = after;
+    }
+    Ok(postings)
 }
 
 /// Positions under `key` in `tree`, from `from_seq` on, until `out` holds `limit`.
@@ -308,8 +391,37 @@ impl SledStore {
         tails.range(first..).map(|(f, t)| (*f, t.clone())).collect()
     }
 
+    fn newest(&self) -> std::sync::MutexGuard<'_, Newest> {
+        self.sealer.newest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a committed batch's postings to the newest (before the log's length covers
+    /// them, so a seal finds every posting below the length it read).
+    pub(super) fn add_newest<'a>(&self, postings: impl Iterator<Item = (&'a [u8], &'a [u64])>) {
+        let mut newest = self.newest();
+        for (key, seqs) in postings {
+            match newest.get_mut(key) {
+                Some(known) => known.extend_from_slice(seqs),
+                None => {
+                    newest.insert(key.to_vec(), seqs.to_vec());
+                }
+            }
+        }
+    }
+
+    /// The newest postings from `from_seq` on (a copy), by index key.
+    fn newest_from(&self, from_seq: u64) -> Vec<(Vec<u8>, Vec<u64>)> {
+        self.newest()
+            .iter()
+            .filter_map(|(key, seqs)| {
+                let later = &seqs[seqs.partition_point(|s| *s < from_seq)..];
+                (!later.is_empty()).then(|| (key.clone(), later.to_vec()))
+            })
+            .collect()
+    }
+
     /// Positions under index `key`, from `from_seq` on, at most `limit`: the sealed blocks'
-    /// first, then layout 3's tree's, then the block trees'.
+    /// first, then layout 3's tree's, then the newest.
     pub(super) fn index_lookup(
         &self,
         key: &[u8],
@@ -332,10 +444,9 @@ impl SledStore {
         if let Some((legacy, _)) = &sealed.legacy {
             tree_lookup(legacy, key, from_seq, limit, &mut out)?;
         }
-        let every = self.index_block();
-        let first = from_seq / every * every;
-        for (_, tree) in self.tails_from(first) {
-            tree_lookup(&tree, key, from_seq, limit, &mut out)?;
+        if let Some(seqs) = self.newest().get(key) {
+            let later = &seqs[seqs.partition_point(|s| *s < from_seq)..];
+            out.extend(later.iter().take(limit.saturating_sub(out.len())));
         }
         Ok(out)
     }
@@ -410,25 +521,29 @@ impl SledStore {
                 return Ok(sealed);
             }
             let stop = first + due * every;
-            // Committed postings only are in the trees, and appends add later positions:
-            // the trees' postings below `stop` are every posting of the blocks.
+            // Committed postings only are in the trees and the newest, and appends add
+            // later positions: their postings below `stop` are every posting of the blocks.
             let mut blocks: Vec<BTreeMap<Vec<u8>, Vec<u64>>> = vec![BTreeMap::new(); due as usize];
-            let mut sources: Vec<sled::Tree> = legacy.into_iter().collect();
             let tails: Vec<(u64, sled::Tree)> = self
                 .tails_from(first)
                 .into_iter()
                 .filter(|(f, _)| *f < stop)
                 .collect();
-            sources.extend(tails.iter().map(|(_, t)| t.clone()));
-            for tree in &sources {
+            let mut add = |key: &[u8], seqs: &[u64]| {
+                for seq in seqs.iter().filter(|s| (first..stop).contains(*s)) {
+                    let block = ((seq - first) / every) as usize;
+                    blocks[block].entry(key.to_vec()).or_default().push(*seq);
+                }
+            };
+            if let Some(tree) = &legacy {
                 for item in tree.iter() {
                     let (k, v) = item.map_err(|e| map_err(e, "reading the audit index"))?;
                     let (key, seqs) = split_posting(&k, &v)?;
-                    for seq in seqs.iter().filter(|s| (first..stop).contains(*s)) {
-                        let block = ((seq - first) / every) as usize;
-                        blocks[block].entry(key.clone()).or_default().push(*seq);
-                    }
+                    add(&key, &seqs);
                 }
+            }
+            for (key, seqs) in self.newest_from(first) {
+                add(&key, &seqs);
             }
             let mut written = Vec::with_capacity(blocks.len());
             for (n, mut postings) in blocks.into_iter().enumerate() {
@@ -453,6 +568,10 @@ impl SledStore {
                 let mut state = self.sealed.write().unwrap_or_else(|p| p.into_inner());
                 state.blocks.extend_from_slice(&written);
                 self.sealer.end.store(stop, Ordering::Release);
+                self.newest().retain(|_, seqs| {
+                    seqs.drain(..seqs.partition_point(|s| *s < stop));
+                    !seqs.is_empty()
+                });
             }
             // The sealed end is durable before the trees it replaces go.
             self.db
@@ -519,9 +638,12 @@ impl SledStore {
                 };
             pairs
         });
-        let mut trees: Vec<sled::Tree> = legacy.into_iter().collect();
-        trees.extend(self.tails_from(0).into_iter().map(|(_, t)| t));
-        let unsealed = trees
+        let newest: Vec<StoreResult<(Vec<u8>, Vec<u8>)>> = self
+            .newest_from(end)
+            .into_iter()
+            .map(|(key, seqs)| Ok(posting_pair(&key, &seqs)))
+            .collect();
+        let unsealed = legacy
             .into_iter()
             .flat_map(|tree| tree.iter())
             .filter_map(move |item| {
@@ -537,7 +659,7 @@ impl SledStore {
                     Err(e) => Some(Err(e)),
                 }
             });
-        Box::new(sealed.chain(unsealed))
+        Box::new(sealed.chain(unsealed).chain(newest))
     }
 
     /// How many postings the index holds (one per key and entry, as PostgreSQL has them):
@@ -552,9 +674,12 @@ impl SledStore {
         for block in blocks {
             rows += audit_blocks::posting_count(&dir, block.first)?;
         }
-        let mut trees: Vec<sled::Tree> = legacy.into_iter().collect();
-        trees.extend(self.tails_from(0).into_iter().map(|(_, t)| t));
-        for tree in trees {
+        rows += self
+            .newest_from(end)
+            .iter()
+            .map(|(_, seqs)| seqs.len() as u64)
+            .sum::<u64>();
+        if let Some(tree) = legacy {
             for item in tree.iter() {
                 let (k, v) = item.map_err(|e| map_err(e, "counting the audit index"))?;
                 let (_, seqs) = split_posting(&k, &v)?;
@@ -772,6 +897,68 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn layout_six_postings_per_key_are_read_sealed_and_then_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = filled(dir.path(), 40, 6).await;
+        // As layout 6 wrote them: one key per index key and batch in the block trees.
+        let mut keys = 0;
+        for (_, tree) in store.tails_from(0) {
+            for pair in tree.iter() {
+                let (k, v) = pair.unwrap();
+                assert_eq!((k.len(), k[0]), (9, BATCH_MARK), "one key per batch");
+                tree.remove(&k).unwrap();
+                for (key, seqs) in tree_postings(&k, &v).unwrap() {
+                    let (k, v) = posting_pair(&key, &seqs);
+                    tree.insert(k, v).unwrap();
+                    keys += 1;
+                }
+            }
+        }
+        assert!(keys > 7, "the batches listed several index keys each");
+        store.sync().await.unwrap();
+        drop(store);
+        let store = super::super::tests::reopen(dir.path()).await;
+        check_lookups(&store, 40).await;
+        // Appends of this layout go on in the same block trees.
+        add(&store, 40, 50, 4).await;
+        check_lookups(&store, 50).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(tree_names(&store), [tail_name(48)]);
+        check_lookups(&store, 50).await;
+        let pairs: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
+        assert_eq!(flatten(pairs), every_posting(50));
+        assert_eq!(store.index_rows().unwrap(), every_posting(50).len() as u64);
+    }
+
+    #[test]
+    fn a_batch_pair_reads_back_and_a_damaged_one_is_refused() {
+        let postings: [(&[u8], &[u64]); 3] =
+            [(b"dgemeente", &[7, 8, 9]), (b"r1\0x", &[8]), (b"", &[])];
+        let (key, value) = batch_pair(7, &postings).unwrap();
+        let read = tree_postings(&key, &value).unwrap();
+        let expected: Vec<(Vec<u8>, Vec<u64>)> = postings
+            .iter()
+            .map(|(k, s)| (k.to_vec(), s.to_vec()))
+            .collect();
+        assert_eq!(read, expected);
+        for cut in [1, 2, 5, value.len() - 1] {
+            assert!(
+                matches!(
+                    tree_postings(&key, &value[..cut]),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+        let mut huge = value.clone();
+        huge.splice(11..15, u32::MAX.to_be_bytes());
+        assert!(matches!(
+            tree_postings(&key, &huge),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn layout_three_postings_are_read_sealed_and_then_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = filled(dir.path(), 40, 9).await;
@@ -780,7 +967,10 @@ mod tests {
         for (first, tree) in store.tails_from(0) {
             for pair in tree.iter() {
                 let (k, v) = pair.unwrap();
-                legacy.insert(k, v).unwrap();
+                for (key, seqs) in tree_postings(&k, &v).unwrap() {
+                    let (k, v) = posting_pair(&key, &seqs);
+                    legacy.insert(k, v).unwrap();
+                }
             }
             store.db.drop_tree(tail_name(first)).unwrap();
         }

@@ -47,7 +47,8 @@
 //! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
 //! JSON, layout 3 kept every index posting in one tree (`audit_index`), layout 4 kept every
 //! one-time token id in one tree (`replay`), layout 5 made every audit batch wait for
-//! sled's flush; all move to layout 6 when they open
+//! sled's flush, layout 6 wrote one index key per key and batch; all move to layout 7 when
+//! they open
 //! ([`upgrade`], [`replay`]). The index's older postings are sealed into immutable
 //! blocks in `audit_index/` ([`audit_blocks`]), so sled holds those of the newest entries
 //! only.
@@ -195,6 +196,7 @@ impl SledStore {
                         upgrade::LAYOUT_UNSEALED_INDEX,
                         upgrade::LAYOUT_ONE_REPLAY_TREE,
                         upgrade::LAYOUT_FLUSHED_BATCHES,
+                        upgrade::LAYOUT_POSTINGS_PER_KEY,
                     ]
                     .contains(&v[0]) =>
             {
@@ -206,7 +208,7 @@ impl SledStore {
                     dir.display(),
                     v.as_ref(),
                     upgrade::LAYOUT_AUDIT_IN_TREES,
-                    upgrade::LAYOUT_FLUSHED_BATCHES,
+                    upgrade::LAYOUT_POSTINGS_PER_KEY,
                 )));
             }
             None if fresh => {
@@ -332,8 +334,9 @@ impl Health for SledStore {
 /// index's older postings in sealed blocks (which builds of layout 3 would not read), the
 /// one-time token ids in a tree per ten seconds (which builds of layout 4 would not see,
 /// and so accept a replay), audit records marked durable by their own sync and carrying
-/// token ids (which builds of layout 5 would take for damage).
-const LAYOUT: u8 = 6;
+/// token ids (which builds of layout 5 would take for damage), and the newest postings one
+/// key per batch (which builds of layout 6 would not find).
+const LAYOUT: u8 = 7;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";

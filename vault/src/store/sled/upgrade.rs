@@ -1,12 +1,14 @@
 //! Opening a database of an earlier layout. Layout 1 kept the audit log in sled's trees
 //! (`audit_entries`, `audit_nodes`): its entries and nodes move into the audit files once,
 //! then the trees go. Layout 2 stored every entry as JSON, layout 3 kept every index
-//! posting in the tree, layout 4 every one-time token id in one tree, and layout 5 made
-//! every audit batch wait for sled's flush: nothing of the log moves at open (JSON entries
+//! posting in the tree, layout 4 every one-time token id in one tree, layout 5 made
+//! every audit batch wait for sled's flush, and layout 6 wrote the newest postings one key
+//! per index key and batch: nothing of the log moves at open (JSON entries
 //! stay readable, and the tree's postings are sealed into blocks while the vault serves;
 //! the token ids move into their buckets, see `replay`; unmarked records are never a tail
-//! to take up), the new mark only keeps builds of layout 2 to 5 from misreading the compact
-//! entries, sealed blocks, token id buckets and marked records that follow.
+//! to take up; a block tree's postings of either kind are read), the new mark only keeps
+//! builds of layout 2 to 6 from misreading the compact
+//! entries, sealed blocks, token id buckets, marked records and batch postings that follow.
 //!
 //! The move commits in one sled batch (the log's length and this build's layout together). An upgrade
 //! interrupted before that starts over at the next open; one interrupted after it only has
@@ -28,14 +30,17 @@ pub(super) const LAYOUT_ONE_REPLAY_TREE: u8 = 4;
 /// The layout whose every audit batch waited for sled's flush (its records are unmarked:
 /// what a crash left beyond the committed log is cut off, as before).
 pub(super) const LAYOUT_FLUSHED_BATCHES: u8 = 5;
+/// The layout that wrote the newest postings of the index one sled key per index key and
+/// batch (still read: see `audit_index`).
+pub(super) const LAYOUT_POSTINGS_PER_KEY: u8 = 6;
 
-/// Marks a layout 2, 3, 4 or 5 database as this build's layout.
+/// Marks a layout 2 to 6 database as this build's layout.
 pub(super) fn mark_layout(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
     meta.insert("format", &[LAYOUT])
         .and_then(|_| db.flush())
         .map_err(|e| map_err(e, "marking the layout"))?;
     tracing::info!(
-        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds and a batch of reads is durable without sled's flush"
+        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds, a batch of reads is durable without sled's flush and each batch writes its postings under one key"
     );
     Ok(())
 }
@@ -254,12 +259,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_layout_two_to_five_database_keeps_its_log_and_index_and_takes_the_new_mark() {
+    async fn a_layout_two_to_six_database_keeps_its_log_and_index_and_takes_the_new_mark() {
         for layout in [
             LAYOUT_JSON_ENTRIES,
             LAYOUT_UNSEALED_INDEX,
             LAYOUT_ONE_REPLAY_TREE,
             LAYOUT_FLUSHED_BATCHES,
+            LAYOUT_POSTINGS_PER_KEY,
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = super::super::tests::reopen(dir.path()).await;
