@@ -13,7 +13,7 @@
 //!
 //! Options: `--quick` (the CI smoke: a few seconds, a few residents), `--seconds S` per
 //! phase (15), `--residents A,B` (1000,100000: the second phase set runs after the vault
-//! grew to B residents), `--sustain S` (300: the memory run), `--before PATH` (an earlier
+//! grew to B residents), `--sustain S` (300: the memory run; 0 skips it), `--before PATH` (an earlier
 //! `kluis` binary, measured alternately with this one), `--nodes 1,2,4` (instead: 1, 2
 //! and 4 nodes on one PostgreSQL server next to one node on sled, see `nodes.rs`),
 //! `--metrics` (instead: the cost of the operator's metrics, see `metrics.rs`).
@@ -174,19 +174,22 @@ async fn run(options: Options) {
         first = false;
     }
 
-    println!(
-        "\nsustained: {} s at 16 connections, memory after",
-        options.sustain
-    );
-    let vault = &vaults[0];
-    let rounds = options.sustain.div_ceil(options.seconds.max(1)).max(1);
-    let mut total = Phase::default();
-    for _ in 0..rounds {
-        let seconds = options.seconds.min(options.sustain);
-        let prepared = Prepared::sign(vault, 16, seconds);
-        total.add(drive::run(vault, &prepared, 16, seconds).await);
+    // `--sustain 0` skips the sustained phase (nothing to print for it).
+    if options.sustain > 0 {
+        println!(
+            "\nsustained: {} s at 16 connections, memory after",
+            options.sustain
+        );
+        let vault = &vaults[0];
+        let rounds = options.sustain.div_ceil(options.seconds.max(1));
+        let mut total = Phase::default();
+        for _ in 0..rounds {
+            let seconds = options.seconds.min(options.sustain);
+            let prepared = Prepared::sign(vault, 16, seconds);
+            total.add(drive::run(vault, &prepared, 16, seconds).await);
+        }
+        total.print(&vault.label, 16, &floor);
     }
-    total.print(&vault.label, 16, &floor);
 
     // Start-up with the log the run left: everything above, one entry per read.
     let vault = &mut vaults[0];
