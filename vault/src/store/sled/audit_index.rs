@@ -175,9 +175,17 @@ pub(super) fn open(
             let tree = db
                 .open_tree(name)
                 .map_err(|e| map_err(e, "opening the audit index"))?;
+            // A position outside the tree's block or past the log is damage: refused, so
+            // lookups and seals never work from a list out of order.
+            let inside = first..first.saturating_add(every).min(len);
             for item in tree.iter() {
                 let (k, v) = item.map_err(|e| map_err(e, "reading the audit index"))?;
                 for (key, seqs) in tree_postings(&k, &v)? {
+                    if let Some(outside) = seqs.iter().find(|s| !inside.contains(*s)) {
+                        return Err(StoreError::Corrupt(format!(
+                            "the audit index's tree for the block at position {first} lists position {outside}, outside the block or past the log's {len} entries: restore the whole data directory"
+                        )));
+                    }
                     newest.entry(key).or_default().extend(seqs);
                 }
             }
@@ -401,7 +409,15 @@ impl SledStore {
         let mut newest = self.newest();
         for (key, seqs) in postings {
             match newest.get_mut(key) {
-                Some(known) => known.extend_from_slice(seqs),
+                Some(known) => {
+                    let in_order = known.last() < seqs.first();
+                    known.extend_from_slice(seqs);
+                    // Appends come in position order; anything else is kept in order too.
+                    if !in_order {
+                        known.sort_unstable();
+                        known.dedup();
+                    }
+                }
                 None => {
                     newest.insert(key.to_vec(), seqs.to_vec());
                 }
@@ -409,13 +425,14 @@ impl SledStore {
         }
     }
 
-    /// The newest postings from `from_seq` on (a copy), by index key.
-    fn newest_from(&self, from_seq: u64) -> Vec<(Vec<u8>, Vec<u64>)> {
+    /// The newest postings in `[from, to)` (a copy), by index key.
+    fn newest_between(&self, from: u64, to: u64) -> Vec<(Vec<u8>, Vec<u64>)> {
         self.newest()
             .iter()
             .filter_map(|(key, seqs)| {
-                let later = &seqs[seqs.partition_point(|s| *s < from_seq)..];
-                (!later.is_empty()).then(|| (key.clone(), later.to_vec()))
+                let start = seqs.partition_point(|s| *s < from);
+                let between = &seqs[start..start + seqs[start..].partition_point(|s| *s < to)];
+                (!between.is_empty()).then(|| (key.clone(), between.to_vec()))
             })
             .collect()
     }
@@ -542,7 +559,7 @@ impl SledStore {
                     add(&key, &seqs);
                 }
             }
-            for (key, seqs) in self.newest_from(first) {
+            for (key, seqs) in self.newest_between(first, stop) {
                 add(&key, &seqs);
             }
             let mut written = Vec::with_capacity(blocks.len());
@@ -622,10 +639,17 @@ impl SledStore {
     /// and to drop trees; migrate and restore read a store no vault serves): a seal between
     /// reading the blocks and the trees would hide a block's postings.
     pub(super) fn index_pairs(&self) -> super::audit::Pairs {
-        let (dir, blocks, end, legacy) = {
+        let (dir, blocks, end, legacy, newest) = {
             let state = self.sealed();
             let legacy = state.legacy.as_ref().map(|(tree, _)| tree.clone());
-            (state.dir.clone(), state.blocks.clone(), state.end(), legacy)
+            let newest = self.newest_between(state.end(), u64::MAX);
+            (
+                state.dir.clone(),
+                state.blocks.clone(),
+                state.end(),
+                legacy,
+                newest,
+            )
         };
         let sealed = blocks.into_iter().flat_map(move |block| {
             let pairs: Vec<StoreResult<(Vec<u8>, Vec<u8>)>> =
@@ -638,11 +662,9 @@ impl SledStore {
                 };
             pairs
         });
-        let newest: Vec<StoreResult<(Vec<u8>, Vec<u8>)>> = self
-            .newest_from(end)
+        let newest = newest
             .into_iter()
-            .map(|(key, seqs)| Ok(posting_pair(&key, &seqs)))
-            .collect();
+            .map(|(key, seqs)| Ok(posting_pair(&key, &seqs)));
         let unsealed = legacy
             .into_iter()
             .flat_map(|tree| tree.iter())
@@ -665,20 +687,24 @@ impl SledStore {
     /// How many postings the index holds (one per key and entry, as PostgreSQL has them):
     /// the blocks' counts from their headers, the trees' by reading them.
     pub(super) fn index_rows(&self) -> StoreResult<u64> {
-        let (dir, blocks, end, legacy) = {
+        let (dir, blocks, end, legacy, mut rows) = {
             let state = self.sealed();
             let legacy = state.legacy.as_ref().map(|(tree, _)| tree.clone());
-            (state.dir.clone(), state.blocks.clone(), state.end(), legacy)
+            let end = state.end();
+            let newest: u64 = self
+                .newest()
+                .values()
+                .map(|seqs| {
+                    seqs.len()
+                        .saturating_sub(seqs.partition_point(|s| *s < end))
+                        as u64
+                })
+                .sum();
+            (state.dir.clone(), state.blocks.clone(), end, legacy, newest)
         };
-        let mut rows = 0;
         for block in blocks {
             rows += audit_blocks::posting_count(&dir, block.first)?;
         }
-        rows += self
-            .newest_from(end)
-            .iter()
-            .map(|(_, seqs)| seqs.len() as u64)
-            .sum::<u64>();
         if let Some(tree) = legacy {
             for item in tree.iter() {
                 let (k, v) = item.map_err(|e| map_err(e, "counting the audit index"))?;
@@ -1029,6 +1055,47 @@ mod tests {
             err.contains("end at position 0, but the database sealed them up to 32"),
             "{err}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_posting_outside_its_block_or_past_the_log_is_refused_at_open() {
+        // Blocks 0 and 16 are sealed; block 32's tree holds positions 32 to 39.
+        for (tree_first, position) in [(32, 31), (32, 40), (32, 48)] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = filled(dir.path(), 40, 40).await;
+            store.seal_audit_index().await.unwrap();
+            let tree = store.index_tail(tree_first).unwrap();
+            let (key, value) = batch_pair(position, &[(b"rdamaged", &[position])]).unwrap();
+            tree.insert(key, value).unwrap();
+            store.sync().await.unwrap();
+            drop((tree, store));
+            let err = loop {
+                match SledStore::open(dir.path(), 8 << 20) {
+                    Err(StoreError::Unavailable(_)) => {
+                        std::thread::sleep(std::time::Duration::from_millis(50))
+                    }
+                    other => break other.map(|_| ()).unwrap_err().to_string(),
+                }
+            };
+            assert!(
+                err.contains(&format!(
+                    "block at position {tree_first} lists position {position}"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn postings_added_out_of_order_are_kept_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 8 << 20).unwrap();
+        let postings: [(&[u8], &[u64]); 1] = [(b"rx", &[5, 6])];
+        store.add_newest(postings.into_iter());
+        let again: [(&[u8], &[u64]); 2] = [(b"rx", &[3, 6]), (b"ry", &[9])];
+        store.add_newest(again.into_iter());
+        assert_eq!(store.newest()[&b"rx"[..]], [3, 5, 6]);
+        assert_eq!(store.newest_between(4, 6), [(b"rx".to_vec(), vec![5])]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

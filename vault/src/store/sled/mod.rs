@@ -26,7 +26,7 @@
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
 //! | `replay_<end of ten seconds, Unix seconds, 20 digits>` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE); one tree per ten seconds of expiry ([`replay`]) |
 //! | `meta` | `audit_index_block`, `audit_index_sealed`, `audit_index_legacy_end` | positions per index block, the sealed end, where layout 3's index tree ends (u64 BE each) |
-//! | `audit_index_<first position, 20 digits>` | index key, `0x00`, seq of the batch's first entry under it (u64 BE) | seqs of its later entries under it (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
+//! | `audit_index_<first position, 20 digits>` | `0xff`, the batch's first position in the block (u64 BE); or (layout 6) index key, `0x00`, seq of the batch's first entry under it (u64 BE) | each index key (u16 BE length, key) with the batch's positions under it (u32 BE count, u64 BE each); or (layout 6) seqs of the later entries under the key (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
 //! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
