@@ -946,14 +946,20 @@ mod tests {
         let store = super::super::tests::reopen(dir.path()).await;
         check_lookups(&store, 40).await;
         // Appends of this layout go on in the same block trees.
-        add(&store, 40, 50, 4).await;
-        check_lookups(&store, 50).await;
+        grow_to_fifty_and_seal(&store).await;
+        assert_eq!(store.index_rows().unwrap(), every_posting(50).len() as u64);
+    }
+
+    /// Appends entries 40 to 49 to a log of 40, seals block 32, and checks every lookup,
+    /// the one tree left and the postings migrate copies.
+    async fn grow_to_fifty_and_seal(store: &SledStore) {
+        add(store, 40, 50, 4).await;
+        check_lookups(store, 50).await;
         store.seal_audit_index().await.unwrap();
-        assert_eq!(tree_names(&store), [tail_name(48)]);
-        check_lookups(&store, 50).await;
+        assert_eq!(tree_names(store), [tail_name(48)]);
+        check_lookups(store, 50).await;
         let pairs: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
         assert_eq!(flatten(pairs), every_posting(50));
-        assert_eq!(store.index_rows().unwrap(), every_posting(50).len() as u64);
     }
 
     #[test]
@@ -1009,13 +1015,7 @@ mod tests {
         // Positions 32..40 are still only in layout 3's tree.
         assert_eq!(tree_names(&store), [LEGACY_TREE]);
         check_lookups(&store, 40).await;
-        add(&store, 40, 50, 4).await;
-        check_lookups(&store, 50).await;
-        store.seal_audit_index().await.unwrap();
-        assert_eq!(tree_names(&store), [tail_name(48)]);
-        check_lookups(&store, 50).await;
-        let pairs: Vec<_> = store.index_pairs().collect::<StoreResult<_>>().unwrap();
-        assert_eq!(flatten(pairs), every_posting(50));
+        grow_to_fifty_and_seal(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
