@@ -24,7 +24,7 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The system RNG failing is fatal elsewhere; here a zero id is still a valid trace.
     let _ = crate::crypto::random_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(&buf)
 }
 
 fn is_hex(s: &str, len: usize) -> bool {

@@ -331,6 +331,12 @@ async fn reads_synced_before_sled_flushed_them_are_taken_up_at_the_next_open() {
     );
     assert_eq!(taken.record(&ctx(), read_by("wi", "r5")).await.unwrap(), 5);
     drop((taken, b));
+    let b = open_store(dir.path().join("b")).await;
+    assert!(
+        !b.first_use(&id, until, Durability::Now).await.unwrap(),
+        "the take-up wrote the token id into sled"
+    );
+    drop(b);
 
     // The last byte of entry 3 altered in the other copy (just before entry 4's record):
     // entries 3 and 4 are not taken up.

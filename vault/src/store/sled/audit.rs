@@ -4,7 +4,7 @@
 //! synced; one that changes records once sled has flushed that transaction, and batches
 //! after it wait for the same flush (see `audit_file` for the tail a crash leaves).
 
-use super::audit_file::Durable;
+use super::audit_file::{Durable, TokenId};
 use super::audit_index::batch_pair;
 use super::cases::by_resident;
 use super::events::pending_key;
@@ -51,7 +51,7 @@ impl SledStore {
             Durable::Alone(&ids)
         };
         let first = batch.first().map(|a| a.seq);
-        let stored = self.store_batch(batch, |commit| {
+        let stored = self.store_batch(batch, &ids, |commit| {
             self.audit.append(
                 first,
                 batch
@@ -84,26 +84,34 @@ impl SledStore {
                 "the audit entries to take up are not the log's tail".into(),
             ));
         }
-        // Their token ids are remembered again before the length that takes them up.
+        // Their token ids are remembered again, and written with the length that takes
+        // them up.
+        let mut ids = Vec::new();
         for record in &tail[..batch.len()] {
-            for (key, expiry) in &record.token_ids {
-                if let Some(expires_at) = DateTime::from_timestamp_micros(*expiry) {
-                    self.record_once(key, expires_at)?;
+            for id @ (key, expiry) in &record.token_ids {
+                if let Some(expires_at) = DateTime::from_timestamp_micros(*expiry)
+                    && self.record_once(key, expires_at)?
+                {
+                    ids.push(*id);
                 }
             }
         }
-        self.store_batch(batch, |commit| self.audit.take_up(batch.len(), commit))?;
+        self.store_batch(batch, &ids, |commit| {
+            self.audit.take_up(batch.len(), commit)
+        })?;
         self.db
             .flush()
             .map(|_| ())
             .map_err(|e| map_err(e, "taking up the audit log's tail"))
     }
 
-    /// Stores `batch`'s index keys and record changes in one sled transaction, which
-    /// `files` runs (with the new length and log size) once the records are in the files.
+    /// Stores `batch`'s index keys, record changes and the token ids `ids` in one sled
+    /// transaction, which `files` runs (with the new length and log size) once the records
+    /// are in the files.
     fn store_batch(
         &self,
         batch: &[AuditAppend],
+        ids: &[TokenId],
         files: impl FnOnce(&mut dyn FnMut(u64, u64) -> StoreResult<()>) -> StoreResult<()>,
     ) -> StoreResult<()> {
         // Keys of record changes are computed before the transaction, which may run again.
@@ -180,7 +188,8 @@ impl SledStore {
                 "an audit batch whose positions do not follow each other".into(),
             ));
         }
-        // The fixed trees, then the block trees of the batch's postings.
+        // The fixed trees, then the block trees of the batch's postings (then, in the
+        // transaction, the token ids' buckets).
         let mut trees: Vec<&sled::Tree> = vec![
             &self.meta,
             &self.records,
@@ -191,7 +200,13 @@ impl SledStore {
             &self.events_pending,
         ];
         trees.extend(tails.iter().map(|(_, tree)| tree));
+        let id_trees = trees.len();
         let mut commit = |len: u64, log_bytes: u64| {
+            // The token ids under one key per bucket, their buckets held (not dropped by a
+            // purge) until the transaction is done.
+            let held_ids = self.replay.batch_pairs(first.unwrap_or_default(), ids);
+            let mut trees = trees.clone();
+            trees.extend(held_ids.pairs.iter().map(|(tree, _, _)| tree));
             trees
                 .as_slice()
                 .transaction(|trees| {
@@ -200,6 +215,9 @@ impl SledStore {
                     let (queued, pending) = (&trees[5], &trees[6]);
                     for (tree, key, value) in &batch_pairs {
                         trees[*tree].insert(key.as_slice(), value.as_slice())?;
+                    }
+                    for (n, (_, key, value)) in held_ids.pairs.iter().enumerate() {
+                        trees[id_trees + n].insert(&key[..], value.as_slice())?;
                     }
                     for (key, value) in &changes {
                         match value {

@@ -5,7 +5,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `format` | `[5]` (the layout, see below) |
+//! | `meta` | `format` | `[8]` (the layout, see below) |
 //! | `meta` | `audit_len` | the audit log's committed length (u64 BE) |
 //! | `meta` | `audit_log_bytes` | the committed size of `audit.log` (u64 BE) |
 //! | `residents` | resident id (16) | `[1]` + JSON [`ResidentRow`] |
@@ -24,7 +24,7 @@
 //! | `grants_by_resident` | resident id (16), grant id (16) | empty |
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
-//! | `replay_<end of ten seconds, Unix seconds, 20 digits>` | SHA-256 of kind, issuer and jti (32) | expiry (i64 µs BE); one tree per ten seconds of expiry ([`replay`]) |
+//! | `replay_<end of ten seconds, Unix seconds, 20 digits>` | the first position of the audit batch that wrote them (u64 BE); or SHA-256 of kind, issuer and jti (32) | per id its SHA-256 (32) and expiry (i64 µs BE); or the one id's expiry; one tree per ten seconds of expiry ([`replay`]) |
 //! | `meta` | `audit_index_block`, `audit_index_sealed`, `audit_index_legacy_end` | positions per index block, the sealed end, where layout 3's index tree ends (u64 BE each) |
 //! | `audit_index_<first position, 20 digits>` | `0xff`, the batch's first position in the block (u64 BE); or (layout 6) index key, `0x00`, seq of the batch's first entry under it (u64 BE) | each index key (u16 BE length, key) with the batch's positions under it (u32 BE count, u64 BE each); or (layout 6) seqs of the later entries under the key (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
@@ -47,8 +47,8 @@
 //! entries in the trees `audit_entries` and `audit_nodes`, layout 2 stored every entry as
 //! JSON, layout 3 kept every index posting in one tree (`audit_index`), layout 4 kept every
 //! one-time token id in one tree (`replay`), layout 5 made every audit batch wait for
-//! sled's flush, layout 6 wrote one index key per key and batch; all move to layout 7 when
-//! they open
+//! sled's flush, layout 6 wrote one index key per key and batch, layout 7 one token id
+//! per key; all move to layout 8 when they open
 //! ([`upgrade`], [`replay`]). The index's older postings are sealed into immutable
 //! blocks in `audit_index/` ([`audit_blocks`]), so sled holds those of the newest entries
 //! only.
@@ -197,6 +197,7 @@ impl SledStore {
                         upgrade::LAYOUT_ONE_REPLAY_TREE,
                         upgrade::LAYOUT_FLUSHED_BATCHES,
                         upgrade::LAYOUT_POSTINGS_PER_KEY,
+                        upgrade::LAYOUT_IDS_PER_KEY,
                     ]
                     .contains(&v[0]) =>
             {
@@ -208,7 +209,7 @@ impl SledStore {
                     dir.display(),
                     v.as_ref(),
                     upgrade::LAYOUT_AUDIT_IN_TREES,
-                    upgrade::LAYOUT_POSTINGS_PER_KEY,
+                    upgrade::LAYOUT_IDS_PER_KEY,
                 )));
             }
             None if fresh => {
@@ -335,8 +336,10 @@ impl Health for SledStore {
 /// one-time token ids in a tree per ten seconds (which builds of layout 4 would not see,
 /// and so accept a replay), audit records marked durable by their own sync and carrying
 /// token ids (which builds of layout 5 would take for damage), and the newest postings one
-/// key per batch (which builds of layout 6 would not find).
-const LAYOUT: u8 = 7;
+/// key per batch (which builds of layout 6 would not find), and the one-time token ids of
+/// reads one key per batch (which builds of layout 7 would not find, and so accept a
+/// replay).
+const LAYOUT: u8 = 8;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";

@@ -1,24 +1,33 @@
 // Long: the buckets of token ids, their purge, the move from layout 4 and their tests in one place.
-//! One-time token ids, in one tree per ten seconds of expiry (`replay_<end>`, the end in
-//! Unix seconds, 20 digits). Forgetting expired ids drops whole trees: removing them one by
-//! one held sled's write lock for seconds each minute under load, and its pages for the
-//! removed keys stayed in memory.
+//! One-time token ids: remembered in memory, one set per ten seconds of expiry, and kept
+//! in sled in one tree per ten seconds (`replay_<end>`, the end in Unix seconds, 20
+//! digits), read back into memory when the store opens. Forgetting expired ids drops whole
+//! sets and trees: removing them one by one held sled's write lock for seconds each minute
+//! under load, and its pages for the removed keys stayed in memory.
 //!
-//! An id is refused if any tree holds it, whatever expiry it came with. The ids are
-//! flushed on their own only when asked ([`Durability::Now`]); else they wait, in memory
-//! too, for the next audit batch: its first record carries them, so they are durable with
-//! it (and remembered again if a crash leaves that record in the log's tail, see
-//! `audit_file`). Layout 4 and earlier kept every id in one tree, `replay`; its ids move
-//! into the buckets at open.
+//! An id is refused if any set holds it, whatever expiry it came with. The sets hold the
+//! first 16 bytes of each id (a SHA-256): two different ids agree in them with a chance of
+//! 2⁻¹²⁸, and nobody can make a token whose id matches another's in them.
+//!
+//! An id a read brings ([`Durability::WithNextWrite`]) is written once, with the next audit
+//! batch: the batch's first record in the audit files carries it, and the batch's sled
+//! transaction writes the batch's ids under one key per tree (the batch's first position,
+//! u64 BE; value: per id its key (32) and expiry (i64 µs BE)). Writing each id under its
+//! own key cost every read a sled insert, most of what sled wrote, and a share of its
+//! background threads' time. If a crash loses that transaction, the record is in the log's
+//! tail and its ids are remembered again when the tail is taken up (see `audit_file`).
+//! An id that must be durable at once ([`Durability::Now`]) is written under its own key
+//! (32 bytes; value: its expiry) and flushed. Layout 4 and earlier kept every id in one
+//! tree, `replay`; its ids move into the buckets at open.
 
 use super::audit_file::TokenId;
 use super::{SledStore, map_err};
 use crate::store::{Durability, ReplayStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 /// Seconds of expiry per tree.
 const BUCKET_SECS: i64 = 10;
@@ -26,10 +35,14 @@ const BUCKET_SECS: i64 = 10;
 const PREFIX: &str = "replay_";
 /// The one tree of layout 4 and earlier.
 const LEGACY_TREE: &str = "replay";
-/// Locks taken per id while it is looked for and recorded (by its first byte).
+/// Locks taken per id while it is looked for and remembered (by its first byte).
 const STRIPES: usize = 64;
+/// The key and expiry of an id in a batch's value.
+const ID_BYTES: usize = 40;
+/// The length of the key of an id written on its own.
+const ONE_ID_KEY: usize = 32;
 
-/// The trees of ids, by the end of their ten seconds.
+/// The buckets of ids, by the end of their ten seconds.
 pub(super) struct ReplayBuckets {
     trees: RwLock<BTreeMap<i64, Bucket>>,
     /// While a purge drops buckets: they end at or before this, and are not opened again
@@ -38,14 +51,27 @@ pub(super) struct ReplayBuckets {
     /// So that two calls with one id (even with different expiries) cannot both find it
     /// absent and both record it.
     stripes: [Mutex<()>; STRIPES],
-    /// Ids recorded since the last audit batch, to be durable with the next one.
+    /// Ids remembered since the last audit batch, to be written with the next one.
     pending: Mutex<Vec<TokenId>>,
 }
 
-/// One tree of ids and how many it holds.
+/// One bucket: its tree, and the ids it holds (written or waiting for a batch).
 struct Bucket {
     tree: sled::Tree,
-    ids: AtomicUsize,
+    ids: Mutex<HashSet<u128>>,
+}
+
+impl Bucket {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<u128>> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the sets hold of an id: its first 16 bytes.
+fn short(key: &[u8; 32]) -> u128 {
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&key[..16]);
+    u128::from_be_bytes(first)
 }
 
 /// The end of the bucket an id expiring at `at` goes in: the first multiple of ten
@@ -76,8 +102,38 @@ fn expiry_of(value: &[u8]) -> StoreResult<DateTime<Utc>> {
         .ok_or_else(|| StoreError::Corrupt("a token id's expiry is unreadable".into()))
 }
 
+/// The ids and expiries (as stored) of one pair of a bucket's tree: an id written on its
+/// own, or a batch's.
+pub(super) fn ids_of_pair<'a>(
+    key: &'a [u8],
+    value: &'a [u8],
+) -> StoreResult<Vec<(&'a [u8], &'a [u8])>> {
+    if key.len() == ONE_ID_KEY {
+        return Ok(vec![(key, value)]);
+    }
+    if key.len() != 8 || !value.len().is_multiple_of(ID_BYTES) {
+        return Err(StoreError::Corrupt(
+            "a tree of token ids holds a pair of unknown form".into(),
+        ));
+    }
+    Ok(value
+        .chunks_exact(ID_BYTES)
+        .map(|id| id.split_at(ONE_ID_KEY))
+        .collect())
+}
+
+/// A batch's ids as one pair of a bucket's tree, under the batch's first position.
+fn batch_pair(first: u64, ids: &[&TokenId]) -> ([u8; 8], Vec<u8>) {
+    let mut value = Vec::with_capacity(ids.len() * ID_BYTES);
+    for (key, expiry) in ids {
+        value.extend_from_slice(key);
+        value.extend_from_slice(&expiry.to_be_bytes());
+    }
+    (first.to_be_bytes(), value)
+}
+
 impl ReplayBuckets {
-    /// The ids recorded since the last call, for the audit batch that makes them durable.
+    /// The ids remembered since the last call, for the audit batch that writes them.
     pub(super) fn take_pending(&self) -> Vec<TokenId> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -89,16 +145,26 @@ impl ReplayBuckets {
         *pending = ids;
     }
 
-    /// The buckets of `db`, after moving the ids of the one tree of layout 4 and earlier
-    /// into them (flushed before that tree is dropped, so a crash between the two only
-    /// moves them again).
+    /// The buckets of `db` with the ids their trees hold, after moving the ids of the one
+    /// tree of layout 4 and earlier into them (flushed before that tree is dropped, so a
+    /// crash between the two only moves them again).
     pub(super) fn open(db: &sled::Db) -> StoreResult<ReplayBuckets> {
         let open = |name: &str| db.open_tree(name).map_err(|e| map_err(e, "opening a tree"));
         let mut trees = BTreeMap::new();
         for name in db.tree_names() {
             if let Some(end) = bucket_of(&name) {
                 let tree = open(&tree_name(end))?;
-                let ids = AtomicUsize::new(tree.len());
+                let mut ids = HashSet::new();
+                for item in tree.iter() {
+                    let (key, value) = item.map_err(|e| map_err(e, "reading token ids"))?;
+                    for (key, _) in ids_of_pair(&key, &value)? {
+                        let key: &[u8; 32] = key.try_into().map_err(|_| {
+                            StoreError::Corrupt("a token id of unknown length".into())
+                        })?;
+                        ids.insert(short(key));
+                    }
+                }
+                let ids = Mutex::new(ids);
                 trees.insert(end, Bucket { tree, ids });
             }
         }
@@ -113,27 +179,48 @@ impl ReplayBuckets {
             for item in legacy.iter() {
                 let (key, value) = item.map_err(|e| map_err(e, "reading token ids"))?;
                 // An unreadable expiry was purged by layout 4 too: its id is not kept.
-                let Ok(expiry) = expiry_of(&value) else {
+                let (Ok(expiry), Ok(id)) = (expiry_of(&value), <[u8; 32]>::try_from(&key[..]))
+                else {
                     tracing::warn!("a token id with an unreadable expiry was not kept");
                     continue;
                 };
-                let Some(bucket) = buckets.bucket(db, bucket_end(expiry))? else {
-                    continue;
-                };
-                if bucket
-                    .tree
-                    .insert(&key, value)
-                    .map_err(|e| map_err(e, "moving a token id"))?
-                    .is_none()
-                {
-                    bucket.ids.fetch_add(1, Ordering::Relaxed);
-                }
+                buckets.remember(db, &id, expiry, Write::OnItsOwn)?;
             }
             db.flush().map_err(|e| map_err(e, "flushing token ids"))?;
             db.drop_tree(LEGACY_TREE)
                 .map_err(|e| map_err(e, "dropping the old tree of token ids"))?;
         }
         Ok(buckets)
+    }
+
+    /// Remembers `key` unless a bucket holds it already, or its bucket is being dropped as
+    /// expired; true if it was remembered. Written into the bucket's tree at once
+    /// ([`Write::OnItsOwn`]) or by a later batch.
+    fn remember(
+        &self,
+        db: &sled::Db,
+        key: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        write: Write,
+    ) -> StoreResult<bool> {
+        let _one_id = self.stripes[usize::from(key[0]) % STRIPES]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(bucket) = self.bucket(db, bucket_end(expires_at))? else {
+            return Ok(false);
+        };
+        let id = short(key);
+        if bucket.trees.values().any(|other| other.ids().contains(&id)) {
+            return Ok(false);
+        }
+        if write == Write::OnItsOwn {
+            bucket
+                .tree
+                .insert(key, &expires_at.timestamp_micros().to_be_bytes()[..])
+                .map_err(|e| map_err(e, "recording a token id"))?;
+        }
+        bucket.ids().insert(id);
+        Ok(true)
     }
 
     /// The bucket ending at `end`, opened (and created) if need be; `None` if it was
@@ -156,13 +243,38 @@ impl ReplayBuckets {
                 let tree = db
                     .open_tree(tree_name(end))
                     .map_err(|e| map_err(e, "opening a tree of token ids"))?;
-                let ids = AtomicUsize::new(0);
+                let ids = Mutex::default();
                 absent.insert(Bucket { tree, ids });
             }
         }
         let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
         // Absent only if a purge dropped it between the two locks.
         Ok(trees.contains_key(&end).then_some(BucketRef { trees, end }))
+    }
+
+    /// The pairs that write `ids` (of a batch starting at position `first`) into their
+    /// buckets' trees, with the buckets held so that no purge drops those trees before the
+    /// pairs are in. Ids whose bucket was dropped meanwhile are left out: they expired.
+    pub(super) fn batch_pairs(&self, first: u64, ids: &[TokenId]) -> BatchPairs<'_> {
+        let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
+        let mut by_bucket: BTreeMap<i64, Vec<&TokenId>> = BTreeMap::new();
+        for id in ids {
+            if let Some(at) = DateTime::from_timestamp_micros(id.1) {
+                by_bucket.entry(bucket_end(at)).or_default().push(id);
+            }
+        }
+        let pairs = by_bucket
+            .into_iter()
+            .filter_map(|(end, ids)| {
+                let bucket = trees.get(&end)?;
+                let (key, value) = batch_pair(first, &ids);
+                Some((bucket.tree.clone(), key, value))
+            })
+            .collect();
+        BatchPairs {
+            _held: trees,
+            pairs,
+        }
     }
 
     /// Every bucket's tree, for copies.
@@ -172,9 +284,25 @@ impl ReplayBuckets {
     }
 }
 
+/// Whether an id is written into its bucket's tree when it is remembered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// At once, under its own key.
+    OnItsOwn,
+    /// With the next audit batch.
+    WithBatch,
+}
+
+/// The pairs of a batch's ids, per bucket tree, and the buckets held meanwhile.
+pub(super) struct BatchPairs<'a> {
+    _held: RwLockReadGuard<'a, BTreeMap<i64, Bucket>>,
+    /// Tree, key, value.
+    pub(super) pairs: Vec<(sled::Tree, [u8; 8], Vec<u8>)>,
+}
+
 /// A bucket, with the map it is in held for reading.
 struct BucketRef<'a> {
-    trees: std::sync::RwLockReadGuard<'a, BTreeMap<i64, Bucket>>,
+    trees: RwLockReadGuard<'a, BTreeMap<i64, Bucket>>,
     end: i64,
 }
 
@@ -190,48 +318,32 @@ impl SledStore {
     /// copies them into one table).
     pub(in crate::store) fn replay_pairs(&self) -> super::audit::Pairs {
         Box::new(self.replay.trees().into_iter().flat_map(|tree| {
-            tree.iter().map(|item| {
-                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+            tree.iter().flat_map(|item| {
+                let pairs = item
                     .map_err(|e| map_err(e, "reading token ids"))
+                    .and_then(|(k, v)| {
+                        Ok(ids_of_pair(&k, &v)?
+                            .into_iter()
+                            .map(|(k, v)| Ok((k.to_vec(), v.to_vec())))
+                            .collect::<Vec<_>>())
+                    });
+                match pairs {
+                    Ok(pairs) => pairs,
+                    Err(e) => vec![Err(e)],
+                }
             })
         }))
     }
 
-    /// Records `key` unless a bucket holds it already, or its bucket is being dropped as
-    /// expired; true if it was recorded.
+    /// Remembers `key` (written with the next audit batch) unless a bucket holds it
+    /// already, or its bucket is being dropped as expired; true if it was remembered.
     pub(super) fn record_once(
         &self,
         key: &[u8; 32],
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let _one_id = self.replay.stripes[usize::from(key[0]) % STRIPES]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let Some(bucket) = self.replay.bucket(&self.db, bucket_end(expires_at))? else {
-            return Ok(false);
-        };
-        for other in bucket.trees.values() {
-            if other
-                .tree
-                .contains_key(key)
-                .map_err(|e| map_err(e, "looking up a token id"))?
-            {
-                return Ok(false);
-            }
-        }
-        let inserted = bucket
-            .tree
-            .compare_and_swap(
-                key,
-                None as Option<&[u8]>,
-                Some(&expires_at.timestamp_micros().to_be_bytes()[..]),
-            )
-            .map_err(|e| map_err(e, "recording a token id"))?
-            .is_ok();
-        if inserted {
-            bucket.ids.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(inserted)
+        self.replay
+            .remember(&self.db, key, expires_at, Write::WithBatch)
     }
 }
 
@@ -244,24 +356,33 @@ impl ReplayStore for SledStore {
         durability: Durability,
     ) -> StoreResult<bool> {
         let _gate = self.write_gate().await;
-        let inserted = self.record_once(key, expires_at)?;
-        if inserted {
-            match durability {
-                Durability::Now => self.durable().await?,
-                Durability::WithNextWrite => self
+        match durability {
+            Durability::Now => {
+                let first = self
                     .replay
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((*key, expires_at.timestamp_micros())),
+                    .remember(&self.db, key, expires_at, Write::OnItsOwn)?;
+                if first {
+                    self.durable().await?;
+                }
+                Ok(first)
+            }
+            Durability::WithNextWrite => {
+                let first = self.record_once(key, expires_at)?;
+                if first {
+                    self.replay
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((*key, expires_at.timestamp_micros()));
+                }
+                Ok(first)
             }
         }
-        Ok(inserted)
     }
 
     async fn replay_count(&self) -> StoreResult<usize> {
         let trees = self.replay.trees.read().unwrap_or_else(|p| p.into_inner());
-        Ok(trees.values().map(|b| b.ids.load(Ordering::Relaxed)).sum())
+        Ok(trees.values().map(|b| b.ids().len()).sum())
     }
 
     /// Drops the buckets whose end has passed: every id in them expired before `now`.
@@ -287,7 +408,7 @@ impl ReplayStore for SledStore {
                 failed = Some(map_err(e, "dropping expired token ids"));
                 break;
             }
-            purged += bucket.ids.load(Ordering::Relaxed);
+            purged += bucket.ids().len();
         }
         {
             let _trees = self.replay.trees.write().unwrap_or_else(|p| p.into_inner());
@@ -426,6 +547,99 @@ mod tests {
                 .expect("again")
         );
         assert_eq!(store.purge_replays(at(20)).await.expect("purge"), 20);
+    }
+
+    /// A read's id is written once, with the next audit batch, under the batch's first
+    /// position: read back at open, counted per id, and copied per id for `kluis migrate`.
+    #[tokio::test]
+    async fn the_ids_of_reads_are_written_with_the_next_batch_under_one_key_each_bucket() {
+        use crate::store::AuditStore;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("db");
+        let later = Durability::WithNextWrite;
+        {
+            let store = SledStore::open(&path, 8 << 20).expect("the store opens");
+            // Expiring at 0, 4 and 8 s: the bucket ending at 10; at 12 and 16: at 20.
+            for n in 0..5u8 {
+                let expiry = at(i64::from(n) * 4);
+                assert!(
+                    store
+                        .first_use(&[n; 32], expiry, later)
+                        .await
+                        .expect("first")
+                );
+            }
+            let tree = store.raw_tree(&tree_name(1_800_000_010)).expect("the tree");
+            assert!(tree.is_empty(), "nothing is written before a batch");
+            let batch: Vec<_> = (0..2)
+                .map(|seq| crate::store::contract::append(seq, None))
+                .collect();
+            store.append_audit(&batch).await.expect("a batch");
+            AuditStore::sync(&store).await.expect("flushed");
+            let pairs: Vec<_> = tree.iter().map(|p| p.expect("a pair")).collect();
+            assert_eq!(pairs.len(), 1, "one key for the batch in this bucket");
+            assert_eq!(
+                pairs[0].0.as_ref(),
+                0u64.to_be_bytes(),
+                "its first position"
+            );
+            assert_eq!(pairs[0].1.len(), 3 * ID_BYTES);
+            let copied: Vec<_> = store
+                .replay_pairs()
+                .map(|pair| pair.expect("a pair"))
+                .collect();
+            assert_eq!(copied.len(), 5, "copied per id");
+            assert!(copied.contains(&(
+                vec![4; 32],
+                at(16).timestamp_micros().to_be_bytes().to_vec()
+            )));
+            assert_eq!(store.row_counts().expect("counts")["replay"], 5);
+        }
+        let store = super::super::tests::reopen(&path).await;
+        assert_eq!(store.replay_count().await.expect("count"), 5);
+        for n in 0..5u8 {
+            assert!(
+                !store
+                    .first_use(&[n; 32], at(100), later)
+                    .await
+                    .expect("again"),
+                "id {n} is refused after a reopen"
+            );
+        }
+        assert_eq!(store.purge_replays(at(10)).await.expect("purge"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_pair_of_token_ids_of_unknown_form_is_refused_at_open() {
+        for (key, value) in [
+            (&[0u8; 8][..], &[1u8; 41][..]),
+            (&[0u8; 9][..], &[1u8; 40][..]),
+        ] {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let path = dir.path().join("db");
+            {
+                let store = SledStore::open(&path, 8 << 20).expect("the store opens");
+                let tree = store.raw_tree(&tree_name(1_800_000_010)).expect("the tree");
+                tree.insert(key, value).expect("a damaged pair");
+                store.db.flush().expect("flushed");
+            }
+            // sled lets go of the database's lock in the background: wait for it.
+            let mut tries = 0;
+            let err = loop {
+                let err = SledStore::open(&path, 8 << 20)
+                    .expect_err("refused")
+                    .to_string();
+                if err.contains("token ids") || tries == 100 {
+                    break err;
+                }
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            assert!(
+                err.contains("a tree of token ids holds a pair of unknown form"),
+                "{err}"
+            );
+        }
     }
 
     #[tokio::test]

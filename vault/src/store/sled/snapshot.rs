@@ -5,6 +5,7 @@
 use super::audit_blocks;
 use super::audit_file::node_count;
 use super::audit_index::{BLOCK_SIZE, LEGACY_END, SEALED_END, is_index_tree};
+use super::replay::{bucket_of, ids_of_pair};
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, map_err};
 use crate::store::{Snapshot, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -44,11 +45,11 @@ impl SledStore {
                 .db
                 .open_tree(&name)
                 .map_err(|e| map_err(e, "opening a tree"))?;
-            let rows = if name.as_ref() == b"meta" {
+            let rows = if name.as_ref() == b"meta" || bucket_of(&name).is_some() {
                 let mut rows = 0u64;
                 for pair in tree.iter() {
-                    let (key, _) = pair.map_err(|e| map_err(e, "counting rows"))?;
-                    rows += rows_in(&name, &key);
+                    let (key, value) = pair.map_err(|e| map_err(e, "counting rows"))?;
+                    rows += rows_in(&name, &key, &value)?;
                 }
                 rows
             } else {
@@ -80,10 +81,14 @@ impl Snapshot for SledStore {
 
 /// The rows a pair of tree `name` stands for: the audit files' length and size and the
 /// index's state in `meta` none (so the counts of a database of layout 1, in an old backup's manifest, still hold
-/// after its upgrade); any other pair one. (The audit index is counted by its postings,
-/// the sealed blocks' included: `index_rows`.)
-fn rows_in(name: &[u8], key: &[u8]) -> u64 {
-    match name {
+/// after its upgrade); a pair of token ids one per id (as PostgreSQL's table counts
+/// them); any other pair one. (The audit index is counted by its postings, the sealed
+/// blocks' included: `index_rows`.)
+fn rows_in(name: &[u8], key: &[u8], value: &[u8]) -> StoreResult<u64> {
+    if bucket_of(name).is_some() {
+        return Ok(ids_of_pair(key, value)?.len() as u64);
+    }
+    Ok(match name {
         b"meta"
             if [
                 AUDIT_LEN,
@@ -98,13 +103,13 @@ fn rows_in(name: &[u8], key: &[u8]) -> u64 {
             0
         }
         _ => 1,
-    }
+    })
 }
 
 /// A tree's name as counted: as text (sled's own default tree included), the token ids'
 /// buckets together as `replay` (as PostgreSQL's table, and the one tree of layout 4).
 fn tree_name(raw: &[u8]) -> String {
-    match super::replay::bucket_of(raw) {
+    match bucket_of(raw) {
         Some(_) => "replay".into(),
         None => String::from_utf8_lossy(raw).into_owned(),
     }
@@ -134,7 +139,7 @@ fn copy_database(db: &sled::Db, dir: &Path) -> StoreResult<BTreeMap<String, u64>
         let (mut batch, mut pending, mut rows) = (sled::Batch::default(), 0, 0u64);
         for item in from.iter() {
             let (key, value) = item.map_err(|e| map_err(e, "reading a tree"))?;
-            rows += rows_in(&name, &key);
+            rows += rows_in(&name, &key, &value)?;
             batch.insert(key, value);
             pending += 1;
             if pending == BATCH {
@@ -175,6 +180,11 @@ mod tests {
             let first = store.first_use(&[n; 32], expiry, later).await;
             assert!(first.expect("a token id"));
         }
+        // The batch that writes them (under one key per bucket).
+        let batch = [crate::store::contract::append(0, None)];
+        crate::store::AuditStore::append_audit(&store, &batch)
+            .await
+            .expect("a batch");
         let copied = store
             .snapshot_into(&dir.path().join("copy"))
             .await
@@ -184,6 +194,7 @@ mod tests {
             copied["replay"], 30,
             "the token ids of every bucket, counted as one"
         );
+        assert_eq!(copied["audit_entries"], 1);
         assert_eq!(
             copied["meta"], 1,
             "the format marker (the log's length and size are not rows)"

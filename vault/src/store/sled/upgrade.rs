@@ -33,14 +33,17 @@ pub(super) const LAYOUT_FLUSHED_BATCHES: u8 = 5;
 /// The layout that wrote the newest postings of the index one sled key per index key and
 /// batch (still read: see `audit_index`).
 pub(super) const LAYOUT_POSTINGS_PER_KEY: u8 = 6;
+/// The layout that wrote every one-time token id of a read under its own key (still read:
+/// see `replay`).
+pub(super) const LAYOUT_IDS_PER_KEY: u8 = 7;
 
-/// Marks a layout 2 to 6 database as this build's layout.
+/// Marks a layout 2 to 7 database as this build's layout.
 pub(super) fn mark_layout(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
     meta.insert("format", &[LAYOUT])
         .and_then(|_| db.flush())
         .map_err(|e| map_err(e, "marking the layout"))?;
     tracing::info!(
-        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds, a batch of reads is durable without sled's flush and each batch writes its postings under one key"
+        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds, a batch of reads is durable without sled's flush and each batch writes its postings and token ids under one key"
     );
     Ok(())
 }
@@ -259,13 +262,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_layout_two_to_six_database_keeps_its_log_and_index_and_takes_the_new_mark() {
+    async fn a_layout_two_to_seven_database_keeps_its_log_and_index_and_takes_the_new_mark() {
         for layout in [
             LAYOUT_JSON_ENTRIES,
             LAYOUT_UNSEALED_INDEX,
             LAYOUT_ONE_REPLAY_TREE,
             LAYOUT_FLUSHED_BATCHES,
             LAYOUT_POSTINGS_PER_KEY,
+            LAYOUT_IDS_PER_KEY,
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = super::super::tests::reopen(dir.path()).await;
