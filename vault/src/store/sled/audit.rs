@@ -12,7 +12,6 @@ use super::records::{encode_record, record_key};
 use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, encode_json, map_err, map_tx_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
-use chrono::DateTime;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::sync::atomic::Ordering;
@@ -86,16 +85,7 @@ impl SledStore {
         }
         // Their token ids are remembered again, and written with the length that takes
         // them up.
-        let mut ids = Vec::new();
-        for record in &tail[..batch.len()] {
-            for id @ (key, expiry) in &record.token_ids {
-                if let Some(expires_at) = DateTime::from_timestamp_micros(*expiry)
-                    && self.record_once(key, expires_at)?
-                {
-                    ids.push(*id);
-                }
-            }
-        }
+        let ids = self.remember_again(tail[..batch.len()].iter().flat_map(|r| &r.token_ids))?;
         self.store_batch(batch, &ids, |commit| {
             self.audit.take_up(batch.len(), commit)
         })?;

@@ -14,8 +14,10 @@
 //! transaction writes the batch's ids under one key per tree (the batch's first position,
 //! u64 BE; value: per id its key (32) and expiry (i64 µs BE)). Writing each id under its
 //! own key cost every read a sled insert, most of what sled wrote, and a share of its
-//! background threads' time. If a crash loses that transaction, the record is in the log's
-//! tail and its ids are remembered again when the tail is taken up (see `audit_file`).
+//! background threads' time. If a crash loses the transaction of a batch of reads, its
+//! first record is in the log's tail and its ids are remembered again when the tail is
+//! taken up (see `audit_file`); a batch that changes records carries no ids in its records,
+//! and a crash that loses its transaction loses calls nobody was answered for.
 //! An id that must be durable at once ([`Durability::Now`]) is written under its own key
 //! (32 bytes; value: its expiry) and flushed. Layout 4 and earlier kept every id in one
 //! tree, `replay`; its ids move into the buckets at open.
@@ -155,9 +157,15 @@ impl ReplayBuckets {
             if let Some(end) = bucket_of(&name) {
                 let tree = open(&tree_name(end))?;
                 let mut ids = HashSet::new();
+                let damaged = |e| match e {
+                    StoreError::Corrupt(m) => {
+                        StoreError::Corrupt(format!("{m} ({})", tree_name(end)))
+                    }
+                    other => other,
+                };
                 for item in tree.iter() {
                     let (key, value) = item.map_err(|e| map_err(e, "reading token ids"))?;
-                    for (key, _) in ids_of_pair(&key, &value)? {
+                    for (key, _) in ids_of_pair(&key, &value).map_err(damaged)? {
                         let key: &[u8; 32] = key.try_into().map_err(|_| {
                             StoreError::Corrupt("a token id of unknown length".into())
                         })?;
@@ -258,8 +266,12 @@ impl ReplayBuckets {
     pub(super) fn batch_pairs(&self, first: u64, ids: &[TokenId]) -> BatchPairs<'_> {
         let trees = self.trees.read().unwrap_or_else(|p| p.into_inner());
         let mut by_bucket: BTreeMap<i64, Vec<&TokenId>> = BTreeMap::new();
+        // An id once per batch: one remembered again after a purge forgot it can wait twice.
+        let mut seen = HashSet::with_capacity(ids.len());
         for id in ids {
-            if let Some(at) = DateTime::from_timestamp_micros(id.1) {
+            if let Some(at) = DateTime::from_timestamp_micros(id.1)
+                && seen.insert(short(&id.0))
+            {
                 by_bucket.entry(bucket_end(at)).or_default().push(id);
             }
         }
@@ -335,6 +347,23 @@ impl SledStore {
         }))
     }
 
+    /// Remembers again the token ids of records a crash left in the log's tail; returns
+    /// those not remembered yet, for the take-up to write.
+    pub(super) fn remember_again<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a TokenId>,
+    ) -> StoreResult<Vec<TokenId>> {
+        let mut again = Vec::new();
+        for id @ (key, expiry) in ids {
+            if let Some(expires_at) = DateTime::from_timestamp_micros(*expiry)
+                && self.record_once(key, expires_at)?
+            {
+                again.push(*id);
+            }
+        }
+        Ok(again)
+    }
+
     /// Remembers `key` (written with the next audit batch) unless a bucket holds it
     /// already, or its bucket is being dropped as expired; true if it was remembered.
     pub(super) fn record_once(
@@ -395,6 +424,15 @@ impl ReplayStore for SledStore {
                 .dropping_through
                 .store(now.timestamp(), Ordering::Release);
             let kept = trees.split_off(&(now.timestamp() + 1));
+            // Ids waiting for a batch whose bucket goes are not written: they expired.
+            self.replay
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(_, expiry)| {
+                    DateTime::from_timestamp_micros(*expiry)
+                        .is_some_and(|at| bucket_end(at) > now.timestamp())
+                });
             std::mem::replace(&mut *trees, kept).into_iter().collect()
         };
         let (mut purged, mut failed) = (0, None);
@@ -607,6 +645,33 @@ mod tests {
             );
         }
         assert_eq!(store.purge_replays(at(10)).await.expect("purge"), 3);
+    }
+
+    /// An id waiting for a batch when a purge drops its bucket is not written; brought
+    /// again, it is written once.
+    #[tokio::test]
+    async fn an_id_forgotten_by_a_purge_while_it_waits_is_written_once() {
+        use crate::store::AuditStore;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SledStore::open(&dir.path().join("db"), 8 << 20).expect("the store opens");
+        let later = Durability::WithNextWrite;
+        assert!(
+            store
+                .first_use(&[1; 32], at(5), later)
+                .await
+                .expect("first")
+        );
+        assert_eq!(store.purge_replays(at(10)).await.expect("purge"), 1);
+        assert!(
+            store
+                .first_use(&[1; 32], at(5), later)
+                .await
+                .expect("forgotten")
+        );
+        let batch = [crate::store::contract::append(0, None)];
+        store.append_audit(&batch).await.expect("a batch");
+        assert_eq!(store.row_counts().expect("counts")["replay"], 1);
+        assert_eq!(store.replay_pairs().count(), 1);
     }
 
     #[tokio::test]
