@@ -513,6 +513,11 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let runs = |section: &str| args.is_empty() || args.iter().any(|a| a == section);
+    // The vault's errors (a stalled flush, a failed append) show in the benchmark's output.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+        .with_writer(std::io::stderr)
+        .init();
     println!("Kluis benchmark on {}", machine());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
