@@ -10,6 +10,11 @@
 //! entries' index keys and record changes. A batch's records are written and synced before
 //! that transaction.
 //!
+//! Each batch syncs `audit.log`; `audit.idx` is synced only once [`INDEX_UNSYNCED`] entries'
+//! offsets wait for it. The offsets of the last that many entries are checked against the
+//! log at open and written again where a crash lost them: the log is the truth, the index
+//! a way into it.
+//!
 //! A batch that changes records is durable once sled has flushed that transaction: what
 //! such a batch left beyond the committed size after a crash was never acknowledged, and is
 //! cut off at open. A batch of entries alone (most of the log: the reads) is durable once
@@ -65,6 +70,10 @@ const MAX_RECORD: u64 = LONG_HEADER as u64
 /// batches' syncs change none. A zero header is no record: the tail ends there.
 const LOG_AHEAD: u64 = 1 << 20;
 const INDEX_AHEAD: u64 = 128 << 10;
+/// The most entries whose offsets in `audit.idx` may wait for a sync: a batch that would
+/// leave more syncs the index too. At open the last this many offsets are checked against
+/// the log (a walk over their record headers, well under a millisecond from the cache).
+const INDEX_UNSYNCED: u64 = 4096;
 /// The most records of a tail read at open: sled flushes twice a second, so a crash leaves
 /// a tail of well under a second of appends.
 const MAX_TAIL: usize = 1 << 20;
@@ -103,6 +112,9 @@ pub(super) struct AuditFiles {
     index: File,
     /// Committed entries: readers see no more.
     len: AtomicU64,
+    /// Entries whose offsets `audit.idx` holds durably (at most [`INDEX_UNSYNCED`] fewer
+    /// than `len`); changed while `end` is held.
+    index_synced: AtomicU64,
     /// The log file's committed size: stored before `len`, so it never lags behind it.
     committed: AtomicU64,
     /// Where the next record starts in the log; held by the one append in progress.
@@ -158,6 +170,7 @@ impl AuditFiles {
             log: open(LOG_FILE)?,
             index: open(INDEX_FILE)?,
             len: AtomicU64::new(len),
+            index_synced: AtomicU64::new(len),
             committed: AtomicU64::new(log_bytes),
             end: Mutex::new(log_bytes),
             written: Mutex::new((log_bytes, len * 8)),
@@ -173,7 +186,10 @@ impl AuditFiles {
             size(&files.log).map_err(io("reading the audit log file"))?,
         );
         let restore = "restore the data directory from a backup";
-        if indexed / 8 < len {
+        // Offsets before the last INDEX_UNSYNCED entries were synced before sled committed
+        // the length: the index must hold them, and the walk starts at one of them.
+        let checked_from = len.saturating_sub(INDEX_UNSYNCED + 1);
+        if checked_from > 0 && indexed / 8 <= checked_from {
             return Err(corrupt(format!(
                 "the database says the log holds {len} entries, the index file only {}; {restore}",
                 indexed / 8
@@ -184,24 +200,8 @@ impl AuditFiles {
                 "the database says the log file holds {log_bytes} bytes, it holds {logged}; {restore}"
             )));
         }
-        // The committed records must end exactly at the committed size.
-        let ends_at = match len.checked_sub(1) {
-            None => 0,
-            Some(last) => {
-                let at = files.offset(last)?;
-                if last > 0 && files.offset(last - 1)? >= at {
-                    return Err(corrupt(format!(
-                        "the offsets of its last entries run backwards; {restore}"
-                    )));
-                }
-                at.saturating_add(files.record_size(at)?)
-            }
-        };
-        if ends_at != log_bytes {
-            return Err(corrupt(format!(
-                "its last committed entry ends at byte {ends_at}, the database says {log_bytes}; {restore}"
-            )));
-        }
+        files.check_last_offsets(checked_from, indexed)?;
+        let indexed = indexed.max(len * 8);
         let tail = files.scan_tail(logged)?;
         if !tail.is_empty() {
             *files.tail.lock().unwrap_or_else(|p| p.into_inner()) = tail;
@@ -216,6 +216,59 @@ impl AuditFiles {
                 .map_err(io("cutting off an uncommitted audit batch"))?;
         }
         Ok(files)
+    }
+
+    /// Walks the committed records from entry `from` to the log's end, and writes (and
+    /// syncs) their offsets where the index file (of `indexed` bytes) lacks them or holds
+    /// others: a crash can lose offsets not yet synced (see [`INDEX_UNSYNCED`]). The walk
+    /// must end exactly at the committed size.
+    fn check_last_offsets(&self, from: u64, indexed: u64) -> StoreResult<()> {
+        let (len, log_bytes) = (self.len(), self.log_bytes());
+        let restore = "restore the data directory from a backup";
+        let mut at = if from == 0 { 0 } else { self.offset(from)? };
+        let mut walked = Vec::with_capacity(((len - from) * 8) as usize);
+        for seq in from..len {
+            let size = match at.checked_add(LONG_HEADER as u64) {
+                Some(header_end) if header_end <= log_bytes => self.record_size(at)?,
+                _ => 0,
+            };
+            if size == 0 || size > MAX_RECORD || at + size > log_bytes {
+                return Err(corrupt(format!(
+                    "entry {seq} at byte {at} runs past the committed log of {log_bytes} bytes; {restore}"
+                )));
+            }
+            walked.extend_from_slice(&at.to_be_bytes());
+            at += size;
+        }
+        if at != log_bytes {
+            return Err(corrupt(format!(
+                "its last committed entry ends at byte {at}, the database says {log_bytes}; {restore}"
+            )));
+        }
+        let mut held = vec![0u8; walked.len()];
+        let present = indexed.saturating_sub(from * 8).min(held.len() as u64) as usize;
+        if present > 0 {
+            Self::read_exact(&self.index, &mut held[..present], from * 8, "the offsets")?;
+        }
+        if present < walked.len() || held != walked {
+            let rewritten = walked
+                .chunks_exact(8)
+                .zip(held.chunks_exact(8))
+                .filter(|(w, h)| w != h)
+                .count();
+            self.index
+                .write_all_at(&walked, from * 8)
+                .map_err(io("writing the audit index file"))?;
+            tracing::warn!(
+                rewritten,
+                "offsets of the audit log's last entries were lost in a crash; written again from the log"
+            );
+        }
+        // Offsets a killed process left in the page cache become durable now, so that
+        // `index_synced` starts at the length.
+        self.index
+            .sync_data()
+            .map_err(io("syncing the audit index file"))
     }
 
     /// The records durable alone that follow the committed ones in a log file of
@@ -303,6 +356,7 @@ impl AuditFiles {
         tail.clear();
         *self.written.lock().unwrap_or_else(|p| p.into_inner()) = (start, new_len * 8);
         *end = start;
+        self.index_synced.store(new_len, Ordering::Release);
         self.committed.store(start, Ordering::Release);
         self.len.store(new_len, Ordering::Release);
         Ok(())
@@ -483,6 +537,7 @@ impl AuditFiles {
             seq += 1;
         }
         let new_end = *end + log.len() as u64;
+        let sync_index = seq - self.index_synced.load(Ordering::Acquire) > INDEX_UNSYNCED;
         {
             let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
             let (log_size, index_size) = &mut *written;
@@ -495,7 +550,10 @@ impl AuditFiles {
             .write_all_at(&log, *end)
             .and_then(|_| self.index.write_all_at(&offsets, len * 8))
             .and_then(|_| self.log.sync_data())
-            .and_then(|_| self.index.sync_data());
+            .and_then(|_| match sync_index {
+                true => self.index.sync_data(),
+                false => Ok(()),
+            });
         if let Err(e) = written {
             self.cut_back(*end, len);
             return Err(io("writing the audit log file")(e));
@@ -506,6 +564,9 @@ impl AuditFiles {
             return Err(e);
         }
         *end = new_end;
+        if sync_index {
+            self.index_synced.store(seq, Ordering::Release);
+        }
         self.committed.store(new_end, Ordering::Release);
         self.len.store(seq, Ordering::Release);
         Ok(())
@@ -827,18 +888,78 @@ mod tests {
                 .expect("refused")
                 .to_string()
         };
-        assert!(refused(9, size).contains("the index file only 3"));
+        assert!(refused(9, size).contains("entry 3 at byte"));
         assert!(refused(3, size + 1).contains("it holds"));
         assert!(refused(2, size).contains("ends at byte"));
-        // A damaged last offset would place the end too early: refused, never cut there.
+        // A damaged last offset is not believed: the log says where entry 2 starts.
         write_at(dir.path(), INDEX_FILE, 16, &0u64.to_be_bytes());
-        let err = refused(3, size);
-        assert!(err.contains("run backwards"), "{err}");
+        let files = AuditFiles::open(dir.path(), 3, size).unwrap();
+        assert_eq!(files.records(2, 3).unwrap()[0].entry, b"entry 2");
         assert_eq!(
             std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(),
             size,
             "nothing was cut"
         );
+    }
+
+    #[test]
+    fn offsets_a_crash_lost_are_written_again_from_the_log_and_older_ones_must_be_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = AuditFiles::open(dir.path(), 0, 0).unwrap();
+        let mut len = 0;
+        while len < 10_000 {
+            append_alone(&files, len, len + 100, &[]);
+            len += 100;
+            let synced = files.index_synced.load(Ordering::Acquire);
+            assert!(
+                len - synced <= INDEX_UNSYNCED,
+                "{len} entries, {synced} synced"
+            );
+        }
+        assert!(
+            files.index_synced.load(Ordering::Acquire) < len,
+            "a batch does not sync the index each time"
+        );
+        let bytes = files.log_bytes();
+        drop(files);
+        // A crash lost the last offsets: zeros where some were, none past the file's end.
+        let lost = 1_000;
+        write_at(
+            dir.path(),
+            INDEX_FILE,
+            (len - lost) * 8,
+            &vec![0u8; 8 * 100],
+        );
+        let index = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(INDEX_FILE))
+            .unwrap();
+        index.set_len((len - 10) * 8).unwrap();
+        let files = AuditFiles::open(dir.path(), len, bytes).unwrap();
+        let records = files.records(len - lost, len).unwrap();
+        assert_eq!(records.len() as u64, lost);
+        assert_eq!(
+            records[0].entry,
+            format!("entry {}", len - lost).into_bytes()
+        );
+        assert_eq!(
+            records[lost as usize - 1].entry,
+            format!("entry {}", len - 1).into_bytes()
+        );
+        append_alone(&files, len, len + 1, &[]);
+        assert_eq!(
+            files.records(len, len + 1).unwrap()[0].entry,
+            format!("entry {len}").into_bytes()
+        );
+        let bytes = files.log_bytes();
+        drop(files);
+        // Offsets older than the last INDEX_UNSYNCED were synced: without them, refused.
+        index.set_len(100 * 8).unwrap();
+        let refused = AuditFiles::open(dir.path(), len + 1, bytes)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(refused.contains("the index file only 100"), "{refused}");
     }
 
     #[test]

@@ -48,7 +48,8 @@
 //! JSON, layout 3 kept every index posting in one tree (`audit_index`), layout 4 kept every
 //! one-time token id in one tree (`replay`), layout 5 made every audit batch wait for
 //! sled's flush, layout 6 wrote one index key per key and batch, layout 7 one token id
-//! per key; all move to layout 8 when they open
+//! per key, layout 8 synced the audit index file with every batch; all move to layout 9
+//! when they open
 //! ([`upgrade`], [`replay`]). The index's older postings are sealed into immutable
 //! blocks in `audit_index/` ([`audit_blocks`]), so sled holds those of the newest entries
 //! only.
@@ -198,6 +199,7 @@ impl SledStore {
                         upgrade::LAYOUT_FLUSHED_BATCHES,
                         upgrade::LAYOUT_POSTINGS_PER_KEY,
                         upgrade::LAYOUT_IDS_PER_KEY,
+                        upgrade::LAYOUT_INDEX_SYNCED_EACH_BATCH,
                     ]
                     .contains(&v[0]) =>
             {
@@ -209,7 +211,7 @@ impl SledStore {
                     dir.display(),
                     v.as_ref(),
                     upgrade::LAYOUT_AUDIT_IN_TREES,
-                    upgrade::LAYOUT_IDS_PER_KEY,
+                    upgrade::LAYOUT_INDEX_SYNCED_EACH_BATCH,
                 )));
             }
             None if fresh => {
@@ -338,8 +340,9 @@ impl Health for SledStore {
 /// token ids (which builds of layout 5 would take for damage), and the newest postings one
 /// key per batch (which builds of layout 6 would not find), and the one-time token ids of
 /// reads one key per batch (which builds of layout 7 would not find, and so accept a
-/// replay).
-const LAYOUT: u8 = 8;
+/// replay), and an audit index file synced every few thousand entries (whose last offsets
+/// after a crash builds of layout 8 would take for damage).
+const LAYOUT: u8 = 9;
 
 /// The key in `meta` of the audit log's committed length.
 const AUDIT_LEN: &str = "audit_len";

@@ -36,14 +36,17 @@ pub(super) const LAYOUT_POSTINGS_PER_KEY: u8 = 6;
 /// The layout that wrote every one-time token id of a read under its own key (still read:
 /// see `replay`).
 pub(super) const LAYOUT_IDS_PER_KEY: u8 = 7;
+/// The layout that synced the audit index file with every batch (its offsets are all
+/// there: nothing to do).
+pub(super) const LAYOUT_INDEX_SYNCED_EACH_BATCH: u8 = 8;
 
-/// Marks a layout 2 to 7 database as this build's layout.
+/// Marks a layout 2 to 8 database as this build's layout.
 pub(super) fn mark_layout(db: &sled::Db, meta: &sled::Tree) -> StoreResult<()> {
     meta.insert("format", &[LAYOUT])
         .and_then(|_| db.flush())
         .map_err(|e| map_err(e, "marking the layout"))?;
     tracing::info!(
-        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds, a batch of reads is durable without sled's flush and each batch writes its postings and token ids under one key"
+        "the database has layout {LAYOUT}: new audit entries are stored compactly, the audit index is sealed into blocks, one-time token ids are kept per ten seconds, a batch of reads is durable without sled's flush, each batch writes its postings and token ids under one key, and the audit index file is synced every few thousand entries"
     );
     Ok(())
 }
@@ -262,7 +265,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_layout_two_to_seven_database_keeps_its_log_and_index_and_takes_the_new_mark() {
+    async fn a_layout_two_to_eight_database_keeps_its_log_and_index_and_takes_the_new_mark() {
         for layout in [
             LAYOUT_JSON_ENTRIES,
             LAYOUT_UNSEALED_INDEX,
@@ -270,6 +273,7 @@ mod tests {
             LAYOUT_FLUSHED_BATCHES,
             LAYOUT_POSTINGS_PER_KEY,
             LAYOUT_IDS_PER_KEY,
+            LAYOUT_INDEX_SYNCED_EACH_BATCH,
         ] {
             let dir = tempfile::tempdir().unwrap();
             let store = super::super::tests::reopen(dir.path()).await;
