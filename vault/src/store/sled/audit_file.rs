@@ -11,9 +11,9 @@
 //! that transaction.
 //!
 //! Each batch syncs `audit.log`; `audit.idx` is synced only once [`INDEX_UNSYNCED`] entries'
-//! offsets wait for it. The offsets of the last that many entries are checked against the
-//! log at open and written again where a crash lost them: the log is the truth, the index
-//! a way into it.
+//! offsets wait for it. The offsets of the last that many entries (and the one before, where
+//! the check starts) are checked against the log at open and written again where a crash
+//! lost them: the log is the truth, the index a way into it.
 //!
 //! A batch that changes records is durable once sled has flushed that transaction: what
 //! such a batch left beyond the committed size after a crash was never acknowledged, and is
@@ -23,7 +23,8 @@
 //! the marked records beyond the committed size are the log's *tail*: `audit` checks them
 //! against the tree and has them taken up (their index keys and the new length into sled,
 //! their token ids back among the remembered ones); nothing is appended before. Files that
-//! disagree with the committed length and size are refused, never cut.
+//! disagree with the committed length and size are refused, never cut (the offsets of the
+//! last entries excepted: they are written again from the log).
 //!
 //! A record: entry length (u32 BE); flags and node count (1: bit 7 marks a record durable
 //! by its own sync, bit 6 one with token ids, the low six bits count its nodes); with bit
@@ -261,7 +262,7 @@ impl AuditFiles {
                 .map_err(io("writing the audit index file"))?;
             tracing::warn!(
                 rewritten,
-                "offsets of the audit log's last entries were lost in a crash; written again from the log"
+                "offsets of the audit log's last entries differ from the log (lost in a crash, or damaged); written again from the log"
             );
         }
         // Offsets a killed process left in the page cache become durable now, so that
@@ -497,8 +498,9 @@ impl AuditFiles {
             .map(|n| n.2))
     }
 
-    /// Writes and syncs `appends` (entry bytes and nodes, from entry `first` on, or from
-    /// the log's end when `None`) after the committed records, marked as `durable` says,
+    /// Writes `appends` (entry bytes and nodes, from entry `first` on, or from the log's end
+    /// when `None`) after the committed records, marked as `durable` says, and syncs the log
+    /// (the index only when [`INDEX_UNSYNCED`] entries' offsets would wait for it otherwise),
     /// then runs `commit` with the new length and log size; only if it succeeds do readers
     /// see the records. Fails with [`StoreError::AuditMoved`] unless `first` is the log's
     /// length.
@@ -556,6 +558,11 @@ impl AuditFiles {
             });
         if let Err(e) = written {
             self.cut_back(*end, len);
+            if sync_index {
+                // Offsets of committed entries the disk may have dropped: only a new open
+                // (which checks them against the log) may append after them.
+                self.failed.store(true, Ordering::Release);
+            }
             return Err(io("writing the audit log file")(e));
         }
         if let Err(e) = commit(seq, new_end) {
@@ -877,7 +884,8 @@ mod tests {
     }
 
     #[test]
-    fn files_that_disagree_with_the_committed_length_and_size_are_refused_and_kept() {
+    fn files_that_disagree_with_the_committed_length_and_size_are_refused_and_last_offsets_follow_the_log()
+     {
         let dir = tempfile::tempdir().unwrap();
         let size = append(&AuditFiles::open(dir.path(), 0, 0).unwrap(), 0, 3);
         // Opened once more: the zeros written ahead are cut off.
@@ -953,13 +961,46 @@ mod tests {
         );
         let bytes = files.log_bytes();
         drop(files);
-        // Offsets older than the last INDEX_UNSYNCED were synced: without them, refused.
-        index.set_len(100 * 8).unwrap();
-        let refused = AuditFiles::open(dir.path(), len + 1, bytes)
+        let len = len + 1;
+        // The walk starts at the offset of entry `len - INDEX_UNSYNCED - 1`, synced before
+        // sled committed `len`. A damaged one there is not taken for the truth.
+        let start = len - INDEX_UNSYNCED - 1;
+        let kept = std::fs::read(dir.path().join(INDEX_FILE)).unwrap();
+        let at_start = &kept[(start * 8) as usize..(start * 8 + 8) as usize];
+        write_at(dir.path(), INDEX_FILE, start * 8, &7u64.to_be_bytes());
+        let refused = AuditFiles::open(dir.path(), len, bytes)
             .err()
             .expect("refused")
             .to_string();
-        assert!(refused.contains("the index file only 100"), "{refused}");
+        assert!(refused.contains("restore the data directory"), "{refused}");
+        write_at(dir.path(), INDEX_FILE, start * 8, at_start);
+        // An index that holds the walk's start opens; one that does not is refused.
+        index.set_len((start + 1) * 8).unwrap();
+        drop(AuditFiles::open(dir.path(), len, bytes).expect("the walk's start is there"));
+        index.set_len(start * 8).unwrap();
+        let refused = AuditFiles::open(dir.path(), len, bytes)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.contains(&format!("the index file only {start}")),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_short_log_opens_with_an_empty_index_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = AuditFiles::open(dir.path(), 0, 0).unwrap();
+        let bytes = append_alone(&files, 0, 40, &[]);
+        drop(files);
+        let index = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(INDEX_FILE))
+            .unwrap();
+        index.set_len(0).unwrap();
+        let files = AuditFiles::open(dir.path(), 40, bytes).unwrap();
+        assert_eq!(files.records(0, 40).unwrap()[39].entry, b"entry 39");
     }
 
     #[test]
