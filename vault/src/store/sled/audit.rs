@@ -1,19 +1,18 @@
 //! The audit port on sled: entries and Merkle nodes in the audit files, index keys and
 //! the log's committed length in sled, written in one transaction with the changes the
 //! entries report. A batch that changes nothing (reads) is durable once its records are
-//! synced; one that changes records once sled has flushed that transaction, and batches
-//! after it wait for the same flush (see `audit_file` for the tail a crash leaves).
+//! synced, and its sled writes wait to be committed with later ones (`deferred`); one that
+//! changes records once sled has flushed its transaction (which commits what waits too),
+//! and batches after it wait for the same flush (see `audit_file` for the tail a crash
+//! leaves).
 
 use super::audit_file::{Durable, TokenId};
-use super::audit_index::batch_pair;
-use super::cases::by_resident;
+use super::deferred::{Deferred, Postings, RecordWrites};
 use super::events::pending_key;
 use super::records::{encode_record, record_key};
-use super::{AUDIT_LEN, AUDIT_LOG_BYTES, SledStore, encode_json, map_err, map_tx_err};
+use super::{SledStore, map_err};
 use crate::store::{AuditAppend, AuditStore, RecordChange, StoreError, StoreResult};
 use async_trait::async_trait;
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 use std::sync::atomic::Ordering;
 
 /// The key of a cosignature: the checkpoint's size, then the witness's name.
@@ -23,9 +22,6 @@ pub(super) fn cosignature_key(size: u64, witness: &str) -> Vec<u8> {
 
 /// The most entries appended between two flushes of sled.
 const FLUSH_EVERY_ENTRIES: u64 = 65_536;
-
-/// The fixed trees an append writes (before the block trees of its postings).
-const TREES: usize = 7;
 
 impl SledStore {
     /// Appends `batch` (see [`AuditStore::append_audit`]); blocks on the files' syncs and
@@ -50,7 +46,7 @@ impl SledStore {
             Durable::Alone(&ids)
         };
         let first = batch.first().map(|a| a.seq);
-        let stored = self.store_batch(batch, &ids, |commit| {
+        let stored = self.store_batch(batch, &ids, !by_sled, |commit| {
             self.audit.append(
                 first,
                 batch
@@ -86,7 +82,7 @@ impl SledStore {
         // Their token ids are remembered again, and written with the length that takes
         // them up.
         let ids = self.remember_again(tail[..batch.len()].iter().flat_map(|r| &r.token_ids))?;
-        self.store_batch(batch, &ids, |commit| {
+        self.store_batch(batch, &ids, false, |commit| {
             self.audit.take_up(batch.len(), commit)
         })?;
         self.db
@@ -95,19 +91,19 @@ impl SledStore {
             .map_err(|e| map_err(e, "taking up the audit log's tail"))
     }
 
-    /// Stores `batch`'s index keys, record changes and the token ids `ids` in one sled
-    /// transaction, which `files` runs (with the new length and log size) once the records
-    /// are in the files.
+    /// Stores `batch`'s index keys, record changes and the token ids `ids` in sled, which
+    /// `files` does (with the new length and log size) once the records are in the files:
+    /// in one transaction with the writes that wait (`deferred`), or, for a batch of
+    /// reads when `deferrable`, by adding its writes to them.
     fn store_batch(
         &self,
         batch: &[AuditAppend],
         ids: &[TokenId],
+        deferrable: bool,
         files: impl FnOnce(&mut dyn FnMut(u64, u64) -> StoreResult<()>) -> StoreResult<()>,
     ) -> StoreResult<()> {
         // Keys of record changes are computed before the transaction, which may run again.
-        let mut changes = Vec::new();
-        let mut statuses = Vec::new();
-        let mut events = Vec::new();
+        let mut changes = RecordWrites::default();
         for append in batch {
             match &append.change {
                 None => {}
@@ -115,7 +111,7 @@ impl SledStore {
                     resident,
                     category,
                     record,
-                }) => changes.push((
+                }) => changes.records.push((
                     record_key(*resident, category, record.version)?,
                     Some(encode_record(record)),
                 )),
@@ -125,50 +121,24 @@ impl SledStore {
                     versions,
                 }) => {
                     for version in versions {
-                        changes.push((record_key(*resident, category, *version)?, None));
+                        changes
+                            .records
+                            .push((record_key(*resident, category, *version)?, None));
                     }
                 }
-                Some(RecordChange::AddCaseStatus(row)) => statuses.push(row),
+                Some(RecordChange::AddCaseStatus(row)) => changes.statuses.push(row),
                 // Queue positions are handed out in batch order (one writer appends).
                 Some(RecordChange::QueueEvent(row)) => {
                     let position = self
                         .event_positions
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    events.push((pending_key(&row.department, position), row));
+                    changes
+                        .events
+                        .push((pending_key(&row.department, position), row));
                 }
             }
         }
-        // One sled key per block and batch lists the batch's entries under each index key
-        // (see `audit_index`), in the tree of the block they belong to.
-        let every = self.index_block();
-        let mut postings: std::collections::BTreeMap<(u64, &[u8]), Vec<u64>> = Default::default();
-        for append in batch {
-            for key in &append.index_keys {
-                let block = append.seq / every * every;
-                postings
-                    .entry((block, key.as_slice()))
-                    .or_default()
-                    .push(append.seq);
-            }
-        }
-        let mut tails: Vec<(u64, sled::Tree)> = Vec::new();
-        for &(block, _) in postings.keys() {
-            if tails.last().is_none_or(|(b, _)| *b != block) {
-                tails.push((block, self.index_tail(block)?));
-            }
-        }
         let first = batch.first().map(|a| a.seq);
-        let mut batch_pairs: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::with_capacity(tails.len());
-        for (tree, (block, _)) in tails.iter().enumerate() {
-            let in_block: Vec<(&[u8], &[u64])> = postings
-                .range((*block, &[][..])..)
-                .take_while(|((b, _), _)| b == block)
-                .map(|((_, key), seqs)| (*key, seqs.as_slice()))
-                .collect();
-            let from = first.unwrap_or_default().max(*block);
-            let (key, value) = batch_pair(from, &in_block)?;
-            batch_pairs.push((TREES + tree, key, value));
-        }
         if batch
             .iter()
             .zip(first.unwrap_or_default()..)
@@ -178,69 +148,41 @@ impl SledStore {
                 "an audit batch whose positions do not follow each other".into(),
             ));
         }
-        // The fixed trees, then the block trees of the batch's postings (then, in the
-        // transaction, the token ids' buckets).
-        let mut trees: Vec<&sled::Tree> = vec![
-            &self.meta,
-            &self.records,
-            &self.residents,
-            &self.case_statuses,
-            &self.case_statuses_by_resident,
-            &self.events,
-            &self.events_pending,
-        ];
-        trees.extend(tails.iter().map(|(_, tree)| tree));
-        let id_trees = trees.len();
-        let mut commit = |len: u64, log_bytes: u64| {
-            // The token ids under one key per bucket, their buckets held (not dropped by a
-            // purge) until the transaction is done.
-            let held_ids = self.replay.batch_pairs(first.unwrap_or_default(), ids);
-            let mut trees = trees.clone();
-            trees.extend(held_ids.pairs.iter().map(|(tree, _, _)| tree));
-            trees
-                .as_slice()
-                .transaction(|trees| {
-                    let (meta, records, residents) = (&trees[0], &trees[1], &trees[2]);
-                    let (cases, cases_by_resident) = (&trees[3], &trees[4]);
-                    let (queued, pending) = (&trees[5], &trees[6]);
-                    for (tree, key, value) in &batch_pairs {
-                        trees[*tree].insert(key.as_slice(), value.as_slice())?;
-                    }
-                    for (n, (_, key, value)) in held_ids.pairs.iter().enumerate() {
-                        trees[id_trees + n].insert(&key[..], value.as_slice())?;
-                    }
-                    for (key, value) in &changes {
-                        match value {
-                            Some(value) => records.insert(key.as_slice(), value.as_slice())?,
-                            None => records.remove(key.as_slice())?,
-                        };
-                    }
-                    for row in &statuses {
-                        // A resident erased meanwhile gets no status (the erasure sweeps
-                        // statuses again after removing the resident).
-                        if residents.get(row.resident.as_bytes())?.is_some() {
-                            cases.insert(row.id.as_bytes(), encode_json(row))?;
-                            cases_by_resident.insert(by_resident(row.resident, row.id), &[])?;
-                        }
-                    }
-                    for (key, row) in &events {
-                        // One event per id: an event queued again is kept as it was.
-                        if queued.get(row.id.as_bytes())?.is_none() {
-                            queued.insert(row.id.as_bytes(), encode_json(*row))?;
-                            pending.insert(key.as_slice(), row.id.as_bytes())?;
-                        }
-                    }
-                    // The commit point: the entries are in the files already.
-                    meta.insert(AUDIT_LEN, &len.to_be_bytes())?;
-                    meta.insert(AUDIT_LOG_BYTES, &log_bytes.to_be_bytes())?;
-                    Ok::<_, ConflictableTransactionError<StoreError>>(())
-                })
-                .map_err(|e| map_tx_err(e, "appending to the audit log"))?;
-            self.add_newest(
+        // The batch's postings, by the block their entries belong to (see `audit_index`).
+        let every = self.index_block();
+        let mut postings = Postings::new();
+        for append in batch {
+            for key in &append.index_keys {
+                let block = append.seq / every * every;
                 postings
-                    .iter()
-                    .map(|((_, key), seqs)| (*key, seqs.as_slice())),
-            );
+                    .entry((block, key.clone()))
+                    .or_default()
+                    .push(append.seq);
+            }
+        }
+        let mut commit = |len: u64, log_bytes: u64| {
+            let mut deferred = self.deferred();
+            // Lookups see the postings before the log's length covers them.
+            let newest = |postings: &Postings| {
+                self.add_newest(
+                    postings
+                        .iter()
+                        .map(|((_, k), s)| (k.as_slice(), s.as_slice())),
+                );
+            };
+            if deferrable && !deferred.full_with(batch.len()) {
+                newest(&postings);
+                let postings = std::mem::take(&mut postings);
+                deferred.add(first, batch.len(), postings, ids, (len, log_bytes));
+                return Ok(());
+            }
+            // On a copy: if the transaction fails, what waited still waits without this
+            // batch (which was not appended).
+            let mut all = deferred.clone();
+            all.add(first, batch.len(), postings.clone(), ids, (len, log_bytes));
+            self.commit_writes(&all, &changes)?;
+            *deferred = Deferred::default();
+            newest(&postings);
             Ok(())
         };
         files(&mut commit)
@@ -293,8 +235,9 @@ impl AuditStore for SledStore {
     async fn sync_appends(&self) -> StoreResult<()> {
         // Batches of entries alone are durable already; a batch that changed records (and
         // every batch after it) once sled has flushed.
-        // sled flushes on its own twice a second; one flush per so many entries keeps the
-        // tail a crash can leave short even if it does not.
+        // sled flushes on its own twice a second, and what batches of reads wait to write
+        // is committed at most 2,048 entries later; one flush per so many entries keeps
+        // the tail a crash can leave short even if sled does not flush.
         let owed = self.flushes_owed.load(Ordering::SeqCst);
         let len = self.audit.len();
         if owed > self.flushes_paid.load(Ordering::SeqCst)
@@ -435,9 +378,13 @@ impl SledStore {
     /// Replaces audit entry `seq`'s bytes (of a stopped vault), as an attacker with write
     /// access to the data directory could: for tests that prove the change is caught.
     pub fn rewrite_audit_entry(&self, seq: u64, bytes: Vec<u8>) -> StoreResult<()> {
+        self.commit_deferred()?;
         self.audit.rewrite_entry(seq, bytes)?;
         self.meta
-            .insert(AUDIT_LOG_BYTES, &self.audit.log_bytes().to_be_bytes())
+            .insert(
+                super::AUDIT_LOG_BYTES,
+                &self.audit.log_bytes().to_be_bytes(),
+            )
             .and_then(|_| self.db.flush())
             .map(|_| ())
             .map_err(|e| map_err(e, "rewriting the log's size"))

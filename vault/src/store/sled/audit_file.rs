@@ -75,8 +75,9 @@ const INDEX_AHEAD: u64 = 128 << 10;
 /// leave more syncs the index too. At open the last this many offsets are checked against
 /// the log (a walk over their record headers, well under a millisecond from the cache).
 const INDEX_UNSYNCED: u64 = 4096;
-/// The most records of a tail read at open: sled flushes twice a second, so a crash leaves
-/// a tail of well under a second of appends.
+/// The most records of a tail read at open: sled flushes twice a second and batches of
+/// reads wait at most 2,048 entries for their sled transaction (see `deferred`), so a crash
+/// leaves a tail of well under a second of appends, or a few idle batches.
 const MAX_TAIL: usize = 1 << 20;
 /// The most bytes one read of records holds in memory at once (besides one record).
 const READ_PIECE: u64 = 8 << 20;
@@ -398,6 +399,11 @@ impl AuditFiles {
         if cut.is_err() {
             self.failed.store(true, Ordering::Release);
         }
+    }
+
+    /// Stops appends until the store opens again: sled may hold part of a failed commit.
+    pub(super) fn stop_appends(&self) {
+        self.failed.store(true, Ordering::Release);
     }
 
     /// Committed entries.

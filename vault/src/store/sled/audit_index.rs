@@ -1,13 +1,14 @@
 // Long: lookups, sealing and the crash cases between them, with their tests, in one place.
 //! The audit index on sled. The postings of the newest entries are in one sled tree per
-//! block of positions (`audit_index_<first position>`), written in the entries'
-//! transaction under one key per batch, and looked up in memory (read from the trees at
+//! block of positions (`audit_index_<first position>`), written in the transaction that
+//! commits the entries (several batches of reads at once, see `deferred`) under one key
+//! per transaction and block, and looked up in memory (read from the trees at
 //! open); older ones are in sealed blocks ([`audit_blocks`]). When the log has grown a
 //! block past the sealed end, a background thread writes the block's postings to a file,
 //! records the new sealed end, and drops the block's tree: dropping a tree costs sled a
 //! few writes, where removing its keys one by one would cost as much as writing them.
 //!
-//! One key per batch, not per index key and batch (layout 6, still read): a batch of reads
+//! One key per transaction, not per index key and batch (layout 6, still read): a batch of reads
 //! about many residents cost sled an insert per resident, and those inserts were most of
 //! an audit append's work.
 //!
@@ -269,7 +270,7 @@ pub(super) fn posting_pair(key: &[u8], seqs: &[u64]) -> (Vec<u8>, Vec<u8>) {
     ([key, &[0][..], &first].concat(), rest)
 }
 
-/// A block tree's pair for one batch's `postings` in the block, the first at `first`: the
+/// A block tree's pair for one transaction's `postings` in the block, the first at `first`: the
 /// key is the mark and that position; the value lists each index key (u16 BE length, the
 /// key) with its positions (u32 BE count, u64 BE each).
 pub(super) fn batch_pair(
@@ -403,8 +404,9 @@ impl SledStore {
         self.sealer.newest.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a committed batch's postings to the newest (before the log's length covers
-    /// them, so a seal finds every posting below the length it read).
+    /// Adds an appended batch's postings to the newest (before the log's length covers
+    /// them, so a seal finds every posting below the length it read; a seal commits those
+    /// whose sled writes wait before it reads them).
     pub(super) fn add_newest<'a>(&self, postings: impl Iterator<Item = (&'a [u8], &'a [u64])>) {
         let mut newest = self.newest();
         for (key, seqs) in postings {
@@ -524,7 +526,9 @@ impl SledStore {
         loop {
             // Only durable entries are sealed: a block never covers positions that a crash
             // could take from the log (the length is read before the flush).
+            // (What batches of reads below it wait to write is committed first.)
             let len = self.audit.len();
+            self.commit_deferred()?;
             self.db
                 .flush()
                 .map_err(|e| map_err(e, "flushing before sealing the audit index"))?;
@@ -538,7 +542,7 @@ impl SledStore {
                 return Ok(sealed);
             }
             let stop = first + due * every;
-            // Committed postings only are in the trees and the newest, and appends add
+            // Appended postings only are in the trees and the newest, and appends add
             // later positions: their postings below `stop` are every posting of the blocks.
             let mut blocks: Vec<BTreeMap<Vec<u8>, Vec<u64>>> = vec![BTreeMap::new(); due as usize];
             let tails: Vec<(u64, sled::Tree)> = self
@@ -795,12 +799,13 @@ mod tests {
     }
 
     /// A store at `dir` with blocks of 16 positions and entries `[0, len)` appended in
-    /// batches of `batch`, once the sealing those appends started in the background is
-    /// done (a test that rewrites the block trees must not race it).
+    /// batches of `batch` and committed to sled, once the sealing those appends started in
+    /// the background is done (a test that rewrites the block trees must not race it).
     async fn filled(dir: &Path, len: u64, batch: u64) -> SledStore {
         let store = super::super::tests::reopen(dir).await;
         store.set_audit_index_block(16).unwrap();
         add(&store, 0, len, batch).await;
+        store.sync().await.unwrap();
         let running = store.sealer.thread.lock().unwrap().take();
         if let Some(thread) = running {
             tokio::task::spawn_blocking(move || thread.join().unwrap())

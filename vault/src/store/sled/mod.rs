@@ -24,9 +24,9 @@
 //! | `grants_by_resident` | resident id (16), grant id (16) | empty |
 //! | `grants_by_department` | department id, `0x00`, grant id (16) | empty |
 //! | `pairwise` | department id, `0x00`, reference | resident id (16) |
-//! | `replay_<end of ten seconds, Unix seconds, 20 digits>` | the first position of the audit batch that wrote them (u64 BE); or SHA-256 of kind, issuer and jti (32) | per id its SHA-256 (32) and expiry (i64 µs BE); or the one id's expiry; one tree per ten seconds of expiry ([`replay`]) |
+//! | `replay_<end of ten seconds, Unix seconds, 20 digits>` | the first position of the audit transaction that wrote them (u64 BE); or SHA-256 of kind, issuer and jti (32) | per id its SHA-256 (32) and expiry (i64 µs BE); or the one id's expiry; one tree per ten seconds of expiry ([`replay`]) |
 //! | `meta` | `audit_index_block`, `audit_index_sealed`, `audit_index_legacy_end` | positions per index block, the sealed end, where layout 3's index tree ends (u64 BE each) |
-//! | `audit_index_<first position, 20 digits>` | `0xff`, the batch's first position in the block (u64 BE); or (layout 6) index key, `0x00`, seq of the batch's first entry under it (u64 BE) | each index key (u16 BE length, key) with the batch's positions under it (u32 BE count, u64 BE each); or (layout 6) seqs of the later entries under the key (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
+//! | `audit_index_<first position, 20 digits>` | `0xff`, the first position in the block of the transaction that wrote them (u64 BE); or (layout 6) index key, `0x00`, seq of the batch's first entry under it (u64 BE) | each index key (u16 BE length, key) with the transaction's positions under it (u32 BE count, u64 BE each); or (layout 6) seqs of the later entries under the key (u64 BE each), or empty; one tree per block of positions not sealed yet ([`audit_index`]) |
 //! | `officers` | SHA-256 of the credential (32) | `[1]` + JSON `OfficerRow` |
 //! | `case_statuses` | status id (16) | `[1]` + JSON `CaseStatusRow` |
 //! | `case_statuses_by_resident` | resident id (16), status id (16) | empty |
@@ -66,6 +66,7 @@ mod audit_index;
 mod cases;
 mod coaches;
 mod consent;
+mod deferred;
 mod departments;
 mod events;
 mod group_commit;
@@ -130,6 +131,8 @@ pub struct SledStore {
     events_pending: sled::Tree,
     cosignatures: sled::Tree,
     commit: Arc<GroupCommit>,
+    /// The sled writes of batches of reads that wait for a transaction (see `deferred`).
+    deferred: Arc<std::sync::Mutex<deferred::Deferred>>,
     /// Audit batches appended that are durable only once sled has flushed, and how many of
     /// them a flush has covered (see `audit`).
     flushes_owed: Arc<std::sync::atomic::AtomicU64>,
@@ -282,6 +285,7 @@ impl SledStore {
             events_pending,
             cosignatures: tree("cosignatures")?,
             commit: Arc::new(GroupCommit::start(db.clone())),
+            deferred: Arc::default(),
             flushes_owed: Arc::default(),
             flushes_paid: Arc::default(),
             flushed_len: Arc::default(),
@@ -292,8 +296,15 @@ impl SledStore {
         })
     }
 
-    /// Waits until everything written so far is on disk (shared with concurrent writers).
+    /// Waits until everything written so far is on disk (shared with concurrent writers),
+    /// the sled writes of batches of reads that wait included.
     pub async fn durable(&self) -> StoreResult<()> {
+        if self.writes_deferred() {
+            let store = self.clone();
+            tokio::task::spawn_blocking(move || store.commit_deferred())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("committing audit writes: {e}")))??;
+        }
         self.commit.durable().await
     }
 

@@ -10,8 +10,9 @@
 //! 2⁻¹²⁸, and nobody can make a token whose id matches another's in them.
 //!
 //! An id a read brings ([`Durability::WithNextWrite`]) is written once, with the next audit
-//! batch: the batch's first record in the audit files carries it, and the batch's sled
-//! transaction writes the batch's ids under one key per tree (the batch's first position,
+//! batch: the batch's first record in the audit files carries it, and the sled
+//! transaction that commits the batch (with the batches of reads before it, see
+//! `deferred`) writes their ids under one key per tree (the first position it commits,
 //! u64 BE; value: per id its key (32) and expiry (i64 µs BE)). Writing each id under its
 //! own key cost every read a sled insert, most of what sled wrote, and a share of its
 //! background threads' time. If a crash loses the transaction of a batch of reads, its
@@ -670,6 +671,7 @@ mod tests {
         );
         let batch = [crate::store::contract::append(0, None)];
         store.append_audit(&batch).await.expect("a batch");
+        AuditStore::sync(&store).await.expect("committed");
         assert_eq!(store.row_counts().expect("counts")["replay"], 1);
         assert_eq!(store.replay_pairs().count(), 1);
     }

@@ -36,6 +36,7 @@ impl SledStore {
     /// Rows per tree, and entries and nodes of the audit files (for comparing a restored
     /// copy with its backup's manifest).
     pub fn row_counts(&self) -> StoreResult<BTreeMap<String, u64>> {
+        self.commit_deferred()?;
         let mut counts = BTreeMap::new();
         for name in self.db.tree_names() {
             if is_index_tree(&name) {
