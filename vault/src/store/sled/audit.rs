@@ -46,7 +46,8 @@ impl SledStore {
             Durable::Alone(&ids)
         };
         let first = batch.first().map(|a| a.seq);
-        let stored = self.store_batch(batch, &ids, !by_sled, |commit| {
+        let reads_only = !by_sled;
+        let stored = self.store_batch(batch, &ids, reads_only, |commit| {
             self.audit.append(
                 first,
                 batch
@@ -236,8 +237,8 @@ impl AuditStore for SledStore {
         // Batches of entries alone are durable already; a batch that changed records (and
         // every batch after it) once sled has flushed.
         // sled flushes on its own twice a second, and what batches of reads wait to write
-        // is committed at most 2,048 entries later; one flush per so many entries keeps
-        // the tail a crash can leave short even if sled does not flush.
+        // is committed with the next write, checkpoint or limit (`deferred`); one flush per
+        // so many entries keeps the tail a crash can leave short even if sled does not.
         let owed = self.flushes_owed.load(Ordering::SeqCst);
         let len = self.audit.len();
         if owed > self.flushes_paid.load(Ordering::SeqCst)

@@ -938,7 +938,7 @@ mod tests {
         for (_, tree) in store.tails_from(0) {
             for pair in tree.iter() {
                 let (k, v) = pair.unwrap();
-                assert_eq!((k.len(), k[0]), (9, BATCH_MARK), "one key per batch");
+                assert_eq!((k.len(), k[0]), (9, BATCH_MARK), "one key per transaction");
                 tree.remove(&k).unwrap();
                 for (key, seqs) in tree_postings(&k, &v).unwrap() {
                     let (k, v) = posting_pair(&key, &seqs);

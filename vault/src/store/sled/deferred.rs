@@ -2,14 +2,17 @@
 //! together (with a batch's record changes when one comes). A batch that
 //! changes nothing (reads) is durable once its records are synced in the audit files
 //! (`audit_file`), so its index postings, its token ids and the log's new length need not
-//! reach sled at once: they wait here, and one transaction commits the writes of up to
-//! [`MOST_BATCHES`] batches or [`MOST_ENTRIES`] entries. A sled transaction rewrites
-//! sled's log buffer twice, so one per batch of reads was most of what a read wrote.
+//! reach sled at once: they wait here, up to [`MOST_BATCHES`] batches or [`MOST_ENTRIES`]
+//! entries, and the batch that would pass either limit commits them with its own in one
+//! transaction. A sled transaction rewrites sled's log buffer twice, so one per batch of
+//! reads was most of what a read wrote. The transaction is here too: every audit batch's
+//! sled writes go through it, record changes included.
 //!
 //! What waits is committed with the next batch that changes records (in its transaction),
 //! before the audit index seals a block, before every flush the store waits for
-//! (`SledStore::durable`: every write method, a snapshot, a checkpoint), and when the
-//! limits are reached. A crash loses nothing acknowledged: the batches' records past sled's
+//! (`SledStore::durable`: every write method, a snapshot, a checkpoint: the vault's last
+//! one when it stops), when the limits are reached, and by the store's last handle when
+//! it drops (best effort). A crash loses nothing acknowledged: the batches' records past sled's
 //! committed length are the log's tail, taken up at open with their index keys and token
 //! ids (`audit_file`, `audit::tail`). sled's length never goes back: the batches wait
 //! here in the order they were appended, and one lock covers waiting and committing.
@@ -29,7 +32,7 @@ const MOST_BATCHES: usize = 32;
 /// The most entries whose sled writes wait (a few milliseconds of reads).
 const MOST_ENTRIES: usize = 2048;
 
-/// The fixed trees an append writes (before the block trees of its postings).
+/// The fixed trees an audit transaction writes (before the block trees of its postings).
 const TREES: usize = 7;
 
 /// Index postings by block and index key: the positions, ascending.
@@ -42,8 +45,9 @@ pub(super) struct Deferred {
     pub(super) first: Option<u64>,
     pub(super) postings: Postings,
     pub(super) token_ids: Vec<TokenId>,
-    /// The log's length and size after the last batch.
+    /// The log's length after the last batch.
     pub(super) len: u64,
+    /// `audit.log`'s committed size after the last batch.
     pub(super) log_bytes: u64,
     batches: usize,
     entries: usize,
@@ -60,6 +64,10 @@ impl Deferred {
         token_ids: &[TokenId],
         (len, log_bytes): (u64, u64),
     ) {
+        // An empty batch (a readiness probe) changes nothing and does not count.
+        if entries == 0 {
+            return;
+        }
         if self.first.is_none() {
             self.first = first;
         }
@@ -72,14 +80,16 @@ impl Deferred {
         self.entries += entries;
     }
 
-    /// Whether one more batch of `entries` entries reaches a limit (and is committed with
-    /// what waits).
+    /// Whether one more batch of `entries` entries would pass a limit (and so commits
+    /// what waits with its own). An empty batch passes none.
     pub(super) fn full_with(&self, entries: usize) -> bool {
-        self.batches + 1 >= MOST_BATCHES || self.entries + entries >= MOST_ENTRIES
+        entries > 0 && (self.batches + 1 > MOST_BATCHES || self.entries + entries > MOST_ENTRIES)
     }
 }
 
 impl SledStore {
+    /// The writes that wait, locked (held through a commit, so sled's length never goes
+    /// back).
     pub(super) fn deferred(&self) -> std::sync::MutexGuard<'_, Deferred> {
         self.deferred.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -104,25 +114,26 @@ impl SledStore {
         Ok(())
     }
 
-    /// Writes `deferred`'s postings, token ids and log length with `changes` in one sled
-    /// transaction.
+    /// Writes `writes`' postings, token ids and log length (what waited, with the batch
+    /// that commits it) and `changes` in one sled transaction.
     pub(super) fn commit_writes(
         &self,
-        deferred: &Deferred,
+        writes: &Deferred,
         changes: &RecordWrites,
     ) -> StoreResult<()> {
-        let first = deferred.first.unwrap_or(deferred.len);
+        // The position that keys the transaction's pairs (with no entry, there are none).
+        let first = writes.first.unwrap_or(writes.len);
         // One key per block and transaction lists its entries under each index key (see
         // `audit_index`), in the tree of the block they belong to.
         let mut tails: Vec<(u64, sled::Tree)> = Vec::new();
-        for &(block, _) in deferred.postings.keys() {
+        for &(block, _) in writes.postings.keys() {
             if tails.last().is_none_or(|(b, _)| *b != block) {
                 tails.push((block, self.index_tail(block)?));
             }
         }
         let mut batch_pairs: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::with_capacity(tails.len());
         for (tree, (block, _)) in tails.iter().enumerate() {
-            let in_block: Vec<(&[u8], &[u64])> = deferred
+            let in_block: Vec<(&[u8], &[u64])> = writes
                 .postings
                 .range((*block, Vec::new())..)
                 .take_while(|((b, _), _)| b == block)
@@ -144,9 +155,9 @@ impl SledStore {
         ];
         trees.extend(tails.iter().map(|(_, tree)| tree));
         let id_trees = trees.len();
-        let held_ids = self.replay.batch_pairs(first, &deferred.token_ids);
+        let held_ids = self.replay.batch_pairs(first, &writes.token_ids);
         trees.extend(held_ids.pairs.iter().map(|(tree, _, _)| tree));
-        let (len, log_bytes) = (deferred.len, deferred.log_bytes);
+        let (len, log_bytes) = (writes.len, writes.log_bytes);
         trees
             .as_slice()
             .transaction(|trees| {
@@ -185,7 +196,7 @@ impl SledStore {
                 meta.insert(AUDIT_LOG_BYTES, &log_bytes.to_be_bytes())?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(|e| map_tx_err(e, "appending to the audit log"))
+            .map_err(|e| map_tx_err(e, "committing the audit log's sled writes"))
     }
 }
 
@@ -309,16 +320,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), 8 << 20).unwrap();
         let most = MOST_BATCHES as u64;
-        reads(&store, 0, most - 1, 1).await;
-        assert_eq!(sled_len(&store), 0);
-        reads(&store, most - 1, most, 1).await;
+        reads(&store, 0, most, 1).await;
+        store.append_audit(&[]).await.unwrap();
+        assert_eq!(sled_len(&store), 0, "as many as the limit allows wait");
+        reads(&store, most, most + 1, 1).await;
         assert_eq!(
             sled_len(&store),
-            most,
-            "the last batch the limit allows commits"
+            most + 1,
+            "the batch past the limit commits"
         );
-        reads(&store, most, most + 3, 1).await;
-        assert_eq!(sled_len(&store), most);
+        reads(&store, most + 1, most + 3, 1).await;
+        assert_eq!(sled_len(&store), most + 1);
         store.sync().await.unwrap();
         assert_eq!(sled_len(&store), most + 3, "a flush commits what waits");
         reads(&store, most + 3, most + 5, 1).await;
@@ -333,25 +345,44 @@ mod tests {
         assert_eq!((sled_len(&store), store.audit_tail_len()), (most + 5, 0));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_seal_commits_what_waits_before_it_reads_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 8 << 20).unwrap();
+        store.set_audit_index_block(8).unwrap();
+        // Five batches of four: the appends start a seal of blocks 0 and 8 in the
+        // background; the call below waits for it and seals what is left.
+        reads(&store, 0, 20, 4).await;
+        store.seal_audit_index().await.unwrap();
+        assert_eq!(store.sealed_blocks().1.len(), 2);
+        assert!(sled_len(&store) >= 16, "sled covers every sealed block");
+        let found = store.audit_index(b"rtest", 0, 100).await.unwrap();
+        assert_eq!(found, (0..20).collect::<Vec<_>>());
+    }
+
     #[test]
     fn batches_add_up_in_order_until_a_limit() {
         let mut deferred = Deferred::default();
         let postings = |seqs: &[u64]| Postings::from([((0, b"d".to_vec()), seqs.to_vec())]);
-        deferred.add(None, 0, Postings::new(), &[], (5, 50));
-        assert_eq!(deferred.first, None, "an empty batch starts nothing");
+        for _ in 0..MOST_BATCHES {
+            deferred.add(None, 0, Postings::new(), &[], (5, 50));
+        }
+        assert_eq!(deferred.first, None, "empty batches start nothing");
+        assert!(!deferred.full_with(1), "and do not count");
         deferred.add(Some(5), 2, postings(&[5, 6]), &[([1; 32], 9)], (7, 70));
         deferred.add(Some(7), 1, postings(&[7]), &[], (8, 80));
         assert_eq!(deferred.first, Some(5));
         assert_eq!(deferred.postings[&(0, b"d".to_vec())], [5, 6, 7]);
         assert_eq!(deferred.token_ids, [([1; 32], 9)]);
         assert_eq!((deferred.len, deferred.log_bytes), (8, 80));
-        assert!(!deferred.full_with(MOST_ENTRIES - 4));
-        assert!(deferred.full_with(MOST_ENTRIES - 3), "entries");
+        assert!(!deferred.full_with(MOST_ENTRIES - 3));
+        assert!(deferred.full_with(MOST_ENTRIES - 2), "entries");
         let mut many = Deferred::default();
-        for seq in 0..MOST_BATCHES as u64 - 1 {
+        for seq in 0..MOST_BATCHES as u64 {
             assert!(!many.full_with(1));
             many.add(Some(seq), 1, Postings::new(), &[], (seq + 1, seq + 1));
         }
         assert!(many.full_with(1), "batches");
+        assert!(!many.full_with(0), "an empty batch passes no limit");
     }
 }
