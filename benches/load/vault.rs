@@ -257,6 +257,18 @@ fn port_free_on(count: u8) -> u16 {
 
 /// Starts `binary dev --data data --listen listen ARGS` with `ENV` set; waits for its
 /// "listening on" line.
+/// The page cache the vaults on sled get: `KLUIS_CACHE_MB` in this process's environment,
+/// which they inherit, or the default.
+pub fn page_cache() -> String {
+    match std::env::var("KLUIS_CACHE_MB") {
+        Ok(mb) => format!("{mb} MiB (KLUIS_CACHE_MB)"),
+        Err(_) => format!(
+            "{} MiB (the default; KLUIS_CACHE_MB sets it)",
+            kluis::config::DEFAULT_CACHE_MB
+        ),
+    }
+}
+
 fn spawn(
     binary: &Path,
     data: &Path,

@@ -280,13 +280,7 @@ impl Config {
             }
             oidc.push(provider);
         }
-        let cache_mb = file.storage.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
-        if !(16..=65_536).contains(&cache_mb) {
-            return Err(ConfigError::Invalid {
-                setting: "[storage] cache_mb",
-                reason: format!("{cache_mb} is outside 16..=65536"),
-            });
-        }
+        let cache_bytes = cache_bytes(env, file.storage.cache_mb)?;
         let store = storage::store_kind(
             file.storage.kind,
             file.storage.url,
@@ -318,7 +312,7 @@ impl Config {
             listen,
             public_url,
             admin_socket,
-            cache_bytes: cache_mb * 1024 * 1024,
+            cache_bytes,
             rotate_after_erasure: Duration::from_secs(60 * rotate_after_erasure_minutes),
             rotate_every,
             audit_checkpoint,
@@ -395,6 +389,26 @@ pub fn metrics_listen(
             })
         })
         .transpose()
+}
+
+/// The database's page cache in bytes: `KLUIS_CACHE_MB`, else `[storage] cache_mb`, else
+/// [`DEFAULT_CACHE_MB`]; 16 to 65,536 MiB.
+pub fn cache_bytes(env: &dyn Env, in_file: Option<u64>) -> Result<u64, ConfigError> {
+    let invalid = |value: &dyn std::fmt::Display| ConfigError::Invalid {
+        setting: "[storage] cache_mb (KLUIS_CACHE_MB)",
+        reason: format!("{value} is not a whole number of MiB from 16 to 65536, such as 256"),
+    };
+    let cache_mb = match env.var("KLUIS_CACHE_MB") {
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| invalid(&format!("{text:?}")))?,
+        None => in_file.unwrap_or(DEFAULT_CACHE_MB),
+    };
+    if !(16..=65_536).contains(&cache_mb) {
+        return Err(invalid(&cache_mb));
+    }
+    Ok(cache_mb * 1024 * 1024)
 }
 
 /// Whether logs are JSON lines: `format` is "text" (the default) or "json".
@@ -509,6 +523,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("key_dir"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_comes_from_the_environment_then_the_file_and_bad_sizes_are_named() {
+        let mib = |config: Config| config.cache_bytes / (1024 * 1024);
+        let config = parse(MINIMAL, &[("KLUIS_ROOT_KEY", KEY)]).unwrap();
+        assert_eq!(mib(config), DEFAULT_CACHE_MB);
+        let with_cache = |mb: u64| MINIMAL.replace("[keys]", &format!("cache_mb = {mb}\n[keys]"));
+        let file = with_cache(128);
+        assert_eq!(mib(parse(&file, &[("KLUIS_ROOT_KEY", KEY)]).unwrap()), 128);
+        let both = [("KLUIS_ROOT_KEY", KEY), ("KLUIS_CACHE_MB", " 512 ")];
+        assert_eq!(mib(parse(&file, &both).unwrap()), 512);
+        for bad in ["15", "65537", "256MB", "-1", "1e3"] {
+            let env = [("KLUIS_ROOT_KEY", KEY), ("KLUIS_CACHE_MB", bad)];
+            let err = parse(MINIMAL, &env).unwrap_err().to_string();
+            assert!(
+                err.contains("KLUIS_CACHE_MB") && err.contains("such as 256"),
+                "{bad}: {err}"
+            );
+        }
+        let err = parse(&with_cache(8), &[("KLUIS_ROOT_KEY", KEY)]);
+        assert!(err.unwrap_err().to_string().contains("cache_mb"));
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub async fn dev(
         kluis::config::Limits::from_env(&kluis::config::ProcessEnv).map_err(|e| fail(1, e))?;
     config.metrics_listen =
         kluis::config::metrics_listen(&kluis::config::ProcessEnv, None).map_err(|e| fail(2, e))?;
+    config.cache_bytes =
+        kluis::config::cache_bytes(&kluis::config::ProcessEnv, None).map_err(|e| fail(2, e))?;
     let app = crate::open_app(&config, url.clone()).await?;
     let context = kluis::audit::Context::new(app.clock());
     kluis::dev::seed_henk(&context, app.residents())
