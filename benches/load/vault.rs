@@ -255,8 +255,6 @@ fn port_free_on(count: u8) -> u16 {
     }
 }
 
-/// Starts `binary dev --data data --listen listen ARGS` with `ENV` set; waits for its
-/// "listening on" line.
 /// The page cache the vaults on sled get: `KLUIS_CACHE_MB` in this process's environment,
 /// which they inherit, or the default.
 pub fn page_cache() -> String {
@@ -269,6 +267,8 @@ pub fn page_cache() -> String {
     }
 }
 
+/// Starts `binary dev --data data --listen listen ARGS` with `ENV` set; waits for its
+/// "listening on" line.
 fn spawn(
     binary: &Path,
     data: &Path,

@@ -37,8 +37,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The default page cache of the database, in MiB (a target for sled, not a bound).
-pub const DEFAULT_CACHE_MB: u64 = 64;
+/// The default page cache of the database, in MiB (a target for sled, not a bound): the
+/// working set of about 125,000 residents (docs/operations.md, "Sizing sled's page cache").
+/// sled fills it only as the data grows, so a small vault stays small.
+pub const DEFAULT_CACHE_MB: u64 = 512;
 
 /// The default body limit: generous for a situation record, small enough to bound memory.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
