@@ -54,12 +54,16 @@ impl AppendTransaction {
             .expect("an open transaction has its connection")
     }
 
-    async fn commit(mut self) -> StoreResult<()> {
+    async fn commit(self) -> StoreResult<()> {
         self.client()
             .batch_execute("COMMIT")
             .await
             .map_err(map_err("appending to the audit log"))?;
-        // Ended: the connection may serve others again.
+        self.committed()
+    }
+
+    /// Ended by a commit sent already: the connection may serve others again.
+    fn committed(mut self) -> StoreResult<()> {
         drop(self.client.take());
         Ok(())
     }
@@ -134,6 +138,14 @@ impl AuditStore for PostgresStore {
         }
         drop(holder);
         let client = tx.client();
+        let moved_or = |e: tokio_postgres::Error| match e.code() {
+            // Only a writer that bypassed the lock could get here: let the caller reload
+            // the tree rather than call the log corrupt.
+            Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::AuditMoved(tx.len)
+            }
+            _ => map_err(action)(e),
+        };
         // One statement for entries, tree nodes and index keys.
         let insert = client
             .prepare_cached(
@@ -146,22 +158,22 @@ impl AuditStore for PostgresStore {
             )
             .await
             .map_err(map_err(action))?;
-        client
-            .execute(
-                &insert,
-                &[
-                    &seqs, &entries, &levels, &indexes, &hashes, &keys, &key_seqs,
-                ],
-            )
-            .await
-            .map_err(|e| match e.code() {
-                // Only a writer that bypassed the lock could get here: let the caller
-                // reload the tree rather than call the log corrupt.
-                Some(code) if code == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                    StoreError::AuditMoved(tx.len)
-                }
-                _ => map_err(action)(e),
-            })?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &seqs, &entries, &levels, &indexes, &hashes, &keys, &key_seqs,
+        ];
+        if batch.iter().all(|a| a.change.is_none()) {
+            // Entries only (reads): the insert and the commit sent together, one round
+            // trip, so the log's lock is held one round trip less. A failed insert turns
+            // the commit into a rollback.
+            let (inserted, committed) = tokio::join!(
+                client.execute(&insert, &params),
+                client.batch_execute("COMMIT")
+            );
+            inserted.map_err(moved_or)?;
+            committed.map_err(map_err(action))?;
+            return tx.committed();
+        }
+        client.execute(&insert, &params).await.map_err(moved_or)?;
         for change in batch.iter().filter_map(|a| a.change.as_ref()) {
             match change {
                 RecordChange::Put {
@@ -296,6 +308,13 @@ impl AuditStore for PostgresStore {
     }
 
     async fn audit_len(&self) -> StoreResult<u64> {
+        // Held by this node, the log cannot move: its length is the one read under the lock.
+        // (Not waiting for the holder's mutex: whoever has it may be waiting for the lock.)
+        if let Ok(holder) = self.audit_holder.try_lock()
+            && let Some(held) = holder.as_ref()
+        {
+            return Ok(held.len);
+        }
         let client = self.client().await?;
         let len: i64 = client
             .query_one("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries", &[])

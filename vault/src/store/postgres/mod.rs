@@ -103,10 +103,14 @@ impl PostgresStore {
         }
         config.application_name("kluis");
         // Acknowledged means durable: whatever the role or database says, each commit
-        // waits for its WAL (and a synchronous standby's).
+        // waits for its WAL (and a synchronous standby's). Each prepared statement is
+        // planned once per connection: left to choose, PostgreSQL plans the read's
+        // records query anew on every call (an array parameter makes its generic plan
+        // look dearer), which cost the database a sixth of its CPU per read
+        // (docs/performance.md, "Several nodes on PostgreSQL").
         let options = [
             config.get_options().unwrap_or_default(),
-            "-c synchronous_commit=on",
+            "-c synchronous_commit=on -c plan_cache_mode=force_generic_plan",
         ]
         .join(" ");
         config.options(options.trim());

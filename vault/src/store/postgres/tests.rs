@@ -265,6 +265,11 @@ async fn a_node_overtaken_keeps_the_log_until_it_appended() {
         b.append_audit(&[entry(0)]).await,
         Err(StoreError::AuditMoved(1))
     ));
+    assert_eq!(
+        b.audit_len().await.unwrap(),
+        1,
+        "the length read under the lock"
+    );
     let waiting = tokio::spawn({
         let a = a.clone();
         async move { a.append_audit(&[entry(1)]).await }
@@ -283,4 +288,49 @@ async fn a_node_overtaken_keeps_the_log_until_it_appended() {
     a.release_audit().await.unwrap();
     b.append_audit(&[entry(2)]).await.unwrap();
     assert_eq!(a.audit_len().await.unwrap(), 3);
+}
+
+/// An append whose insert fails (a tree node already there, as only a writer that bypassed
+/// the lock could leave) stores nothing of its batch, though its commit was sent with the
+/// insert, and lets the log go: the next append, once the node is gone, is stored.
+#[tokio::test]
+async fn a_failed_append_stores_nothing_and_lets_the_log_go() {
+    let url = server::shared().new_database().await;
+    let (a, b) = (open(&url).await, open(&url).await);
+    let entry = |seq: u64| crate::store::contract::append(seq, None);
+    a.append_audit(&[entry(0)]).await.unwrap();
+    let raw = a.client().await.unwrap();
+    raw.batch_execute("INSERT INTO audit_nodes (level, index, hash) VALUES (0, 1, '\\x00')")
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.append_audit(&[entry(1)]).await,
+        Err(StoreError::AuditMoved(1))
+    ));
+    let count = |table: &'static str| {
+        let raw = &raw;
+        async move {
+            raw.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(
+        count("audit_entries").await,
+        1,
+        "the failed batch left no entry"
+    );
+    assert_eq!(count("audit_index").await, 1, "and no index key");
+    raw.batch_execute("DELETE FROM audit_nodes WHERE level = 0 AND index = 1")
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        b.append_audit(&[entry(1)]),
+    )
+    .await
+    .expect("the lock went with the failed append")
+    .unwrap();
+    assert_eq!(b.audit_len().await.unwrap(), 2);
 }
