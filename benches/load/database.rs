@@ -1,8 +1,10 @@
 //! The PostgreSQL server under the nodes (a real one, from the test support code): the CPU
-//! its processes spend, the length of a vault's audit log in it, and the machine's CPU.
+//! its processes spend, the time and WAL of each kind of statement (`pg_stat_statements`),
+//! the length of a vault's audit log in it, and the machine's CPU.
 
 use super::vault::{allocated_bytes, clock_ticks, process_stats};
 use kluis::store::postgres::server::TestServer;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A PostgreSQL server of its own for the benchmark.
@@ -13,7 +15,11 @@ pub struct Database {
 impl Database {
     pub fn start() -> Database {
         Database {
-            server: TestServer::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}")),
+            server: TestServer::start_with(&[
+                "shared_preload_libraries = 'pg_stat_statements'",
+                "pg_stat_statements.track_planning = on",
+            ])
+            .unwrap_or_else(|e| panic!("PostgreSQL: {e}")),
         }
     }
 
@@ -22,18 +28,28 @@ impl Database {
         self.server.new_database().await
     }
 
-    /// The CPU all the server's processes spent so far: the postmaster, the backends that
-    /// live, and (through the postmaster's children's time) the ones that ended.
-    pub fn cpu(&self) -> Duration {
-        let processes = self.processes();
-        let ended = processes
-            .first()
-            .map_or(Duration::ZERO, |p| children_time(*p));
-        processes
-            .into_iter()
-            .map(|pid| process_stats(pid).cpu)
-            .sum::<Duration>()
-            + ended
+    /// The CPU all the server's processes spent so far (the postmaster, the backends that
+    /// live, and, through the postmaster's children's time, the ones that ended), by kind
+    /// of process, in user space and in the kernel:
+    /// "connections" (the backends serving the nodes), "walwriter", "checkpointer",
+    /// "autovacuum workers" and the others by their title, "ended" for exited children.
+    pub fn cpu_by_process(&self) -> BTreeMap<String, (Duration, Duration)> {
+        let ticks = |t: u64| Duration::from_millis(t * 1000 / clock_ticks());
+        let mut by_kind: BTreeMap<String, (Duration, Duration)> = BTreeMap::new();
+        for (n, pid) in self.processes().into_iter().enumerate() {
+            let fields = stat_fields(pid);
+            let field = |i: usize| ticks(fields.get(i).copied().unwrap_or(0));
+            let kind = if n == 0 {
+                by_kind.insert("ended".into(), (field(13), field(14)));
+                "postmaster".into()
+            } else {
+                process_kind(pid)
+            };
+            let cpu = by_kind.entry(kind).or_default();
+            cpu.0 += field(11);
+            cpu.1 += field(12);
+        }
+        by_kind
     }
 
     /// Bytes the server's live processes caused to be written to disk so far, and the
@@ -72,13 +88,50 @@ impl Database {
         pids
     }
 
+    /// Forgets the statements counted so far, in every database (creating the extension
+    /// in database `url` first).
+    pub async fn reset_statements(url: &str) {
+        connect(url)
+            .await
+            .batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; \
+                 SELECT pg_stat_statements_reset()",
+            )
+            .await
+            .expect("pg_stat_statements");
+    }
+
+    /// The statements run in database `url` since [`Database::reset_statements`], the most
+    /// time first.
+    pub async fn statements(url: &str) -> Vec<Statement> {
+        let rows = connect(url)
+            .await
+            .query(
+                "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time, \
+                        wal_bytes::float8, wal_fpi, total_plan_time \
+                 FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 ORDER BY total_exec_time DESC",
+                &[],
+            )
+            .await
+            .expect("pg_stat_statements");
+        rows.iter()
+            .map(|row| Statement {
+                query: row.get(0),
+                calls: row.get::<_, i64>(1).max(0) as u64,
+                time: Duration::from_secs_f64(row.get::<_, f64>(2).max(0.0) / 1e3),
+                wal_bytes: row.get::<_, f64>(3).max(0.0) as u64,
+                wal_full_pages: row.get::<_, i64>(4).max(0) as u64,
+                planning: Duration::from_secs_f64(row.get::<_, f64>(5).max(0.0) / 1e3),
+            })
+            .collect()
+    }
+
     /// How many entries the audit log of the vault in database `url` holds.
     pub async fn audit_size(url: &str) -> i64 {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        connect(url)
             .await
-            .expect("connect");
-        tokio::spawn(connection);
-        client
             .query_one("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries", &[])
             .await
             .expect("count")
@@ -87,17 +140,34 @@ impl Database {
 
     /// The server's version line.
     pub async fn version(url: &str) -> String {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        let version: String = connect(url)
             .await
-            .expect("connect");
-        tokio::spawn(connection);
-        let version: String = client
             .query_one("SHOW server_version", &[])
             .await
             .expect("version")
             .get(0);
         format!("PostgreSQL {version}")
     }
+}
+
+/// One kind of statement (its text with the values taken out) and what it cost in a phase.
+pub struct Statement {
+    pub query: String,
+    pub calls: u64,
+    /// Time inside the statement: CPU, and waits for locks and the WAL.
+    pub time: Duration,
+    pub wal_bytes: u64,
+    pub wal_full_pages: u64,
+    /// Time spent planning it.
+    pub planning: Duration,
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
 }
 
 /// The fields of `/proc/PID/stat` after the command name.
@@ -117,11 +187,18 @@ fn parent_of(pid: u32) -> Option<u32> {
     stat_fields(pid).get(1).map(|p| *p as u32)
 }
 
-/// cutime + cstime: the CPU of the children `pid` waited for.
-fn children_time(pid: u32) -> Duration {
-    let fields = stat_fields(pid);
-    let ticks = fields.get(13).copied().unwrap_or(0) + fields.get(14).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 1000 / clock_ticks())
+/// A server process's kind, from the title PostgreSQL gives it.
+fn process_kind(pid: u32) -> String {
+    let title = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let title = title.trim_end_matches('\0').replace('\0', " ");
+    let title = title.strip_prefix("postgres: ").unwrap_or(&title);
+    if title.contains('(') {
+        "connections".into()
+    } else if title.starts_with("autovacuum worker") {
+        "autovacuum workers".into()
+    } else {
+        title.to_owned()
+    }
 }
 
 /// The machine's CPU time so far: (busy, all), from `/proc/stat`.

@@ -1,13 +1,14 @@
 //! Several nodes on one PostgreSQL server next to one node on sled, in one run (issue 15):
 //! consented reads/s and p99 for each, the audit appends/s the database took, and where
 //! the machine's CPU went (the vault's processes, the database's, the rest: this load
-//! generator and the kernel), so that the report says where the time goes.
+//! generator and the kernel), and the database's time and WAL per kind of statement
+//! (`pg_stat_statements`), so that the report says where the time goes.
 //!
 //! Every vault gets the same residents; the connections are spread over the nodes as a
 //! load balancer would. PostgreSQL runs on this machine too, with `fsync` and
 //! `synchronous_commit` on, sharing its cores with the nodes.
 
-use super::database::{Database, machine_cpu};
+use super::database::{Database, Statement, machine_cpu};
 use super::drive::{self, Phase, Prepared};
 use super::floor::Floor;
 use super::setup;
@@ -23,6 +24,8 @@ struct Candidate {
 /// What one phase cost beside the reads.
 struct Costs {
     database_cpu: Duration,
+    /// The database's CPU by kind of process: (kind, user, kernel).
+    database_processes: Vec<(String, Duration, Duration)>,
     /// Bytes the database wrote to disk, and the growth of its directory.
     database_disk: (u64, i64),
     appends: Option<i64>,
@@ -72,21 +75,42 @@ pub async fn compare(
             let prepared = Prepared::sign(vault, n, seconds);
             // The log's length is read outside the measured window.
             let appended_before = match &candidate.database {
-                Some(url) => Some(Database::audit_size(url).await),
+                Some(url) => {
+                    Database::reset_statements(url).await;
+                    Some(Database::audit_size(url).await)
+                }
                 None => None,
             };
-            let (database_before, machine_before) = (server.cpu(), machine_cpu());
+            let (database_before, machine_before) = (server.cpu_by_process(), machine_cpu());
             let disk_before = server.disk();
             let phase = drive::run(vault, &prepared, n, seconds).await;
             let machine_after = machine_cpu();
-            let database_after = server.cpu();
+            let database_after = server.cpu_by_process();
             let disk_after = server.disk();
+            let statements = match &candidate.database {
+                Some(url) => Database::statements(url).await,
+                None => Vec::new(),
+            };
             let appends = match (&candidate.database, appended_before) {
                 (Some(url), Some(before)) => Some(Database::audit_size(url).await - before),
                 _ => None,
             };
+            let mut database_processes: Vec<(String, Duration, Duration)> = database_after
+                .into_iter()
+                .map(|(kind, (user, kernel))| {
+                    let (user_before, kernel_before) =
+                        database_before.get(&kind).copied().unwrap_or_default();
+                    let spent = (
+                        user.saturating_sub(user_before),
+                        kernel.saturating_sub(kernel_before),
+                    );
+                    (kind, spent.0, spent.1)
+                })
+                .collect();
+            database_processes.sort_by_key(|(_, user, kernel)| std::cmp::Reverse(*user + *kernel));
             let costs = Costs {
-                database_cpu: database_after.saturating_sub(database_before),
+                database_cpu: database_processes.iter().map(|(_, u, k)| *u + *k).sum(),
+                database_processes,
                 database_disk: (
                     disk_after.0.saturating_sub(disk_before.0),
                     disk_after.1 as i64 - disk_before.1 as i64,
@@ -99,6 +123,7 @@ pub async fn compare(
             };
             phase.print(&vault.label, n, floor);
             print_costs(&phase, &costs);
+            print_statements(&phase, &statements, costs.database_cpu);
             rates.push((vault.label.clone(), phase.reads_per_second()));
         }
         if let [(_, sled), ..] = &rates[..] {
@@ -129,6 +154,26 @@ fn print_costs(phase: &Phase, costs: &Costs) {
         ),
         None => "audit appends = reads (one entry each, in sled)".into(),
     };
+    let per_read = |cpu: Duration| cpu.as_secs_f64() * 1e6 / reads;
+    let processes: Vec<String> = costs
+        .database_processes
+        .iter()
+        .filter(|(_, user, kernel)| per_read(*user + *kernel) >= 0.5)
+        .map(|(kind, user, kernel)| {
+            format!(
+                "{kind} {:.0} (kernel {:.0})",
+                per_read(*user + *kernel),
+                per_read(*kernel)
+            )
+        })
+        .collect();
+    if !processes.is_empty() {
+        println!(
+            "  {:<14}    database CPU by process, µs/read: {}",
+            "",
+            processes.join(", ")
+        );
+    }
     println!(
         "  {:<14}    database CPU {:.0} µs/read   database disk written {:.0} B/read, its directory +{:.0} B/read   {appends}\n  {:<14}    machine CPU: vault {vault:.0}%, database {database:.0}%, rest {:.0}% (load generator, kernel), idle {:.0}%",
         "",
@@ -139,4 +184,38 @@ fn print_costs(phase: &Phase, costs: &Costs) {
         (busy - vault - database).max(0.0),
         100.0 - busy,
     );
+}
+
+/// The statements that took the database's time in a phase, per read: how often, how long
+/// each (CPU and waits for locks and the WAL), and the WAL they wrote.
+fn print_statements(phase: &Phase, statements: &[Statement], database_cpu: Duration) {
+    if statements.is_empty() {
+        return;
+    }
+    let reads = phase.reads().max(1) as f64;
+    let per_read = |d: Duration| d.as_secs_f64() * 1e6 / reads;
+    let total: Duration = statements.iter().map(|s| s.time).sum();
+    let planning: Duration = statements.iter().map(|s| s.planning).sum();
+    let wal: u64 = statements.iter().map(|s| s.wal_bytes).sum();
+    println!(
+        "  {:<14}    inside statements {:.0} µs/read, planning them {:.0} µs/read (of {:.0} µs database CPU), WAL {:.0} B/read; the most time first:",
+        "",
+        per_read(total),
+        per_read(planning),
+        per_read(database_cpu),
+        wal as f64 / reads,
+    );
+    for statement in statements.iter().take(8) {
+        let query: String = statement.query.chars().take(72).collect();
+        println!(
+            "  {:<14}      {:>5.2} × {:>6.1} µs = {:>5.0} µs/read, planning {:>3.0}   WAL {:>6.0} B/read ({:.3} full pages)   {query}",
+            "",
+            statement.calls as f64 / reads,
+            statement.time.as_secs_f64() * 1e6 / statement.calls.max(1) as f64,
+            per_read(statement.time),
+            per_read(statement.planning),
+            statement.wal_bytes as f64 / reads,
+            statement.wal_full_pages as f64 / reads,
+        );
+    }
 }

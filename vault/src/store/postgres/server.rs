@@ -175,6 +175,12 @@ fn free_port() -> Result<u16, String> {
 impl TestServer {
     /// Creates a cluster in a new temporary directory and starts a server on it.
     pub fn start() -> Result<TestServer, String> {
+        TestServer::start_with(&[])
+    }
+
+    /// [`TestServer::start`] with `settings` ("name = value" lines) added to the cluster's
+    /// `postgresql.conf`.
+    pub fn start_with(settings: &[&str]) -> Result<TestServer, String> {
         let (bin, owner, dir) = prepare()?;
         let password_file = dir.join("password");
         let out = as_owner(owner, &bin.join("initdb"))
@@ -195,6 +201,14 @@ impl TestServer {
                 "initdb failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
+        }
+        if !settings.is_empty() {
+            let conf = dir.join("data/postgresql.conf");
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&conf)
+                .and_then(|mut file| writeln!(file, "{}", settings.join("\n")))
+                .map_err(|e| format!("adding settings to {}: {e}", conf.display()))?;
         }
         launch(&bin, owner, dir)
     }
