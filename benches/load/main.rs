@@ -17,8 +17,8 @@
 //! `kluis` binary, measured alternately with this one), `--nodes 1,2,4` (instead: 1, 2
 //! and 4 nodes on one PostgreSQL server next to one node on sled, see `nodes.rs`),
 //! `--metrics` (instead: the cost of the operator's metrics, see `metrics.rs`).
-//! The vaults inherit this process's environment: `KLUIS_CACHE_MB=512` gives them a
-//! page cache for a large population (the header line says which cache they got).
+//! The vaults inherit this process's environment: `KLUIS_CACHE_MB=1024` gives them a
+//! page cache for a larger population (the header line says which cache they got).
 
 mod database;
 mod drive;

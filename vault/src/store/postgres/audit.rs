@@ -164,8 +164,10 @@ impl AuditStore for PostgresStore {
         if batch.iter().all(|a| a.change.is_none()) {
             // Entries only (reads): the insert and the commit sent together, one round
             // trip, so the log's lock is held one round trip less. A failed insert turns
-            // the commit into a rollback.
+            // the commit into a rollback. The order matters: `biased` polls the insert
+            // first, and its first poll sends it (the statement is prepared already).
             let (inserted, committed) = tokio::join!(
+                biased;
                 client.execute(&insert, &params),
                 client.batch_execute("COMMIT")
             );

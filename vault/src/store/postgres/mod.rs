@@ -103,11 +103,13 @@ impl PostgresStore {
         }
         config.application_name("kluis");
         // Acknowledged means durable: whatever the role or database says, each commit
-        // waits for its WAL (and a synchronous standby's). Each prepared statement is
-        // planned once per connection: left to choose, PostgreSQL plans the read's
-        // records query anew on every call (an array parameter makes its generic plan
-        // look dearer), which cost the database a sixth of its CPU per read
-        // (docs/performance.md, "Several nodes on PostgreSQL").
+        // waits for its WAL (and a synchronous standby's). Generic plans: a cached
+        // statement is planned once per connection. Left to choose, PostgreSQL planned
+        // the read's records query anew on every call (its array parameter makes the
+        // generic plan look dearer), a sixth of the database's CPU per read
+        // (docs/performance.md, "Several nodes on PostgreSQL"). Statements not cached get
+        // the generic plan too; those with ranges and limits keep their indexes (checked
+        // with EXPLAIN on 100,000 residents and 1,000,000 audit entries).
         let options = [
             config.get_options().unwrap_or_default(),
             "-c synchronous_commit=on -c plan_cache_mode=force_generic_plan",

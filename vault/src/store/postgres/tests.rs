@@ -265,11 +265,20 @@ async fn a_node_overtaken_keeps_the_log_until_it_appended() {
         b.append_audit(&[entry(0)]).await,
         Err(StoreError::AuditMoved(1))
     ));
+    // B holds the log: its length is the one read under the lock, even with a row that
+    // bypassed the lock (asking the database would say 2).
+    let raw = a.client().await.unwrap();
+    let plant = "INSERT INTO audit_entries (seq, entry) VALUES (1, '\\x00')";
+    raw.batch_execute(plant).await.unwrap();
     assert_eq!(
         b.audit_len().await.unwrap(),
         1,
         "the length read under the lock"
     );
+    raw.batch_execute("DELETE FROM audit_entries WHERE seq = 1")
+        .await
+        .unwrap();
+    drop(raw);
     let waiting = tokio::spawn({
         let a = a.clone();
         async move { a.append_audit(&[entry(1)]).await }
